@@ -1,0 +1,5 @@
+"""``python -m matcalc`` runs the command-line interface."""
+
+from matcalc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,701 @@
+"""The typed intermediate representation every stage of matcalc shares.
+
+Contract: an expression is an immutable tree of the frozen dataclasses below. Every node has a ``shape``, a pair
+``(rows, cols)`` of dimensions; a dimension is an ``int`` or a ``str`` naming a size symbol (``"n"``), and products of
+sizes (from ``vec`` and ``⊗``) are canonical strings such as ``"m*n"`` (see :mod:`matcalc.shapes`). A scalar has shape
+``(1, 1)``; a column vector ``(n, 1)``. Constructing a node checks its operands' shapes and raises
+:class:`matcalc.shapes.ShapeError` naming both operands on a conflict, so a rewrite that breaks a shape fails at once.
+Nodes compare and hash structurally. This module imports nothing heavy (no SymPy, no numpy, no rich).
+
+Conventions fixed here for every stage:
+
+* ``Apply(fn, arg, order)`` is an entrywise scalar function; ``order`` counts primes (``σ'(z)`` has order 1).
+  Built-in names are in :data:`ENTRYWISE`; a declared ``f: R -> R`` is ``Apply`` with ``declared=True``.
+* ``CallVec(fn, arg, order)`` is a declared ``C: R^n -> R``: order 0 is a scalar, order 1 its gradient (a column).
+* ``Named(name, value)`` marks a ``let`` name where it is used: transparent for value and shape; a derivative
+  by ``name`` differentiates through the marked occurrences only (SPEC section 3).
+* ``Derivative(expr, wrt, kind, layout)``: ``kind`` is ``"d"`` (``d/dX``, in ``layout``), ``"grad"`` (shaped
+  like ``wrt``) or ``"jacobian"`` (numerator layout of ``vec``s); ``wrt`` is a :class:`Var`, a :class:`Named`
+  or an :class:`Entry` of a :class:`Var`.
+* Index expressions: ``Entry(arg, (i, j))`` with indices ``Index`` or ``int`` (1-based); ``IndexSum(index, body)``;
+  ``Delta(i, j)`` is the Kronecker delta ``[i = j]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterator, Union
+
+from matcalc.shapes import (
+    Dim,
+    Shape,
+    ShapeError,
+    dim_mul,
+    fmt_shape,
+    is_scalar,
+    is_square,
+    same_dim,
+)
+
+__all__ = [
+    "Expr", "Var", "Num", "Identity", "Zeros", "Ones", "Add", "Neg", "MatMul", "Scale", "Div", "Hadamard",
+    "HadDiv", "Kron", "Transpose", "Inverse", "Power", "EPower", "Broadcast", "Apply", "CallVec", "MaxMin",
+    "Sum", "Trace", "Det", "LogDet", "Diag", "Vec", "Norm", "Softmax", "LogSumExp", "Derivative", "Named",
+    "Index", "Entry", "IndexSum", "Delta", "ENTRYWISE", "PROPS", "children", "walk", "rebuild", "Dim", "Shape",
+]
+
+#: Built-in entrywise functions (SPEC section 3). ``sigma`` is the logistic function.
+ENTRYWISE = ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigma", "relu", "softplus", "abs", "step")
+
+#: Properties a declaration may give a variable.
+PROPS = ("symmetric", "spd", "diagonal", "positive", "probability")
+
+
+class Expr:
+    """Base class of every IR node. Subclasses are frozen dataclasses with a ``shape`` property."""
+
+    __slots__ = ()
+
+    @property
+    def shape(self) -> Shape:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError(type(self).__name__)
+
+    @property
+    def is_scalar(self) -> bool:
+        return is_scalar(self.shape)
+
+    def __str__(self) -> str:
+        from matcalc.printing import to_text
+
+        return to_text(self)
+
+
+def _desc(e: Expr) -> str:
+    try:
+        from matcalc.printing import to_text
+
+        return to_text(e)
+    except Exception:  # noqa: BLE001 - printing must never mask the real error
+        return type(e).__name__
+
+
+def _conflict(op: str, a: Expr, b: Expr, why: str) -> ShapeError:
+    return ShapeError(
+        f"cannot {op} {_desc(a)} ({fmt_shape(a.shape)}) and {_desc(b)} ({fmt_shape(b.shape)}): {why}",
+        operands=(a, b),
+    )
+
+
+# ───────────────────────────── leaves ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class Var(Expr):
+    """A declared (or inferred) variable."""
+
+    name: str
+    dims: Shape
+    props: frozenset = frozenset()
+
+    @property
+    def shape(self) -> Shape:
+        return self.dims
+
+
+@dataclass(frozen=True)
+class Num(Expr):
+    """A scalar constant (exact rational)."""
+
+    value: Fraction
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, Fraction):
+            object.__setattr__(self, "value", Fraction(self.value))
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class Identity(Expr):
+    n: Dim
+
+    @property
+    def shape(self) -> Shape:
+        return (self.n, self.n)
+
+
+@dataclass(frozen=True)
+class Zeros(Expr):
+    dims: Shape
+
+    @property
+    def shape(self) -> Shape:
+        return self.dims
+
+
+@dataclass(frozen=True)
+class Ones(Expr):
+    dims: Shape
+
+    @property
+    def shape(self) -> Shape:
+        return self.dims
+
+
+@dataclass(frozen=True)
+class Index:
+    """A named index (``j`` in ``W[j, k]``); ``dim`` is the range it runs over, 1..dim."""
+
+    name: str
+    dim: Dim
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# ───────────────────────────── sums and products ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class Add(Expr):
+    """``a + b + …``: operands of one shape (scalar expansion is explicit, see :class:`Broadcast`)."""
+
+    args: tuple
+
+    def __post_init__(self) -> None:
+        if len(self.args) < 2:
+            raise ValueError("Add needs at least two operands")
+        first = self.args[0]
+        for other in self.args[1:]:
+            if not (same_dim(first.shape[0], other.shape[0]) and same_dim(first.shape[1], other.shape[1])):
+                raise _conflict("add", first, other, "their shapes differ")
+
+    @property
+    def shape(self) -> Shape:
+        return self.args[0].shape
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    arg: Expr
+
+    @property
+    def shape(self) -> Shape:
+        return self.arg.shape
+
+
+@dataclass(frozen=True)
+class MatMul(Expr):
+    """A strict matrix product ``A B …`` (inner dimensions agree). Scaling by a scalar is :class:`Scale`."""
+
+    args: tuple
+
+    def __post_init__(self) -> None:
+        if len(self.args) < 2:
+            raise ValueError("MatMul needs at least two operands")
+        for a, b in zip(self.args, self.args[1:]):
+            if not same_dim(a.shape[1], b.shape[0]):
+                raise _conflict(
+                    "multiply", a, b, f"inner dimensions {a.shape[1]} and {b.shape[0]} differ"
+                )
+
+    @property
+    def shape(self) -> Shape:
+        return (self.args[0].shape[0], self.args[-1].shape[1])
+
+
+@dataclass(frozen=True)
+class Scale(Expr):
+    """``c A``: a scalar (1×1 expression) times anything."""
+
+    scalar: Expr
+    arg: Expr
+
+    def __post_init__(self) -> None:
+        if not is_scalar(self.scalar.shape):
+            raise _conflict("scale", self.scalar, self.arg, "the factor is not a scalar")
+
+    @property
+    def shape(self) -> Shape:
+        return self.arg.shape
+
+
+@dataclass(frozen=True)
+class Div(Expr):
+    """``A / c``: division by a scalar."""
+
+    arg: Expr
+    scalar: Expr
+
+    def __post_init__(self) -> None:
+        if not is_scalar(self.scalar.shape):
+            raise _conflict("divide", self.arg, self.scalar, "the divisor is not a scalar (use ./ for entrywise)")
+
+    @property
+    def shape(self) -> Shape:
+        return self.arg.shape
+
+
+def _same_shape(op: str, a: Expr, b: Expr) -> None:
+    if not (same_dim(a.shape[0], b.shape[0]) and same_dim(a.shape[1], b.shape[1])):
+        raise _conflict(op, a, b, "entrywise operations need equal shapes")
+
+
+@dataclass(frozen=True)
+class Hadamard(Expr):
+    """``a ⊙ b``: entrywise product of equal shapes."""
+
+    a: Expr
+    b: Expr
+
+    def __post_init__(self) -> None:
+        _same_shape("take the entrywise product of", self.a, self.b)
+
+    @property
+    def shape(self) -> Shape:
+        return self.a.shape
+
+
+@dataclass(frozen=True)
+class HadDiv(Expr):
+    """``a ⊘ b``: entrywise division of equal shapes."""
+
+    a: Expr
+    b: Expr
+
+    def __post_init__(self) -> None:
+        _same_shape("divide entrywise", self.a, self.b)
+
+    @property
+    def shape(self) -> Shape:
+        return self.a.shape
+
+
+@dataclass(frozen=True)
+class Kron(Expr):
+    """``a ⊗ b``: Kronecker product."""
+
+    a: Expr
+    b: Expr
+
+    @property
+    def shape(self) -> Shape:
+        (p, q), (r, s) = self.a.shape, self.b.shape
+        return (dim_mul(p, r), dim_mul(q, s))
+
+
+@dataclass(frozen=True)
+class MaxMin(Expr):
+    """``max(a, b)`` or ``min(a, b)`` entrywise (``op`` is ``"max"`` or ``"min"``); equal shapes."""
+
+    op: str
+    a: Expr
+    b: Expr
+
+    def __post_init__(self) -> None:
+        _same_shape(f"take {self.op} of", self.a, self.b)
+
+    @property
+    def shape(self) -> Shape:
+        return self.a.shape
+
+
+# ───────────────────────────── unary structure ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class Transpose(Expr):
+    arg: Expr
+
+    @property
+    def shape(self) -> Shape:
+        r, c = self.arg.shape
+        return (c, r)
+
+
+def _need_square(what: str, e: Expr) -> None:
+    if not is_square(e.shape):
+        raise ShapeError(f"{what} needs a square matrix, but {_desc(e)} is {fmt_shape(e.shape)}", operands=(e,))
+
+
+@dataclass(frozen=True)
+class Inverse(Expr):
+    arg: Expr
+
+    def __post_init__(self) -> None:
+        _need_square("the inverse", self.arg)
+
+    @property
+    def shape(self) -> Shape:
+        return self.arg.shape
+
+
+@dataclass(frozen=True)
+class Power(Expr):
+    """``a^k``: a scalar to any constant power, or a square matrix to an integer power."""
+
+    base: Expr
+    exp: Fraction
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.exp, Fraction):
+            object.__setattr__(self, "exp", Fraction(self.exp))
+        if is_scalar(self.base.shape):
+            return
+        if self.base.shape[1] == 1 or self.base.shape[0] == 1:
+            raise ShapeError(
+                f"{_desc(self.base)} is a vector ({fmt_shape(self.base.shape)}): a vector has no power; "
+                f"use {_desc(self.base)}.^{self.exp} for the entrywise power or ‖{_desc(self.base)}‖^{self.exp} "
+                "for a power of its norm",
+                operands=(self.base,),
+            )
+        _need_square("a matrix power", self.base)
+        if self.exp.denominator != 1:
+            raise ShapeError(f"a matrix power needs an integer exponent, not {self.exp}", operands=(self.base,))
+
+    @property
+    def shape(self) -> Shape:
+        return self.base.shape
+
+
+@dataclass(frozen=True)
+class EPower(Expr):
+    """``a .^ k``: entrywise power by a constant."""
+
+    base: Expr
+    exp: Fraction
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.exp, Fraction):
+            object.__setattr__(self, "exp", Fraction(self.exp))
+
+    @property
+    def shape(self) -> Shape:
+        return self.base.shape
+
+
+@dataclass(frozen=True)
+class Broadcast(Expr):
+    """Scalar expansion: the scalar ``arg`` repeated into every entry of ``dims`` (``x + c`` is ``x + Broadcast(c)``)."""
+
+    arg: Expr
+    dims: Shape
+
+    def __post_init__(self) -> None:
+        if not is_scalar(self.arg.shape):
+            raise ShapeError(f"only a scalar can be expanded, not {_desc(self.arg)} ({fmt_shape(self.arg.shape)})",
+                             operands=(self.arg,))
+
+    @property
+    def shape(self) -> Shape:
+        return self.dims
+
+
+@dataclass(frozen=True)
+class Apply(Expr):
+    """An entrywise scalar function ``fn`` applied to ``arg``, differentiated ``order`` times (``σ'(z)``: order 1)."""
+
+    fn: str
+    arg: Expr
+    order: int = 0
+    declared: bool = False
+
+    @property
+    def shape(self) -> Shape:
+        return self.arg.shape
+
+
+@dataclass(frozen=True)
+class CallVec(Expr):
+    """A declared ``C: R^n -> R`` at a column ``arg``; order 0 is the value (scalar), order 1 the gradient (column)."""
+
+    fn: str
+    arg: Expr
+    order: int = 0
+
+    def __post_init__(self) -> None:
+        if self.arg.shape[1] != 1:
+            raise ShapeError(f"{self.fn} takes a column vector, but {_desc(self.arg)} is {fmt_shape(self.arg.shape)}",
+                             operands=(self.arg,))
+        if self.order not in (0, 1):
+            raise ValueError("CallVec supports the value and the gradient only")
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1) if self.order == 0 else self.arg.shape
+
+
+# ───────────────────────────── reductions and structure ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class Sum(Expr):
+    """``sum(e)``: the sum of all entries."""
+
+    arg: Expr
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class Trace(Expr):
+    arg: Expr
+
+    def __post_init__(self) -> None:
+        _need_square("tr", self.arg)
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class Det(Expr):
+    arg: Expr
+
+    def __post_init__(self) -> None:
+        _need_square("det", self.arg)
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class LogDet(Expr):
+    arg: Expr
+
+    def __post_init__(self) -> None:
+        _need_square("logdet", self.arg)
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class Diag(Expr):
+    """``diag(v)``: a column vector to the diagonal matrix."""
+
+    arg: Expr
+
+    def __post_init__(self) -> None:
+        if self.arg.shape[1] != 1:
+            raise ShapeError(f"diag takes a column vector, but {_desc(self.arg)} is {fmt_shape(self.arg.shape)}",
+                             operands=(self.arg,))
+
+    @property
+    def shape(self) -> Shape:
+        return (self.arg.shape[0], self.arg.shape[0])
+
+
+@dataclass(frozen=True)
+class Vec(Expr):
+    """``vec(A)``: the columns of A stacked."""
+
+    arg: Expr
+
+    @property
+    def shape(self) -> Shape:
+        r, c = self.arg.shape
+        return (dim_mul(r, c), 1)
+
+
+@dataclass(frozen=True)
+class Norm(Expr):
+    """``‖e‖``: the 2-norm of a vector, the Frobenius norm of a matrix."""
+
+    arg: Expr
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class Softmax(Expr):
+    arg: Expr
+
+    def __post_init__(self) -> None:
+        if self.arg.shape[1] != 1:
+            raise ShapeError(f"softmax takes a column vector, but {_desc(self.arg)} is {fmt_shape(self.arg.shape)}",
+                             operands=(self.arg,))
+
+    @property
+    def shape(self) -> Shape:
+        return self.arg.shape
+
+
+@dataclass(frozen=True)
+class LogSumExp(Expr):
+    arg: Expr
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+# ───────────────────────────── names, derivatives, indices ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class Named(Expr):
+    """An occurrence of the ``let`` name ``name``, standing for ``value``."""
+
+    name: str
+    value: Expr
+
+    @property
+    def shape(self) -> Shape:
+        return self.value.shape
+
+
+@dataclass(frozen=True)
+class Entry(Expr):
+    """``A[i, j]`` (or ``x[i]`` with one index, for a column): a scalar. Indices are :class:`Index` or 1-based int."""
+
+    arg: Expr
+    idx: tuple
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class IndexSum(Expr):
+    """``Σ_k body``: the sum over ``index`` = 1..index.dim of a scalar body."""
+
+    index: Index
+    body: Expr
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class Delta(Expr):
+    """The Kronecker delta ``[i = j]`` of two indices (or an index and an integer)."""
+
+    i: object
+    j: object
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+LAYOUTS = ("mixed", "numerator", "denominator")
+
+
+def derivative_shape(expr_shape: Shape, wrt_shape: Shape, kind: str, layout: str) -> Shape:
+    """The shape of the derivative of an ``expr_shape`` value by a ``wrt_shape`` argument (SPEC section 4).
+
+    Scalars by anything and column vectors by scalars or vectors follow the SPEC's table; anything else is the
+    Jacobian of the ``vec``s (numerator), transposed in denominator layout.
+    """
+    (k, l), (p, q) = expr_shape, wrt_shape
+    if kind == "grad":
+        return wrt_shape
+    if kind == "jacobian":
+        return (dim_mul(k, l), dim_mul(p, q))
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}")
+    if is_scalar(expr_shape):
+        if layout == "numerator":
+            return (q, p)
+        return wrt_shape
+    if is_scalar(wrt_shape):
+        return (l, k) if layout == "denominator" else expr_shape
+    num = (dim_mul(k, l), dim_mul(p, q))
+    return (num[1], num[0]) if layout == "denominator" else num
+
+
+@dataclass(frozen=True)
+class Derivative(Expr):
+    """A derivative of ``expr`` by ``wrt`` (see the module docstring for ``kind`` and ``layout``)."""
+
+    expr: Expr
+    wrt: Expr
+    kind: str = "d"
+    layout: str = "mixed"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("d", "grad", "jacobian"):
+            raise ValueError(f"unknown derivative kind {self.kind!r}")
+        if self.kind == "grad" and not is_scalar(self.expr.shape):
+            raise ShapeError(
+                f"grad needs a scalar, but {_desc(self.expr)} is {fmt_shape(self.expr.shape)}", operands=(self.expr,)
+            )
+
+    @property
+    def shape(self) -> Shape:
+        return derivative_shape(self.expr.shape, self.wrt.shape, self.kind, self.layout)
+
+
+# ───────────────────────────── generic traversal ─────────────────────────────
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {
+    Var: (), Num: (), Identity: (), Zeros: (), Ones: (), Delta: (),
+    Add: ("args",), MatMul: ("args",),
+    Neg: ("arg",), Transpose: ("arg",), Inverse: ("arg",), Broadcast: ("arg",), Apply: ("arg",), CallVec: ("arg",),
+    Sum: ("arg",), Trace: ("arg",), Det: ("arg",), LogDet: ("arg",), Diag: ("arg",), Vec: ("arg",), Norm: ("arg",),
+    Softmax: ("arg",), LogSumExp: ("arg",), Entry: ("arg",),
+    Scale: ("scalar", "arg"), Div: ("arg", "scalar"), Hadamard: ("a", "b"), HadDiv: ("a", "b"), Kron: ("a", "b"),
+    MaxMin: ("a", "b"), Power: ("base",), EPower: ("base",), Named: ("value",), IndexSum: ("body",),
+    Derivative: ("expr", "wrt"),
+}
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    """The operand expressions of ``e``, in order."""
+    out: list[Expr] = []
+    for name in _CHILD_FIELDS[type(e)]:
+        v = getattr(e, name)
+        if isinstance(v, tuple):
+            out.extend(v)
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def rebuild(e: Expr, new_children: tuple[Expr, ...] | list[Expr]) -> Expr:
+    """``e`` with its operands replaced by ``new_children`` (same order as :func:`children`)."""
+    fields = _CHILD_FIELDS[type(e)]
+    if not fields:
+        return e
+    it = iter(new_children)
+    kwargs = {}
+    for name in fields:
+        v = getattr(e, name)
+        if isinstance(v, tuple):
+            kwargs[name] = tuple(next(it) for _ in v)
+        else:
+            kwargs[name] = next(it)
+    import dataclasses
+
+    return dataclasses.replace(e, **kwargs)
+
+
+def walk(e: Expr) -> Iterator[Expr]:
+    """Every node of ``e``, parents before children."""
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+def variables(e: Expr) -> set[Var]:
+    """The variables occurring in ``e`` (inside ``let`` names too)."""
+    return {n for n in walk(e) if isinstance(n, Var)}
+
+
+Number = Union[int, Fraction]
+_ = field  # re-exported for subclasses in other modules
