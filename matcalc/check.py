@@ -1,0 +1,319 @@
+"""Judging claims: three independent methods, one verdict per claim or step, counterexamples and diagnoses.
+
+Contract: :func:`judge` takes two typed sides of an equality and returns a :class:`ClaimResult` whose verdict follows
+SPEC section 5 exactly: ``verified`` only when the symbolic or the exact method shows equality and no method
+disagrees; ``refuted`` when the exact method or a *confirmed* numeric difference shows inequality and no method
+shows equality; ``inconclusive`` otherwise (the methods disagree, none decides, the budget ran out); ``error`` for a
+line that cannot be typed. :func:`check_document` judges every claim and step of a document, marking derivation
+chains like a marked paper. The three methods are called here and nowhere else; this module combines them but the
+exact and numeric methods never see the engine's output (the engine is only used for the symbolic method and, after
+a verdict is reached, to name the correct result in a diagnosis).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from matcalc import ir
+from matcalc.document import Bare, Claim, Document, ErrorLine, Let, Statement, Step
+from matcalc.errors import MatcalcError
+from matcalc.shapes import fmt_shape
+
+VERDICTS = ("verified", "refuted", "inconclusive", "error")
+
+
+@dataclass
+class MethodResult:
+    """One method's finding: ``status`` is ``equal``, ``different``, ``unknown`` or ``error``."""
+
+    status: str
+    detail: str = ""
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "detail": self.detail}
+
+
+@dataclass
+class ClaimResult:
+    """The verdict on one claim ``lhs = rhs`` (or one step of a chain) with its evidence."""
+
+    line: int
+    text: str
+    verdict: str
+    kind: str = "claim"  # "claim", "step" or "error"
+    lhs: ir.Expr | None = None
+    rhs: ir.Expr | None = None
+    methods: dict[str, MethodResult] = field(default_factory=dict)
+    counterexample: dict | None = None
+    diagnosis: str | None = None
+    error: str | None = None
+    against_line: int | None = None  # for a step: the line it was judged against
+    after_wrong: int | None = None  # a step that follows from a line that was wrong
+    vs_start: str | None = None  # for a step: whether the chain still equals its start
+    seconds: float = 0.0
+
+    @property
+    def symbol(self) -> str:
+        return {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}[self.verdict]
+
+    def to_json(self) -> dict:
+        return {
+            "line": self.line,
+            "text": self.text,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "methods": {k: v.to_json() for k, v in self.methods.items()},
+            "counterexample": self.counterexample,
+            "diagnosis": self.diagnosis,
+            "error": self.error,
+            "against_line": self.against_line,
+            "after_wrong": self.after_wrong,
+            "vs_start": self.vs_start,
+        }
+
+
+def overall(verdicts: list[str]) -> str:
+    """The document's verdict: refuted if any claim is refuted or in error, else inconclusive if any is, else verified."""
+    if any(v in ("refuted", "error") for v in verdicts):
+        return "refuted"
+    if any(v == "inconclusive" for v in verdicts):
+        return "inconclusive"
+    return "verified"
+
+
+def exit_code(verdict: str) -> int:
+    """SPEC section 6: 0 verified, 1 refuted or in error, 3 inconclusive and nothing refuted."""
+    return {"verified": 0, "refuted": 1, "error": 1, "inconclusive": 3}[verdict]
+
+
+# ───────────────────────────── the three methods ─────────────────────────────
+
+
+def _symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
+    try:
+        from matcalc.normal import equivalent
+    except ImportError as exc:  # pragma: no cover - the engine is part of the package
+        return MethodResult("unknown", f"normal form unavailable: {exc}")
+    try:
+        if equivalent(lhs, rhs):
+            return MethodResult("equal", "same normal form at generic sizes")
+        return MethodResult("unknown", "normal forms differ (not a proof of inequality)")
+    except MatcalcError as exc:
+        return MethodResult("unknown", f"no normal form: {exc.message}")
+    except RecursionError:
+        return MethodResult("unknown", "no normal form: expression too deep")
+
+
+def _exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
+    from matcalc.verify import exact
+
+    try:
+        res = exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed)
+    except MatcalcError as exc:
+        return MethodResult("unknown", exc.message), None
+    return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)
+
+
+def _numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
+    from matcalc.verify import numeric
+
+    try:
+        res = numeric.check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s)
+    except MatcalcError as exc:
+        return MethodResult("unknown", exc.message), None
+    status = res.status
+    if status == "different" and not getattr(res, "confirmed", True):
+        status = "unknown"
+    return MethodResult(status, res.detail), getattr(res, "counterexample", None)
+
+
+def combine(methods: dict[str, MethodResult]) -> str:
+    """SPEC section 5's verdict from the methods' findings."""
+    statuses = {k: m.status for k, m in methods.items()}
+    says_equal = [k for k, s in statuses.items() if s == "equal"]
+    says_diff = [k for k, s in statuses.items() if s == "different"]
+    if says_equal and says_diff:
+        return "inconclusive"
+    if says_diff and ("exact" in says_diff or "numeric" in says_diff):
+        return "refuted"
+    if "symbolic" in says_equal or "exact" in says_equal:
+        return "verified"
+    return "inconclusive"
+
+
+def transposed_shapes(a: ir.Expr, b: ir.Expr) -> bool:
+    """Whether the sides have transposed (and different) shapes: 1×n against n×1, m×n against n×m."""
+    (p, q), (r, s) = a.shape, b.shape
+    return (p, q) != (r, s) and (p, q) == (s, r)
+
+
+def judge(
+    lhs: ir.Expr,
+    rhs: ir.Expr,
+    *,
+    line: int = 1,
+    text: str = "",
+    free: tuple = (),
+    kind: str = "claim",
+    seed: int = 0,
+    budget_s: float = 8.0,
+    diagnose: bool = True,
+) -> ClaimResult:
+    """Judge ``lhs = rhs`` by the three methods; diagnose a refutation."""
+    t0 = time.perf_counter()
+    result = ClaimResult(line=line, text=text, verdict="inconclusive", kind=kind, lhs=lhs, rhs=rhs)
+    if lhs.shape != rhs.shape and not transposed_shapes(lhs, rhs):
+        result.verdict = "error"
+        result.error = (
+            f"the sides have different shapes: {lhs} is {fmt_shape(lhs.shape)}, {rhs} is {fmt_shape(rhs.shape)}"
+        )
+        return result
+    if transposed_shapes(lhs, rhs):
+        # Different shapes can never be equal; the exact method still supplies the evidence (a counterexample)
+        # and the diagnosis says in which layout or for which transpose the claim would hold.
+        result.methods["symbolic"] = MethodResult(
+            "different", f"the sides have transposed shapes: {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)}"
+        )
+        result.verdict = "refuted"
+        result.counterexample = {
+            "note": f"left side is {fmt_shape(lhs.shape)}, right side is {fmt_shape(rhs.shape)}",
+        }
+    else:
+        result.methods["symbolic"] = _symbolic(lhs, rhs)
+        exact_res, exact_cx = _exact(lhs, rhs, free, budget_s * 0.6, seed)
+        result.methods["exact"] = exact_res
+        num_res, num_cx = _numeric(lhs, rhs, free, budget_s * 0.4, seed)
+        result.methods["numeric"] = num_res
+        result.verdict = combine(result.methods)
+        if result.verdict == "refuted":
+            result.counterexample = exact_cx if exact_res.status == "different" and exact_cx else num_cx
+    if result.verdict == "refuted" and diagnose:
+        from matcalc.diagnose import diagnose as _diagnose
+
+        try:
+            result.diagnosis = _diagnose(lhs, rhs, free=free, seed=seed)
+        except MatcalcError:
+            result.diagnosis = None
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# ───────────────────────────── documents ─────────────────────────────
+
+
+@dataclass
+class CheckReport:
+    """The verdicts on a whole document, in line order."""
+
+    document: Document | None
+    results: list[ClaimResult]
+    title: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        return overall([r.verdict for r in self.results])
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.verdict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "claims": [r.to_json() for r in self.results]}
+
+    def __rich__(self):  # pragma: no cover - exercised through the renderer tests
+        from matcalc.render.text import render_check
+
+        return render_check(self)
+
+    def __str__(self) -> str:
+        from matcalc.render.text import to_plain
+
+        return to_plain(self)
+
+    def _repr_latex_(self) -> str:
+        from matcalc.render.latex import check_fragment
+
+        return check_fragment(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": str(self), "text/latex": self._repr_latex_()}
+
+
+def _stmt_text(s: Statement) -> str:
+    return s.text.strip()
+
+
+def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progress=None) -> CheckReport:
+    """Judge every claim and step of ``doc``.
+
+    A step is judged against its predecessor (SPEC section 1). Once a step in a chain is wrong, each later step is
+    still judged against its own predecessor, marked as following from a wrong line, and also compared with the
+    start of the chain.
+    """
+    t0 = time.perf_counter()
+    results: list[ClaimResult] = []
+    judged = doc.judged()
+    chain_start: ir.Expr | None = None
+    chain_start_line: int | None = None
+    wrong_in_chain: int | None = None
+    line_verdict: dict[int, str] = {}
+    for s in doc.statements:
+        if isinstance(s, Bare):
+            chain_start, chain_start_line, wrong_in_chain = s.expr, s.line, None
+            continue
+        if isinstance(s, Let):
+            continue
+        if s not in judged:
+            continue
+        if progress is not None:
+            progress(s)
+        if isinstance(s, ErrorLine):
+            err = s.error
+            res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
+                              error=err.message if err else "cannot be typed")
+            if err is not None:
+                res.error = str(err)
+            results.append(res)
+            line_verdict[s.line] = "error"
+            if wrong_in_chain is None:
+                wrong_in_chain = s.line
+            continue
+        if isinstance(s, Claim):
+            res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s)
+            chain_start, chain_start_line, wrong_in_chain = s.lhs, s.line, None
+            if res.verdict in ("refuted", "error"):
+                wrong_in_chain = s.line
+            results.append(res)
+            line_verdict[s.line] = res.verdict
+            continue
+        if isinstance(s, Step):
+            if s.prev is None:
+                res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
+                                  error="a step needs a previous line to compare with")
+                results.append(res)
+                continue
+            res = judge(s.prev, s.expr, line=s.line, text=_stmt_text(s), free=s.free, kind="step", seed=seed,
+                        budget_s=budget_s)
+            res.against_line = s.prev_line
+            if wrong_in_chain is not None and res.verdict == "verified":
+                res.after_wrong = wrong_in_chain
+                if chain_start is not None and chain_start.shape == s.expr.shape:
+                    start = judge(chain_start, s.expr, line=s.line, free=s.free, kind="step", seed=seed,
+                                  budget_s=budget_s / 2, diagnose=False)
+                    if start.verdict == "refuted":
+                        res.vs_start = (f"follows from line {s.prev_line}, but the chain no longer equals "
+                                        f"line {chain_start_line}")
+                    elif start.verdict == "verified":
+                        res.vs_start = f"equals line {chain_start_line} again"
+            if res.verdict in ("refuted", "error") and wrong_in_chain is None:
+                wrong_in_chain = s.line
+            results.append(res)
+            line_verdict[s.line] = res.verdict
+    report = CheckReport(document=doc, results=results, seconds=time.perf_counter() - t0)
+    th = doc.theorem
+    if th is not None:
+        report.title = th.value
+    return report
