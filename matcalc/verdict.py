@@ -211,6 +211,7 @@ class CheckReport:
     results: list[ClaimResult]
     title: str | None = None
     seconds: float = 0.0
+    where: str = "<input>"
 
     @property
     def verdict(self) -> str:
@@ -223,7 +224,7 @@ class CheckReport:
     def to_json(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "claims": [r.to_json() for r in self.results]}
 
-    def __rich__(self):  # pragma: no cover - exercised through the renderer tests
+    def __rich__(self):
         from matcalc.render.text import render_check
 
         return render_check(self)
@@ -234,9 +235,9 @@ class CheckReport:
         return to_plain(self)
 
     def _repr_latex_(self) -> str:
-        from matcalc.render.latex import check_fragment
+        from matcalc.render.latex import fragment
 
-        return check_fragment(self)
+        return fragment(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {"text/plain": str(self), "text/latex": self._repr_latex_()}

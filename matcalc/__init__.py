@@ -1,0 +1,59 @@
+"""matcalc: a symbolic matrix-calculus verifier.
+
+Derives Jacobians and gradients of vector and matrix expressions with named rules at generic sizes, checks every
+claim by three independent methods (normal forms, exact entry-by-entry algebra with SymPy, finite differences), checks
+derivations line by line and writes LaTeX proofs. The Python API (SPEC section 7)::
+
+    import matcalc
+    matcalc.check("d/dx x^T A x = (A + A^T) x", given="A: n x n, x: n")
+    matcalc.derive("sum((W x - y).^2)", "W", given="W: n x m, x: m, y: n")
+    matcalc.prove("eq2")
+
+Each returns a result object that prints as text, renders as LaTeX in Jupyter and in rich, and has ``to_json()``.
+Importing matcalc is cheap: SymPy and numpy load only when a check runs.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["check", "derive", "prove", "__version__"]
+
+
+def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0):
+    """Judge every claim and step of ``text`` (a claim or a whole document).
+
+    Args:
+        text: a claim such as ``"d/dx x^T A x = (A + A^T) x"`` or a document.
+        given: declarations in force, e.g. ``"A: n x n, x: n"``.
+        layout: ``"mixed"`` (default), ``"numerator"`` or ``"denominator"``.
+        seed: the random seed of the numeric method.
+
+    Returns:
+        A :class:`matcalc.verdict.CheckReport`; ``.verdict`` is ``verified``, ``refuted`` or ``inconclusive``.
+    """
+    from matcalc.api import check_text
+
+    return check_text(text, given=given, layout=layout, seed=seed)
+
+
+def derive(expr: str, wrt: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0):
+    """Derive ``expr`` by the variables named in ``wrt`` (comma-separated) and check the result numerically.
+
+    Returns:
+        A :class:`matcalc.api.DeriveResult` with the closed form, the steps and the numeric check.
+    """
+    from matcalc.api import derive_text
+
+    return derive_text(expr, wrt=wrt, given=given, layout=layout, seed=seed)
+
+
+def prove(name: str, *, seed: int = 0):
+    """Prove the theorem ``name`` from ``proofs/`` (or a path to a theorem file).
+
+    Returns:
+        A :class:`matcalc.api.ProveResult`.
+    """
+    from matcalc.api import prove_many
+
+    return prove_many([name], seed=seed, progress=False)

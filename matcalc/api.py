@@ -1,0 +1,301 @@
+"""The commands as functions: ``check_text``, ``derive_text``, ``prove_many`` and the result objects they return.
+
+Contract: each function takes text (or theorem names), reads it with :mod:`matcalc.lang`, and returns a result object
+with ``verdict``, ``exit_code``, ``to_json()``, ``__rich__`` (terminal), ``__str__`` (plain text) and
+``_repr_latex_``/``_repr_mimebundle_`` (Jupyter). User errors raise :class:`~matcalc.errors.MatcalcError`. The
+engine derives (for display and the symbolic method); the verdicts come from :mod:`matcalc.verdict`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from matcalc import ir
+from matcalc.document import Bare, Claim, Document, ErrorLine, Step
+from matcalc.errors import MatcalcError, TypeCheckError, UsageError
+from matcalc.verdict import CheckReport, MethodResult, check_document, exit_code, overall
+
+
+class _Renderable:
+    """Mixin: text, rich and Jupyter renderings through :mod:`matcalc.render`."""
+
+    def __rich__(self):
+        from matcalc.render.text import render
+
+        return render(self)
+
+    def __str__(self) -> str:
+        from matcalc.render.text import to_plain
+
+        return to_plain(self)
+
+    def _repr_latex_(self) -> str:
+        from matcalc.render.latex import fragment
+
+        return fragment(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": str(self), "text/latex": self._repr_latex_()}
+
+
+# ───────────────────────────── check ─────────────────────────────
+
+
+def check_text(text: str, *, given: str | None = None, layout: str = "mixed", where: str = "<input>",
+               seed: int = 0, progress=None) -> CheckReport:
+    """Judge every claim and step of a document (SPEC section 6, ``matcalc check``)."""
+    from matcalc.lang import read_document
+
+    doc = read_document(text, given=given, layout=layout, where=where)
+    if not doc.judged():
+        raise UsageError("nothing to check: the input has no claim (`a = b`) and no step (`= b`); "
+                         "to differentiate an expression use `matcalc derive EXPR --wrt X`")
+    report = check_document(doc, seed=seed, progress=progress)
+    report.where = where
+    return report
+
+
+# ───────────────────────────── derive ─────────────────────────────
+
+
+@dataclass
+class DeriveItem:
+    wrt: ir.Expr
+    derivation: Any  # matcalc.derive.Derivation
+    numeric: MethodResult
+
+
+@dataclass
+class DeriveResult(_Renderable):
+    expr: ir.Expr
+    items: list[DeriveItem]
+    layout: str
+    inferred: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        if any(i.numeric.status == "different" for i in self.items):
+            return "refuted"
+        if all(i.numeric.status == "equal" for i in self.items):
+            return "verified"
+        return "inconclusive"
+
+    @property
+    def exit_code(self) -> int:
+        # A derivation that the numeric check contradicts is an engine fault; say so loudly with status 1.
+        return {"verified": 0, "refuted": 1, "inconclusive": 3}[self.verdict]
+
+    def to_json(self) -> dict:
+        from matcalc.printing import to_latex, to_text
+
+        return {
+            "verdict": self.verdict,
+            "expression": to_text(self.expr),
+            "layout": self.layout,
+            "inferred": self.inferred,
+            "derivatives": [
+                {
+                    "wrt": to_text(i.wrt),
+                    "result": to_text(i.derivation.result),
+                    "latex": to_latex(i.derivation.result),
+                    "shape": list(map(str, i.derivation.result.shape)),
+                    "steps": [
+                        {"rule": s.rule, "note": s.note,
+                         "before": to_text(s.before) if s.before is not None else None,
+                         "after": to_text(s.after)}
+                        for s in i.derivation.steps
+                    ],
+                    "numeric": i.numeric.to_json(),
+                }
+                for i in self.items
+            ],
+        }
+
+
+def _lookup_wrt(name: str, doc: Document) -> ir.Expr:
+    env = doc.env
+    name = name.strip()
+    if name in env.vars:
+        return env.vars[name]
+    if name in env.lets:
+        return ir.Named(name, env.lets[name])
+    known = sorted([*env.vars, *env.lets])
+    hint = f"; the names here are {', '.join(known)}" if known else ""
+    raise UsageError(f"--wrt {name}: not a variable of the expression{hint}")
+
+
+def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = "mixed", where: str = "<input>",
+                seed: int = 0) -> DeriveResult:
+    """Derive the document's last expression by each name in ``wrt`` and check each result numerically."""
+    from matcalc.derive import differentiate
+    from matcalc.lang import read_document
+    from matcalc.verify import numeric
+
+    t0 = time.perf_counter()
+    doc = read_document(text, given=given, layout=layout, where=where)
+    bare = [s for s in doc.statements if isinstance(s, Bare)]
+    errors = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    if not bare:
+        if errors and errors[-1].error is not None:
+            raise errors[-1].error
+        raise UsageError("nothing to derive: give an expression (the last line of a document), not a claim")
+    expr = bare[-1].expr
+    layout_now = getattr(bare[-1], "layout", None) or _layout_at(doc, bare[-1].line, layout)
+    items = []
+    for name in [w for w in wrt.split(",") if w.strip()]:
+        x = _lookup_wrt(name, doc)
+        d = differentiate(expr, x, layout=layout_now)
+        try:
+            res = numeric.check_equal(ir.Derivative(expr, x, "d", layout_now), d.result, seed=seed, budget_s=5.0)
+            status = res.status if res.status != "different" or getattr(res, "confirmed", True) else "unknown"
+            num = MethodResult(status, res.detail)
+        except MatcalcError as exc:
+            num = MethodResult("unknown", exc.message)
+        items.append(DeriveItem(x, d, num))
+    if not items:
+        raise UsageError("--wrt needs at least one variable")
+    return DeriveResult(expr=expr, items=items, layout=layout_now, inferred=list(doc.env.inferred),
+                        seconds=time.perf_counter() - t0)
+
+
+def _layout_at(doc: Document, line: int, default: str) -> str:
+    from matcalc.document import LayoutSetting
+
+    layout = default
+    for s in doc.statements:
+        if isinstance(s, LayoutSetting) and s.line <= line:
+            layout = s.layout
+    return layout
+
+
+# ───────────────────────────── prove ─────────────────────────────
+
+
+@dataclass
+class TheoremResult:
+    name: str
+    title: str
+    source: str
+    part: str
+    document: Document
+    report: CheckReport
+    derivations: list  # (line, Derivative node, Derivation) for each derivative in a claim's left side
+    seconds: float
+
+    @property
+    def verdict(self) -> str:
+        if not self.report.results:
+            return "inconclusive"
+        return self.report.verdict
+
+    def methods_summary(self) -> str:
+        """Which methods decided, e.g. ``symbolic ✓ · exact ✓ · numeric ✓``, for the summary table."""
+        marks = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
+        counts: dict[str, list[str]] = {}
+        for r in self.report.results:
+            for k, m in r.methods.items():
+                counts.setdefault(k, []).append(m.status)
+        parts = []
+        for k in ("symbolic", "exact", "numeric"):
+            sts = counts.get(k, [])
+            if not sts:
+                continue
+            eq = sum(s == "equal" for s in sts)
+            mark = marks["equal"] if eq == len(sts) else marks["different"] if "different" in sts else marks["unknown"]
+            parts.append(f"{k} {mark} {eq}/{len(sts)}")
+        return " · ".join(parts)
+
+
+@dataclass
+class ProveResult(_Renderable):
+    theorems: list[TheoremResult]
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        return overall([t.verdict for t in self.theorems])
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.verdict)
+
+    def to_json(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "theorems": [
+                {"name": t.name, "title": t.title, "source": t.source, "verdict": t.verdict,
+                 "seconds": round(t.seconds, 3), **t.report.to_json()}
+                for t in self.theorems
+            ],
+        }
+
+
+def _engine_derivations(doc: Document) -> list:
+    from matcalc.derive import differentiate
+
+    out = []
+    for s in doc.statements:
+        if isinstance(s, Claim) and s.lhs is not None:
+            for node in ir.walk(s.lhs):
+                if isinstance(node, ir.Derivative) and not isinstance(node.wrt, ir.Entry):
+                    try:
+                        d = differentiate(node.expr, node.wrt, kind=node.kind, layout=node.layout)
+                    except MatcalcError:
+                        continue
+                    out.append((s.line, node, d))
+                    break
+    return out
+
+
+def prove_one(name: str, *, seed: int = 0) -> TheoremResult:
+    from matcalc.lang import read_document
+    from matcalc.proofs import load
+
+    t0 = time.perf_counter()
+    info, text = load(name)
+    doc = read_document(text, where=str(info.path))
+    report = check_document(doc, seed=seed)
+    try:
+        derivations = _engine_derivations(doc)
+    except RecursionError:
+        derivations = []
+    return TheoremResult(name=info.name, title=info.title, source=info.source, part=info.part or "",
+                         document=doc, report=report, derivations=derivations, seconds=time.perf_counter() - t0)
+
+
+def prove_many(names: list[str], *, seed: int = 0, progress: bool = False) -> ProveResult:
+    """Prove each named theorem (``all`` for every theorem in ``proofs/``)."""
+    from matcalc.proofs import list_theorems
+
+    t0 = time.perf_counter()
+    todo: list[str] = []
+    for n in names:
+        if n == "all":
+            todo.extend(str(t.name) for t in list_theorems())
+        else:
+            todo.append(n)
+    if not todo:
+        raise UsageError("no theorems to prove")
+    results: list[TheoremResult] = []
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("proving {task.fields[current]:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("prove", total=len(todo), current="")
+            for n in todo:
+                bar.update(task, current=n)
+                results.append(prove_one(n, seed=seed))
+                bar.advance(task)
+    else:
+        for n in todo:
+            results.append(prove_one(n, seed=seed))
+    return ProveResult(theorems=results, seconds=time.perf_counter() - t0)
+
+
+__all__ = ["check_text", "derive_text", "prove_many", "prove_one", "DeriveResult", "ProveResult", "TheoremResult",
+           "Step", "TypeCheckError"]

@@ -1,0 +1,266 @@
+"""The ``matcalc`` command: argument parsing, one renderable printed once, errors to stderr, exit codes.
+
+Contract (SPEC section 6): exit status 0 when everything is verified (or derived), 1 when a claim is refuted or in
+error, 2 for bad input or usage (a message with line, column and caret, or the operands and shapes in conflict; never
+a traceback), 3 when something is inconclusive and nothing refuted. Start-up is cheap: this module imports neither
+SymPy nor numpy; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from matcalc import __version__
+from matcalc.errors import MatcalcError, UsageError
+
+EXAMPLES = """\
+examples:
+  matcalc show "d/dW (W x - y)^T (W x - y)" --given "W: n x m, x: m, y: n"
+  matcalc derive "sum((W x - y).^2)" --wrt W --given "W: n x m, x: m, y: n"
+  matcalc check "d/dx x^T A x = 2 A x" --given "A: n x n, x: n"
+  matcalc check homework.mc
+  matcalc prove eq2
+  matcalc prove all --format latex -o lecture.tex --pdf
+  matcalc rules --verify
+"""
+
+FORMATS = ("text", "latex", "markdown", "json")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="matcalc",
+        description="matcalc: a symbolic matrix-calculus verifier. Derivations with named rules, proved at generic "
+        "sizes, checked entry by entry with SymPy and by finite differences.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"matcalc {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser, formats: Sequence[str] = FORMATS) -> None:
+        sp.add_argument("--format", choices=formats, default="text", help="output format (default: text)")
+        sp.add_argument("-o", "--output", metavar="FILE", help="write the output to FILE instead of the terminal")
+
+    sp = sub.add_parser("prove", help="derive and check theorems from proofs/ (or your own theorem file)",
+                        description="Derive each theorem's left-hand side with the rule engine, show every step with "
+                        "its rule, and judge the claim by three independent methods.",
+                        epilog="examples:\n  matcalc prove eq2\n  matcalc prove all\n  matcalc prove my-theorem.mc\n"
+                        "  matcalc prove all --pdf -o lecture.pdf",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("names", nargs="+", metavar="NAME", help="theorem names, 'all', or paths to .mc files")
+    common(sp)
+    sp.add_argument("--pdf", action="store_true", help="compile the LaTeX document with pdflatex (next to -o)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
+
+    sub.add_parser("list", help="the theorems in proofs/, with their titles and sources")
+
+    sp = sub.add_parser("show", help="how matcalc reads an expression: bracketed, with every shape",
+                        epilog='example:\n  matcalc show "W x + b" --given "W: n x m, x: m, b: n"',
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("input", metavar="EXPR|FILE")
+    sp.add_argument("--given", metavar="DECLS", help='declarations, e.g. "W: n x m, x: m"')
+    sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
+    common(sp)
+
+    sp = sub.add_parser("derive", help="the derivative in closed matrix form, with its steps and a numeric check",
+                        epilog='examples:\n  matcalc derive "x^T A x" --wrt x\n'
+                        '  matcalc derive "sigma(W x + b)" --wrt x,W --given "W: n x m, x: m, b: n"',
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("input", metavar="EXPR|FILE")
+    sp.add_argument("--wrt", required=True, metavar="X[,Y...]", help="the variables to differentiate by")
+    sp.add_argument("--given", metavar="DECLS")
+    sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
+    sp.add_argument("--seed", type=int, default=0)
+    common(sp)
+
+    sp = sub.add_parser("check", help="judge claims: verified, refuted (with a counterexample) or inconclusive",
+                        epilog='examples:\n  matcalc check "d/dx x^T A x = (A + A^T) x" --given "A: n x n, x: n"\n'
+                        "  matcalc check homework.mc\n  cat homework.mc | matcalc check -",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("input", metavar="CLAIM|FILE|-")
+    sp.add_argument("--given", metavar="DECLS")
+    sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
+    sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
+    common(sp, (*FORMATS, "gradescope"))
+
+    sp = sub.add_parser("rules", help="the rule table; --verify proves each rule")
+    sp.add_argument("--verify", action="store_true", help="prove every rule with SymPy and finite differences")
+    common(sp)
+    return p
+
+
+def _read_input(arg: str) -> tuple[str, str]:
+    """The text of ``arg`` — a file, ``-`` for standard input, or the text itself — and where it came from."""
+    if arg == "-":
+        return sys.stdin.read(), "<stdin>"
+    if arg.endswith(".mc") or (len(arg) < 4096 and "\n" not in arg and os.path.isfile(arg)):
+        path = Path(arg)
+        if not path.is_file():
+            raise UsageError(f"no such file: {arg}")
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{arg} is not UTF-8 text: {exc}") from None
+    return arg, "<input>"
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _print_rich(renderable, output: str | None) -> None:
+    if output:
+        from rich.console import Console
+
+        with open(output, "w", encoding="utf-8") as fh:
+            Console(file=fh, color_system=None, width=100, highlight=False).print(renderable)
+    else:
+        _console().print(renderable)
+
+
+# ───────────────────────────── commands ─────────────────────────────
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from matcalc.lang import read_expr
+
+    text, where = _read_input(args.input)
+    expr, env = read_expr(text, given=args.given, layout=args.layout)
+    from matcalc.render import show as show_render
+
+    if args.format == "json":
+        _emit(json.dumps(show_render.show_json(expr, env), indent=2, ensure_ascii=False), args.output)
+    elif args.format == "latex":
+        _emit(show_render.show_latex(expr), args.output)
+    elif args.format == "markdown":
+        from matcalc.printing import to_bracketed, to_latex
+
+        _emit(f"**reading:** `{to_bracketed(expr)}`\n\n$$\n{to_latex(expr)}\n$$", args.output)
+    else:
+        _print_rich(show_render.show_tree(expr, env), args.output)
+    return 0
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    from matcalc.api import derive_text
+
+    text, where = _read_input(args.input)
+    result = derive_text(text, wrt=args.wrt, given=args.given, layout=args.layout, where=where, seed=args.seed)
+    _render_result(result, args)
+    return result.exit_code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from matcalc.api import check_text
+
+    text, where = _read_input(args.input)
+    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed)
+    if args.format == "gradescope":
+        from matcalc.render.gradescope import gradescope_results
+
+        _emit(json.dumps(gradescope_results(report), indent=2, ensure_ascii=False), args.output)
+        return report.exit_code
+    _render_result(report, args)
+    return report.exit_code
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from matcalc.api import prove_many
+
+    result = prove_many(args.names, seed=args.seed, progress=args.format == "text" and not args.output)
+    if args.pdf:
+        from matcalc.render.latex import write_pdf
+
+        out = args.output or ("lecture.pdf" if len(args.names) > 1 or args.names == ["all"] else
+                              f"{Path(args.names[0]).stem}.pdf")
+        pdf = write_pdf(result, out)
+        print(f"wrote {pdf}", file=sys.stderr)
+        return result.exit_code
+    _render_result(result, args)
+    return result.exit_code
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from matcalc.proofs import list_theorems
+    from rich.table import Table
+
+    table = Table(title="theorems in proofs/", show_lines=False)
+    table.add_column("part")
+    table.add_column("name", style="bold")
+    table.add_column("title")
+    table.add_column("source", style="dim")
+    for th in list_theorems():
+        table.add_row(th.part or "", th.name, th.title, th.source)
+    _console().print(table)
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from matcalc.render.rules import render_rules
+
+    code, renderable = render_rules(verify=args.verify, fmt=args.format)
+    if isinstance(renderable, str):
+        _emit(renderable, args.output)
+    else:
+        _print_rich(renderable, args.output)
+    return code
+
+
+def _render_result(result, args: argparse.Namespace) -> None:
+    fmt = args.format
+    if fmt == "json":
+        _emit(json.dumps(result.to_json(), indent=2, ensure_ascii=False), args.output)
+    elif fmt == "latex":
+        from matcalc.render.latex import document
+
+        _emit(document(result), args.output)
+    elif fmt == "markdown":
+        from matcalc.render.markdown import markdown
+
+        _emit(markdown(result), args.output)
+    else:
+        _print_rich(result, args.output)
+
+
+COMMANDS = {"show": cmd_show, "derive": cmd_derive, "check": cmd_check, "prove": cmd_prove, "list": cmd_list,
+            "rules": cmd_rules}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except MatcalcError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("error: the input is nested too deeply", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

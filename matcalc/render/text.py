@@ -1,0 +1,255 @@
+"""Terminal rendering with rich: check reports (a marked paper), derivations, proofs and the `prove all` table.
+
+Contract: :func:`render` turns any result object of :mod:`matcalc.api` or :mod:`matcalc.verdict` into one rich
+renderable; :func:`to_plain` renders it to plain text (no colour, width 100) — what ``str(result)`` returns and what
+the tests compare. Only this package and the CLI import rich.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from matcalc import ir
+from matcalc.document import Declaration, Let
+from matcalc.printing import to_text
+from matcalc.shapes import fmt_shape
+
+STYLE = {"verified": "bold green", "refuted": "bold red", "inconclusive": "bold yellow", "error": "bold red"}
+MARK = {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}
+METHOD_MARK = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
+
+
+def to_plain(obj: Any, width: int = 100) -> str:
+    """``obj`` rendered as plain text (no colour)."""
+    buf = io.StringIO()
+    Console(file=buf, color_system=None, width=width, highlight=False, soft_wrap=False).print(render(obj))
+    return buf.getvalue().rstrip("\n")
+
+
+def render(obj: Any):
+    """The rich renderable of a result object."""
+    from matcalc.api import DeriveResult, ProveResult
+    from matcalc.verdict import CheckReport, ClaimResult
+
+    if isinstance(obj, CheckReport):
+        return render_check(obj)
+    if isinstance(obj, ClaimResult):
+        return Group(*claim_lines(obj))
+    if isinstance(obj, DeriveResult):
+        return render_derive(obj)
+    if isinstance(obj, ProveResult):
+        return render_prove(obj)
+    raise TypeError(f"cannot render {type(obj).__name__}")
+
+
+# ───────────────────────────── pieces ─────────────────────────────
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def counterexample_lines(cx: Any) -> list[Text]:
+    """A counterexample (from the exact or numeric method) as indented lines."""
+    if not cx:
+        return []
+    if not isinstance(cx, dict):
+        return [Text(f"  counterexample  {cx}")]
+    out: list[Text] = []
+    head = []
+    sizes = cx.get("sizes")
+    if sizes:
+        head.append(", ".join(f"{k}={v}" for k, v in sizes.items()))
+    point = cx.get("point")
+    if isinstance(point, dict) and point:
+        shown = [f"{k}={_fmt_value(v)}" for k, v in list(point.items())[:8]]
+        if len(point) > 8:
+            shown.append("…")
+        head.append(", ".join(shown))
+    if head:
+        out.append(Text("  counterexample  " + "; ".join(head)))
+    entries = cx.get("entries") or []
+    for ent in entries[:3]:
+        if isinstance(ent, dict):
+            where = ent.get("entry")
+            where_s = _fmt_value(list(where)) if isinstance(where, (list, tuple)) else str(where)
+            out.append(Text(f"                  entry {where_s} is {_fmt_value(ent.get('lhs'))} on the left, "
+                            f"{_fmt_value(ent.get('rhs'))} on the right"))
+        else:
+            out.append(Text(f"                  {ent}"))
+    note = cx.get("note")
+    if note:
+        out.append(Text(f"  {'counterexample' if not out else '              '}  {note}"))
+    funcs = cx.get("functions")
+    if funcs:
+        out.append(Text(f"                  with {_fmt_value(funcs) if not isinstance(funcs, str) else funcs}"))
+    return out
+
+
+def methods_line(methods: dict) -> Text | None:
+    if not methods:
+        return None
+    t = Text("  ")
+    first = True
+    for name in ("symbolic", "exact", "numeric"):
+        m = methods.get(name)
+        if m is None:
+            continue
+        if not first:
+            t.append(" · ", style="dim")
+        first = False
+        mark = METHOD_MARK.get(m.status, "?")
+        style = {"✓": "green", "✗": "red", "?": "yellow"}[mark]
+        t.append(f"{name} ", style="bold")
+        t.append(mark, style=style)
+        if m.detail:
+            t.append(f" {m.detail}", style="dim")
+    return t
+
+
+def claim_lines(r) -> list:
+    """The lines for one claim or step: verdict, text, evidence, counterexample, diagnosis."""
+    lines: list = []
+    head = Text()
+    head.append(f"{r.line:>3}  ", style="dim")
+    head.append(f"{MARK[r.verdict]} {r.verdict:<12}", style=STYLE[r.verdict])
+    head.append(r.text)
+    lines.append(head)
+    if r.verdict == "error" and r.error:
+        for i, ln in enumerate(str(r.error).split("\n")):
+            lines.append(Text(("       " if i else "       error: ") + ln, style="red" if i == 0 else ""))
+        return lines
+    if r.kind == "step" and r.against_line is not None:
+        note = f"       judged against line {r.against_line}"
+        if r.after_wrong is not None:
+            note += f": follows from line {r.against_line}"
+            note += f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else " — but that line was wrong"
+            if r.vs_start:
+                note += f"; {r.vs_start}"
+        lines.append(Text(note, style="yellow" if r.after_wrong is not None else "dim"))
+    if r.diagnosis:
+        lines.append(Text(f"       {r.diagnosis}", style="bold"))
+    for cl in counterexample_lines(r.counterexample):
+        lines.append(Text("     ") + cl)
+    m = methods_line(r.methods)
+    if m is not None:
+        lines.append(Text("     ") + m)
+    return lines
+
+
+def render_check(report) -> Group:
+    parts: list = []
+    doc = report.document
+    title = report.title or getattr(report, "where", None) or ""
+    steps = [r for r in report.results if r.kind == "step"]
+    summary = Text()
+    if title and title != "<input>":
+        summary.append(title, style="bold")
+        summary.append("   ")
+    n_ok = sum(r.verdict == "verified" for r in report.results)
+    if steps:
+        ok_steps = sum(r.verdict == "verified" and r.after_wrong is None for r in steps)
+        summary.append(f"{ok_steps} of {len(steps)} steps follow", style="bold")
+        others = len(report.results) - len(steps)
+        if others:
+            summary.append(f" · {sum(r.verdict == 'verified' for r in report.results if r.kind != 'step')} of "
+                           f"{others} claims verified")
+    else:
+        summary.append(f"{n_ok} of {len(report.results)} claims verified", style="bold")
+    parts.append(summary)
+    if doc is not None and doc.env.inferred:
+        parts.append(Text("inferred  " + ", ".join(doc.env.inferred), style="dim"))
+    for r in report.results:
+        parts.extend(claim_lines(r))
+    v = report.verdict
+    parts.append(Text(f"{MARK[v]} {v}", style=STYLE[v]))
+    return Group(*parts)
+
+
+def _steps_table(derivation) -> Table:
+    t = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    t.add_column(justify="right", style="dim")
+    t.add_column()
+    t.add_column(style="cyan")
+    for i, s in enumerate(derivation.steps, 1):
+        t.add_row(str(i), to_text(s.after), s.note or s.rule)
+    return t
+
+
+def render_derive(res) -> Group:
+    parts: list = []
+    parts.append(Text.assemble(("derive  ", "bold"), to_text(res.expr), (f"   layout: {res.layout}", "dim")))
+    if res.inferred:
+        parts.append(Text("inferred  " + ", ".join(res.inferred), style="dim"))
+    for item in res.items:
+        d = item.derivation
+        parts.append(Text(""))
+        parts.append(Text.assemble((f"∂/∂{to_text(item.wrt)}", "bold"), f"  ({fmt_shape(d.result.shape)})"))
+        parts.append(_steps_table(d))
+        parts.append(Text.assemble(("result  ", "bold"), (to_text(d.result), "bold green")))
+        m = item.numeric
+        mark = METHOD_MARK.get(m.status, "?")
+        parts.append(Text(f"numeric check {mark} {m.detail}", style="green" if mark == "✓" else "yellow"))
+    return Group(*parts)
+
+
+def _theorem_block(t) -> Group:
+    doc = t.document
+    head = Text(t.source or "", style="dim")
+    parts: list = [Panel(head, title=f"[bold]{t.name}[/bold] · {t.title}", title_align="left", expand=True)]
+    decls = [s for s in doc.statements if isinstance(s, Declaration)]
+    if decls:
+        names = []
+        for s in decls:
+            for v in s.names:
+                if isinstance(v, ir.Var):
+                    names.append(f"{v.name}: {fmt_shape(v.shape)}" + (f" {' '.join(sorted(v.props))}" if v.props else ""))
+                else:
+                    names.append(f"{v.name}: " + ("ℝ → ℝ" if v.kind == "entrywise" else f"ℝ^{v.dim} → ℝ"))
+        parts.append(Text.assemble(("given   ", "bold"), "   ".join(names)))
+    lets = [s for s in doc.statements if isinstance(s, Let)]
+    for i, s in enumerate(lets):
+        parts.append(Text.assemble(("let     " if i == 0 else "        ", "bold"), f"{s.name} = {to_text(s.value)}"))
+    for line, node, d in t.derivations:
+        parts.append(Text(""))
+        parts.append(Text.assemble(("derivation of ", "bold"), to_text(node), (f"   (line {line}, rule engine)", "dim")))
+        parts.append(_steps_table(d))
+    parts.append(Text(""))
+    parts.append(render_check(t.report))
+    return Group(*parts)
+
+
+def render_prove(res) -> Group:
+    if len(res.theorems) == 1:
+        return _theorem_block(res.theorems[0])
+    table = Table(title="matcalc prove", show_lines=False)
+    table.add_column("part", style="dim")
+    table.add_column("name", style="bold")
+    table.add_column("title")
+    table.add_column("verdict")
+    table.add_column("methods", style="dim")
+    table.add_column("time", justify="right")
+    for t in res.theorems:
+        table.add_row(t.part, t.name, t.title, Text(f"{MARK[t.verdict]} {t.verdict}", style=STYLE[t.verdict]),
+                      t.methods_summary(), f"{t.seconds:.2f} s")
+    counts: dict[str, int] = {}
+    for t in res.theorems:
+        counts[t.verdict] = counts.get(t.verdict, 0) + 1
+    tally = ", ".join(f"{n} {v}" for v, n in counts.items())
+    last = Text(f"{len(res.theorems)} theorems: {tally} in {res.seconds:.1f} s", style=STYLE[res.verdict])
+    failing = [t for t in res.theorems if t.verdict != "verified"]
+    extra = []
+    for t in failing:
+        extra.append(Text(""))
+        extra.append(_theorem_block(t))
+    return Group(table, *extra, last)
