@@ -1,0 +1,66 @@
+"""The three checks stay independent (DESIGN.md): the exact and numeric methods import nothing from the engine."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "matcalc"
+ENGINE = {"matcalc.derive", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.diagnose",
+          "matcalc.verdict", "matcalc.api"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+@pytest.mark.parametrize("module", ["exact.py", "numeric.py"])
+def test_checkers_do_not_import_the_engine(module: str) -> None:
+    path = PKG / "verify" / module
+    assert path.is_file(), f"{path} is missing"
+    bad = {m for m in _imports(path) if any(m == e or m.startswith(e + ".") for e in ENGINE)}
+    assert not bad, f"{module} imports the engine: {sorted(bad)}"
+
+
+def test_exact_and_numeric_do_not_import_each_other() -> None:
+    assert not any("numeric" in m for m in _imports(PKG / "verify" / "exact.py"))
+    assert not any("exact" in m for m in _imports(PKG / "verify" / "numeric.py"))
+
+
+def test_scan_catches_an_engine_import(tmp_path: Path) -> None:
+    """The scan itself works: a file that imports the engine is caught."""
+    f = tmp_path / "bad.py"
+    f.write_text("from matcalc.derive import differentiate\nimport matcalc.rules\n")
+    found = _imports(f)
+    assert "matcalc.derive" in found and "matcalc.rules" in found
+
+
+def test_core_never_imports_rich() -> None:
+    for name in ("ir.py", "shapes.py", "errors.py", "document.py", "verdict.py", "diagnose.py", "printing.py"):
+        path = PKG / name
+        if path.is_file():
+            assert not any(m.startswith("rich") for m in _imports(path)), name
+
+
+def test_no_eval_of_user_text() -> None:
+    """User text never reaches eval/exec/sympify/parse_expr: none of them is called anywhere in the package."""
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else ""
+                if name in {"eval", "exec", "sympify", "parse_expr", "S"}:
+                    offenders.append(f"{path.name}:{node.lineno} {name}")
+    assert not offenders, offenders
