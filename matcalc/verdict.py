@@ -301,7 +301,11 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
             res.against_line = s.prev_line
             if wrong_in_chain is not None and res.verdict == "verified":
                 res.after_wrong = wrong_in_chain
-                if chain_start is not None and chain_start.shape == s.expr.shape:
+                if chain_start is not None and chain_start.shape != s.expr.shape:
+                    res.vs_start = (f"follows from line {s.prev_line}, but the chain no longer equals line "
+                                    f"{chain_start_line}: its shape is {fmt_shape(s.expr.shape)}, line "
+                                    f"{chain_start_line}'s is {fmt_shape(chain_start.shape)}")
+                elif chain_start is not None:
                     start = judge(chain_start, s.expr, line=s.line, free=s.free, kind="step", seed=seed,
                                   budget_s=budget_s / 2, diagnose=False)
                     if start.verdict == "refuted":
