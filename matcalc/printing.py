@@ -1,0 +1,638 @@
+"""Printers of the IR: Unicode text in the matcalc language, LaTeX, and a fully bracketed reading.
+
+Contract: :func:`to_text` prints an expression in the matcalc language (SPEC section 3) with the fewest brackets that
+keep its meaning, so that parsing the printed text gives the same IR back (``Wᵀ δ ⊙ σ'(z)``,
+``(W x - y)ᵀ (W x - y)``, ``-(a b)``). :func:`to_latex` prints the same structure for amsmath math mode (only
+``amsmath``, ``amssymb`` and ``bm`` are needed): every variable is set as a plain italic symbol, vectors and matrices
+alike (``W x``, as Nielsen prints them), Greek names (``delta`` or ``δ``) become their macros (``\\delta``), a
+trailing number or an ``_`` part becomes a subscript (``W1`` → ``W_{1}``, ``n_l`` → ``n_{l}``); the constants
+``1`` and ``0`` are bold (``\\mathbf{1}``), the identity is ``I``. No user text reaches the LaTeX output raw: names
+go through :func:`latex_name`, which emits only letters, digits, braces, ``_`` and a fixed set of macros.
+:func:`to_bracketed` prints every operation in brackets (``((W x) ⊙ b)``) for ``matcalc show``. This module imports
+nothing heavy (no SymPy, numpy or rich).
+
+Precedence, loosest to tightest (SPEC section 3): sum (``+ -``), derivative (``d/dX e`` reaches to the next binary
+``+``/``-``), entrywise (``⊙ ⊘ ⊗``, left to right), matrix product (juxtaposition, ``/``; left to right), unary
+minus, power (``^k``, ``.^k``), postfix (``ᵀ ⁻¹``), atoms. ``Σ_k e`` takes the product that follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from matcalc import ir
+from matcalc.ir import Expr
+
+__all__ = ["to_text", "to_latex", "to_bracketed", "latex_name", "fmt_number", "greek_macro", "GREEK"]
+
+# Precedence levels (larger binds tighter).
+SUM, DERIV, ENTRY, PROD, UNARY, POWER, POSTFIX, ATOM = range(1, 9)
+
+# ───────────────────────────── names ─────────────────────────────
+
+_GREEK_WORDS = (
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu",
+    "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
+)
+_GREEK_LOWER = "αβγδεζηθικλμνξοπρστυφχψω"
+_GREEK_UPPER = "ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ"
+_UPPER_MACROS = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+_UPPER_LATIN = {"Alpha": "A", "Beta": "B", "Epsilon": "E", "Zeta": "Z", "Eta": "H", "Iota": "I", "Kappa": "K",
+                "Mu": "M", "Nu": "N", "Omicron": "O", "Rho": "P", "Tau": "T", "Chi": "X"}
+
+
+def greek_macro(word: str) -> str | None:
+    """The LaTeX for a Greek letter spelled as a word (``delta``, ``Delta``) or a character (``δ``); else None."""
+    if word == "omicron":
+        return "o"
+    if word in _GREEK_WORDS:
+        return "\\" + word
+    if word in _UPPER_MACROS:
+        return "\\" + word
+    if word in _UPPER_LATIN:
+        return "\\mathrm{" + _UPPER_LATIN[word] + "}"
+    extra = {"ϵ": "\\epsilon", "ε": "\\varepsilon", "ϑ": "\\vartheta", "ϕ": "\\phi", "φ": "\\varphi",
+             "ς": "\\varsigma", "ϱ": "\\varrho", "ϖ": "\\varpi"}
+    if word in extra:
+        return extra[word]
+    if len(word) == 1:
+        if word in _GREEK_LOWER:
+            return greek_macro(_GREEK_WORDS[_GREEK_LOWER.index(word)])
+        if word in _GREEK_UPPER:
+            return greek_macro(_GREEK_WORDS[_GREEK_UPPER.index(word)].capitalize())
+    return None
+
+
+#: Greek words and characters → LaTeX macros (for reference by other renderers).
+GREEK = {w: greek_macro(w) for w in (*_GREEK_WORDS, *_GREEK_LOWER, *_GREEK_UPPER)}
+
+
+def _latex_chars(s: str) -> str:
+    """Each character of ``s`` as safe LaTeX: ASCII letters and digits as they are, Greek as macros, others coded."""
+    out = []
+    for ch in s:
+        if ch.isascii() and ch.isalnum():
+            out.append(ch)
+        else:
+            g = greek_macro(ch)
+            if g is None:
+                out.append("\\mathrm{U{+}" + format(ord(ch), "04X") + "}")
+            elif g.endswith("}"):
+                out.append(g)
+            else:
+                out.append(g + " ")  # keep a macro apart from a following letter
+    return "".join(out).rstrip()
+
+
+def _latex_base(base: str) -> str:
+    if not base:
+        return ""
+    g = greek_macro(base)
+    if g is not None:
+        return g
+    if base.isascii() and base.isalpha():
+        return base if len(base) == 1 else "\\mathit{" + base + "}"
+    if len(base) == 1:
+        return _latex_chars(base)
+    return "{" + _latex_chars(base) + "}"
+
+
+def latex_name(name: str) -> str:
+    """An identifier as safe LaTeX for math mode.
+
+    Greek words and letters become macros (``delta``, ``δ`` → ``\\delta``); a trailing number and every ``_`` part
+    become a subscript (``W1`` → ``W_{1}``, ``n_l`` → ``n_{l}``, ``alpha_2`` → ``\\alpha_{2}``); a multi-letter
+    name is ``\\mathit{…}``. Any character that is not an ASCII letter or digit or Greek is replaced by its code
+    point (``\\mathrm{U{+}005C}``), so no user text is passed through raw.
+    """
+    parts = name.split("_")
+    base, subs = parts[0], [p for p in parts[1:] if p]
+    # a trailing number on the base is a subscript: W1 -> W_{1}
+    i = len(base)
+    while i > 0 and base[i - 1].isascii() and base[i - 1].isdigit():
+        i -= 1
+    if 0 < i < len(base):
+        subs.insert(0, base[i:])
+        base = base[:i]
+    head = _latex_base(base) if base else "{}"
+    if not subs:
+        return head
+    sub = ",".join(_latex_base(p) if not p.isdigit() else p for p in subs)
+    return head + "_{" + sub + "}"
+
+
+# ───────────────────────────── numbers ─────────────────────────────
+
+
+def _decimal(q: Fraction) -> str | None:
+    """``q`` as an exact finite decimal (``0.5``, ``1.25``), or None when it has none (``1/3``)."""
+    d = q.denominator
+    twos = fives = 0
+    while d % 2 == 0:
+        d //= 2
+        twos += 1
+    while d % 5 == 0:
+        d //= 5
+        fives += 1
+    if d != 1:
+        return None
+    places = max(twos, fives)
+    scaled = abs(q.numerator) * (10 ** places) // q.denominator
+    s = str(scaled).rjust(places + 1, "0")
+    text = s[:-places] + "." + s[-places:] if places else s
+    return ("-" if q < 0 else "") + text
+
+
+def fmt_number(q: Fraction) -> str:
+    """A constant in the matcalc language: ``2``, ``0.5``, ``-1``, ``1/3`` (the caller brackets the last)."""
+    q = Fraction(q)
+    if q.denominator == 1:
+        return str(q.numerator)
+    dec = _decimal(q)
+    if dec is not None and len(dec) <= 12:
+        return dec
+    return f"{q.numerator}/{q.denominator}"
+
+
+# ───────────────────────────── the shared precedence printer ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class _P:
+    """A printed piece: its text, its precedence level, the scope of a prefix operator reaching its end, and
+    whether the text starts with a minus sign."""
+
+    s: str
+    prec: int
+    tail: int | None = None
+    neg: bool = False
+
+
+_FUNC_TEXT = {
+    ir.Sum: "sum", ir.Trace: "tr", ir.Det: "det", ir.LogDet: "logdet", ir.Diag: "diag", ir.Vec: "vec",
+    ir.Softmax: "softmax", ir.LogSumExp: "logsumexp",
+}
+
+
+class _Printer:
+    """The precedence logic shared by the text and LaTeX printers; subclasses supply the spellings."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, _P] = {}
+
+    # spellings (text defaults)
+    def paren(self, s: str) -> str:
+        return "(" + s + ")"
+
+    def call(self, fn: str, args: list[str]) -> str:
+        return fn + "(" + ", ".join(args) + ")"
+
+    def name(self, n: str) -> str:
+        return n
+
+    def index(self, i: object) -> str:
+        return i.name if isinstance(i, ir.Index) else str(i)
+
+    # brackets
+    def br(self, p: _P) -> _P:
+        return _P(self.paren(p.s), ATOM)
+
+    def left(self, p: _P, level: int) -> _P:
+        """``p`` as the left operand of a binary operator at ``level``."""
+        if p.prec < level or (p.tail is not None and p.tail <= level):
+            return self.br(p)
+        return p
+
+    def right(self, p: _P, level: int) -> _P:
+        """``p`` as a right operand of a left-associative binary operator at ``level``."""
+        if p.prec <= level or p.neg:
+            return self.br(p)
+        return p
+
+    def top(self, e: Expr) -> str:
+        return self.p(e).s
+
+    def arg(self, e: Expr) -> str:
+        """An argument inside call brackets (no further brackets needed)."""
+        return self.p(e).s
+
+    # the dispatcher
+    def p(self, e: Expr) -> _P:
+        meth = getattr(self, "p_" + type(e).__name__, None)
+        if meth is None:
+            raise TypeError(f"no printer for the IR node {type(e).__name__}")
+        return meth(e)
+
+    # leaves
+    def p_Var(self, e: ir.Var) -> _P:
+        return _P(self.name(e.name), ATOM)
+
+    def p_Named(self, e: ir.Named) -> _P:
+        return _P(self.name(e.name), ATOM)
+
+    def p_Identity(self, e: ir.Identity) -> _P:
+        return _P("I", ATOM)
+
+    def p_Zeros(self, e: ir.Zeros) -> _P:
+        return _P("0", ATOM)
+
+    def p_Ones(self, e: ir.Ones) -> _P:
+        return _P("1", ATOM)
+
+    def p_Num(self, e: ir.Num) -> _P:
+        q = e.value
+        s = fmt_number(q)
+        if q < 0:
+            return _P(s, UNARY, neg=True)
+        if "/" in s:
+            return _P(self.paren(s), ATOM)
+        return _P(s, ATOM)
+
+    def p_Delta(self, e: ir.Delta) -> _P:
+        return _P("[" + self.index(e.i) + " = " + self.index(e.j) + "]", ATOM)
+
+    # sums and products
+    def p_Add(self, e: ir.Add) -> _P:
+        first = self.left(self.operand(e.args[0], expand=True), SUM)
+        out = [first.s]
+        tail = first.tail
+        for a in e.args[1:]:
+            if isinstance(a, ir.Neg):
+                q = self.right(self.operand(a.arg, expand=True), SUM)
+                out.append(self.minus_sign() + q.s)
+            else:
+                q = self.right(self.operand(a, expand=True), SUM)
+                out.append(" + " + q.s)
+            tail = q.tail
+        return _P("".join(out), SUM, tail, first.neg)
+
+    def minus_sign(self) -> str:
+        return " - "
+
+    def operand(self, e: Expr, *, expand: bool) -> _P:
+        """``e`` as an operand; a :class:`ir.Broadcast` prints as its scalar where the context expands it."""
+        if isinstance(e, ir.Broadcast):
+            return self.p(e.arg) if expand else self.p_Broadcast(e)
+        return self.p(e)
+
+    def p_Broadcast(self, e: ir.Broadcast) -> _P:
+        # outside an expanding context: the scalar times the ones of the shape (same value and shape)
+        s = self.left(self.p(e.arg), PROD)
+        return _P(s.s + " " + self.p_Ones(ir.Ones(e.dims)).s, PROD, None, s.neg)
+
+    def p_Neg(self, e: ir.Neg) -> _P:
+        q = self.p(e.arg)
+        if q.prec < POWER or q.neg or q.tail is not None:
+            q = self.br(q)
+        return _P("-" + q.s, UNARY, None, True)
+
+    def _product(self, parts: list[_P], seps: list[str]) -> _P:
+        first = self.left(parts[0], PROD)
+        s = first.s
+        tail = first.tail if len(parts) == 1 else None
+        for sep, q in zip(seps, parts[1:]):
+            q = self.right(q, PROD)
+            s += sep + q.s
+            tail = q.tail
+        return _P(s, PROD, tail, first.neg)
+
+    def p_MatMul(self, e: ir.MatMul) -> _P:
+        parts = [self.p(a) for a in e.args]
+        return self._product(parts, [self.juxt_between(a, b) for a, b in zip(parts, parts[1:])])
+
+    def juxt_between(self, a: _P, b: _P) -> str:
+        return " "
+
+    def p_Scale(self, e: ir.Scale) -> _P:
+        a, b = self.p(e.scalar), self.p(e.arg)
+        return self._product([a, b], [self.juxt_between(a, b)])
+
+    def p_Div(self, e: ir.Div) -> _P:
+        return self._product([self.p(e.arg), self.p(e.scalar)], [" / "])
+
+    def _entrywise(self, a: Expr, b: Expr, op: str, expand: bool) -> _P:
+        pa = self.left(self.operand(a, expand=expand), ENTRY)
+        pb = self.right(self.operand(b, expand=expand), ENTRY)
+        return _P(pa.s + " " + op + " " + pb.s, ENTRY, pb.tail, pa.neg)
+
+    def p_Hadamard(self, e: ir.Hadamard) -> _P:
+        return self._entrywise(e.a, e.b, self.sym("⊙"), True)
+
+    def p_HadDiv(self, e: ir.HadDiv) -> _P:
+        return self._entrywise(e.a, e.b, self.sym("⊘"), True)
+
+    def p_Kron(self, e: ir.Kron) -> _P:
+        return self._entrywise(e.a, e.b, self.sym("⊗"), False)
+
+    def sym(self, s: str) -> str:
+        return s
+
+    def p_MaxMin(self, e: ir.MaxMin) -> _P:
+        a = self.operand(e.a, expand=True).s
+        b = self.operand(e.b, expand=True).s
+        return _P(self.call(self.fname(e.op), [a, b]), ATOM)
+
+    def fname(self, fn: str) -> str:
+        return fn
+
+    # postfix
+    def postfix_operand(self, e: Expr) -> _P:
+        q = self.p(e)
+        if q.prec < POSTFIX or q.neg or q.tail is not None:
+            return self.br(q)
+        return q
+
+    def p_Transpose(self, e: ir.Transpose) -> _P:
+        if isinstance(e.arg, ir.Inverse):
+            return _P(self.postfix_operand(e.arg.arg).s + "⁻ᵀ", POSTFIX)
+        return _P(self.postfix_operand(e.arg).s + "ᵀ", POSTFIX)
+
+    def p_Inverse(self, e: ir.Inverse) -> _P:
+        return _P(self.postfix_operand(e.arg).s + "⁻¹", POSTFIX)
+
+    def exponent(self, k: Fraction) -> str:
+        s = fmt_number(k)
+        return "(" + s + ")" if "/" in s else s
+
+    def p_Power(self, e: ir.Power) -> _P:
+        b = self.postfix_operand(e.base)
+        return _P(b.s + "^" + self.exponent(e.exp), POWER)
+
+    def p_EPower(self, e: ir.EPower) -> _P:
+        b = self.postfix_operand(e.base)
+        sep = " " if b.s[-1:].isdigit() else ""
+        return _P(b.s + sep + ".^" + self.exponent(e.exp), POWER)
+
+    # functions
+    def p_Apply(self, e: ir.Apply) -> _P:
+        fn = e.fn
+        if fn == "sigma" and not e.declared:
+            fn = "σ"
+        return _P(self.call(fn + "'" * e.order, [self.arg(e.arg)]), ATOM)
+
+    def p_CallVec(self, e: ir.CallVec) -> _P:
+        return _P(self.call(e.fn + "'" * e.order, [self.arg(e.arg)]), ATOM)
+
+    def _unary_call(self, e: Expr) -> _P:
+        return _P(self.call(self.fname(_FUNC_TEXT[type(e)]), [self.arg(e.arg)]), ATOM)
+
+    p_Sum = p_Trace = p_Det = p_LogDet = p_Diag = p_Vec = p_Softmax = p_LogSumExp = _unary_call
+
+    def p_Norm(self, e: ir.Norm) -> _P:
+        return _P("‖" + self.arg(e.arg) + "‖", ATOM)
+
+    # indices
+    def p_Entry(self, e: ir.Entry) -> _P:
+        q = self.p(e.arg)
+        if q.prec < ATOM:
+            q = self.br(q)
+        return _P(q.s + "[" + ", ".join(self.index(i) for i in e.idx) + "]", ATOM)
+
+    def p_IndexSum(self, e: ir.IndexSum) -> _P:
+        body = self.p(e.body)
+        if body.prec < PROD or body.neg:
+            body = self.br(body)
+        return _P(self.sigma_sum(e.index) + " " + body.s, PROD, PROD)
+
+    def sigma_sum(self, i: ir.Index) -> str:
+        return "Σ_" + self.index(i)
+
+    # derivatives
+    def wrt(self, w: Expr) -> str:
+        return self.p(w).s
+
+    def p_Derivative(self, e: ir.Derivative) -> _P:
+        if e.kind == "grad":
+            return _P(self.call("grad", [self.arg(e.expr), self.wrt(e.wrt)]), ATOM)
+        if e.kind == "jacobian":
+            return _P(self.call("jacobian", [self.arg(e.expr), self.wrt(e.wrt)]), ATOM)
+        body = self.p(e.expr)
+        if body.prec < DERIV:
+            body = self.br(body)
+        return _P(self.d_prefix(e.wrt) + body.s, DERIV, DERIV)
+
+    def d_prefix(self, w: Expr) -> str:
+        return "d/d" + self.wrt(w) + " "
+
+
+class _TextPrinter(_Printer):
+    pass
+
+
+# ───────────────────────────── LaTeX ─────────────────────────────
+
+_LATEX_FUNCS = {
+    "exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos", "tanh": "\\tanh", "sigma": "\\sigma",
+    "relu": "\\operatorname{relu}", "softplus": "\\operatorname{softplus}", "abs": "\\operatorname{abs}",
+    "step": "\\operatorname{step}", "sqrt": "\\operatorname{sqrt}",
+    "sum": "\\operatorname{sum}", "tr": "\\operatorname{tr}", "det": "\\det", "logdet": "\\log\\det",
+    "diag": "\\operatorname{diag}", "vec": "\\operatorname{vec}", "softmax": "\\operatorname{softmax}",
+    "logsumexp": "\\operatorname{logsumexp}", "max": "\\max", "min": "\\min",
+}
+
+
+class _LatexPrinter(_Printer):
+
+    def paren(self, s: str) -> str:
+        return "\\left(" + s + "\\right)"
+
+    def call(self, fn: str, args: list[str]) -> str:
+        return fn + "\\left(" + ", ".join(args) + "\\right)"
+
+    def name(self, n: str) -> str:
+        return latex_name(n)
+
+    def index(self, i: object) -> str:
+        return latex_name(i.name) if isinstance(i, ir.Index) else str(int(i))  # type: ignore[call-overload]
+
+    def fname(self, fn: str) -> str:
+        return _LATEX_FUNCS.get(fn) or "\\operatorname{" + _latex_chars(fn) + "}"
+
+    def sym(self, s: str) -> str:
+        return {"⊙": "\\odot", "⊘": "\\oslash", "⊗": "\\otimes"}[s]
+
+    def p_Zeros(self, e: ir.Zeros) -> _P:
+        return _P("\\mathbf{0}", ATOM)
+
+    def p_Ones(self, e: ir.Ones) -> _P:
+        return _P("\\mathbf{1}", ATOM)
+
+    def p_Num(self, e: ir.Num) -> _P:
+        q = e.value
+        if q.denominator == 1:
+            s = str(abs(q.numerator))
+        else:
+            s = "\\frac{" + str(abs(q.numerator)) + "}{" + str(q.denominator) + "}"
+        if q < 0:
+            return _P("-" + s, UNARY, neg=True)
+        return _P(s, ATOM)
+
+    def p_Delta(self, e: ir.Delta) -> _P:
+        return _P("\\left[" + self.index(e.i) + " = " + self.index(e.j) + "\\right]", ATOM)
+
+    def juxt_between(self, a: _P, b: _P) -> str:
+        # "2 3" would typeset as 23: put a visible dot between a number and a following number
+        if b.s[:1].isdigit() or b.s.startswith("\\frac"):
+            return " \\cdot "
+        return " "
+
+    def script_base(self, q: _P) -> str:
+        """``q`` ready to carry a superscript: braced when it already carries one."""
+        if q.prec == POSTFIX or q.prec == POWER:
+            return "{" + q.s + "}"
+        return q.s
+
+    def p_Transpose(self, e: ir.Transpose) -> _P:
+        if isinstance(e.arg, ir.Inverse):
+            return _P(self.script_base(self.postfix_operand(e.arg.arg)) + "^{-\\top}", POSTFIX)
+        return _P(self.script_base(self.postfix_operand(e.arg)) + "^{\\top}", POSTFIX)
+
+    def p_Inverse(self, e: ir.Inverse) -> _P:
+        return _P(self.script_base(self.postfix_operand(e.arg)) + "^{-1}", POSTFIX)
+
+    def exponent(self, k: Fraction) -> str:
+        if k.denominator == 1:
+            return str(k.numerator)
+        return ("-" if k < 0 else "") + f"{abs(k.numerator)}/{k.denominator}"
+
+    def p_Power(self, e: ir.Power) -> _P:
+        b = self.postfix_operand(e.base)
+        return _P(self.script_base(b) + "^{" + self.exponent(e.exp) + "}", POWER)
+
+    def p_EPower(self, e: ir.EPower) -> _P:
+        b = self.postfix_operand(e.base)
+        return _P(self.script_base(b) + "^{\\circ " + self.exponent(e.exp) + "}", POWER)
+
+    def p_Apply(self, e: ir.Apply) -> _P:
+        primes = "'" * e.order
+        if e.declared:
+            fn = latex_name(e.fn)
+        elif e.fn == "sqrt" and e.order == 0:
+            return _P("\\sqrt{" + self.arg(e.arg) + "}", ATOM)
+        elif e.fn == "abs" and e.order == 0:
+            return _P("\\left\\lvert " + self.arg(e.arg) + " \\right\\rvert", ATOM)
+        else:
+            fn = self.fname(e.fn)
+        return _P(self.call(fn + primes, [self.arg(e.arg)]), ATOM)
+
+    def p_CallVec(self, e: ir.CallVec) -> _P:
+        fn = latex_name(e.fn)
+        if e.order == 1:
+            fn = "\\nabla " + fn
+        return _P(self.call(fn, [self.arg(e.arg)]), ATOM)
+
+    def p_Norm(self, e: ir.Norm) -> _P:
+        return _P("\\left\\lVert " + self.arg(e.arg) + " \\right\\rVert", ATOM)
+
+    def p_Entry(self, e: ir.Entry) -> _P:
+        q = self.p(e.arg)
+        if q.prec < ATOM:
+            q = self.br(q)
+        base = q.s
+        if "_" in base or "^" in base:
+            base = "{" + base + "}"
+        return _P(base + "_{" + ",".join(self.index(i) for i in e.idx) + "}", ATOM)
+
+    def sigma_sum(self, i: ir.Index) -> str:
+        return "\\sum_{" + self.index(i) + "}"
+
+    def minus_sign(self) -> str:
+        return " - "
+
+    def p_Derivative(self, e: ir.Derivative) -> _P:
+        if e.kind == "jacobian":
+            return _P("\\mathrm{J}_{" + self.wrt(e.wrt) + "}\\left(" + self.arg(e.expr) + "\\right)", ATOM)
+        body = self.p(e.expr)
+        if body.prec < DERIV:
+            body = self.br(body)
+        if e.kind == "grad":
+            return _P("\\nabla_{" + self.wrt(e.wrt) + "} " + body.s, DERIV, DERIV)
+        return _P("\\frac{\\partial}{\\partial " + self.wrt(e.wrt) + "} " + body.s, DERIV, DERIV)
+
+
+# ───────────────────────────── fully bracketed ─────────────────────────────
+
+
+class _BracketPrinter(_Printer):
+    """Every sum, product, entrywise operation, negation, derivative and index sum in brackets."""
+
+    def _wrap(self, p: _P) -> _P:
+        return _P(self.paren(p.s), ATOM)
+
+    def p_Add(self, e: ir.Add) -> _P:
+        out = [self.p(e.args[0]).s]
+        for a in e.args[1:]:
+            out.append(" - " + self.p(a.arg).s if isinstance(a, ir.Neg) else " + " + self.p(a).s)
+        return self._wrap(_P("".join(out), SUM))
+
+    def p_Broadcast(self, e: ir.Broadcast) -> _P:
+        return self.p(e.arg)
+
+    def p_Neg(self, e: ir.Neg) -> _P:
+        return self._wrap(_P("-" + self.p(e.arg).s, UNARY))
+
+    def p_MatMul(self, e: ir.MatMul) -> _P:
+        return self._wrap(_P(" ".join(self.p(a).s for a in e.args), PROD))
+
+    def p_Scale(self, e: ir.Scale) -> _P:
+        return self._wrap(_P(self.p(e.scalar).s + " " + self.p(e.arg).s, PROD))
+
+    def p_Div(self, e: ir.Div) -> _P:
+        return self._wrap(_P(self.p(e.arg).s + " / " + self.p(e.scalar).s, PROD))
+
+    def _entrywise(self, a: Expr, b: Expr, op: str, expand: bool) -> _P:
+        return self._wrap(_P(self.p(a).s + " " + op + " " + self.p(b).s, ENTRY))
+
+    def p_IndexSum(self, e: ir.IndexSum) -> _P:
+        return self._wrap(_P(self.sigma_sum(e.index) + " " + self.p(e.body).s, PROD))
+
+    def p_Derivative(self, e: ir.Derivative) -> _P:
+        if e.kind != "d":
+            return super().p_Derivative(e)
+        return self._wrap(_P(self.d_prefix(e.wrt) + self.p(e.expr).s, DERIV))
+
+    def postfix_operand(self, e: Expr) -> _P:
+        q = self.p(e)
+        if q.prec < POSTFIX:
+            return self.br(q)
+        return q
+
+
+# ───────────────────────────── public API ─────────────────────────────
+
+
+def to_text(e: Expr) -> str:
+    """``e`` in the matcalc language, Unicode, with the fewest brackets that keep its meaning.
+
+    Args:
+        e: an IR expression.
+
+    Returns:
+        Text that :func:`matcalc.lang.read_expr` reads back to ``e`` (``Wᵀ δ ⊙ σ'(z)``).
+    """
+    return _TextPrinter().top(e)
+
+
+def to_latex(e: Expr) -> str:
+    """``e`` as LaTeX for amsmath math mode (``W^{\\top} \\delta \\odot \\sigma'\\left(z\\right)``).
+
+    Args:
+        e: an IR expression.
+
+    Returns:
+        A math-mode fragment needing only amsmath and amssymb; names are escaped by :func:`latex_name`.
+    """
+    return _LatexPrinter().top(e)
+
+
+def to_bracketed(e: Expr) -> str:
+    """``e`` with every operation in brackets, for ``matcalc show`` (``((W x) ⊙ b)``).
+
+    Args:
+        e: an IR expression.
+
+    Returns:
+        The fully bracketed Unicode reading.
+    """
+    return _BracketPrinter().top(e)
