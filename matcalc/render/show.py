@@ -110,12 +110,15 @@ class _Budget:
 # ───────────────────────────── rich tree ─────────────────────────────
 
 
-def _label(e: Expr) -> Text:
+def _label(e: Expr, *, again: bool = False) -> Text:
     t = Text()
     t.append(op_label(e), style="bold")
     t.append("  ")
     t.append(fmt_shape(e.shape), style="cyan")
-    if not isinstance(e, (ir.Var, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Delta)):
+    if isinstance(e, ir.Named):
+        t.append("   ")
+        t.append("(defined above)" if again else f"{e.name} = {to_text(e.value)}", style="dim")
+    elif not isinstance(e, (ir.Var, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Delta)):
         t.append("   ")
         t.append(to_text(e), style="dim")
     return t
@@ -127,11 +130,11 @@ def _grow(tree: Tree, e: Expr, budget: _Budget) -> None:
             tree.add(Text("…", style="dim"))
             return
         budget.left -= 1
-        sub = tree.add(_label(k))
+        again = isinstance(k, ir.Named) and k.name in budget.seen_lets
+        sub = tree.add(_label(k, again=again))
+        if again:
+            continue
         if isinstance(k, ir.Named):
-            if k.name in budget.seen_lets:
-                sub.label.append("   (defined above)", style="dim")  # type: ignore[union-attr]
-                continue
             budget.seen_lets.add(k.name)
         _grow(sub, k, budget)
 
