@@ -407,7 +407,10 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
                 raise ExactError(f"matrix power {n} is beyond the exact method's limit (64)")
             if n < 0:
                 B, n = _inverse(B), -n
-            return B ** n if n else S.eye(B.rows)
+            out = S.eye(B.rows)
+            for _ in range(n):  # plain products: Matrix.__pow__ runs a slow simplification on every step
+                out = out * B
+            return out
         case ir.EPower(base=b, exp=k):
             r = S.Rational(k.numerator, k.denominator)
             return _ev(b, env).applyfunc(lambda x: x ** r)

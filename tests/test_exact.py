@@ -1,0 +1,456 @@
+"""Tests of the exact method (matcalc.verify.exact): true claims are "equal", wrong variants "different" with an
+exact counterexample; Parr & Howard's tables A3–A5 (THEOREMS.md, numerator layout), the issue's acceptance claims,
+layouts, let names, free indices and entry derivatives. Expressions are built with the IR constructors."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+from fractions import Fraction
+
+import pytest
+import sympy
+
+from matcalc import ir
+from matcalc.ir import (
+    Add, Apply, Broadcast, CallVec, Delta, Derivative, Diag, Div, Entry, EPower, HadDiv, Hadamard, Identity, Index,
+    IndexSum, Inverse, Kron, LogDet, LogSumExp, MatMul, MaxMin, Named, Neg, Norm, Num, Ones, Power, Scale, Softmax,
+    Sum, Trace, Transpose, Var, Vec,
+)
+from matcalc.verify import exact
+from matcalc.verify.exact import ExactEnv, check_equal, choose_sizes, evaluate
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# ───────────────────────────── fixtures: variables ─────────────────────────────
+
+n, m = "n", "m"
+w = Var("w", (n, 1))
+x = Var("x", (n, 1))
+xm = Var("x", (m, 1))
+y = Var("y", (n, 1))
+z = Var("z", (n, 1))
+a_m = Var("a", (m, 1))
+b = Var("b", (n, 1))
+c = Var("c", (1, 1))  # a scalar
+zs = Var("zeta", (1, 1))
+A = Var("A", (n, n))
+As = Var("A", (n, n), frozenset({"symmetric"}))
+W = Var("W", (n, m))
+X = Var("X", (n, m))
+Xsq = Var("X", (n, n))
+P = Var("P", (n, n), frozenset({"spd"}))
+S = Var("S", (n, n), frozenset({"symmetric"}))
+Am = Var("A", ("k", n))
+Bm = Var("B", (m, "k"))
+p_pos = Var("p", (n, 1), frozenset({"positive"}))
+yprob = Var("y", (n, 1), frozenset({"probability"}))
+
+
+def T(e):
+    return Transpose(e)
+
+
+def mm(*args):
+    return MatMul(tuple(args))
+
+
+def add(*args):
+    return Add(tuple(args))
+
+
+def sub(a, b_):
+    return Add((a, Neg(b_)))
+
+
+def num(v):
+    return Num(Fraction(v))
+
+
+def sc(k, e):
+    return Scale(num(k), e)
+
+
+def dnum(e, wrt):
+    return Derivative(e, wrt, "d", "numerator")
+
+
+def dmix(e, wrt):
+    return Derivative(e, wrt, "d", "mixed")
+
+
+def sq_norm(e):
+    return Power(Norm(e), Fraction(2))
+
+
+def f(e, order=0):
+    return Apply("f", e, order, True)
+
+
+def sig(e, order=0, declared=False):
+    return Apply("sigma", e, order, declared)
+
+
+def ones(d):
+    return Ones((d, 1))
+
+
+def bc(s, d):
+    return Broadcast(s, (d, 1))
+
+
+def judge(lhs, rhs, **kw):
+    return check_equal(lhs, rhs, budget_s=kw.pop("budget_s", 8.0), **kw)
+
+
+# ───────────────────────────── the claim tables ─────────────────────────────
+
+# (id, lhs, rhs) that hold
+TRUE_CLAIMS = [
+    # Parr & Howard A3: element-wise binary operators (numerator layout)
+    ("A3 d(w+x)/dw = I", dnum(add(w, x), w), Identity(n)),
+    ("A3 d(w+x)/dx = I", dnum(add(w, x), x), Identity(n)),
+    ("A3 d(w-x)/dw = I", dnum(sub(w, x), w), Identity(n)),
+    ("A3 d(w-x)/dx = -I", dnum(sub(w, x), x), Neg(Identity(n))),
+    ("A3 d(w⊙x)/dw = diag(x)", dnum(Hadamard(w, x), w), Diag(x)),
+    ("A3 d(w⊙x)/dx = diag(w)", dnum(Hadamard(w, x), x), Diag(w)),
+    ("A3 d(w⊘x)/dw = diag(1⊘x)", dnum(HadDiv(w, x), w), Diag(HadDiv(ones(n), x))),
+    ("A3 d(w⊘x)/dx = diag(-w⊘x²)", dnum(HadDiv(w, x), x), Neg(Diag(HadDiv(w, EPower(x, Fraction(2)))))),
+    ("A3 d max(w,x)/dw = diag(step(w-x))", dnum(MaxMin("max", w, x), w), Diag(Apply("step", sub(w, x)))),
+    ("A3 d max(0,x)/dx = diag(step(x))", dnum(MaxMin("max", bc(num(0), n), x), x), Diag(Apply("step", x))),
+    # A4: scalar expansion
+    ("A4 d(x+z)/dx = I", dnum(add(x, bc(zs, n)), x), Identity(n)),
+    ("A4 d(x+z)/dz = 1", dnum(add(x, bc(zs, n)), zs), ones(n)),
+    ("A4 d(xz)/dx = I z", dnum(Scale(zs, x), x), Scale(zs, Identity(n))),
+    ("A4 d(xz)/dz = x", dnum(Scale(zs, x), zs), x),
+    ("A4 d(x-z)/dz = -1", dnum(sub(x, bc(zs, n)), zs), Neg(ones(n))),
+    ("A4 d(x/z)/dx = I/z", dnum(Div(x, zs), x), Div(Identity(n), zs)),
+    ("A4 d(x/z)/dz = -x/z²", dnum(Div(x, zs), zs), Neg(Div(x, Power(zs, Fraction(2))))),
+    # A5: vector sum reduction
+    ("A5 d sum(x)/dx = 1ᵀ", dnum(Sum(x), x), T(ones(n))),
+    ("A5 d sum(xz)/dx = z 1ᵀ", dnum(Sum(Scale(zs, x)), x), Scale(zs, T(ones(n)))),
+    ("A5 d sum(xz)/dz = sum(x)", dnum(Sum(Scale(zs, x)), zs), Sum(x)),
+    ("A5 d wᵀx/dw = xᵀ", dnum(mm(T(w), x), w), T(x)),
+    ("A5 d wᵀx/dx = wᵀ", dnum(mm(T(w), x), x), T(w)),
+    ("A5 d sum(f(x))/dx = 1ᵀ diag(f'(x))", dnum(Sum(f(x)), x), mm(T(ones(n)), Diag(f(x, 1)))),
+    # the issue's acceptance claims
+    ("xᵀAx, symmetric A", dmix(mm(T(x), As, x), x), sc(2, mm(As, x))),
+    ("xᵀAx = (A+Aᵀ)x", dmix(mm(T(x), A, x), x), mm(add(A, T(A)), x)),
+    ("‖Wx−y‖² by W", dmix(sq_norm(sub(mm(W, xm), y)), W), sc(2, mm(sub(mm(W, xm), y), T(xm)))),
+    ("grad C(σ(z)), generic C and σ",
+     Derivative(CallVec("C", sig(z, declared=True)), z, "grad"),
+     Hadamard(CallVec("C", sig(z, declared=True), 1), sig(z, 1, declared=True))),
+    # built-in functions and their primes
+    ("σ' = σ(1−σ)", dmix(Sum(sig(z)), z), Hadamard(sig(z), sub(ones(n), sig(z)))),
+    ("builtin σ'(z) prime", sig(z, 1), Hadamard(sig(z), sub(ones(n), sig(z)))),
+    ("softplus' = σ", dmix(Sum(Apply("softplus", z)), z), sig(z)),
+    ("tanh' = 1 − tanh²", dmix(Sum(Apply("tanh", z)), z), sub(ones(n), EPower(Apply("tanh", z), Fraction(2)))),
+    ("relu' = step", dmix(Sum(Apply("relu", z)), z), Apply("step", z)),
+    ("abs on positive", Apply("abs", p_pos), p_pos),
+    ("d log(p)/dp, p > 0", dmix(Sum(Apply("log", p_pos)), p_pos), HadDiv(ones(n), p_pos)),
+    ("d ‖x‖/dx = x/‖x‖", dmix(Norm(x), x), Div(x, Norm(x))),
+    ("logsumexp' = softmax", dmix(LogSumExp(z), z), Softmax(z)),
+    ("cross-entropy with a probability y",
+     dmix(Neg(mm(T(yprob), Apply("log", Softmax(z)))), z), sub(Softmax(z), yprob)),
+    # traces, determinants, inverses, Kronecker products
+    ("tr(A X B) by X = Aᵀ Bᵀ", dmix(Trace(mm(Am, Var("X", (n, m)), Bm)), Var("X", (n, m))), mm(T(Am), T(Bm))),
+    ("logdet X by X = X⁻ᵀ", dmix(LogDet(Xsq), Xsq), T(Inverse(Xsq))),
+    ("det X by X = det(X) X⁻ᵀ", dmix(ir.Det(Xsq), Xsq), Scale(ir.Det(Xsq), T(Inverse(Xsq)))),
+    ("logdet P, P spd (symmetric convention)", dmix(LogDet(P), P), Inverse(P)),
+    ("tr(AS), S symmetric: (A+Aᵀ)/2", dmix(Trace(mm(A, S)), S), Div(add(A, T(A)), num(2))),
+    ("vec(W x) by vec W: xᵀ ⊗ I", Derivative(mm(W, xm), W, "jacobian"), Kron(T(xm), Identity(n))),
+    ("d(Wx)/dx mixed = W", dmix(mm(W, xm), xm), W),
+    ("d(Wx)/dx denominator = Wᵀ", Derivative(mm(W, xm), xm, "d", "denominator"), T(W)),
+    ("‖Wx−y‖² by W, numerator", dnum(sq_norm(sub(mm(W, xm), y)), W), sc(2, mm(xm, T(sub(mm(W, xm), y))))),
+    ("vec(AXB) = (Bᵀ⊗A) vec X", Vec(mm(Am, Var("X", (n, m)), Bm)), mm(Kron(T(Bm), Am), Vec(Var("X", (n, m))))),
+    ("Hessian of xᵀAx", dmix(dmix(mm(T(x), A, x), x), x), add(A, T(A))),
+    ("d(A⁻¹)... d/dc (c I + A)⁻¹ scalar", dmix(Trace(Inverse(add(Scale(c, Identity(n)), P))), c),
+     Neg(Trace(Power(add(Scale(c, Identity(n)), P), Fraction(-2))))),
+]
+
+# (id, lhs, rhs) that fail
+FALSE_CLAIMS = [
+    ("A3 d(w-x)/dx = I (sign)", dnum(sub(w, x), x), Identity(n)),
+    ("A3 d(w⊙x)/dw = diag(w)", dnum(Hadamard(w, x), w), Diag(w)),
+    ("A3 d(w⊘x)/dw = diag(x)", dnum(HadDiv(w, x), w), Diag(x)),
+    ("A3 d(w⊘x)/dx = diag(w⊘x²) (sign)", dnum(HadDiv(w, x), x), Diag(HadDiv(w, EPower(x, Fraction(2))))),
+    ("A3 d max(w,x)/dw = diag(step(x-w))", dnum(MaxMin("max", w, x), w), Diag(Apply("step", sub(x, w)))),
+    ("A4 d(xz)/dx = I (missing z)", dnum(Scale(zs, x), x), Identity(n)),
+    ("A4 d(x/z)/dz = x/z² (sign)", dnum(Div(x, zs), zs), Div(x, Power(zs, Fraction(2)))),
+    ("A4 d(x+z)/dz = 1ᵀ (transposed)", dnum(add(x, bc(zs, n)), zs), T(ones(n))),
+    ("A5 d sum(x)/dx = 1 (transposed)", dnum(Sum(x), x), ones(n)),
+    ("A5 d sum(xz)/dz = z", dnum(Sum(Scale(zs, x)), zs), zs),
+    ("A5 d wᵀx/dw = wᵀ", dnum(mm(T(w), x), w), T(w)),
+    ("A5 d sum(f(x))/dx = f(x)ᵀ", dnum(Sum(f(x)), x), T(f(x))),
+    ("xᵀAx = 2Ax, general A", dmix(mm(T(x), A, x), x), sc(2, mm(A, x))),
+    ("‖Wx−y‖² by W = 2 x rᵀ (transposed)", dmix(sq_norm(sub(mm(W, xm), y)), W), sc(2, mm(xm, T(sub(mm(W, xm), y))))),
+    ("‖Wx−y‖² by W, factor 2 missing", dmix(sq_norm(sub(mm(W, xm), y)), W), mm(sub(mm(W, xm), y), T(xm))),
+    ("grad C(σ(z)) without σ'",
+     Derivative(CallVec("C", sig(z, declared=True)), z, "grad"), CallVec("C", sig(z, declared=True), 1)),
+    ("grad C(σ(z)) with σ instead of σ'",
+     Derivative(CallVec("C", sig(z, declared=True)), z, "grad"),
+     Hadamard(CallVec("C", sig(z, declared=True), 1), sig(z, declared=True))),
+    ("σ' = σ(1+σ)", dmix(Sum(sig(z)), z), Hadamard(sig(z), add(ones(n), sig(z)))),
+    ("tanh' = 1 + tanh²", dmix(Sum(Apply("tanh", z)), z), add(ones(n), EPower(Apply("tanh", z), Fraction(2)))),
+    ("abs on a real vector", Apply("abs", x), x),
+    ("cross-entropy without the probability constraint", dmix(Neg(mm(T(y), Apply("log", Softmax(z)))), z),
+     sub(Softmax(z), y)),
+    ("tr(AXB) by X = Bᵀ Aᵀ (order)", dmix(Trace(mm(A, Xsq, Var("B", (n, n)))), Xsq),
+     mm(T(Var("B", (n, n))), T(A))),
+    ("logdet X by X = X⁻¹ (missing transpose)", dmix(LogDet(Xsq), Xsq), Inverse(Xsq)),
+    ("tr(AS), S symmetric = Aᵀ", dmix(Trace(mm(A, S)), S), T(A)),
+    ("vec(W x) by vec W: I ⊗ xᵀ", Derivative(mm(W, xm), W, "jacobian"), Kron(Identity(n), T(xm))),
+    ("d(Wx)/dx denominator = W", Derivative(mm(Var("W", (n, n)), x), x, "d", "denominator"), Var("W", (n, n))),
+    ("Hessian of xᵀAx = 2A", dmix(dmix(mm(T(x), A, x), x), x), sc(2, A)),
+    ("relu' = relu", dmix(Sum(Apply("relu", z)), z), Apply("relu", z)),
+]
+
+
+@pytest.mark.parametrize("name,lhs,rhs", TRUE_CLAIMS, ids=[t[0] for t in TRUE_CLAIMS])
+def test_true_claims_are_equal(name, lhs, rhs):
+    res = judge(lhs, rhs)
+    assert res.status == "equal", (name, res)
+    assert res.counterexample is None
+    assert res.sizes_tried and "SymPy" in res.detail
+
+
+@pytest.mark.parametrize("name,lhs,rhs", FALSE_CLAIMS, ids=[t[0] for t in FALSE_CLAIMS])
+def test_false_claims_are_different(name, lhs, rhs):
+    res = judge(lhs, rhs)
+    assert res.status == "different", (name, res)
+    cex = res.counterexample
+    assert cex is not None and cex["sizes"]
+    if cex.get("transposed_shapes"):
+        assert "transposed" in cex["note"]
+        return
+    assert cex["entries"], cex
+    for ent in cex["entries"]:
+        assert ent["lhs"] != ent["rhs"]
+        i, j = ent["entry"]
+        assert i >= 1 and j >= 1
+    # every symbol has a small exact value
+    for v in cex["point"].values():
+        q = sympy.Rational(v)
+        assert abs(q) <= 8 and q.q <= 64
+
+
+def test_claim_tables_are_large_enough():
+    assert len(TRUE_CLAIMS) >= 20 and len(FALSE_CLAIMS) >= 20
+
+
+# ───────────────────────────── counterexamples recomputed independently ─────────────────────────────
+
+
+def _subs_point(expr_matrix, env, point):
+    by_display = {info.display: s for s, info in env.symbols.items()}
+    return expr_matrix.xreplace({by_display[k]: sympy.Rational(v) for k, v in point.items()})
+
+
+def test_counterexample_values_are_the_sides_at_the_point():
+    lhs = dmix(mm(T(x), A, x), x)
+    rhs = sc(2, mm(A, x))
+    res = judge(lhs, rhs)
+    assert res.status == "different"
+    cex = res.counterexample
+    env = ExactEnv(sizes=cex["sizes"])
+    # recompute both sides by hand: (A + Aᵀ) x and 2 A x at the point
+    Am_ = evaluate(A, env=env)
+    xv = evaluate(x, env=env)
+    true_val = _subs_point((Am_ + Am_.T) * xv, env, cex["point"])
+    claimed = _subs_point(2 * Am_ * xv, env, cex["point"])
+    for ent in cex["entries"]:
+        i, j = ent["entry"]
+        assert sympy.Rational(ent["lhs"]) == true_val[i - 1, j - 1]
+        assert sympy.Rational(ent["rhs"]) == claimed[i - 1, j - 1]
+        assert true_val[i - 1, j - 1] != claimed[i - 1, j - 1]
+
+
+def test_counterexample_with_generic_functions_lists_their_values():
+    lhs = Derivative(CallVec("C", sig(z, declared=True)), z, "grad")
+    rhs = CallVec("C", sig(z, declared=True), 1)
+    res = judge(lhs, rhs)
+    assert res.status == "different"
+    funcs = res.counterexample["functions"]
+    assert any(k.startswith("sigma'(") for k in funcs), funcs
+    assert any(k.startswith("C_") for k in funcs), funcs
+
+
+# ───────────────────────────── sizes ─────────────────────────────
+
+
+def test_choose_sizes_distinct_and_permuted():
+    e = dmix(sq_norm(sub(mm(W, xm), y)), W)
+    sizes = choose_sizes([e])
+    assert sizes[0]["n"] != sizes[0]["m"]
+    assert sizes[1] == {"n": sizes[0]["m"], "m": sizes[0]["n"]}
+    assert all(2 <= v <= 4 for s in sizes for v in s.values())
+
+
+def test_choose_sizes_products_fixed_and_three_symbols():
+    e = Vec(mm(Am, Var("X", (n, m)), Bm))  # symbols k, n, m and the product k*m
+    sizes = choose_sizes([e])
+    assert len(set(sizes[0].values())) == 3
+    assert sorted(sizes[0].values()) == [2, 3, 4]
+    fixed = choose_sizes([e], fixed={"k": 2})
+    assert all(s["k"] == 2 for s in fixed) and all(s["n"] != s["m"] for s in fixed)
+    assert choose_sizes([Var("Q", (3, 2))]) == [{}]
+
+
+def test_choose_sizes_respects_budget():
+    big = Kron(Var("A", (n, n)), Var("B", (m, m)))
+    for s in choose_sizes([Derivative(big, Var("A", (n, n)), "jacobian")]):
+        var_entries, largest = exact._cost([Derivative(big, Var("A", (n, n)), "jacobian")], s)
+        assert largest <= exact.MAX_NODE_ENTRIES or s == {"n": 2, "m": 2}
+
+
+def test_missing_transpose_is_caught_only_at_distinct_sizes():
+    # d/dx (Wx) = W holds, = Wᵀ fails; with W square the shapes agree and only distinct values decide
+    Wsq = Var("W", (n, n))
+    res = judge(dmix(mm(Wsq, x), x), T(Wsq))
+    assert res.status == "different"
+
+
+# ───────────────────────────── let names, free indices, entries ─────────────────────────────
+
+
+def test_named_derivative_is_through_the_name_only():
+    zn = Named("z", x)
+    e = add(sq_norm(zn), Sum(x))  # ‖z‖² + sum(x), z = x
+    assert judge(Derivative(e, zn, "grad"), sc(2, zn)).status == "equal"
+    assert judge(Derivative(e, zn, "grad"), add(sc(2, zn), ones(n))).status == "different"
+    # by the variable itself both paths count
+    assert judge(Derivative(e, x, "grad"), add(sc(2, x), ones(n))).status == "equal"
+
+
+def test_named_delta_of_a_network_layer():
+    zn = Named("z", add(mm(W, a_m), b))
+    cost = CallVec("C", sig(zn, declared=True))
+    delta = Derivative(cost, zn, "grad")
+    want = Hadamard(CallVec("C", sig(zn, declared=True), 1), sig(zn, 1, declared=True))
+    assert judge(delta, want).status == "equal"
+    # BP4 as a matrix: d/dW C = δ aᵀ; and its transposed mistake
+    assert judge(dmix(cost, W), mm(delta, T(a_m))).status == "equal"
+    assert judge(dmix(cost, W), mm(a_m, T(delta))).status == "different"
+
+
+J, K, I_ = Index("j", n), Index("k", m), Index("i", n)
+
+
+def test_free_index_claim_componentwise_layer():
+    zn = Named("z", add(mm(W, a_m), b))
+    lhs = Entry(zn, (J,))
+    rhs = add(IndexSum(K, mm(Entry(W, (J, K)), Entry(a_m, (K,)))), Entry(b, (J,)))
+    assert judge(lhs, rhs).status == "equal"
+    wrong = add(IndexSum(K, mm(Entry(W, (J, K)), Entry(a_m, (K,)))), Neg(Entry(b, (J,))))
+    res = judge(lhs, wrong)
+    assert res.status == "different"
+    assert "j" in res.counterexample["indices"]
+
+
+def test_free_index_only_one_value_wrong():
+    # x[j] = x[1] holds for j = 1 only: every value of the free index is checked
+    res = judge(Entry(x, (J,)), Entry(x, (1,)))
+    assert res.status == "different"
+    assert res.counterexample["indices"]["j"] >= 2
+
+
+def test_entry_derivative_bp4():
+    zn = Named("z", add(mm(W, a_m), b))
+    cost = CallVec("C", sig(zn, declared=True))
+    delta = Hadamard(CallVec("C", sig(zn, declared=True), 1), sig(zn, 1, declared=True))
+    lhs = dmix(cost, Entry(W, (J, K)))
+    assert judge(lhs, mm(Entry(a_m, (K,)), Entry(delta, (J,)))).status == "equal"
+    assert judge(lhs, Entry(delta, (J,))).status == "different"
+    # BP3: d/db[j] C = δ[j]
+    assert judge(dmix(cost, Entry(b, (J,))), Entry(delta, (J,))).status == "equal"
+
+
+def test_entry_derivative_with_delta():
+    lhs = dmix(Entry(mm(W, xm), (I_,)), Entry(W, (J, K)))
+    assert judge(lhs, mm(Delta(I_, J), Entry(xm, (K,)))).status == "equal"
+    assert judge(lhs, Entry(xm, (K,))).status == "different"
+
+
+# ───────────────────────────── conventions, soundness, budget ─────────────────────────────
+
+
+def test_symmetric_conventions():
+    lhs = dmix(Trace(mm(A, S)), S)
+    cookbook = sub(add(A, T(A)), Hadamard(Identity(n), A))  # G + Gᵀ − G∘I with G = Aᵀ
+    assert check_equal(lhs, cookbook, symmetric="cookbook").status == "equal"
+    assert check_equal(lhs, cookbook).status == "different"
+    assert check_equal(lhs, Div(add(A, T(A)), num(2)), symmetric="cookbook").status == "different"
+
+
+def test_unsimplifiable_true_claim_is_never_equal_without_symbolic_zero():
+    # sqrt(x²) = |x| holds for real x; the exact method may not prove it, but must not call it different
+    res = judge(EPower(EPower(x, Fraction(2)), Fraction(1, 2)), Apply("abs", x))
+    assert res.status in ("equal", "unknown")
+    res2 = judge(EPower(EPower(x, Fraction(2)), Fraction(1, 2)), x)
+    assert res2.status == "different"
+
+
+def test_budget_gives_unknown():
+    e = dmix(LogDet(Var("X", (n, n))), Var("X", (n, n)))
+    res = check_equal(e, T(Inverse(Var("X", (n, n)))), budget_s=0.0)
+    assert res.status == "unknown" and "budget" in res.reason
+
+
+def test_unsupported_wrt_raises():
+    with pytest.raises(exact.ExactError):
+        judge(dmix(mm(W, xm), T(W)), T(W))
+
+
+def test_other_shape_mismatch_is_an_input_error():
+    with pytest.raises(exact.ExactError):
+        check_equal(x, Var("q", ("k", 1)))
+
+
+def test_evaluate_structured_variables():
+    env = ExactEnv(sizes={"n": 3})
+    Sv = evaluate(S, env=env)
+    assert Sv == Sv.T
+    D = evaluate(Var("D", (n, n), frozenset({"diagonal"})), env=env)
+    assert D[0, 1] == 0 and D[0, 0] != 0
+    Y = evaluate(yprob, env=env)
+    assert sympy.expand(sum(Y)) == 1
+    pv = evaluate(p_pos, env=env)
+    assert all(s.is_positive for s in pv)
+
+
+def test_generic_function_family():
+    fcls = exact.unary_function("f")
+    u = sympy.Symbol("u", real=True)
+    assert sympy.diff(fcls(u ** 2), u) == 2 * u * exact.unary_function("f", 1)(u ** 2)
+    C = exact.vector_function("C", 2)
+    a_, b_ = sympy.symbols("a b", real=True)
+    assert sympy.diff(C(a_, b_), a_, b_) == sympy.diff(C(a_, b_), b_, a_)
+
+
+# ───────────────────────────── independence and start-up ─────────────────────────────
+
+
+def test_exact_imports_nothing_from_the_engine():
+    tree = ast.parse((ROOT / "matcalc" / "verify" / "exact.py").read_text())
+    banned = ("matcalc.derive", "matcalc.rules", "matcalc.simplify", "matcalc.normal")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            assert not mod.startswith(banned), mod
+            if mod == "matcalc":
+                assert not {a.name for a in node.names} & {"derive", "rules", "simplify", "normal"}
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                assert not a.name.startswith(banned), a.name
+    code = ("import sys, matcalc.verify.exact as e; bad = [m for m in sys.modules if m.startswith(('matcalc.derive',"
+            "'matcalc.rules','matcalc.simplify','matcalc.normal'))]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_verify_package_does_not_import_sympy():
+    code = "import sys, matcalc.verify; print('sympy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
