@@ -160,19 +160,24 @@ def fmt_number(q: Fraction) -> str:
 
 @dataclass(frozen=True)
 class _P:
-    """A printed piece: its text, its precedence level, the scope of a prefix operator reaching its end, and
-    whether the text starts with a minus sign."""
+    """A printed piece: its text, its precedence level, the scope of a prefix operator reaching its end (the
+    loosest level it would swallow), whether the text starts with a minus sign, and whether it is a prefix form."""
 
     s: str
     prec: int
     tail: int | None = None
     neg: bool = False
+    prefix: bool = False  # the text is one prefix operator (d/dX, Σ_k) and its operand
 
 
 _FUNC_TEXT = {
     ir.Sum: "sum", ir.Trace: "tr", ir.Det: "det", ir.LogDet: "logdet", ir.Diag: "diag", ir.Vec: "vec",
     ir.Softmax: "softmax", ir.LogSumExp: "logsumexp",
 }
+
+
+def _min(a: int, b: int | None) -> int:
+    return a if b is None else min(a, b)
 
 
 class _Printer:
@@ -205,8 +210,17 @@ class _Printer:
         return p
 
     def right(self, p: _P, level: int) -> _P:
-        """``p`` as a right operand of a left-associative binary operator at ``level``."""
-        if p.prec <= level or p.neg:
+        """``p`` as a right operand of a left-associative binary operator at ``level``.
+
+        A prefix form (``d/dX e``, ``Σ_k e``) needs no brackets here: it starts a new operand, and how far it reaches
+        is carried in its ``tail``. A leading minus is bracketed (``a (-b)``: juxtaposition with ``-`` would read as
+        a subtraction).
+        """
+        if p.neg:
+            return self.br(p)
+        if p.prefix:
+            return p
+        if p.prec <= level:
             return self.br(p)
         return p
 
@@ -283,14 +297,14 @@ class _Printer:
 
     def p_Neg(self, e: ir.Neg) -> _P:
         q = self.p(e.arg)
-        if q.prec < POWER or q.neg or q.tail is not None:
+        if q.neg or (q.prec < POWER and not q.prefix):
             q = self.br(q)
-        return _P("-" + q.s, UNARY, None, True)
+        return _P("-" + q.s, UNARY, q.tail, True)
 
     def _product(self, parts: list[_P], seps: list[str]) -> _P:
         first = self.left(parts[0], PROD)
         s = first.s
-        tail = first.tail if len(parts) == 1 else None
+        tail = first.tail
         for sep, q in zip(seps, parts[1:]):
             q = self.right(q, PROD)
             s += sep + q.s
@@ -391,9 +405,9 @@ class _Printer:
 
     def p_IndexSum(self, e: ir.IndexSum) -> _P:
         body = self.p(e.body)
-        if body.prec < PROD or body.neg:
+        if body.prec < PROD and not body.prefix:
             body = self.br(body)
-        return _P(self.sigma_sum(e.index) + " " + body.s, PROD, PROD)
+        return _P(self.sigma_sum(e.index) + " " + body.s, PROD, _min(PROD, body.tail), prefix=True)
 
     def sigma_sum(self, i: ir.Index) -> str:
         return "Σ_" + self.index(i)
@@ -408,9 +422,9 @@ class _Printer:
         if e.kind == "jacobian":
             return _P(self.call("jacobian", [self.arg(e.expr), self.wrt(e.wrt)]), ATOM)
         body = self.p(e.expr)
-        if body.prec < DERIV:
+        if body.prec < DERIV and not body.prefix:
             body = self.br(body)
-        return _P(self.d_prefix(e.wrt) + body.s, DERIV, DERIV)
+        return _P(self.d_prefix(e.wrt) + body.s, DERIV, DERIV, prefix=True)
 
     def d_prefix(self, w: Expr) -> str:
         return "d/d" + self.wrt(w) + " "
@@ -544,11 +558,11 @@ class _LatexPrinter(_Printer):
         if e.kind == "jacobian":
             return _P("\\mathrm{J}_{" + self.wrt(e.wrt) + "}\\left(" + self.arg(e.expr) + "\\right)", ATOM)
         body = self.p(e.expr)
-        if body.prec < DERIV:
+        if body.prec < DERIV and not body.prefix:
             body = self.br(body)
         if e.kind == "grad":
-            return _P("\\nabla_{" + self.wrt(e.wrt) + "} " + body.s, DERIV, DERIV)
-        return _P("\\frac{\\partial}{\\partial " + self.wrt(e.wrt) + "} " + body.s, DERIV, DERIV)
+            return _P("\\nabla_{" + self.wrt(e.wrt) + "} " + body.s, DERIV, DERIV, prefix=True)
+        return _P("\\frac{\\partial}{\\partial " + self.wrt(e.wrt) + "} " + body.s, DERIV, DERIV, prefix=True)
 
 
 # ───────────────────────────── fully bracketed ─────────────────────────────
