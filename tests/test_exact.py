@@ -454,3 +454,54 @@ def test_verify_package_does_not_import_sympy():
     code = "import sys, matcalc.verify; print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ───────────────────────────── piecewise functions and deeper networks ─────────────────────────────
+
+PIECEWISE = [
+    ("relu(z) = z ⊙ step(z)", Apply("relu", z), Hadamard(z, Apply("step", z)), "equal"),
+    ("relu(z) = z ⊙ step(−z)", Apply("relu", z), Hadamard(z, Apply("step", Neg(z))), "different"),
+    ("abs(z) = z ⊙ abs'(z)", Apply("abs", z), Hadamard(z, Apply("abs", z, 1)), "equal"),
+    ("max(w, x) = x + relu(w − x)", MaxMin("max", w, x), add(x, Apply("relu", sub(w, x))), "equal"),
+    ("max(w, x) = x + relu(x − w)", MaxMin("max", w, x), add(x, Apply("relu", sub(x, w))), "different"),
+    ("min(w, x) = −max(−w, −x)", MaxMin("min", w, x), Neg(MaxMin("max", Neg(w), Neg(x))), "equal"),
+    ("relu'' = 1 (it is 0 away from 0)", Apply("relu", z, 2), Ones((n, 1)), "different"),
+    ("step' = 0 away from 0", Apply("step", z, 1), ir.Zeros((n, 1)), "equal"),
+    ("P&H neuron: d relu(wᵀx+b)/dw = step(wᵀx+b) xᵀ",
+     dnum(Apply("relu", add(mm(T(w), x), c)), w), Scale(Apply("step", add(mm(T(w), x), c)), T(x)), "equal"),
+    ("P&H neuron without the step", dnum(Apply("relu", add(mm(T(w), x), c)), w), T(x), "different"),
+]
+
+
+@pytest.mark.parametrize("name,lhs,rhs,want", PIECEWISE, ids=[t[0] for t in PIECEWISE])
+def test_piecewise_claims(name, lhs, rhs, want):
+    assert judge(lhs, rhs).status == want
+
+
+def _mlp():
+    W1, b1 = Var("W1", ("h", m)), Var("b1", ("h", 1))
+    W2, b2 = Var("W2", (n, "h")), Var("b2", (n, 1))
+    z1 = add(mm(W1, xm), b1)
+    out = sub(add(mm(W2, sig(z1)), b2), y)
+    return W1, W2, b1, b2, z1, out
+
+
+def test_two_layer_network_gradient():
+    W1, W2, _, _, z1, out = _mlp()
+    lhs = dmix(sq_norm(out), W1)
+    good = sc(2, mm(Hadamard(mm(T(W2), out), sig(z1, 1)), T(xm)))
+    bad = sc(2, mm(Hadamard(mm(T(W2), out), sig(z1)), T(xm)))  # σ instead of σ'
+    res = judge(lhs, good)
+    assert res.status == "equal" and len(res.sizes_tried) == 2
+    assert len(set(res.sizes_tried[0].values())) == 3
+    assert judge(lhs, bad).status == "different"
+
+
+def test_backprop_eq2_generic():
+    W1, W2, b1, b2, _, _ = _mlp()
+    zl = Named("zl", add(mm(W1, xm), b1))
+    zn = Named("zn", add(mm(W2, sig(zl, declared=True)), b2))
+    cost = CallVec("C", sig(zn, declared=True))
+    dl, dn = Derivative(cost, zl, "grad"), Derivative(cost, zn, "grad")
+    assert judge(dl, Hadamard(mm(T(W2), dn), sig(zl, 1, declared=True))).status == "equal"
+    assert judge(dl, Hadamard(mm(T(W2), dn), sig(zl, 0, declared=True))).status == "different"

@@ -37,12 +37,13 @@ import sympy
 from sympy.core.function import ArgumentIndexError
 
 from matcalc import ir
+from matcalc.errors import MatcalcError
 from matcalc.shapes import dim_symbols, eval_dim
 
 __all__ = ["ExactEnv", "ExactResult", "OutOfBudget", "ExactError", "choose_sizes", "evaluate", "check_equal"]
 
 
-class ExactError(ValueError):
+class ExactError(MatcalcError):
     """An expression the exact method cannot evaluate (an unsupported node, an unbound index, a bad ``wrt``)."""
 
 
@@ -732,10 +733,19 @@ def _atomize_exp(e: sympy.Expr) -> sympy.Expr:
 
 
 def _symbolic_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) -> bool:
-    """Whether ``d`` simplifies to the symbol 0 (never True otherwise)."""
+    """Whether ``d`` simplifies to the symbol 0 (never True otherwise). Piecewise functions (relu, step, abs, sign,
+    max, min) are split by the signs of their arguments: 0 on every branch means 0 away from the kinks."""
     d = _drop_deltas(sympy.sympify(d))
     if d == 0:
         return True
+    if d.has(sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min):
+        if _smooth_zero(d, env, allow_simplify=False):
+            return True
+        return _branch_zero(d, env, depth=0)
+    return _smooth_zero(d, env, allow_simplify)
+
+
+def _smooth_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) -> bool:
     env.check_time()
     if sympy.expand(d) == 0:
         return True
@@ -749,7 +759,6 @@ def _symbolic_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) ->
     attempts = (
         lambda: sympy.simplify(d),
         lambda: sympy.simplify(a),
-        lambda: sympy.simplify(sympy.piecewise_fold(d.rewrite(sympy.Piecewise))),
         lambda: sympy.trigsimp(sympy.expand_trig(d)),
     )
     for attempt in attempts:
@@ -760,6 +769,60 @@ def _symbolic_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) ->
             pass
         env.check_time()
     return False
+
+
+_MAX_BRANCH_DEPTH = 8
+
+
+def _kink_arg(atom: sympy.Expr) -> sympy.Expr | None:
+    if isinstance(atom, (sympy.Max, sympy.Min)):
+        return atom.args[0] - atom.args[1]
+    if isinstance(atom, (sympy.Heaviside, sympy.Abs, sympy.sign)):
+        return atom.args[0]
+    return None
+
+
+def _canonical(a: sympy.Expr) -> tuple[sympy.Expr, int]:
+    a = sympy.expand(a)
+    if a.could_extract_minus_sign():
+        return -a, -1
+    return a, 1
+
+
+def _branch_zero(d: sympy.Expr, env: ExactEnv, depth: int) -> bool:
+    """Split on the sign of one kink argument (innermost first) and require 0 on both sides."""
+    env.check_time()
+    atoms = [t for t in d.atoms(sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min)
+             if not any(arg.has(sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min) for arg in t.args)]
+    if not atoms:
+        return _smooth_zero(d, env)
+    if depth >= _MAX_BRANCH_DEPTH:
+        return False
+    atoms.sort(key=sympy.default_sort_key)
+    pivot, _ = _canonical(_kink_arg(atoms[0]))
+    for s in (1, -1):
+        repl = {}
+        for t in atoms:
+            c, flip = _canonical(_kink_arg(t))
+            if c != pivot:
+                continue
+            sgn = s * flip  # the sign of the atom's own argument on this branch
+            if isinstance(t, sympy.Heaviside):
+                repl[t] = sympy.S.One if sgn > 0 else sympy.S.Zero
+            elif isinstance(t, sympy.Abs):
+                repl[t] = t.args[0] if sgn > 0 else -t.args[0]
+            elif isinstance(t, sympy.sign):
+                repl[t] = sympy.Integer(sgn)
+            else:  # Max/Min: the sign of args[0] - args[1] decides between the first two arguments
+                first_wins = (sgn > 0) == isinstance(t, sympy.Max)
+                keep = t.args[0] if first_wins else t.args[1]
+                rest = t.args[2:]
+                repl[t] = type(t)(keep, *rest) if rest else keep
+        if not repl:  # pragma: no cover - the pivot comes from these atoms
+            return False
+        if not _branch_zero(d.xreplace(repl), env, depth + 1):
+            return False
+    return True
 
 
 # ───────────────────────────── points ─────────────────────────────
@@ -991,7 +1054,7 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
     sl, sr = lhs.shape, rhs.shape
     transposed = sl != sr and (sl[1], sl[0]) == sr
     if sl != sr and not transposed:
-        raise ExactError(f"the sides have different shapes {sl} and {sr}")
+        raise ExactError(f"the sides have different shapes {sl} and {sr} (only transposed shapes are judged)")
     assignments = sizes if sizes is not None else choose_sizes([lhs, rhs])
     free_ix = _resolve_free(tuple(free), free_indices(lhs) + [ix for ix in free_indices(rhs)
                                                               if ix.name not in {f.name for f in free_indices(lhs)}])
@@ -1021,6 +1084,12 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
                                time.perf_counter() - t0)
         except OutOfBudget:
             unknown_reason = f"time budget of {budget_s:g} s ran out {_fmt_sizes([sz])}"
+            break
+        except (ExactError, MatcalcError):
+            raise
+        except (ArithmeticError, ValueError, TypeError, AttributeError, RecursionError,
+                sympy.polys.polyerrors.PolificationFailed, sympy.polys.polyerrors.PolynomialError) as exc:
+            unknown_reason = f"SymPy failed {_fmt_sizes([sz])}: {type(exc).__name__}: {str(exc)[:120]}"
             break
         if status == "equal":
             done.append(dict(sz))
