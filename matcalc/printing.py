@@ -18,6 +18,7 @@ minus, power (``^k``, ``.^k``), postfix (``ᵀ ⁻¹``), atoms. ``Σ_k e`` takes
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -615,6 +616,22 @@ class _BracketPrinter(_Printer):
 
 # ───────────────────────────── public API ─────────────────────────────
 
+#: Python frames allowed while printing: each level of nesting costs about three, and derived expressions (a deep
+#: network's gradient) nest far deeper than typed input (the parser stops at 100 levels).
+_RECURSION = 30_000
+
+
+def _run(printer: _Printer, e: Expr) -> str:
+    old = sys.getrecursionlimit()
+    if old < _RECURSION:
+        sys.setrecursionlimit(_RECURSION)
+    try:
+        return printer.top(e)
+    finally:
+        if old < _RECURSION:
+            sys.setrecursionlimit(old)
+
+
 
 def to_text(e: Expr) -> str:
     """``e`` in the matcalc language, Unicode, with the fewest brackets that keep its meaning.
@@ -625,7 +642,7 @@ def to_text(e: Expr) -> str:
     Returns:
         Text that :func:`matcalc.lang.read_expr` reads back to ``e`` (``Wᵀ δ ⊙ σ'(z)``).
     """
-    return _TextPrinter().top(e)
+    return _run(_TextPrinter(), e)
 
 
 def to_latex(e: Expr) -> str:
@@ -637,7 +654,7 @@ def to_latex(e: Expr) -> str:
     Returns:
         A math-mode fragment needing only amsmath and amssymb; names are escaped by :func:`latex_name`.
     """
-    return _LatexPrinter().top(e)
+    return _run(_LatexPrinter(), e)
 
 
 def to_bracketed(e: Expr) -> str:
@@ -649,4 +666,4 @@ def to_bracketed(e: Expr) -> str:
     Returns:
         The fully bracketed Unicode reading.
     """
-    return _BracketPrinter().top(e)
+    return _run(_BracketPrinter(), e)
