@@ -1,0 +1,121 @@
+"""Gradescope autograder output: a ``results.json`` per the Gradescope autograder specification.
+
+Contract: :func:`gradescope_results` turns a :class:`~matcalc.verdict.CheckReport` into the dict Gradescope reads
+from ``/autograder/results/results.json``: top-level ``score`` (the sum of the tests' scores), ``execution_time``
+(seconds), ``output`` (Markdown: the overall verdict), ``output_format: "md"``, ``extra_data`` (matcalc's verdict and
+version) and ``tests``: one per claim or step, in line order, each with ``name`` (``"line 5: = (d/dw (X w − y))ᵀ …"``),
+``number``, ``score`` (1 for a verified line, else 0), ``max_score`` 1, ``status`` (``"passed"``/``"failed"``),
+``output`` (Markdown: verdict, how a step was judged, diagnosis, counterexample, each method's evidence) and
+``output_format: "md"``. A step that follows correctly from a wrong line earns its point (the slip is marked once).
+An inconclusive line earns no point and says it needs a human look. :func:`gradescope_error` gives the results for a
+submission that cannot be read at all (score 0 and the error message), so an autograder always writes a file.
+Optional ``visibility`` values are the specification's: ``hidden``, ``after_due_date``, ``after_published``,
+``visible``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from matcalc.render.markdown import MARK, claim_details_md, code_span, md_escape
+
+__all__ = ["gradescope_results", "gradescope_error", "VISIBILITIES", "NAME_LIMIT"]
+
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+NAME_LIMIT = 200  # long step names are shortened with "…"
+
+
+def _name(r: Any) -> str:
+    from matcalc.printing import to_text
+
+    if r.lhs is not None and r.rhs is not None:
+        body = ("= " + to_text(r.rhs)) if r.kind == "step" else (to_text(r.lhs) + " = " + to_text(r.rhs))
+    else:
+        body = " ".join(str(r.text).split())
+    name = f"line {r.line}: {body}"
+    return name if len(name) <= NAME_LIMIT else name[: NAME_LIMIT - 1] + "…"
+
+
+def _test_output(r: Any) -> str:
+    head = f"**{MARK[r.verdict]} {r.verdict}**"
+    if r.verdict == "inconclusive":
+        head += " — matcalc could not decide this line; it needs a human look"
+    elif r.verdict == "verified" and r.after_wrong is not None:
+        head += " — this step follows from the line before it (the earlier slip is marked once)"
+    lines = [head, ""]
+    if r.text:
+        lines.append("as written: " + code_span(r.text))
+        lines.append("")
+    lines.extend(claim_details_md(r))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _check_visibility(v: str | None) -> None:
+    if v is not None and v not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}, not {v!r}")
+
+
+def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
+    """The ``results.json`` content for a checked submission.
+
+    Args:
+        report: the :class:`~matcalc.verdict.CheckReport` of the student's document.
+        visibility: optional Gradescope visibility of the tests (one of :data:`VISIBILITIES`).
+
+    Returns:
+        A JSON-serialisable dict following the Gradescope autograder specification.
+    """
+    from matcalc import __version__
+    from matcalc.render.latex import _summary_sentence
+
+    _check_visibility(visibility)
+    tests = []
+    for i, r in enumerate(report.results, 1):
+        ok = r.verdict == "verified"
+        test = {
+            "name": _name(r),
+            "number": str(i),
+            "score": 1 if ok else 0,
+            "max_score": 1,
+            "status": "passed" if ok else "failed",
+            "output": _test_output(r),
+            "output_format": "md",
+        }
+        if visibility is not None:
+            test["visibility"] = visibility
+        tests.append(test)
+    v = report.verdict
+    summary = f"**{MARK[v]} {v}** — {md_escape(_summary_sentence(report))}" if report.results else \
+        "**✗** no claim or step was found to check"
+    score = sum(t["score"] for t in tests)
+    out: dict = {
+        "score": score,
+        "execution_time": int(math.ceil(max(0.0, float(getattr(report, "seconds", 0.0) or 0.0)))),
+        "output": f"matcalc checked {len(tests)} line{'s' if len(tests) != 1 else ''}: {score} of {len(tests)} "
+                  f"correct.\n\n{summary}\n",
+        "output_format": "md",
+        "extra_data": {"verdict": v, "matcalc": __version__, "exit_code": report.exit_code},
+        "tests": tests,
+    }
+    if visibility is not None:
+        out["visibility"] = visibility
+    return out
+
+
+def gradescope_error(exc: BaseException, *, visibility: str | None = None) -> dict:
+    """``results.json`` for a submission that cannot be read: score 0 and the error (line, column, caret)."""
+    from matcalc import __version__
+
+    _check_visibility(visibility)
+    msg = str(exc)
+    out: dict = {
+        "score": 0,
+        "output": "matcalc could not read the submission:\n\n```\n" + msg.replace("```", "'''") + "\n```\n",
+        "output_format": "md",
+        "extra_data": {"verdict": "error", "matcalc": __version__, "exit_code": 2},
+        "tests": [],
+    }
+    if visibility is not None:
+        out["visibility"] = visibility
+    return out

@@ -1,0 +1,219 @@
+"""Markdown output: headings, verdict lines with ✓/✗/?, evidence, counterexamples, and ``$$`` math blocks.
+
+Contract: :func:`markdown` renders a :class:`~matcalc.verdict.CheckReport`, :class:`~matcalc.api.DeriveResult` or
+:class:`~matcalc.api.ProveResult` as Markdown. Mathematics sits in ``$$ … $$`` blocks holding one
+``\\begin{aligned} … \\end{aligned}`` environment (never ``align*`` nor ``\\DeclareMathOperator``), which KaTeX and
+MathJax both accept. Expressions are re-printed from the IR (:func:`matcalc.printing.to_latex` in math,
+:func:`matcalc.printing.to_text` in code spans); prose such as diagnoses is escaped with :func:`md_escape`, so
+user text cannot inject Markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from matcalc.printing import to_text
+from matcalc.render.latex import (
+    _aligned,
+    _derivation_rows,
+    _derive_head,
+    _summary_sentence,
+    chain_rows,
+    counterexample_items,
+    step_note,
+)
+from matcalc.shapes import fmt_shape
+
+__all__ = ["markdown", "md_escape", "code_span", "MARK", "METHOD_MARK"]
+
+MARK = {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}
+METHOD_MARK = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~$&])")
+
+
+def md_escape(s: Any) -> str:
+    """``s`` as literal Markdown text: the Markdown specials, ``<``/``>`` (HTML) and ``$`` (math) escaped, on one line."""
+    text = " ".join(str(s).split())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def code_span(s: Any) -> str:
+    """``s`` in a code span whose backtick fence is longer than any run of backticks inside it."""
+    text = " ".join(str(s).split())
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _math_block(rows: list[str]) -> str:
+    return "$$\n" + _aligned(rows) + "\n$$\n"
+
+
+def _shown(r: Any) -> str:
+    """A claim or step as the matcalc language re-printed from the IR (the raw text only for a line in error)."""
+    if r.lhs is not None and r.rhs is not None:
+        if r.kind == "step":
+            return "= " + to_text(r.rhs)
+        return to_text(r.lhs) + " = " + to_text(r.rhs)
+    return r.text
+
+
+def methods_md(methods: dict) -> str:
+    parts = []
+    for name in ("symbolic", "exact", "numeric"):
+        m = methods.get(name)
+        if m is None:
+            continue
+        parts.append(f"**{name}** {METHOD_MARK.get(m.status, '?')}" + (f" {md_escape(m.detail)}" if m.detail else ""))
+    return " · ".join(parts)
+
+
+def claim_md(r: Any) -> str:
+    """One claim or step as a Markdown list item with its evidence (shared with the Gradescope output)."""
+    lines = [f"- **line {r.line}** {MARK[r.verdict]} **{r.verdict}** {code_span(_shown(r))}"]
+    lines.extend("  " + ln for ln in claim_details_md(r))
+    return "\n".join(lines)
+
+
+def claim_details_md(r: Any) -> list[str]:
+    """The evidence lines of one claim or step: error, how a step was judged, diagnosis, counterexample, methods."""
+    out: list[str] = []
+    if r.verdict == "error" and r.error:
+        out.append("- error: " + code_span(str(r.error).split("\n")[0]))
+        return out
+    note = step_note(r)
+    if note:
+        out.append("- " + md_escape(note))
+    if r.diagnosis:
+        out.append("- **diagnosis:** " + md_escape(r.diagnosis))
+    cx = counterexample_items(r.counterexample)
+    if cx:
+        out.append("- **counterexample:** " + "; ".join(md_escape(c) for c in cx))
+    m = methods_md(r.methods)
+    if m:
+        out.append("- " + m)
+    return out
+
+
+def _declarations_md(doc: Any) -> list[str]:
+    from matcalc.document import Declaration, FuncDecl, Let
+
+    if doc is None:
+        return []
+    out: list[str] = []
+    names = []
+    for s in doc.statements:
+        if isinstance(s, Declaration):
+            for v in s.names:
+                if isinstance(v, FuncDecl):
+                    names.append(f"{v.name}: " + ("ℝ → ℝ" if v.kind == "entrywise" else f"ℝ^{v.dim} → ℝ"))
+                else:
+                    props = (" " + " ".join(sorted(v.props))) if getattr(v, "props", None) else ""
+                    names.append(f"{v.name}: {fmt_shape(v.shape)}{props}")
+    if names:
+        out.append("**given** " + ", ".join(code_span(n) for n in names))
+    if doc.env.inferred:
+        out.append("**inferred** " + ", ".join(code_span(x) for x in doc.env.inferred))
+    lets = [s for s in doc.statements if isinstance(s, Let) and s.value is not None]
+    if lets:
+        out.append("**let** " + ", ".join(code_span(f"{s.name} = {to_text(s.value)}") for s in lets))
+    return out
+
+
+def _check_md(report: Any, level: int = 1) -> str:
+    h = "#" * level
+    title = report.title or "matcalc check"
+    parts = [f"{h} {md_escape(title)}\n"]
+    where = getattr(report, "where", None)
+    if where and where != "<input>":
+        parts.append(f"input: {code_span(where)}\n")
+    decl = _declarations_md(report.document)
+    if decl:
+        parts.append("\n\n".join(decl) + "\n")
+    rows: list[str] = []
+    for chain in chain_rows(report.results):
+        rows.extend(chain)
+    if rows:
+        parts.append(_math_block(rows))
+    for r in report.results:
+        parts.append(claim_md(r))
+    v = report.verdict
+    parts.append(f"\n**{MARK[v]} {v}** — {md_escape(_summary_sentence(report))}\n")
+    return "\n".join(parts)
+
+
+def _derive_md(res: Any) -> str:
+    parts = [f"# derive {code_span(to_text(res.expr))}\n", f"layout: {md_escape(res.layout)}\n"]
+    if res.inferred:
+        parts.append("**inferred** " + ", ".join(code_span(x) for x in res.inferred) + "\n")
+    for item in res.items:
+        d = item.derivation
+        parts.append(f"## ∂/∂{md_escape(to_text(item.wrt))} ({md_escape(fmt_shape(d.result.shape))})\n")
+        parts.append(_math_block(_derivation_rows(_derive_head(res, item), d)))
+        steps = ["| # | expression | rule |", "| ---: | --- | --- |"]
+        for i, s in enumerate(d.steps, 1):
+            steps.append(f"| {i} | {code_span(to_text(s.after))} | {md_escape(s.note or s.rule)} |")
+        if d.steps:
+            parts.append("\n".join(steps) + "\n")
+        parts.append(f"**result** {code_span(to_text(d.result))}\n")
+        m = item.numeric
+        parts.append(f"numeric check {METHOD_MARK.get(m.status, '?')} {md_escape(m.detail or m.status)}\n")
+    return "\n".join(parts)
+
+
+def _theorem_md(t: Any, level: int) -> str:
+    h = "#" * level
+    parts = [f"{h} {md_escape(t.name)}: {md_escape(t.title)}\n"]
+    if t.source:
+        parts.append(f"*source:* {md_escape(t.source)}\n")
+    decl = _declarations_md(t.document)
+    if decl:
+        parts.append("\n\n".join(decl) + "\n")
+    for line, node, d in t.derivations:
+        parts.append(f"**derivation of** {code_span(to_text(node))} (line {int(line)}, rule engine)\n")
+        parts.append(_math_block(_derivation_rows(node, d)))
+    parts.append(_check_md(t.report, level + 1))
+    return "\n".join(parts)
+
+
+def _prove_md(res: Any) -> str:
+    if len(res.theorems) == 1:
+        return _theorem_md(res.theorems[0], 1)
+    parts = ["# matcalc prove\n", "| part | name | title | verdict | methods | time |",
+             "| --- | --- | --- | --- | --- | ---: |"]
+    for t in res.theorems:
+        parts.append(f"| {md_escape(t.part)} | {md_escape(t.name)} | {md_escape(t.title)} | {MARK[t.verdict]} "
+                     f"{t.verdict} | {md_escape(t.methods_summary())} | {t.seconds:.2f} s |")
+    parts.append("")
+    for t in res.theorems:
+        parts.append(_theorem_md(t, 2))
+    return "\n".join(parts)
+
+
+def markdown(result: Any) -> str:
+    """Markdown for a check report, a derivation or proofs.
+
+    Args:
+        result: a :class:`~matcalc.verdict.CheckReport`, :class:`~matcalc.api.DeriveResult`,
+            :class:`~matcalc.api.ProveResult` or :class:`~matcalc.api.TheoremResult`.
+
+    Returns:
+        Markdown text whose ``$$`` blocks KaTeX and MathJax both render.
+    """
+    from matcalc.api import DeriveResult, ProveResult, TheoremResult
+    from matcalc.verdict import CheckReport
+
+    if isinstance(result, CheckReport):
+        out = _check_md(result)
+    elif isinstance(result, DeriveResult):
+        out = _derive_md(result)
+    elif isinstance(result, ProveResult):
+        out = _prove_md(result)
+    elif isinstance(result, TheoremResult):
+        out = _theorem_md(result, 1)
+    else:
+        raise TypeError(f"no Markdown for {type(result).__name__}")
+    return out.rstrip("\n") + "\n"
