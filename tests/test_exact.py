@@ -505,3 +505,15 @@ def test_backprop_eq2_generic():
     dl, dn = Derivative(cost, zl, "grad"), Derivative(cost, zn, "grad")
     assert judge(dl, Hadamard(mm(T(W2), dn), sig(zl, 1, declared=True))).status == "equal"
     assert judge(dl, Hadamard(mm(T(W2), dn), sig(zl, 0, declared=True))).status == "different"
+
+
+def test_symbol_names_never_collide():
+    # a scalar named W_1 and the first entry of a vector W are different symbols
+    assert judge(Var("W_1", (1, 1)), Entry(Var("W", (n, 1)), (1,))).status == "different"
+
+
+def test_integer_index_raises_the_size():
+    sizes = choose_sizes([Entry(x, (4,))])
+    assert sizes == [{"n": 4}]
+    assert judge(Entry(x, (4,)), Entry(x, (4,))).status == "equal"
+    assert judge(Entry(x, (4,)), Entry(x, (3,))).status == "different"

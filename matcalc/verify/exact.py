@@ -104,7 +104,7 @@ def vector_function(name: str, n: int, partials: tuple = ()) -> type:
 
 # ───────────────────────────── built-in entrywise functions ─────────────────────────────
 
-_U = sympy.Symbol("_u", real=True)
+_U = sympy.Dummy("u", real=True)
 
 
 def _builtin_base(fn: str) -> sympy.Expr:
@@ -175,6 +175,7 @@ class ExactEnv:
     deadline: float | None = None
     var_values: dict = field(default_factory=dict)
     symbols: dict = field(default_factory=dict)  # sympy.Symbol -> _SymInfo
+    used_names: set = field(default_factory=set)
     overrides: dict = field(default_factory=dict)  # ("var"|"named", name) -> Matrix
     _token: int = 0
     _counter: itertools.count = field(default_factory=itertools.count)
@@ -238,6 +239,9 @@ def _var_matrix(v: ir.Var, env: ExactEnv) -> sympy.Matrix:
                 m[i, j] = m[j, i]
                 continue
             sname, disp = name(i, j)
+            while sname in env.used_names:  # ``W_1`` (a scalar) and ``W[1]`` must stay different symbols
+                sname += "_"
+            env.used_names.add(sname)
             s = sympy.Symbol(sname, **assumptions)
             env.symbols[s] = _SymInfo(disp, kind(i, j))
             m[i, j] = s
@@ -613,6 +617,21 @@ def _cost(exprs: list, sizes: dict) -> tuple[int, int]:
     return var_entries, largest
 
 
+def _least_sizes(exprs: list) -> dict[str, int]:
+    """Lower bounds on single-symbol dimensions from integer indices (``x[3]`` with ``x: n`` needs n ≥ 3)."""
+    least: dict[str, int] = {}
+    for e in exprs:
+        for node in ir.walk(e):
+            if not isinstance(node, ir.Entry):
+                continue
+            r, c = node.arg.shape
+            dims = (r, c) if len(node.idx) == 2 else ((r,) if c == 1 else (c,))
+            for d, ix in zip(dims, node.idx):
+                if isinstance(ix, int) and isinstance(d, str) and len(dim_symbols(d)) == 1 and d == dim_symbols(d)[0]:
+                    least[d] = max(least.get(d, 0), ix)
+    return least
+
+
 #: Limits on one size assignment: symbols for all variables, entries of the largest node.
 MAX_VAR_ENTRIES = 72
 MAX_NODE_ENTRIES = 144
@@ -643,9 +662,14 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
     if not names:
         return [dict(fixed)]
 
+    least = _least_sizes(exprs)
+
     def build(values: list[int]) -> dict[str, int]:
         out = dict(fixed)
         out.update(zip(names, values))
+        for sym, lo in least.items():  # ``x[3]`` needs n ≥ 3
+            if sym in out and sym not in fixed and out[sym] < lo:
+                out[sym] = lo
         return out
 
     def fits(sz: dict) -> bool:
@@ -659,7 +683,10 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
         cands = [build(first)]
         if second != first:
             cands.append(build(second))
-        ok = [c for c in cands if fits(c)]
+        ok: list[dict] = []
+        for cand in cands:
+            if fits(cand) and cand not in ok:
+                ok.append(cand)
         if ok:
             return ok
     # over budget even at 2/3: the cheapest distinct-ish assignment, then all 2
@@ -745,8 +772,19 @@ def _symbolic_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) ->
     return _smooth_zero(d, env, allow_simplify)
 
 
+def _too_big(d: sympy.Expr) -> bool:
+    """Expansion would explode: a large integer power of a sum."""
+    for p in d.atoms(sympy.Pow):
+        e = p.exp
+        if e.is_Integer and abs(int(e)) > 16 and p.base.is_Add:
+            return True
+    return False
+
+
 def _smooth_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) -> bool:
     env.check_time()
+    if _too_big(d):
+        return False
     if sympy.expand(d) == 0:
         return True
     env.check_time()
@@ -1185,8 +1223,7 @@ def _counterexample(env: ExactEnv, pt: dict, fvals: dict, diffs: list) -> dict:
     functions = {}
     for (_key, _args), (val, app) in fvals.items():
         shown = sympy.sstr(app.xreplace(pt))
-        functions[f"{type(app).__name__}({', '.join(sympy.sstr(a.xreplace(pt)) for a in app.args)})"
-                  if len(shown) > 80 else shown] = str(val)
+        functions[shown if len(shown) <= 120 else shown[:117] + "…"] = str(val)
     entries = []
     for ixs, pos, lv, rv in diffs[:6]:
         ent = {"entry": (pos[0] + 1, pos[1] + 1), "lhs": _show(lv), "rhs": _show(rv)}
