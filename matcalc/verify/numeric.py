@@ -1,0 +1,1575 @@
+"""The numeric method (SPEC section 5, method 3): float64 evaluation and finite differences of the original function.
+
+Contract: :func:`evaluate` computes any IR expression (:mod:`matcalc.ir`) at a concrete :class:`Point` with plain
+numpy (float64; complex128 inside the complex step). Every :class:`~matcalc.ir.Derivative` is computed by FINITE
+DIFFERENCES of its ``expr`` as a function of the entries of ``wrt`` — never by a derivative formula: the complex step
+(``Im f(x + i h e) / h``) where the expression is analytic (no ``abs``/``relu``/``step``/``max``/``min``) and a probe
+agrees with central differences, otherwise central differences with Richardson extrapolation (steps h, h/2, h/4)
+whose last correction is the error estimate. The entries are arranged by :func:`matcalc.ir.derivative_shape` and
+SPEC section 4 through the numerator ``vec`` Jacobian (columns stacked, Fortran order). A derivative by a ``let``
+name ``Named(z, …)`` replaces the marked occurrences of ``z`` by the perturbed value while every other path keeps its
+value; a derivative by ``Entry(W, (j, k))`` perturbs that one entry.
+
+:func:`check_equal` judges ``lhs = rhs`` at several random points and distinct small sizes (2..6, never all equal),
+with several concrete instantiations of declared functions (``f: R -> R`` from tanh, sin, x³/6 + x, softplus,
+exp(x/2); ``C: R^n -> R`` from ½‖u − t‖², Σ log cosh u, ¼ Σ u⁴ + cᵀu, logsumexp u), every value of the free
+indices. The tolerance comes from the finite-difference error estimates, propagated through the rest of the
+expression by re-evaluating it with the derivative values perturbed by their estimates, plus a floor for float64
+rounding of the evaluation (1e-12 × the largest intermediate magnitude). A difference is reported ``different`` only
+when it is CONFIRMED at another point and, where derivatives are involved, by a Taylor-slope test (the remainder
+``F(x + h v) − F(x) − h·(claimed derivative)·v`` shrinks like h, not h², in the direction v of the discrepancy);
+otherwise the status is ``unknown``. For a ``wrt`` with more than 200 entries the method contracts the claim with
+random directions (``J v`` by directional differences, at most 12 function evaluations per point and derivative)
+instead of building full Jacobians; this needs every derivative to stand in a linear position of the claim (a sum,
+a scaling, a transpose, a ``let`` name). Out of time budget: ``unknown``. Overflow, NaN, a point too close to a kink
+or a singularity: that point is re-drawn, never a crash.
+
+Conventions documented here:
+
+* **Symmetric arguments** (``symmetric``/``spd``): the entries are perturbed independently and the result is then
+  symmetrised, ``G → (G + Gᵀ)/2`` (for Jacobians: the columns of (i, j) and (j, i) averaged). So
+  ``d/dS tr(S B) = (B + Bᵀ)/2``.
+* **Points**: symmetric variables are symmetric, ``spd`` ones SPD; a square variable under an inverse, ``det``,
+  ``logdet`` or a negative matrix power is drawn well conditioned (SPD when symmetric; otherwise ``I + 0.4 G/√n``,
+  NOT symmetric — an SPD draw would hide a missing transpose such as ``X⁻¹`` for ``X⁻ᵀ``); ``positive`` variables
+  and variables that reach the argument of ``log``/``sqrt``/a fractional power/a denominator only through sums,
+  products, transposes and ``let`` names have entries in [0.5, 2]; ``probability`` vectors are positive and sum to
+  1; other entries are standard normal. A point is re-drawn when an argument of ``relu``/``abs``/``step``/``max``/
+  ``min`` is within 0.05 of its kink, a ``log``/``sqrt`` argument or a denominator within 0.05 of 0, a norm within
+  0.05 of 0, or an inverted matrix has condition number above 1e8. A finite difference that moves an argument
+  across a kink is detected (sign patterns) and re-drawn too.
+* ``logdet(A)`` is ``log |det A|`` (``log det A`` for SPD A).
+* ``Entry`` indices are 1-based; a one-index entry of a column (or row) vector is its i-th entry.
+
+This module imports nothing from the rule engine, the simplifier or the other checkers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+
+import numpy as np
+from numpy.polynomial import polynomial as _P
+
+from matcalc import ir
+from matcalc.errors import MatcalcError
+from matcalc.shapes import ShapeError, dim_symbols, eval_dim, fmt_shape
+
+__all__ = [
+    "Point", "NumericResult", "NumericError", "evaluate", "make_point", "check_equal", "draw_sizes",
+    "ENTRY_FAMILY", "VEC_FAMILY",
+]
+
+EPS = float(np.finfo(float).eps)
+MARGIN = 0.05  # distance kept from kinks, from 0 under log/sqrt/division
+FD_H = 4e-3  # base step of central differences (times max(1, |x|))
+CS_H = 1e-20  # complex step
+BIG_WRT = 200  # above this many entries: directional probes instead of full Jacobians
+FLOOR_REL = 1e-12  # rounding floor, relative to the largest intermediate magnitude
+MAX_COND = 1e8
+MAX_COMBOS = 2000  # free-index combinations per point
+
+#: Concrete smooth functions standing in for a declared ``f: R -> R``.
+ENTRY_FAMILY = ("tanh", "sin", "cubic", "softplus", "exp_half")
+#: Concrete smooth functions standing in for a declared ``C: R^n -> R``.
+VEC_FAMILY = ("half_sq", "logcosh", "quartic", "lse")
+
+
+class NumericError(MatcalcError):
+    """The numeric method cannot evaluate this input (an unsupported node, an unbound index, a missing value)."""
+
+
+class _Reject(Exception):
+    """The point is unusable (near a kink or singularity, non-finite): draw another."""
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+# ───────────────────────────── points ─────────────────────────────
+
+
+@dataclass
+class Point:
+    """A concrete point: sizes of the dimension symbols, a value per variable, declared-function instantiations.
+
+    Attributes:
+        sizes: dimension symbol → int.
+        values: variable name → 2-D float64 array of the variable's shape at ``sizes``.
+        functions: declared function name → a member of :data:`ENTRY_FAMILY` or :data:`VEC_FAMILY`.
+        index: index name → 1-based value (free indices).
+        seed: seeds the parameters of the vector functions (``t`` in ½‖u − t‖², ``c`` in ¼ Σ u⁴ + cᵀu).
+    """
+
+    sizes: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    functions: dict = field(default_factory=dict)
+    index: dict = field(default_factory=dict)
+    seed: int = 0
+    params: dict = field(default_factory=dict)
+
+    def param(self, fn: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (fn, n)
+        if key not in self.params:
+            rng = np.random.default_rng([self.seed & 0xFFFFFFFF, zlib.crc32(fn.encode()), n])
+            self.params[key] = (rng.normal(size=(n, 1)), rng.normal(size=(n, 1)))
+        return self.params[key]
+
+    def dim(self, d: ir.Dim) -> int:
+        try:
+            return eval_dim(d, self.sizes)
+        except KeyError as exc:
+            raise NumericError(f"the point gives no size for the dimension {exc.args[0]!r}") from None
+
+    def describe(self) -> dict:
+        """The point as plain data (values rounded to 6 significant digits) for a counterexample."""
+        return {
+            "sizes": dict(self.sizes),
+            "values": {k: _rounded(v) if v.size <= 400 else {"shape": list(v.shape), "first": _rounded(v[:3, :3])}
+                       for k, v in sorted(self.values.items())},
+            "functions": dict(self.functions),
+            "index": dict(self.index),
+        }
+
+
+def _rounded(v: np.ndarray) -> Any:
+    a = np.asarray(v, dtype=float)
+    r = [[float(f"{x:.6g}") for x in row] for row in a]
+    if a.shape == (1, 1):
+        return r[0][0]
+    if a.shape[1] == 1:
+        return [row[0] for row in r]
+    return r
+
+
+# ───────────────────────────── scalar functions ─────────────────────────────
+
+
+def _re(x: np.ndarray) -> np.ndarray:
+    return x.real if np.iscomplexobj(x) else x
+
+
+@lru_cache(maxsize=None)
+def _poly(kind: str, order: int) -> np.ndarray:
+    """Coefficients of the order-th derivative of tanh (in t = tanh x) or σ (in s = σ(x)) as a polynomial."""
+    p = np.array([0.0, 1.0])
+    factor = np.array([1.0, 0.0, -1.0]) if kind == "tanh" else np.array([0.0, 1.0, -1.0])
+    for _ in range(order):
+        p = _P.polymul(_P.polyder(p), factor)
+    return p
+
+
+def _sigma(x: np.ndarray) -> np.ndarray:
+    pos = _re(x) >= 0
+    ex = np.exp(np.where(pos, -x, x))
+    return np.where(pos, 1.0 / (1.0 + ex), ex / (1.0 + ex))
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    pos = _re(x) > 0
+    return np.where(pos, x + np.log1p(np.exp(-x)), np.log1p(np.exp(x)))
+
+
+def _logcosh(x: np.ndarray) -> np.ndarray:
+    pos = _re(x) > 0
+    return np.where(pos, x + np.log1p(np.exp(-2 * x)), -x + np.log1p(np.exp(2 * x))) - math.log(2.0)
+
+
+def _softmax(u: np.ndarray) -> np.ndarray:
+    e = np.exp(u - np.max(_re(u)))
+    return e / np.sum(e)
+
+
+def _lse(u: np.ndarray) -> Any:
+    m = np.max(_re(u))
+    return m + np.log(np.sum(np.exp(u - m)))
+
+
+def _cycle(x: np.ndarray, order: int, start: int) -> np.ndarray:
+    k = (order + start) % 4
+    return (np.sin(x), np.cos(x), -np.sin(x), -np.cos(x))[k]
+
+
+def _scalar_fn(name: str, order: int, x: np.ndarray) -> np.ndarray:
+    """The ``order``-th derivative of the scalar function ``name`` at every entry of ``x``."""
+    if name == "exp":
+        return np.exp(x)
+    if name == "exp_half":
+        return 0.5**order * np.exp(x / 2)
+    if name == "log":
+        if order == 0:
+            return np.log(x)
+        return (-1.0) ** (order - 1) * math.factorial(order - 1) * x ** (-float(order))
+    if name == "sqrt":
+        c = 1.0
+        for j in range(order):
+            c *= 0.5 - j
+        return c * x ** (0.5 - order) if order else np.sqrt(x)
+    if name == "sin":
+        return _cycle(x, order, 0)
+    if name == "cos":
+        return _cycle(x, order, 1)
+    if name == "tanh":
+        return _P.polyval(np.tanh(x), _poly("tanh", order))
+    if name == "sigma":
+        return _P.polyval(_sigma(x), _poly("sigma", order))
+    if name == "softplus":
+        return _softplus(x) if order == 0 else _P.polyval(_sigma(x), _poly("sigma", order - 1))
+    if name == "cubic":
+        return (x**3 / 6 + x, x**2 / 2 + 1, x, np.ones_like(x))[order] if order < 4 else np.zeros_like(x)
+    if name == "relu":
+        if order == 0:
+            return np.where(_re(x) > 0, x, 0.0)
+        return np.where(_re(x) > 0, 1.0, 0.0) if order == 1 else np.zeros_like(x)
+    if name == "step":
+        return np.where(_re(x) > 0, 1.0, 0.0) if order == 0 else np.zeros_like(x)
+    if name == "abs":
+        if order == 0:
+            return np.where(_re(x) >= 0, x, -x)
+        return np.sign(_re(x)) + 0.0 * x if order == 1 else np.zeros_like(x)
+    raise NumericError(f"the numeric method has no scalar function {name!r}")
+
+
+KINKS = ("relu", "step", "abs")
+POLES = ("log", "sqrt")
+
+
+def _vec_fn(name: str, order: int, u: np.ndarray, point: Point, fn: str) -> np.ndarray:
+    n = u.shape[0]
+    if name == "half_sq":
+        t, _ = point.param(fn, n)
+        return np.array([[0.5 * np.sum((u - t) ** 2)]]) if order == 0 else u - t
+    if name == "logcosh":
+        return np.array([[np.sum(_logcosh(u))]]) if order == 0 else np.tanh(u)
+    if name == "quartic":
+        _, c = point.param(fn, n)
+        return np.array([[0.25 * np.sum(u**4) + np.sum(c * u)]]) if order == 0 else u**3 + c
+    if name == "lse":
+        return np.array([[_lse(u)]]) if order == 0 else _softmax(u)
+    raise NumericError(f"no vector function {name!r}")
+
+
+# ───────────────────────────── arrangement of Jacobians (SPEC section 4) ─────────────────────────────
+
+
+def _vec(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, 1, order="F")
+
+
+def _arrange(J: np.ndarray, es: tuple, ws: tuple, kind: str, layout: str) -> np.ndarray:
+    """The numerator vec Jacobian ``J`` (k·l × p·q) arranged per ``ir.derivative_shape``."""
+    (k, l), (p, q) = es, ws
+    if kind == "grad":
+        return J.reshape((p, q), order="F")
+    if kind == "jacobian":
+        return J
+    if k == 1 and l == 1:
+        G = J.reshape((p, q), order="F")
+        return G.T if layout == "numerator" else G
+    if p == 1 and q == 1:
+        D = J.reshape((k, l), order="F")
+        return D.T if layout == "denominator" else D
+    return J.T if layout == "denominator" else J
+
+
+def _unarrange(M: np.ndarray, es: tuple, ws: tuple, kind: str, layout: str) -> np.ndarray:
+    """The inverse of :func:`_arrange`: the numerator vec Jacobian from an arranged derivative."""
+    (k, l), (p, q) = es, ws
+    if kind == "grad":
+        return M.reshape((1, p * q), order="F")
+    if kind == "jacobian":
+        return M
+    if k == 1 and l == 1:
+        G = M.T if layout == "numerator" else M
+        return G.reshape((1, p * q), order="F")
+    if p == 1 and q == 1:
+        D = M.T if layout == "denominator" else M
+        return D.reshape((k * l, 1), order="F")
+    return M.T if layout == "denominator" else M
+
+
+def _sym_perm(p: int, q: int) -> np.ndarray:
+    """perm[vec index of (i, j)] = vec index of (j, i) for a square p×p argument."""
+    idx = np.arange(p * q).reshape((p, q), order="F")
+    return idx.T.reshape(-1, order="F")
+
+
+# ───────────────────────────── structure analysis ─────────────────────────────
+
+
+def _free_indices(e: ir.Expr, bound: frozenset = frozenset()) -> dict[str, ir.Index]:
+    out: dict[str, ir.Index] = {}
+
+    def visit(n: ir.Expr, b: frozenset) -> None:
+        if isinstance(n, ir.IndexSum):
+            visit(n.body, b | {n.index.name})
+            return
+        if isinstance(n, ir.Entry):
+            for i in n.idx:
+                if isinstance(i, ir.Index) and i.name not in b:
+                    out.setdefault(i.name, i)
+        if isinstance(n, ir.Delta):
+            for i in (n.i, n.j):
+                if isinstance(i, ir.Index) and i.name not in b:
+                    out.setdefault(i.name, i)
+        for c in ir.children(n):
+            visit(c, b)
+
+    visit(e, bound)
+    return out
+
+
+def _has_deriv(e: ir.Expr) -> bool:
+    return any(isinstance(n, ir.Derivative) for n in ir.walk(e))
+
+
+def _analytic(e: ir.Expr) -> bool:
+    for n in ir.walk(e):
+        if isinstance(n, ir.MaxMin):
+            return False
+        if isinstance(n, ir.Apply) and not n.declared and n.fn in KINKS:
+            return False
+    return True
+
+
+@dataclass
+class _Info:
+    vars: dict
+    dims: list
+    min_size: dict
+    entry_fns: list
+    vec_fns: list
+    positive: set
+    wellcond: set
+    free: dict
+
+
+def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
+    vars_: dict[str, ir.Var] = {}
+    dims: set[str] = set()
+    min_size: dict[str, int] = {}
+    entry_fns: set[str] = set()
+    vec_fns: set[str] = set()
+    positive: set[str] = set()
+    wellcond: set[str] = set()
+
+    def add_dim(d: ir.Dim) -> None:
+        for s in dim_symbols(d) if isinstance(d, str) else ():
+            dims.add(s)
+
+    def mark(n: ir.Expr, target: set) -> None:
+        """Variables reaching ``n`` only through sign-keeping structure."""
+        if isinstance(n, ir.Var):
+            target.add(n.name)
+        elif isinstance(n, (ir.Add, ir.MatMul, ir.Hadamard, ir.HadDiv, ir.Kron, ir.Scale, ir.Div)):
+            for c in ir.children(n):
+                mark(c, target)
+        elif isinstance(n, (ir.Transpose, ir.Named, ir.Sum, ir.Trace, ir.Vec, ir.Diag, ir.Broadcast)):
+            mark(ir.children(n)[0], target)
+
+    def mark_wc(n: ir.Expr) -> None:
+        if isinstance(n, ir.Var):
+            wellcond.add(n.name)
+        elif isinstance(n, (ir.Transpose, ir.Named, ir.Neg)):
+            mark_wc(ir.children(n)[0])
+        elif isinstance(n, ir.Scale):
+            mark_wc(n.arg)
+        elif isinstance(n, ir.MatMul):
+            for c in n.args:
+                mark_wc(c)
+
+    for root in exprs:
+        for n in ir.walk(root):
+            if isinstance(n, ir.Var):
+                vars_.setdefault(n.name, n)
+                add_dim(n.dims[0])
+                add_dim(n.dims[1])
+            elif isinstance(n, (ir.Identity,)):
+                add_dim(n.n)
+            elif isinstance(n, (ir.Zeros, ir.Ones, ir.Broadcast)):
+                add_dim(n.dims[0])
+                add_dim(n.dims[1])
+            elif isinstance(n, ir.Apply):
+                if n.declared:
+                    entry_fns.add(n.fn)
+                elif n.fn in POLES:
+                    mark(n.arg, positive)
+            elif isinstance(n, ir.CallVec):
+                vec_fns.add(n.fn)
+            elif isinstance(n, (ir.Power, ir.EPower)):
+                if n.exp.denominator != 1 or n.exp < 0:
+                    if n.exp.denominator != 1:
+                        mark(n.base, positive)
+                    if isinstance(n, ir.Power) and not n.base.is_scalar and n.exp < 0:
+                        mark_wc(n.base)
+            elif isinstance(n, ir.HadDiv):
+                mark(n.b, positive)
+            elif isinstance(n, ir.Div):
+                mark(n.scalar, positive)
+            elif isinstance(n, (ir.Inverse, ir.Det, ir.LogDet)):
+                mark_wc(n.arg)
+            elif isinstance(n, ir.IndexSum):
+                add_dim(n.index.dim)
+            elif isinstance(n, ir.Entry):
+                for ax, i in enumerate(n.idx):
+                    if isinstance(i, ir.Index):
+                        add_dim(i.dim)
+                    elif isinstance(i, int):
+                        shp = n.arg.shape
+                        d = shp[ax] if len(n.idx) == 2 else (shp[0] if shp[1] == 1 else shp[1])
+                        if isinstance(d, str) and "*" not in d:
+                            min_size[d] = max(min_size.get(d, 2), i)
+            elif isinstance(n, ir.Delta):
+                for i in (n.i, n.j):
+                    if isinstance(i, ir.Index):
+                        add_dim(i.dim)
+    fr: dict[str, ir.Index] = {}
+    for root in exprs:
+        fr.update(_free_indices(root))
+    for i in free:
+        fr.setdefault(i.name, i)
+        add_dim(i.dim)
+    return _Info(vars_, sorted(dims), min_size, sorted(entry_fns), sorted(vec_fns), positive, wellcond, fr)
+
+
+def draw_sizes(symbols: list[str], rng: np.random.Generator, *, min_size: dict | None = None,
+               avoid: list[dict] | None = None) -> dict[str, int]:
+    """Distinct small sizes (2..6 where possible) for the dimension symbols, preferring an unseen assignment."""
+    min_size = min_size or {}
+    best: dict[str, int] = {}
+    for _ in range(8):
+        used: set[int] = set()
+        sizes: dict[str, int] = {}
+        hi = max(7, 2 + len(symbols) + 1)
+        for s in symbols:
+            lo = max(2, min_size.get(s, 2))
+            cand = [v for v in range(lo, max(hi, lo + len(symbols) + 1)) if v not in used]
+            v = int(rng.choice(cand))
+            used.add(v)
+            sizes[s] = v
+        best = sizes
+        if not avoid or sizes not in avoid:
+            break
+    return best
+
+
+def _draw_var(v: ir.Var, point: Point, rng: np.random.Generator, info: _Info | None) -> np.ndarray:
+    r, c = point.dim(v.dims[0]), point.dim(v.dims[1])
+    props = set(v.props)
+    positive = "positive" in props or (info is not None and v.name in info.positive)
+    wc = info is not None and v.name in info.wellcond and r == c
+    if "probability" in props:
+        a = rng.dirichlet(np.ones(r * c)).reshape((r, c), order="F")
+        return a
+    if "spd" in props or (r == c and r > 1 and wc and "symmetric" in props):
+        m = rng.normal(size=(r, r)) / math.sqrt(r)
+        return m @ m.T + 0.5 * np.eye(r)
+    if "diagonal" in props and r == c:
+        d = rng.uniform(0.5, 1.5, size=r) * rng.choice([-1.0, 1.0], size=r)
+        if positive or wc:
+            d = np.abs(d)
+        return np.diag(d)
+    if positive:
+        a = rng.uniform(0.5, 2.0, size=(r, c))
+        if "symmetric" in props and r == c:
+            a = (a + a.T) / 2
+        if wc and r == c:
+            a = a / r + np.eye(r)
+        return a
+    if wc and r == c:
+        return np.eye(r) + 0.4 * rng.normal(size=(r, r)) / math.sqrt(r)
+    a = rng.normal(size=(r, c))
+    if "symmetric" in props and r == c:
+        a = (a + a.T) / 2
+    return a
+
+
+def make_point(exprs: list[ir.Expr] | ir.Expr, *, seed: int = 0, sizes: dict | None = None,
+               instantiation: int = 0, index: dict | None = None, _info: _Info | None = None) -> Point:
+    """A random point for the variables of ``exprs``.
+
+    Args:
+        exprs: the expressions (or one expression) whose variables, sizes and declared functions need values.
+        seed: the random seed.
+        sizes: fixed sizes for (some) dimension symbols; the others are drawn distinct in 2..6.
+        instantiation: which concrete functions stand in for the declared ones (rotates through the families).
+        index: values of free indices (1-based); unspecified ones get 1.
+    """
+    if isinstance(exprs, ir.Expr):
+        exprs = [exprs]
+    info = _info or _analyse(list(exprs))
+    rng = np.random.default_rng(seed)
+    sz = dict(sizes or {})
+    missing = [s for s in info.dims if s not in sz]
+    if missing:
+        sz.update(draw_sizes(missing, rng, min_size=info.min_size))
+    point = Point(sizes=sz, seed=seed)
+    for name in sorted(info.vars):
+        point.values[name] = _draw_var(info.vars[name], point, rng, info)
+    for j, f in enumerate(info.entry_fns):
+        point.functions[f] = ENTRY_FAMILY[(instantiation + j) % len(ENTRY_FAMILY)]
+    for j, f in enumerate(info.vec_fns):
+        point.functions[f] = VEC_FAMILY[(instantiation + j) % len(VEC_FAMILY)]
+    for name in info.free:
+        point.index[name] = 1
+    point.index.update(index or {})
+    return point
+
+
+# ───────────────────────────── the evaluator ─────────────────────────────
+
+
+_LEAVES = (ir.Var, ir.Named, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Transpose, ir.Vec)
+
+
+class _Evaluator:
+    """Evaluates IR at a point; caches values that do not depend on the active perturbation."""
+
+    def __init__(self, point: Point, *, strict: bool = False, deadline: float | None = None,
+                 allow_cs: bool = True) -> None:
+        self.pt = point
+        self.strict = strict
+        self.deadline = deadline
+        self.allow_cs = allow_cs
+        self.base: dict[int, np.ndarray] = {}
+        self.keep: dict[int, ir.Expr] = {}
+        self.depc: dict[int, frozenset] = {}
+        self.ov: dict = {}
+        self.ovk: frozenset = frozenset()
+        self.memo: dict[int, np.ndarray] = {}
+        self.perturbing = 0
+        self.cdepth = 0
+        self.kink_ref: dict = {}
+        self.mag = 0.0
+        self.magi = 0.0
+        self.fd_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.noise: np.random.Generator | None = None
+        self.cs_ok: dict[int, bool] = {}
+        self.methods: set[str] = set()
+        self.fd_evals = 0
+
+    # ── dependencies and caching ──
+
+    def deps(self, e: ir.Expr) -> frozenset:
+        k = id(e)
+        d = self.depc.get(k)
+        if d is not None:
+            return d
+        s: set = set()
+        if isinstance(e, ir.Var):
+            s.add(("var", e.name))
+        elif isinstance(e, ir.Named):
+            s.add(("named", e.name))
+            s |= self.deps(e.value)
+        elif isinstance(e, ir.IndexSum):
+            s |= self.deps(e.body)
+            s.discard(("idx", e.index.name))
+        else:
+            if isinstance(e, ir.Entry):
+                s |= {("idx", i.name) for i in e.idx if isinstance(i, ir.Index)}
+            elif isinstance(e, ir.Delta):
+                s |= {("idx", i.name) for i in (e.i, e.j) if isinstance(i, ir.Index)}
+            elif isinstance(e, ir.Derivative):
+                s.add(("deriv",))
+            for c in ir.children(e):
+                s |= self.deps(c)
+        fs = frozenset(s)
+        self.depc[k] = fs
+        self.keep[k] = e
+        return fs
+
+    def ev(self, e: ir.Expr) -> np.ndarray:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise _OutOfTime()
+        k = id(e)
+        if not self.ovk or self.deps(e).isdisjoint(self.ovk):
+            v = self.base.get(k)
+            if v is None:
+                v = self._compute(e)
+                self.base[k] = v
+                self.keep[k] = e
+            return v
+        v = self.memo.get(k)
+        if v is None:
+            v = self._compute(e)
+            self.memo[k] = v
+        return v
+
+    def push(self, extra: dict) -> tuple:
+        saved = (self.ov, self.ovk, self.memo)
+        self.ov = {**self.ov, **extra}
+        self.ovk = frozenset(self.ov)
+        self.memo = {}
+        return saved
+
+    def pop(self, saved: tuple) -> None:
+        self.ov, self.ovk, self.memo = saved
+
+    def ev_with(self, extra: dict, e: ir.Expr, *, perturb: bool = True) -> np.ndarray:
+        saved = self.push(extra)
+        cplx = any(np.iscomplexobj(v) for v in extra.values() if isinstance(v, np.ndarray))
+        self.perturbing += perturb
+        self.cdepth += cplx
+        try:
+            return self.ev(e)
+        finally:
+            self.perturbing -= perturb
+            self.cdepth -= cplx
+            self.pop(saved)
+
+    # ── checks ──
+
+    def _idx_sig(self) -> tuple:
+        return tuple(sorted((k, v) for k, v in self.ov.items() if k[0] == "idx"))
+
+    def _kink(self, e: ir.Expr, arg: np.ndarray, what: str) -> None:
+        if not self.strict:
+            return
+        a = _re(arg)
+        if self.noise is not None:
+            return
+        key = (id(e), self._idx_sig())
+        if self.perturbing == 0:
+            if a.size and np.min(np.abs(a)) < MARGIN:
+                raise _Reject(f"an argument of {what} is within {MARGIN} of its kink")
+            self.kink_ref.setdefault(key, a > 0)
+        else:
+            ref = self.kink_ref.get(key)
+            if ref is not None and ref.shape == a.shape and not np.array_equal(ref, a > 0):
+                raise _Reject(f"a finite difference crossed the kink of {what}")
+            if a.size and np.min(np.abs(a)) < MARGIN / 4:
+                raise _Reject(f"a finite difference came near the kink of {what}")
+
+    def _away(self, x: np.ndarray, what: str, *, positive: bool = False) -> None:
+        if not self.strict or self.perturbing or self.noise is not None or x.size == 0:
+            return
+        a = _re(x)
+        bad = np.min(a) < MARGIN if positive else np.min(np.abs(a)) < MARGIN
+        if bad:
+            raise _Reject(f"{what} is within {MARGIN} of a singularity")
+
+    def _cond(self, m: np.ndarray, what: str) -> None:
+        if not self.strict or self.perturbing or self.noise is not None:
+            return
+        c = np.linalg.cond(_re(m)) if m.size > 1 else (np.inf if m[0, 0] == 0 else 1.0)
+        if not np.isfinite(c) or c > MAX_COND:
+            raise _Reject(f"the matrix under {what} is ill-conditioned")
+
+    # ── index values ──
+
+    def index_value(self, i: Any) -> int:
+        if isinstance(i, ir.Index):
+            v = self.ov.get(("idx", i.name))
+            if v is None:
+                v = self.pt.index.get(i.name)
+            if v is None:
+                raise NumericError(f"the index {i.name} has no value at this point")
+            return int(v)
+        if isinstance(i, (int, np.integer)):
+            return int(i)
+        raise NumericError(f"an index must be a name or an integer, not {i!r}")
+
+    # ── node semantics ──
+
+    def _compute(self, e: ir.Expr) -> np.ndarray:
+        v = self._compute_raw(e)
+        if v.size and not isinstance(e, _LEAVES):
+            if np.iscomplexobj(v):
+                mi = float(np.max(np.abs(v.imag)))
+                m = max(float(np.max(np.abs(v.real))), mi)
+                if mi > self.magi:
+                    self.magi = mi
+            else:
+                m = float(np.max(np.abs(v)))
+            if m > self.mag:
+                self.mag = m
+        return v
+
+    def _compute_raw(self, e: ir.Expr) -> np.ndarray:  # noqa: C901 - one case per node type
+        pt = self.pt
+        ev = self.ev
+        if isinstance(e, ir.Var):
+            v = self.ov.get(("var", e.name))
+            if v is not None:
+                return v
+            if e.name not in pt.values:
+                raise NumericError(f"the point gives no value for {e.name}")
+            val = pt.values[e.name]
+            want = (pt.dim(e.dims[0]), pt.dim(e.dims[1]))
+            if val.shape != want:
+                raise NumericError(f"the value of {e.name} is {val.shape}, expected {want}")
+            return val
+        if isinstance(e, ir.Num):
+            return np.array([[float(e.value)]])
+        if isinstance(e, ir.Identity):
+            return np.eye(pt.dim(e.n))
+        if isinstance(e, ir.Zeros):
+            return np.zeros((pt.dim(e.dims[0]), pt.dim(e.dims[1])))
+        if isinstance(e, ir.Ones):
+            return np.ones((pt.dim(e.dims[0]), pt.dim(e.dims[1])))
+        if isinstance(e, ir.Add):
+            out = ev(e.args[0])
+            for a in e.args[1:]:
+                out = out + ev(a)
+            return out
+        if isinstance(e, ir.Neg):
+            return -ev(e.arg)
+        if isinstance(e, ir.MatMul):
+            out = ev(e.args[0])
+            for a in e.args[1:]:
+                out = out @ ev(a)
+            return out
+        if isinstance(e, ir.Scale):
+            return ev(e.scalar)[0, 0] * ev(e.arg)
+        if isinstance(e, ir.Div):
+            s = ev(e.scalar)
+            self._away(s, "a divisor")
+            return ev(e.arg) / s[0, 0]
+        if isinstance(e, ir.Hadamard):
+            return ev(e.a) * ev(e.b)
+        if isinstance(e, ir.HadDiv):
+            b = ev(e.b)
+            self._away(b, "an entrywise divisor")
+            return ev(e.a) / b
+        if isinstance(e, ir.Kron):
+            return np.kron(ev(e.a), ev(e.b))
+        if isinstance(e, ir.MaxMin):
+            a, b = ev(e.a), ev(e.b)
+            self._kink(e, a - b, e.op)
+            take_a = _re(a) > _re(b) if e.op == "max" else _re(a) < _re(b)
+            return np.where(take_a, a, b)
+        if isinstance(e, ir.Transpose):
+            return ev(e.arg).T
+        if isinstance(e, ir.Inverse):
+            a = ev(e.arg)
+            self._cond(a, "an inverse")
+            return np.linalg.inv(a)
+        if isinstance(e, ir.Power):
+            b = ev(e.base)
+            k = e.exp
+            if b.shape == (1, 1):
+                if k.denominator != 1:
+                    self._away(b, "a base of a fractional power", positive=True)
+                    return b ** float(k)
+                if k < 0:
+                    self._away(b, "a base of a negative power")
+                return b ** int(k) if k >= 0 else 1.0 / b ** int(-k)
+            if k.denominator != 1:
+                raise NumericError(f"a matrix power needs an integer exponent, not {k}")
+            if k < 0:
+                self._cond(b, "a negative matrix power")
+            return np.linalg.matrix_power(b, int(k))
+        if isinstance(e, ir.EPower):
+            b = ev(e.base)
+            k = e.exp
+            if k.denominator != 1:
+                self._away(b, "a base of a fractional power", positive=True)
+                return b ** float(k)
+            if k < 0:
+                self._away(b, "a base of a negative power")
+                return 1.0 / b ** int(-k)
+            return b ** int(k)
+        if isinstance(e, ir.Broadcast):
+            s = ev(e.arg)[0, 0]
+            return s * np.ones((pt.dim(e.dims[0]), pt.dim(e.dims[1])))
+        if isinstance(e, ir.Apply):
+            x = ev(e.arg)
+            if e.declared:
+                name = pt.functions.get(e.fn)
+                if name is None:
+                    raise NumericError(f"the point instantiates no function for the declared {e.fn}")
+            else:
+                name = e.fn
+                if name not in ir.ENTRYWISE:
+                    raise NumericError(f"the numeric method has no entrywise function {name!r}")
+                if name in KINKS:
+                    self._kink(e, x, name)
+                elif name in POLES:
+                    self._away(x, f"an argument of {name}", positive=True)
+            return _scalar_fn(name, e.order, x)
+        if isinstance(e, ir.CallVec):
+            u = ev(e.arg)
+            name = pt.functions.get(e.fn)
+            if name is None:
+                raise NumericError(f"the point instantiates no function for the declared {e.fn}")
+            return _vec_fn(name, e.order, u, pt, e.fn)
+        if isinstance(e, ir.Sum):
+            return np.array([[np.sum(ev(e.arg))]])
+        if isinstance(e, ir.Trace):
+            return np.array([[np.trace(ev(e.arg))]])
+        if isinstance(e, ir.Det):
+            a = ev(e.arg)
+            self._cond(a, "det")
+            return np.array([[np.linalg.det(a)]])
+        if isinstance(e, ir.LogDet):
+            a = ev(e.arg)
+            self._cond(a, "logdet")
+            if np.iscomplexobj(a):
+                d = np.linalg.det(a)
+                return np.array([[np.log(d * np.sign(d.real))]])
+            return np.array([[np.linalg.slogdet(a)[1]]])
+        if isinstance(e, ir.Diag):
+            v = ev(e.arg)
+            return np.diag(v[:, 0])
+        if isinstance(e, ir.Vec):
+            return _vec(ev(e.arg))
+        if isinstance(e, ir.Norm):
+            a = ev(e.arg)
+            n = np.sqrt(np.sum(a * a))
+            self._away(np.array([[n]]), "a norm", positive=True)
+            return np.array([[n]])
+        if isinstance(e, ir.Softmax):
+            return _softmax(ev(e.arg))
+        if isinstance(e, ir.LogSumExp):
+            return np.array([[_lse(ev(e.arg))]])
+        if isinstance(e, ir.Named):
+            v = self.ov.get(("named", e.name))
+            if v is not None:
+                return v
+            return ev(e.value)
+        if isinstance(e, ir.Entry):
+            a = ev(e.arg)
+            idx = [self.index_value(i) for i in e.idx]
+            if len(idx) == 1:
+                if a.shape[1] == 1:
+                    r, c = idx[0], 1
+                elif a.shape[0] == 1:
+                    r, c = 1, idx[0]
+                else:
+                    raise NumericError(f"one index on a {a.shape[0]}×{a.shape[1]} matrix")
+            elif len(idx) == 2:
+                r, c = idx
+            else:
+                raise NumericError("an entry takes one or two indices")
+            if not (1 <= r <= a.shape[0] and 1 <= c <= a.shape[1]):
+                raise NumericError(f"the entry ({r}, {c}) is outside a {a.shape[0]}×{a.shape[1]} array")
+            return a[r - 1: r, c - 1: c]
+        if isinstance(e, ir.IndexSum):
+            n = pt.dim(e.index.dim)
+            total = None
+            for v in range(1, n + 1):
+                val = self.ev_with({("idx", e.index.name): v}, e.body, perturb=False)
+                total = val if total is None else total + val
+            return total if total is not None else np.zeros((1, 1))
+        if isinstance(e, ir.Delta):
+            return np.array([[1.0 if self.index_value(e.i) == self.index_value(e.j) else 0.0]])
+        if isinstance(e, ir.Derivative):
+            return self._derivative(e)
+        raise NumericError(f"the numeric method cannot evaluate {type(e).__name__}")
+
+    # ── finite differences ──
+
+    def wrt_target(self, w: ir.Expr) -> tuple[tuple, np.ndarray, tuple | None, bool]:
+        """(override key, current value of the argument, 0-based entry or None, symmetric?)."""
+        pos = None
+        if isinstance(w, ir.Entry):
+            idx = [self.index_value(i) for i in w.idx]
+            base = w.arg
+            X0 = self.ev(base)
+            if len(idx) == 1:
+                pos = (idx[0] - 1, 0) if X0.shape[1] == 1 else (0, idx[0] - 1)
+            else:
+                pos = (idx[0] - 1, idx[1] - 1)
+            if not (0 <= pos[0] < X0.shape[0] and 0 <= pos[1] < X0.shape[1]):
+                raise NumericError(f"the entry {tuple(p + 1 for p in pos)} is outside the argument")
+            w = base
+        if isinstance(w, ir.Var):
+            sym = bool({"symmetric", "spd"} & set(w.props))
+            return ("var", w.name), self.ev(w), pos, sym and pos is None
+        if isinstance(w, ir.Named):
+            return ("named", w.name), self.ev(w), pos, False
+        raise NumericError("a derivative must be by a variable, a let name or an entry of a variable")
+
+    def _f(self, key: tuple, X: np.ndarray, expr: ir.Expr) -> np.ndarray:
+        self.fd_evals += 1
+        return self.ev_with({key: X}, expr)
+
+    def dir_fd(self, key: tuple, X0: np.ndarray, V: np.ndarray, expr: ir.Expr, use_cs: bool,
+               levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """Directional derivative vec(J V) of expr along V, with an error estimate (entrywise)."""
+        if use_cs:
+            self.magi = 0.0
+            fc = self._f(key, X0 + 1j * CS_H * V, expr)
+            d = _vec(fc.imag) / CS_H
+            err = np.full(d.shape, 64 * EPS * (self.magi / CS_H) + 16 * EPS * float(np.max(np.abs(d), initial=0)))
+            return d, err
+        supp = np.abs(V) > 0
+        scale = max(1.0, float(np.max(np.abs(X0[supp])))) if supp.any() else 1.0
+        h = FD_H * scale / max(float(np.max(np.abs(V))), 1e-300)
+        Ds = []
+        fmag = 0.0
+        for j in range(levels):
+            hj = h / 2**j
+            fp = self._f(key, X0 + hj * V, expr)
+            fm = self._f(key, X0 - hj * V, expr)
+            fmag = max(fmag, float(np.max(np.abs(fp), initial=0)), float(np.max(np.abs(fm), initial=0)))
+            Ds.append(_vec(fp - fm) / (2 * hj))
+        fmag = max(fmag, self.mag)
+        hs = h / 2 ** (levels - 1)
+        rnd = 16 * EPS * fmag / hs
+        if levels == 3:
+            R1 = (4 * Ds[1] - Ds[0]) / 3
+            R2 = (4 * Ds[2] - Ds[1]) / 3
+            best = (16 * R2 - R1) / 15
+            err = np.abs(best - R2) + rnd
+        else:
+            best = (4 * Ds[1] - Ds[0]) / 3
+            err = np.abs(best - Ds[1]) + rnd
+        return best, err
+
+    def cs_safe(self, D: ir.Derivative, key: tuple, X0: np.ndarray, sym: bool, pos: tuple | None) -> bool:
+        """Whether the complex step may be used for D here: analytic, and a probe agrees with central differences."""
+        if not self.allow_cs or self.cdepth > 0 or not _analytic(D.expr):
+            return False
+        k = id(D)
+        if k in self.cs_ok:
+            return self.cs_ok[k]
+        rng = np.random.default_rng(abs(hash((k, X0.shape))) % (2**32))
+        V = rng.normal(size=X0.shape)
+        if pos is not None:
+            W = np.zeros(X0.shape)
+            W[pos] = 1.0
+            V = W
+        elif sym and X0.shape[0] == X0.shape[1]:
+            V = (V + V.T) / 2
+        ok = False
+        try:
+            with np.errstate(all="ignore"):
+                f0 = self.ev(D.expr)
+                fc = self._f(key, X0 + 1j * CS_H * V, D.expr)
+                d1 = _vec(fc.imag) / CS_H
+                fc2 = self._f(key, X0 + 1j * 1e-9 * V, D.expr)
+                d2 = _vec(fc2.imag) / 1e-9
+                dc, ec = self.dir_fd(key, X0, V, D.expr, False, levels=3)
+            scale = max(float(np.max(np.abs(dc), initial=0)), 1e-300)
+            ok = (
+                np.all(np.isfinite(d1))
+                and np.allclose(fc.real, f0, rtol=1e-8, atol=1e-8 * max(1.0, float(np.max(np.abs(f0), initial=0))))
+                and float(np.max(np.abs(d1 - d2), initial=0)) <= 1e-6 * scale + 1e-12
+                and float(np.max(np.abs(d1 - dc), initial=0)) <= 10 * float(np.max(ec, initial=0)) + 1e-7 * scale
+            )
+        except _Reject:
+            raise
+        except (FloatingPointError, np.linalg.LinAlgError, ZeroDivisionError):
+            ok = False
+        self.cs_ok[k] = bool(ok)
+        return bool(ok)
+
+    def jacobian(self, D: ir.Derivative) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
+        """The numerator vec Jacobian of D.expr by D.wrt's entries, its error, and the shapes (expr, wrt)."""
+        key, X0, pos, sym = self.wrt_target(D.wrt)
+        f0 = self.ev(D.expr)
+        use_cs = self.cs_safe(D, key, X0, sym, pos)
+        self.methods.add("complex step" if use_cs else "central differences with Richardson extrapolation")
+        if pos is not None:
+            coords = [pos]
+        else:
+            coords = [(r, c) for c in range(X0.shape[1]) for r in range(X0.shape[0])]
+        cols, errs = [], []
+        for rc in coords:
+            E = np.zeros(X0.shape)
+            E[rc] = 1.0
+            d, er = self.dir_fd(key, X0, E, D.expr, use_cs)
+            cols.append(d)
+            errs.append(er)
+        kl = f0.size
+        J = np.hstack(cols) if cols else np.zeros((kl, 0))
+        Je = np.hstack(errs) if errs else np.zeros((kl, 0))
+        if sym and X0.shape[0] == X0.shape[1]:
+            perm = _sym_perm(*X0.shape)
+            J = (J + J[:, perm]) / 2
+            Je = (Je + Je[:, perm]) / 2
+        ws = (1, 1) if pos is not None else X0.shape
+        return J, Je, f0.shape, ws
+
+    def _derivative(self, D: ir.Derivative) -> np.ndarray:
+        k = id(D)
+        if self.noise is not None and k in self.fd_cache:
+            val, err = self.fd_cache[k]
+            return val + err * self.noise.choice([-1.0, 1.0], size=val.shape)
+        J, Je, es, ws = self.jacobian(D)
+        val = _arrange(J, es, ws, D.kind, D.layout)
+        err = _arrange(Je, es, ws, D.kind, D.layout)
+        if not (self.ovk - {("deriv",)}):
+            self.fd_cache[k] = (val, err)
+        return val
+
+
+# ───────────────────────────── public evaluation ─────────────────────────────
+
+
+def evaluate(e: ir.Expr, point: Point) -> np.ndarray:
+    """The value of ``e`` at ``point`` as a 2-D float64 array (derivatives by finite differences).
+
+    Raises:
+        NumericError: a node the method cannot evaluate, a missing value or an unbound index.
+    """
+    ev = _Evaluator(point, strict=False)
+    with np.errstate(all="ignore"):
+        v = ev.ev(e)
+    return np.real_if_close(v) if np.iscomplexobj(v) else v
+
+
+# ───────────────────────────── linear structure of a claim ─────────────────────────────
+
+
+@dataclass
+class _Term:
+    sign: float
+    muls: tuple
+    divs: tuple
+    transposed: bool
+    node: ir.Expr
+    deriv: bool
+
+
+def _terms(e: ir.Expr, sign: float = 1.0, muls: tuple = (), divs: tuple = (), tr: bool = False,
+           out: list | None = None) -> list[_Term]:
+    """``e`` as a signed, scaled sum of derivative terms and closed terms."""
+    out = [] if out is None else out
+    if isinstance(e, ir.Add):
+        for a in e.args:
+            _terms(a, sign, muls, divs, tr, out)
+    elif isinstance(e, ir.Neg):
+        _terms(e.arg, -sign, muls, divs, tr, out)
+    elif isinstance(e, ir.Scale) and not _has_deriv(e.scalar):
+        _terms(e.arg, sign, muls + (e.scalar,), divs, tr, out)
+    elif isinstance(e, ir.Div) and not _has_deriv(e.scalar):
+        _terms(e.arg, sign, muls, divs + (e.scalar,), tr, out)
+    elif isinstance(e, ir.Transpose):
+        _terms(e.arg, sign, muls, divs, not tr, out)
+    elif isinstance(e, ir.Named):
+        _terms(e.value, sign, muls, divs, tr, out)
+    elif isinstance(e, ir.Derivative):
+        out.append(_Term(sign, muls, divs, tr, e, True))
+    else:
+        out.append(_Term(sign, muls, divs, tr, e, False))
+    return out
+
+
+class _Linear:
+    """The claim ``lhs − rhs = 0`` as Σ c_i D_i + Σ c_j G_j with every D_i by one argument (or ``None``)."""
+
+    def __init__(self, lhs: ir.Expr, rhs: ir.Expr) -> None:
+        tl, tr = _terms(lhs), _terms(rhs, -1.0)
+        self.terms = tl + tr
+        self.side = {**{id(t): 1 for t in tl}, **{id(t): -1 for t in tr}}
+        self.derivs = [t for t in self.terms if t.deriv]
+        self.closed = [t for t in self.terms if not t.deriv]
+        self.ok = bool(self.derivs) and all(not _has_deriv(t.node) for t in self.closed)
+        if self.ok:
+            w0 = self.derivs[0].node.wrt
+            self.ok = all(t.node.wrt == w0 for t in self.derivs)
+        self.ref = self.derivs[0] if self.derivs else None
+
+    def coef(self, ev: _Evaluator, t: _Term) -> float | complex:
+        c = t.sign
+        for m in t.muls:
+            c = c * ev.ev(m)[0, 0]
+        for d in t.divs:
+            c = c / ev.ev(d)[0, 0]
+        return c
+
+    def to_ref(self, M: np.ndarray, es: tuple, ws: tuple) -> np.ndarray:
+        """A side-shaped value mapped to the reference derivative's numerator Jacobian form."""
+        r = self.ref.node
+        if self.ref.transposed:
+            M = M.T
+        return _unarrange(M, es, ws, r.kind, r.layout)
+
+    def as_gradient(self, M: np.ndarray, es: tuple, ws: tuple) -> np.ndarray | None:
+        """For a scalar's derivative: the side-shaped value M as a matrix shaped like the argument (else None)."""
+        r = self.ref.node
+        if es != (1, 1) or r.kind == "jacobian":
+            return None
+        if self.ref.transposed:
+            M = M.T
+        if r.kind == "d" and r.layout == "numerator":
+            M = M.T
+        return M if M.shape == ws else None
+
+    def compatible(self, es_of: dict, ws: tuple) -> bool:
+        """Whether every derivative term maps its own Jacobian rows identically into the reference form."""
+        es_ref = es_of[id(self.ref.node)]
+        rng = np.random.default_rng(1)
+        for t in self.derivs:
+            es = es_of[id(t.node)]
+            J = rng.normal(size=(es[0] * es[1], ws[0] * ws[1]))
+            M = _arrange(J, es, ws, t.node.kind, t.node.layout)
+            if t.transposed:
+                M = M.T
+            try:
+                back = self.to_ref(M, es_ref, ws)
+            except ValueError:
+                return False
+            if back.shape != J.shape or not np.array_equal(back, J):
+                return False
+        return True
+
+
+# ───────────────────────────── results ─────────────────────────────
+
+
+@dataclass
+class NumericResult:
+    """The numeric method's finding on ``lhs = rhs``.
+
+    Attributes:
+        status: ``"equal"``, ``"different"`` (only when confirmed) or ``"unknown"``.
+        max_rel_error: the largest relative difference seen (``max|L − R| / max(|L|, |R|)``).
+        tolerance: the largest relative tolerance used (from the finite-difference error estimates and rounding).
+        points: the number of points (size assignments × values × instantiations) compared.
+        detail: one line for humans.
+        counterexample: for a difference, the sizes, the point's values, and the entries that differ.
+        confirmed: True when a difference was confirmed (another point and, with derivatives, a Taylor slope).
+        methods: how derivatives were taken.
+    """
+
+    status: str
+    max_rel_error: float = 0.0
+    tolerance: float = 0.0
+    points: int = 0
+    detail: str = ""
+    counterexample: dict | None = None
+    confirmed: bool = False
+    methods: tuple = ()
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "status": self.status, "max_rel_error": self.max_rel_error, "tolerance": self.tolerance,
+            "points": self.points, "detail": self.detail, "counterexample": self.counterexample,
+            "confirmed": self.confirmed,
+        }
+
+
+@dataclass
+class _Cmp:
+    """One comparison at one point (over every free-index combination)."""
+
+    differ: bool
+    rel: float
+    tol_rel: float
+    L: np.ndarray | None = None
+    R: np.ndarray | None = None
+    tol: float = 0.0
+    combo: dict = field(default_factory=dict)
+    ev: Any = None
+    direction: np.ndarray | None = None
+
+
+# ───────────────────────────── comparisons ─────────────────────────────
+
+
+def _finite(*arrs: np.ndarray) -> None:
+    for a in arrs:
+        if not np.all(np.isfinite(a)):
+            raise _Reject("overflow or NaN in the evaluation")
+
+
+def _value_and_error(ev: _Evaluator, e: ir.Expr, combo: dict) -> tuple[np.ndarray, float, float]:
+    """(value, propagated finite-difference error, intermediate magnitude) of ``e`` for one index combination."""
+    extra = {("idx", k): v for k, v in combo.items()}
+    ev.mag = 0.0
+    saved = ev.push(extra) if extra else None
+    try:
+        v = ev.ev(e)
+        mag = ev.mag
+        err = 0.0
+        if _has_deriv(e):
+            for s in (1, 2):
+                ev.noise = np.random.default_rng(s)
+                inner = ev.push({("deriv",): True})
+                try:
+                    vn = ev.ev(e)
+                finally:
+                    ev.pop(inner)
+                    ev.noise = None
+                err = max(err, float(np.max(np.abs(vn - v), initial=0)))
+            err *= 3.0
+    finally:
+        if saved is not None:
+            ev.pop(saved)
+    _finite(v)
+    return v, err, max(mag, float(np.max(np.abs(v), initial=0)))
+
+
+def _combos(info: _Info, point: Point) -> list[dict]:
+    names = sorted(info.free)
+    if not names:
+        return [{}]
+    ranges = [range(1, point.dim(info.free[n].dim) + 1) for n in names]
+    out = [dict(zip(names, vals)) for vals in itertools.product(*ranges)]
+    if len(out) > MAX_COMBOS:
+        raise NumericError(f"too many free-index values ({len(out)}) to check every one")
+    return out
+
+
+def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadline: float) -> _Cmp:
+    evL = _Evaluator(point, strict=True, deadline=deadline)
+    evR = _Evaluator(point, strict=True, deadline=deadline)
+    worst: _Cmp | None = None
+    with np.errstate(all="ignore"):
+        for combo in _combos(info, point):
+            L, eL, mL = _value_and_error(evL, lhs, combo)
+            R, eR, mR = _value_and_error(evR, rhs, combo)
+            if L.shape != R.shape:
+                raise NumericError(f"the sides evaluate to shapes {L.shape} and {R.shape}")
+            diff = float(np.max(np.abs(L - R), initial=0))
+            tol = eL + eR + FLOOR_REL * (mL + mR)
+            den = max(float(np.max(np.abs(L), initial=0)), float(np.max(np.abs(R), initial=0)),
+                      1e-6 * (mL + mR), 1e-300)
+            c = _Cmp(diff > tol, diff / den, tol / den, L, R, tol, dict(combo), (evL, evR))
+            if worst is None or (c.differ and not worst.differ) or (c.differ == worst.differ and c.rel > worst.rel):
+                worst = c
+    assert worst is not None
+    worst.ev = (evL, evR)
+    return worst
+
+
+def _big_wrt(lhs: ir.Expr, rhs: ir.Expr, point: Point) -> bool:
+    for root in (lhs, rhs):
+        for n in ir.walk(root):
+            if isinstance(n, ir.Derivative) and not isinstance(n.wrt, ir.Entry):
+                r, c = n.wrt.shape
+                try:
+                    if point.dim(r) * point.dim(c) > BIG_WRT:
+                        return True
+                except NumericError:
+                    continue
+    return False
+
+
+def _contract(lin: _Linear, ev: _Evaluator, V: np.ndarray, key: tuple, X0: np.ndarray, use_cs: dict,
+              es_of: dict, ws: tuple, side: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Σ c·J v over the terms (of one side: +1 lhs, −1 rhs, None both), its error, and a rounding scale."""
+    total = None
+    err = None
+    scale = 0.0
+    vv = _vec(V)
+    for t in lin.terms:
+        if side is not None and lin.side[id(t)] != side:
+            continue
+        c = lin.coef(ev, t) * (side if side is not None else 1)
+        if t.deriv:
+            d, e = ev.dir_fd(key, X0, V, t.node.expr, use_cs[id(t.node)])
+            part, perr = c * d, abs(c) * e
+            scale = max(scale, float(np.max(np.abs(part), initial=0)))
+        else:
+            G = ev.ev(t.node)
+            Gw = lin.as_gradient(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws)
+            if Gw is not None:  # a scalar's derivative: ⟨G, V⟩ without reshaping
+                part = c * np.array([[np.sum(Gw * V)]])
+                perr = FLOOR_REL * abs(c) * np.array([[np.sum(np.abs(Gw) * np.abs(V))]])
+            else:
+                M = lin.to_ref(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws)
+                part = c * (M @ vv)
+                perr = FLOOR_REL * abs(c) * (np.abs(M) @ np.abs(vv))
+            scale = max(scale, float(np.max(np.abs(perr), initial=0)) / FLOOR_REL)
+        total = part if total is None else total + part
+        err = perr if err is None else err + perr
+    if total is None:
+        n = es_of[id(lin.ref.node)]
+        total = np.zeros((n[0] * n[1], 1))
+        err = np.zeros_like(total)
+    return total, err, scale
+
+
+def _prepare_linear(lin: _Linear, ev: _Evaluator) -> tuple[tuple, np.ndarray, tuple, dict, dict, bool]:
+    D0 = lin.ref.node
+    key, X0, pos, sym = ev.wrt_target(D0.wrt)
+    ws = (1, 1) if pos is not None else X0.shape
+    es_of = {id(t.node): ev.ev(t.node.expr).shape for t in lin.derivs}
+    use_cs = {id(t.node): ev.cs_safe(t.node, key, X0, sym, pos) for t in lin.derivs}
+    ev.methods.add("directional " + ("complex step" if all(use_cs.values()) else "central differences"))
+    return key, X0, pos, es_of, use_cs, sym
+
+
+def _direction(rng: np.random.Generator, X0: np.ndarray, pos: tuple | None, sym: bool) -> np.ndarray:
+    if pos is not None:
+        V = np.zeros(X0.shape)
+        V[pos] = 1.0
+        return V
+    V = rng.uniform(-1.0, 1.0, size=X0.shape)
+    if sym and X0.shape[0] == X0.shape[1]:
+        V = (V + V.T) / 2
+    return V
+
+
+def _compare_directional(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadline: float,
+                         rng: np.random.Generator) -> _Cmp:
+    lin = _Linear(lhs, rhs)
+    if not lin.ok:
+        raise NumericError("a derivative by a large argument stands in a non-linear position of the claim; "
+                           "the directional probes cannot contract it")
+    ev = _Evaluator(point, strict=True, deadline=deadline)
+    worst: _Cmp | None = None
+    with np.errstate(all="ignore"):
+        for combo in _combos(info, point):
+            saved = ev.push({("idx", k): v for k, v in combo.items()}) if combo else None
+            try:
+                key, X0, pos, es_of, use_cs, sym = _prepare_linear(lin, ev)
+                if not lin.compatible(es_of, X0.shape if pos is None else (1, 1)):
+                    raise NumericError("the derivatives of the claim are arranged in incompatible layouts")
+                ws = (1, 1) if pos is not None else X0.shape
+                ndir = 3 if all(use_cs.values()) else 2
+                for _ in range(ndir):
+                    V = _direction(rng, X0, pos, sym)
+                    a, ea, sa = _contract(lin, ev, V, key, X0, use_cs, es_of, ws, side=1)
+                    b, eb, sb = _contract(lin, ev, V, key, X0, use_cs, es_of, ws, side=-1)
+                    _finite(a, b)
+                    diff = float(np.max(np.abs(a - b), initial=0))
+                    tol = 3 * float(np.max(ea + eb, initial=0)) + FLOOR_REL * (sa + sb + ev.mag)
+                    den = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(b), initial=0)), 1e-300)
+                    c = _Cmp(diff > tol, diff / den, tol / den, a, b, tol, dict(combo), ev, V)
+                    if worst is None or (c.differ and not worst.differ) or (
+                            c.differ == worst.differ and c.rel > worst.rel):
+                        worst = c
+            finally:
+                if saved is not None:
+                    ev.pop(saved)
+    assert worst is not None
+    return worst
+
+
+def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float) -> str:
+    """The Taylor-slope test at ``point`` in the direction of the discrepancy: "linear" (the claim is wrong),
+    "quadratic" (the claim holds in that direction) or "inconclusive"."""
+    lin = _Linear(lhs, rhs)
+    if not lin.ok:
+        return "inconclusive"
+    ev = _Evaluator(point, strict=True, deadline=deadline)
+    with np.errstate(all="ignore"):
+        saved = ev.push({("idx", k): v for k, v in cmp.combo.items()}) if cmp.combo else None
+        try:
+            key, X0, pos, sym = ev.wrt_target(lin.ref.node.wrt)
+            ws = (1, 1) if pos is not None else X0.shape
+            es_of = {id(t.node): ev.ev(t.node.expr).shape for t in lin.derivs}
+            if not lin.compatible(es_of, ws):
+                return "inconclusive"
+            if cmp.direction is not None:
+                V = cmp.direction
+            elif pos is not None:
+                V = _direction(np.random.default_rng(0), X0, pos, sym)
+            else:
+                Ediff = lin.to_ref(cmp.L - cmp.R, es_of[id(lin.ref.node)], ws)
+                row = int(np.argmax(np.sum(Ediff**2, axis=1)))
+                V = Ediff[row].reshape(ws, order="F").astype(float)
+                if sym and ws[0] == ws[1]:
+                    V = (V + V.T) / 2
+                if not np.any(V):
+                    return "inconclusive"
+            vv = _vec(V)
+            coefs = [lin.coef(ev, t) for t in lin.terms]
+            base = {id(t.node): _vec(ev.ev(t.node.expr)) for t in lin.derivs}
+            lin_part = None
+            fmag = ev.mag
+            for t, c in zip(lin.terms, coefs):
+                if not t.deriv:
+                    G = ev.ev(t.node)
+                    M = lin.to_ref(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws)
+                    part = c * (M @ vv)
+                    lin_part = part if lin_part is None else lin_part + part
+            scale = max(1.0, float(np.max(np.abs(X0[np.abs(V) > 0])))) if np.any(V) else 1.0
+            h0 = 0.1 * scale / float(np.max(np.abs(V)))
+            rs: list[tuple[float, float]] = []
+            for k in range(9):
+                h = h0 / 2**k
+                try:
+                    r = None
+                    for t, c in zip(lin.terms, coefs):
+                        if t.deriv:
+                            fx = _vec(ev._f(key, X0 + h * V, t.node.expr))
+                            part = c * (fx - base[id(t.node)])
+                            r = part if r is None else r + part
+                    if lin_part is not None:
+                        r = r + h * lin_part
+                    _finite(r)
+                    rs.append((h, float(np.linalg.norm(r))))
+                except _Reject:
+                    continue
+            fmag = max(fmag, ev.mag)
+        finally:
+            if saved is not None:
+                ev.pop(saved)
+    noise = 64 * EPS * fmag * max(1.0, sum(abs(c) for c in coefs))
+    qs = [(h, r / h, r) for h, r in rs]
+    # linear: r/h settles on a nonzero value (two consecutive halvings within 10 %) well above rounding noise
+    for (h1, q1, _), (h2, q2, _), (h3, q3, r3) in zip(qs, qs[1:], qs[2:]):
+        if r3 > 1e3 * noise and q3 > 0 and abs(q1 - q2) <= 0.1 * q2 and abs(q2 - q3) <= 0.1 * q3:
+            return "linear"
+    for (_, _, r1), (_, _, r2), (_, _, r3) in zip(qs, qs[1:], qs[2:]):
+        if r3 > 1e3 * noise and 3.0 <= r1 / r2 <= 5.0 and 3.0 <= r2 / r3 <= 5.0:
+            return "quadratic"
+    return "inconclusive"
+
+
+# ───────────────────────────── check_equal ─────────────────────────────
+
+
+def _counterexample(point: Point, cmp: _Cmp, *, directional: bool) -> dict:
+    out = point.describe()
+    if cmp.combo:
+        out["index"] = {**out.get("index", {}), **cmp.combo}
+    L, R = np.asarray(cmp.L), np.asarray(cmp.R)
+    d = np.abs(L - R)
+    order = np.argsort(-d, axis=None)[:8]
+    entries = []
+    for flat in order:
+        i, j = np.unravel_index(flat, d.shape)
+        if d[i, j] <= cmp.tol:
+            break
+        entries.append({"entry": [int(i) + 1, int(j) + 1], "lhs": float(f"{L[i, j]:.10g}"),
+                        "rhs": float(f"{R[i, j]:.10g}")})
+    out["entries"] = entries
+    if directional:
+        out["note"] = "entries of the claim's two sides contracted with a random direction (J·v)"
+    out["tolerance"] = float(f"{cmp.tol:.3g}")
+    return out
+
+
+def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 5.0,
+                points: int = 3) -> NumericResult:
+    """Judge ``lhs = rhs`` numerically (see the module docstring).
+
+    Args:
+        lhs, rhs: the two sides (IR); equal shapes, or transposed shapes (then ``different`` at once).
+        free: free indices of the claim (found automatically too); every value is checked.
+        seed: the random seed (reproducible runs).
+        budget_s: the time budget in seconds; out of time → ``unknown``.
+        points: how many random points (each with its own sizes) to compare.
+
+    Returns:
+        A :class:`NumericResult`.
+    """
+    t0 = time.monotonic()
+    deadline = t0 + budget_s
+    (p, q), (r, s) = lhs.shape, rhs.shape
+    transposed = (p, q) != (r, s) and (p, q) == (s, r)
+    if (p, q) != (r, s) and not transposed:
+        raise ShapeError(f"the sides have different shapes: {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)}",
+                         operands=(lhs, rhs))
+    info = _analyse([lhs, rhs], tuple(free))
+    rng = np.random.default_rng(seed)
+    n_inst = 3 if (info.entry_fns or info.vec_fns) else 1
+    has_d = _has_deriv(lhs) or _has_deriv(rhs)
+    done = 0
+    max_rel = 0.0
+    max_tol = 0.0
+    methods: set[str] = set()
+    seen_sizes: list[dict] = []
+    first_diff: tuple[Point, _Cmp, bool] | None = None
+    unconfirmed = ""
+    rejects: list[str] = []
+
+    def finish(status: str, detail: str, **kw: Any) -> NumericResult:
+        return NumericResult(status, max_rel, max_tol, done, detail, methods=tuple(sorted(methods)),
+                             seconds=time.monotonic() - t0, **kw)
+
+    def draw(sizes: dict, inst: int) -> Point:
+        for _attempt in range(30):
+            pt_seed = int(rng.integers(0, 2**31 - 1))
+            yield make_point([lhs, rhs], seed=pt_seed, sizes=sizes, instantiation=inst, _info=info)
+
+    def run(point: Point) -> tuple[_Cmp, bool]:
+        directional = _big_wrt(lhs, rhs, point)
+        if directional:
+            cmp = _compare_directional(lhs, rhs, info, point, deadline, rng)
+        else:
+            cmp = _compare_full(lhs, rhs, info, point, deadline)
+        evs = cmp.ev if isinstance(cmp.ev, tuple) else (cmp.ev,)
+        for e in evs:
+            if e is not None:
+                methods.update(e.methods)
+        return cmp, directional
+
+    def attempt(sizes: dict, inst: int) -> tuple[Point, _Cmp, bool] | None:
+        for point in draw(sizes, inst):
+            try:
+                cmp, directional = run(point)
+                return point, cmp, directional
+            except _Reject as exc:
+                rejects.append(str(exc))
+                continue
+            except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError, OverflowError) as exc:
+                rejects.append(f"numerical failure: {exc}")
+                continue
+        return None
+
+    try:
+        if transposed:
+            sizes = draw_sizes(info.dims, rng, min_size=info.min_size)
+            point = make_point([lhs, rhs], seed=seed, sizes=sizes, _info=info)
+            return NumericResult(
+                "different", 0.0, 0.0, 0, f"the sides have transposed shapes {fmt_shape(lhs.shape)} and "
+                f"{fmt_shape(rhs.shape)}: never equal as arrays", counterexample={**point.describe(), "entries": [],
+                "note": f"left side {fmt_shape(lhs.shape)}, right side {fmt_shape(rhs.shape)}"}, confirmed=True)
+        tries = 0
+        while done < points * n_inst and tries < points * 4:
+            tries += 1
+            sizes = {d: v for d, v in draw_sizes(info.dims, rng, min_size=info.min_size, avoid=seen_sizes).items()}
+            seen_sizes.append(sizes)
+            for inst in range(n_inst):
+                got = attempt(sizes, inst)
+                if got is None:
+                    break
+                point, cmp, directional = got
+                done += 1
+                max_rel = max(max_rel, cmp.rel)
+                max_tol = max(max_tol, cmp.tol_rel)
+                if not cmp.differ:
+                    continue
+                # a difference: confirm at other points, then by the Taylor slope
+                first_diff = first_diff or (point, cmp, directional)
+                for _c in range(2):
+                    got2 = attempt(sizes, inst)
+                    if got2 is None:
+                        break
+                    point2, cmp2, directional2 = got2
+                    done += 1
+                    max_rel = max(max_rel, cmp2.rel)
+                    if not cmp2.differ:
+                        unconfirmed = "a difference at one point was not seen at another point"
+                        continue
+                    if has_d:
+                        slope = _taylor(lhs, rhs, point2, cmp2, deadline)
+                        if slope != "linear":
+                            unconfirmed = f"a difference at two points but the Taylor-slope test was {slope}"
+                            continue
+                    cx = _counterexample(point, cmp, directional=directional)
+                    how = "at 2 points" + (" and by the Taylor slope (remainder O(h), not O(h²))" if has_d else "")
+                    return finish(
+                        "different",
+                        f"max relative error {cmp.rel:.1e} > tolerance {cmp.tol_rel:.1e}; confirmed {how}",
+                        counterexample=cx, confirmed=True,
+                    )
+                cx = _counterexample(*first_diff[:2], directional=first_diff[2])
+                return finish("unknown", f"max relative error {cmp.rel:.1e} > tolerance {cmp.tol_rel:.1e} at one "
+                              f"point, not confirmed: {unconfirmed or 'no further usable point'}",
+                              counterexample=cx, confirmed=False)
+            if done == 0 and tries >= 3:
+                break
+    except _OutOfTime:
+        return finish("unknown", f"out of time budget ({budget_s:g} s) after {done} points")
+    except RecursionError:
+        return finish("unknown", "the expression is too deep for the numeric method")
+    if done == 0:
+        why = rejects[-1] if rejects else "no usable point"
+        return finish("unknown", f"no usable point: {why}")
+    what = ""
+    if n_inst > 1:
+        names = ", ".join(info.entry_fns + info.vec_fns)
+        what = f" × {n_inst} instantiations of ({names})"
+        pts = done // n_inst
+    else:
+        pts = done
+    if done < points * n_inst:
+        return finish("unknown", f"only {done} usable points; max relative error {max_rel:.1e}")
+    return finish("equal", f"max relative error {max_rel:.1e} (tolerance {max_tol:.1e}) at {pts} points{what}")
