@@ -517,3 +517,12 @@ def test_integer_index_raises_the_size():
     assert sizes == [{"n": 4}]
     assert judge(Entry(x, (4,)), Entry(x, (4,))).status == "equal"
     assert judge(Entry(x, (4,)), Entry(x, (3,))).status == "different"
+
+
+def test_entry_and_diagonal_derivatives_take_independent_entries():
+    Dg = Var("D", (n, n), frozenset({"diagonal"}))
+    # d/dD tr(A D) with independent entries is Aᵀ (the numeric method's convention too)
+    assert judge(dmix(Trace(mm(A, Dg)), Dg), T(A)).status == "equal"
+    assert judge(dmix(Trace(mm(A, Dg)), Dg), Hadamard(Identity(n), A)).status == "different"
+    # one entry of a symmetric S: d tr(A S)/dS[1, 2] = A[2, 1]
+    assert judge(dmix(Trace(mm(A, S)), Entry(S, (1, 2))), Entry(A, (2, 1))).status == "equal"
