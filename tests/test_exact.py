@@ -526,3 +526,14 @@ def test_entry_and_diagonal_derivatives_take_independent_entries():
     assert judge(dmix(Trace(mm(A, Dg)), Dg), Hadamard(Identity(n), A)).status == "different"
     # one entry of a symmetric S: d tr(A S)/dS[1, 2] = A[2, 1]
     assert judge(dmix(Trace(mm(A, S)), Entry(S, (1, 2))), Entry(A, (2, 1))).status == "equal"
+
+
+def test_counterexample_is_reproducible_across_processes():
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from test_exact import *; "
+        "r = judge(Derivative(CallVec('C', sig(z, declared=True)), z, 'grad'), CallVec('C', sig(z, declared=True), 1));"
+        "print(sorted(r.counterexample['functions'].items()), r.counterexample['entries'])"
+    )
+    outs = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": str(h), "PATH": "/usr/bin:/bin"}).stdout for h in (1, 2)}
+    assert len(outs) == 1 and "C_" in outs.pop()

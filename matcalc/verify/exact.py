@@ -915,7 +915,7 @@ def _concretize(e: sympy.Expr, fvals: dict, maker: _PointMaker) -> sympy.Expr | 
     """Replace generic function applications at numeric arguments by values (the same value for the same function,
     derivative order and numeric argument). ``None`` when an argument is not a finite real number."""
     for _ in range(50):
-        apps = [a for a in e.atoms(sympy.Function) if type(a) in _FAMILY_CLASSES]
+        apps = sorted((a for a in e.atoms(sympy.Function) if type(a) in _FAMILY_CLASSES), key=sympy.default_sort_key)
         if not apps:
             return e
         repl = {}
@@ -940,7 +940,7 @@ def _concretize(e: sympy.Expr, fvals: dict, maker: _PointMaker) -> sympy.Expr | 
 
 def _at_kink(e: sympy.Expr, pt: dict, fvals: dict, maker: _PointMaker) -> bool:
     """Whether some piecewise argument of ``e`` is at (or cannot be shown away from) its kink at the point."""
-    for atom in e.atoms(*_KINKS):
+    for atom in sorted(e.atoms(*_KINKS), key=sympy.default_sort_key):
         if isinstance(atom, (sympy.Max, sympy.Min)):
             args = list(atom.args)
             probes = [a - b for a, b in itertools.combinations(args, 2)]
@@ -1091,9 +1091,10 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
     transposed = sl != sr and (sl[1], sl[0]) == sr
     if sl != sr and not transposed:
         raise ExactError(f"the sides have different shapes {sl} and {sr} (only transposed shapes are judged)")
-    assignments = sizes if sizes is not None else choose_sizes([lhs, rhs])
-    free_ix = _resolve_free(tuple(free), free_indices(lhs) + [ix for ix in free_indices(rhs)
-                                                              if ix.name not in {f.name for f in free_indices(lhs)}])
+    found = free_indices(lhs)
+    found += [ix for ix in free_indices(rhs) if ix.name not in {f.name for f in found}]
+    free_ix = _resolve_free(tuple(free), found)
+    assignments = sizes if sizes is not None else choose_sizes([lhs, rhs, *(ir.Delta(ix, ix) for ix in free_ix)])
     if transposed:
         sz = assignments[0]
         env = ExactEnv(sizes=dict(sz))
