@@ -1,0 +1,204 @@
+"""The lexer of the matcalc language: one line of text to a list of tokens with 1-based positions.
+
+Contract: :func:`tokenize_line` turns one physical line (comments already removed) into :class:`Token` objects and
+ends the list with an ``EOF`` token whose column is just after the last non-blank character (so "expected ')'"
+points at the end of the input). Every ASCII and Unicode spelling of SPEC section 3 is folded into one token kind
+here (``−`` is ``-``; ``⊙ ∘ .*`` are ``⊙``; ``⊘ ./`` are ``⊘``; ``‖`` and ``||`` are ``‖``; ``ᵀ`` and ``.T`` are
+``T``; ``⁻ᵀ`` is ``INVT``; superscript numbers such as ``²`` or ``⁻¹`` are ``POW`` with an integer value;
+``→``/``->`` are ``->``; ``@``, ``·`` and ``*`` are ``*``). ``d/dX`` and ``∂/∂X`` lex as one ``DERIV`` token
+whose ``value`` is the name ``X``; ``sum_k``, ``Σ_k`` and ``∑_k`` lex as ``SUMIDX`` with ``value`` ``k``.
+Anything else raises :class:`~matcalc.errors.ParseError` at the offending column; nothing here evaluates user text.
+
+Limits (SPEC section 8): a number literal has at most :data:`MAX_NUMBER_CHARS` characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from matcalc.errors import LimitError, ParseError
+
+__all__ = ["Token", "tokenize_line", "MAX_NUMBER_CHARS", "is_ident_start", "is_ident_char"]
+
+#: The longest number literal accepted (digits and the decimal point).
+MAX_NUMBER_CHARS = 20
+
+_SUPERSCRIPT_DIGITS = {"⁰": 0, "¹": 1, "²": 2, "³": 3, "⁴": 4, "⁵": 5, "⁶": 6, "⁷": 7, "⁸": 8, "⁹": 9}
+_SUBSCRIPT_DIGITS = "₀₁₂₃₄₅₆₇₈₉"
+# letters that are operators or reserved symbols, not parts of names
+_NOT_IDENT = set("ᵀℝⁿ∂∇Σ∑")
+
+_SINGLE = {
+    "+": "+", "-": "-", "−": "-", "*": "*", "@": "*", "·": "*", "⋅": "*", "/": "/", "^": "^", "(": "(",
+    ")": ")", "[": "[", "]": "]", "{": "{", "}": "}", ",": ",", ":": ":", ";": ";", "=": "=", "'": "'",
+    "′": "'", "⊙": "⊙", "∘": "⊙", "⊘": "⊘", "⊗": "⊗", "‖": "‖", "ᵀ": "T", "→": "->", "×": "×", "ℝ": "ℝ",
+    "∇": "∇",
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token: its ``kind`` (``NAME``, ``NUMBER``, ``DERIV``, ``SUMIDX``, ``POW``, ``EOF`` or an operator such as
+    ``+``), the ``text`` it was read from, its 1-based ``line`` and ``col``, and a ``value`` (the number, the name
+    differentiated by, the summation index or the exponent)."""
+
+    kind: str
+    text: str
+    line: int
+    col: int
+    value: object = None
+
+    @property
+    def end_col(self) -> int:
+        return self.col + max(1, len(self.text))
+
+    def describe(self) -> str:
+        if self.kind == "EOF":
+            return "the end of the input"
+        return repr(self.text)
+
+
+def is_ident_start(ch: str) -> bool:
+    return (ch.isalpha() or ch == "_") and ch not in _NOT_IDENT
+
+
+def is_ident_char(ch: str) -> bool:
+    return is_ident_start(ch) or ch.isdigit() and ch.isascii() or ch in _SUBSCRIPT_DIGITS
+
+
+def _read_ident(text: str, i: int) -> int:
+    j = i
+    while j < len(text) and is_ident_char(text[j]):
+        j += 1
+    return j
+
+
+def tokenize_line(text: str, line: int) -> list[Token]:
+    """The tokens of one line (without its comment), ending with an ``EOF`` token."""
+    toks: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        col = i + 1
+        if ch in " \t\r\u00a0\ufeff":
+            i += 1
+            continue
+        # derivative operators: d/dX and ∂/∂X (d/d<name> is always a derivative)
+        if (text.startswith("d/d", i) or text.startswith("∂/∂", i)) and i + 3 < n and is_ident_start(text[i + 3]):
+            j = _read_ident(text, i + 3)
+            toks.append(Token("DERIV", text[i:j], line, col, text[i + 3:j]))
+            i = j
+            continue
+        if ch in "Σ∑" or text.startswith("sum_", i):
+            start = i + (4 if ch == "s" else 1)
+            if ch != "s":
+                if start < n and text[start] == "_":
+                    start += 1
+                else:
+                    if ch == "Σ":  # a capital sigma on its own is a name (a covariance matrix, say)
+                        j = _read_ident(text, i + 1)
+                        toks.append(Token("NAME", text[i:j], line, col, text[i:j]))
+                        i = j
+                        continue
+                    raise ParseError("'∑' needs an index: write ∑_k e", line=line, col=col)
+            braced = start < n and text[start] == "{"
+            k = start + 1 if braced else start
+            if k < n and is_ident_start(text[k]):
+                j = _read_ident(text, k)
+                idx = text[k:j]
+                if braced:
+                    if j < n and text[j] == "}":
+                        j += 1
+                    else:
+                        raise ParseError("expected '}' after the summation index", line=line, col=j + 1)
+                toks.append(Token("SUMIDX", text[i:j], line, col, idx))
+                i = j
+                continue
+            if ch == "s":  # "sum_" followed by nothing sensible: read as a name and let the parser complain
+                j = _read_ident(text, i)
+                toks.append(Token("NAME", text[i:j], line, col, text[i:j]))
+                i = j
+                continue
+            raise ParseError("expected an index name after 'Σ_' (as in Σ_k e)", line=line, col=k + 1)
+        if is_ident_start(ch):
+            j = _read_ident(text, i)
+            toks.append(Token("NAME", text[i:j], line, col, text[i:j]))
+            i = j
+            continue
+        if ch.isdigit() and ch.isascii() or (ch == "." and i + 1 < n and text[i + 1].isdigit()
+                                            and text[i + 1].isascii()):
+            j = i
+            while j < n and text[j].isdigit() and text[j].isascii():
+                j += 1
+            if j < n - 1 and text[j] == "." and text[j + 1].isdigit() and text[j + 1].isascii():
+                j += 1
+                while j < n and text[j].isdigit() and text[j].isascii():
+                    j += 1
+            lit = text[i:j]
+            if len(lit) > MAX_NUMBER_CHARS:
+                raise LimitError(f"a number literal longer than {MAX_NUMBER_CHARS} characters", line=line, col=col)
+            toks.append(Token("NUMBER", lit, line, col, Fraction(lit if not lit.startswith(".") else "0" + lit)))
+            i = j
+            continue
+        if ch == ".":
+            nxt = text[i + 1] if i + 1 < n else ""
+            if nxt == "*":
+                toks.append(Token("⊙", ".*", line, col))
+                i += 2
+                continue
+            if nxt == "/":
+                toks.append(Token("⊘", "./", line, col))
+                i += 2
+                continue
+            if nxt == "^":
+                toks.append(Token(".^", ".^", line, col))
+                i += 2
+                continue
+            if nxt == "T" and not (i + 2 < n and is_ident_char(text[i + 2])):
+                toks.append(Token("T", ".T", line, col))
+                i += 2
+                continue
+            raise ParseError("unexpected '.' (did you mean .* ./ .^ or .T?)", line=line, col=col)
+        if ch == "|":
+            if i + 1 < n and text[i + 1] == "|":
+                toks.append(Token("‖", "||", line, col))
+                i += 2
+                continue
+            raise ParseError("a single '|' is not an operator: write ‖x‖ or ||x|| for a norm, abs(x) for absolute "
+                             "values", line=line, col=col)
+        if ch == "-" and i + 1 < n and text[i + 1] == ">":
+            toks.append(Token("->", "->", line, col))
+            i += 2
+            continue
+        if ch == "⁻" or ch in _SUPERSCRIPT_DIGITS:
+            j = i + 1 if ch == "⁻" else i
+            if ch == "⁻" and j < n and text[j] == "ᵀ":
+                toks.append(Token("INVT", text[i:j + 1], line, col))
+                i = j + 1
+                continue
+            k = j
+            while k < n and text[k] in _SUPERSCRIPT_DIGITS:
+                k += 1
+            if k == j:
+                raise ParseError("'⁻' must be followed by a superscript number or ᵀ (as in A⁻¹, A⁻ᵀ)",
+                                 line=line, col=col)
+            if k - j > 4:
+                raise LimitError("a superscript exponent longer than 4 digits", line=line, col=col)
+            value = 0
+            for c in text[j:k]:
+                value = value * 10 + _SUPERSCRIPT_DIGITS[c]
+            toks.append(Token("POW", text[i:k], line, col, -value if ch == "⁻" else value))
+            i = k
+            continue
+        kind = _SINGLE.get(ch)
+        if kind is not None:
+            toks.append(Token(kind, ch, line, col))
+            i += 1
+            continue
+        name = f"U+{ord(ch):04X}"
+        shown = ch if ch.isprintable() and not (0xD800 <= ord(ch) <= 0xDFFF) else "?"
+        raise ParseError(f"unknown character {shown!r} ({name})", line=line, col=col)
+    end = len(text.rstrip(" \t\r\u00a0\ufeff")) + 1
+    toks.append(Token("EOF", "", line, end))
+    return toks
