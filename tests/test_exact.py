@@ -299,10 +299,13 @@ def test_choose_sizes_products_fixed_and_three_symbols():
 
 
 def test_choose_sizes_respects_budget():
-    big = Kron(Var("A", (n, n)), Var("B", (m, m)))
-    for s in choose_sizes([Derivative(big, Var("A", (n, n)), "jacobian")]):
-        var_entries, largest = exact._cost([Derivative(big, Var("A", (n, n)), "jacobian")], s)
-        assert largest <= exact.MAX_NODE_ENTRIES or s == {"n": 2, "m": 2}
+    e = Derivative(Kron(Var("A", (n, n)), Var("B", (m, m))), Var("A", (n, n)), "jacobian")
+    sizes = choose_sizes([e])
+    assert sizes
+    for s in sizes:
+        var_entries, largest = exact._cost([e], s)
+        assert var_entries <= exact.MAX_VAR_ENTRIES and largest <= exact.MAX_NODE_ENTRIES
+        assert s["n"] != s["m"]
 
 
 def test_missing_transpose_is_caught_only_at_distinct_sizes():
@@ -537,3 +540,37 @@ def test_counterexample_is_reproducible_across_processes():
     outs = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": str(h), "PATH": "/usr/bin:/bin"}).stdout for h in (1, 2)}
     assert len(outs) == 1 and "C_" in outs.pop()
+
+
+def test_too_many_kinks_is_unknown_never_equal():
+    Xv = Var("X", (n, m))
+    lhs, rhs = Sum(Apply("relu", Xv)), Sum(Hadamard(Xv, Apply("step", Xv)))
+    assert judge(lhs, rhs).status == "equal"  # 6 kinks at (2, 3): every sign branch is 0
+    res = check_equal(lhs, rhs, sizes=[{"n": 3, "m": 3}], budget_s=20)  # 9 kinks: beyond the branch limit
+    assert res.status == "unknown" and "simplify" in res.reason
+    wrong = Sum(Hadamard(Xv, Apply("step", Neg(Xv))))
+    assert check_equal(lhs, wrong, sizes=[{"n": 3, "m": 3}]).status == "different"
+
+
+def test_free_index_by_name_and_unbound_index():
+    lhs = Entry(add(x, y), (J,))
+    assert judge(lhs, add(Entry(x, (J,)), Entry(y, (J,))), free=("j",)).status == "equal"
+    with pytest.raises(exact.ExactError):
+        judge(lhs, Entry(x, (J,)), free=("q",))
+    with pytest.raises(exact.ExactError):
+        evaluate(Entry(x, (J,)), {"n": 2})
+
+
+def test_evaluate_arranges_layouts():
+    env = ExactEnv(sizes={"n": 2, "m": 3})
+    Wv, xv = evaluate(W, env=env), evaluate(xm, env=env)
+    assert evaluate(dmix(mm(W, xm), xm), env=env) == Wv
+    assert evaluate(dnum(mm(W, xm), xm), env=env) == Wv
+    assert evaluate(Derivative(mm(W, xm), xm, "d", "denominator"), env=env) == Wv.T
+    g = evaluate(dmix(mm(T(y), W, xm), W), env=env)
+    assert g.shape == (2, 3) and evaluate(dnum(mm(T(y), W, xm), W), env=env) == g.T
+    jac = evaluate(Derivative(mm(W, xm), W, "jacobian"), env=env)
+    assert jac.shape == (2, 6)
+    # column-stacking: column c of the Jacobian is the entry W[c % 2, c // 2]
+    assert jac[1, 3] == xv[1] and jac[0, 3] == 0
+    assert evaluate(Derivative(mm(W, xm), W, "d", "denominator"), env=env) == jac.T
