@@ -1,0 +1,436 @@
+"""The chain-rule composer: derivatives of IR expressions in closed matrix form, with the steps that led there.
+
+Contract: :func:`differentiate` takes an expression and what to differentiate by — a :class:`~matcalc.ir.Var`, a
+:class:`~matcalc.ir.Named` (a ``let`` name: only the marked occurrences vary, other paths from the variables inside
+are held fixed) or an :class:`~matcalc.ir.Entry` of a variable — and returns a :class:`Derivation` whose ``result``
+has the shape ``ir.derivative_shape(expr.shape, wrt.shape, kind, layout)`` (SPEC section 4), simplified by
+:mod:`matcalc.simplify`, and whose ``steps`` name every rule used. The composer knows nothing about particular
+operations: it hash-conses the expression (shared subexpressions become one node), walks it once in topological
+order and looks the rules up in :mod:`matcalc.rules`. A scalar output is differentiated in reverse mode (adjoints
+shaped like each node, summed at shared nodes: an L-layer network costs O(L)); a vector or matrix output by composing
+local Jacobians of ``vec``s (numerator layout, ``∂vec(W x)/∂vec(W) = xᵀ ⊗ I``), then converted to the layout asked
+for. Derivatives by one entry (``d/dW[j, k]``) give entries, Kronecker deltas and index sums. A missing rule raises
+:class:`~matcalc.rules.UnsupportedDerivative` naming the operation. Derivatives with respect to a symmetric matrix
+treat its entries as independent (the unconstrained gradient); the steps say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from matcalc import ir
+from matcalc.errors import MatcalcError
+from matcalc.ir import (
+    Add, Apply, Delta, Derivative, Div, Entry, EPower, Expr, Hadamard, Identity, IndexSum, MatMul, Named, Neg, Num,
+    Power, Scale, Transpose, Var, children, rebuild,
+)
+from matcalc.rules import UnsupportedDerivative, col, fprime, mm, rule_for, vsize
+from matcalc.shapes import is_scalar
+
+__all__ = ["Step", "Derivation", "differentiate", "expand_derivatives", "intern", "node_count"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation: a named rule turned ``before`` into ``after``."""
+
+    rule: str
+    before: Expr | None
+    after: Expr
+    note: str = ""
+
+
+@dataclass
+class Derivation:
+    """The derivative of ``expr`` by ``wrt``: ``result`` in closed form, ``raw`` as composed, and the ``steps``."""
+
+    expr: Expr
+    wrt: Expr
+    result: Expr
+    steps: list[Step] = field(default_factory=list)
+    kind: str = "d"
+    layout: str = "mixed"
+    raw: Expr | None = None
+
+    def __str__(self) -> str:
+        return str(self.result)
+
+
+# ───────────────────────────── hash-consing ─────────────────────────────
+
+_NONCHILD: dict[type, tuple[str, ...]] = {}
+
+
+def _nonchild_fields(t: type) -> tuple[str, ...]:
+    if t not in _NONCHILD:
+        kids = set(ir._CHILD_FIELDS[t])
+        _NONCHILD[t] = tuple(f.name for f in dataclasses.fields(t) if f.name not in kids)
+    return _NONCHILD[t]
+
+
+def intern(e: Expr, table: dict | None = None, memo: dict | None = None) -> Expr:
+    """``e`` with structurally equal subexpressions made one object (linear time, no deep hashing)."""
+    table = {} if table is None else table
+    memo = {} if memo is None else memo
+
+    def go(x: Expr) -> Expr:
+        got = memo.get(id(x))
+        if got is not None:
+            return got[1]
+        kids = children(x)
+        if not kids:
+            key = (type(x), x)
+            new = x
+        else:
+            nk = [go(k) for k in kids]
+            key = (type(x), tuple(id(k) for k in nk), tuple(getattr(x, f) for f in _nonchild_fields(type(x))))
+            new = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        out = table.setdefault(key, (new, nk if kids else ()))[0]
+        memo[id(x)] = (x, out)
+        return out
+
+    return go(e)
+
+
+def node_count(*es: Expr) -> int:
+    """The number of distinct IR nodes (by identity) in ``es`` — the size of the DAG."""
+    seen: set[int] = set()
+    stack = list(es)
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        stack.extend(children(x))
+    return len(seen)
+
+
+def _topo(root: Expr, is_leaf) -> list[Expr]:
+    """Nodes of the DAG in post-order (children first), each once."""
+    order: list[Expr] = []
+    seen: set[int] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        x, done = stack.pop()
+        if done:
+            order.append(x)
+            continue
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        stack.append((x, True))
+        if not is_leaf(x):
+            for k in reversed(children(x)):
+                if id(k) not in seen:
+                    stack.append((k, False))
+    return order
+
+
+# ───────────────────────────── what we differentiate by ─────────────────────────────
+
+
+def _matcher(wrt: Expr):
+    if isinstance(wrt, Var):
+        return lambda x: isinstance(x, Var) and x.name == wrt.name and x.dims == wrt.dims
+    if isinstance(wrt, Named):
+        return lambda x: isinstance(x, Named) and x.name == wrt.name
+    raise MatcalcError(f"cannot differentiate by {type(wrt).__name__}: by a variable, a let name or an entry only")
+
+
+def _has_derivative(e: Expr) -> bool:
+    return any(isinstance(x, Derivative) for x in ir.walk(e))
+
+
+# ───────────────────────────── reverse mode (scalar outputs) ─────────────────────────────
+
+
+def _reverse(expr: Expr, is_wrt, steps: list[Step]) -> Expr | None:
+    """The gradient of the scalar ``expr`` (shaped like the variable), or None if it does not depend on it."""
+    order = _topo(expr, is_wrt)
+    dep: dict[int, bool] = {}
+    for x in order:
+        dep[id(x)] = bool(is_wrt(x)) or any(dep.get(id(k), False) for k in children(x))
+    if not dep[id(expr)]:
+        return None
+    adj: dict[int, list[Expr]] = {id(expr): [Num(1)]}
+    found: list[Expr] = []
+    for x in reversed(order):
+        contribs = adj.pop(id(x), None)
+        if contribs is None:
+            continue
+        contribs.reverse()  # in the order the operands appear
+        g = contribs[0] if len(contribs) == 1 else Add(tuple(contribs))
+        if len(contribs) > 1:
+            steps.append(Step("shared-subexpression", x, g, "a node used several times: its adjoints add up "
+                              "(total-derivative chain rule, P&H A6)"))
+        if is_wrt(x):
+            found.append(g)
+            continue
+        if isinstance(x, Named):
+            adj.setdefault(id(x.value), []).append(g)
+            continue
+        for i, k in enumerate(children(x)):
+            if not dep[id(k)]:
+                continue
+            rule = rule_for(x, i)
+            if rule.vjp is None:
+                raise UnsupportedDerivative(f"no reverse-mode rule for {rule.name}")
+            gk = rule.vjp(x, g, i)
+            steps.append(Step(rule.name, x, gk, rule.note))
+            adj.setdefault(id(k), []).append(gk)
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else Add(tuple(found))
+
+
+# ───────────────────────────── forward Jacobians (vector and matrix outputs) ─────────────────────────────
+
+
+def _forward(expr: Expr, is_wrt, size, steps: list[Step]) -> Expr | None:
+    """``∂vec(expr)/∂vec(X)`` (numerator layout, ``|expr| × |X|``), or None if ``expr`` does not depend on X."""
+    order = _topo(expr, is_wrt)
+    jac: dict[int, Expr] = {}
+    for x in order:
+        if is_wrt(x):
+            jac[id(x)] = Identity(size)
+            continue
+        if isinstance(x, Named):
+            if id(x.value) in jac:
+                jac[id(x)] = jac[id(x.value)]
+            continue
+        terms = []
+        for i, k in enumerate(children(x)):
+            jk = jac.get(id(k))
+            if jk is None:
+                continue
+            rule = rule_for(x, i)
+            if rule.jac is None:
+                raise UnsupportedDerivative(f"no Jacobian rule for {rule.name}")
+            local = rule.jac(x, i)
+            steps.append(Step(rule.name, x, local, rule.note))
+            terms.append(mm(local, jk))
+        if terms:
+            jac[id(x)] = terms[0] if len(terms) == 1 else Add(tuple(terms))
+    return jac.get(id(expr))
+
+
+# ───────────────────────────── layouts ─────────────────────────────
+
+
+def _zeros(shape) -> Expr:
+    return ir.Zeros(shape)
+
+
+def _layout_scalar(g: Expr, kind: str, layout: str) -> Expr:
+    """A gradient (shaped like X) in the requested kind and layout."""
+    if kind == "grad":
+        return g
+    if kind == "jacobian":
+        return Transpose(col(g))
+    return Transpose(g) if layout == "numerator" else g
+
+
+def _layout_jacobian(j: Expr, expr: Expr, wrt: Expr, kind: str, layout: str) -> Expr:
+    """A Jacobian of ``vec``s in the requested kind and layout."""
+    if kind == "jacobian":
+        return j
+    k, l = expr.shape
+    if is_scalar(wrt.shape):
+        if l == 1:
+            return Transpose(j) if layout == "denominator" else j
+        if k == 1:
+            return j if layout == "denominator" else Transpose(j)
+        raise UnsupportedDerivative("the derivative of a matrix by a scalar (differentiate each column, or take "
+                                    "the Jacobian of vec)")
+    return Transpose(j) if layout == "denominator" else j
+
+
+# ───────────────────────────── the entry point ─────────────────────────────
+
+
+def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixed") -> Derivation:
+    """The derivative of ``expr`` by ``wrt`` in closed matrix form, with its derivation steps.
+
+    Args:
+        expr: the expression (nested ``Derivative`` nodes are expanded first, innermost first).
+        wrt: an ``ir.Var``, an ``ir.Named`` (a let name) or ``ir.Entry(Var, indices)``.
+        kind: ``"d"`` (in ``layout``), ``"grad"`` (shaped like ``wrt``) or ``"jacobian"`` (numerator, of ``vec``s).
+        layout: ``"mixed"``, ``"numerator"`` or ``"denominator"`` (SPEC section 4).
+
+    Raises:
+        UnsupportedDerivative: an operation without a rule (named in the message).
+    """
+    from matcalc.simplify import simplify_steps_and_result
+
+    if kind not in ("d", "grad", "jacobian"):
+        raise ValueError(f"unknown derivative kind {kind!r}")
+    if layout not in ir.LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}")
+    steps: list[Step] = []
+    original = expr
+    if _has_derivative(expr):
+        expr = expand_derivatives(expr)
+        steps.append(Step("expand-derivatives", original, expr, "inner derivatives first"))
+    expr = intern(expr)
+    target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
+    if isinstance(wrt, Entry):
+        raw = _by_entry(expr, wrt, steps)
+        note = "derivative by one entry: index rules"
+    else:
+        is_wrt = _matcher(wrt)
+        if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props):
+            steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
+                              "treated as independent (the unconstrained gradient; Matrix Cookbook sec. 2.8 "
+                              "gives the constrained G + Gᵀ − diag(G))"))
+        if is_scalar(expr.shape):
+            g = _reverse(expr, is_wrt, steps)
+            g = ir.Zeros(wrt.shape) if g is None else g
+            raw = _layout_scalar(g, kind, layout)
+            note = "Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped like " \
+                   "each node)"
+        else:
+            j = _forward(expr, is_wrt, vsize(wrt), steps)
+            j = ir.Zeros((vsize(expr), vsize(wrt))) if j is None else j
+            raw = _layout_jacobian(j, expr, wrt, kind, layout)
+            note = "Jacobian chain rule: the product of the local Jacobians (numerator layout)"
+    steps.append(Step("chain-rule", Derivative(original, wrt, kind, layout), raw, note))
+    simp, result = simplify_steps_and_result(raw)
+    steps.extend(Step(name, b, a, why) for name, b, a, why in simp)
+    if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
+        steps.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
+    if result.shape != target:
+        raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
+    return Derivation(original, wrt, result, steps, kind, layout, raw)
+
+
+def expand_derivatives(expr: Expr) -> Expr:
+    """``expr`` with every ``Derivative`` node replaced by its closed form (innermost first)."""
+    memo: dict[int, Expr] = {}
+
+    def go(x: Expr) -> Expr:
+        if id(x) in memo:
+            return memo[id(x)]
+        if isinstance(x, Derivative):
+            inner = go(x.expr)
+            out = differentiate(inner, x.wrt, kind=x.kind, layout=x.layout).result
+        else:
+            kids = children(x)
+            if not kids:
+                out = x
+            else:
+                nk = [go(k) for k in kids]
+                out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        memo[id(x)] = out
+        return out
+
+    return go(expr)
+
+
+# ───────────────────────────── derivatives by one entry ─────────────────────────────
+
+
+def _has_index(e: Expr) -> bool:
+    return any(isinstance(x, (Entry, IndexSum, Delta)) for x in ir.walk(e))
+
+
+def _by_entry(expr: Expr, wrt: Entry, steps: list[Step]) -> Expr:
+    """``∂expr/∂X[p, q]`` for a scalar ``expr``: entries of the gradient, or index rules for index expressions."""
+    X = wrt.arg
+    if not isinstance(X, Var):
+        raise MatcalcError("a derivative by an entry needs an entry of a variable, such as W[j, k]")
+    if not is_scalar(expr.shape):
+        raise UnsupportedDerivative("the derivative of a vector or matrix by one entry (take an entry of it first)")
+    is_x = _matcher(X)
+    return _dentry(expr, X, wrt.idx, is_x, steps)
+
+
+def _depends(e: Expr, X: Var) -> bool:
+    return any(isinstance(x, Var) and x.name == X.name and x.dims == X.dims for x in ir.walk(e))
+
+
+def _deltas(idx: tuple, pq: tuple) -> Expr:
+    ds = [Delta(a, b) for a, b in zip(idx, pq)]
+    out: Expr = ds[0]
+    for d in ds[1:]:
+        out = Scale(out, d)
+    return out
+
+
+def _entry_of_jacobian(A: Expr, idx: tuple, X: Var, pq: tuple, is_x, steps) -> Expr:
+    """``∂A[idx]/∂X[pq]`` for a matrix expression ``A`` without index nodes."""
+    if is_scalar(A.shape):
+        return _dentry(A, X, pq, is_x, steps)
+    if A.shape[1] == 1 and X.shape[1] == 1 and len(idx) == 1:
+        j = _forward(A, is_x, vsize(X), steps)
+        if j is None:
+            return Num(0)
+        return Entry(j, (idx[0], pq[0]))
+    if X.shape[1] == 1 or len(pq) == 1:
+        pass
+    # general: through the gradient of the scalar entry is not expressible without unit vectors
+    raise UnsupportedDerivative("the derivative of an entry of a matrix expression by an entry (write it with "
+                                "index sums, or differentiate the whole expression)")
+
+
+def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
+    """Forward differentiation of a scalar (1×1) expression by the entry ``X[pq]``."""
+    if not _depends(e, X):
+        return Num(0)
+    if not _has_index(e):
+        g = _reverse(e, is_x, steps)
+        if g is None:
+            return Num(0)
+        out = Entry(g, pq)
+        steps.append(Step("entry", e, out, "∂e/∂X[p, q] = (∂e/∂X)[p, q]: an entry of the gradient"))
+        return out
+    d = lambda x: _dentry(x, X, pq, is_x, steps)  # noqa: E731
+    match e:
+        case Entry(arg=A, idx=idx) if is_x(A):
+            out = _deltas(idx, pq)
+            steps.append(Step("entry", e, out, "∂X[i, j]/∂X[p, q] = [i = p][j = q]"))
+            return out
+        case Entry(arg=Named(value=v), idx=idx):
+            return d(Entry(v, idx))
+        case Entry(arg=A, idx=idx):
+            return _entry_of_jacobian(A, idx, X, pq, is_x, steps)
+        case IndexSum(index=k, body=b):
+            out = IndexSum(k, d(b))
+            steps.append(Step("index-sum", e, out, "∂(Σ_k e_k)/∂v = Σ_k ∂e_k/∂v"))
+            return out
+        case Named(value=v):
+            return d(v)
+        case Add(args=args):
+            return Add(tuple(d(a) for a in args))
+        case Neg(arg=a):
+            return Neg(d(a))
+        case Scale(scalar=a, arg=b) if is_scalar(b.shape):
+            return Add((Scale(d(a), b), Scale(a, d(b))))
+        case Hadamard(a=a, b=b):
+            return Add((Scale(d(a), b), Scale(a, d(b))))
+        case MatMul(args=args) if all(is_scalar(a.shape) for a in args):
+            terms = []
+            for i in range(len(args)):
+                parts = [d(a) if j == i else a for j, a in enumerate(args)]
+                t = parts[0]
+                for p_ in parts[1:]:
+                    t = Scale(t, p_)
+                terms.append(t)
+            return terms[0] if len(terms) == 1 else Add(tuple(terms))
+        case Div(arg=a, scalar=c):
+            return Add((Div(d(a), c), Neg(Div(Scale(a, d(c)), Power(c, 2)))))
+        case ir.HadDiv(a=a, b=c):
+            return Add((Div(d(a), c), Neg(Div(Scale(a, d(c)), Power(c, 2)))))
+        case Power(base=c, exp=k):
+            return Scale(Scale(Num(k), Power(c, k - 1)), d(c))
+        case EPower(base=c, exp=k):
+            return Scale(Scale(Num(k), Power(c, k - 1)), d(c))
+        case Apply(fn=fn, arg=a, order=o, declared=dec):
+            return Scale(fprime(fn, a, o, dec), d(a))
+        case Transpose(arg=a):
+            return d(a)
+    raise UnsupportedDerivative(f"the derivative by an entry of {type(e).__name__} over index expressions")
+
+
+_ = (Fraction, Identity)

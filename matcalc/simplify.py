@@ -1,0 +1,710 @@
+"""The simplifier: rewrite rules that bring a derivative to the closed matrix form a textbook prints.
+
+Contract: :func:`simplify` returns an expression equal to its argument for every size and value, with the same
+shape, in which no ``diag(u) v``, ``vᵀ diag(u)``, ``1ᵀ diag(u)``, ``I A``, ``(Aᵀ)ᵀ``, ``0 + A`` or ``1 ⊙ A`` is
+left; like terms are collected (``A x + Aᵀ x → (A + Aᵀ) x``), scalar factors gathered in front, transposes pushed
+inward where that does not add transposes, and index expressions reduced (``Σ_k [k = q] e_k → e_q``,
+``(u vᵀ)[j, k] → u[j] v[k]``). :func:`simplify_steps` lists the rewrites applied, ``(rule name, before, after)``,
+each on the subexpression it changed. A rule is a function ``Expr -> Expr | None`` written with ``match``
+statements; rules live in named groups (:data:`GROUPS`) and are applied by small generic strategies
+(:func:`exhaust`, :func:`bottom_up`, :func:`chain`), memoised by node identity so shared subexpressions are
+simplified once. The IR constructors check shapes, so a rewrite that broke a shape would fail at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+from matcalc import ir
+from matcalc.ir import (
+    Add, Apply, Broadcast, Delta, Diag, Div, Entry, EPower, Expr, HadDiv, Hadamard, Identity, Index, IndexSum,
+    Kron, MatMul, Named, Neg, Num, Ones, Power, Scale, Sum, Trace, Transpose, Var, Vec, Zeros, children, rebuild,
+)
+from matcalc.shapes import is_scalar
+
+__all__ = ["simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule", "exhaust",
+           "bottom_up", "chain", "all_rules"]
+
+RuleFn = Callable[[Expr], "Expr | None"]
+
+
+@dataclass(frozen=True)
+class RewriteRule:
+    """A named rewrite ``fn: Expr -> Expr | None`` with its statement (shown in derivation steps)."""
+
+    name: str
+    fn: RuleFn
+    statement: str
+
+
+# ───────────────────────────── helpers ─────────────────────────────
+
+
+def _num(e: Expr, v=None) -> bool:
+    return isinstance(e, Num) and (v is None or e.value == v)
+
+
+def _is_zero(e: Expr) -> bool:
+    return isinstance(e, Zeros) or _num(e, 0) or (isinstance(e, Broadcast) and _num(e.arg, 0))
+
+
+def _is_one_fill(e: Expr) -> bool:
+    return isinstance(e, Ones) or (isinstance(e, Broadcast) and _num(e.arg, 1)) or _num(e, 1)
+
+
+def _symmetric(e: Expr) -> bool:
+    return isinstance(e, Var) and bool({"symmetric", "spd", "diagonal"} & set(e.props))
+
+
+def _zeros(shape) -> Expr:
+    return Num(0) if is_scalar(shape) else Zeros(shape)
+
+
+def _tcost(e: Expr) -> int:
+    """How many transpose nodes ``eᵀ`` costs once simplified (0 for Aᵀ, scalars, symmetric names, I, diag)."""
+    if isinstance(e, (Transpose, Identity, Diag, Zeros, Ones, Broadcast, Num)) or is_scalar(e.shape) or _symmetric(e):
+        return 0
+    if isinstance(e, (Neg, Div)):
+        return _tcost(e.arg)
+    if isinstance(e, Scale):
+        return _tcost(e.arg)
+    return 1
+
+
+def _mm(xs) -> Expr:
+    xs = list(xs)
+    return xs[0] if len(xs) == 1 else MatMul(tuple(xs))
+
+
+def _scale(c: Fraction, e: Expr) -> Expr:
+    if c == 1:
+        return e
+    if c == -1:
+        return Neg(e)
+    if c == 0:
+        return _zeros(e.shape)
+    return Scale(Num(c), e)
+
+
+def _coef(e: Expr) -> tuple[Fraction, Expr]:
+    """``e = c · core`` with a rational ``c`` peeled off (through Neg and numeric Scale)."""
+    c = Fraction(1)
+    while True:
+        if isinstance(e, Neg):
+            c, e = -c, e.arg
+        elif isinstance(e, Scale) and isinstance(e.scalar, Num):
+            c, e = c * e.scalar.value, e.arg
+        else:
+            return c, e
+
+
+# ───────────────────────────── transposes ─────────────────────────────
+
+
+def r_transpose(e: Expr) -> Expr | None:
+    match e:
+        case Transpose(arg=Transpose(arg=a)):
+            return a
+        case Transpose(arg=a) if is_scalar(a.shape):
+            return a
+        case Transpose(arg=a) if _symmetric(a) or isinstance(a, (Identity, Diag)):
+            return a
+        case Transpose(arg=Zeros(dims=(r, c))):
+            return Zeros((c, r))
+        case Transpose(arg=Ones(dims=(r, c))):
+            return Ones((c, r))
+        case Transpose(arg=Broadcast(arg=s, dims=(r, c))):
+            return Broadcast(s, (c, r))
+        case Transpose(arg=Neg(arg=a)):
+            return Neg(Transpose(a))
+        case Transpose(arg=Scale(scalar=s, arg=a)):
+            return Scale(s, Transpose(a))
+        case Transpose(arg=Div(arg=a, scalar=s)):
+            return Div(Transpose(a), s)
+    return None
+
+
+def r_transpose_push(e: Expr) -> Expr | None:
+    match e:
+        case Transpose(arg=MatMul(args=args)) if sum(_tcost(a) for a in args) <= 1:
+            return MatMul(tuple(Transpose(a) for a in reversed(args)))
+        case Transpose(arg=Add(args=args)) if sum(_tcost(a) for a in args) <= 1:
+            return Add(tuple(Transpose(a) for a in args))
+        case Transpose(arg=Hadamard(a=a, b=b)) if _tcost(a) + _tcost(b) <= 1:
+            return Hadamard(Transpose(a), Transpose(b))
+        case Transpose(arg=HadDiv(a=a, b=b)) if _tcost(a) + _tcost(b) <= 1:
+            return HadDiv(Transpose(a), Transpose(b))
+        case Transpose(arg=Apply(fn=f, arg=a, order=o, declared=d)) if _tcost(a) == 0:
+            return Apply(f, Transpose(a), o, d)
+        case Transpose(arg=EPower(base=a, exp=k)) if _tcost(a) == 0:
+            return EPower(Transpose(a), k)
+        case Transpose(arg=Kron(a=a, b=b)) if _tcost(a) + _tcost(b) <= 1:
+            return Kron(Transpose(a), Transpose(b))
+    return None
+
+
+# ───────────────────────────── scalars gathered in front ─────────────────────────────
+
+
+def r_scalar(e: Expr) -> Expr | None:
+    match e:
+        case Neg(arg=Neg(arg=a)):
+            return a
+        case Neg(arg=a) if _is_zero(a):
+            return a
+        case Neg(arg=Num(value=v)):
+            return Num(-v)
+        case Neg(arg=Scale(scalar=Num(value=v), arg=a)):
+            return _scale(-v, a)
+        case Scale(scalar=s, arg=a) if _num(s, 1):
+            return a
+        case Scale(scalar=s, arg=a) if _is_zero(s) or _is_zero(a):
+            return _zeros(a.shape)
+        case Scale(scalar=Num(value=v), arg=a) if v == -1:
+            return Neg(a)
+        case Scale(scalar=Num(value=v), arg=Num(value=w)):
+            return Num(v * w)
+        case Scale(scalar=Num(value=v), arg=Scale(scalar=Num(value=w), arg=a)):
+            return _scale(v * w, a)
+        case Scale(scalar=Num(value=v), arg=Neg(arg=a)):
+            return _scale(-v, a)
+        case Scale(scalar=s, arg=Scale(scalar=Num() as c, arg=a)):
+            return Scale(c, Scale(s, a))
+        case Scale(scalar=s, arg=Neg(arg=a)):
+            return Neg(Scale(s, a))
+        case Scale(scalar=Neg(arg=s), arg=a):
+            return Neg(Scale(s, a))
+        case Scale(scalar=Scale(scalar=Num() as c, arg=s), arg=a):
+            return Scale(c, Scale(s, a))
+        case Scale(scalar=s, arg=Num() as c) if not isinstance(s, Num):
+            return Scale(c, s)
+        case Scale(scalar=s, arg=Div(arg=a, scalar=t)) if _cancel(s, t) is not None:
+            rest = _cancel(s, t)
+            return a if rest is None or _num(rest, 1) else Scale(rest, a)
+        case Div(arg=a, scalar=Num(value=v)) if v != 0:
+            return _scale(1 / v, a)
+        case Div(arg=Neg(arg=a), scalar=s):
+            return Neg(Div(a, s))
+        case Div(arg=Scale(scalar=Num() as c, arg=a), scalar=s):
+            return Scale(c, Div(a, s))
+        case Div(arg=Scale(scalar=s, arg=a), scalar=t) if s == t:
+            return a
+        case Div(arg=a, scalar=t) if a == t:
+            return Num(1)
+        case Div(arg=a, scalar=s) if _is_zero(a):
+            return a
+        case Power(base=Num(value=v), exp=k) if k.denominator == 1 and (v != 0 or k >= 0):
+            return Num(v ** int(k))
+        case Power(base=a, exp=k) if k == 1:
+            return a
+        case Power(base=a, exp=k) if k == 0:
+            return Num(1) if is_scalar(a.shape) else Identity(a.shape[0])
+        case Power(base=Power(base=a, exp=k1), exp=k2) if is_scalar(a.shape):
+            return Power(a, k1 * k2)
+    return None
+
+
+def _sfactors(s: Expr) -> list[Expr]:
+    """The scalar factors of a scalar product built with Scale."""
+    if isinstance(s, Scale) and is_scalar(s.arg.shape):
+        return _sfactors(s.scalar) + _sfactors(s.arg)
+    return [s]
+
+
+def _cancel(s: Expr, t: Expr):
+    """``s / t`` when ``t`` is one of the scalar factors of ``s`` (else None); 1 is returned as ``Num(1)``."""
+    if not is_scalar(s.shape):
+        return None
+    fs = _sfactors(s)
+    for i, f in enumerate(fs):
+        if f == t:
+            rest = fs[:i] + fs[i + 1:]
+            if not rest:
+                return Num(1)
+            out = rest[0]
+            for r in rest[1:]:
+                out = Scale(out, r)
+            return out
+    return None
+
+
+def r_products(e: Expr) -> Expr | None:
+    """Flatten products, drop identities, pull scalars and signs out of products (scalar factors in front)."""
+    match e:
+        case MatMul(args=args) if any(isinstance(a, MatMul) for a in args):
+            flat = []
+            for a in args:
+                flat.extend(a.args if isinstance(a, MatMul) else [a])
+            return MatMul(tuple(flat))
+        case MatMul(args=args) if any(_is_zero(a) for a in args):
+            return _zeros(e.shape)
+        case MatMul(args=args) if any(isinstance(a, Identity) for a in args):
+            rest = [a for a in args if not isinstance(a, Identity)]
+            return _mm(rest) if rest else args[0]
+        case MatMul(args=args) if any(isinstance(a, (Neg, Scale, Div)) for a in args):
+            i = next(i for i, a in enumerate(args) if isinstance(a, (Neg, Scale, Div)))
+            a = args[i]
+            inner = _mm(args[:i] + (a.arg,) + args[i + 1:])
+            if isinstance(a, Neg):
+                return Neg(inner)
+            if isinstance(a, Scale):
+                return Scale(a.scalar, inner)
+            return Div(inner, a.scalar)
+        case MatMul(args=args) if any(is_scalar(a.shape) for a in args):
+            i = next(i for i, a in enumerate(args) if is_scalar(a.shape))
+            return Scale(args[i], _mm(args[:i] + args[i + 1:]))
+        case Hadamard(a=a, b=b) if is_scalar(a.shape):
+            return Scale(a, b)
+        case Hadamard(a=a, b=b) if _is_zero(a) or _is_zero(b):
+            return _zeros(e.shape)
+        case Hadamard(a=a, b=b) if _is_one_fill(a):
+            return b
+        case Hadamard(a=a, b=b) if _is_one_fill(b):
+            return a
+        case Hadamard(a=Broadcast(arg=s), b=b):
+            return Scale(s, b)
+        case Hadamard(a=a, b=Broadcast(arg=s)):
+            return Scale(s, a)
+        case Hadamard(a=Neg(arg=a), b=b):
+            return Neg(Hadamard(a, b))
+        case Hadamard(a=a, b=Neg(arg=b)):
+            return Neg(Hadamard(a, b))
+        case Hadamard(a=Scale(scalar=s, arg=a), b=b):
+            return Scale(s, Hadamard(a, b))
+        case Hadamard(a=a, b=Scale(scalar=s, arg=b)):
+            return Scale(s, Hadamard(a, b))
+        case Hadamard(a=Div(arg=a, scalar=s), b=b):
+            return Div(Hadamard(a, b), s)
+        case Hadamard(a=a, b=Div(arg=b, scalar=s)):
+            return Div(Hadamard(a, b), s)
+        case HadDiv(a=a, b=b) if is_scalar(a.shape):
+            return Div(a, b)
+        case HadDiv(a=a, b=Broadcast(arg=s)):
+            return Div(a, s)
+        case HadDiv(a=a, b=b) if _is_zero(a):
+            return a
+        case HadDiv(a=Neg(arg=a), b=b):
+            return Neg(HadDiv(a, b))
+        case HadDiv(a=Scale(scalar=s, arg=a), b=b):
+            return Scale(s, HadDiv(a, b))
+        case EPower(base=a, exp=k) if k == 1:
+            return a
+        case EPower(base=a, exp=k) if is_scalar(a.shape):
+            return Power(a, k)
+        case Kron(a=Identity(n=1), b=b):
+            return b
+        case Kron(a=a, b=Identity(n=1)):
+            return a
+        case Kron(a=a, b=b) if is_scalar(a.shape):
+            return Scale(a, b)
+        case Kron(a=a, b=b) if is_scalar(b.shape):
+            return Scale(b, a)
+        case Kron(a=a, b=b) if _is_zero(a) or _is_zero(b):
+            return Zeros(e.shape)
+        case Kron(a=Scale(scalar=s, arg=a), b=b):
+            return Scale(s, Kron(a, b))
+        case Kron(a=a, b=Scale(scalar=s, arg=b)):
+            return Scale(s, Kron(a, b))
+        case Kron(a=Neg(arg=a), b=b):
+            return Neg(Kron(a, b))
+        case Kron(a=a, b=Neg(arg=b)):
+            return Neg(Kron(a, b))
+        case Broadcast(arg=s, dims=d) if is_scalar(d):
+            return s
+        case Broadcast(arg=s, dims=d) if _num(s, 0):
+            return Zeros(d)
+        case Broadcast(arg=s, dims=d) if _num(s, 1):
+            return Ones(d)
+        case Vec(arg=a) if a.shape[1] == 1:
+            return a
+        case Vec(arg=a) if a.shape[0] == 1:
+            return Transpose(a)
+        case Diag(arg=Ones(dims=(n, 1))):
+            return Identity(n)
+        case Identity(n=1):
+            return Num(1)
+        case Zeros(dims=(1, 1)):
+            return Num(0)
+        case Ones(dims=(1, 1)):
+            return Num(1)
+        case Sum(arg=a) if is_scalar(a.shape):
+            return a
+        case Trace(arg=a) if is_scalar(a.shape):
+            return a
+        case Apply(fn="relu", arg=a, order=1, declared=False):
+            return Apply("step", a)
+    return None
+
+
+# ───────────────────────────── diag ─────────────────────────────
+
+
+def r_diag(e: Expr) -> Expr | None:
+    """``diag(u) v → u ⊙ v``, ``vᵀ diag(u) → (v ⊙ u)ᵀ``, ``1ᵀ diag(u) → uᵀ``, ``diag(u) diag(v) → diag(u ⊙ v)``."""
+    if not isinstance(e, MatMul):
+        return None
+    args = e.args
+    for i in range(len(args) - 1):
+        a, b = args[i], args[i + 1]
+        new = None
+        if isinstance(a, Diag) and isinstance(b, Diag):
+            new = Diag(Hadamard(a.arg, b.arg))
+        elif isinstance(a, Diag) and b.shape[1] == 1:
+            new = Hadamard(a.arg, b)
+        elif isinstance(b, Diag) and a.shape[0] == 1:
+            new = Transpose(Hadamard(Transpose(a), b.arg))
+        if new is not None:
+            return _mm(args[:i] + (new,) + args[i + 2:])
+    return None
+
+
+def _diag_name(before: Expr, after: Expr) -> tuple[str, str]:
+    for i in range(len(before.args) - 1):
+        a, b = before.args[i], before.args[i + 1]
+        if isinstance(a, Diag) and isinstance(b, Diag):
+            return "diag-diag", "diag(u) diag(v) = diag(u ⊙ v)"
+        if isinstance(a, Diag) and b.shape[1] == 1:
+            return "diag-vector", "diag(u) v = u ⊙ v"
+        if isinstance(b, Diag) and a.shape[0] == 1:
+            if isinstance(a, Ones):
+                return "ones-diag", "1ᵀ diag(u) = uᵀ"
+            return "vector-diag", "vᵀ diag(u) = (v ⊙ u)ᵀ"
+    return "diag", "diag(u) v = u ⊙ v"
+
+
+# ───────────────────────────── sums: like terms ─────────────────────────────
+
+
+def r_add(e: Expr) -> Expr | None:
+    if not isinstance(e, Add):
+        return None
+    args = e.args
+    if any(isinstance(a, Add) for a in args):
+        flat = []
+        for a in args:
+            flat.extend(a.args if isinstance(a, Add) else [a])
+        return Add(tuple(flat))
+    if any(_is_zero(a) for a in args):
+        rest = [a for a in args if not _is_zero(a)]
+        return _zeros(e.shape) if not rest else (rest[0] if len(rest) == 1 else Add(tuple(rest)))
+    if all(isinstance(a, Num) for a in args):
+        return Num(sum((a.value for a in args), Fraction(0)))
+    terms: list[list] = []
+    for a in args:
+        c, core = _coef(a)
+        for t in terms:
+            if t[1] == core:
+                t[0] += c
+                break
+        else:
+            terms.append([c, core])
+    if len(terms) < len(args):
+        parts = [_scale(c, core) for c, core in terms if c != 0]
+        if not parts:
+            return _zeros(e.shape)
+        return parts[0] if len(parts) == 1 else Add(tuple(parts))
+    return _factor(e, terms)
+
+
+def _factor(e: Expr, terms) -> Expr | None:
+    """``A x + B x → (A + B) x`` and ``x A + x B → x (A + B)`` for a factor shared by two or more terms."""
+    for side in (-1, 0):
+        groups: list[tuple[Expr, list[int]]] = []
+        for i, (c, core) in enumerate(terms):
+            if not isinstance(core, MatMul):
+                continue
+            f = core.args[side]
+            for g in groups:
+                if g[0] == f:
+                    g[1].append(i)
+                    break
+            else:
+                groups.append((f, [i]))
+        for f, idx in groups:
+            if len(idx) < 2:
+                continue
+            rests = []
+            for i in idx:
+                c, core = terms[i]
+                rest = _mm(core.args[:-1]) if side == -1 else _mm(core.args[1:])
+                rests.append(_scale(c, rest))
+            summed = Add(tuple(rests))
+            merged = MatMul((summed, f)) if side == -1 else MatMul((f, summed))
+            out = [merged] + [_scale(c, core) for i, (c, core) in enumerate(terms) if i not in idx]
+            return out[0] if len(out) == 1 else Add(tuple(out))
+    return None
+
+
+# ───────────────────────────── entries and index sums ─────────────────────────────
+
+
+def _idx2(a: Expr, idx: tuple) -> tuple:
+    """Row and column index of ``a[idx]`` (a column's single index is its row)."""
+    if len(idx) == 2:
+        return idx
+    r, c = a.shape
+    if c == 1:
+        return (idx[0], 1)
+    if r == 1:
+        return (1, idx[0])
+    return idx
+
+
+def _entry(a: Expr, r, c) -> Expr:
+    if is_scalar(a.shape):
+        return a
+    if a.shape[1] == 1 and c == 1:
+        return Entry(a, (r,))
+    return Entry(a, (r, c))
+
+
+def _delta(i, j) -> Expr:
+    if isinstance(i, int) and isinstance(j, int):
+        return Num(1 if i == j else 0)
+    if i == j:
+        return Num(1)
+    return Delta(i, j)
+
+
+def r_entry(e: Expr) -> Expr | None:
+    if isinstance(e, Delta):
+        d = _delta(e.i, e.j)
+        return d if d != e else None
+    if not isinstance(e, Entry):
+        return None
+    a = e.arg
+    if len(e.idx) == 1 and not (a.shape[1] == 1 or a.shape[0] == 1):
+        return None
+    r, c = _idx2(a, e.idx)
+    match a:
+        case _ if is_scalar(a.shape):
+            return a
+        case Add(args=args):
+            return Add(tuple(_entry(x, r, c) for x in args))
+        case Neg(arg=x):
+            return Neg(_entry(x, r, c))
+        case Scale(scalar=s, arg=x):
+            return Scale(s, _entry(x, r, c))
+        case Div(arg=x, scalar=s):
+            return Div(_entry(x, r, c), s)
+        case Hadamard(a=x, b=y):
+            return Scale(_entry(x, r, c), _entry(y, r, c))
+        case HadDiv(a=x, b=y):
+            return Div(_entry(x, r, c), _entry(y, r, c))
+        case Apply(fn=f, arg=x, order=o, declared=d):
+            return Apply(f, _entry(x, r, c), o, d)
+        case EPower(base=x, exp=k):
+            return Power(_entry(x, r, c), k)
+        case Transpose(arg=x):
+            return _entry(x, c, r)
+        case MatMul(args=(u, v)) if u.shape[1] == 1:
+            return Scale(_entry(u, r, 1), _entry(v, 1, c))
+        case Identity():
+            return _delta(r, c)
+        case Zeros():
+            return Num(0)
+        case Ones():
+            return Num(1)
+        case Broadcast(arg=s):
+            return s
+        case Diag(arg=u):
+            return Scale(_entry(u, r, 1), _delta(r, c))
+    if len(e.idx) == 2 and a.shape[1] == 1 and e.idx[1] == 1:
+        return Entry(a, (e.idx[0],))
+    return None
+
+
+def _subst(e: Expr, k: Index, q) -> Expr:
+    """``e`` with the index ``k`` replaced by ``q`` (in entries, deltas and inner sums)."""
+    match e:
+        case Entry(arg=a, idx=idx):
+            return Entry(_subst(a, k, q), tuple(q if i == k else i for i in idx))
+        case Delta(i=i, j=j):
+            return _delta(q if i == k else i, q if j == k else j)
+        case IndexSum(index=i, body=b) if i == k:
+            return e
+    kids = children(e)
+    if not kids:
+        return e
+    return rebuild(e, [_subst(x, k, q) for x in kids])
+
+
+def _mentions(e: Expr, k: Index) -> bool:
+    for x in ir.walk(e):
+        if isinstance(x, Entry) and k in x.idx:
+            return True
+        if isinstance(x, Delta) and k in (x.i, x.j):
+            return True
+    return False
+
+
+def r_index_sum(e: Expr) -> Expr | None:
+    if not isinstance(e, IndexSum):
+        return None
+    k, body = e.index, e.body
+    if _is_zero(body):
+        return Num(0)
+    if isinstance(body, Add) and any(_delta_on(t, k) is not None for t in body.args):
+        return Add(tuple(IndexSum(k, t) for t in body.args))
+    if isinstance(body, Neg):
+        return Neg(IndexSum(k, body.arg))
+    found = _delta_on(body, k)
+    if found is not None:
+        rest, q = found
+        return _subst(rest, k, q)
+    if isinstance(body, Scale) and not _mentions(body.scalar, k):
+        return Scale(body.scalar, IndexSum(k, body.arg))
+    return None
+
+
+def _delta_on(t: Expr, k: Index):
+    """If the scalar product ``t`` has a factor ``[k = q]``: (t without it, q)."""
+    fs = _sfactors(t)
+    for i, f in enumerate(fs):
+        if isinstance(f, Delta) and (f.i == k or f.j == k) and f.i != f.j:
+            q = f.j if f.i == k else f.i
+            rest = fs[:i] + fs[i + 1:]
+            if not rest:
+                return Num(1), q
+            out = rest[0]
+            for r in rest[1:]:
+                out = Scale(out, r)
+            return out, q
+    return None
+
+
+def r_index_to_matrix(e: Expr) -> Expr | None:
+    """``Σ_k A[j, k] x[k] → (A x)[j]`` (the index rule that moves a componentwise sum to matrix form)."""
+    match e:
+        case IndexSum(index=k, body=Scale(scalar=Entry(arg=A, idx=(j, k1)), arg=Entry(arg=x, idx=(k2,)))) \
+                if k1 == k and k2 == k and j != k and x.shape[1] == 1 and A.shape[1] == x.shape[0]:
+            return Entry(MatMul((A, x)), (j,))
+        case IndexSum(index=k, body=Scale(scalar=Entry(arg=x, idx=(k2,)), arg=Entry(arg=A, idx=(j, k1)))) \
+                if k1 == k and k2 == k and j != k and x.shape[1] == 1 and A.shape[1] == x.shape[0]:
+            return Entry(MatMul((A, x)), (j,))
+    return None
+
+
+# ───────────────────────────── the groups ─────────────────────────────
+
+GROUPS: dict[str, tuple[RewriteRule, ...]] = {
+    "transpose": (
+        RewriteRule("transpose-cancel", r_transpose, "(Aᵀ)ᵀ = A, sᵀ = s, Sᵀ = S, (c A)ᵀ = c Aᵀ"),
+        RewriteRule("transpose-product", r_transpose_push, "(A B)ᵀ = Bᵀ Aᵀ, (A + B)ᵀ = Aᵀ + Bᵀ"),
+    ),
+    "products": (
+        RewriteRule("products", r_products, "I A = A, 1 ⊙ A = A, (c A) B = c (A B), scalars in front"),
+        RewriteRule("scalars", r_scalar, "c (d A) = (c d) A, −(−A) = A, c x / c = x"),
+    ),
+    "diag": (RewriteRule("diag", r_diag, "diag(u) v = u ⊙ v"),),
+    "sums": (RewriteRule("like-terms", r_add, "0 + A = A, A x + B x = (A + B) x, a A + b A = (a + b) A"),),
+    "indices": (
+        RewriteRule("entry", r_entry, "(u vᵀ)[j, k] = u[j] v[k], I[i, j] = [i = j], (A + B)[i, j] = A[i, j] + "
+                    "B[i, j]"),
+        RewriteRule("index-sum", r_index_sum, "Σ_k [k = q] e_k = e_q"),
+        RewriteRule("index-to-matrix", r_index_to_matrix, "Σ_k W[j, k] x[k] = (W x)[j]"),
+    ),
+}
+
+
+def all_rules() -> list[RewriteRule]:
+    return [r for g in GROUPS.values() for r in g]
+
+
+# ───────────────────────────── strategies ─────────────────────────────
+
+
+def chain(*rules: RuleFn) -> RuleFn:
+    """The first rule that applies (SymPy's ``do_one``)."""
+    def go(e: Expr) -> Expr | None:
+        for r in rules:
+            out = r(e)
+            if out is not None and out is not e:
+                return out
+        return None
+    return go
+
+
+def exhaust(rule: RuleFn, *, limit: int = 1000) -> Callable[[Expr], Expr]:
+    """Apply ``rule`` at the top until it no longer applies."""
+    def go(e: Expr) -> Expr:
+        for _ in range(limit):
+            out = rule(e)
+            if out is None or out == e:
+                return e
+            e = out
+        return e
+    return go
+
+
+class _Simplifier:
+    """``bottom_up(exhaust(chain(rules)))``, memoised by identity, recording each rewrite."""
+
+    def __init__(self, rules: list[RewriteRule], record: bool) -> None:
+        self.rules = rules
+        self.record = record
+        self.steps: list[tuple[str, Expr, Expr, str]] = []
+        self.memo: dict[int, tuple[Expr, Expr]] = {}
+        self.fuel = 200_000
+
+    def go(self, e: Expr) -> Expr:
+        got = self.memo.get(id(e))
+        if got is not None:
+            return got[1]
+        kids = children(e)
+        x = e
+        if kids:
+            nk = [self.go(k) for k in kids]
+            if any(a is not b for a, b in zip(nk, kids)):
+                x = rebuild(e, nk)
+        x = self.top(x)
+        self.memo[id(e)] = (e, x)
+        return x
+
+    def top(self, x: Expr) -> Expr:
+        while True:
+            for rule in self.rules:
+                out = rule.fn(x)
+                if out is None or out == x:
+                    continue
+                self.fuel -= 1
+                if self.fuel < 0:
+                    return x
+                if out.shape != x.shape:
+                    raise AssertionError(f"simplifier rule {rule.name} changed a shape: {x.shape} → {out.shape}")
+                if self.record:
+                    name, why = rule.name, rule.statement
+                    if rule.fn is r_diag:
+                        name, why = _diag_name(x, out)
+                    self.steps.append((name, x, out, why))
+                x = self.go(out)
+                break
+            else:
+                return x
+
+
+def bottom_up(rules: list[RewriteRule], *, record: bool = False) -> _Simplifier:
+    return _Simplifier(rules, record)
+
+
+def simplify_steps_and_result(e: Expr) -> tuple[list[tuple[str, Expr, Expr, str]], Expr]:
+    """The rewrites ``(name, before, after, statement)`` and the simplified expression."""
+    s = _Simplifier(all_rules(), True)
+    out = s.go(e)
+    return s.steps, out
+
+
+def simplify(e: Expr) -> Expr:
+    """``e`` in closed matrix form (same shape, equal for every size and value)."""
+    return _Simplifier(all_rules(), False).go(e)
+
+
+def simplify_steps(e: Expr) -> list[tuple[str, Expr, Expr]]:
+    """The rewrites applied to ``e``, each ``(rule name, before, after)`` on the subexpression it changed."""
+    steps, _ = simplify_steps_and_result(e)
+    return [(n, b, a) for n, b, a, _w in steps]
+
+
+_ = (Named, Sum)

@@ -1,0 +1,563 @@
+"""Tests of the chain-rule composer (matcalc.derive): the issue's expected results, Parr & Howard's tables
+(THEOREMS.md A3-A5), layouts, let names, entries; every result also checked against central finite differences of
+the original expression with the small numpy evaluator below (independent of the rule engine).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from matcalc import ir
+from matcalc.shapes import eval_dim
+
+SIG = lambda t: 1.0 / (1.0 + np.exp(-t))  # noqa: E731
+
+
+def _fn(fn: str, order: int, t, declared: bool):
+    if declared:  # a declared f: R -> R is instantiated as sin (derivatives cycle)
+        return [np.sin, np.cos, lambda u: -np.sin(u), lambda u: -np.cos(u)][order % 4](t)
+    if fn == "sigma":
+        s = SIG(t)
+        return [s, s * (1 - s), s * (1 - s) * (1 - 2 * s)][order]
+    assert order == 0, (fn, order)
+    return {
+        "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
+        "relu": lambda u: np.maximum(u, 0.0), "softplus": lambda u: np.log1p(np.exp(u)), "abs": np.abs,
+        "step": lambda u: (u > 0).astype(float),
+    }[fn](t)
+
+
+def _callvec(order: int, u):
+    # C(u) = Σ u³/3 + Σ sin(u)  (a smooth R^n -> R)
+    if order == 0:
+        return np.array([[np.sum(u ** 3) / 3 + np.sum(np.sin(u))]])
+    return u ** 2 + np.cos(u)
+
+
+def evaluate(e: ir.Expr, env: dict, sizes: dict, idx: dict | None = None):
+    idx = idx or {}
+    ev = lambda x: evaluate(x, env, sizes, idx)  # noqa: E731
+    d = lambda k: eval_dim(k, sizes)  # noqa: E731
+    match e:
+        case ir.Var(name=n):
+            return env[n]
+        case ir.Num(value=v):
+            return np.array([[float(v)]])
+        case ir.Identity(n=n):
+            return np.eye(d(n))
+        case ir.Zeros(dims=(r, c)):
+            return np.zeros((d(r), d(c)))
+        case ir.Ones(dims=(r, c)):
+            return np.ones((d(r), d(c)))
+        case ir.Add(args=args):
+            return sum(ev(a) for a in args)
+        case ir.Neg(arg=a):
+            return -ev(a)
+        case ir.MatMul(args=args):
+            out = ev(args[0])
+            for a in args[1:]:
+                out = out @ ev(a)
+            return out
+        case ir.Scale(scalar=s, arg=a):
+            return ev(s)[0, 0] * ev(a)
+        case ir.Div(arg=a, scalar=s):
+            return ev(a) / ev(s)[0, 0]
+        case ir.Hadamard(a=a, b=b):
+            return ev(a) * ev(b)
+        case ir.HadDiv(a=a, b=b):
+            return ev(a) / ev(b)
+        case ir.Kron(a=a, b=b):
+            return np.kron(ev(a), ev(b))
+        case ir.MaxMin(op=op, a=a, b=b):
+            return (np.maximum if op == "max" else np.minimum)(ev(a), ev(b))
+        case ir.Transpose(arg=a):
+            return ev(a).T
+        case ir.Inverse(arg=a):
+            return np.linalg.inv(ev(a))
+        case ir.Power(base=a, exp=k):
+            v = ev(a)
+            if v.shape == (1, 1):
+                return v ** float(k)
+            return np.linalg.matrix_power(v, int(k))
+        case ir.EPower(base=a, exp=k):
+            return ev(a) ** float(k)
+        case ir.Broadcast(arg=s, dims=(r, c)):
+            return np.full((d(r), d(c)), ev(s)[0, 0])
+        case ir.Apply(fn=fn, arg=a, order=o, declared=dec):
+            return _fn(fn, o, ev(a), dec)
+        case ir.CallVec(arg=a, order=o):
+            return _callvec(o, ev(a))
+        case ir.Sum(arg=a):
+            return np.array([[np.sum(ev(a))]])
+        case ir.Trace(arg=a):
+            return np.array([[np.trace(ev(a))]])
+        case ir.Det(arg=a):
+            return np.array([[np.linalg.det(ev(a))]])
+        case ir.LogDet(arg=a):
+            return np.array([[np.log(abs(np.linalg.det(ev(a))))]])
+        case ir.Diag(arg=a):
+            return np.diag(ev(a)[:, 0])
+        case ir.Vec(arg=a):
+            return ev(a).reshape(-1, 1, order="F")
+        case ir.Norm(arg=a):
+            return np.array([[np.linalg.norm(ev(a))]])
+        case ir.Softmax(arg=a):
+            v = np.exp(ev(a) - np.max(ev(a)))
+            return v / v.sum()
+        case ir.LogSumExp(arg=a):
+            v = ev(a)
+            return np.array([[np.log(np.sum(np.exp(v)))]])
+        case ir.Named(value=v):
+            return ev(v)
+        case ir.Entry(arg=a, idx=ix):
+            v = ev(a)
+            ii = [i if isinstance(i, int) else idx[i.name] for i in ix]
+            if len(ii) == 1:
+                return np.array([[v[ii[0] - 1, 0]]])
+            return np.array([[v[ii[0] - 1, ii[1] - 1]]])
+        case ir.Delta(i=i, j=j):
+            a = i if isinstance(i, int) else idx[i.name]
+            b = j if isinstance(j, int) else idx[j.name]
+            return np.array([[1.0 if a == b else 0.0]])
+        case ir.IndexSum(index=k, body=b):
+            return sum(evaluate(b, env, sizes, {**idx, k.name: v}) for v in range(1, d(k.dim) + 1))
+    raise NotImplementedError(type(e).__name__)
+
+
+def random_env(e: ir.Expr, sizes: dict, rng, *, spd: bool = False) -> dict:
+    env = {}
+    for v in ir.variables(e):
+        r, c = eval_dim(v.dims[0], sizes), eval_dim(v.dims[1], sizes)
+        a = rng.uniform(0.5, 1.5, (r, c)) * rng.choice([-1, 1], (r, c))
+        if "positive" in v.props:
+            a = np.abs(a)
+        if r == c and r > 1 and (spd or "symmetric" in v.props or "spd" in v.props):
+            a = a @ a.T + r * np.eye(r) if (spd or "spd" in v.props) else (a + a.T) / 2
+        env[v.name] = a
+    return env
+
+
+def fd_derivative(expr: ir.Expr, wrt: ir.Var, env: dict, sizes: dict, *, kind="d", layout="mixed", h=1e-6,
+                  idx=None):
+    """The derivative of ``expr`` by ``wrt`` from central differences, in the layout of SPEC section 4."""
+    x0 = env[wrt.name]
+    y0 = evaluate(expr, env, sizes, idx)
+    cols = []
+    for jj in range(x0.size):
+        e = np.zeros(x0.size)
+        e[jj] = h
+        E = e.reshape(x0.shape, order="F")
+        yp = evaluate(expr, {**env, wrt.name: x0 + E}, sizes, idx)
+        ym = evaluate(expr, {**env, wrt.name: x0 - E}, sizes, idx)
+        cols.append(((yp - ym) / (2 * h)).reshape(-1, order="F"))
+    J = np.array(cols).T  # |y| × |x|, numerator layout of vecs
+    if kind == "jacobian":
+        return J
+    if y0.shape == (1, 1):
+        G = J.reshape(x0.shape, order="F")
+        if kind == "grad":
+            return G
+        return G.T if layout == "numerator" else G
+    if x0.shape == (1, 1):
+        T = J.reshape(y0.shape, order="F")
+        return T.T if layout == "denominator" else T
+    return J.T if layout == "denominator" else J
+
+
+# ═════════════════════════════ the tests ═════════════════════════════
+
+import pytest  # noqa: E402
+
+from matcalc.derive import differentiate, expand_derivatives, node_count  # noqa: E402
+from matcalc.ir import (  # noqa: E402
+    Add, Apply, Broadcast, CallVec, Delta, Derivative, Diag, EPower, Entry, HadDiv, Hadamard, Identity, Index,
+    IndexSum, Kron, LogSumExp, MatMul, MaxMin, Named, Neg, Norm, Num, Ones, Power, Scale, Softmax, Sum, Trace,
+    Transpose, Var,
+)
+from matcalc.rules import UnsupportedDerivative  # noqa: E402
+from matcalc.simplify import simplify  # noqa: E402
+
+SIZES = {"n": 3, "m": 2, "k": 4, "h": 5}
+SIZES2 = {"n": 2, "m": 4, "k": 3, "h": 2}
+
+
+def V(name, r, c=1, *props):
+    return Var(name, (r, c), frozenset(props))
+
+
+W, x, y, b = V("W", "n", "m"), V("x", "m"), V("y", "n"), V("b", "n")
+xn, A, z = V("x", "n"), V("A", "n", "n"), V("z", "n")
+w, c_ = V("w", "n"), V("z", 1)
+T = Transpose
+
+
+def mm(*a):
+    return MatMul(tuple(a))
+
+
+def numeric_ok(expr, wrt, res, *, kind="d", layout="mixed", seeds=(0, 1), spd=False, idx=None, fd_expr=None,
+               fd_wrt=None):
+    """The engine's result agrees with central differences of the original expression (two seeds, two sizes)."""
+    for seed, sizes in zip(seeds, (SIZES, SIZES2)):
+        rng = np.random.default_rng(seed)
+        e_fd, w_fd = fd_expr or expr, fd_wrt or wrt
+        env = random_env(e_fd, sizes, rng, spd=spd)
+        fd = fd_derivative(e_fd, w_fd, env, sizes, kind=kind, layout=layout, idx=idx)
+        got = evaluate(res, env, sizes, idx)
+        assert got.shape == fd.shape, (got.shape, fd.shape)
+        np.testing.assert_allclose(got, fd, rtol=1e-5, atol=1e-6)
+
+
+def numeric_differs(expr, wrt, wrong, *, layout="mixed"):
+    rng = np.random.default_rng(5)
+    env = random_env(expr, SIZES, rng)
+    fd = fd_derivative(expr, wrt, env, SIZES, layout=layout)
+    got = evaluate(wrong, env, SIZES)
+    return got.shape != fd.shape or not np.allclose(got, fd, rtol=1e-4, atol=1e-5)
+
+
+def same(a, b):
+    if a == simplify(b):
+        return True
+    from matcalc.normal import equivalent
+
+    return equivalent(a, b)
+
+
+def derive_ok(expr, wrt, expected, **kw):
+    d = differentiate(expr, wrt, **kw)
+    assert d.result.shape == ir.derivative_shape(expr.shape, wrt.shape, kw.get("kind", "d"), kw.get("layout", "mixed"))
+    numeric_ok(expr, wrt, d.result, kind=kw.get("kind", "d"), layout=kw.get("layout", "mixed"))
+    if expected is not None:
+        assert same(d.result, expected), (str(d.result), str(expected))
+    return d
+
+
+# ───────────── the issue's expected results ─────────────
+
+def test_least_squares_sum_of_squares_by_W():
+    r = Add((mm(W, x), Neg(y)))
+    d = derive_ok(Sum(EPower(r, 2)), W, Scale(Num(2), mm(r, T(x))))
+    assert d.result == Scale(Num(2), mm(r, T(x)))
+    assert numeric_differs(Sum(EPower(r, 2)), W, mm(r, T(x)))  # the missing 2 is caught
+
+
+def test_quadratic_form():
+    e = mm(T(xn), A, xn)
+    d = derive_ok(e, xn, mm(Add((A, T(A))), xn))
+    assert d.result == mm(Add((A, T(A))), xn)
+    assert numeric_differs(e, xn, Scale(Num(2), mm(A, xn)))  # 2 A x is wrong for a general A
+
+
+def test_quadratic_form_symmetric():
+    S = V("A", "n", "n", "symmetric")
+    e = mm(T(V("x", "n")), S, V("x", "n"))
+    d = differentiate(e, V("x", "n"))
+    assert d.result == Scale(Num(2), mm(S, V("x", "n")))
+    assert any(s.rule == "symmetric-convention" for s in differentiate(e, S).steps)
+    rng = np.random.default_rng(1)
+    env = random_env(e, SIZES, rng)
+    np.testing.assert_allclose(evaluate(d.result, env, SIZES), fd_derivative(e, V("x", "n"), env, SIZES), rtol=1e-6)
+
+
+def test_layer_jacobian():
+    zz = Add((mm(W, x), b))
+    d = derive_ok(Apply("sigma", zz), x, mm(Diag(Apply("sigma", zz, 1)), W))
+    assert d.result == mm(Diag(Apply("sigma", zz, 1)), W)
+
+
+def test_trace_AXB():
+    X, A2, B = V("X", "n", "m"), V("A", "k", "n"), V("B", "m", "k")
+    d = derive_ok(Trace(mm(A2, X, B)), X, mm(T(A2), T(B)))
+    assert d.result == mm(T(A2), T(B))
+
+
+def _two_layer():
+    W1, b1, W2, b2 = V("W1", "h", "m"), V("b1", "h"), V("W2", "n", "h"), V("b2", "n")
+    z1 = Add((mm(W1, x), b1))
+    u = Add((mm(W2, Apply("sigma", z1)), b2, Neg(y)))
+    return Power(Norm(u), 2), W1, W2, z1, u
+
+
+def test_two_layer_network_by_W1():
+    cost, W1, W2, z1, u = _two_layer()
+    want = Scale(Num(2), mm(Hadamard(mm(T(W2), u), Apply("sigma", z1, 1)), T(x)))
+    d = derive_ok(cost, W1, want)
+    assert d.result == want
+    rules = [s.rule for s in d.steps]
+    for r in ("power-scalar", "norm", "matmul-right", "sigma", "matmul-left", "chain-rule"):
+        assert r in rules
+    assert len(d.steps) < 40
+
+
+def test_vec_jacobian_Wx_by_W():
+    d = derive_ok(mm(W, x), W, Kron(T(x), Identity("n")))
+    assert d.result == Kron(T(x), Identity("n"))
+
+
+def test_logsumexp_gradient_is_softmax():
+    d = derive_ok(LogSumExp(z), z, Softmax(z))
+    assert d.result == Softmax(z)
+
+
+def test_declared_cost_of_declared_activation():
+    e = CallVec("C", Apply("sigma", z, 0, True))
+    want = Hadamard(CallVec("C", Apply("sigma", z, 0, True), 1), Apply("sigma", z, 1, True))
+    d = derive_ok(e, z, want)
+    assert d.result == want
+
+
+# ───────────── Parr & Howard, THEOREMS.md A3 (element-wise binary operators), both operands ─────────────
+
+A3 = [
+    ("w+x", lambda: Add((w, xn)), "w", lambda: Identity("n")),
+    ("w+x", lambda: Add((w, xn)), "x", lambda: Identity("n")),
+    ("w-x", lambda: Add((w, Neg(xn))), "w", lambda: Identity("n")),
+    ("w-x", lambda: Add((w, Neg(xn))), "x", lambda: Neg(Identity("n"))),
+    ("w.x", lambda: Hadamard(w, xn), "w", lambda: Diag(xn)),
+    ("w.x", lambda: Hadamard(w, xn), "x", lambda: Diag(w)),
+    ("w/x", lambda: HadDiv(w, xn), "w", lambda: Diag(EPower(xn, -1))),
+    ("w/x", lambda: HadDiv(w, xn), "x", lambda: Diag(Neg(HadDiv(w, EPower(xn, 2))))),
+    ("max", lambda: MaxMin("max", w, xn), "w", lambda: Diag(Apply("step", Add((w, Neg(xn)))))),
+    ("max", lambda: MaxMin("max", w, xn), "x", lambda: Diag(Apply("step", Add((xn, Neg(w)))))),
+]
+
+
+@pytest.mark.parametrize("name,expr,by,want", A3, ids=[f"{a[0]}-d{a[2]}" for a in A3])
+def test_parr_howard_elementwise_binary(name, expr, by, want):
+    wrt = {"w": w, "x": xn}[by]
+    derive_ok(expr(), wrt, want())
+
+
+def test_parr_howard_elementwise_wrong_variants_fail():
+    assert numeric_differs(Hadamard(w, xn), w, Diag(w))  # diag of the wrong operand
+    assert numeric_differs(Add((w, Neg(xn))), xn, Identity("n"))  # sign
+
+
+# ───────────── A4 scalar expansion ─────────────
+
+A4 = [
+    ("x+z by x", lambda: Add((xn, Broadcast(c_, ("n", 1)))), xn, lambda: Identity("n")),
+    ("x+z by z", lambda: Add((xn, Broadcast(c_, ("n", 1)))), c_, lambda: Ones(("n", 1))),
+    ("x z by x", lambda: Scale(c_, xn), xn, lambda: Scale(c_, Identity("n"))),
+    ("x z by z", lambda: Scale(c_, xn), c_, lambda: xn),
+    ("x-z by z", lambda: Add((xn, Neg(Broadcast(c_, ("n", 1))))), c_, lambda: Neg(Ones(("n", 1)))),
+    ("x/z by x", lambda: ir.Div(xn, c_), xn, lambda: ir.Div(Identity("n"), c_)),
+    ("x/z by z", lambda: ir.Div(xn, c_), c_, lambda: Neg(ir.Div(xn, Power(c_, 2)))),
+]
+
+
+@pytest.mark.parametrize("name,expr,wrt,want", A4, ids=[a[0] for a in A4])
+def test_parr_howard_scalar_expansion(name, expr, wrt, want):
+    derive_ok(expr(), wrt, want())
+
+
+# ───────────── A5 vector sum reduction ─────────────
+
+A5 = [
+    ("sum(x)", lambda: Sum(xn), xn, lambda: Ones(("n", 1))),
+    ("sum(x z) by x", lambda: Sum(Scale(c_, xn)), xn, lambda: Scale(c_, Ones(("n", 1)))),
+    ("sum(x z) by z", lambda: Sum(Scale(c_, xn)), c_, lambda: Sum(xn)),
+    ("w.x by w", lambda: mm(T(w), xn), w, lambda: xn),
+    ("w.x by x", lambda: mm(T(w), xn), xn, lambda: w),
+    ("sum(w.*x) by w", lambda: Sum(Hadamard(w, xn)), w, lambda: xn),
+]
+
+
+@pytest.mark.parametrize("name,expr,wrt,want", A5, ids=[a[0] for a in A5])
+def test_parr_howard_sum_reduction(name, expr, wrt, want):
+    derive_ok(expr(), wrt, want())
+
+
+def test_sum_reduction_numerator_is_row():
+    d = derive_ok(Sum(xn), xn, T(Ones(("n", 1))), layout="numerator")
+    assert d.result.shape == (1, "n")
+
+
+# ───────────── layouts: the same derivative in all three ─────────────
+
+@pytest.mark.parametrize("layout", ["mixed", "numerator", "denominator"])
+def test_layouts_scalar_by_matrix(layout):
+    r = Add((mm(W, x), Neg(y)))
+    e = Power(Norm(r), 2)
+    g = Scale(Num(2), mm(r, T(x)))
+    d = derive_ok(e, W, T(g) if layout == "numerator" else g, layout=layout)
+    assert d.result.shape == (("m", "n") if layout == "numerator" else ("n", "m"))
+
+
+@pytest.mark.parametrize("layout", ["mixed", "numerator", "denominator"])
+def test_layouts_vector_by_vector(layout):
+    zz = Add((mm(W, x), b))
+    J = mm(Diag(Apply("sigma", zz, 1)), W)
+    d = derive_ok(Apply("sigma", zz), x, T(J) if layout == "denominator" else J, layout=layout)
+    assert d.result.shape == (("m", "n") if layout == "denominator" else ("n", "m"))
+
+
+@pytest.mark.parametrize("layout", ["mixed", "numerator", "denominator"])
+def test_layouts_scalar_by_vector(layout):
+    e = mm(T(w), xn)
+    d = derive_ok(e, xn, T(w) if layout == "numerator" else w, layout=layout)
+    assert d.result.shape == ((1, "n") if layout == "numerator" else ("n", 1))
+
+
+@pytest.mark.parametrize("layout", ["mixed", "numerator", "denominator"])
+def test_layouts_vector_by_scalar(layout):
+    e = Scale(c_, xn)
+    d = derive_ok(e, c_, T(xn) if layout == "denominator" else xn, layout=layout)
+
+
+def test_kinds_grad_and_jacobian():
+    r = Add((mm(W, x), Neg(y)))
+    e = Power(Norm(r), 2)
+    g = differentiate(e, W, kind="grad", layout="numerator")
+    assert g.result.shape == W.shape
+    numeric_ok(e, W, g.result, kind="grad")
+    j = differentiate(e, W, kind="jacobian")
+    assert j.result.shape == (1, "m*n")
+    numeric_ok(e, W, j.result, kind="jacobian")
+    jw = differentiate(Apply("tanh", mm(W, x)), W, kind="jacobian")
+    numeric_ok(Apply("tanh", mm(W, x)), W, jw.result, kind="jacobian")
+
+
+# ───────────── more rules end to end ─────────────
+
+X = V("X", "n", "n")
+MORE = [
+    ("inverse", lambda: mm(T(w), ir.Inverse(X), xn), X, True),
+    ("det", lambda: ir.Det(X), X, True),
+    ("logdet", lambda: ir.LogDet(X), X, True),
+    ("power-matrix", lambda: mm(T(w), Power(X, 3), xn), X, False),
+    ("power-matrix-neg", lambda: mm(T(w), Power(X, -2), xn), X, True),
+    ("softmax-jacobian", lambda: Softmax(z), z, False),
+    ("softmax-in-cost", lambda: mm(T(w), Apply("log", Softmax(z))), z, False),
+    ("norm", lambda: Norm(Add((mm(W, x), Neg(y)))), x, False),
+    ("diag", lambda: mm(T(w), Diag(z), xn), z, False),
+    ("diag-jacobian", lambda: mm(Diag(z), xn), z, False),
+    ("vec", lambda: mm(T(V("c", "m*n")), ir.Vec(W)), W, False),
+    ("kron", lambda: Kron(w, x), w, False),
+    ("kron-right", lambda: mm(T(V("c", "m*n")), Kron(w, x)), x, False),
+    ("entrywise-chain", lambda: Sum(Apply("exp", Apply("sin", Hadamard(w, xn)))), xn, False),
+    ("tanh-softplus", lambda: Sum(Hadamard(Apply("tanh", xn), Apply("softplus", w))), xn, False),
+    ("sqrt-log", lambda: Sum(Apply("sqrt", Apply("exp", xn))), xn, False),
+    ("cos", lambda: Apply("cos", Scale(c_, xn)), c_, False),
+    ("abs", lambda: Sum(Apply("abs", xn)), xn, False),
+    ("relu", lambda: Sum(Apply("relu", Hadamard(w, xn))), w, False),
+    ("min-scalar", lambda: Sum(MaxMin("min", Broadcast(Num(0), ("n", 1)), xn)), xn, False),
+    ("epower", lambda: Sum(EPower(Add((xn, w)), 3)), xn, False),
+    ("power-scalar", lambda: Power(mm(T(xn), xn), Num(3).value), xn, False),
+    ("sqrt-scalar", lambda: Power(mm(T(xn), xn), ir.Num(1).value / 2), xn, False),
+    ("div-scalar", lambda: ir.Div(w, mm(T(xn), xn)), xn, False),
+    ("matrix-by-matrix", lambda: Hadamard(mm(W, x), Apply("sin", mm(W, V("v", "m")))), W, False),
+    ("transpose-in-scalar", lambda: Trace(mm(T(W), W)), W, False),
+    ("sigma-second", lambda: Sum(Apply("sigma", xn, 1)), xn, False),
+    ("declared-second", lambda: Sum(Apply("f", xn, 1, True)), xn, False),
+    ("shared", lambda: Add((Power(Norm(Add((mm(W, x), Neg(y)))), 2), Sum(Add((mm(W, x), Neg(y)))))), W, False),
+]
+
+
+@pytest.mark.parametrize("name,expr,wrt,spd", MORE, ids=[m[0] for m in MORE])
+def test_more_rules_numerically(name, expr, wrt, spd):
+    e = expr()
+    for layout in ("mixed", "numerator", "denominator"):
+        d = differentiate(e, wrt, layout=layout)
+        assert d.result.shape == ir.derivative_shape(e.shape, wrt.shape, "d", layout)
+        numeric_ok(e, wrt, d.result, layout=layout, spd=spd)
+
+
+# ───────────── let names, entries, nested derivatives, errors ─────────────
+
+def test_by_let_name_holds_other_paths_fixed():
+    zz = Named("z", Add((mm(W, x), b)))
+    e = Add((CallVec("C", Apply("sigma", zz, 0, True)), mm(T(x), x)))  # x appears outside z too
+    d = differentiate(e, zz)
+    want = Hadamard(CallVec("C", Apply("sigma", zz, 0, True), 1), Apply("sigma", zz, 1, True))
+    assert d.result == want
+    zv = V("z", "n")
+
+    def unname(t):  # the let name as a free variable, for the finite differences
+        if isinstance(t, Named):
+            return zv
+        kids = ir.children(t)
+        return ir.rebuild(t, [unname(k) for k in kids]) if kids else t
+
+    rng = np.random.default_rng(0)
+    fd_e = unname(e)
+    env = random_env(fd_e, SIZES, rng)
+    np.testing.assert_allclose(evaluate(unname(d.result), env, SIZES), fd_derivative(fd_e, zv, env, SIZES),
+                               rtol=1e-6)
+    full = differentiate(e, x)  # by x, both paths count
+    numeric_ok(e, x, full.result)
+
+
+def test_by_entry_of_matrix_bp4():
+    a = V("a", "m")
+    zz = Add((mm(W, a), b))
+    e = CallVec("C", zz)
+    j, k = Index("j", "n"), Index("k", "m")
+    d = differentiate(e, Entry(W, (j, k)))
+    assert d.result.shape == (1, 1)
+    want = Scale(Entry(CallVec("C", zz, 1), (j,)), Entry(a, (k,)))
+    assert d.result == want, str(d.result)
+    rng = np.random.default_rng(3)
+    env = random_env(e, SIZES, rng)
+    G = fd_derivative(e, W, env, SIZES)
+    for jj in range(1, 4):
+        for kk in range(1, 3):
+            got = evaluate(d.result, env, SIZES, {"j": jj, "k": kk})
+            assert abs(got[0, 0] - G[jj - 1, kk - 1]) < 1e-6
+
+
+def test_by_entry_index_sum_and_delta():
+    j, q, kk = Index("j", "n"), Index("q", "m"), Index("k", "m")
+    e = IndexSum(kk, MatMul((Entry(W, (j, kk)), Entry(x, (kk,)))))
+    d = differentiate(e, Entry(x, (q,)))
+    assert d.result == Entry(W, (j, q)), str(d.result)
+    i = Index("i", "n")
+    d2 = differentiate(Entry(xn, (i,)), Entry(xn, (j,)))
+    assert d2.result == Delta(i, j)
+    d3 = differentiate(Entry(xn, (i,)), Entry(xn, (i,)))
+    assert d3.result == Num(1)
+
+
+def test_index_to_matrix_form():
+    j, kk = Index("j", "n"), Index("k", "m")
+    s = simplify(IndexSum(kk, Scale(Entry(W, (j, kk)), Entry(x, (kk,)))))
+    assert s == Entry(mm(W, x), (j,))
+
+
+def test_expand_derivatives_inner_first():
+    e = Add((Derivative(mm(T(xn), A, xn), xn), mm(A, xn)))
+    out = expand_derivatives(e)
+    assert not any(isinstance(n, Derivative) for n in ir.walk(out))
+    rng = np.random.default_rng(0)
+    env = random_env(out, SIZES, rng)
+    want = (env["A"] + env["A"].T) @ env["x"] + env["A"] @ env["x"]
+    np.testing.assert_allclose(evaluate(out, env, SIZES), want)
+    d = differentiate(Derivative(Sum(EPower(xn, 3)), xn, "grad"), xn)  # the Hessian of Σ x³ is diag(6 x)
+    env = random_env(xn, SIZES, rng)
+    np.testing.assert_allclose(evaluate(d.result, env, SIZES), np.diag(6 * env["x"][:, 0]))
+
+
+def test_constant_is_zero_and_missing_rule_is_loud():
+    d = differentiate(Sum(y), x)
+    assert isinstance(d.result, ir.Zeros)
+    with pytest.raises(UnsupportedDerivative, match="transpose"):
+        differentiate(T(W), W)
+    with pytest.raises(UnsupportedDerivative, match="Hessian"):
+        differentiate(Sum(CallVec("C", xn, 1)), xn)
+    with pytest.raises(UnsupportedDerivative, match="entry"):
+        differentiate(Entry(W, (1, 1)), W)
+
+
+def test_mlp_cost_is_linear_in_depth():
+    sizes = []
+    for L in (4, 8, 16):
+        a = x
+        Ws = []
+        for l in range(L):
+            Wl, bl = V(f"W{l}", "m", "m"), V(f"b{l}", "m")
+            Ws.append(Wl)
+            a = Apply("sigma", Add((mm(Wl, a), bl)))
+        cost = Power(Norm(Add((a, Neg(V("t", "m"))))), 2)
+        res = [differentiate(cost, Wl).result for Wl in Ws[:1]]
+        sizes.append(node_count(*res))
+    assert sizes[2] - sizes[1] <= 2.5 * (sizes[1] - sizes[0]) + 10
