@@ -574,3 +574,19 @@ def test_evaluate_arranges_layouts():
     # column-stacking: column c of the Jacobian is the entry W[c % 2, c // 2]
     assert jac[1, 3] == xv[1] and jac[0, 3] == 0
     assert evaluate(Derivative(mm(W, xm), W, "d", "denominator"), env=env) == jac.T
+
+
+def test_limits_give_errors_or_unknown_quickly():
+    import time as _t
+
+    big = Var("V", (1000, 1000))
+    t0 = _t.perf_counter()
+    res = check_equal(Sum(big), Trace(big))
+    assert res.status == "unknown" and "too large" in res.reason
+    with pytest.raises(exact.ExactError):
+        check_equal(EPower(x, Fraction(10 ** 9)), x)
+    deep = x
+    for _ in range(3000):
+        deep = Neg(deep)
+    assert check_equal(deep, x).status == "unknown"
+    assert _t.perf_counter() - t0 < 10

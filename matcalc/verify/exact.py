@@ -403,14 +403,13 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
         case ir.Inverse(arg=a):
             return _inverse(_ev(a, env))
         case ir.Power(base=b, exp=k):
+            _check_exponent(k)
             B = _ev(b, env)
             if B.shape == (1, 1):
                 return S.Matrix([[B[0, 0] ** S.Rational(k.numerator, k.denominator)]])
             if k.denominator != 1:
                 raise ExactError("a matrix power needs an integer exponent")
             n = int(k)
-            if abs(n) > 64:
-                raise ExactError(f"matrix power {n} is beyond the exact method's limit (64)")
             if n < 0:
                 B, n = _inverse(B), -n
             out = S.eye(B.rows)
@@ -418,6 +417,7 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
                 out = out * B
             return out
         case ir.EPower(base=b, exp=k):
+            _check_exponent(k)
             r = S.Rational(k.numerator, k.denominator)
             return _ev(b, env).applyfunc(lambda x: x ** r)
         case ir.Broadcast(arg=a, dims=(r, c)):
@@ -488,6 +488,15 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
         case ir.Derivative():
             return _derivative(e, env)
     raise ExactError(f"the exact method cannot evaluate {type(e).__name__}")
+
+
+#: Largest exponent (numerator or denominator) the exact method expands.
+MAX_EXPONENT = 256
+
+
+def _check_exponent(k: Fraction) -> None:
+    if abs(k.numerator) > MAX_EXPONENT or k.denominator > MAX_EXPONENT:
+        raise ExactError(f"the exponent {k} is beyond the exact method's limit ({MAX_EXPONENT})")
 
 
 def _inverse(m: sympy.Matrix) -> sympy.Matrix:
@@ -1086,6 +1095,17 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
         ExactError: on shapes that differ other than by transposition, or an expression that cannot be evaluated.
     """
     t0 = time.perf_counter()
+    try:
+        return _check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed, symmetric=symmetric, sizes=sizes)
+    except RecursionError:
+        return ExactResult("unknown", [], None, "the exact method: expression too deep", "expression too deep",
+                           time.perf_counter() - t0)
+
+
+def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple, budget_s: float, seed: int,
+                 symmetric: str, sizes: list[dict] | None) -> ExactResult:
+    """The body of :func:`check_equal`."""
+    t0 = time.perf_counter()
     deadline = t0 + budget_s
     sl, sr = lhs.shape, rhs.shape
     transposed = sl != sr and (sl[1], sl[0]) == sr
@@ -1108,6 +1128,12 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
     tried: list[dict] = []
     done: list[dict] = []
     unknown_reason = ""
+    if sizes is None:
+        var_entries, largest = _cost([lhs, rhs], assignments[0])
+        if var_entries > 4 * MAX_VAR_ENTRIES or largest > 4 * MAX_NODE_ENTRIES:
+            why = (f"the sizes are too large for the exact method ({var_entries} variable entries, "
+                   f"{largest} entries in the largest subexpression)")
+            return ExactResult("unknown", [dict(assignments[0])], None, why, why, time.perf_counter() - t0)
     for n_assign, sz in enumerate(assignments):
         if n_assign > 0 and time.perf_counter() > t0 + budget_s * 0.6:
             break  # a second assignment only when cheap
