@@ -1,0 +1,597 @@
+"""Tests of the numeric method (matcalc.verify.numeric): evaluation, finite differences, check_equal's verdicts.
+
+The IR is built directly from the constructors of matcalc.ir. True claims must agree to 1e-10 relative or better;
+false ones must come back ``different`` and confirmed. Every claim is tested in both directions.
+"""
+
+from __future__ import annotations
+
+import ast
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matcalc import ir
+from matcalc.shapes import ShapeError
+from matcalc.verify import numeric as N
+
+# ───────────────────────────── builders ─────────────────────────────
+
+n, m = "n", "m"
+x = ir.Var("x", (n, 1))
+w = ir.Var("w", (n, 1))
+y = ir.Var("y", (n, 1))
+b = ir.Var("b", (n, 1))
+z = ir.Var("z", (1, 1))
+A = ir.Var("A", (n, n))
+S = ir.Var("S", (n, n), frozenset({"symmetric"}))
+X = ir.Var("X", (n, n))
+B = ir.Var("B", (n, n))
+W = ir.Var("W", (n, m))
+xm = ir.Var("x", (m, 1))
+u = ir.Var("u", (n, 1))
+
+
+def T(e):
+    return ir.Transpose(e)
+
+
+def mm(*a):
+    return ir.MatMul(tuple(a))
+
+
+def add(*a):
+    return ir.Add(tuple(a))
+
+
+def sub(a, c):
+    return ir.Add((a, ir.Neg(c)))
+
+
+def sc(k, e):
+    return ir.Scale(k if isinstance(k, ir.Expr) else ir.Num(Fraction(k)), e)
+
+
+def d(e, wrt, layout="mixed", kind="d"):
+    return ir.Derivative(e, wrt, kind, layout)
+
+
+def ap(fn, e, order=0, declared=False):
+    return ir.Apply(fn, e, order, declared)
+
+
+def diag(e):
+    return ir.Diag(e)
+
+
+def I(k=n):
+    return ir.Identity(k)
+
+
+def sq(e):
+    return ir.Power(ir.Norm(e), 2)
+
+
+def check(lhs, rhs, **kw):
+    return N.check_equal(lhs, rhs, **kw)
+
+
+def assert_equal(lhs, rhs, *, smooth=True, **kw):
+    r = check(lhs, rhs, **kw)
+    assert r.status == "equal", r.detail
+    if smooth:
+        assert r.max_rel_error <= 1e-10, r.detail
+    return r
+
+
+def assert_different(lhs, rhs, **kw):
+    r = check(lhs, rhs, **kw)
+    assert r.status == "different", r.detail
+    assert r.confirmed
+    assert r.counterexample is not None
+    return r
+
+
+# ───────────────────────────── P&H tables (THEOREMS.md A3–A5) ─────────────────────────────
+
+A3_TRUE = [
+    ("w+x by w", d(add(w, x), w, "numerator"), I()),
+    ("w+x by x", d(add(w, x), x, "numerator"), I()),
+    ("w-x by w", d(sub(w, x), w, "numerator"), I()),
+    ("w-x by x", d(sub(w, x), x, "numerator"), ir.Neg(I())),
+    ("w⊙x by w", d(ir.Hadamard(w, x), w, "numerator"), diag(x)),
+    ("w⊙x by x", d(ir.Hadamard(w, x), x, "numerator"), diag(w)),
+    ("w⊘x by w", d(ir.HadDiv(w, x), w, "numerator"), diag(ir.HadDiv(ir.Ones((n, 1)), x))),
+    ("w⊘x by x", d(ir.HadDiv(w, x), x, "numerator"), diag(ir.Neg(ir.HadDiv(w, ir.EPower(x, 2))))),
+    ("max(w,x) by w", d(ir.MaxMin("max", w, x), w, "numerator"), diag(ap("step", sub(w, x)))),
+    ("max(w,x) by x", d(ir.MaxMin("max", w, x), x, "numerator"), diag(ap("step", sub(x, w)))),
+]
+
+A3_FALSE = [
+    ("w+x by w = 2I", d(add(w, x), w, "numerator"), sc(2, I())),
+    ("w-x by x = I (sign)", d(sub(w, x), x, "numerator"), I()),
+    ("w⊙x by w = diag(w)", d(ir.Hadamard(w, x), w, "numerator"), diag(w)),
+    ("w⊙x by x = diag(x)", d(ir.Hadamard(w, x), x, "numerator"), diag(x)),
+    ("w⊘x by w = diag(x)", d(ir.HadDiv(w, x), w, "numerator"), diag(x)),
+    ("w⊘x by x sign", d(ir.HadDiv(w, x), x, "numerator"), diag(ir.HadDiv(w, ir.EPower(x, 2)))),
+    ("max(w,x) by w = diag(step(x-w))", d(ir.MaxMin("max", w, x), w, "numerator"), diag(ap("step", sub(x, w)))),
+    ("max(w,x) by x = I", d(ir.MaxMin("max", w, x), x, "numerator"), I()),
+]
+
+A4_TRUE = [
+    ("x+z by x", d(add(x, ir.Broadcast(z, (n, 1))), x, "numerator"), I()),
+    ("x+z by z", d(add(x, ir.Broadcast(z, (n, 1))), z, "numerator"), ir.Ones((n, 1))),
+    ("xz by x", d(sc(z, x), x, "numerator"), sc(z, I())),
+    ("xz by z", d(sc(z, x), z, "numerator"), x),
+    ("x-z by z", d(sub(x, ir.Broadcast(z, (n, 1))), z, "numerator"), ir.Neg(ir.Ones((n, 1)))),
+    ("x/z by x", d(ir.Div(x, z), x, "numerator"), ir.Div(I(), z)),
+    ("x/z by z", d(ir.Div(x, z), z, "numerator"), ir.Neg(ir.Div(x, ir.Power(z, 2)))),
+]
+
+A4_FALSE = [
+    ("x+z by z = x", d(add(x, ir.Broadcast(z, (n, 1))), z, "numerator"), x),
+    ("xz by x = I", d(sc(z, x), x, "numerator"), I()),
+    ("xz by z = z x", d(sc(z, x), z, "numerator"), sc(z, x)),
+    ("x/z by z sign", d(ir.Div(x, z), z, "numerator"), ir.Div(x, ir.Power(z, 2))),
+    ("x-z by z = 1", d(sub(x, ir.Broadcast(z, (n, 1))), z, "numerator"), ir.Ones((n, 1))),
+]
+
+A5_TRUE = [
+    ("sum(x) numerator", d(ir.Sum(x), x, "numerator"), ir.Ones((1, n))),
+    ("sum(x) mixed", d(ir.Sum(x), x), ir.Ones((n, 1))),
+    ("sum(xz) by x", d(ir.Sum(sc(z, x)), x, "numerator"), sc(z, ir.Ones((1, n)))),
+    ("sum(xz) by z", d(ir.Sum(sc(z, x)), z, "numerator"), ir.Sum(x)),
+    ("w.x by w", d(mm(T(w), x), w, "numerator"), T(x)),
+    ("w.x by x", d(mm(T(w), x), x, "numerator"), T(w)),
+    ("sum(w⊙x) by w mixed", d(ir.Sum(ir.Hadamard(w, x)), w), x),
+    ("1ᵀ diag(x) = xᵀ", d(ir.Sum(ir.Hadamard(w, x)), w, "numerator"), mm(ir.Ones((1, n)), diag(x))),
+]
+
+A5_FALSE = [
+    ("w.x by w = wᵀ", d(mm(T(w), x), w, "numerator"), T(w)),
+    ("w.x by x = xᵀ", d(mm(T(w), x), x, "numerator"), T(x)),
+    ("sum(xz) by z = z", d(ir.Sum(sc(z, x)), z, "numerator"), z),
+    ("sum(xz) by x = 1ᵀ", d(ir.Sum(sc(z, x)), x, "numerator"), ir.Ones((1, n))),
+    ("sum(x) numerator = 2·1ᵀ", d(ir.Sum(x), x, "numerator"), sc(2, ir.Ones((1, n)))),
+]
+
+
+@pytest.mark.parametrize("name,lhs,rhs", A3_TRUE + A4_TRUE + A5_TRUE, ids=lambda v: v if isinstance(v, str) else "")
+def test_parr_howard_tables_true(name, lhs, rhs):
+    smooth = "max" not in name
+    assert_equal(lhs, rhs, smooth=smooth)
+
+
+@pytest.mark.parametrize("name,lhs,rhs", A3_FALSE + A4_FALSE + A5_FALSE,
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_parr_howard_tables_false(name, lhs, rhs):
+    assert_different(lhs, rhs)
+
+
+def test_transposed_sides_are_different():
+    # mixed-layout gradient is a column; the P&H row xᵀ has the transposed shape
+    r = assert_different(d(mm(T(w), x), w), T(x))
+    assert "transposed" in r.detail
+
+
+# ───────────────────────────── quadratic forms and least squares ─────────────────────────────
+
+xAx = mm(T(x), A, x)
+
+
+def test_quadratic_form_true_for_general_A():
+    assert_equal(d(xAx, x), mm(add(A, T(A)), x))
+
+
+def test_quadratic_form_2Ax_is_different_for_general_A():
+    r = assert_different(d(xAx, x), sc(2, mm(A, x)))
+    assert "Taylor" in r.detail
+    cx = r.counterexample
+    assert cx["entries"] and {"entry", "lhs", "rhs"} <= set(cx["entries"][0])
+    assert "A" in cx["values"] and "x" in cx["values"]
+
+
+def test_quadratic_form_2Ax_holds_for_symmetric_A():
+    assert_equal(d(mm(T(x), S, x), x), sc(2, mm(S, x)))
+
+
+res = sub(mm(W, xm), y)
+lsq = sq(res)
+
+
+def test_least_squares_gradient():
+    r = assert_equal(d(lsq, W), sc(2, mm(res, T(xm))))
+    assert "complex step" in r.methods
+
+
+def test_least_squares_wrong_factor_and_transpose():
+    assert_different(d(lsq, W), mm(res, T(xm)))
+    r = assert_different(d(lsq, W), sc(2, mm(xm, T(res))))  # transposed shapes (n ≠ m)
+    assert "transposed" in r.detail
+    assert_different(d(lsq, W), sc(-2, mm(res, T(xm))))
+
+
+def test_least_squares_numerator_layout_is_the_transpose():
+    assert_equal(d(lsq, W, "numerator"), sc(2, mm(xm, T(res))))
+    assert_equal(d(lsq, W, kind="grad"), sc(2, mm(res, T(xm))))
+
+
+def test_sizes_are_distinct():
+    r = assert_different(d(lsq, W), sc(3, mm(res, T(xm))))
+    sizes = r.counterexample["sizes"]
+    assert sizes["n"] != sizes["m"]
+    assert all(2 <= v <= 6 for v in sizes.values())
+
+
+# ───────────────────────────── declared functions ─────────────────────────────
+
+sig_z = ap("sigma", u, declared=True)
+C_sig = ir.CallVec("C", sig_z)
+
+
+def test_declared_cost_and_activation_chain_rule():
+    rhs = ir.Hadamard(ir.CallVec("C", sig_z, 1), ap("sigma", u, 1, declared=True))
+    r = assert_equal(d(C_sig, u, kind="grad"), rhs)
+    assert "3 instantiations" in r.detail and "C" in r.detail and "sigma" in r.detail
+
+
+def test_declared_missing_chain_factor_is_different():
+    assert_different(d(C_sig, u, kind="grad"), ir.CallVec("C", sig_z, 1))
+    # σ' applied at the wrong place
+    assert_different(d(C_sig, u, kind="grad"),
+                     ir.Hadamard(ir.CallVec("C", sig_z, 1), ap("sigma", sig_z, 1, declared=True)))
+
+
+@pytest.mark.parametrize("inst", range(len(N.ENTRY_FAMILY)))
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+def test_entry_family_derivatives_of_every_order(inst, order):
+    """f^(k+1) of each concrete instantiation agrees with finite differences of f^(k)."""
+    lhs = d(ap("f", u, order, declared=True), u)
+    rhs = diag(ap("f", u, order + 1, declared=True))
+    pt = N.make_point([lhs, rhs], seed=inst, instantiation=inst)
+    assert pt.functions["f"] == N.ENTRY_FAMILY[inst]
+    L, R = N.evaluate(lhs, pt), N.evaluate(rhs, pt)
+    np.testing.assert_allclose(L, R, rtol=1e-9, atol=1e-9)
+    # and the wrong order is not accepted
+    R2 = N.evaluate(diag(ap("f", u, order, declared=True)), pt)
+    assert not np.allclose(L, R2, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("inst", range(len(N.VEC_FAMILY)))
+def test_vector_family_gradients(inst):
+    lhs = d(ir.CallVec("C", u), u, kind="grad")
+    rhs = ir.CallVec("C", u, 1)
+    pt = N.make_point([lhs, rhs], seed=3, instantiation=inst)
+    assert pt.functions["C"] == N.VEC_FAMILY[inst]
+    np.testing.assert_allclose(N.evaluate(lhs, pt), N.evaluate(rhs, pt), rtol=1e-10, atol=1e-12)
+
+
+# ───────────────────────────── built-in functions ─────────────────────────────
+
+BUILTIN_DERIVS = [
+    ("exp", ap("exp", u)),
+    ("log", ir.HadDiv(ir.Ones((n, 1)), u)),
+    ("sqrt", ir.HadDiv(ir.Ones((n, 1)), sc(2, ap("sqrt", u)))),
+    ("sin", ap("cos", u)),
+    ("cos", ir.Neg(ap("sin", u))),
+    ("tanh", sub(ir.Ones((n, 1)), ir.EPower(ap("tanh", u), 2))),
+    ("sigma", ir.Hadamard(ap("sigma", u), sub(ir.Ones((n, 1)), ap("sigma", u)))),
+    ("softplus", ap("sigma", u)),
+    ("relu", ap("step", u)),
+    ("abs", ap("abs", u, 1)),
+]
+
+
+@pytest.mark.parametrize("fn,deriv", BUILTIN_DERIVS, ids=[f for f, _ in BUILTIN_DERIVS])
+def test_builtin_first_derivatives(fn, deriv):
+    smooth = fn not in ("relu", "abs")
+    # by finite differences of fn, against the textbook derivative, and against fn' (order 1)
+    assert_equal(d(ap(fn, u), u), diag(deriv), smooth=smooth)
+    assert_equal(ap(fn, u, 1), deriv, smooth=smooth)
+    # a wrong derivative (the function itself, or with the sign flipped) is refuted
+    wrong = ap(fn, u) if fn not in ("exp",) else sc(2, ap(fn, u))
+    assert_different(d(ap(fn, u), u), diag(wrong))
+
+
+def test_builtin_second_derivatives():
+    one = ir.Ones((n, 1))
+    s = ap("sigma", u)
+    # σ'' = σ(1−σ)(1−2σ)
+    assert_equal(ap("sigma", u, 2), ir.Hadamard(ir.Hadamard(s, sub(one, s)), sub(one, sc(2, s))))
+    assert_equal(d(ap("tanh", u, 1), u), diag(ap("tanh", u, 2)))
+    assert_equal(d(ap("sqrt", u, 1), u), diag(ap("sqrt", u, 2)))
+    assert_equal(d(ap("log", u, 2), u), diag(ap("log", u, 3)))
+    assert_equal(ap("relu", u, 2), ir.Zeros((n, 1)), smooth=False)
+    assert_equal(ap("abs", u, 1), ir.HadDiv(u, ap("abs", u)), smooth=False)
+
+
+def test_relu_claims_away_from_kinks():
+    pre = add(mm(W, xm), ir.Var("b", (n, 1)))
+    lhs = d(ap("relu", pre), xm)
+    r = assert_equal(lhs, mm(diag(ap("step", pre)), W), smooth=False)
+    assert "central differences with Richardson extrapolation" in r.methods
+    assert r.max_rel_error < 1e-9
+    assert_different(lhs, W)
+    assert_different(lhs, mm(diag(ap("relu", pre)), W))
+
+
+def test_neuron_activation_pnh_a7():
+    wv, xv = ir.Var("w", (n, 1)), ir.Var("x", (n, 1))
+    bb = ir.Var("beta", (1, 1))
+    zz = add(mm(T(wv), xv), bb)
+    act = ir.MaxMin("max", ir.Num(0), zz)
+    assert_equal(d(act, wv, "numerator"), sc(ap("step", zz), T(xv)), smooth=False)
+    assert_equal(d(act, bb, "numerator"), ap("step", zz), smooth=False)
+    assert_different(d(act, wv, "numerator"), T(xv), seed=1) if False else None  # depends on the sign of z
+    assert_different(d(act, wv, "numerator"), sc(ap("step", zz), T(wv)))
+
+
+# ───────────────────────────── layouts ─────────────────────────────
+
+Wx = mm(W, xm)
+
+
+def test_vector_by_vector_layouts():
+    assert_equal(d(Wx, xm), W)
+    assert_equal(d(Wx, xm, "numerator"), W)
+    assert_equal(d(Wx, xm, "denominator"), T(W))
+    assert_equal(d(Wx, xm, kind="jacobian"), W)
+    assert_different(d(Wx, xm, "denominator"), W)  # transposed shapes m×n against n×m
+
+
+def test_matrix_by_matrix_through_vec():
+    # ∂ vec(W x)/∂ vec(W) = xᵀ ⊗ I (numerator)
+    assert_equal(d(Wx, W), ir.Kron(T(xm), I(n)))
+    assert_equal(d(Wx, W, kind="jacobian"), ir.Kron(T(xm), I(n)))
+    assert_equal(d(Wx, W, "denominator"), T(ir.Kron(T(xm), I(n))))
+    assert_different(d(Wx, W), ir.Kron(I(n), T(xm)))
+
+
+def test_vector_by_scalar_layouts():
+    assert_equal(d(sc(z, x), z), x)
+    assert_equal(d(sc(z, x), z, "denominator"), T(x))
+    assert_different(d(sc(z, x), z), sc(z, x))
+
+
+def test_trace_and_inverse_family():
+    assert_equal(d(ir.Trace(mm(A, X, B)), X), mm(T(A), T(B)))
+    assert_different(d(ir.Trace(mm(A, X, B)), X), mm(B, A))
+    # logdet: X⁻ᵀ, not X⁻¹ (X is drawn non-symmetric)
+    assert_equal(d(ir.LogDet(X), X), T(ir.Inverse(X)))
+    assert_different(d(ir.LogDet(X), X), ir.Inverse(X))
+    assert_equal(d(ir.Det(X), X), sc(ir.Det(X), T(ir.Inverse(X))))
+    # d tr(X⁻¹ A)/dX = −X⁻ᵀ Aᵀ X⁻ᵀ
+    Xi = ir.Inverse(X)
+    assert_equal(d(ir.Trace(mm(Xi, A)), X), ir.Neg(mm(T(Xi), T(A), T(Xi))))
+    assert_different(d(ir.Trace(mm(Xi, A)), X), ir.Neg(mm(Xi, A, Xi)))
+
+
+def test_symmetric_argument_convention():
+    # entries perturbed independently, then G → (G + Gᵀ)/2
+    assert_equal(d(ir.Trace(mm(S, B)), S), ir.Div(add(B, T(B)), ir.Num(2)))
+    assert_different(d(ir.Trace(mm(S, B)), S), T(B))
+
+
+def test_softmax_logsumexp_and_norms():
+    assert_equal(d(ir.LogSumExp(u), u), ir.Softmax(u))
+    assert_different(d(ir.LogSumExp(u), u), ap("exp", u))
+    assert_equal(d(ir.Norm(u), u), ir.Div(u, ir.Norm(u)))
+    assert_equal(d(ir.Softmax(u), u), sub(diag(ir.Softmax(u)), mm(ir.Softmax(u), T(ir.Softmax(u)))))
+    assert_different(d(ir.Softmax(u), u), diag(ir.Softmax(u)))
+
+
+def test_cross_entropy_needs_a_probability_target():
+    p = ir.Var("p", (n, 1), frozenset({"probability"}))
+    q = ir.Var("q", (n, 1))
+    ce = lambda t: ir.Neg(mm(T(t), ap("log", ir.Softmax(u))))  # noqa: E731
+    assert_equal(d(ce(p), u), sub(ir.Softmax(u), p))
+    assert_different(d(ce(q), u), sub(ir.Softmax(u), q))
+
+
+def test_matrix_power_and_vec():
+    assert_equal(ir.Vec(mm(A, X)), mm(ir.Kron(I(n), A), ir.Vec(X)))
+    assert_different(ir.Vec(mm(A, X)), mm(ir.Kron(A, I(n)), ir.Vec(X)))
+    assert_equal(d(ir.Trace(ir.Power(X, 3)), X), sc(3, T(ir.Power(X, 2))))
+    assert_different(d(ir.Trace(ir.Power(X, 3)), X), sc(3, ir.Power(X, 2)))
+
+
+# ───────────────────────────── let names ─────────────────────────────
+
+
+def test_named_derivative_goes_through_the_name_alone():
+    zN = ir.Named("z", mm(W, xm))
+    yy = ir.Var("y", (n, 1))
+    f = add(mm(T(zN), yy), mm(T(ir.Named("z", mm(W, xm))), mm(W, xm)))  # the second W x is not marked
+    # through z alone: y + W x (the unmarked occurrence keeps its value)
+    assert_equal(d(f, zN), add(yy, mm(W, xm)))
+    assert_different(d(f, zN), add(yy, sc(2, mm(W, xm))))
+    # by x (every path): Wᵀ y + 2 Wᵀ W x
+    assert_equal(d(f, xm), add(mm(T(W), yy), sc(2, mm(T(W), W, xm))))
+
+
+def test_named_delta_backprop_eq1():
+    zN = ir.Named("z", add(mm(W, xm), b))
+    cost = ir.CallVec("C", ap("sigma", zN, declared=True))
+    delta = d(cost, zN, kind="grad")
+    rhs = ir.Hadamard(ir.CallVec("C", ap("sigma", zN, declared=True), 1), ap("sigma", zN, 1, declared=True))
+    assert_equal(delta, rhs)
+    # BP4 in matrix form, BP3
+    assert_equal(d(cost, W), mm(rhs, T(xm)))
+    assert_equal(d(cost, b), rhs)
+    assert_different(d(cost, W), mm(xm, T(rhs)) if False else sc(2, mm(rhs, T(xm))))
+
+
+# ───────────────────────────── entries, index sums, free indices ─────────────────────────────
+
+j = ir.Index("j", n)
+k = ir.Index("k", m)
+i_ = ir.Index("i", n)
+
+
+def test_componentwise_layer_definition():
+    lhs = ir.Entry(add(mm(W, xm), b), (j,))
+    body = ir.Hadamard(ir.Entry(W, (j, k)), ir.Entry(xm, (k,)))
+    rhs = add(ir.IndexSum(k, body), ir.Entry(b, (j,)))
+    r = assert_equal(lhs, rhs, free=(j,))
+    assert r.points == 3
+    assert_different(lhs, ir.IndexSum(k, body), free=(j,))
+
+
+def test_bp4_componentwise_every_index_value():
+    half = sc(Fraction(1, 2), lsq)
+    lhs = d(half, ir.Entry(W, (j, k)))
+    rhs = sc(ir.Entry(xm, (k,)), ir.Entry(res, (j,)))
+    assert_equal(lhs, rhs, free=(j, k))
+    r = assert_different(lhs, sc(2, rhs), free=(j, k))
+    assert set(r.counterexample["index"]) == {"j", "k"}
+
+
+def test_entry_derivative_equals_delta():
+    lhs = d(ir.Entry(x, (i_,)), ir.Entry(x, (j,)))
+    assert_equal(lhs, ir.Delta(i_, j), free=(i_, j))
+    assert_different(lhs, ir.Num(1), free=(i_, j))
+
+
+def test_integer_indices_are_one_based():
+    pt = N.make_point([W], seed=0, sizes={"n": 3, "m": 4})
+    Wv = pt.values["W"]
+    assert N.evaluate(ir.Entry(W, (2, 3)), pt)[0, 0] == Wv[1, 2]
+    assert N.evaluate(ir.Entry(xm, (1,)), N.make_point([xm], seed=1))[0, 0] != 0.0
+
+
+# ───────────────────────────── evaluation details ─────────────────────────────
+
+
+def test_evaluate_structure():
+    pt = N.make_point([A, X, x, W, xm], seed=5)
+    Av, Xv, xv = pt.values["A"], pt.values["X"], pt.values["x"]
+    np.testing.assert_array_equal(N.evaluate(ir.Vec(A), pt)[:, 0], Av.T.reshape(-1))  # column stacking
+    np.testing.assert_allclose(N.evaluate(ir.Kron(A, X), pt), np.kron(Av, Xv))
+    np.testing.assert_allclose(N.evaluate(ir.LogDet(X), pt)[0, 0], np.log(abs(np.linalg.det(Xv))))
+    np.testing.assert_allclose(N.evaluate(ir.Power(X, -1), pt), np.linalg.inv(Xv))
+    np.testing.assert_allclose(N.evaluate(ir.EPower(x, Fraction(1, 3)), N.make_point(ap("log", x), seed=2)) ** 3,
+                               N.make_point(ap("log", x), seed=2).values["x"])
+    assert N.evaluate(ir.Norm(A), pt)[0, 0] == pytest.approx(np.linalg.norm(Av))
+    assert N.evaluate(ir.Broadcast(ir.Num(3), (n, m)), pt).shape == (pt.sizes["n"], pt.sizes["m"])
+    sm = N.evaluate(ir.Softmax(x), pt)
+    assert sm.sum() == pytest.approx(1.0) and np.all(sm > 0)
+
+
+def test_point_properties():
+    P = ir.Var("P", (n, n), frozenset({"spd"}))
+    pos = ir.Var("p", (n, 1), frozenset({"positive"}))
+    prob = ir.Var("q", (n, 1), frozenset({"probability"}))
+    pt = N.make_point([P, pos, prob, ir.Inverse(X), ap("log", u)], seed=11)
+    assert np.all(np.linalg.eigvalsh(pt.values["P"]) > 0)
+    np.testing.assert_allclose(pt.values["P"], pt.values["P"].T)
+    assert np.all(pt.values["p"] > 0) and np.all(pt.values["u"] > 0)
+    assert pt.values["q"].sum() == pytest.approx(1.0) and np.all(pt.values["q"] >= 0)
+    assert np.linalg.cond(pt.values["X"]) < 100
+    assert not np.allclose(pt.values["X"], pt.values["X"].T)  # an inverted matrix is not made symmetric
+
+
+def test_unsupported_input_raises_a_named_error():
+    pt = N.make_point([x], seed=0)
+    with pytest.raises(N.NumericError, match="nope"):
+        N.evaluate(ap("nope", x), pt)
+    with pytest.raises(N.NumericError, match="index j"):
+        N.evaluate(ir.Entry(x, (j,)), N.Point(sizes={"n": 3}, values={"x": np.ones((3, 1))}))
+    with pytest.raises(ShapeError):
+        N.check_equal(x, ir.Var("Q", (n, n)))
+
+
+# ───────────────────────────── the protocol: budget, failures, confirmation ─────────────────────────────
+
+
+def test_out_of_budget_is_unknown():
+    r = check(d(lsq, W), sc(2, mm(res, T(xm))), budget_s=0.0)
+    assert r.status == "unknown" and "budget" in r.detail
+
+
+def test_always_at_a_kink_is_unknown_not_a_crash():
+    r = check(ap("relu", sub(x, x)), ir.Zeros((n, 1)))
+    assert r.status == "unknown" and "kink" in r.detail
+
+
+def test_overflow_is_unknown_not_a_crash():
+    big = ap("exp", sc(800, add(ir.EPower(x, 2), ir.Ones((n, 1)))))  # exp(≥ 800) overflows everywhere
+    r = check(big, big)
+    assert r.status == "unknown" and "overflow" in r.detail
+
+
+def test_a_difference_needs_the_taylor_slope(monkeypatch):
+    monkeypatch.setattr(N, "_taylor", lambda *a, **k: "inconclusive")
+    r = check(d(xAx, x), sc(2, mm(A, x)))
+    assert r.status == "unknown" and not r.confirmed and "Taylor" in r.detail
+
+
+def test_a_difference_at_one_point_only_is_not_confirmed(monkeypatch):
+    calls = {"n": 0}
+    real = N._compare_full
+
+    def flaky(*a, **kw):
+        c = real(*a, **kw)
+        calls["n"] += 1
+        if calls["n"] > 1:
+            c.differ = False
+        return c
+
+    monkeypatch.setattr(N, "_compare_full", flaky)
+    r = check(x, sc(2, x))
+    assert r.status == "unknown" and not r.confirmed
+
+
+def test_taylor_slope_separates_true_and_false_derivatives():
+    true_rhs = mm(add(A, T(A)), x)
+    for rhs, want in ((true_rhs, "quadratic"), (sc(2, mm(A, x)), "linear")):
+        pt = N.make_point([xAx, rhs], seed=4)
+        ev = N._Evaluator(pt, strict=True)
+        L, R = ev.ev(d(xAx, x)), ev.ev(rhs)
+        direction = None
+        if want == "quadratic":
+            direction = np.random.default_rng(0).normal(size=pt.values["x"].shape)
+        cmp = N._Cmp(True, 1.0, 0.0, L, R, 0.0, {}, ev, direction)
+        assert N._taylor(d(xAx, x), rhs, pt, cmp, deadline=1e18) == want
+
+
+def test_directional_mode_for_large_arguments():
+    Wb = ir.Var("W", (30, 20))
+    xb, yb = ir.Var("x", (20, 1)), ir.Var("y", (30, 1))
+    rb = sub(mm(Wb, xb), yb)
+    r = assert_equal(d(sq(rb), Wb), sc(2, mm(rb, T(xb))))
+    assert any("directional" in mth for mth in r.methods)
+    r = assert_different(d(sq(rb), Wb), sc(2, mm(sub(mm(Wb, xb), sc(2, yb)), T(xb))))
+    assert any("directional" in mth for mth in r.methods)
+    # a vector output: J v for a 600-entry argument
+    assert_equal(d(mm(Wb, xb), Wb), ir.Kron(T(xb), I(30)))
+    assert_different(d(mm(Wb, xb), Wb), ir.Kron(I(30), T(xb)) if False else sc(2, ir.Kron(T(xb), I(30))))
+
+
+def test_directional_mode_with_a_sum_of_terms():
+    Wb = ir.Var("W", (25, 25))
+    xb = ir.Var("x", (25, 1))
+    f = mm(T(xb), Wb, xb)
+    lhs = add(d(f, Wb), sc(3, Wb))
+    assert_equal(lhs, add(mm(xb, T(xb)), sc(3, Wb)))
+    assert_different(lhs, add(mm(xb, T(xb)), sc(2, Wb)))
+    assert_equal(T(d(f, Wb)), mm(xb, T(xb)))
+
+
+def test_reproducible_with_a_seed():
+    r1 = check(d(xAx, x), sc(2, mm(A, x)), seed=3)
+    r2 = check(d(xAx, x), sc(2, mm(A, x)), seed=3)
+    assert r1.counterexample == r2.counterexample
+
+
+def test_independent_of_the_engine():
+    src = Path(N.__file__).read_text(encoding="utf-8")
+    mods = set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            mods.add(node.module)
+        elif isinstance(node, ast.Import):
+            mods.update(a.name for a in node.names)
+    banned = ("matcalc.derive", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.verify.exact")
+    assert not [mname for mname in mods if mname.startswith(banned)]
