@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from matcalc import ir
 from matcalc.document import Claim, Declaration, FuncDecl, LayoutSetting, Let
-from matcalc.errors import UsageError
+from matcalc.errors import MatcalcError, UsageError
 from matcalc.printing import greek_macro, latex_name, to_latex
 
 __all__ = [
@@ -462,33 +462,145 @@ def _layouts(doc: Any) -> list[str]:
     return [s.layout for s in doc.statements if isinstance(s, LayoutSetting)]
 
 
+#: Short labels for the engine's step names in the alignment's annotation column.
+RULE_LABELS = {
+    "chain-rule": "Jacobian chain rule",
+    "shared-subexpression": "shared subexpression: adjoints add",
+    "expand-derivatives": "inner derivatives first",
+    "symmetric-convention": "symmetric argument",
+    "like-terms": "collect like terms",
+    "transpose-cancel": "transposes",
+    "products": "products",
+    "scalars": "scalar factors",
+    "layout": "layout",
+    "matmul-left": "matrix product (left factor)",
+    "matmul-right": "matrix product (right factor)",
+}
+
+
+def rule_label(rule: str) -> str:
+    """A step's rule name as a short label (``chain-rule`` → ``Jacobian chain rule``)."""
+    return RULE_LABELS.get(rule, rule.replace("-", " "))
+
+
+def _subst(e: ir.Expr, old: ir.Expr, new: ir.Expr) -> tuple[ir.Expr, bool]:
+    """``e`` with every occurrence of ``old`` replaced by ``new``, and whether there was one."""
+    if e == old:
+        return new, True
+    kids = ir.children(e)
+    if not kids:
+        return e, False
+    out, found = [], False
+    for k in kids:
+        k2, f = _subst(k, old, new)
+        out.append(k2)
+        found = found or f
+    if not found:
+        return e, False
+    return ir.rebuild(e, out), True
+
+
+class DerivationView:
+    """The engine's steps arranged for typesetting.
+
+    ``local`` rows show each rule applied to a node (``node ↦ what the rule gives``, the rule in the annotation);
+    ``chain`` rows are one chain of equalities from the derivative to the result: the Jacobian chain rule, then each
+    simplification applied to the whole expression; ``later`` rows are simplifications of subexpressions that no
+    longer occur in the chain as written. ``legend`` lists each rule used with its statement.
+    """
+
+    MAX_SUBST_STEPS = 400
+
+    def __init__(self, head: ir.Expr, derivation: Any) -> None:
+        self.local: list[str] = []
+        self.chain: list[str] = []
+        self.later: list[str] = []
+        self.notes: list[str] = []
+        self.legend: list[tuple[str, str]] = []
+        self.mode = ""
+        seen: set[str] = set()
+        cur: ir.Expr | None = None
+        cur_tex = ""
+        steps = list(derivation.steps)
+        substitute = len(steps) <= self.MAX_SUBST_STEPS
+        for s in steps:
+            label = rule_label(s.rule)
+            if s.rule not in seen:
+                seen.add(s.rule)
+                self.legend.append((label, s.note or ""))
+            ann = " && " + math_text(label)
+            before = s.before
+            if s.rule == "chain-rule":
+                self.mode = "reverse" if "reverse" in (s.note or "") else "forward"
+                cur, cur_tex = s.after, to_latex(s.after)
+                self.chain.append(to_latex(head) + " &= " + cur_tex + ann)
+                continue
+            if before is None:
+                if cur is not None and s.after.shape == cur.shape:
+                    tex = to_latex(s.after)
+                    if tex != cur_tex:
+                        self.chain.append("&= " + tex + ann)
+                    cur, cur_tex = s.after, tex
+                elif s.note:
+                    self.notes.append(s.note)
+                continue
+            if cur is not None and substitute:
+                try:
+                    new, found = _subst(cur, before, s.after)
+                except (RecursionError, ValueError, MatcalcError):
+                    new, found = cur, False
+                if found:
+                    tex = to_latex(new)
+                    if tex != cur_tex:
+                        self.chain.append("&= " + tex + ann)
+                    cur, cur_tex = new, tex
+                    continue
+            if cur is None:
+                self.local.append(to_latex(before) + r" &\longmapsto " + to_latex(s.after) + ann)
+            else:
+                # a simplification inside a subexpression that no longer occurs in the chain as written
+                b_tex, a_tex = to_latex(before), to_latex(s.after)
+                if b_tex != a_tex:
+                    self.later.append(b_tex + " &= " + a_tex + ann)
+        result_tex = to_latex(derivation.result)
+        if cur is None:
+            self.chain.append(to_latex(head) + " &= " + result_tex + " && " + math_text("result"))
+        elif cur_tex != result_tex:
+            self.chain.append("&= " + result_tex + " && " + math_text("simplified"))
+
+    def intro_local(self) -> str:
+        if self.mode == "reverse":
+            return ("Local rules, applied from the output back (each row: a node, and the adjoint it passes to "
+                    "an operand):")
+        if self.mode == "forward":
+            return "Local rules (each row: a node, and its Jacobian by an operand, numerator layout):"
+        return "Local rules (each row: a node, and what the rule gives for it):"
+
+    def latex(self) -> str:
+        """The derivation as text and ``align*`` blocks for a document."""
+        out: list[str] = []
+        for n in self.notes:
+            out.append(r"\noindent\textit{Note:} " + escape_text(n) + "\n\n")
+        if self.local:
+            out.append(escape_text(self.intro_local()) + "\n" + _align(self.local))
+        out.append(("Then the chain of equalities:\n" if self.local else "") + _align(self.chain))
+        if self.later:
+            out.append("Simplifications inside subexpressions:\n" + _align(self.later))
+        if self.legend:
+            out.append("{\\small\\begin{description}\n")
+            for label, note in self.legend:
+                out.append(r"\item[{" + escape_text(label) + "}] " + escape_text(note) + "\n")
+            out.append("\\end{description}}\n")
+        return "".join(out)
+
+    def rows(self) -> list[str]:
+        """All rows for one ``aligned`` block (fragments and Markdown)."""
+        return self.local + self.chain + self.later
+
+
 def _derivation_rows(head: ir.Expr, derivation: Any) -> list[str]:
-    """The engine's steps as alignment rows, each annotated with its rule."""
-    rows: list[str] = []
-    cur: ir.Expr | None = head
-    first = True
-    for s in derivation.steps:
-        label = s.rule or ""
-        if s.note and s.note != s.rule:
-            label = f"{label}: {s.note}" if label else s.note
-        ann = " && " + math_text(label) if label else ""
-        before = getattr(s, "before", None)
-        if before is not None and before != cur:
-            if first:
-                rows.append(to_latex(head))
-            rows.append(to_latex(before) + " &= " + to_latex(s.after) + ann)
-        elif first:
-            rows.append(to_latex(head) + " &= " + to_latex(s.after) + ann)
-        else:
-            rows.append("&= " + to_latex(s.after) + ann)
-        cur = s.after
-        first = False
-    if not rows:
-        rows.append(to_latex(head) + " &= " + to_latex(derivation.result)
-                    + " && " + math_text("(no steps recorded)"))
-    elif cur != derivation.result:
-        rows.append("&= " + to_latex(derivation.result) + " && " + math_text("result"))
-    return rows
+    """The engine's steps as alignment rows (local rules, then the chain of equalities), each with its rule."""
+    return DerivationView(head, derivation).rows()
 
 
 def _theorem_body(t: Any, *, sectioned: bool) -> str:
@@ -526,7 +638,7 @@ def _theorem_body(t: Any, *, sectioned: bool) -> str:
                "\\paragraph{Attempted proof (not verified).}\n")
     for line, node, d in t.derivations:
         out.append(f"The rule engine derives the left-hand side of line {int(line)}:\n")
-        out.append(_align(_derivation_rows(node, d)))
+        out.append(DerivationView(node, d).latex())
     chains = chain_rows(report.results)
     if chains:
         out.append("The claims and the steps of the derivation, each judged:\n")
@@ -659,7 +771,7 @@ def _derive_document(res: Any) -> str:
         d = item.derivation
         out.append(r"\section*{With respect to $" + to_latex(item.wrt) + "$}\n")
         out.append("The result is $" + _shape_text(d.result.shape) + "$.\n")
-        out.append(_align(_derivation_rows(_derive_head(res, item), d)))
+        out.append(DerivationView(_derive_head(res, item), d).latex())
         out.append("\\[\n  \\boxed{" + to_latex(_derive_head(res, item)) + " = " + to_latex(d.result) + "}\n\\]\n")
         m = item.numeric
         out.append(r"\paragraph{Numeric check.} $" + METHOD_MATH.get(m.status, r"\text{?}") + "$ "

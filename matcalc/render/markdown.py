@@ -30,7 +30,7 @@ __all__ = ["markdown", "md_escape", "code_span", "MARK", "METHOD_MARK"]
 MARK = {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}
 METHOD_MARK = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~$&])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$&])")
 
 
 def md_escape(s: Any) -> str:
