@@ -590,3 +590,114 @@ def test_limits_give_errors_or_unknown_quickly():
         deep = Neg(deep)
     assert check_equal(deep, x).status == "unknown"
     assert _t.perf_counter() - t0 < 10
+
+
+# ───────────────────────────── claims read by the parser (matcalc.lang) ─────────────────────────────
+
+# Each document's claims end with a comment naming the expected status.
+DOCUMENTS = [
+    ("A: n x n, x: n", """
+        d/dx x^T A x = 2 A x            # different
+        d/dx x^T A x = (A + A^T) x      # equal
+        d/dx x^T A x = (A^T + A) x      # equal
+        d/dx x^T A x = 2 A^T x          # different
+    """),
+    ("A: n x n symmetric, x: n", """
+        d/dx x^T A x = 2 A x            # equal
+    """),
+    ("W: n x m, x: m, y: n", """
+        d/dW ‖W x − y‖^2 = 2 (W x − y) x^T          # equal
+        d/dW ‖W x − y‖^2 = 2 * x * (W x − y)^T      # different
+        d/dW ‖W x − y‖^2 = -2 (W x − y) x^T         # different
+        d/dW sum((W x - y).^2) = 2 (W x - y) x^T    # equal
+        jacobian(W x, W) = kron(x^T, eye(n))        # equal
+        jacobian(W x, W) = kron(eye(n), x^T)        # different
+        layout numerator
+        d/dW ‖W x − y‖^2 = 2 * x * (W x − y)^T      # equal
+        d/dx (W x) = W                              # equal
+        layout denominator
+        d/dx (W x) = W^T                            # equal
+    """),
+    ("C: R^n -> R, sigma: R -> R, z: n", """
+        grad(C(sigma(z)), z) = C'(sigma(z)) ⊙ sigma'(z)     # equal
+        grad(C(sigma(z)), z) = C'(sigma(z))                 # different
+        grad(C(sigma(z)), z) = C'(z) ⊙ sigma'(z)            # different
+    """),
+    ("C: R^n -> R, sigma: R -> R, W: n x m, a: m, b: n", """
+        let z = W a + b
+        let delta = grad(C(sigma(z)), z)
+        d/dW[j, k] C(sigma(z)) = a[k] delta[j]      # equal
+        d/dW[j, k] C(sigma(z)) = delta[j]           # different
+        d/db[j] C(sigma(z)) = delta[j]              # equal
+        d/dW C(sigma(z)) = delta a^T                # equal
+        d/db C(sigma(z)) = delta                    # equal
+        d/db C(sigma(z)) = sigma'(z)                # different
+        z[j] = sum_k W[j, k] a[k] + b[j]            # equal
+        z[j] = sum_k W[j, k] a[k]                   # different
+    """),
+    ("C: R^n -> R, sigma: R -> R, W1: h x m, b1: h, W2: n x h, b2: n, x: m", """
+        let z1 = W1 x + b1
+        let z2 = W2 sigma(z1) + b2
+        grad(C(sigma(z2)), z1) = (W2^T grad(C(sigma(z2)), z2)) ⊙ sigma'(z1)     # equal
+        grad(C(sigma(z2)), z1) = (grad(C(sigma(z2)), z2)^T W2)^T ⊙ sigma'(z1)   # equal
+        grad(C(sigma(z2)), z1) = (W2^T grad(C(sigma(z2)), z2)) ⊙ sigma(z1)      # different
+        grad(C(sigma(z2)), z1) = W2^T grad(C(sigma(z2)), z2)                    # different
+    """),
+    ("w: n, x: n, z: scalar", """
+        layout numerator
+        d/dw (w ⊙ x) = diag(x)      # equal
+        d/dw (w ⊙ x) = diag(w)      # different
+        d/dx sum(x) = ones(n)^T     # equal
+        d/dz (x + z) = ones(n)      # equal
+        d/dx (w ./ x) = diag(-w ./ x.^2)    # equal
+        d/dx (w ./ x) = diag(w ./ x.^2)     # different
+    """),
+    ("y: n probability, z: n", """
+        d/dz -y^T log(softmax(z)) = softmax(z) - y      # equal
+        d/dz -y^T log(softmax(z)) = y - softmax(z)      # different
+    """),
+    ("X: n x n, P: n x n spd, S: n x n symmetric, A: n x n", """
+        d/dX logdet(X) = X^-T       # equal
+        d/dX logdet(X) = X^-1       # different
+        d/dP logdet(P) = P^-1       # equal
+        d/dS tr(A S) = (A + A^T)/2  # equal
+        d/dS tr(A S) = A^T          # different
+    """),
+    ("x: n", """
+        d/dx sum(relu(x)) = step(x)         # equal
+        max(0, x) = relu(x)                 # equal
+        max(0, x) = abs(x)                  # different
+        d/dx sum(softplus(x)) = sigma(x)    # equal
+        d/dx sum(tanh(x)) = 1 - tanh(x).^2  # equal
+        d/dx sum(tanh(x)) = 1 - tanh(x)     # different
+    """),
+]
+
+
+def _document_claims():
+    from matcalc.document import Claim
+    from matcalc.lang import read_document
+
+    out = []
+    for given, text in DOCUMENTS:
+        text = "\n".join(line.strip() for line in text.strip().splitlines())
+        lines = text.splitlines()
+        doc = read_document(text, given=given)
+        for st in doc.statements:
+            if isinstance(st, Claim):
+                want = lines[st.line - 1].rsplit("#", 1)[1].strip()
+                out.append((f"{lines[st.line - 1].split('#')[0].strip()} [{given}]", st, want))
+            else:
+                assert type(st).__name__ != "ErrorLine", st
+    return out
+
+
+def test_parsed_claims():
+    cases = _document_claims()
+    assert sum(w == "equal" for *_, w in cases) >= 20 and sum(w == "different" for *_, w in cases) >= 15
+    wrong = []
+    for name, st, want in cases:
+        res = check_equal(st.lhs, st.rhs, free=st.free, budget_s=8.0)
+        if res.status != want:
+            wrong.append((name, want, res.status, res.reason))
+    assert not wrong, wrong
