@@ -595,3 +595,20 @@ def test_independent_of_the_engine():
             mods.update(a.name for a in node.names)
     banned = ("matcalc.derive", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.verify.exact")
     assert not [mname for mname in mods if mname.startswith(banned)]
+
+
+def test_derivative_inside_a_product_bp4_matrix_form():
+    zN = ir.Named("z", add(mm(W, xm), b))
+    cost = ir.CallVec("C", ap("sigma", zN, declared=True))
+    delta = ir.Named("delta", d(cost, zN, kind="grad"))
+    assert_equal(d(cost, W), mm(delta, T(xm)))
+    r = assert_different(d(cost, W), sc(2, mm(delta, T(xm))))
+    assert "Taylor" in r.detail
+    assert_different(d(cost, b), ir.Hadamard(delta, ap("sigma", zN, 1, declared=True)))
+
+
+def test_second_derivative_by_nested_finite_differences():
+    hess = d(d(xAx, x), x)
+    r = assert_equal(hess, add(A, T(A)), smooth=False)
+    assert r.max_rel_error < 1e-7
+    assert_different(hess, sc(2, A))
