@@ -291,7 +291,8 @@ class _Reader:
         self.used_names = set(used_names)
         self.flex: dict[int, tuple] = {}  # id(node) -> flexible shape of I / 0 / 1
         self.default_one: list[DVar] = []  # flexible sizes of a lone 0/1 that default to a scalar
-        self.rewrites: dict[int, P.Node] = {}  # id(Call node) -> the product it stands for
+        self.rewrites: dict[int, P.Node] = {}
+        self.call_decisions: dict[int, tuple] = {}  # id(Call node) -> how it reads, decided in pass 1  # id(Call node) -> the product it stands for
         self.layouts: dict[int, str] = {}  # id(Deriv node) -> the layout in force
         self.index_vars: dict[str, DVar] = {}  # per statement: index name -> its range
         self.created: list[str] = []  # per statement: names inferred in it
@@ -299,8 +300,6 @@ class _Reader:
         self.let_refs_size = 0
         self.dim_final: dict[DVar, object] = {}
         self.var_cache: dict[str, ir.Var] = {}
-        self.stmt_index_dims: dict[int, dict[str, DVar]] = {}
-        self.source_lines: str = source
 
     # errors
     def err(self, cls: type, msg: str, line: int, col: int, end_col: int | None = None) -> MatcalcError:
@@ -430,8 +429,38 @@ class _Reader:
         return s
 
     def infer(self, node: P.Node) -> tuple:
+        if isinstance(node, (P.Transp, P.Pow, P.EntryN)):
+            node = self.postfix_product(node)
         meth = getattr(self, "i_" + type(node).__name__)
         return meth(node)
+
+    def postfix_product(self, node: P.Node) -> P.Node:
+        """``x (y)ᵀ`` parses as a postfix on the call ``x(y)``; when ``x`` is not a function the postfix belongs
+        to the bracket: the node is rewritten to the product ``x (y)ᵀ``."""
+        got = self.rewrites.get(id(node))
+        if got is not None:
+            return got
+        stack = []
+        base = node
+        while isinstance(base, (P.Transp, P.Pow, P.EntryN)):
+            stack.append(base)
+            base = base.arg
+        if not isinstance(base, P.Call) or base.nabla or self.call_kind(base)[0] != "product":
+            return node
+        chain = self.as_product(base)
+        first, last = chain.items[0], chain.items[1]
+        inner = last[3]
+        for post in reversed(stack):
+            if isinstance(post, P.Transp):
+                inner = P.Transp(Token("T", "T", post.line, post.col), inner)
+            elif isinstance(post, P.Pow):
+                inner = P.Pow(Token("^", "^", post.line, post.col), inner, post.exp, post.entrywise)
+            else:
+                inner = P.EntryN(Token("[", "[", post.line, post.col), inner, post.idx)
+        new = P.Chain(Token("(", "(", chain.line, chain.col), "*", [first, (last[0], last[1], last[2], inner)])
+        new.line, new.col = chain.line, chain.col
+        self.rewrites[id(node)] = new
+        return new
 
     def i_Num(self, node: P.Num) -> tuple:
         return self.flex.get(id(node), (1, 1))
@@ -659,6 +688,13 @@ class _Reader:
             raise self.err(TypeCheckError, f"{node.name} takes {w}, not {n}", node.line, node.col)
 
     def call_kind(self, node: P.Call) -> tuple[str, object]:
+        got = self.call_decisions.get(id(node))
+        if got is not None:
+            return got
+        got = self.call_decisions[id(node)] = self._call_kind(node)
+        return got
+
+    def _call_kind(self, node: P.Call) -> tuple[str, object]:
         how, what = self.func_of(node.name)
         if how == "product":
             return how, what
@@ -811,6 +847,8 @@ class _Reader:
     # ─────────── pass 2: building the IR ───────────
 
     def build(self, node: P.Node) -> ir.Expr:
+        if isinstance(node, (P.Transp, P.Pow, P.EntryN)):
+            node = self.rewrites.get(id(node), node)
         return getattr(self, "b_" + type(node).__name__)(node)
 
     def shaped(self, fn, node_line: int, node_col: int):
@@ -1066,7 +1104,7 @@ def _names_in(text: str) -> set[str]:
 
 
 class _Prepared:
-    __slots__ = ("seg", "st", "error", "shapes", "prev_shape", "depth")
+    __slots__ = ("seg", "st", "error", "shapes", "prev_shape", "index_vars")
 
     def __init__(self, seg: _Segment) -> None:
         self.seg = seg
@@ -1074,6 +1112,7 @@ class _Prepared:
         self.error: MatcalcError | None = None
         self.shapes: list = []
         self.prev_shape = None
+        self.index_vars: dict = {}
 
 
 def _parse_segments(segs: list[_Segment], source: str, where: str) -> list[_Prepared]:
@@ -1149,6 +1188,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
         if st is None:
             continue
         mark = reader.uf.mark()
+        nvars = len(reader.uf.vars)
         reader.created = []
         reader.index_vars = {}
         reader.let_refs_depth = 0
@@ -1193,9 +1233,10 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
                             reader.uf.undo(m)
                 p.shapes = shapes
                 prev_shape = shapes[-1]
-            p.depth = dict(reader.index_vars)
+            p.index_vars = dict(reader.index_vars)
         except MatcalcError as e:
             reader.uf.undo(mark)
+            del reader.uf.vars[nvars:]
             for name in reader.created:
                 reader.syms.pop(name, None)
             if st.kind == "let" and st.name not in reader.syms:
@@ -1221,7 +1262,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
             statements.append(LayoutSetting(line, col, text_, layout=st.layout))
             continue
         if p.error is None:
-            reader.index_vars = p.depth
+            reader.index_vars = p.index_vars
             try:
                 if st.kind == "decl":
                     names = []

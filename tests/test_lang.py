@@ -1,0 +1,670 @@
+"""Tests of the matcalc language (SPEC sections 1-3): lexer, parser, typer, documents, errors and limits."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from matcalc import ir
+from matcalc.document import Bare, Claim, Declaration, ErrorLine, FuncDecl, Header, LayoutSetting, Let, Step
+from matcalc.errors import LimitError, MatcalcError, ParseError, TypeCheckError
+from matcalc.ir import (
+    Add, Apply, Broadcast, CallVec, Derivative, Diag, Div, Entry, EPower, Hadamard, HadDiv, Identity, Index,
+    IndexSum, Inverse, Kron, MatMul, MaxMin, Named, Neg, Norm, Num, Ones, Power, Scale, Softmax, Sum, Trace,
+    Transpose, Var, Vec, Zeros,
+)
+from matcalc.lang import read_document, read_expr, parse_declarations
+from matcalc.lang.lexer import tokenize_line
+from matcalc.shapes import ShapeError
+
+G = "W: n x m, x: m, y: n, b: n, z: n, A: n x n, B: n x n, c: scalar, alpha: scalar, u: n, v: n"
+W = Var("W", ("n", "m"))
+X = Var("x", ("m", 1))
+Y = Var("y", ("n", 1))
+Bv = Var("b", ("n", 1))
+Z = Var("z", ("n", 1))
+A = Var("A", ("n", "n"))
+Bm = Var("B", ("n", "n"))
+C = Var("c", (1, 1))
+U = Var("u", ("n", 1))
+V = Var("v", ("n", 1))
+
+
+def rx(text: str, given: str | None = G, layout: str = "mixed") -> ir.Expr:
+    return read_expr(text, given=given, layout=layout)[0]
+
+
+def err(text: str, given: str | None = G) -> MatcalcError:
+    with pytest.raises(MatcalcError) as info:
+        read_document(text, given=given)
+    return info.value
+
+
+# ───────────────────────────── lexer ─────────────────────────────
+
+
+@pytest.mark.parametrize("text, kinds", [
+    ("a − b", ["NAME", "-", "NAME"]),
+    ("a .* b ⊙ c ∘ d", ["NAME", "⊙", "NAME", "⊙", "NAME", "⊙", "NAME"]),
+    ("a ./ b ⊘ c", ["NAME", "⊘", "NAME", "⊘", "NAME"]),
+    ("a ⊗ b", ["NAME", "⊗", "NAME"]),
+    ("a @ b * c", ["NAME", "*", "NAME", "*", "NAME"]),
+    ("xᵀ x' x.T", ["NAME", "T", "NAME", "'", "NAME", "T"]),
+    ("A⁻¹ A⁻ᵀ A²", ["NAME", "POW", "NAME", "INVT", "NAME", "POW"]),
+    ("‖x‖ ||x||", ["‖", "NAME", "‖", "‖", "NAME", "‖"]),
+    ("d/dW ∂/∂x", ["DERIV", "DERIV"]),
+    ("sum_k Σ_j ∑_i Σ_{l}", ["SUMIDX", "SUMIDX", "SUMIDX", "SUMIDX"]),
+    ("R -> R ℝ → ℝ", ["NAME", "->", "NAME", "ℝ", "->", "ℝ"]),
+    ("n × m", ["NAME", "×", "NAME"]),
+    ("0.5 2 .25", ["NUMBER", "NUMBER", "NUMBER"]),
+])
+def test_lexer_spellings(text: str, kinds: list) -> None:
+    toks = tokenize_line(text, 1)
+    assert [t.kind for t in toks[:-1]] == kinds
+    assert toks[-1].kind == "EOF"
+
+
+def test_lexer_values_and_positions() -> None:
+    toks = tokenize_line("d/dW[j, k]  A⁻¹ Σ_k x²", 3)
+    assert toks[0].value == "W" and toks[0].col == 1 and toks[0].line == 3
+    pows = [t.value for t in toks if t.kind == "POW"]
+    assert pows == [-1, 2]
+    assert [t.value for t in toks if t.kind == "SUMIDX"] == ["k"]
+    assert toks[-1].col == len("d/dW[j, k]  A⁻¹ Σ_k x²") + 1
+
+
+def test_lexer_d_is_a_variable_name_when_not_d_slash_d() -> None:
+    toks = tokenize_line("d x / d", 1)
+    assert [t.kind for t in toks[:-1]] == ["NAME", "NAME", "/", "NAME"]
+    assert rx("d x", given="d: scalar, x: n") == Scale(Var("d", (1, 1)), Var("x", ("n", 1)))
+
+
+@pytest.mark.parametrize("text, col", [("a $ b", 3), ("x | y", 3), ("a . b", 3), ("ok ⁻", 4)])
+def test_lexer_errors(text: str, col: int) -> None:
+    with pytest.raises(ParseError) as info:
+        tokenize_line(text, 1)
+    assert info.value.col == col
+
+
+# ───────────────────────────── SPEC section 3: every operator, both spellings ─────────────────────────────
+
+
+@pytest.mark.parametrize("texts, expected", [
+    (["W x + y", "W @ x + y", "W * x + y"], Add((MatMul((W, X)), Y))),
+    (["y - b", "y − b"], Add((Y, Neg(Bv)))),
+    (["y .* b", "y ⊙ b", "y ∘ b"], Hadamard(Y, Bv)),
+    (["y ./ b", "y ⊘ b"], HadDiv(Y, Bv)),
+    (["y ⊗ x", "kron(y, x)"], Kron(Y, X)),
+    (["y / c"], Div(Y, C)),
+    (["-y"], Neg(Y)),
+    (["y^T", "yᵀ", "y'", "y.T", "y^{T}"], Transpose(Y)),
+    (["A^-1", "A⁻¹", "inv(A)", "A^{-1}"], Inverse(A)),
+    (["A^-T", "A⁻ᵀ", "A^{-T}"], Transpose(Inverse(A))),
+    (["A^2", "A²"], Power(A, 2)),
+    (["c^0.5", "c^(1/2)", "c^{1/2}"], Power(C, Fraction(1, 2))),
+    (["c^-0.5", "c^(-1/2)"], Power(C, Fraction(-1, 2))),
+    (["y .^ 2", "y.^2"], EPower(Y, 2)),
+    (["‖y‖", "||y||", "norm(y)"], Norm(Y)),
+    (["sum(y)"], Sum(Y)),
+    (["dot(y, b)"], MatMul((Transpose(Y), Bv))),
+    (["tr(A)", "trace(A)"], Trace(A)),
+    (["det(A)"], ir.Det(A)),
+    (["logdet(A)"], ir.LogDet(A)),
+    (["diag(y)"], Diag(Y)),
+    (["vec(W)"], Vec(W)),
+    (["softmax(z)"], Softmax(Z)),
+    (["logsumexp(z)"], ir.LogSumExp(Z)),
+    (["max(y, b)"], MaxMin("max", Y, Bv)),
+    (["min(y, b)"], MaxMin("min", Y, Bv)),
+    (["ones(n)"], Ones(("n", 1))),
+    (["ones(n, m)"], Ones(("n", "m"))),
+    (["eye(n)"], Identity("n")),
+    (["zeros(n, m)"], Zeros(("n", "m"))),
+    (["zeros(3)"], Zeros((3, 1))),
+])
+def test_operator_spellings(texts: list, expected: ir.Expr) -> None:
+    for t in texts:
+        assert rx(t) == expected, t
+
+
+@pytest.mark.parametrize("fn", ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigma", "relu", "softplus", "abs", "step"])
+def test_entrywise_builtins(fn: str) -> None:
+    assert rx(f"{fn}(z)") == Apply(fn, Z, 0)
+    assert rx(f"{fn}'(z)") == Apply(fn, Z, 1)
+
+
+def test_sigma_spellings_and_primes() -> None:
+    for t in ("σ(z)", "sigmoid(z)", "sigma(z)"):
+        assert rx(t) == Apply("sigma", Z, 0)
+    assert rx("σ'(z)") == Apply("sigma", Z, 1)
+    assert rx("sigma''(z)") == Apply("sigma", Z, 2)
+    assert rx("relu'(z)") == Apply("relu", Z, 1)
+
+
+def test_declared_functions() -> None:
+    g = "f: R -> R, C: R^n -> R, z: n"
+    z = Var("z", ("n", 1))
+    assert rx("f(z)", g) == Apply("f", z, 0, declared=True)
+    assert rx("f'(z)", g) == Apply("f", z, 1, declared=True)
+    assert rx("C(z)", g) == CallVec("C", z, 0)
+    assert rx("C'(z)", g) == CallVec("C", z, 1)
+    assert rx("∇C(z)", g) == CallVec("C", z, 1)
+    assert rx("C(z)", g).shape == (1, 1) and rx("∇C(z)", g).shape == ("n", 1)
+    for spelled in ("f: ℝ → ℝ", "f: R->R"):
+        assert parse_declarations(spelled).funcs["f"] == FuncDecl("f", "entrywise")
+    for spelled in ("C: ℝ^n → ℝ", "C: R^{n} -> R", "C: R^(n) -> R"):
+        assert parse_declarations(spelled).funcs["C"] == FuncDecl("C", "vector", "n")
+
+
+def test_declared_name_shadows_builtin() -> None:
+    g = "sigma: R -> R, z: n"
+    assert rx("sigma(z)", g) == Apply("sigma", Var("z", ("n", 1)), 0, declared=True)
+    assert rx("σ'(z)", g) == Apply("sigma", Var("z", ("n", 1)), 1, declared=True)
+    # a declared variable called like a function is a factor of a product
+    e = rx("exp (z)", "exp: scalar, z: n")
+    assert e == Scale(Var("exp", (1, 1)), Var("z", ("n", 1)))
+
+
+def test_prime_after_non_function_is_transpose() -> None:
+    assert rx("y'(b)") == MatMul((Transpose(Y), Bv))
+    assert rx("y' b") == MatMul((Transpose(Y), Bv))
+
+
+def test_grad_and_jacobian() -> None:
+    e = rx("grad(c y^T y, y)")
+    assert isinstance(e, Derivative) and e.kind == "grad" and e.wrt == Y and e.shape == ("n", 1)
+    j = rx("jacobian(W x, x)")
+    assert j.kind == "jacobian" and j.shape == ("n", "m")
+
+
+def test_constants_sized_by_context() -> None:
+    assert rx("A + I") == Add((A, Identity("n")))
+    assert rx("1ᵀ y") == MatMul((Transpose(Ones(("n", 1))), Y))
+    assert rx("y + 1") == Add((Y, Broadcast(Num(1), ("n", 1))))
+    assert rx("2 y") == Scale(Num(2), Y)
+    d = read_document("d/dX tr(X) = I", given="X: n x n")
+    assert d.statements[0].rhs == Identity("n")
+    d = read_document("d/dx sum(x) = 1", given="x: n")
+    assert d.statements[0].rhs == Ones(("n", 1))
+    d = read_document("d/dx c = 0", given="x: n, c: scalar")
+    assert d.statements[0].rhs == Zeros(("n", 1))
+    d = read_document("d/dc c = 1", given="c: scalar")
+    assert d.statements[0].rhs == Num(1)
+    # declared names I, 0-free
+    assert rx("I x", "I: n x n, x: n") == MatMul((Var("I", ("n", "n")), Var("x", ("n", 1))))
+
+
+def test_scalar_expansion() -> None:
+    assert rx("y + c") == Add((Y, Broadcast(C, ("n", 1))))
+    assert rx("c - y") == Add((Broadcast(C, ("n", 1)), Neg(Y)))
+    assert rx("y - c") == Add((Y, Neg(Broadcast(C, ("n", 1)))))
+    assert rx("c ⊙ y") == Hadamard(Broadcast(C, ("n", 1)), Y)
+    assert rx("1 ./ y") == HadDiv(Broadcast(Num(1), ("n", 1)), Y)
+    assert rx("max(0, z)") == MaxMin("max", Broadcast(Num(0), ("n", 1)), Z)
+    assert rx("min(z, c)") == MaxMin("min", Z, Broadcast(C, ("n", 1)))
+    # x^T y is 1×1 and scales
+    assert rx("y^T b z") == Scale(MatMul((Transpose(Y), Bv)), Z)
+    assert rx("z y^T b") == MatMul((Z, Transpose(Y), Bv))  # left to right: (z yᵀ) b, a valid product
+
+
+def test_no_other_broadcasting() -> None:
+    e = err("δ ⊙ xᵀ", "δ: n, x: m")
+    assert isinstance(e, ShapeError) and e.col == 3
+
+
+def test_nary_flattening() -> None:
+    assert rx("A B A") == MatMul((A, Bm, A))
+    assert rx("A (B A)") == MatMul((A, Bm, A))
+    assert rx("y + b - z + u") == Add((Y, Bv, Neg(Z), U))
+    assert rx("y + (b + z)") == Add((Y, Bv, Z))
+    assert rx("y - (b + z)") == Add((Y, Neg(Add((Bv, Z)))))
+
+
+def test_negative_literals_fold() -> None:
+    assert rx("-2 y") == Scale(Num(-2), Y)
+    assert rx("-c y") == Scale(Neg(C), Y)
+
+
+# ───────────────────────────── precedence ─────────────────────────────
+
+
+def test_precedence_cases_of_issue_2() -> None:
+    assert rx("W x ⊙ b") == Hadamard(MatMul((W, X)), Bv)
+    g = "z: n, W: m x n, δ: m"
+    w, d, z = Var("W", ("m", "n")), Var("δ", ("m", 1)), Var("z", ("n", 1))
+    assert rx("σ'(z) ⊙ Wᵀ δ", g) == Hadamard(Apply("sigma", z, 1), MatMul((Transpose(w), d)))
+    assert rx("Wᵀ δ ⊙ σ'(z)", g) == Hadamard(MatMul((Transpose(w), d)), Apply("sigma", z, 1))
+    assert rx("-y^T b") == MatMul((Neg(Transpose(Y)), Bv))
+    e = rx("d/dW (W x - y)^T (W x - y) + c")
+    r = Add((MatMul((W, X)), Neg(Y)))
+    assert e == Add((Derivative(MatMul((Transpose(r), r)), W, "d", "mixed"), Broadcast(C, ("n", "m"))))
+
+
+def test_entrywise_binds_looser_than_product() -> None:
+    assert rx("b ⊙ W x") == Hadamard(Bv, MatMul((W, X)))
+    assert rx("y ⊙ b ⊘ z") == HadDiv(Hadamard(Y, Bv), Z)  # left to right
+
+
+def test_postfix_binds_tighter_than_unary_and_power() -> None:
+    assert rx("-c^2") == Neg(Power(C, 2))
+    assert rx("(y^T b)^2") == Power(MatMul((Transpose(Y), Bv)), 2)
+    assert rx("‖y‖^2") == Power(Norm(Y), 2)
+    assert rx("A^T^T") == Transpose(Transpose(A))
+
+
+def test_derivative_scope() -> None:
+    g = "x: n, A: n x n, c: n"
+    x, a, cc = Var("x", ("n", 1)), Var("A", ("n", "n")), Var("c", ("n", 1))
+    e = rx("d/dx x^T A x + c^T x", g)
+    # (the derivative is n×1; the scalar cᵀ x is expanded)
+    assert e == Add((Derivative(MatMul((Transpose(x), a, x)), x, "d", "mixed"),
+                     Broadcast(MatMul((Transpose(cc), x)), ("n", 1))))
+    # a leading minus is part of the body
+    e = rx("d/dx -x^T A x", g)
+    assert e == Derivative(MatMul((Neg(Transpose(x)), a, x)), x, "d", "mixed")
+    # a factor before it multiplies the derivative
+    e = rx("alpha d/dx x^T x", "alpha: scalar, x: n")
+    assert isinstance(e, Scale) and isinstance(e.arg, Derivative)
+    # the body reaches past entrywise operators, stops at a closing bracket
+    e = rx("(d/dx x ⊙ x) + A", g)
+    assert isinstance(e, Add) and e.args[0] == Derivative(Hadamard(x, x), x, "d", "mixed")
+    # ∂ spelling
+    assert rx("∂/∂x x^T x", g) == rx("d/dx x^T x", g)
+
+
+def test_derivative_layouts() -> None:
+    for layout, shape in (("mixed", ("n", 1)), ("numerator", (1, "n")), ("denominator", ("n", 1))):
+        e = rx("d/dx x^T x", "x: n", layout=layout)
+        assert e.layout == layout and e.shape == shape
+
+
+def test_layout_setting_changes_later_derivatives() -> None:
+    d = read_document("x: n\nd/dx x^T x\nlayout numerator\nd/dx x^T x", given=None)
+    bares = [s for s in d.statements if isinstance(s, Bare)]
+    assert [b.expr.layout for b in bares] == ["mixed", "numerator"]
+    assert isinstance(d.statements[2], LayoutSetting) and d.statements[2].layout == "numerator"
+
+
+def test_derivative_by_let_name_and_entry() -> None:
+    d = read_document("let z = W a + b; d/dz sigma(z)", given="W: n x m, a: m, b: n")
+    bare = d.statements[-1]
+    assert isinstance(bare.expr.wrt, Named) and bare.expr.wrt.name == "z"
+    assert bare.expr.expr == Apply("sigma", bare.expr.wrt, 0)
+    e = rx("d/dW[j, k] C(W a)", "C: R^n -> R, W: n x m, a: m")
+    assert e.wrt == Entry(Var("W", ("n", "m")), (Index("j", "n"), Index("k", "m")))
+
+
+def test_derivative_by_non_variable_is_an_error() -> None:
+    e = err("d/dn x^T x", "x: n")
+    assert isinstance(e, TypeCheckError) and "size" in e.message
+    e = err("grad(x^T x, 2 x)", "x: n")
+    assert isinstance(e, TypeCheckError) and e.col == 13
+    e = err("d/df f(x)", "f: R -> R, x: n")
+    assert "function" in e.message
+
+
+# ───────────────────────────── entries and index sums ─────────────────────────────
+
+
+def test_componentwise_claim_acceptance() -> None:
+    d = read_document("z[j] = sum_k W[j, k] x[k] + b[j]", given="W: n x m, x: m, b: n")
+    (claim,) = d.statements
+    j, k = Index("j", "n"), Index("k", "m")
+    assert claim.free == (j,)
+    z = Var("z", ("n", 1))
+    assert claim.lhs == Entry(z, (j,))
+    assert claim.rhs == Add((IndexSum(k, Scale(Entry(W, (j, k)), Entry(X, (k,)))), Entry(Bv, (j,))))
+    assert "z: n (inferred)" in d.env.inferred
+    other = read_document("z[j] = Σ_k W[j, k] x[k] + b[j]", given="W: n x m, x: m, b: n").statements[0]
+    assert (other.lhs, other.rhs, other.free) == (claim.lhs, claim.rhs, claim.free)
+
+
+def test_entries() -> None:
+    assert rx("W[1, 2]") == Entry(W, (1, 2))
+    assert rx("(W x)[j]") == Entry(MatMul((W, X)), (Index("j", "n"),))
+    assert rx("y^T[2]") == Entry(Transpose(Y), (1, 2))
+    d = read_document("d/dW[j, k] C(W a) = a[k] delta[j]", given="C: R^n -> R, W: n x m, a: m, delta: n")
+    assert {i.name for i in d.statements[0].free} == {"j", "k"}
+
+
+def test_index_errors() -> None:
+    e = err("sum_k W[k, k]", "W: n x m")
+    assert isinstance(e, TypeCheckError) and "two different dimensions" in e.message and e.col == 12
+    e = err("W[j]", "W: n x m")
+    assert "two indices" in e.message
+    e = err("x[4]", "x: 3")
+    assert "out of range" in e.message
+    e = err("sum_k y[j]", "y: n")
+    assert "does not index" in e.message
+    e = err("sum_k W[j, k] x", "W: n x m, x: m")
+    assert isinstance(e, ShapeError) and "sums scalars" in e.message
+
+
+# ───────────────────────────── types ─────────────────────────────
+
+
+@pytest.mark.parametrize("decl, dims, props", [
+    ("c: scalar", (1, 1), set()),
+    ("c: R", (1, 1), set()),
+    ("c: ℝ", (1, 1), set()),
+    ("x: n", ("n", 1), set()),
+    ("x: R^n", ("n", 1), set()),
+    ("x: ℝ^n", ("n", 1), set()),
+    ("x: n x 1", ("n", 1), set()),
+    ("x: n × 1", ("n", 1), set()),
+    ("x: 1 x n", (1, "n"), set()),
+    ("x: n x m", ("n", "m"), set()),
+    ("x: n×m", ("n", "m"), set()),
+    ("x: R^{n x m}", ("n", "m"), set()),
+    ("x: ℝ^(n×m)", ("n", "m"), set()),
+    ("x: 3 x n", (3, "n"), set()),
+    ("x: n_l x n1", ("n_l", "n1"), set()),
+    ("x: n x n symmetric", ("n", "n"), {"symmetric"}),
+    ("x: n x n positive definite", ("n", "n"), {"spd", "symmetric"}),
+    ("x: n x n spd", ("n", "n"), {"spd", "symmetric"}),
+    ("x: n x n diagonal", ("n", "n"), {"diagonal"}),
+    ("x: n positive", ("n", 1), {"positive"}),
+    ("x: n probability", ("n", 1), {"probability"}),
+])
+def test_type_spellings(decl: str, dims: tuple, props: set) -> None:
+    for text in (decl, "given " + decl):
+        v = parse_declarations(text).vars["x" if not decl.startswith("c") else "c"]
+        assert v.dims == dims and set(v.props) == props
+
+
+def test_several_names_per_declaration() -> None:
+    env = parse_declarations("given W: n x m, x: m, y: n")
+    assert env.vars["W"].dims == ("n", "m") and env.vars["x"].dims == ("m", 1) and env.vars["y"].dims == ("n", 1)
+    env = parse_declarations("a, b: n, c: scalar")
+    assert env.vars["a"].dims == env.vars["b"].dims == ("n", 1)
+    d = read_document("W: n x m\nx: m, y: n\nW x - y")
+    assert isinstance(d.statements[0], Declaration) and d.statements[0].names == (W,)
+    assert d.statements[-1].expr == Add((MatMul((W, X)), Neg(Y)))
+
+
+def test_redeclaration() -> None:
+    d = read_document("x: n\nx: n\nx^T x")
+    assert not any(isinstance(s, ErrorLine) for s in d.statements)
+    d = read_document("x: n\nx: m\nx^T x")
+    assert isinstance(d.statements[1], ErrorLine) and d.statements[1].error.line == 2
+    assert "already declared" in d.statements[1].error.message
+
+
+@pytest.mark.parametrize("decl, frag", [
+    ("S: n x m symmetric", "square"),
+    ("y: n x m probability", "column"),
+])
+def test_bad_properties(decl: str, frag: str) -> None:
+    with pytest.raises(TypeCheckError, match=frag):
+        parse_declarations(decl)
+
+
+# ───────────────────────────── inference ─────────────────────────────
+
+
+def test_inference_xtax() -> None:
+    e, env = read_expr("x^T A x")
+    (r,) = {v.dims[0] for v in ir.walk(e) if isinstance(v, Var)}
+    assert env.vars["A"].dims == (r, r) and env.vars["x"].dims == (r, 1)
+    assert env.inferred == [f"x: {r} (inferred)", f"A: {r} x {r} (inferred)"]
+
+
+def test_inference_spelling_kinds() -> None:
+    _, env = read_expr("alpha W v + β w")
+    assert env.vars["alpha"].dims == (1, 1) and env.vars["β"].dims == (1, 1)
+    wr, wc = env.vars["W"].dims
+    assert env.vars["v"].dims == (wc, 1) and env.vars["w"].dims == (wr, 1)
+    assert wr != wc and "alpha: scalar (inferred)" in env.inferred
+
+
+def test_inference_avoids_used_names() -> None:
+    _, env = read_expr("A x + n^T m x")  # n and m are names here
+    dims = {d for v in env.vars.values() for d in v.dims if isinstance(d, str)}
+    assert not dims & {"n", "m", "A", "x"}
+
+
+def test_inference_uses_declared_sizes() -> None:
+    _, env = read_expr("W x + y", given="W: n x m")
+    assert env.vars["x"].dims == ("m", 1) and env.vars["y"].dims == ("n", 1)
+    assert env.inferred == ["x: m (inferred)", "y: n (inferred)"]
+
+
+def test_inference_ambiguity_asks_for_declaration() -> None:
+    e = err("x y", None)  # two columns: no guess that y has one entry
+    assert isinstance(e, ShapeError) and "x" in e.message and "y" in e.message
+    e = err("diag(A)", None)
+    assert isinstance(e, ShapeError)
+
+
+def test_inference_across_lines() -> None:
+    d = read_document("A x\nx^T A")
+    ((r, c),) = {d.env.vars["A"].dims}
+    assert d.env.vars["x"].dims == (c, 1)
+
+
+# ───────────────────────────── shape errors point at the operator ─────────────────────────────
+
+
+@pytest.mark.parametrize("text, given, col, frag", [
+    ("W x + y", "W: n x m, x: m, y: k", 5, "cannot add W x (n×1) and y (k×1)"),
+    ("W y", "W: n x m, y: n", 3, "cannot multiply W (n×m) and y (n×1)"),
+    ("y ⊙ x", "x: m, y: n", 3, "entrywise"),
+    ("x^2", "x: n", 2, "x.^2"),
+    ("tr(W)", "W: n x m", 1, "square"),
+    ("A^-1", "A: n x m", 2, "square"),
+    ("x / y", "x: n, y: n", 3, "divisor"),
+    ("C(y)", "C: R^m -> R, y: n", 1, "length m"),
+    ("a + b + y", "a: n, b: n, y: m", 7, "a + b"),
+])
+def test_shape_errors(text: str, given: str, col: int, frag: str) -> None:
+    e = err(text, given)
+    assert isinstance(e, ShapeError), e
+    assert e.line == 1 and e.col == col, str(e)
+    assert frag in e.message
+    lines = str(e).split("\n")
+    assert lines[0].startswith(f"<input>:1:{col}: ")
+    assert lines[2].index("^") == lines[1].index(text) + col - 1
+
+
+def test_error_in_given_text() -> None:
+    with pytest.raises(MatcalcError) as info:
+        read_document("x^T x", given="x: n\nx: m")
+    assert info.value.where == "<given>" and info.value.line == 2
+
+
+# ───────────────────────────── syntax errors ─────────────────────────────
+
+
+@pytest.mark.parametrize("text, line, col, frag", [
+    ("(W x", 1, 5, "expected ')'"),
+    ("W x)", 1, 4, "unbalanced ')'"),
+    ("x +", 1, 4, "missing operand"),
+    ("x ^", 1, 4, "without an exponent"),
+    ("x ^ y", 1, 5, "expected an exponent"),
+    ("x $", 1, 3, "unknown character"),
+    ("‖x", 1, 3, "closing"),
+    ("x ⊙", 1, 4, "missing operand"),
+    ("f(x,", 1, 5, "expected"),
+    ("W[j", 1, 4, "]"),
+    ("* x", 1, 1, "missing operand"),
+    ("x = ", 1, 4, "right-hand side"),
+    ("let = x", 1, 5, "name"),
+    ("W: n x", 1, 7, "size"),
+    ("W: ", 1, 3, "type"),
+    ("layout sideways", 1, 8, "layout"),
+    ("x\ny +\nz", 2, 4, "missing operand"),
+    ("d/dx", 1, 5, "needs an expression"),
+    ("()", 1, 2, "empty"),
+])
+def test_syntax_errors(text: str, line: int, col: int, frag: str) -> None:
+    with pytest.raises(ParseError) as info:
+        read_document(text, where="hw.mc")
+    e = info.value
+    assert (e.line, e.col) == (line, col), str(e)
+    assert frag in e.message
+    out = str(e).split("\n")
+    assert out[0].startswith(f"hw.mc:{line}:{col}: ")
+    assert out[2].index("^") == col + 1  # two spaces of indent
+
+
+def test_syntax_error_anywhere_raises_even_after_good_lines() -> None:
+    with pytest.raises(ParseError):
+        read_document("x: n\nx^T x\n(x")
+
+
+# ───────────────────────────── documents ─────────────────────────────
+
+
+DOC = """theorem lsq: Least squares
+source: a textbook, (3.1)
+given W: n x m, x: m, y: n   # the data
+let r = W x - y
+d/dW ‖r‖^2 = 2 r x^T
+  = 2 (W x - y) x^T
+  = x + y
+  = 2 r x^T; layout numerator
+d/dW ‖W x - y‖^2
+  = 2 x (W x - y)^T
+"""
+
+
+def test_document_statements() -> None:
+    d = read_document(DOC, where="lsq.mc")
+    kinds = [type(s).__name__ for s in d.statements]
+    assert kinds == ["Header", "Header", "Declaration", "Let", "Claim", "Step", "ErrorLine", "Step",
+                     "LayoutSetting", "Bare", "Step"]
+    th, src = d.statements[0], d.statements[1]
+    assert (th.key, th.name, th.value) == ("theorem", "lsq", "Least squares")
+    assert src.key == "source" and src.value == "a textbook, (3.1)"
+    assert d.theorem is th and d.source_note == "a textbook, (3.1)"
+    let = d.statements[3]
+    assert let.name == "r" and let.value == Add((MatMul((W, X)), Neg(Y)))
+    claim = d.statements[4]
+    r = Named("r", let.value)
+    assert claim.lhs == Derivative(Power(Norm(r), 2), W, "d", "mixed")
+    assert claim.rhs == MatMul((Scale(Num(2), r), Transpose(X)))
+    s1, bad, s2 = d.statements[5], d.statements[6], d.statements[7]
+    assert s1.prev == claim.rhs and s1.prev_line == 5
+    assert isinstance(bad.error, ShapeError) and bad.error.line == 7 and bad.error.col == 7
+    assert bad.error.where == "lsq.mc"
+    assert s2.prev == s1.expr and s2.prev_line == 6  # judged against the last line that could be typed
+    assert d.statements[8].line == 8 and d.statements[8].col == 14
+    bare, s3 = d.statements[9], d.statements[10]
+    assert bare.expr.layout == "numerator" and s3.prev == bare.expr and s3.prev_line == 9
+    assert [s.line for s in d.judged()] == [5, 6, 7, 8, 10]
+
+
+def test_semicolons_and_comments() -> None:
+    d = read_document("x: n; y: n  # two vectors\n# only a comment\nx^T y ; x + y")
+    assert [type(s).__name__ for s in d.statements] == ["Declaration", "Declaration", "Bare", "Bare"]
+    assert [s.col for s in d.statements] == [1, 7, 1, 9]
+    assert d.statements[3].text == "x + y"
+
+
+def test_claim_chain_on_one_line() -> None:
+    d = read_document("d/dx x^T x = x + x = 2 x", given="x: n")
+    claim, step = d.statements
+    assert isinstance(claim, Claim) and isinstance(step, Step)
+    assert step.prev == claim.rhs and step.expr == Scale(Num(2), Var("x", ("n", 1)))
+
+
+def test_transposed_sides_are_judged_other_differences_are_errors() -> None:
+    d = read_document("d/dx x^T x = 2 x^T", given="x: n")
+    assert isinstance(d.statements[0], Claim)
+    d = read_document("d/dx x^T x = 2 x^T; d/dx x^T x = 2 x", given="x: n, y: m")
+    assert isinstance(d.statements[1], Claim)
+    e = err("d/dx x^T x = y", "x: n, y: m")
+    assert isinstance(e, ShapeError) and e.col == 12 and "different shapes" in e.message
+
+
+def test_one_line_document_that_cannot_be_typed_raises() -> None:
+    e = err("d/dx x^T A x = 2 A x", "A: n x m, x: n")
+    assert isinstance(e, ShapeError) and e.line == 1
+    # with another claim that can be typed, it is an error line
+    d = read_document("x^T x\nd/dx x^T A x = 2 A x", given="A: n x m, x: n")
+    assert isinstance(d.statements[1], ErrorLine)
+
+
+def test_first_step_without_previous_line() -> None:
+    d = read_document("x^T x\n", given="x: n")
+    assert isinstance(d.statements[0], Bare)
+    e = err("= x", "x: n")
+    assert isinstance(e, TypeCheckError) and "previous line" in e.message
+
+
+def test_let_rules() -> None:
+    d = read_document("let r = W x - y\nr^T r", given="W: n x m, x: m, y: n")
+    assert d.env.lets["r"] == Add((MatMul((W, X)), Neg(Y)))
+    e = read_document("let r = W x + x\nx^T x\nr^T r", given="W: n x m, x: m, y: n")
+    assert isinstance(e.statements[0], ErrorLine) and isinstance(e.statements[2], ErrorLine)
+    assert "could not be typed" in e.statements[2].error.message
+    e = read_document("let x = W x\nx^T x", given="W: n x m, x: m")
+    assert isinstance(e.statements[0], ErrorLine) and "already" in e.statements[0].error.message
+
+
+def test_env_contents() -> None:
+    d = read_document("f: R -> R\nlet s = f(x)\nA s", given="x: n")
+    assert d.env.funcs == {"f": FuncDecl("f", "entrywise")}
+    assert set(d.env.vars) == {"x", "A"} and "s" in d.env.lets
+    assert d.env.inferred == ["A: k x n (inferred)"] or d.env.inferred[0].endswith("x n (inferred)")
+
+
+# ───────────────────────────── limits ─────────────────────────────
+
+
+def test_limit_document_and_line_length() -> None:
+    with pytest.raises(LimitError) as info:
+        read_document("x + " * 3000 + "x")
+    assert info.value.line == 1
+    with pytest.raises(LimitError):
+        read_document(("x\n" * 60_000))
+
+
+def test_limit_nesting_depth() -> None:
+    for text in ("(" * 5000 + "x" + ")" * 5000, "-" * 5000 + "x", "x" + "'" * 5000, "x" + " ⊙ x" * 500,
+                 "‖(" * 3000 + "x" + ")‖" * 3000, "d/dx " * 2000 + "x", "sum_k " * 2000 + "x[k]"):
+        with pytest.raises(LimitError):
+            read_document(text)
+    # a long flat sum or product is fine
+    read_document(" + ".join(["x"] * 1000), given="x: n")
+    read_document(" ".join(["A"] * 1000), given="A: n x n")
+
+
+def test_limit_exponents_and_sizes() -> None:
+    with pytest.raises(LimitError):
+        read_document("A^65", given="A: n x n")
+    assert rx("A^64", "A: n x n") == Power(Var("A", ("n", "n")), 64)
+    with pytest.raises(LimitError):
+        read_document("c^1001", given="c: scalar")
+    with pytest.raises(LimitError):
+        read_document("x.^(1/1001)", given="x: n")
+    with pytest.raises(LimitError):
+        read_document("c^(10^10^10)", given="c: scalar")
+    with pytest.raises(LimitError):
+        read_document("x: 100000")
+    with pytest.raises(LimitError):
+        read_document("ones(99999)")
+    with pytest.raises(LimitError):
+        read_document("2" * 40)
+
+
+def test_let_chain_limits() -> None:
+    text = "x: n\nlet a0 = x\n" + "\n".join(f"let a{i + 1} = a{i} + a{i}" for i in range(40)) + "\na40^T a40"
+    with pytest.raises(LimitError):
+        read_document(text)
+
+
+# ───────────────────────────── round trip with the printer ─────────────────────────────
+
+
+@pytest.mark.parametrize("text", [
+    "W x ⊙ b", "σ'(y) ⊙ A z", "x (W x - y)ᵀ", "-(y^T b)", "d/dW (W x - y)^T (W x - y)", "‖W x - y‖^2", "A⁻¹ B⁻ᵀ", "y + c",
+    "c - y", "max(0, z)", "1ᵀ y", "2 (A B)", "y.^2 ⊘ b", "A ⊗ B", "tr(A B) + det(A)", "c^(1/3)", "softmax(z) - y",
+    "-2 y", "(y - b)ᵀ A (y - b)",
+])
+def test_round_trip_through_printer(text: str) -> None:
+    from matcalc.printing import to_text
+
+    e = rx(text)
+    assert rx(to_text(e)) == e, to_text(e)
