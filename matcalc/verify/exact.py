@@ -142,6 +142,15 @@ def builtin_form(fn: str, order: int) -> sympy.Expr:
     return _BUILTIN_CACHE[key]
 
 
+def _basic(e: Any) -> sympy.Basic:
+    """A SymPy object for an entry (entries are SymPy objects already; a Python int can appear from ``sum``)."""
+    if isinstance(e, sympy.Basic):
+        return e
+    if isinstance(e, int):
+        return sympy.Integer(e)
+    raise ExactError(f"internal: unexpected entry {type(e).__name__}")
+
+
 def _drop_deltas(e: Any) -> Any:
     """Dirac deltas (derivatives of step, sign, relu′) are 0 away from the kinks."""
     if isinstance(e, sympy.Basic) and e.has(sympy.DiracDelta):
@@ -769,7 +778,7 @@ def _atomize_exp(e: sympy.Expr) -> sympy.Expr:
 def _symbolic_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) -> bool:
     """Whether ``d`` simplifies to the symbol 0 (never True otherwise). Piecewise functions (relu, step, abs, sign,
     max, min) are split by the signs of their arguments: 0 on every branch means 0 away from the kinks."""
-    d = _drop_deltas(sympy.sympify(d))
+    d = _drop_deltas(_basic(d))
     if d == 0:
         return True
     if d.has(sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min):
@@ -873,6 +882,7 @@ def _branch_zero(d: sympy.Expr, env: ExactEnv, depth: int) -> bool:
 # ───────────────────────────── points ─────────────────────────────
 
 _VALUE_POOL = [sympy.Integer(v) for v in (-3, -2, -1, 1, 2, 3)] + [sympy.Rational(v, 2) for v in (-3, -1, 1, 3)]
+_INT_POOL = [sympy.Integer(v) for v in (-3, -2, -1, 1, 2, 3)]
 _POS_POOL = [sympy.Integer(v) for v in (1, 2, 3)] + [sympy.Rational(v, 2) for v in (1, 3, 5)]
 
 
@@ -902,12 +912,14 @@ class _PointMaker:
             elif info.kind == "prob":
                 n = prob_count[info.display.split("[")[0]] + 1
                 pt[s] = sympy.Rational(rng.randint(1, 3), 4 * n)
+            elif attempt == 0:  # integers first: the counterexample reads best
+                pt[s] = rng.choice(_INT_POOL)
             else:
                 pt[s] = rng.choice(_POS_POOL if positive_only else _VALUE_POOL)
         return pt
 
     def fvalue(self) -> sympy.Rational:
-        return self.rng.choice(_VALUE_POOL)
+        return self.rng.choice(_INT_POOL)
 
 
 def _numkey(x: sympy.Expr) -> str | None:
@@ -972,7 +984,7 @@ def _at_kink(e: sympy.Expr, pt: dict, fvals: dict, maker: _PointMaker) -> bool:
 
 def _value(e: sympy.Expr, pt: dict, fvals: dict, maker: _PointMaker) -> sympy.Expr | None:
     """The exact value of ``e`` at the point (generic functions concretized); None if not a finite real."""
-    v = _concretize(sympy.sympify(e).xreplace(pt), fvals, maker)
+    v = _concretize(_basic(e).xreplace(pt), fvals, maker)
     if v is None:
         return None
     if v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
