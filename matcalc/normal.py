@@ -1,0 +1,410 @@
+"""A normal form of matrix expressions, for the symbolic verification method.
+
+Contract: :func:`normal_form` maps an expression to a canonical value such that equal normal forms prove the two
+expressions equal as functions, at every size (sound); different normal forms prove nothing (:func:`equivalent`
+returns False for "not proved"). Derivatives are expanded by the engine first, then the expression is simplified
+(sound rewrites) and expanded into a sum of terms. A term is a rational coefficient, a multiset of scalar factors
+(with rational exponents: ``‖u‖ · u/‖u‖ = u``) and a chain of matrix atoms (a non-commutative product). Transposes
+are pushed to the leaves (``(A B)ᵀ = Bᵀ Aᵀ``, symmetric names ``Sᵀ = S``, ``diag(v)ᵀ = diag(v)``), a 1×1 sub-product
+becomes a scalar factor in a canonical orientation (``aᵀ b = bᵀ a``), Hadamard products are commutative and
+multilinear, ``diag(u) v`` becomes ``u ⊙ v``, ``sum(A) = 1ᵀ A 1``, ``‖x‖ = (xᵀ x)^(1/2)``, traces are cyclic;
+like terms are collected and zeros dropped. Only identities valid for every size and every value (where the
+expression is defined) are used.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from matcalc import ir
+from matcalc.ir import Expr
+from matcalc.shapes import is_scalar
+
+__all__ = ["normal_form", "equivalent"]
+
+Poly = dict  # term -> Fraction; term = (scalars, chain); scalars = ((base, exp), ...); chain = ((atom, r, c), ...)
+ONE_TERM = ((), ())
+
+
+def _k(p: Poly) -> tuple:
+    """The canonical key of a polynomial."""
+    return tuple(sorted(((t, c) for t, c in p.items() if c != 0), key=lambda tc: repr(tc[0])))
+
+
+def _add(p: Poly, q: Poly, s: Fraction = Fraction(1)) -> Poly:
+    out = dict(p)
+    for t, c in q.items():
+        out[t] = out.get(t, Fraction(0)) + s * c
+        if out[t] == 0:
+            del out[t]
+    return out
+
+
+def _scale(p: Poly, c: Fraction) -> Poly:
+    return {t: v * c for t, v in p.items() if v * c != 0}
+
+
+# ───────────────────────────── transposes ─────────────────────────────
+
+
+def _t_atom(a: tuple) -> tuple:
+    tag = a[0]
+    if tag == "var":
+        return a if a[4] else ("varT",) + a[1:4]
+    if tag == "varT":
+        return ("var",) + a[1:4] + (False,)
+    if tag in ("I", "diag"):
+        return a
+    if tag == "had":
+        return ("had", tuple(sorted((_t_key(f) for f in a[1]), key=repr)))
+    if tag in ("apply",):
+        return a[:4] + (_t_key(a[4]),)
+    if tag in ("epow",):
+        return (tag, a[1], _t_key(a[2]))
+    if tag in ("inv",):
+        return (tag, _t_key(a[1]))
+    if tag in ("kron", "hdiv"):
+        return (tag, _t_key(a[1]), _t_key(a[2]))
+    if tag == "max":
+        return (tag, a[1], tuple(sorted((_t_key(f) for f in a[2]), key=repr)))
+    if tag == "T":
+        return a[1]
+    return ("T", a)
+
+
+def _t_chain(chain: tuple) -> tuple:
+    return tuple((_t_atom(a), c, r) for a, r, c in reversed(chain))
+
+
+def _t_poly(p: Poly) -> Poly:
+    return {(s, _t_chain(ch)): c for (s, ch), c in p.items()}
+
+
+def _t_key(k: tuple) -> tuple:
+    return _k(_t_poly(dict(k)))
+
+
+# ───────────────────────────── products ─────────────────────────────
+
+
+def _mul(p: Poly, q: Poly) -> Poly:
+    out: Poly = {}
+    for (s1, c1), v1 in p.items():
+        for (s2, c2), v2 in q.items():
+            out = _add(out, _norm_term(_merge_scalars(s1, s2), c1 + c2, v1 * v2))
+    return out
+
+
+def _merge_scalars(s1: tuple, s2: tuple) -> dict:
+    d: dict = {}
+    for b, e in (*s1, *s2):
+        d[b] = d.get(b, Fraction(0)) + e
+    return d
+
+
+def _shape_of(chain: tuple):
+    return (chain[0][1], chain[-1][2])
+
+
+def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
+    """A single product, normalised: identities dropped, diag(u) v → u ⊙ v, 1×1 sub-products made scalars."""
+    if coef == 0:
+        return {}
+    chain = tuple(chain)
+    if len(chain) > 1:
+        chain = tuple(x for x in chain if x[0][0] != "I") or chain[:1]
+    # diag(u) v → u ⊙ v (a diag followed by a product that is a column), vᵀ diag(u) → (v ⊙ u)ᵀ
+    head = {(tuple(scal.items()), ()): coef}
+    for i, (a, r, c) in enumerate(chain):
+        if a[0] != "diag":
+            continue
+        pre, post = chain[:i], chain[i + 1:]
+        if post and chain[-1][2] == 1:
+            out = _mul(head, {((), pre): Fraction(1)}) if pre else head
+            return _mul(out, _had(dict(a[1]), {((), post): Fraction(1)}))
+        if pre and chain[0][1] == 1:
+            had = _t_poly(_had(_t_poly({((), pre): Fraction(1)}), dict(a[1])))
+            out = _mul(head, had)
+            return _mul(out, {((), post): Fraction(1)}) if post else out
+    # 1×1 sub-products become scalar factors
+    for i in range(len(chain)):
+        if chain[i][1] != 1:
+            continue
+        for j in range(i, len(chain)):
+            if chain[j][2] == 1:
+                scal = dict(scal)
+                base = _scalar_base(chain[i:j + 1])
+                scal[base] = scal.get(base, Fraction(0)) + 1
+                return _norm_term(scal, chain[:i] + chain[j + 1:], coef)
+    # expand scalar bases that are sums raised to a positive integer power; drop zero exponents
+    items = []
+    for b, e in scal.items():
+        if e == 0:
+            continue
+        if b[0] == "poly" and e.denominator == 1 and 0 < e <= 4:
+            rest = {k: v for k, v in scal.items() if k != b}
+            base = {((tuple(rest.items())), chain): coef}
+            p = base
+            for _ in range(int(e)):
+                p = _mul(p, dict(b[1]))
+            return p
+        items.append((b, e))
+    return {(tuple(sorted(items, key=repr)), chain): coef}
+
+
+def _scalar_base(sub: tuple) -> tuple:
+    """A 1×1 product as a scalar factor in canonical orientation (``aᵀ b = bᵀ a``)."""
+    if len(sub) == 1:
+        a = sub[0][0]
+        if a[0] == "T":
+            a = a[1]
+        return ("s", a)
+    t = _t_chain(sub)
+    return ("chain", min(sub, t, key=repr))
+
+
+def _had(p: Poly, q: Poly) -> Poly:
+    """The Hadamard product of two polynomials of one shape (multilinear, commutative)."""
+    out: Poly = {}
+    for (s1, c1), v1 in p.items():
+        for (s2, c2), v2 in q.items():
+            scal = _merge_scalars(s1, s2)
+            if not c1 or not c2 or _shape_of(c1) == (1, 1):
+                out = _add(out, _norm_term(scal, c1 + c2, v1 * v2))
+                continue
+            factors = []
+            for ch in (c1, c2):
+                if len(ch) == 1 and ch[0][0][0] == "had":
+                    factors.extend(ch[0][0][1])
+                elif len(ch) == 1 and ch[0][0][0] == "ones":
+                    continue
+                elif len(ch) == 2 and ch[0][0][0] == "ones" and ch[1][0][0] == "ones":
+                    continue
+                else:
+                    factors.append(_k({((), ch): Fraction(1)}))
+            r, c = _shape_of(c1)
+            if not factors:
+                chain = c1
+            elif len(factors) == 1:
+                chain = dict(factors[0]).popitem()[0][1]
+            else:
+                chain = ((("had", tuple(sorted(factors, key=repr))), r, c),)
+            out = _add(out, _norm_term(scal, chain, v1 * v2))
+    return out
+
+
+# ───────────────────────────── expressions → polynomials ─────────────────────────────
+
+
+def _atom(a: tuple, shape) -> Poly:
+    r, c = shape
+    if (r, c) == (1, 1):
+        return _norm_term({("s", a): Fraction(1)}, (), Fraction(1))
+    return {((), ((a, r, c),)): Fraction(1)}
+
+
+def _linear(p: Poly, wrap, shape) -> Poly:
+    """Apply a linear map to each term's pure product (coefficients and scalars stay outside)."""
+    out: Poly = {}
+    for (s, ch), v in p.items():
+        pure = _k({((), ch): Fraction(1)})
+        out = _add(out, _mul({(s, ()): v}, _atom(wrap(pure), shape)))
+    return out
+
+
+def _ones(r, c) -> Poly:
+    if (r, c) == (1, 1):
+        return {ONE_TERM: Fraction(1)}
+    chain = []
+    if r != 1:
+        chain.append((("ones", r, 1), r, 1))
+    if c != 1:
+        chain.append((("ones", 1, c), 1, c))
+    return {((), tuple(chain)): Fraction(1)}
+
+
+def _inner(e: Expr) -> Expr:
+    r, c = e.shape
+    if c == 1:
+        return ir.MatMul((ir.Transpose(e), e))
+    if r == 1:
+        return ir.MatMul((e, ir.Transpose(e)))
+    return ir.Trace(ir.MatMul((ir.Transpose(e), e)))
+
+
+def _scalar_pow(p: Poly, k: Fraction) -> Poly:
+    """``p^k`` for a scalar polynomial."""
+    if len(p) == 1:
+        (sc, ch), v = next(iter(p.items()))
+        if not ch and k.denominator == 1 and (v != 0 or k > 0):
+            return _norm_term({b: e * k for b, e in sc}, (), v ** int(k))
+    if k.denominator == 1 and 0 < k <= 4:
+        out = {ONE_TERM: Fraction(1)}
+        for _ in range(int(k)):
+            out = _mul(out, p)
+        return out
+    return _norm_term({("poly", _k(p)): k}, (), Fraction(1))
+
+
+class _NF:
+    def __init__(self) -> None:
+        self.memo: dict[int, tuple[Expr, Poly]] = {}
+
+    def p(self, e: Expr) -> Poly:
+        got = self.memo.get(id(e))
+        if got is not None:
+            return got[1]
+        out = self._p(e)
+        self.memo[id(e)] = (e, out)
+        return out
+
+    def _p(self, e: Expr) -> Poly:  # noqa: C901 - one case per node type
+        P = self.p
+        sh = e.shape
+        match e:
+            case ir.Var(name=n, dims=(r, c), props=props):
+                sym = bool({"symmetric", "spd", "diagonal"} & set(props)) or (r == c == 1)
+                return _atom(("var", n, r, c, sym), sh)
+            case ir.Num(value=v):
+                return {ONE_TERM: v} if v != 0 else {}
+            case ir.Identity(n=n):
+                return {ONE_TERM: Fraction(1)} if n == 1 else {((), ((("I", n), n, n),)): Fraction(1)}
+            case ir.Zeros():
+                return {}
+            case ir.Ones(dims=(r, c)):
+                return _ones(r, c)
+            case ir.Named(value=v):
+                return P(v)
+            case ir.Add(args=args):
+                out: Poly = {}
+                for a in args:
+                    out = _add(out, P(a))
+                return out
+            case ir.Neg(arg=a):
+                return _scale(P(a), Fraction(-1))
+            case ir.MatMul(args=args):
+                out = P(args[0])
+                for a in args[1:]:
+                    out = _mul(out, P(a))
+                return out
+            case ir.Scale(scalar=s, arg=a):
+                return _mul(P(s), P(a))
+            case ir.Div(arg=a, scalar=s):
+                return _mul(P(a), _scalar_pow(P(s), Fraction(-1)))
+            case ir.Hadamard(a=a, b=b):
+                return _had(P(a), P(b))
+            case ir.HadDiv(a=a, b=b):
+                if is_scalar(sh):
+                    return _mul(P(a), _scalar_pow(P(b), Fraction(-1)))
+                return _had(P(a), _atom(("epow", Fraction(-1), _k(P(b))), sh))
+            case ir.EPower(base=a, exp=k):
+                if is_scalar(sh):
+                    return _scalar_pow(P(a), k)
+                if k.denominator == 1 and 0 < k <= 4:
+                    out = P(a)
+                    for _ in range(int(k) - 1):
+                        out = _had(out, P(a))
+                    return out
+                return _atom(("epow", k, _k(P(a))), sh)
+            case ir.Broadcast(arg=s, dims=(r, c)):
+                return _mul(P(s), _ones(r, c))
+            case ir.Transpose(arg=a):
+                return _t_poly(P(a))
+            case ir.Power(base=a, exp=k):
+                if is_scalar(a.shape):
+                    return _scalar_pow(P(a), k)
+                base = P(a) if k > 0 else _atom(("inv", _k(P(a))), sh)
+                kk = abs(k)
+                if kk.denominator == 1 and kk <= 6:
+                    out = {((), ((("I", sh[0]), sh[0], sh[0]),)): Fraction(1)}
+                    for _ in range(int(kk)):
+                        out = _mul(out, base)
+                    return out
+                return _atom(("mpow", k, _k(P(a))), sh)
+            case ir.Inverse(arg=a):
+                return _atom(("inv", _k(P(a))), sh)
+            case ir.Kron(a=a, b=b):
+                if is_scalar(a.shape) or is_scalar(b.shape):
+                    return _mul(P(a), P(b))
+                out = {}
+                for (s1, c1), v1 in P(a).items():
+                    for (s2, c2), v2 in P(b).items():
+                        atom = ("kron", _k({((), c1): Fraction(1)}), _k({((), c2): Fraction(1)}))
+                        out = _add(out, _mul({(tuple(_merge_scalars(s1, s2).items()), ()): v1 * v2},
+                                             _atom(atom, sh)))
+                return out
+            case ir.MaxMin(op=op, a=a, b=b):
+                return _atom(("max", op, tuple(sorted((_k(P(a)), _k(P(b))), key=repr))), sh)
+            case ir.Apply(fn=fn, arg=a, order=o, declared=d):
+                return _atom(("apply", fn, o, d, _k(P(a))), sh)
+            case ir.CallVec(fn=fn, arg=a, order=o):
+                return _atom(("callvec", fn, o, _k(P(a))), sh)
+            case ir.Sum(arg=a):
+                r, c = a.shape
+                return _mul(_mul(_ones(1, r), P(a)), _ones(c, 1))
+            case ir.Trace(arg=a):
+                return self._trace(P(a))
+            case ir.Det(arg=a):
+                return _atom(("det", _k(P(a))), sh)
+            case ir.LogDet(arg=a):
+                return _atom(("logdet", _k(P(a))), sh)
+            case ir.Diag(arg=a):
+                return _linear(P(a), lambda k: ("diag", k), sh)
+            case ir.Vec(arg=a):
+                r, c = a.shape
+                if c == 1:
+                    return P(a)
+                if r == 1:
+                    return _t_poly(P(a))
+                return _linear(P(a), lambda k: ("vec", k), sh)
+            case ir.Norm(arg=a):
+                return _scalar_pow(P(_inner(a)), Fraction(1, 2))
+            case ir.Softmax(arg=a):
+                return _atom(("softmax", _k(P(a))), sh)
+            case ir.LogSumExp(arg=a):
+                return _atom(("lse", _k(P(a))), sh)
+            case ir.Entry(arg=a, idx=idx):
+                return _atom(("entry", _k(P(a)), tuple(str(i) for i in idx)), sh)
+            case ir.Delta(i=i, j=j):
+                return _atom(("delta",) + tuple(sorted((str(i), str(j)))), sh)
+            case ir.IndexSum(index=k, body=b):
+                return _atom(("isum", str(k), str(k.dim), _k(P(b))), sh)
+            case ir.Derivative():
+                from matcalc.derive import expand_derivatives
+
+                return P(expand_derivatives(e))
+        raise TypeError(f"no normal form for {type(e).__name__}")
+
+    def _trace(self, p: Poly) -> Poly:
+        out: Poly = {}
+        for (s, ch), v in p.items():
+            rots = [ch[i:] + ch[:i] for i in range(len(ch))] or [ch]
+            for rot in rots:
+                if rot and rot[0][1] == 1 and rot[-1][2] == 1:
+                    out = _add(out, _norm_term(dict(s), rot, v))
+                    break
+            else:
+                cands = rots + [_t_chain(r) for r in rots]
+                best = min(cands, key=repr)
+                key = ("tr", best)
+                out = _add(out, _norm_term(_merge_scalars(s, ((key, Fraction(1)),)), (), v))
+        return out
+
+
+def normal_form(e: Expr) -> tuple:
+    """A canonical form of ``e``: equal normal forms prove equality at every size (see the module docstring)."""
+    from matcalc.derive import expand_derivatives
+    from matcalc.simplify import simplify
+
+    if any(isinstance(x, ir.Derivative) for x in ir.walk(e)):
+        e = expand_derivatives(e)
+    e = simplify(e)
+    return (tuple(map(str, e.shape)), _k(_NF().p(e)))
+
+
+def equivalent(a: Expr, b: Expr) -> bool:
+    """True only when ``a`` and ``b`` have the same normal form (False means "not proved", not "different")."""
+    try:
+        return normal_form(a) == normal_form(b)
+    except (TypeError, RecursionError):
+        return False
