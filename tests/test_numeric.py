@@ -612,3 +612,56 @@ def test_second_derivative_by_nested_finite_differences():
     r = assert_equal(hess, add(A, T(A)), smooth=False)
     assert r.max_rel_error < 1e-7
     assert_different(hess, sc(2, A))
+
+
+def test_free_indices_with_a_kink_use_propagated_error_estimates():
+    pre = add(mm(W, xm), b)
+    lhs = d(ir.Entry(ap("relu", pre), (j,)), ir.Entry(W, (j, k)))
+    rhs = sc(ir.Entry(ap("step", pre), (j,)), ir.Entry(xm, (k,)))
+    r = assert_equal(lhs, rhs, smooth=False)
+    assert r.max_rel_error < 1e-9
+    assert_different(lhs, ir.Entry(xm, (k,)))
+
+
+# ───────────────────────────── claims read by the parser ─────────────────────────────
+
+PARSED = [
+    ("d/dx x^T A x = (A + A^T) x", "A: n x n, x: n", "equal"),
+    ("d/dx x^T A x = 2 A x", "A: n x n, x: n", "different"),
+    ("d/dx x^T A x = 2 A x", "A: n x n symmetric, x: n", "equal"),
+    ("d/dW ‖W x − y‖^2 = 2 (W x − y) x^T", "W: n x m, x: m, y: n", "equal"),
+    ("d/dW ‖W x − y‖^2 = 2 x (W x − y)^T", "W: n x m, x: m, y: n", "different"),
+    ("d/dW sum((W x - y).^2) = 2 (W x - y) x^T", "W: n x m, x: m, y: n", "equal"),
+    ("grad(C(sigma(z)), z) = C'(sigma(z)) ⊙ sigma'(z)", "C: R^n -> R, sigma: R -> R, z: n", "equal"),
+    ("grad(C(sigma(z)), z) = C'(sigma(z))", "C: R^n -> R, sigma: R -> R, z: n", "different"),
+    ("let z = W x + b\nz[j] = sum_k W[j, k] x[k] + b[j]", "W: n x m, x: m, b: n", "equal"),
+    ("let z = W x + b\nz[j] = sum_k W[k, j] x[k] + b[j]", "W: n x n, x: n, b: n", "different"),
+    ("d/dz -y^T log(softmax(z)) = softmax(z) - y", "y: n probability, z: n", "equal"),
+    ("d/dz -y^T log(softmax(z)) = softmax(z) - y", "y: n, z: n", "different"),
+    ("d/dW[j, k] 1/2 ‖W x − y‖^2 = x[k] (W x - y)[j]", "W: n x m, x: m, y: n", "equal"),
+    ("d/dW[j, k] 1/2 ‖W x − y‖^2 = x[j] (W x - y)[k]", "W: n x n, x: n, y: n", "different"),
+    ("let z = W a + b\nlet delta = grad(C(sigma(z)), z)\nd/dW C(sigma(z)) = delta a^T",
+     "W: n x m, a: m, b: n, C: R^n -> R, sigma: R -> R", "equal"),
+    ("let z = W a + b\nlet delta = grad(C(sigma(z)), z)\nd/dW C(sigma(z)) = 2 delta a^T",
+     "W: n x m, a: m, b: n, C: R^n -> R, sigma: R -> R", "different"),
+    ("d/dx max(x, 0) = diag(step(x))", "x: n", "equal"),
+    ("d/dx max(x, 0) = diag(x)", "x: n", "different"),
+    ("layout denominator\nd/dx W x = W^T", "W: n x m, x: m", "equal"),
+    ("d/dX logdet(X) = X^-T", "X: n x n", "equal"),
+    ("d/dX logdet(X) = X^-1", "X: n x n", "different"),
+]
+
+
+@pytest.mark.parametrize("text,given,want", PARSED, ids=[f"{t.splitlines()[-1]} [{g}]" for t, g, _ in PARSED])
+def test_parsed_claims(text, given, want):
+    from matcalc.document import Claim
+    from matcalc.lang import read_document
+
+    doc = read_document(text, given=given)
+    claims = [s for s in doc.statements if isinstance(s, Claim)]
+    assert len(claims) == 1
+    c = claims[0]
+    if want == "equal":
+        assert_equal(c.lhs, c.rhs, free=c.free, smooth="max" not in text)
+    else:
+        assert_different(c.lhs, c.rhs, free=c.free)

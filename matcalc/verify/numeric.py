@@ -38,6 +38,8 @@ Conventions documented here:
   ``min`` is within 0.05 of its kink, a ``log``/``sqrt`` argument or a denominator within 0.05 of 0, a norm within
   0.05 of 0, or an inverted matrix has condition number above 1e8. A finite difference that moves an argument
   across a kink is detected (sign patterns) and re-drawn too.
+* ``diagonal`` arguments are drawn diagonal but differentiated as full matrices (every entry independent, no
+  projection onto the diagonal).
 * ``logdet(A)`` is ``log |det A|`` (``log det A`` for SPD A).
 * ``Entry`` indices are 1-based; a one-index entry of a column (or row) vector is its i-th entry.
 
@@ -549,7 +551,7 @@ class _Evaluator:
         self.kink_ref: dict = {}
         self.mag = 0.0
         self.magi = 0.0
-        self.fd_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.fd_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self.noise: np.random.Generator | None = None
         self.cs_ok: dict[int, bool] = {}
         self.methods: set[str] = set()
@@ -990,14 +992,17 @@ class _Evaluator:
         return J, Je, f0.shape, ws
 
     def _derivative(self, D: ir.Derivative) -> np.ndarray:
-        k = id(D)
+        # values at the point itself (only index bindings active) are kept with their error estimates, so that
+        # the noise pass can perturb them by their estimates
+        at_point = all(key[0] in ("idx", "deriv") for key in self.ovk)
+        k = (id(D), self._idx_sig()) if at_point else None
         if self.noise is not None and k in self.fd_cache:
             val, err = self.fd_cache[k]
             return val + err * self.noise.choice([-1.0, 1.0], size=val.shape)
         J, Je, es, ws = self.jacobian(D)
         val = _arrange(J, es, ws, D.kind, D.layout)
         err = _arrange(Je, es, ws, D.kind, D.layout)
-        if not (self.ovk - {("deriv",)}):
+        if k is not None:
             self.fd_cache[k] = (val, err)
         return val
 
