@@ -701,3 +701,13 @@ def test_parsed_claims():
         if res.status != want:
             wrong.append((name, want, res.status, res.reason))
     assert not wrong, wrong
+
+
+def test_choose_sizes_separates_every_pair_with_many_symbols():
+    names = ["n1", "n2", "n3", "n4", "n5"]
+    e = MatMul(tuple(Var(f"W{i}", (names[i], names[i + 1])) for i in range(4)))
+    sizes = choose_sizes([e])
+    assert len(sizes) == 2
+    for p_, q_ in [(a_, b_) for a_ in names for b_ in names if a_ < b_]:
+        assert any(s[p_] != s[q_] for s in sizes), (p_, q_, sizes)
+    assert all(len(set(s.values())) > 1 for s in sizes)

@@ -657,7 +657,8 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
     """Assignments of small distinct sizes to the dimension symbols of ``exprs``.
 
     The symbols (in order of first appearance) get 2, 3, 4, 2, 3, … (so no two of the first three are equal); the
-    second assignment is the reverse permutation (``{n: 2, m: 3}`` then ``{n: 3, m: 2}``). Sizes stay ≤ 4; when an
+    second assignment is the reverse permutation (``{n: 2, m: 3}`` then ``{n: 3, m: 2}``), or, with more than three
+    symbols, one in which any two symbols that were equal differ (up to nine symbols). Sizes stay ≤ 4; when an
     assignment exceeds the entry budget (:data:`MAX_VAR_ENTRIES`, :data:`MAX_NODE_ENTRIES`), sizes 2 and 3 are used
     instead, and only the cheapest assignment is kept when even that is over budget.
 
@@ -694,8 +695,15 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
 
     k = len(names)
     for cycle in ([2, 3, 4], [2, 3]):
-        first = [cycle[i % len(cycle)] for i in range(k)]
-        second = list(reversed(first)) if k > 1 else [3 if first[0] == 2 else 2]
+        c = len(cycle)
+        first = [cycle[i % c] for i in range(k)]
+        if k == 1:
+            second = [3 if first[0] == 2 else 2]
+        elif k <= c:
+            second = list(reversed(first))
+        else:
+            # two symbols equal in the first assignment differ in the second (up to c² symbols)
+            second = [cycle[(i % c + i // c + 1) % c] for i in range(k)]
         cands = [build(first)]
         if second != first:
             cands.append(build(second))
