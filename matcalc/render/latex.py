@@ -385,7 +385,7 @@ def methods_items(methods: dict) -> list[tuple[str, str, str]]:
 def _evidence(results: list) -> str:
     if not results:
         return ""
-    out = ["\\begin{description}"]
+    out = ["{\\small\\begin{description}"]
     for r in results:
         head = f"Line {r.line}"
         out.append(r"\item[{" + head + r"}] $" + VERDICT_MATH[r.verdict] + "$ " + escape_text(r.verdict))
@@ -408,7 +408,7 @@ def _evidence(results: list) -> str:
             for name, mark, detail in meths:
                 out.append(r"\item \emph{" + name + r"} $" + mark + "$ " + escape_text(detail))
             out.append("\\end{itemize}")
-    out.append("\\end{description}")
+    out.append("\\end{description}}")
     return "\n".join(out) + "\n"
 
 
@@ -454,6 +454,12 @@ def _let_rows(doc: Any) -> list[str]:
         return []
     return [latex_name(s.name) + " &= " + to_latex(s.value) for s in doc.statements
             if isinstance(s, Let) and s.value is not None]
+
+
+def _layout_settings(doc: Any) -> list[tuple[int, str]]:
+    if doc is None:
+        return []
+    return [(int(s.line), s.layout) for s in doc.statements if isinstance(s, LayoutSetting)]
 
 
 def _layouts(doc: Any) -> list[str]:
@@ -582,7 +588,7 @@ class DerivationView:
         for n in self.notes:
             out.append(r"\noindent\textit{Note:} " + escape_text(n) + "\n\n")
         if self.local:
-            out.append(escape_text(self.intro_local()) + "\n" + _align(self.local))
+            out.append(escape_text(self.intro_local()) + "\n" + _align(self.local) + "\n")
         out.append(("Then the chain of equalities:\n" if self.local else "") + _align(self.chain))
         if self.later:
             out.append("Simplifications inside subexpressions:\n" + _align(self.later))
@@ -610,14 +616,17 @@ def _theorem_body(t: Any, *, sectioned: bool) -> str:
     title = t.title or t.name
     if sectioned:
         out.append(r"\subsection{" + escape_text(title) + "}\n")
-    out.append(r"\begin{theorem}[{" + escape_text(title) + r"}]" + "\n")
-    out.append(r"\emph{" + escape_text(t.name) + "}")
+    head = r"\noindent\texttt{" + escape_text(t.name) + "}"
+    if t.part:
+        head += r" \quad \textit{Lecture part:} " + escape_text(t.part)
     if t.source:
-        out.append(r" \quad \textit{Source:} " + escape_text(t.source))
-    layouts = _layouts(doc)
+        head += r" \quad \textit{Source:} " + escape_text(t.source)
+    layouts = _layout_settings(doc)
     if layouts:
-        out.append(r" \quad \textit{Layout:} " + escape_text(layouts[-1]))
-    out.append(".\n")
+        head += r" \quad \textit{Layout:} mixed" + "".join(
+            f"; {escape_text(lay)} from line {line}" for line, lay in layouts)
+    out.append(head + ".\n")
+    out.append(r"\begin{theorem}[{" + escape_text(title) + r"}]" + "\n")
     decls = []
     if doc is not None:
         for s in doc.statements:
@@ -637,13 +646,15 @@ def _theorem_body(t: Any, *, sectioned: bool) -> str:
     out.append("\\begin{proof}[Proof (checked by matcalc)]\n" if verified else
                "\\paragraph{Attempted proof (not verified).}\n")
     for line, node, d in t.derivations:
-        out.append(f"The rule engine derives the left-hand side of line {int(line)}:\n")
+        out.append(f"The rule engine derives the left-hand side of line {int(line)}.\n\n")
         out.append(DerivationView(node, d).latex())
     chains = chain_rows(report.results)
     if chains:
-        out.append("The claims and the steps of the derivation, each judged:\n")
+        out.append("\n\\noindent The claims and the steps of the derivation, each judged by matcalc:\n")
         for rows in chains:
             out.append(_align(rows))
+    if report.results:
+        out.append("\n\\noindent The evidence for each line (the three methods of SPEC section 5):\n")
     out.append(_evidence(report.results))
     out.append(_verdict_paragraph(report))
     out.append("\\end{proof}\n" if verified else "")
@@ -691,15 +702,16 @@ def _part_key(part: str) -> str:
 
 def _summary_table(theorems: list) -> str:
     out = ["\\section*{Summary}\n", "\\addcontentsline{toc}{section}{Summary}\n"]
-    chunk = 30
+    chunk = 20  # a tabular does not break across pages: several short ones
     for start in range(0, len(theorems), chunk):
-        out.append("\\begin{center}\\small\n\\begin{tabular}{l p{5.2cm} l p{4.2cm} r}\n\\hline\n"
-                   "name & title & verdict & methods & time \\\\\n\\hline\n")
+        out.append("\\begin{center}\\small\n\\begin{tabular}{l p{5.2cm} l p{4.4cm} r}\n\\hline\n"
+                   "name & title & verdict & methods & time \\tabularnewline\n\\hline\n")
         for t in theorems[start:start + chunk]:
             out.append(" & ".join([
-                escape_text(t.name), escape_text(t.title), "$" + VERDICT_MATH[t.verdict] + "$ " + escape_text(t.verdict),
-                escape_text(t.methods_summary()), escape_text(f"{t.seconds:.2f} s"),
-            ]) + " \\\\\n")
+                escape_text(t.name), "\\raggedright " + escape_text(t.title),
+                "$" + VERDICT_MATH[t.verdict] + "$ " + escape_text(t.verdict),
+                "\\raggedright " + escape_text(t.methods_summary()), escape_text(f"{t.seconds:.2f} s"),
+            ]) + " \\tabularnewline\n")
         out.append("\\hline\n\\end{tabular}\n\\end{center}\n")
     counts: dict[str, int] = {}
     for t in theorems:
