@@ -277,7 +277,12 @@ class Parser:
                              col=node.col)
         return node
 
+    def can_start_operand(self) -> bool:
+        """Whether the token can begin an operand where one is required (after an operator: ``‖`` opens)."""
+        return self.tok.kind in _ATOM_START or self.tok.kind == "-"
+
     def starts_atom(self) -> bool:
+        """Whether the token begins a juxtaposed factor (inside a norm, ``‖`` closes it instead)."""
         k = self.tok.kind
         if k == "‖":
             return not self.norm_open
@@ -295,7 +300,7 @@ class Parser:
             start = self.tok
             while self.tok.kind in ("+", "-"):
                 op = self.next()
-                if not self.starts_atom() and self.tok.kind != "-":
+                if not self.can_start_operand():
                     raise self.missing_operand(op)
                 items.append((op.kind, op.line, op.col, self.parse_entrywise()))
             node = Chain(start, "+", items)
@@ -313,7 +318,7 @@ class Parser:
         left = self.parse_product()
         while self.tok.kind in ("⊙", "⊘", "⊗"):
             op = self.next()
-            if not self.starts_atom() and self.tok.kind != "-":
+            if not self.can_start_operand():
                 raise self.missing_operand(op)
             right = self.parse_product()
             left = self.check_depth(Binary(op, op.kind, left, right))
@@ -325,7 +330,7 @@ class Parser:
         while True:
             if self.tok.kind in ("*", "/"):
                 op = self.next()
-                if not self.starts_atom() and self.tok.kind != "-":
+                if not self.can_start_operand():
                     raise self.missing_operand(op)
                 items.append((op.kind, op.line, op.col, self.parse_unary()))
             elif self.starts_atom():
@@ -345,7 +350,7 @@ class Parser:
             self.next()
             self.enter()
             try:
-                if not self.starts_atom() and self.tok.kind != "-":
+                if not self.can_start_operand():
                     raise self.missing_operand(t)
                 return self.check_depth(Neg(t, self.parse_unary()))
             finally:
@@ -365,7 +370,7 @@ class Parser:
             return self.check_depth(Deriv(t, t.value, idx, body))
         if t.kind == "SUMIDX":
             self.next()
-            if not self.starts_atom() and self.tok.kind != "-":
+            if not self.can_start_operand():
                 raise self.error(f"'{t.text}' needs an expression to sum")
             self.enter()
             try:
@@ -604,8 +609,6 @@ class Parser:
             self.enter()
             saved, self.norm_open = self.norm_open, True
             try:
-                if self.tok.kind == "‖":
-                    raise self.error("empty norm")
                 inner = self.parse_expr()
                 if self.tok.kind != "‖":
                     raise self.error(f"expected a closing '{t.text}'" + self.open_note(t)

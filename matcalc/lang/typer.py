@@ -1062,6 +1062,8 @@ class _Reader:
                     raise ShapeError(f"dot takes two column vectors of one length, but {x} is "
                                      f"{fmt_shape(x.shape)} and {y} is {fmt_shape(y.shape)}", operands=(x, y))
                 return ir.MatMul((ir.Transpose(x), y))
+            if fn == "inv" and a.is_scalar:
+                return ir.Power(a, -1)
             simple = {"sum": ir.Sum, "tr": ir.Trace, "trace": ir.Trace, "det": ir.Det, "logdet": ir.LogDet,
                       "inv": ir.Inverse, "diag": ir.Diag, "vec": ir.Vec, "norm": ir.Norm, "softmax": ir.Softmax,
                       "logsumexp": ir.LogSumExp}
@@ -1205,6 +1207,9 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
                                      "another name", st.line, st.name_col)
                 node = st.exprs[0]
                 shape = reader.infer(node)
+                if st.name in reader.syms:
+                    raise reader.err(TypeCheckError, f"{st.name} is used in its own definition", st.line,
+                                     st.name_col)
                 depth = node.depth + reader.let_refs_depth
                 if depth > MAX_LET_DEPTH:
                     raise reader.err(LimitError, f"definitions nested more than {MAX_LET_DEPTH} levels deep",

@@ -1,0 +1,51 @@
+"""Fuzzing the language front end with hypothesis: any text either reads or raises a MatcalcError — never another
+exception, never a hang (SPEC section 8)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matcalc.errors import MatcalcError
+from matcalc.lang import read_document, read_expr
+
+TOKENS = [
+    "x", "y", "W", "A", "I", "c", "alpha", "δ", "σ", "f", "C", "n", "d", "0", "1", "2", "0.5", "+", "-", "−", "*",
+    "@", "/", " ", " ", " ", "(", ")", "[", "]", "{", "}", ",", ";", "\n", "=", "^", "^T", "^-1", ".^", ".*", "./",
+    "⊙", "⊘", "⊗", "∘", "ᵀ", "⁻¹", "⁻ᵀ", "²", "'", ".T", "‖", "||", "|", "d/dx", "d/dW", "∂/∂A", "d/dz", "sum_k",
+    "Σ_j", "[j, k]", "[k]", "[1]", "exp(", "sigma'(", "σ(", "max(", "tr(", "det(", "inv(", "diag(", "vec(",
+    "norm(", "softmax(", "logsumexp(", "dot(", "grad(", "jacobian(", "kron(", "ones(", "eye(", "zeros(", "sum(",
+    "C'(", "∇C(", "f'(", "let ", "given ", ":", "x: n", "W: n x m", "A: n x n symmetric", "f: R -> R",
+    "C: R^n -> R", "c: scalar", "layout numerator", "theorem t: T\n", "source: s\n", "#", "ℝ", "×", "->", "$",
+]
+
+DECLS = "W: n x m, x: m, y: n, A: n x n, c: scalar, f: R -> R, C: R^n -> R, z: n, δ: n"
+
+
+def _read(text: str, given: str | None) -> None:
+    try:
+        read_document(text, given=given)
+    except MatcalcError as e:
+        str(e)  # the message renders
+    try:
+        read_expr(text, given=given)
+    except MatcalcError as e:
+        str(e)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(TOKENS), max_size=30), st.booleans())
+def test_random_token_soup(parts: list, declared: bool) -> None:
+    _read("".join(parts), DECLS if declared else None)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=60))
+def test_random_text(text: str) -> None:
+    _read(text, None)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="(‖)x -^'ᵀ⁻¹[]k", max_size=400))
+def test_random_nesting(text: str) -> None:
+    _read(text, None)
