@@ -665,3 +665,16 @@ def test_parsed_claims(text, given, want):
         assert_equal(c.lhs, c.rhs, free=c.free, smooth="max" not in text)
     else:
         assert_different(c.lhs, c.rhs, free=c.free)
+
+
+def test_unsupported_node_in_a_claim_is_unknown_with_its_name():
+    r = check(ap("nope", x), x)
+    assert r.status == "unknown" and "nope" in r.detail
+
+
+def test_large_derivative_in_a_nonlinear_position_is_unknown():
+    Wb = ir.Var("W", (30, 30))
+    xb = ir.Var("x", (30, 1))
+    g = d(mm(T(xb), Wb, xb), Wb)
+    r = check(ir.Hadamard(g, g), ir.Hadamard(mm(xb, T(xb)), mm(xb, T(xb))))
+    assert r.status == "unknown" and "directional" in r.detail

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -93,6 +94,17 @@ class _Reject(Exception):
 
 class _OutOfTime(Exception):
     pass
+
+
+class _DeepRecursion:
+    """Raise the recursion limit while evaluating deep expressions (an L-layer network nests ~4L nodes)."""
+
+    def __enter__(self) -> None:
+        self.old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(self.old, 20000))
+
+    def __exit__(self, *exc: object) -> None:
+        sys.setrecursionlimit(self.old)
 
 
 # ───────────────────────────── points ─────────────────────────────
@@ -1017,7 +1029,7 @@ def evaluate(e: ir.Expr, point: Point) -> np.ndarray:
         NumericError: a node the method cannot evaluate, a missing value or an unbound index.
     """
     ev = _Evaluator(point, strict=False)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), _DeepRecursion():
         v = ev.ev(e)
     return np.real_if_close(v) if np.iscomplexobj(v) else v
 
@@ -1453,6 +1465,14 @@ def _counterexample(point: Point, cmp: _Cmp, *, directional: bool) -> dict:
 
 def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 5.0,
                 points: int = 3, complex_step: bool = True) -> NumericResult:
+    """Judge ``lhs = rhs`` numerically (see the module docstring and :func:`_check_equal`)."""
+    with _DeepRecursion():
+        return _check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s, points=points,
+                            complex_step=complex_step)
+
+
+def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 5.0,
+                 points: int = 3, complex_step: bool = True) -> NumericResult:
     """Judge ``lhs = rhs`` numerically (see the module docstring).
 
     Args:
@@ -1583,6 +1603,8 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, 
         return finish("unknown", f"out of time budget ({budget_s:g} s) after {done} points")
     except RecursionError:
         return finish("unknown", "the expression is too deep for the numeric method")
+    except NumericError as exc:  # an input this method cannot evaluate: say which, never a silent verdict
+        return finish("unknown", f"the numeric method cannot decide: {exc.message}")
     except (ValueError, IndexError, TypeError, np.linalg.LinAlgError) as exc:  # never crash a verdict
         return finish("unknown", f"the numeric method failed: {type(exc).__name__}: {exc}")
     if done == 0:
