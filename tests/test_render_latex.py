@@ -583,3 +583,106 @@ def test_render_rules_verify_names_the_failing_rule(monkeypatch) -> None:
     monkeypatch.setattr(rules_mod, "verify_rules", lambda **kw: [(n, True, "ok") for n in names[1:]])
     code, out = render_rules(verify=True, fmt="json")
     assert code == 1 and json.loads(out)["failing"] == [names[0]]
+
+
+# ───────────────────────────── through the real pipeline (parser, engine, verifiers, proofs) ─────────────────────────────
+
+HOMEWORK = Path(__file__).parent / "homework"
+FAST_THEOREMS = ["gradient", "neuron", "cost-bias", "eq1", "eq3", "nielsen-e2"]
+
+
+@pytest.fixture(scope="module")
+def proved():
+    from matcalc.api import prove_many
+
+    return prove_many(FAST_THEOREMS)
+
+
+@pytest.fixture(scope="module")
+def marked():
+    from matcalc.api import check_text
+
+    return check_text((HOMEWORK / "least_squares_transpose.mc").read_text(encoding="utf-8"),
+                      where="least_squares_transpose.mc")
+
+
+def test_prove_many_is_one_document_that_compiles(proved, tmp_path: Path) -> None:
+    from matcalc.proofs import list_theorems
+
+    tex = L.document(proved)
+    check_packages(tex)
+    assert tex.isascii() and "\\tableofcontents" in tex
+    assert tex.count("\\begin{theorem}[{") == len(FAST_THEOREMS)
+    sections = re.findall(r"\\section\{([^}]*)\}", tex)
+    assert sections == ["Gradients and Jacobians", "Neurons and layers", "Cost derivatives", "Backpropagation",
+                        "Exercises"]
+    assert r"&& \text{Jacobian chain rule}" in tex
+    pdf, log = compile_tex(tex, tmp_path)
+    text = squash(pdf_text(pdf))
+    titles = {t.name: t.title for t in list_theorems()}
+    for name in FAST_THEOREMS:
+        assert squash(titles[name]) in text, titles[name]
+    assert "contents" in text and "summary" in text
+
+
+def test_prove_document_mirrors_the_terminal_content(proved) -> None:
+    t = next(t for t in proved.theorems if t.name == "eq1")
+    tex = L.document(type(proved)(theorems=[t]))
+    assert t.verdict == "verified" and "\\begin{proof}[Proof (checked by matcalc)]" in tex
+    for r in t.report.results:
+        assert f"(line {r.line})" in tex and f"\\item[{{Line {r.line}}}]" in tex
+    for name in ("symbolic", "exact", "numeric"):
+        assert f"\\emph{{{name}}}" in tex
+    assert L.escape_text(t.source) in tex
+
+
+def test_marked_homework_document_and_fragment(marked, tmp_path: Path) -> None:
+    assert marked.verdict == "refuted"
+    tex = L.document(marked)
+    wrong = [r for r in marked.results if r.verdict == "refuted"]
+    assert wrong and all(f"\\times\\ \\text{{refuted (line {r.line})}}" in tex for r in wrong)
+    assert "Diagnosis:" in tex
+    compile_tex(tex, tmp_path)
+    frag = marked._repr_latex_()
+    assert frag.startswith("$$\n\\begin{aligned}") and "align*" not in frag
+    md = markdown(marked)
+    assert "✗ **refuted**" in md and "align*" not in md
+
+
+def test_cli_prove_eq2_latex_compiles(tmp_path: Path) -> None:
+    from matcalc import cli
+
+    out = tmp_path / "eq2.tex"
+    assert cli.main(["prove", "eq2", "--format", "latex", "-o", str(out)]) == 0
+    tex = out.read_text(encoding="utf-8")
+    assert "\\begin{theorem}[{The error of any layer (BP2)}]" in tex
+    assert r"\odot \sigma'\left(z\right)" in tex and r"W^{\top}" in tex
+    compile_tex(tex, tmp_path)
+
+
+def test_cli_pdf_for_a_theorem(tmp_path: Path) -> None:
+    from matcalc import cli
+
+    pdflatex_exe()
+    out = tmp_path / "th.pdf"
+    assert cli.main(["prove", "gradient", "neuron", "--pdf", "-o", str(out)]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-" and (tmp_path / "th.tex").exists()
+    text = squash(pdf_text(out))
+    assert "thegradientofascalarfunction" in text and "theneuronfunction" in text
+
+
+def test_cli_check_and_derive_latex_and_markdown(tmp_path: Path) -> None:
+    from matcalc import cli
+
+    hw = str(HOMEWORK / "least_squares_transpose.mc")
+    assert cli.main(["check", hw, "--format", "latex", "-o", str(tmp_path / "c.tex")]) == 1
+    compile_tex((tmp_path / "c.tex").read_text(encoding="utf-8"), tmp_path, "c")
+    assert cli.main(["derive", "x^T A x", "--wrt", "x", "--given", "A: n x n, x: n", "--format", "latex",
+                     "-o", str(tmp_path / "d.tex")]) == 0
+    d = (tmp_path / "d.tex").read_text(encoding="utf-8")
+    assert r"\left(A + A^{\top}\right) x" in d
+    compile_tex(d, tmp_path, "d")
+    assert cli.main(["derive", "x^T A x", "--wrt", "x", "--given", "A: n x n, x: n", "--format", "markdown",
+                     "-o", str(tmp_path / "d.md")]) == 0
+    md = (tmp_path / "d.md").read_text(encoding="utf-8")
+    assert "$$\n\\begin{aligned}" in md and "align*" not in md
