@@ -678,3 +678,25 @@ def test_large_derivative_in_a_nonlinear_position_is_unknown():
     g = d(mm(T(xb), Wb, xb), Wb)
     r = check(ir.Hadamard(g, g), ir.Hadamard(mm(xb, T(xb)), mm(xb, T(xb))))
     assert r.status == "unknown" and "directional" in r.detail
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_directional_probes_use_at_most_12_evaluations_per_point(smooth):
+    Wb = ir.Var("W", (40, 40))
+    xb = ir.Var("x", (40, 1))
+    pre = mm(Wb, xb)
+    act = ap("tanh", pre) if smooth else ap("relu", pre)
+    lhs = d(ir.Sum(act), Wb)
+    rhs = mm(ap("tanh", pre, 1) if smooth else ap("step", pre), T(xb))
+    info = N._analyse([lhs, rhs])
+    for seed in range(6):
+        pt = N.make_point([lhs, rhs], seed=seed, _info=info)
+        try:
+            cmp = N._compare_directional(lhs, rhs, info, pt, 1e18, np.random.default_rng(seed))
+        except N._Reject:
+            continue
+        assert not cmp.differ
+        assert 0 < cmp.ev.fd_evals <= 12
+        break
+    else:
+        pytest.fail("no usable point")
