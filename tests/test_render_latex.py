@@ -265,8 +265,18 @@ def test_math_text_is_text_inside_math() -> None:
     assert r"\checkmark" in out and r"\times" in out and r"\_" in out
 
 
+def test_formula_math_typesets_rule_statements() -> None:
+    assert L.formula_math("∂(w_i + x_i)/∂w_j = δ_ij") == r"\partial (w_{i} + x_{i})/\partial w_{j} = \delta _{i j}"
+    assert L.formula_math("diag(u) v = u ⊙ v") == r"\operatorname{diag}(u) v = u \odot v"
+    assert L.formula_math("∂(x / z)/∂z = −x / z²") == r"\partial (x / z)/\partial z = - x / z{}^{2}"
+    for s in HOSTILE:
+        out = L.formula_math(s)
+        assert out.isascii() and balanced(out) and "\\input" not in out and "\\write" not in out
+
+
 def test_hostile_strings_compile_as_inert_text(tmp_path: Path) -> None:
-    body = "\n\n".join(L.escape_text(s) + "\n\n$" + L.math_text(s) + "$" for s in HOSTILE)
+    body = "\n\n".join(L.escape_text(s) + "\n\n$" + L.math_text(s) + "$\n\n$" + L.formula_math(s) + "$"
+                         for s in HOSTILE)
     tex = L._preamble("x") + body + L._END
     assert tex.isascii()
     pdf, log = compile_tex(tex, tmp_path)

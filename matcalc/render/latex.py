@@ -31,7 +31,7 @@ from matcalc.errors import MatcalcError, UsageError
 from matcalc.printing import greek_macro, latex_name, to_latex
 
 __all__ = [
-    "document", "fragment", "write_pdf", "rules_document", "escape_text", "math_text", "PART_TITLES",
+    "document", "fragment", "write_pdf", "rules_document", "escape_text", "math_text", "formula_math", "PART_TITLES",
     "PDFLATEX_TIMEOUT_S",
 ]
 
@@ -210,6 +210,54 @@ def math_text(s: Any) -> str:
     flush()
     # keep a control word apart from a following letter: "\times" + "x" must not become "\timesx"
     return " ".join(out)
+
+
+_OPERATOR_WORDS = {"diag", "tr", "vec", "sum", "softmax", "logsumexp", "relu", "softplus", "step", "abs", "sigmoid",
+                   "grad", "dot", "norm", "inv", "kron", "ones", "eye", "zeros"}
+_MATH_FUNCS = {"exp", "log", "sin", "cos", "tanh", "det", "max", "min", "sqrt"}
+_FORMULA_TOKEN = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?|\s+|.", re.S)
+
+
+def formula_math(s: Any) -> str:
+    """A formula written in plain text (a rule's statement, ``∂(w_i + x_i)/∂w_j = δ_ij``) as math-mode LaTeX.
+
+    Single letters are math variables, ``_`` parts become subscripts, known function names become operators, other
+    words are upright text, Unicode maps to macros; specials are escaped as in :func:`math_text`. Pure ASCII.
+    """
+    out: list[str] = []
+    toks = _FORMULA_TOKEN.findall(str(s))
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        i += 1
+        if t.isspace():
+            out.append(" ")
+            continue
+        if t == "_" and i < len(toks) and toks[i].isascii() and toks[i].isalnum():
+            sub = toks[i]
+            i += 1
+            out.append("_{" + (sub if len(sub) == 1 or sub.isdigit() else " ".join(sub)) + "}")
+            continue
+        if t.isascii() and t.isalpha():
+            if len(t) == 1:
+                out.append(t)
+            elif t in _MATH_FUNCS:
+                out.append("\\" + t + " ")
+            elif t in _OPERATOR_WORDS:
+                out.append("\\operatorname{" + t + "}")
+            else:
+                g = greek_macro(t)
+                out.append(g + " " if g else "\\ \\text{" + t + "}\\ ")
+            continue
+        if t.isascii() and t[0].isdigit():
+            out.append(t)
+            continue
+        if t in "+-=/()[],.;:!?*'|<>":
+            out.append({"|": "\\vert ", ",": ",\\,", ";": ";\\;", ":": "\\colon "}.get(t, t))
+            continue
+        out.append((math_text(t) if t not in _MATH_SPECIALS else _MATH_SPECIALS[t]) + " ")
+    text = "".join(out)
+    return re.sub(r" +", " ", text).strip()
 
 
 def _ascii_only(s: str) -> str:
@@ -829,9 +877,9 @@ def rules_document(rows: list[dict], *, verified: dict[str, tuple[bool, str]] | 
         mark = ""
         if verified is not None and name in verified:
             mark = " $" + (r"\checkmark" if verified[name][0] else r"\times") + "$"
-        out.append(r"\item[{" + escape_text(name) + "}]" + mark + " $" + math_text(row.get("statement", "")) + "$")
+        out.append(r"\item[{" + escape_text(name) + "}]" + mark + " $" + formula_math(row.get("statement", "")) + "$")
         if row.get("index_form"):
-            out.append(r"\\ \textit{index form:} $" + math_text(row["index_form"]) + "$")
+            out.append(r"\\ \textit{index form:} $" + formula_math(row["index_form"]) + "$")
         if row.get("source"):
             out.append(r"\\ \textit{source:} " + escape_text(row["source"]))
         if verified is not None and name in verified and verified[name][1]:
