@@ -272,7 +272,7 @@ class Parser:
                              col=self.tok.col)
 
     def check_depth(self, node: Node) -> Node:
-        if node.depth + self.depth > MAX_DEPTH + 1:
+        if node.depth > MAX_DEPTH:
             raise LimitError(f"the expression is nested more than {MAX_DEPTH} levels deep", line=node.line,
                              col=node.col)
         return node
@@ -291,23 +291,19 @@ class Parser:
     # levels
     def parse_expr(self) -> Node:
         """A whole expression (the sum level)."""
-        self.enter()
-        try:
-            first = self.parse_entrywise()
-            if self.tok.kind not in ("+", "-"):
-                return first
-            items = [(None, first.line, first.col, first)]
-            start = self.tok
-            while self.tok.kind in ("+", "-"):
-                op = self.next()
-                if not self.can_start_operand():
-                    raise self.missing_operand(op)
-                items.append((op.kind, op.line, op.col, self.parse_entrywise()))
-            node = Chain(start, "+", items)
-            node.line, node.col = first.line, first.col
-            return self.check_depth(node)
-        finally:
-            self.depth -= 1
+        first = self.parse_entrywise()
+        if self.tok.kind not in ("+", "-"):
+            return first
+        items = [(None, first.line, first.col, first)]
+        start = self.tok
+        while self.tok.kind in ("+", "-"):
+            op = self.next()
+            if not self.can_start_operand():
+                raise self.missing_operand(op)
+            items.append((op.kind, op.line, op.col, self.parse_entrywise()))
+        node = Chain(start, "+", items)
+        node.line, node.col = first.line, first.col
+        return self.check_depth(node)
 
     def missing_operand(self, op: Token) -> ParseError:
         if self.tok.kind == "EOF":

@@ -927,11 +927,18 @@ class _Reader:
         acc = self.build(items[0][3])
         for op, line, col, operand in items[1:]:
             t = self.build(operand)
-            acc = self.shaped(lambda: self.product(acc, t, op), line, col)
+            try:
+                acc = self.product(acc, t, op)
+            except MatcalcError as e:
+                raise self.locate(e, line, col)
         return acc
 
     def product(self, a: ir.Expr, b: ir.Expr, op: str) -> ir.Expr:
         if op == "/":
+            if isinstance(b, ir.Num) and b.value == 0:
+                raise TypeCheckError("division by zero")
+            if isinstance(a, ir.Num) and isinstance(b, ir.Num):
+                return ir.Num(a.value / b.value)  # a constant such as 1/3
             return ir.Div(a, b)
         if a.is_scalar:
             return ir.Scale(a, b)
