@@ -711,3 +711,13 @@ def test_choose_sizes_separates_every_pair_with_many_symbols():
     for p_, q_ in [(a_, b_) for a_ in names for b_ in names if a_ < b_]:
         assert any(s[p_] != s[q_] for s in sizes), (p_, q_, sizes)
     assert all(len(set(s.values())) > 1 for s in sizes)
+
+
+def test_result_json_and_detail():
+    import json
+
+    res = judge(dmix(mm(T(x), A, x), x), sc(2, mm(A, x)))
+    data = json.loads(json.dumps(res.to_json()))
+    assert data["status"] == "different" and data["counterexample"]["entries"][0]["entry"][0] >= 1
+    ok = judge(dmix(sq_norm(sub(mm(W, xm), y)), W), sc(2, mm(sub(mm(W, xm), y), T(xm))))
+    assert ok.detail == "entry by entry with SymPy at (n, m) = (2, 3) and (3, 2)"

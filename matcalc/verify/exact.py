@@ -270,10 +270,6 @@ def _scalar(m: sympy.Matrix) -> sympy.Expr:
     return m[0, 0]
 
 
-def _entrywise(m: sympy.Matrix, fn: Callable) -> sympy.Matrix:
-    return m.applyfunc(fn)
-
-
 def _zip(a: sympy.Matrix, b: sympy.Matrix, fn: Callable) -> sympy.Matrix:
     if a.shape != b.shape:
         raise ExactError(f"entrywise operation on {a.shape} and {b.shape}")
@@ -1285,5 +1281,3 @@ def _counterexample(env: ExactEnv, pt: dict, fvals: _FVals, diffs: list) -> dict
     return {"sizes": dict(env.sizes), "indices": dict(diffs[0][0]), "point": point, "functions": functions,
             "entries": entries, "note": f"{len(diffs)} entr{'y differs' if len(diffs) == 1 else 'ies differ'}"}
 
-
-_ = Fraction  # exact rationals arrive as Fraction in ir.Num
