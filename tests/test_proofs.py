@@ -112,6 +112,89 @@ def test_backprop_covers_several_depths() -> None:
         assert f"grad(C4(a4), {w})" in body
 
 
+# ───────────────────────────── parsed and typed ─────────────────────────────
+
+
+def _document(name: str):
+    from matcalc.lang import read_document
+
+    return read_document(_text(name), where=str(PROOFS / f"{name}.mc"))
+
+
+@pytest.mark.parametrize("name", TABLE)
+def test_every_theorem_parses_and_types(name: str) -> None:
+    from matcalc.document import Claim, ErrorLine, Step
+
+    doc = _document(name)
+    errors = [f"line {s.line}: {s.error}" for s in doc.statements if isinstance(s, ErrorLine)]
+    assert not errors, errors
+    assert doc.theorem is not None and doc.theorem.name == name
+    assert doc.source_note and "layout" in doc.source_note
+    claims = [s for s in doc.statements if isinstance(s, Claim)]
+    assert claims and all(c.lhs is not None and c.rhs is not None for c in claims)
+    for s in doc.statements:
+        if isinstance(s, Step):
+            assert s.expr is not None and s.prev is not None, f"line {s.line}: a step with nothing before it"
+
+
+def test_generic_functions_are_declared_in_the_four_equations() -> None:
+    for name in GENERIC:
+        funcs = _document(name).env.funcs
+        assert funcs["C"].kind == "vector" and funcs["sigma"].kind == "entrywise", name
+
+
+def test_componentwise_claims_have_free_indices() -> None:
+    from matcalc.document import Claim, Step
+
+    for name in ("layer", "eq1", "eq2", "eq3", "eq4", "eq4-vec"):
+        doc = _document(name)
+        free = [s for s in doc.statements if isinstance(s, (Claim, Step)) and s.free]
+        assert free, f"{name} has no claim with a free index"
+
+
+def test_every_claim_and_step_holds_numerically() -> None:
+    """A quick finite-difference check of every claim and step of every theorem (one random point each)."""
+    from matcalc.document import Claim, Step
+    from matcalc.verify import numeric
+
+    failures = []
+    for name in TABLE:
+        for s in _document(name).statements:
+            if isinstance(s, Claim):
+                lhs, rhs = s.lhs, s.rhs
+            elif isinstance(s, Step):
+                lhs, rhs = s.prev, s.expr
+            else:
+                continue
+            r = numeric.check_equal(lhs, rhs, free=s.free, seed=1, points=1, budget_s=10.0)
+            if r.status != "equal":
+                failures.append(f"{name}:{s.line}: {r.status} {r.detail}")
+    assert not failures, failures
+
+
+def _eq2_with(claims: str) -> str:
+    """eq2's declarations and definitions followed by ``claims``."""
+    keep = []
+    for line in _text("eq2").splitlines():
+        code = line.split("#", 1)[0].strip()
+        if code.startswith(("theorem", "source", "let")) or ":" in code or not code:
+            keep.append(line)
+    return "\n".join(keep) + "\n" + claims + "\n"
+
+
+def test_broken_eq2_is_refuted_with_a_diagnosis() -> None:
+    """The other direction: eq2 with a transpose dropped, or with the chain factor sigma' dropped, is refuted."""
+    import matcalc
+
+    report = matcalc.check(_eq2_with("layout numerator\nd/dz C(z2) = (W^T delta2) ⊙ sigma'(z)"))
+    assert report.verdict == "refuted"
+    assert "transpose" in (report.results[0].diagnosis or "")
+    report = matcalc.check(_eq2_with("grad(C(z2), z) = W^T delta2"))
+    assert report.verdict == "refuted"
+    report = matcalc.check(_eq2_with("grad(C(z2), z) = (W^T delta2) ⊙ sigma'(z)"))
+    assert report.verdict == "verified"
+
+
 # ───────────────────────────── matcalc/proofs.py ─────────────────────────────
 
 
