@@ -175,7 +175,7 @@ def test_results_validate_and_score_each_line() -> None:
     assert d["score"] == 3 and d["output_format"] == "md"
     assert d["execution_time"] == 2
     assert [t["number"] for t in d["tests"]] == ["1", "2", "3", "4", "5", "6"]
-    assert "3 of 6 correct" in d["output"] and "✗ refuted" in d["output"]
+    assert "3 of 6 points" in d["output"] and "✗ refuted" in d["output"]
     assert d["extra_data"]["verdict"] == "refuted" and d["extra_data"]["exit_code"] == 1
 
 
@@ -197,7 +197,8 @@ def test_outputs_carry_verdict_diagnosis_counterexample_and_evidence() -> None:
     assert "**counterexample:** sizes N=3, n=2; at w=\\[1, 2\\]; entry \\[1, 1\\] is 4 on the left, 7 on the right" in out
     assert "judged against line 6" in out
     assert "the earlier slip is marked once" in t[3]["output"]
-    assert "follows from line 7, but that line was wrong" in t[3]["output"]
+    assert "judged against line 7: follows from it, but that line was wrong; the chain no longer equals line 4" \
+        in t[3]["output"]
     assert "error: `cannot multiply X (N×n) and X (N×n)`" in t[4]["output"]
     assert "needs a human look" in t[5]["output"]
 
@@ -239,3 +240,40 @@ def test_empty_report_scores_zero() -> None:
     d = gradescope_results(CheckReport(None, []))
     assert validate(d, RESULTS_SCHEMA) == []
     assert d["score"] == 0 and "no claim or step" in d["output"]
+
+
+# ───────────────────────────── through the CLI (parser and verifiers) ─────────────────────────────
+
+HOMEWORK = __import__("pathlib").Path(__file__).parent / "homework"
+
+
+def _cli_results(tmp_path, name: str) -> tuple[int, dict]:
+    from matcalc import cli
+
+    out = tmp_path / f"{name}.json"
+    code = cli.main(["check", str(HOMEWORK / f"{name}.mc"), "--format", "gradescope", "-o", str(out)])
+    return code, json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_cli_gradescope_marks_the_missing_transpose(tmp_path) -> None:
+    code, d = _cli_results(tmp_path, "least_squares_transpose")
+    assert code == 1
+    assert validate(d, RESULTS_SCHEMA) == []
+    assert [t["status"] for t in d["tests"]] == ["passed", "passed", "failed", "passed", "passed"]
+    assert d["score"] == 4
+    wrong = d["tests"][2]
+    assert wrong["name"] == "line 6: = 2 (X w - y)ᵀ X"
+    assert "**diagnosis:** transposed" in wrong["output"] and "**counterexample:**" in wrong["output"]
+    assert "but that line was wrong" in d["tests"][3]["output"]
+
+
+def test_cli_gradescope_ill_shaped_step_and_correct_solution(tmp_path) -> None:
+    code, d = _cli_results(tmp_path, "ill_shaped")
+    assert code == 1 and validate(d, RESULTS_SCHEMA) == []
+    first = d["tests"][0]
+    assert first["status"] == "failed" and first["name"] == "line 4: = 2 X (X w - y)"
+    assert "error:" in first["output"]
+    assert [t["status"] for t in d["tests"][1:]] == ["passed", "passed"]
+    code, d = _cli_results(tmp_path, "least_squares_ok")
+    assert code == 0 and validate(d, RESULTS_SCHEMA) == []
+    assert d["score"] == len(d["tests"]) == 3 and all(t["status"] == "passed" for t in d["tests"])

@@ -93,7 +93,7 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
         "score": score,
         "execution_time": int(math.ceil(max(0.0, float(getattr(report, "seconds", 0.0) or 0.0)))),
         "output": f"matcalc checked {len(tests)} line{'s' if len(tests) != 1 else ''}: {score} of {len(tests)} "
-                  f"correct.\n\n{summary}\n",
+                  f"points (a step that follows from a wrong line earns its point).\n\n{summary}\n",
         "output_format": "md",
         "extra_data": {"verdict": v, "matcalc": __version__, "exit_code": report.exit_code},
         "tests": tests,

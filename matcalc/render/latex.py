@@ -368,11 +368,13 @@ def step_note(r: Any) -> str | None:
         return None
     note = f"judged against line {r.against_line}"
     if r.after_wrong is not None:
-        note += f": follows from line {r.against_line}"
+        note += ": follows from it"
         note += (f", but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line
                  else ", but that line was wrong")
         if r.vs_start:
-            note += f"; {r.vs_start}"
+            vs = str(r.vs_start)
+            prefix = f"follows from line {r.against_line}, but "
+            note += "; " + (vs[len(prefix):] if vs.startswith(prefix) else vs)
     return note
 
 
