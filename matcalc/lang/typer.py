@@ -292,6 +292,7 @@ class _Reader:
         self.flex: dict[int, tuple] = {}  # id(node) -> flexible shape of I / 0 / 1
         self.default_one: list[DVar] = []  # flexible sizes of a lone 0/1 that default to a scalar
         self.rewrites: dict[int, P.Node] = {}
+        self.called_names: set[str] = set()  # non-functions written as calls: f(x) with f undeclared
         self.call_decisions: dict[int, tuple] = {}  # id(Call node) -> how it reads, decided in pass 1  # id(Call node) -> the product it stands for
         self.layouts: dict[int, str] = {}  # id(Deriv node) -> the layout in force
         self.index_vars: dict[str, DVar] = {}  # per statement: index name -> its range
@@ -666,6 +667,7 @@ class _Reader:
         if len(node.args) != 1:
             raise self.err(TypeCheckError, f"{node.name} is not a function (declare it, e.g. {node.name}: R -> R)",
                            node.line, node.col)
+        self.called_names.add(node.name)
         tok = Token("NAME", node.name, node.line, node.col, node.name)
         left: P.Node = P.Name(tok, node.name)
         for _ in range(node.primes):
@@ -843,6 +845,35 @@ class _Reader:
             s = self.syms[name]
             v = self.var_cache[name] = ir.Var(name, self.shape(s.shape), s.props)
         return v
+
+    def add_hint(self, e: ShapeError) -> None:
+        """Ask for a declaration when a shape conflict involves names whose kinds were only inferred."""
+        names: list[str] = []
+        for op in e.operands:
+            if not isinstance(op, ir.Expr):
+                continue
+            stack, seen = [op], 0
+            while stack and seen < 10_000:
+                node = stack.pop()
+                seen += 1
+                if isinstance(node, ir.Var):
+                    s = self.syms.get(node.name)
+                    if s is not None and s.kind == "var" and not s.declared and node.name not in names:
+                        names.append(node.name)
+                elif not isinstance(node, ir.Named):
+                    stack.extend(ir.children(node))
+        if not names:
+            return
+        called = [n for n in names if n in self.called_names]
+        listed = ", ".join(names)
+        verb = "was" if len(names) == 1 else "were"
+        hint = (f"; {listed} {verb} not declared, so {'its' if len(names) == 1 else 'their'} kind comes from the spelling (upper-case: matrix, "
+                "lower-case: column vector, Greek: scalar) — declare " + ("it" if len(names) == 1 else "them")
+                + " to say what you mean")
+        if called:
+            hint += f" (a function: {called[0]}: R -> R or {called[0]}: R^n -> R)"
+        e.message += hint
+        e.args = (e.message,)
 
     # ─────────── pass 2: building the IR ───────────
 
@@ -1306,6 +1337,8 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
             except MatcalcError as e:
                 if st.kind == "let":
                     reader.syms[st.name].kind = "broken"
+                if isinstance(e, ShapeError):
+                    reader.add_hint(e)
                 p.error = reader.locate(e, line, col)
         if p.error is not None:
             first_error = first_error or p.error
