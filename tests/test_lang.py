@@ -673,3 +673,70 @@ def test_round_trip_through_printer(text: str) -> None:
 
     e = rx(text)
     assert rx(to_text(e)) == e, to_text(e)
+
+
+# ───────────────────────────── type errors: every path names its position ─────────────────────────────
+
+
+@pytest.mark.parametrize("text, given, col, frag", [
+    ("exp + x", "x: n", 1, "exp is a function"),
+    ("f x", "f: R -> R, x: n", 1, "f is a function"),
+    ("tr'(A)", "A: n x n", 1, "only entrywise functions take a prime"),
+    ("∇f(x)", "f: R -> R, x: n", 1, "∇ needs a function of a vector"),
+    ("∇exp(x)", "x: n", 1, "∇ needs a declared function"),
+    ("∇y(x)", "x: n, y: n", 1, "∇ needs a declared function"),
+    ("C''(x)", "C: R^n -> R, x: n", 1, "only the value and the gradient"),
+    ("exp(x, x)", "x: n", 1, "exp takes one argument, not 2"),
+    ("max(x)", "x: n", 1, "max takes 2 arguments"),
+    ("ones(x + x)", "x: n", 6, "takes sizes"),
+    ("ones(0.5)", None, 6, "positive integers"),
+    ("y (x, x)", "x: n, y: n", 1, "y is not a function"),
+    ("x + n", "x: n", 5, "n is a size"),
+    ("d/dI x", "x: n", 4, "identity"),
+    ("let s = r; d/ds[j] s", "r: n", 15, "an entry of a let name"),
+    ("x[i] + W[1, 1]", "x: n, W: 2 x 2", 1, None),
+    ("c[1]", "c: scalar", 2, "scalar: it has no entries"),
+    ("x / 0", "x: n", 3, "division by zero"),
+])
+def test_type_errors(text: str, given: str | None, col: int, frag: str | None) -> None:
+    if frag is None:  # not an error: these read
+        read_document(text, given=given)
+        return
+    e = err(text, given)
+    assert isinstance(e, TypeCheckError), repr(e)
+    assert (e.line, e.col) == (1, col), str(e)
+    assert frag in e.message
+    assert str(e).split("\n")[2].index("^") == col + 1
+
+
+def test_let_errors_have_positions() -> None:
+    d = read_document("x: n\nlet x2 = x\nlet x2 = x + x\nlet s = s + x\nx: m\nlet f = x\nf: R -> R\nx^T x")
+    errs = [s for s in d.statements if isinstance(s, ErrorLine)]
+    assert [(e.line, e.error.col) for e in errs] == [(3, 5), (4, 5), (5, 1), (7, 1)]
+    assert "already" in errs[0].error.message and "own definition" in errs[1].error.message
+    assert "already declared" in errs[2].error.message and "defined by let" in errs[3].error.message
+
+
+def test_step_free_indices_include_the_previous_line() -> None:
+    d = read_document("delta[j]\n  = sum_k W[k, j] e[k]", given="delta: n, W: m x n, e: m")
+    step = d.statements[-1]
+    assert step.free == (Index("j", "n"),)
+
+
+def test_limit_errors_have_positions() -> None:
+    with pytest.raises(LimitError) as info:
+        read_document("x: n\nA: n x n\nA^100 x", given=None)
+    assert (info.value.line, info.value.col) == (3, 2)
+    with pytest.raises(LimitError) as info:
+        read_document("x\n" + "y" * 10_001)
+    assert (info.value.line, info.value.col) == (2, 10_001)
+    with pytest.raises(LimitError) as info:
+        read_document("x: 3 x 20000")
+    assert info.value.col == 8
+
+
+def test_unknown_layout_is_a_usage_error() -> None:
+    from matcalc.errors import UsageError
+
+    with pytest.raises(UsageError):
+        read_document("x", layout="sideways")

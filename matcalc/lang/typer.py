@@ -33,7 +33,7 @@ from matcalc import ir
 from matcalc.document import (
     Bare, Claim, Declaration, Document, Env, ErrorLine, FuncDecl, Header, Let, LayoutSetting, Statement, Step,
 )
-from matcalc.errors import LimitError, MatcalcError, ParseError, TypeCheckError
+from matcalc.errors import LimitError, MatcalcError, ParseError, TypeCheckError, UsageError
 from matcalc.lang import parser as P
 from matcalc.lang.lexer import Token, tokenize_line
 from matcalc.shapes import ShapeError, dim_mul, fmt_dim, fmt_shape
@@ -1205,7 +1205,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
         MatcalcError: no claim or expression of the document can be typed (the first such error).
     """
     if layout not in LAYOUTS:
-        raise ParseError(f"unknown layout {layout!r}: use mixed, numerator or denominator")
+        raise UsageError(f"unknown layout {layout!r}: use mixed, numerator or denominator")
     try:
         _check_size(text, "the document")
     except MatcalcError as e:
@@ -1360,7 +1360,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
             cols = st.eq_cols
         for e, c in zip(rest, cols):
             statements.append(Step(line, c if st.kind == "claim" else col, text_, expr=e, prev=prev[0],
-                                   prev_line=prev[1], free=free))
+                                   prev_line=prev[1], free=free_indices([prev[0], e], let_free)))
             prev = (e, line)
 
     if first_error is not None and not typed_any:
