@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from matcalc import ir
-from matcalc.document import Bare, Claim, Declaration, ErrorLine, FuncDecl, Header, LayoutSetting, Let, Step
+from matcalc.document import Bare, Claim, Declaration, ErrorLine, FuncDecl, LayoutSetting, Step
 from matcalc.errors import LimitError, MatcalcError, ParseError, TypeCheckError
 from matcalc.ir import (
     Add, Apply, Broadcast, CallVec, Derivative, Diag, Div, Entry, EPower, Hadamard, HadDiv, Identity, Index,
@@ -740,3 +740,20 @@ def test_unknown_layout_is_a_usage_error() -> None:
 
     with pytest.raises(UsageError):
         read_document("x", layout="sideways")
+
+
+@pytest.mark.parametrize("expr, layout, shape", [
+    # SPEC section 4, row by row: scalar by vector x (n), scalar by matrix X (n×m), vector y (k) by vector x (n),
+    # vector y (k) by a scalar
+    ("d/dx c x^T x", "mixed", ("n", 1)), ("d/dx c x^T x", "numerator", (1, "n")),
+    ("d/dx c x^T x", "denominator", ("n", 1)),
+    ("d/dX sum(X)", "mixed", ("n", "m")), ("d/dX sum(X)", "numerator", ("m", "n")),
+    ("d/dX sum(X)", "denominator", ("n", "m")),
+    ("d/dx B x", "mixed", ("k", "n")), ("d/dx B x", "numerator", ("k", "n")), ("d/dx B x", "denominator", ("n", "k")),
+    ("d/dc c y", "mixed", ("k", 1)), ("d/dc c y", "numerator", ("k", 1)), ("d/dc c y", "denominator", (1, "k")),
+    ("grad(sum(X), X)", "numerator", ("n", "m")),
+    ("jacobian(B x, x)", "denominator", ("k", "n")),
+])
+def test_layout_table(expr: str, layout: str, shape: tuple) -> None:
+    e = rx(expr, "x: n, X: n x m, B: k x n, y: k, c: scalar", layout=layout)
+    assert e.shape == shape

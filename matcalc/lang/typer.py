@@ -212,10 +212,6 @@ def _spelling_kind(name: str) -> str:
     return "vector"
 
 
-class _Fail(Exception):
-    """Internal: wraps a user error raised while typing one statement."""
-
-
 # ───────────────────────────── the document reader ─────────────────────────────
 
 
@@ -1144,14 +1140,12 @@ def _names_in(text: str) -> set[str]:
 
 
 class _Prepared:
-    __slots__ = ("seg", "st", "error", "shapes", "prev_shape", "index_vars")
+    __slots__ = ("seg", "st", "error", "index_vars")
 
     def __init__(self, seg: _Segment) -> None:
         self.seg = seg
         self.st: P.SStmt | None = None
         self.error: MatcalcError | None = None
-        self.shapes: list = []
-        self.prev_shape = None
         self.index_vars: dict = {}
 
 
@@ -1274,7 +1268,6 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
                         reader.uf.undo(m)
                         if not (reader.uf.unify(x[0], y[1]) and reader.uf.unify(x[1], y[0])):
                             reader.uf.undo(m)
-                p.shapes = shapes
                 prev_shape = shapes[-1]
             p.index_vars = dict(reader.index_vars)
         except MatcalcError as e:
