@@ -29,7 +29,7 @@ from matcalc.ir import (
 from matcalc.rules import UnsupportedDerivative, col, fprime, mm, rule_for, vsize
 from matcalc.shapes import is_scalar
 
-__all__ = ["Step", "Derivation", "differentiate", "expand_derivatives", "intern", "node_count"]
+__all__ = ["Step", "Derivation", "differentiate", "differentiate_many", "expand_derivatives", "intern", "node_count"]
 
 
 @dataclass(frozen=True)
@@ -148,14 +148,24 @@ def _has_derivative(e: Expr) -> bool:
 
 def _reverse(expr: Expr, is_wrt, steps: list[Step]) -> Expr | None:
     """The gradient of the scalar ``expr`` (shaped like the variable), or None if it does not depend on it."""
-    order = _topo(expr, is_wrt)
+    return _reverse_many(expr, lambda x: 0 if is_wrt(x) else None, steps).get(0)
+
+
+def _reverse_many(expr: Expr, which, steps: list[Step]) -> dict:
+    """Reverse mode for several variables at once: ``which(node)`` names the variable a leaf is (or None).
+
+    Returns ``{name: gradient}`` for the variables ``expr`` depends on. Each node's adjoint is formed once, as the
+    sum of its parents' contributions, so shared subexpressions cost once.
+    """
+    is_leaf = lambda x: which(x) is not None  # noqa: E731
+    order = _topo(expr, is_leaf)
     dep: dict[int, bool] = {}
     for x in order:
-        dep[id(x)] = bool(is_wrt(x)) or any(dep.get(id(k), False) for k in children(x))
+        dep[id(x)] = is_leaf(x) or any(dep.get(id(k), False) for k in children(x))
     if not dep[id(expr)]:
-        return None
+        return {}
     adj: dict[int, list[Expr]] = {id(expr): [Num(1)]}
-    found: list[Expr] = []
+    found: dict = {}
     for x in reversed(order):
         contribs = adj.pop(id(x), None)
         if contribs is None:
@@ -165,8 +175,9 @@ def _reverse(expr: Expr, is_wrt, steps: list[Step]) -> Expr | None:
         if len(contribs) > 1:
             steps.append(Step("shared-subexpression", x, g, "a node used several times: its adjoints add up "
                               "(total-derivative chain rule, P&H A6)"))
-        if is_wrt(x):
-            found.append(g)
+        key = which(x)
+        if key is not None:
+            found.setdefault(key, []).append(g)
             continue
         if isinstance(x, Named):
             adj.setdefault(id(x.value), []).append(g)
@@ -180,9 +191,7 @@ def _reverse(expr: Expr, is_wrt, steps: list[Step]) -> Expr | None:
             gk = rule.vjp(x, g, i)
             steps.append(Step(rule.name, x, gk, rule.note))
             adj.setdefault(id(k), []).append(gk)
-    if not found:
-        return None
-    return found[0] if len(found) == 1 else Add(tuple(found))
+    return {k: v[0] if len(v) == 1 else Add(tuple(v)) for k, v in found.items()}
 
 
 # ───────────────────────────── forward Jacobians (vector and matrix outputs) ─────────────────────────────
@@ -262,7 +271,16 @@ def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixe
     Raises:
         UnsupportedDerivative: an operation without a rule (named in the message).
     """
-    from matcalc.simplify import simplify_steps_and_result
+    return differentiate_many(expr, [wrt], kind=kind, layout=layout)[0]
+
+
+def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed") -> list[Derivation]:
+    """:func:`differentiate` by several variables at once, sharing one reverse pass and one simplifier.
+
+    For a scalar ``expr`` (a cost) this is backpropagation: the gradients by every weight and bias of an L-layer
+    network cost O(L) time and O(L) distinct result nodes together. The derivations share their steps.
+    """
+    from matcalc.simplify import Simplifier
 
     if kind not in ("d", "grad", "jacobian"):
         raise ValueError(f"unknown derivative kind {kind!r}")
@@ -274,35 +292,54 @@ def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixe
         expr = expand_derivatives(expr)
         steps.append(Step("expand-derivatives", original, expr, "inner derivatives first"))
     expr = intern(expr)
-    target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
-    if isinstance(wrt, Entry):
-        raw = _by_entry(expr, wrt, steps)
-        note = "derivative by one entry: index rules"
-    else:
-        is_wrt = _matcher(wrt)
+    for wrt in wrts:
         if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props):
             steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
                               "treated as independent (the unconstrained gradient; Matrix Cookbook sec. 2.8 "
                               "gives the constrained G + Gᵀ − diag(G))"))
-        if is_scalar(expr.shape):
-            g = _reverse(expr, is_wrt, steps)
+    raws: list[Expr] = []
+    notes: list[str] = []
+    plain = [i for i, w in enumerate(wrts) if not isinstance(w, Entry)]
+    grads: dict = {}
+    if is_scalar(expr.shape) and plain:
+        matchers = [(i, _matcher(wrts[i])) for i in plain]
+
+        def which(x):
+            for i, m in matchers:
+                if m(x):
+                    return i
+            return None
+
+        grads = _reverse_many(expr, which, steps)
+    for i, wrt in enumerate(wrts):
+        if isinstance(wrt, Entry):
+            raws.append(_by_entry(expr, wrt, steps))
+            notes.append("derivative by one entry: index rules")
+        elif is_scalar(expr.shape):
+            g = grads.get(i)
             g = ir.Zeros(wrt.shape) if g is None else g
-            raw = _layout_scalar(g, kind, layout)
-            note = "Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped like " \
-                   "each node)"
+            raws.append(_layout_scalar(g, kind, layout))
+            notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
+                         "like each node)")
         else:
-            j = _forward(expr, is_wrt, vsize(wrt), steps)
+            j = _forward(expr, _matcher(wrt), vsize(wrt), steps)
             j = ir.Zeros((vsize(expr), vsize(wrt))) if j is None else j
-            raw = _layout_jacobian(j, expr, wrt, kind, layout)
-            note = "Jacobian chain rule: the product of the local Jacobians (numerator layout)"
-    steps.append(Step("chain-rule", Derivative(original, wrt, kind, layout), raw, note))
-    simp, result = simplify_steps_and_result(raw)
-    steps.extend(Step(name, b, a, why) for name, b, a, why in simp)
-    if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
-        steps.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
-    if result.shape != target:
-        raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
-    return Derivation(original, wrt, result, steps, kind, layout, raw)
+            raws.append(_layout_jacobian(j, expr, wrt, kind, layout))
+            notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
+    simp = Simplifier(record=True)
+    results = [simp.go(r) for r in raws]
+    simp_steps = [Step(name, b, a, why) for name, b, a, why in simp.steps]
+    out = []
+    for wrt, raw, note, result in zip(wrts, raws, notes, results):
+        target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
+        if result.shape != target:
+            raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
+        st = steps + [Step("chain-rule", Derivative(original, wrt, kind, layout), raw, note)]
+        st += simp_steps if len(wrts) == 1 else [s_ for s_ in simp_steps]
+        if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
+            st.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
+        out.append(Derivation(original, wrt, result, st, kind, layout, raw))
+    return out
 
 
 def expand_derivatives(expr: Expr) -> Expr:

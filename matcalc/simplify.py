@@ -24,7 +24,7 @@ from matcalc.ir import (
 )
 from matcalc.shapes import is_scalar
 
-__all__ = ["simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule", "exhaust",
+__all__ = ["Simplifier", "simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule", "exhaust",
            "bottom_up", "chain", "all_rules"]
 
 RuleFn = Callable[[Expr], "Expr | None"]
@@ -639,11 +639,14 @@ def exhaust(rule: RuleFn, *, limit: int = 1000) -> Callable[[Expr], Expr]:
     return go
 
 
-class _Simplifier:
-    """``bottom_up(exhaust(chain(rules)))``, memoised by identity, recording each rewrite."""
+class Simplifier:
+    """``bottom_up(exhaust(chain(rules)))``, memoised by identity, recording each rewrite.
 
-    def __init__(self, rules: list[RewriteRule], record: bool) -> None:
-        self.rules = rules
+    One instance may simplify several expressions (the gradients of one cost); shared nodes are simplified once.
+    """
+
+    def __init__(self, rules: list[RewriteRule] | None = None, record: bool = False) -> None:
+        self.rules = all_rules() if rules is None else rules
         self.record = record
         self.steps: list[tuple[str, Expr, Expr, str]] = []
         self.memo: dict[int, tuple[Expr, Expr]] = {}
@@ -685,20 +688,20 @@ class _Simplifier:
                 return x
 
 
-def bottom_up(rules: list[RewriteRule], *, record: bool = False) -> _Simplifier:
-    return _Simplifier(rules, record)
+def bottom_up(rules: list[RewriteRule], *, record: bool = False) -> Simplifier:
+    return Simplifier(rules, record)
 
 
 def simplify_steps_and_result(e: Expr) -> tuple[list[tuple[str, Expr, Expr, str]], Expr]:
     """The rewrites ``(name, before, after, statement)`` and the simplified expression."""
-    s = _Simplifier(all_rules(), True)
+    s = Simplifier(all_rules(), True)
     out = s.go(e)
     return s.steps, out
 
 
 def simplify(e: Expr) -> Expr:
     """``e`` in closed matrix form (same shape, equal for every size and value)."""
-    return _Simplifier(all_rules(), False).go(e)
+    return Simplifier(all_rules(), False).go(e)
 
 
 def simplify_steps(e: Expr) -> list[tuple[str, Expr, Expr]]:

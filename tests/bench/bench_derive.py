@@ -1,0 +1,113 @@
+"""Benchmark: the gradient of an L-layer MLP's squared-error cost w.r.t. every weight and bias (issue 3, Speed).
+
+Run: ``python tests/bench/bench_derive.py [--max-layers 64] [--sympy-timeout 20]``. Prints, for L = 1, 2, 4, …, 64, the
+time matcalc takes for all 2L gradients (including the simplifier), the result size in distinct IR nodes (shared
+subexpressions counted once), and — for small L — SymPy's ``MatrixSymbol.diff`` on the same cost side by side (each
+case in a subprocess, skipped beyond the timeout), with the ratio. Not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from matcalc import ir  # noqa: E402
+from matcalc.derive import differentiate, differentiate_many, node_count  # noqa: E402
+
+
+def mlp_cost(L: int):
+    """``‖a_L − y‖²`` with ``a_l = σ(W_l a_{l−1} + b_l)``, ``a_0 = x``; all layers n wide."""
+    x, y = ir.Var("x", ("n", 1)), ir.Var("y", ("n", 1))
+    params = []
+    a = x
+    for l in range(1, L + 1):
+        W, b = ir.Var(f"W{l}", ("n", "n")), ir.Var(f"b{l}", ("n", 1))
+        params += [W, b]
+        a = ir.Apply("sigma", ir.Add((ir.MatMul((W, a)), b)))
+    return ir.Power(ir.Norm(ir.Add((a, ir.Neg(y)))), 2), params
+
+
+def matcalc_case(L: int) -> tuple[float, int, int, float]:
+    """All 2L gradients in one pass (``differentiate_many``); also the time of one ``differentiate`` by W1."""
+    cost, params = mlp_cost(L)
+    t0 = time.perf_counter()
+    results = [d.result for d in differentiate_many(cost, params)]
+    dt = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    differentiate(cost, params[0])
+    one = time.perf_counter() - t1
+    return dt, node_count(*results), node_count(cost), one
+
+
+def _sympy_worker(L: int, q) -> None:
+    import sympy as sp
+    from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+    n = sp.Symbol("n", integer=True, positive=True)
+    t = sp.Symbol("t")
+    sig = sp.Lambda(t, 1 / (1 + sp.exp(-t)))
+    x, y = sp.MatrixSymbol("x", n, 1), sp.MatrixSymbol("y", n, 1)
+    a = x
+    params = []
+    for l in range(1, L + 1):
+        W, b = sp.MatrixSymbol(f"W{l}", n, n), sp.MatrixSymbol(f"b{l}", n, 1)
+        params += [W, b]
+        a = ElementwiseApplyFunction(sig, W * a + b)
+    r = a - y
+    cost = r.T * r
+    t0 = time.perf_counter()
+    failed = 0
+    for p in params:
+        try:
+            cost.diff(p)
+        except Exception:  # noqa: BLE001 - SymPy's own failures are reported, not hidden
+            failed += 1
+    q.put((time.perf_counter() - t0, failed))
+
+
+def sympy_case(L: int, timeout: float) -> tuple[float, int] | None:
+    q: mp.Queue = mp.Queue()
+    proc = mp.Process(target=_sympy_worker, args=(L, q))
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join()
+        return None
+    return q.get() if not q.empty() else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max-layers", type=int, default=64)
+    ap.add_argument("--sympy-max-layers", type=int, default=16)
+    ap.add_argument("--sympy-timeout", type=float, default=20.0)
+    args = ap.parse_args(argv)
+    print("gradient of ‖a_L − y‖², a_l = σ(W_l a_(l−1) + b_l), by all 2L weights and biases")
+    print(f"{'L':>3} {'input nodes':>11} {'matcalc s':>10} {'by W1 only s':>12} {'result nodes':>12} "
+          f"{'nodes/L':>8} {'SymPy s':>9} {'SymPy fails':>11} {'SymPy/matcalc':>13}")
+    L = 1
+    sympy_gave_up = False
+    while L <= args.max_layers:
+        dt, size, inp, one = matcalc_case(L)
+        sym = None
+        if L <= args.sympy_max_layers and not sympy_gave_up:
+            sym = sympy_case(L, args.sympy_timeout)
+            sympy_gave_up = sym is None
+        if sym is not None:
+            s_txt, f_txt, r_txt = f"{sym[0]:9.2f}", f"{sym[1]:>5} of {2 * L:<3}", f"{sym[0] / dt:13.1f}"
+        else:
+            s_txt = "  timeout" if L <= args.sympy_max_layers else "        —"
+            f_txt, r_txt = f"{'—':>11}", f"{'—':>13}"
+        print(f"{L:>3} {inp:>11} {dt:>10.3f} {one:>12.3f} {size:>12} {size / L:>8.1f} {s_txt} {f_txt} {r_txt}",
+              flush=True)
+        L *= 2
+
+
+if __name__ == "__main__":
+    main()
