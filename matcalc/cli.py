@@ -136,23 +136,86 @@ def _print_rich(renderable, output: str | None) -> None:
 # ───────────────────────────── commands ─────────────────────────────
 
 
+def _show_items(doc) -> list[tuple[str, object, str]]:
+    """(label, expression, note) for every expression a document contains, in order."""
+    from matcalc import ir
+    from matcalc.document import Bare, Claim, ErrorLine, Let, Step
+
+    items: list[tuple[str, object, str]] = []
+    for s in doc.statements:
+        if isinstance(s, ErrorLine) and s.error is not None:
+            raise s.error
+        if isinstance(s, Bare):
+            items.append((f"line {s.line}", s.expr, ""))
+        elif isinstance(s, Let):
+            items.append((f"line {s.line}: let {s.name}", s.value, ""))
+        elif isinstance(s, Step):
+            items.append((f"line {s.line}: step", s.expr, ""))
+        elif isinstance(s, Claim):
+            sums = []
+            for side in (s.lhs, s.rhs):
+                for n in ir.walk(side):
+                    if isinstance(n, ir.IndexSum) and (n.index.name, n.index.dim) not in sums:
+                        sums.append((n.index.name, n.index.dim))
+            notes = [f"free index {i.name} over 1..{i.dim} (the claim holds for every {i.name})" for i in s.free]
+            notes += [f"summation index {name} over 1..{dim}" for name, dim in sums]
+            items.append((f"line {s.line}: claim, left side", s.lhs, ""))
+            items.append((f"line {s.line}: claim, right side", s.rhs, "\n".join(notes)))
+    return items
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    from matcalc.lang import read_expr
+    from matcalc.lang import read_document
 
     text, where = _read_input(args.input)
-    expr, env = read_expr(text, given=args.given, layout=args.layout)
+    doc = read_document(text, given=args.given, layout=args.layout, where=where)
+    items = _show_items(doc)
+    if not items:
+        raise UsageError("nothing to show: the input has no expression")
     from matcalc.render import show as show_render
 
+    if len(items) == 1:
+        expr = items[0][1]
+        if args.format == "json":
+            _emit(json.dumps(show_render.show_json(expr, doc.env), indent=2, ensure_ascii=False), args.output)
+        elif args.format == "latex":
+            _emit(show_render.show_latex(expr), args.output)
+        elif args.format == "markdown":
+            from matcalc.printing import to_bracketed, to_latex
+
+            _emit(f"**reading:** `{to_bracketed(expr)}`\n\n$$\n{to_latex(expr)}\n$$", args.output)
+        else:
+            _print_rich(show_render.show_tree(expr, doc.env), args.output)
+        return 0
     if args.format == "json":
-        _emit(json.dumps(show_render.show_json(expr, env), indent=2, ensure_ascii=False), args.output)
-    elif args.format == "latex":
-        _emit(show_render.show_latex(expr), args.output)
-    elif args.format == "markdown":
+        data = {"statements": [{"label": label, "notes": note.split("\n") if note else [],
+                                **show_render.show_json(e, doc.env)} for label, e, note in items]}
+        _emit(json.dumps(data, indent=2, ensure_ascii=False), args.output)
+    elif args.format in ("latex", "markdown"):
         from matcalc.printing import to_bracketed, to_latex
 
-        _emit(f"**reading:** `{to_bracketed(expr)}`\n\n$$\n{to_latex(expr)}\n$$", args.output)
+        if args.format == "latex":
+            from matcalc.render.latex import escape_text
+
+            body = "\n".join(f"\\paragraph{{{escape_text(label)}}}\n\\[ {to_latex(e)} \\]" for label, e, _ in items)
+            _emit("\\documentclass{article}\n\\usepackage{amsmath,amssymb,bm}\n\\begin{document}\n"
+                  f"{body}\n\\end{{document}}", args.output)
+        else:
+            _emit("\n\n".join(f"**{label}:** `{to_bracketed(e)}`\n\n$$\n{to_latex(e)}\n$$"
+                                for label, e, _ in items), args.output)
     else:
-        _print_rich(show_render.show_tree(expr, env), args.output)
+        from rich.console import Group
+        from rich.text import Text
+
+        parts = []
+        for label, e, note in items:
+            parts.append(Text(f"── {label} ──", style="bold magenta"))
+            parts.append(show_render.show_tree(e, None))
+            if note:
+                parts.append(Text(note, style="cyan"))
+        decls = show_render.show_tree(items[0][1], doc.env).renderables[3:]
+        parts.extend(decls)
+        _print_rich(Group(*parts), args.output)
     return 0
 
 

@@ -94,7 +94,7 @@ def _candidates(lhs: ir.Expr, rhs: ir.Expr) -> Iterator[tuple[str, ir.Expr, ir.E
             alt = _try(lambda: _with_layout(lhs, layout))
             if alt is not None and alt.shape == rhs.shape:
                 now = ", ".join(sorted(layouts))
-                yield (f"a layout flip: this holds in {layout} layout, but the layout in force is {now}", alt, rhs)
+                yield (f"transposed (a layout flip): this holds in {layout} layout, but the layout in force is {now}", alt, rhs)
     t = _try(lambda: ir.Transpose(rhs))
     if t is not None and t.shape == lhs.shape:
         yield ("transposed: the right side is the transpose of the correct result", lhs, t)

@@ -171,14 +171,16 @@ def judge(
         )
         return result
     if transposed_shapes(lhs, rhs):
-        # Different shapes can never be equal; the exact method still supplies the evidence (a counterexample)
-        # and the diagnosis says in which layout or for which transpose the claim would hold.
+        # Transposed shapes can never be equal at generic sizes; the exact method supplies the evidence at concrete
+        # sizes, and the diagnosis says in which layout (or for which transpose) the claim would hold.
         result.methods["symbolic"] = MethodResult(
             "different", f"the sides have transposed shapes: {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)}"
         )
-        result.verdict = "refuted"
-        result.counterexample = {
-            "note": f"left side is {fmt_shape(lhs.shape)}, right side is {fmt_shape(rhs.shape)}",
+        exact_res, exact_cx = _exact(lhs, rhs, free, budget_s * 0.6, seed)
+        result.methods["exact"] = exact_res
+        result.verdict = combine(result.methods)
+        result.counterexample = exact_cx or {
+            "note": f"the left side is {fmt_shape(lhs.shape)}, the right side {fmt_shape(rhs.shape)}",
         }
     else:
         result.methods["symbolic"] = _symbolic(lhs, rhs)

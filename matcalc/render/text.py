@@ -96,25 +96,21 @@ def counterexample_lines(cx: Any) -> list[Text]:
     return out
 
 
-def methods_line(methods: dict) -> Text | None:
-    if not methods:
-        return None
-    t = Text("  ")
-    first = True
+def methods_lines(methods: dict) -> list[Text]:
+    """One line per method: its name, ✓/✗/? and its evidence."""
+    out = []
     for name in ("symbolic", "exact", "numeric"):
         m = methods.get(name)
         if m is None:
             continue
-        if not first:
-            t.append(" · ", style="dim")
-        first = False
         mark = METHOD_MARK.get(m.status, "?")
         style = {"✓": "green", "✗": "red", "?": "yellow"}[mark]
-        t.append(f"{name} ", style="bold")
+        t = Text(f"  {name:<9} ", style="bold")
         t.append(mark, style=style)
         if m.detail:
             t.append(f" {m.detail}", style="dim")
-    return t
+        out.append(t)
+    return out
 
 
 def claim_lines(r) -> list:
@@ -141,8 +137,7 @@ def claim_lines(r) -> list:
         lines.append(Text(f"       {r.diagnosis}", style="bold"))
     for cl in counterexample_lines(r.counterexample):
         lines.append(Text("     ") + cl)
-    m = methods_line(r.methods)
-    if m is not None:
+    for m in methods_lines(r.methods):
         lines.append(Text("     ") + m)
     return lines
 
