@@ -55,7 +55,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from numpy.polynomial import polynomial as _P
