@@ -757,3 +757,16 @@ def test_unknown_layout_is_a_usage_error() -> None:
 def test_layout_table(expr: str, layout: str, shape: tuple) -> None:
     e = rx(expr, "x: n, X: n x m, B: k x n, y: k, c: scalar", layout=layout)
     assert e.shape == shape
+
+
+def test_kronecker_delta() -> None:
+    d = read_document("d/dx[j] x[i] = [i = j]", given="x: n")
+    (claim,) = d.statements
+    i, j = Index("i", "n"), Index("j", "n")
+    assert claim.rhs == ir.Delta(i, j) and set(claim.free) == {i, j}
+    assert rx("sum_k W[j, k] [k = 2]") == IndexSum(Index("k", "m"), Scale(Entry(W, (Index("j", "n"), Index("k", "m"))),
+                                                                        ir.Delta(Index("k", "m"), 2)))
+    # an entry directly after an operand is still an entry
+    assert rx("W[j, k]") == Entry(W, (Index("j", "n"), Index("k", "m")))
+    e = err("sum_j sum_k W[j, k] [j = k]", "W: n x m")
+    assert isinstance(e, TypeCheckError) and "different dimensions" in e.message

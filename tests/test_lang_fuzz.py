@@ -13,7 +13,7 @@ TOKENS = [
     "x", "y", "W", "A", "I", "c", "alpha", "δ", "σ", "f", "C", "n", "d", "0", "1", "2", "0.5", "+", "-", "−", "*",
     "@", "/", " ", " ", " ", "(", ")", "[", "]", "{", "}", ",", ";", "\n", "=", "^", "^T", "^-1", ".^", ".*", "./",
     "⊙", "⊘", "⊗", "∘", "ᵀ", "⁻¹", "⁻ᵀ", "²", "'", ".T", "‖", "||", "|", "d/dx", "d/dW", "∂/∂A", "d/dz", "sum_k",
-    "Σ_j", "[j, k]", "[k]", "[1]", "exp(", "sigma'(", "σ(", "max(", "tr(", "det(", "inv(", "diag(", "vec(",
+    "Σ_j", "[j, k]", "[i = j]", "[k = 1]", "[k]", "[1]", "exp(", "sigma'(", "σ(", "max(", "tr(", "det(", "inv(", "diag(", "vec(",
     "norm(", "softmax(", "logsumexp(", "dot(", "grad(", "jacobian(", "kron(", "ones(", "eye(", "zeros(", "sum(",
     "C'(", "∇C(", "f'(", "let ", "given ", ":", "x: n", "W: n x m", "A: n x n symmetric", "f: R -> R",
     "C: R^n -> R", "c: scalar", "layout numerator", "theorem t: T\n", "source: s\n", "#", "ℝ", "×", "->", "$",

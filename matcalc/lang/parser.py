@@ -28,7 +28,7 @@ from matcalc.lang.lexer import Token
 
 __all__ = [
     "MAX_DEPTH", "MAX_CONST", "MAX_PRIMES", "Node", "Num", "Name", "Call", "Chain", "Binary", "Neg", "Transp",
-    "Pow", "NormN", "EntryN", "IdxSum", "Deriv", "SStmt", "TypeSpec", "DeclGroup", "Parser", "parse_statement",
+    "Pow", "NormN", "EntryN", "DeltaN", "IdxSum", "Deriv", "SStmt", "TypeSpec", "DeclGroup", "Parser", "parse_statement",
     "parse_type_decls", "LAYOUT_WORDS",
 ]
 
@@ -151,6 +151,16 @@ class EntryN(Node):
     def __init__(self, tok: Token, arg: Node, idx: list) -> None:
         super().__init__(tok, 1 + arg.depth)
         self.arg, self.idx = arg, idx
+
+
+class DeltaN(Node):
+    """The Kronecker delta ``[i = j]``; ``i`` and ``j`` are ``(value, line, col)`` like entry indices."""
+
+    __slots__ = ("i", "j")
+
+    def __init__(self, tok: Token, i: tuple, j: tuple) -> None:
+        super().__init__(tok)
+        self.i, self.j = i, j
 
 
 class IdxSum(Node):
@@ -279,14 +289,20 @@ class Parser:
 
     def can_start_operand(self) -> bool:
         """Whether the token can begin an operand where one is required (after an operator: ``‖`` opens)."""
-        return self.tok.kind in _ATOM_START or self.tok.kind == "-"
+        return self.tok.kind in _ATOM_START or self.tok.kind == "-" or self.is_delta()
 
     def starts_atom(self) -> bool:
         """Whether the token begins a juxtaposed factor (inside a norm, ``‖`` closes it instead)."""
         k = self.tok.kind
         if k == "‖":
             return not self.norm_open
-        return k in _ATOM_START
+        return k in _ATOM_START or self.is_delta()
+
+    def is_delta(self) -> bool:
+        """Whether a Kronecker delta ``[i = j]`` starts here."""
+        kinds = [self.peek(k).kind for k in range(5)]
+        return (kinds[0] == "[" and kinds[1] in ("NAME", "NUMBER") and kinds[2] == "="
+                and kinds[3] in ("NAME", "NUMBER") and kinds[4] == "]")
 
     # levels
     def parse_expr(self) -> Node:
@@ -411,9 +427,10 @@ class Parser:
             return sign * self.next().value
         if self.tok.kind == "EOF":
             raise self.error(f"'{caret.text}' without an exponent at the end of the input")
+        hint = "; write exp(x) for the exponential" if self.tok.kind == "NAME" else ""
         raise self.error(f"expected an exponent after '{caret.text}' (a number such as 2 or -1, "
                          + ("" if entrywise else "T, -T, ") + "or a bracketed constant such as (1/3)), found "
-                         + self.tok.describe())
+                         + self.tok.describe() + hint)
 
     def const_expr(self, level: int) -> Fraction:
         """A bracketed constant: numbers with ``+ - * / ^`` and brackets, evaluated exactly with size limits."""
@@ -519,7 +536,7 @@ class Parser:
             elif t.kind == "INVT":
                 self.next()
                 node = Pow(t, node, "-T", False)
-            elif t.kind == "[":
+            elif t.kind == "[" and not self.is_delta():
                 idx = self.parse_indices()
                 node = EntryN(t, node, idx)
             else:
@@ -553,6 +570,13 @@ class Parser:
         if t.kind == "NUMBER":
             self.next()
             return Num(t, t.value)
+        if self.is_delta():
+            self.next()
+            i, _eq, j, _close = self.next(), self.next(), self.next(), self.next()
+            for q in (i, j):
+                if q.kind == "NUMBER" and (q.value.denominator != 1 or q.value < 1):
+                    raise self.error("an integer index is 1-based: 1, 2, 3, …", q)
+            return DeltaN(t, *((q.value if q.kind == "NAME" else int(q.value), q.line, q.col) for q in (i, j)))
         if t.kind == "NAME":
             self.next()
             primes = 0

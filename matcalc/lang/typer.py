@@ -287,9 +287,9 @@ class _Reader:
         self.used_names = set(used_names)
         self.flex: dict[int, tuple] = {}  # id(node) -> flexible shape of I / 0 / 1
         self.default_one: list[DVar] = []  # flexible sizes of a lone 0/1 that default to a scalar
-        self.rewrites: dict[int, P.Node] = {}
+        self.rewrites: dict[int, P.Node] = {}  # id(node) -> the product a call of a non-function stands for
         self.called_names: set[str] = set()  # non-functions written as calls: f(x) with f undeclared
-        self.call_decisions: dict[int, tuple] = {}  # id(Call node) -> how it reads, decided in pass 1  # id(Call node) -> the product it stands for
+        self.call_decisions: dict[int, tuple] = {}  # id(Call node) -> how it reads, decided in pass 1
         self.layouts: dict[int, str] = {}  # id(Deriv node) -> the layout in force
         self.index_vars: dict[str, DVar] = {}  # per statement: index name -> its range
         self.created: list[str] = []  # per statement: names inferred in it
@@ -585,6 +585,22 @@ class _Reader:
         dims = self.entry_dims(s, len(node.idx), what, node.line, node.col)
         self.index_positions(node.idx, dims)
         return (1, 1)
+
+    def i_DeltaN(self, node: P.DeltaN) -> tuple:
+        names = [q for q in (node.i, node.j) if isinstance(q[0], str)]
+        for name, line, col in names:
+            if name not in self.index_vars:
+                self.index_vars[name] = self.uf.new(False, "index " + name)
+        if len(names) == 2:
+            a, b = names
+            before = self.uf.resolve(self.index_vars[a[0]])
+            if not self.uf.unify(self.index_vars[a[0]], self.index_vars[b[0]]):
+                raise self.err(TypeCheckError, f"[{a[0]} = {b[0]}] compares indices over different dimensions: "
+                               f"{self.show_dim(before)} and {self.show_dim(self.index_vars[b[0]])}", b[1], b[2])
+        return (1, 1)
+
+    def b_DeltaN(self, node: P.DeltaN) -> ir.Expr:
+        return ir.Delta(self.index(node.i[0]), self.index(node.j[0]))
 
     def i_IdxSum(self, node: P.IdxSum) -> tuple:
         s = self.infer(node.body)
@@ -1120,8 +1136,8 @@ def free_indices(exprs: list, let_free: dict) -> tuple:
                 if i.name not in bound:
                     seen.setdefault(i.name, i)
             continue
-        if isinstance(node, ir.Entry):
-            for i in node.idx:
+        if isinstance(node, (ir.Entry, ir.Delta)):
+            for i in (node.idx if isinstance(node, ir.Entry) else (node.i, node.j)):
                 if isinstance(i, ir.Index) and i.name not in bound:
                     seen.setdefault(i.name, i)
         if isinstance(node, ir.IndexSum):
