@@ -701,3 +701,12 @@ def test_directional_probes_use_at_most_12_evaluations_per_point(smooth):
         break
     else:
         pytest.fail("no usable point")
+
+
+def test_declared_function_properties_of_one_instantiation_do_not_pass():
+    zero = ir.Zeros((n, 1))
+    fz = ap("f", zero, declared=True)
+    assert_different(fz, zero)  # f(0) = 0 holds for tanh, sin and x³/6 + x only
+    odd = ap("f", ir.Neg(u), declared=True)
+    assert_different(odd, ir.Neg(ap("f", u, declared=True)))  # f odd: not for softplus
+    assert_different(ap("f", u, 2, declared=True), ir.Neg(ap("f", u, declared=True)))  # f'' = −f: sin only
