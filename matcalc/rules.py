@@ -737,7 +737,7 @@ def _index_proof(rule: Rule) -> tuple[bool | None, str]:
     env = _index_env(sp)
     lhs, var, claimed = rule.index_proof(env)
     got = _resolve(sp, sp.diff(lhs, var).doit())
-    diff = sp.simplify(_resolve(sp, sp.expand(got - sp.sympify(claimed).doit())))
+    diff = sp.simplify(_resolve(sp, sp.expand(got - (claimed.doit() if isinstance(claimed, sp.Basic) else sp.Integer(claimed)))))
     if diff == 0:
         return True, f"index form proved at generic n: {rule.index_form}"
     return False, f"index form not proved: ∂/∂{var} {lhs} = {got}, claimed {claimed}"
