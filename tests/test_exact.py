@@ -721,3 +721,10 @@ def test_result_json_and_detail():
     assert data["status"] == "different" and data["counterexample"]["entries"][0]["entry"][0] >= 1
     ok = judge(dmix(sq_norm(sub(mm(W, xm), y)), W), sc(2, mm(sub(mm(W, xm), y), T(xm))))
     assert ok.detail == "entry by entry with SymPy at (n, m) = (2, 3) and (3, 2)"
+
+
+def test_max_assignments():
+    lhs, rhs = dmix(sq_norm(sub(mm(W, xm), y)), W), sc(2, mm(sub(mm(W, xm), y), T(xm)))
+    assert len(check_equal(lhs, rhs).sizes_tried) == 2
+    one = check_equal(lhs, rhs, max_assignments=1)
+    assert one.status == "equal" and one.sizes_tried == [{"n": 2, "m": 3}]
