@@ -770,3 +770,17 @@ def test_kronecker_delta() -> None:
     assert rx("W[j, k]") == Entry(W, (Index("j", "n"), Index("k", "m")))
     e = err("sum_j sum_k W[j, k] [j = k]", "W: n x m")
     assert isinstance(e, TypeCheckError) and "different dimensions" in e.message
+
+
+def test_long_products_stay_shallow_and_fast() -> None:
+    import time
+
+    t0 = time.perf_counter()
+    e = rx(" ".join(["A"] * 3000), "A: n x n")
+    assert isinstance(e, MatMul) and len(e.args) == 3000
+    assert time.perf_counter() - t0 < 5
+    with pytest.raises(LimitError):
+        read_document("x " + "c " * 150, given="x: n, c: scalar")
+    with pytest.raises(LimitError):
+        read_document("x" + " / c" * 150, given="x: n, c: scalar")
+    assert rx("x " + "c " * 40, "x: n, c: scalar").shape == ("n", 1)

@@ -967,16 +967,39 @@ class _Reader:
         items = node.items
         if node.kind == "+":
             return self.build_sum(items)
-        acc = self.build(items[0][3])
+        # A run of matrix factors is collected and made one n-ary MatMul at its end (linear time); a scalar
+        # factor or a division closes the run. Each Scale/Div wraps the product so far, so their number is
+        # bounded by MAX_DEPTH (the IR stays shallow for every later stage).
+        first = self.build(items[0][3])
+        run: list[ir.Expr] = list(first.args) if isinstance(first, ir.MatMul) else [first]
+        shape = first.shape
+        wraps = 0
+
+        def close() -> ir.Expr:
+            return run[0] if len(run) == 1 else ir.MatMul(tuple(run))
+
         for op, line, col, operand in items[1:]:
             t = self.build(operand)
             try:
-                acc = self.product(acc, t, op)
+                if op != "/" and shape != (1, 1) and not t.is_scalar:
+                    if shape[1] != t.shape[0]:
+                        ir.MatMul((close(), t))  # raises, naming both sides whole
+                    run.extend(t.args if isinstance(t, ir.MatMul) else (t,))
+                    shape = (shape[0], t.shape[1])
+                    continue
+                wraps += 1 if len(run) == 1 else 2  # the Scale or Div, and the MatMul it wraps
+                acc = self.product(close(), t, op)
             except MatcalcError as e:
                 raise self.locate(e, line, col)
-        return acc
+            if not isinstance(acc, ir.Num):
+                if wraps > P.MAX_DEPTH:
+                    raise self.err(LimitError, f"a product nested more than {P.MAX_DEPTH} levels deep (scalar factors "
+                                   "and divisions each add a level)", line, col)
+            run, shape = [acc], acc.shape
+        return close()
 
     def product(self, a: ir.Expr, b: ir.Expr, op: str) -> ir.Expr:
+        """``a b`` or ``a / b`` where one side is a scalar (Scale), or a division."""
         if op == "/":
             if isinstance(b, ir.Num) and b.value == 0:
                 raise TypeCheckError("division by zero")
@@ -985,12 +1008,7 @@ class _Reader:
             return ir.Div(a, b)
         if a.is_scalar:
             return ir.Scale(a, b)
-        if b.is_scalar:
-            return ir.Scale(b, a)
-        if a.shape[1] != b.shape[0]:
-            return ir.MatMul((a, b))  # raises, naming both sides whole
-        args = (a.args if isinstance(a, ir.MatMul) else (a,)) + (b.args if isinstance(b, ir.MatMul) else (b,))
-        return ir.MatMul(args)
+        return ir.Scale(b, a)
 
     def build_sum(self, items: list) -> ir.Expr:
         terms: list[tuple[bool, ir.Expr]] = []  # (negated, expression)
