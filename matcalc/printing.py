@@ -169,6 +169,7 @@ class _P:
     tail: int | None = None
     neg: bool = False
     prefix: bool = False  # the text is one prefix operator (d/dX, Σ_k) and its operand
+    callish: str | None = None  # "name (…)": the spelling "name * (…)" to use under a postfix operator
 
 
 _FUNC_TEXT = {
@@ -270,6 +271,8 @@ class _Printer:
     # sums and products
     def p_Add(self, e: ir.Add) -> _P:
         first = self.left(self.operand(e.args[0], expand=True), SUM)
+        if isinstance(e.args[0], ir.Broadcast) and first.prec <= SUM:
+            first = self.br(first)  # an expanded scalar sum is one term: (c + d) + x
         out = [first.s]
         tail = first.tail
         for a in e.args[1:]:
@@ -302,19 +305,43 @@ class _Printer:
             q = self.br(q)
         return _P("-" + q.s, UNARY, q.tail, True)
 
-    def _product(self, parts: list[_P], seps: list[str]) -> _P:
+    #: Whether to guard against the reader taking ``name (…)`` for one unit (set for the text printer).
+    guard_calls = False
+
+    def _product(self, parts: list[_P], seps: list[str], *, matmul: bool = False) -> _P:
         first = self.left(parts[0], PROD)
         s = first.s
+        neg = first.neg
         tail = first.tail
-        for sep, q in zip(seps, parts[1:]):
+        callish = None
+        prev = first.s
+        for n, (sep, q) in enumerate(zip(seps, parts[1:])):
             q = self.right(q, PROD)
+            if n < len(seps) - 1 and q.tail is not None and q.tail <= PROD:
+                q = self.br(q)  # a prefix form followed by more factors would take them: A (d/dy y) y
+            if self.guard_calls and sep == " " and q.s.startswith("(") and _ends_with_name(s):
+                # The reader takes "name (…)" as one unit, like a call f(x): "c A (x + u)" would read as
+                # c (A (x + u)) and "-c (x + u)" as -(c (x + u)). Bracket what comes before the name, unless
+                # the grouping cannot matter: a name alone, or a whole factor of a matrix product (flattened).
+                if n == 0 and not neg and _is_name(s):
+                    callish = s + " * " + q.s
+                elif not (matmul and n > 0 and _is_name(prev)):
+                    s, neg = self.paren(s), False
             s += sep + q.s
+            prev = q.s
             tail = q.tail
-        return _P(s, PROD, tail, first.neg)
+        return _P(s, PROD, tail, neg, callish=callish if len(parts) == 2 else None)
 
     def p_MatMul(self, e: ir.MatMul) -> _P:
-        parts = [self.p(a) for a in e.args]
-        return self._product(parts, [self.juxt_between(a, b) for a, b in zip(parts, parts[1:])])
+        args = list(e.args)
+        for i in range(1, len(args) - 1):
+            if args[0].shape[0] == 1 and args[i].shape[1] == 1:
+                # a 1×1 value inside the product (yᵀ y xᵀ): read left to right it would scale what follows, so
+                # group the rest: yᵀ (y xᵀ)
+                args = args[:i] + [ir.MatMul(tuple(args[i:]))]
+                break
+        parts = [self.p(a) for a in args]
+        return self._product(parts, [self.juxt_between(a, b) for a, b in zip(parts, parts[1:])], matmul=True)
 
     def juxt_between(self, a: _P, b: _P) -> str:
         return " "
@@ -354,6 +381,8 @@ class _Printer:
     # postfix
     def postfix_operand(self, e: Expr) -> _P:
         q = self.p(e)
+        if q.callish is not None:  # "(c (x + u))ᵀ" would read as c (x + u)ᵀ
+            return _P(self.paren(q.callish), ATOM)
         if q.prec < POSTFIX or q.neg or q.tail is not None:
             return self.br(q)
         return q
@@ -394,13 +423,24 @@ class _Printer:
 
     p_Sum = p_Trace = p_Det = p_LogDet = p_Diag = p_Vec = p_Softmax = p_LogSumExp = _unary_call
 
+    _in_norm = 0
+
     def p_Norm(self, e: ir.Norm) -> _P:
-        return _P("‖" + self.arg(e.arg) + "‖", ATOM)
+        self._in_norm += 1
+        try:
+            s = "‖" + self.arg(e.arg) + "‖"
+        finally:
+            self._in_norm -= 1
+        if self._in_norm and self.guard_calls:
+            s = self.paren(s)  # a ‖ inside a norm could read as its closing bar: ‖(‖x‖) y‖
+        return _P(s, ATOM)
 
     # indices
     def p_Entry(self, e: ir.Entry) -> _P:
         q = self.p(e.arg)
-        if q.prec < ATOM:
+        if q.callish is not None:
+            q = _P(self.paren(q.callish), ATOM)
+        elif q.prec < ATOM:
             q = self.br(q)
         return _P(q.s + "[" + ", ".join(self.index(i) for i in e.idx) + "]", ATOM)
 
@@ -432,7 +472,23 @@ class _Printer:
 
 
 class _TextPrinter(_Printer):
-    pass
+    guard_calls = True
+
+
+def _is_name(s: str) -> bool:
+    from matcalc.lang.lexer import is_ident_char, is_ident_start
+
+    return bool(s) and is_ident_start(s[0]) and all(is_ident_char(ch) for ch in s)
+
+
+def _ends_with_name(s: str) -> bool:
+    """Whether ``s`` ends with a name token (``W x`` does; ``xᵀ``, ``σ(x)``, ``2`` and ``x[k]`` do not)."""
+    from matcalc.lang.lexer import is_ident_char, is_ident_start
+
+    i = len(s)
+    while i > 0 and is_ident_char(s[i - 1]):
+        i -= 1
+    return i < len(s) and is_ident_start(s[i])
 
 
 # ───────────────────────────── LaTeX ─────────────────────────────

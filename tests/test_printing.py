@@ -98,10 +98,30 @@ TEXT_CASES = [
     (Scale(Num(-2), x), "-2 x"),
     (Scale(Num(Fraction(1, 2)), x), "0.5 x"),
     (Scale(Num(Fraction(1, 3)), x), "(1/3) x"),
+    (Scale(Num(Fraction(-1, 3)), x), "-1/3 x"),
+    (Power(Num(Fraction(-1, 3)), 2), "(-1/3)^2"),
+    (Div(c, Num(Fraction(-1, 3))), "c / (-1/3)"),
     (Div(x, c), "x / c"),
     (Div(MatMul((W, x)), Add((c, Num(1)))), "W x / (c + 1)"),
     (Div(x, Scale(c, alpha)), "x / (c alpha)"),
     (Scale(Div(alpha, c), x), "alpha / c x"),
+    # "name (…)" reads as one unit (like a call): what comes before the name is bracketed
+    (Scale(Neg(c), Add((x, u))), "(-c) (x + u)"),
+    (Neg(Scale(c, Add((x, u)))), "-(c (x + u))"),
+    (Scale(c, Add((x, u))), "c (x + u)"),
+    (Transpose(Scale(c, Add((x, u)))), "(c * (x + u))ᵀ"),
+    (Entry(Scale(c, Add((x, u))), (1,)), "(c * (x + u))[1]"),
+    (Scale(c, Transpose(Add((x, u)))), "c (x + u)ᵀ"),
+    (MatMul((Scale(c, W), Add((x, u)))), "(c W) (x + u)"),
+    (MatMul((Div(W, c), Add((x, u)))), "(W / c) (x + u)"),
+    (MatMul((W, M, Add((x, u)))), "W M (x + u)"),
+    (Scale(Scale(c, alpha), Add((x, u))), "(c alpha) (x + u)"),
+    (Scale(MatMul((Transpose(x), u)), Add((x, u))), "(xᵀ u) (x + u)"),
+    # a 1×1 value inside a matrix product, prefix forms inside products, norms inside norms
+    (MatMul((Transpose(y), y, Transpose(x))), "yᵀ (y xᵀ)"),
+    (MatMul((A, Derivative(y, y), y)), "A (d/dy y) y"),
+    (MatMul((A, Derivative(y, y))), "A d/dy y"),
+    (Norm(Scale(Norm(x), y)), "‖(‖x‖) y‖"),
     # sums and minus signs
     (Add((a, Neg(Add((b, Neg(y)))))), "a - (b - y)"),
     (Add((Add((a, b)), y)), "a + b + y"),
@@ -161,14 +181,14 @@ TEXT_CASES = [
     (Add((Named("r", r), y)), "r + y"),
     (MatMul((Transpose(Named("r", r)), Named("r", r))), "rᵀ r"),
     # derivatives
-    (Derivative(CallVec("C", sig(Named("z", y))), Named("z", y), kind="grad"), "grad(C(σ(z)), z)"),
+    (Derivative(CallVec("C", sig(Named("r", r))), Named("r", r), kind="grad"), "grad(C(σ(r)), r)"),
     (Derivative(sig(y), y, kind="jacobian"), "jacobian(σ(y), y)"),
     (Scale(alpha, Derivative(sq, W)), "alpha d/dW (W x - y)ᵀ (W x - y)"),
     (Hadamard(Scale(alpha, Derivative(sq, y)), a), "(alpha d/dy (W x - y)ᵀ (W x - y)) ⊙ a"),
     (MatMul((Scale(alpha, Derivative(sq, y)), Transpose(a))), "(alpha d/dy (W x - y)ᵀ (W x - y)) aᵀ"),
     (Derivative(CallVec("C", MatMul((W, x))), Entry(W, (j, k))), "d/dW[j, k] C(W x)"),
     # entries and index sums
-    (Add((IndexSum(k, MatMul((Entry(W, (j, k)), Entry(x, (k,))))), Entry(b, (j,)))), "Σ_k W[j, k] x[k] + b[j]"),
+    (Add((IndexSum(k, Scale(Entry(W, (j, k)), Entry(x, (k,)))), Entry(b, (j,)))), "Σ_k W[j, k] x[k] + b[j]"),
     (Entry(MatMul((W, x)), (j,)), "(W x)[j]"),
     (Entry(W, (1, 2)), "W[1, 2]"),
     (Scale(IndexSum(k, Entry(x, (k,))), y), "(Σ_k x[k]) y"),
@@ -219,7 +239,7 @@ BRACKET_CASES = [
     (Neg(MatMul((Transpose(a), b))), "(-(aᵀ b))"),
     (Derivative(sq, W), "(d/dW (((W x) - y)ᵀ ((W x) - y)))"),
     (Add((y, Broadcast(c, ("n", 1)))), "(y + c)"),
-    (Add((IndexSum(k, MatMul((Entry(W, (j, k)), Entry(x, (k,))))), Entry(b, (j,)))),
+    (Add((IndexSum(k, Scale(Entry(W, (j, k)), Entry(x, (k,)))), Entry(b, (j,)))),
      "((Σ_k (W[j, k] x[k])) + b[j])"),
     (Scale(c, Div(x, alpha)), "(c (x / alpha))"),
     (Power(Norm(r), 2), "‖((W x) - y)‖^2"),
@@ -278,7 +298,7 @@ LATEX_CASES = [
     (Var("alpha", (1, 1)), r"\alpha"),
     (Var("Delta", (1, 1)), r"\Delta"),
     (Var("loss", (1, 1)), r"\mathit{loss}"),
-    (Add((IndexSum(k, MatMul((Entry(W, (j, k)), Entry(x, (k,))))), Entry(b, (j,)))),
+    (Add((IndexSum(k, Scale(Entry(W, (j, k)), Entry(x, (k,)))), Entry(b, (j,)))),
      r"\sum_{k} W_{j,k} x_{k} + b_{j}"),
     (Derivative(CallVec("C", y), Entry(W, (j, k))), r"\frac{\partial}{\partial W_{j,k}} C\left(y\right)"),
     (Delta(j, k), r"\left[j = k\right]"),
@@ -470,96 +490,143 @@ def test_printing_imports_nothing_heavy():
 
 DECLS = ("W: n x m, V: m x n, A: n x n, B: n x n, M: m x m, x: m, u: m, y: n, a: n, b: n, c: scalar, "
          "alpha: scalar, f: R -> R, C: R^n -> R")
+LET_R = "let r = W x - y\n"
+RN = Named("r", r)
+V = Var("V", ("m", "n"))
 VARS = {
-    ("n", "m"): [W], ("m", "n"): [Var("V", ("m", "n"))], ("n", "n"): [A, B], ("m", "m"): [M],
-    ("m", 1): [x, u], ("n", 1): [y, a, b], (1, 1): [c, alpha],
+    ("n", "m"): [W], ("m", "n"): [V], ("n", "n"): [A, B], ("m", "m"): [M],
+    ("m", 1): [x, u], ("n", 1): [y, a, b, RN], (1, 1): [c, alpha],
 }
 DIMS = ("n", "m")
 SQUARE = [("n", "n"), ("m", "m")]
+IDX = {"n": j, "m": k}  # one index name per dimension, so the reader infers the same ranges
 
 
 def _t(s):
     return (s[1], s[0])
 
 
+# Constructors in the reader's canonical form: it flattens sums and products and reads -2 as the number -2.
+def mk_add(first, rest):
+    args = list(first.args) if isinstance(first, Add) else [first]
+    for neg, e in rest:
+        if neg:
+            args.append(Neg(e))
+        else:
+            args.extend(e.args if isinstance(e, Add) else (e,))
+    return Add(tuple(args))
+
+
+def mk_matmul(p, q):
+    return MatMul((p.args if isinstance(p, MatMul) else (p,)) + (q.args if isinstance(q, MatMul) else (q,)))
+
+
+def mk_neg(e):
+    if isinstance(e, Num) and e.value > 0:
+        return Num(-e.value)
+    return Neg(e)
+
+
+NUMS = [Num(2), Num(3), Num(Fraction(1, 2)), Num(Fraction(5, 4)), Num(-2)]
+
+
 @st.composite
 def exprs(draw, shape=("n", 1), depth=3):
-    """A random well-typed expression of ``shape`` built with the IR constructors."""
-    leaves = []
-    if shape in VARS:
-        leaves += VARS[shape]
-    if _t(shape) in VARS and shape[0] == 1:  # a row: the transpose of a column
+    """A random well-typed expression of ``shape`` built with the IR constructors, in the reader's canonical form."""
+    leaves = list(VARS.get(shape, []))
+    if shape[0] == 1 and shape[1] != 1:  # a row: the transpose of a column
         leaves += [Transpose(v) for v in VARS[_t(shape)]]
     if shape == (1, 1):
-        leaves += [Num(2), Num(Fraction(1, 2)), Num(3)]
-    if depth <= 0 or draw(st.integers(0, 4)) == 0:
+        leaves += NUMS + [Entry(W, (j, k)), Entry(x, (k,)), Entry(y, (2,)), Entry(A, (1, j))]
+    if not leaves or depth <= 0 or draw(st.integers(0, 3)) == 0:
         if leaves:
             return draw(st.sampled_from(leaves))
-        if shape[1] == shape[0]:
-            pass
+        return Transpose(draw(exprs(_t(shape), 0)))  # a row vector
     scalar = shape == (1, 1)
     col = shape[1] == 1 and not scalar
     square = shape[0] == shape[1] and not scalar
     sub = lambda s: exprs(s, depth - 1)  # noqa: E731
-    options = ["add", "sub", "neg", "hadamard", "haddiv", "transpose", "apply", "matmul", "epower"]
+    options = ["add", "sub", "neg", "hadamard", "haddiv", "transpose", "apply", "matmul", "epower", "maxmin"]
     if not scalar:
-        options += ["scale", "div", "broadcast"]
+        options += ["scale", "div", "broadcast", "broadcast-first"]
     if scalar:
-        options += ["sum", "norm", "power", "dot", "callvec", "trace", "grad", "d"]
+        options += ["scale", "div", "sum", "norm", "power", "dot", "callvec", "trace", "det", "d", "grad",
+                    "indexsum", "logsumexp"]
     if col:
-        options += ["softmax", "callvec1"]
+        options += ["softmax", "dvec"]
+    if shape == ("n", 1):
+        options += ["callvec1"]
     if square:
-        options += ["inverse", "diag", "identity", "d"]
-    if shape in (("n", "m"),):
-        options += ["d"]
+        options += ["inverse", "diag", "identity", "power", "dvec"]
+    if shape in VARS and not scalar:
+        options += ["d", "grad"]
     kind = draw(st.sampled_from(options))
     if kind == "add":
-        return Add((draw(sub(shape)), draw(sub(shape))))
+        return mk_add(draw(sub(shape)), [(False, draw(sub(shape)))])
     if kind == "sub":
-        return Add((draw(sub(shape)), Neg(draw(sub(shape)))))
+        return mk_add(draw(sub(shape)), [(True, draw(sub(shape)))])
     if kind == "neg":
-        return Neg(draw(sub(shape)))
+        return mk_neg(draw(sub(shape)))
     if kind == "hadamard":
         return Hadamard(draw(sub(shape)), draw(sub(shape)))
     if kind == "haddiv":
         return HadDiv(draw(sub(shape)), draw(sub(shape)))
+    if kind == "maxmin":
+        return MaxMin(draw(st.sampled_from(["max", "min"])), draw(sub(shape)), draw(sub(shape)))
     if kind == "transpose":
         return Transpose(draw(sub(_t(shape))))
     if kind == "apply":
-        fn = draw(st.sampled_from(["sigma", "exp", "tanh", "f"]))
+        fn = draw(st.sampled_from(["sigma", "exp", "tanh", "relu", "f"]))
         order = draw(st.integers(0, 2 if fn == "f" else 1))
         return Apply(fn, draw(sub(shape)), order, declared=fn == "f")
     if kind == "matmul":
-        inner = draw(st.sampled_from([d for d in DIMS] + ([1] if not scalar and 1 not in shape else [])))
+        inner = draw(st.sampled_from(DIMS + ((1,) if 1 not in shape else ())))
         left, right = (shape[0], inner), (inner, shape[1])
         if left == (1, 1) or right == (1, 1):
             return draw(sub(shape))
-        return MatMul((draw(sub(left)), draw(sub(right))))
+        return mk_matmul(draw(sub(left)), draw(sub(right)))
     if kind == "epower":
-        return EPower(draw(sub(shape)), draw(st.sampled_from([2, 3, Fraction(1, 2)])))
+        return EPower(draw(sub(shape)), draw(st.sampled_from([2, 3, -1, Fraction(1, 2), Fraction(1, 3)])))
     if kind == "scale":
         return Scale(draw(sub((1, 1))), draw(sub(shape)))
     if kind == "div":
-        return Div(draw(sub(shape)), draw(sub((1, 1))))
+        p, q = draw(sub(shape)), draw(sub((1, 1)))
+        if isinstance(p, Num) and isinstance(q, Num):
+            return Num(p.value / q.value)  # the reader folds a division of two numbers
+        return Div(p, q)
     if kind == "broadcast":
-        return Add((draw(sub(shape)), Broadcast(draw(sub((1, 1))), shape)))
+        return mk_add(draw(sub(shape)), [(draw(st.booleans()), Broadcast(draw(sub((1, 1))), shape))])
+    if kind == "broadcast-first":
+        # (a scalar sum in front of a matrix term is spread over its terms by the reader: not generated)
+        first = draw(sub((1, 1)).filter(lambda t: not isinstance(t, Add)))
+        return mk_add(Broadcast(first, shape), [(draw(st.booleans()), draw(sub(shape)))])
     if kind == "sum":
-        return Sum(draw(sub(draw(st.sampled_from([("n", 1), ("n", "m")])))))
+        arg = draw(st.sampled_from(["n1", "nm", "vec", "kron"]))
+        if arg == "vec":
+            return Sum(Vec(draw(sub(("n", "m")))))
+        if arg == "kron":
+            return Sum(Kron(draw(sub(("m", 1))), draw(sub((1, "n")))))
+        return Sum(draw(sub(("n", 1) if arg == "n1" else ("n", "m"))))
     if kind == "norm":
         return Norm(draw(sub(draw(st.sampled_from([("m", 1), ("n", "m")])))))
     if kind == "power":
-        return Power(draw(sub((1, 1))), draw(st.sampled_from([2, -1, Fraction(1, 2), Fraction(1, 3)])))
+        if scalar:
+            return Power(draw(sub(shape)), draw(st.sampled_from([2, 3, -1, Fraction(1, 2), Fraction(-1, 2),
+                                                                Fraction(1, 3)])))
+        return Power(draw(sub(shape)), draw(st.sampled_from([2, 3])))
     if kind == "dot":
         d = draw(st.sampled_from(DIMS))
-        return MatMul((draw(sub((1, d))), draw(sub((d, 1)))))
+        return mk_matmul(draw(sub((1, d))), draw(sub((d, 1))))
     if kind == "callvec":
         return CallVec("C", draw(sub(("n", 1))))
     if kind == "callvec1":
-        if shape != ("n", 1):
-            return draw(sub(shape))
         return CallVec("C", draw(sub(("n", 1))), 1)
     if kind == "trace":
         return Trace(draw(sub(draw(st.sampled_from(SQUARE)))))
+    if kind == "det":
+        return draw(st.sampled_from([Det, LogDet]))(draw(sub(draw(st.sampled_from(SQUARE)))))
+    if kind == "logsumexp":
+        return LogSumExp(draw(sub(("n", 1))))
     if kind == "softmax":
         return Softmax(draw(sub(shape)))
     if kind == "inverse":
@@ -567,13 +634,20 @@ def exprs(draw, shape=("n", 1), depth=3):
     if kind == "diag":
         return Diag(draw(sub((shape[0], 1))))
     if kind == "identity":
-        return Add((draw(sub(shape)), Identity(shape[0])))
+        return mk_add(draw(sub(shape)), [(draw(st.booleans()), Identity(shape[0]))])
+    if kind == "indexsum":
+        i = draw(st.sampled_from([j, k]))
+        body = (Scale(Entry(W, (j, k)), Entry(x, (k,))) if i is k else
+                Scale(Entry(y, (j,)), Entry(A, (j, 2))))
+        return IndexSum(i, draw(st.sampled_from([body, Entry(x, (k,)) if i is k else Entry(b, (j,))])))
     if kind in ("d", "grad"):
-        wrts = VARS.get(shape, [])
-        if not wrts:
-            return draw(sub(shape))
-        wrt = draw(st.sampled_from(wrts))
+        wrt = draw(st.sampled_from(VARS[shape]))
         return Derivative(draw(sub((1, 1))), wrt, kind=kind)
+    if kind == "dvec":  # a vector by a vector (k×n), or a vector by a scalar (k)
+        if square:
+            wrt = draw(st.sampled_from(VARS[(shape[0], 1)]))
+            return Derivative(draw(sub((shape[0], 1))), wrt)
+        return Derivative(draw(sub(shape)), draw(st.sampled_from([c, alpha])))
     raise AssertionError(kind)
 
 
@@ -586,16 +660,37 @@ def _read_expr():
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(exprs(shape=("n", 1)) | exprs(shape=(1, 1)) | exprs(shape=("n", "m")) | exprs(shape=("n", "n")))
+@given(st.sampled_from([("n", 1), (1, 1), ("n", "m"), ("n", "n"), (1, "m")]).flatmap(lambda s: exprs(s, 4)))
 def test_round_trip_through_the_parser(e):
     read_expr = _read_expr()
     text = to_text(e)
-    got, _env = read_expr(text, given=DECLS)
+    got, _env = read_expr(LET_R + text, given=DECLS)
     assert got == e, f"{text!r} read back as {to_text(got)!r}"
 
 
-@pytest.mark.parametrize("e, text", TEXT_CASES[:60], ids=[t for _, t in TEXT_CASES[:60]])
+# Hand cases whose IR the reader never builds, so that no text reads back to them (they still print their meaning):
+NOT_READ_BACK = {
+    "xᵀ ⊗ I": "I inside ⊗ has no context to size it: the reader gives it a fresh size",
+    "A (B y)": "the reader flattens products: A (B y) is MatMul((A, B, y)), as A B y is",
+    "a + b + y": "the reader flattens sums: (a + b) + y is Add((a, b, y))",
+    "a + (b + y)": "the reader flattens sums",
+    "[j = k]": "the Kronecker delta is a print-only form",
+    "y + 0": "in a sum the reader expands the number 0 (Broadcast(0)), it builds Zeros only where 0 is sized by a product",
+}
+#: Declarations a hand case needs beyond HAND_DECLS.
+EXTRA_GIVEN = {"sigma(x)": ", sigma: R -> R"}
+HAND_DECLS = DECLS + ", z: m, δ: n"
+
+
+def test_every_excluded_hand_case_exists():
+    texts = {t for _, t in TEXT_CASES}
+    assert set(NOT_READ_BACK) <= texts
+
+
+@pytest.mark.parametrize("e, text", [c for c in TEXT_CASES if c[1] not in NOT_READ_BACK],
+                         ids=[t for _, t in TEXT_CASES if t not in NOT_READ_BACK])
 def test_hand_cases_round_trip(e, text):
     read_expr = _read_expr()
-    got, _env = read_expr(text, given=DECLS + ", V2: m x n, z: m, δ: n")
-    assert got == e, f"{text!r} read back as {to_text(got)!r}"
+    src = LET_R + text
+    got, _env = read_expr(src, given=HAND_DECLS + EXTRA_GIVEN.get(text, ""))
+    assert got == e, f"{text!r} read back as {to_text(got)!r}: {got!r}"
