@@ -11,7 +11,8 @@ Contract (the public API other modules code against):
 Modules: :mod:`~matcalc.lang.lexer` (text → tokens), :mod:`~matcalc.lang.parser` (tokens → syntax tree with
 positions), :mod:`~matcalc.lang.typer` (syntax tree → IR, inference of undeclared sizes). The limits of SPEC
 section 8 are module constants: ``MAX_DOCUMENT_CHARS``, ``MAX_LINE_CHARS``, ``MAX_DEPTH``, ``MAX_MATRIX_POWER``,
-``MAX_SCALAR_POWER``, ``MAX_SIZE`` (re-exported here). Nothing here passes user text to eval, exec or SymPy.
+``MAX_SCALAR_POWER``, ``MAX_SIZE``, ``MAX_PRODUCT_WRAPS``, ``MAX_LET_DEPTH``, ``MAX_EXPANDED_NODES`` (re-exported
+here). Nothing here passes user text to eval, exec or SymPy.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from matcalc.lang.typer import (
     MAX_LET_DEPTH,
     MAX_LINE_CHARS,
     MAX_MATRIX_POWER,
+    MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER,
     MAX_SIZE,
     parse_declarations,
@@ -32,5 +34,5 @@ from matcalc.lang.typer import (
 
 __all__ = [
     "read_document", "read_expr", "parse_declarations", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_DEPTH",
-    "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES",
+    "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES", "MAX_PRODUCT_WRAPS",
 ]

@@ -20,7 +20,8 @@ Limits (SPEC section 8; exceeding one raises :class:`~matcalc.errors.LimitError`
 :data:`MAX_DOCUMENT_CHARS` characters per document, :data:`MAX_LINE_CHARS` per line, nesting depth
 :data:`matcalc.lang.parser.MAX_DEPTH`, matrix powers ``|k| <=`` :data:`MAX_MATRIX_POWER`, scalar and entrywise
 powers ``|k| <=`` :data:`MAX_SCALAR_POWER` (denominator at most :data:`MAX_SCALAR_POWER` too), integer sizes and
-indices at most :data:`MAX_SIZE`, a ``let`` chain at most :data:`MAX_LET_DEPTH` deep and at most
+indices at most :data:`MAX_SIZE`, at most :data:`MAX_PRODUCT_WRAPS` scalar factors and divisions nested in one
+product, a ``let`` chain at most :data:`MAX_LET_DEPTH` deep and at most
 :data:`MAX_EXPANDED_NODES` nodes with every ``let`` name expanded.
 """
 
@@ -40,7 +41,7 @@ from matcalc.shapes import ShapeError, dim_mul, fmt_dim, fmt_shape
 
 __all__ = [
     "read_document", "read_expr", "parse_declarations", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_MATRIX_POWER",
-    "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES",
+    "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES", "MAX_PRODUCT_WRAPS",
 ]
 
 #: The longest document accepted, in characters.
@@ -54,7 +55,9 @@ MAX_SCALAR_POWER = 1000
 #: The largest integer size (``W: 3 x n``, ``ones(5)``) and integer index.
 MAX_SIZE = 10_000
 #: The deepest nesting of ``let`` definitions inside each other, counted in IR levels.
-MAX_LET_DEPTH = 200
+MAX_LET_DEPTH = 150
+#: The most levels one product may nest: each scalar factor or division wraps the product before it.
+MAX_PRODUCT_WRAPS = 50
 #: The most IR nodes an expression may have with every ``let`` name written out.
 MAX_EXPANDED_NODES = 1_000_000
 
@@ -992,8 +995,9 @@ class _Reader:
             except MatcalcError as e:
                 raise self.locate(e, line, col)
             if not isinstance(acc, ir.Num):
-                if wraps > P.MAX_DEPTH:
-                    raise self.err(LimitError, f"a product nested more than {P.MAX_DEPTH} levels deep (scalar factors "
+                if wraps > MAX_PRODUCT_WRAPS:
+                    raise self.err(LimitError, f"a product nested more than {MAX_PRODUCT_WRAPS} levels deep (scalar "
+                                   "factors "
                                    "and divisions each add a level)", line, col)
             run, shape = [acc], acc.shape
         return close()
