@@ -230,9 +230,26 @@ def _cancel(s: Expr, t: Expr):
     return None
 
 
+def _scalar_run(args: tuple):
+    """A run ``args[i..j]`` (shorter than the chain) whose product is 1×1, e.g. ``xᵀ y`` in ``xᵀ y vᵀ``."""
+    for i in range(len(args)):
+        if args[i].shape[0] != 1:
+            continue
+        for j in range(i + 1, len(args)):
+            if args[j].shape[1] == 1 and (i, j) != (0, len(args) - 1):
+                return i, j
+    return None
+
+
 def r_products(e: Expr) -> Expr | None:
     """Flatten products, drop identities, pull scalars and signs out of products (scalar factors in front)."""
     match e:
+        case MatMul(args=args) if len(args) > 1 and any(is_scalar(a.shape) for a in args):
+            i = next(i for i, a in enumerate(args) if is_scalar(a.shape))
+            return Scale(args[i], _mm(args[:i] + args[i + 1:]))
+        case MatMul(args=args) if _scalar_run(args) is not None:
+            i, j = _scalar_run(args)
+            return Scale(_mm(args[i:j + 1]), _mm(args[:i] + args[j + 1:]))
         case MatMul(args=args) if any(isinstance(a, MatMul) for a in args):
             flat = []
             for a in args:
