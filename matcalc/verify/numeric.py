@@ -1503,7 +1503,7 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0,
     n_inst = 3 if (info.entry_fns or info.vec_fns) else 1
     kinked = not (_analytic(lhs) and _analytic(rhs))
     if kinked:  # a piecewise claim may differ on part of the domain only: look at more points
-        points += 2
+        points += 3
     has_d = _has_deriv(lhs) or _has_deriv(rhs)
     done = 0
     max_rel = 0.0
@@ -1573,7 +1573,7 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0,
                     continue
                 # a difference: confirm at other points, then by the Taylor slope
                 first_diff = first_diff or (point, cmp, directional)
-                for _c in range(4 if kinked else 2):
+                for _c in range(6 if kinked else 2):
                     got2 = attempt(sizes, inst)
                     if got2 is None:
                         break
