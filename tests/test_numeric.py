@@ -710,3 +710,16 @@ def test_declared_function_properties_of_one_instantiation_do_not_pass():
     odd = ap("f", ir.Neg(u), declared=True)
     assert_different(odd, ir.Neg(ap("f", u, declared=True)))  # f odd: not for softplus
     assert_different(ap("f", u, 2, declared=True), ir.Neg(ap("f", u, declared=True)))  # f'' = −f: sin only
+
+
+@pytest.mark.parametrize("lhs,rhs", [
+    (d(xAx, x), mm(add(A, T(A)), x)),
+    (d(lsq, W), sc(2, mm(res, T(xm)))),
+    (d(C_sig, u, kind="grad"), ir.Hadamard(ir.CallVec("C", sig_z, 1), ap("sigma", u, 1, declared=True))),
+    (d(ir.LogDet(X), X), T(ir.Inverse(X))),
+    (d(ir.LogSumExp(u), u), ir.Softmax(u)),
+], ids=["xAx", "lsq", "C(sigma)", "logdet", "lse"])
+def test_central_differences_with_richardson_reach_1e_10(lhs, rhs):
+    r = assert_equal(lhs, rhs, complex_step=False)
+    assert r.methods == ("central differences with Richardson extrapolation",)
+    assert_different(lhs, sc(2, rhs), complex_step=False)

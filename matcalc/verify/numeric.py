@@ -71,7 +71,7 @@ __all__ = [
 
 EPS = float(np.finfo(float).eps)
 MARGIN = 0.05  # distance kept from kinks, from 0 under log/sqrt/division
-FD_H = 4e-3  # base step of central differences (times max(1, |x|))
+FD_H = 1e-2  # base step of central differences (times max(1, |x|))
 CS_H = 1e-20  # complex step
 BIG_WRT = 200  # above this many entries: directional probes instead of full Jacobians
 FLOOR_REL = 1e-12  # rounding floor, relative to the largest intermediate magnitude
