@@ -400,6 +400,7 @@ def test_show_tree_text():
 
     env = Env(vars={"W": W, "x": x, "b": b}, inferred=["b: n (inferred)"])
     out = _plain(show_tree(Hadamard(MatMul((W, x)), b), env))
+    # the inferred b is listed once, under "inferred"
     assert out == (
         "reading  ((W x) ⊙ b)\n"
         "shape    n×1\n"
@@ -408,7 +409,7 @@ def test_show_tree_text():
         "│   ├── W  n×m\n"
         "│   └── x  m×1\n"
         "└── b  n×1\n"
-        "given    W: n x m   x: m   b: n\n"
+        "given    W: n x m   x: m\n"
         "inferred b: n (inferred)\n"
     )
 
@@ -444,7 +445,7 @@ def test_show_json():
     assert got["text"] == "W x ⊙ b"
     assert got["shape"] == "n×1"
     assert got["inferred"] == ["b: n (inferred)"]
-    assert got["declarations"] == ["W: n x m", "x: m", "b: n"]
+    assert got["declarations"] == ["W: n x m", "x: m"]
     tree = got["tree"]
     assert (tree["op"], tree["shape"], tree["text"]) == ("hadamard", "n×1", "W x ⊙ b")
     prod, bb = tree["children"]
@@ -694,3 +695,18 @@ def test_hand_cases_round_trip(e, text):
     src = LET_R + text
     got, _env = read_expr(src, given=HAND_DECLS + EXTRA_GIVEN.get(text, ""))
     assert got == e, f"{text!r} read back as {to_text(got)!r}: {got!r}"
+
+
+def test_show_of_read_input_lists_inferred_declarations():
+    from matcalc.render.show import show_json, show_tree
+
+    read_expr = _read_expr()
+    e, env = read_expr("x^T A x")
+    got = show_json(e, env)
+    assert got["shape"] == "scalar"
+    assert got["bracketed"] == "(xᵀ A x)"
+    assert sorted(s.split(":")[0] for s in got["inferred"]) == ["A", "x"]
+    assert got["declarations"] == []
+    out = _plain(show_tree(e, env))
+    assert out.startswith("reading  (xᵀ A x)\nshape    scalar\n")
+    assert "inferred " in out and "given" not in out

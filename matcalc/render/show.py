@@ -203,7 +203,8 @@ def _node(e: Expr, budget: _Budget) -> dict[str, Any]:
 def _declarations(env: Env | None) -> list[str]:
     if env is None:
         return []
-    out = [f"{name}: {_type_text(v)}" for name, v in env.vars.items()]
+    inferred = {item.split(":", 1)[0].strip() for item in env.inferred}
+    out = [f"{name}: {_type_text(v)}" for name, v in env.vars.items() if name not in inferred]
     for name, f in env.funcs.items():
         out.append(f"{name}: R -> R" if f.kind == "entrywise" else f"{name}: R^{f.dim} -> R")
     return out
@@ -225,7 +226,8 @@ def show_json(e: Expr, env: Env | None = None) -> dict[str, Any]:
         env: the names in force; optional.
 
     Returns:
-        ``{"text", "bracketed", "latex", "shape", "tree", "declarations", "inferred"}``; ``tree`` nodes are
+        ``{"text", "bracketed", "latex", "shape", "tree", "declarations", "inferred"}`` (``declarations``: the
+        names declared, ``inferred``: those whose kind and size were inferred); ``tree`` nodes are
         ``{"op", "label", "text", "shape", "children"}`` (derivatives add ``wrt`` and ``layout``).
     """
     budget = _Budget()
