@@ -167,6 +167,8 @@ def load(name_or_path: str | Path) -> tuple[TheoremInfo, str]:
     if isinstance(name_or_path, Path) or _looks_like_path(arg):
         path = Path(arg)
         if not path.is_file():
+            if path.name == arg and path.suffix == ".mc" and (proof_dir() / arg).is_file():
+                return load(path.stem)  # "eq2.mc": the shipped theorem of that name
             raise UsageError(f"no such theorem file: {arg}")
         text = _read(path)
         return _info(path, text), text

@@ -249,6 +249,12 @@ def test_unknown_name_without_a_near_one() -> None:
     assert "did you mean" not in str(err.value)
 
 
+def test_shipped_file_name_works_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    info, _ = proofs.load("eq2.mc")
+    assert info.name == "eq2" and info.path.parent.resolve() == PROOFS.resolve()
+
+
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such theorem file"):
         proofs.load(str(tmp_path / "nothere.mc"))
