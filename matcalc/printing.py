@@ -53,7 +53,7 @@ def greek_macro(word: str) -> str | None:
         return "\\" + word
     if word in _UPPER_LATIN:
         return "\\mathrm{" + _UPPER_LATIN[word] + "}"
-    extra = {"ϵ": "\\epsilon", "ε": "\\varepsilon", "ϑ": "\\vartheta", "ϕ": "\\phi", "φ": "\\varphi",
+    extra = {"ℓ": "\\ell", "ϵ": "\\epsilon", "ε": "\\varepsilon", "ϑ": "\\vartheta", "ϕ": "\\phi", "φ": "\\varphi",
              "ς": "\\varsigma", "ϱ": "\\varrho", "ϖ": "\\varpi"}
     if word in extra:
         return extra[word]
@@ -99,6 +99,15 @@ def _latex_base(base: str) -> str:
     return "{" + _latex_chars(base) + "}"
 
 
+_SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
+def _latex_sub(p: str) -> str:
+    if p.isascii() and p.isalnum():
+        return p if len(p) == 1 or p.isdigit() else "\\mathit{" + p + "}"
+    return _latex_base(p)
+
+
 def latex_name(name: str) -> str:
     """An identifier as safe LaTeX for math mode.
 
@@ -107,6 +116,7 @@ def latex_name(name: str) -> str:
     name is ``\\mathit{…}``. Any character that is not an ASCII letter or digit or Greek is replaced by its code
     point (``\\mathrm{U{+}005C}``), so no user text is passed through raw.
     """
+    name = name.translate(_SUBSCRIPT_DIGITS)  # x₁ is x1, set as x_{1}
     parts = name.split("_")
     base, subs = parts[0], [p for p in parts[1:] if p]
     # a trailing number on the base is a subscript: W1 -> W_{1}
@@ -119,7 +129,7 @@ def latex_name(name: str) -> str:
     head = _latex_base(base) if base else "{}"
     if not subs:
         return head
-    sub = ",".join(_latex_base(p) if not p.isdigit() else p for p in subs)
+    sub = ",".join(_latex_sub(p) for p in subs)
     return head + "_{" + sub + "}"
 
 

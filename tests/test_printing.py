@@ -313,7 +313,8 @@ def test_to_latex(e, expected):
 @pytest.mark.parametrize("name, expected", [
     ("x", "x"), ("W", "W"), ("n_l", "n_{l}"), ("W12", "W_{12}"), ("alpha_2", r"\alpha_{2}"), ("δ", r"\delta"),
     ("delta", r"\delta"), ("δ1", r"\delta_{1}"), ("Omega", r"\Omega"), ("Alpha", r"\mathrm{A}"),
-    ("abc", r"\mathit{abc}"), ("x_i_j", "x_{i,j}"), ("ε", r"\varepsilon"),
+    ("abc", r"\mathit{abc}"), ("x_i_j", "x_{i,j}"), ("ε", r"\varepsilon"), ("x₁₂", "x_{12}"), ("ℓ", r"\ell"),
+    ("n_l1", r"n_{\mathit{l1}}"), ("W_out", r"W_{\mathit{out}}"),
 ])
 def test_latex_name(name, expected):
     assert latex_name(name) == expected
@@ -324,6 +325,7 @@ SAFE_MACROS = {
     "left", "right", "top", "odot", "oslash", "otimes", "operatorname", "mathrm", "mathit", "mathbf", "frac",
     "partial", "nabla", "sum", "lVert", "rVert", "lvert", "rvert", "circ", "cdot", "sqrt", "exp", "log", "det",
     "sin", "cos", "tanh", "max", "min", "sigma", "alpha", "delta", "Delta", "pi", "omega", "varepsilon",
+    "ell",
 }
 
 HOSTILE = [
@@ -617,7 +619,8 @@ def exprs(draw, shape=("n", 1), depth=3):
         return Power(draw(sub(shape)), draw(st.sampled_from([2, 3])))
     if kind == "dot":
         d = draw(st.sampled_from(DIMS))
-        return mk_matmul(draw(sub((1, d))), draw(sub((d, 1))))
+        left = draw(st.sampled_from([Transpose(Ones((d, 1))), None]))  # 1ᵀ x: the ones sized by the product
+        return mk_matmul(left if left is not None else draw(sub((1, d))), draw(sub((d, 1))))
     if kind == "callvec":
         return CallVec("C", draw(sub(("n", 1))))
     if kind == "callvec1":
@@ -647,7 +650,7 @@ def exprs(draw, shape=("n", 1), depth=3):
     if kind == "dvec":  # a vector by a vector (k×n), or a vector by a scalar (k)
         if square:
             wrt = draw(st.sampled_from(VARS[(shape[0], 1)]))
-            return Derivative(draw(sub((shape[0], 1))), wrt)
+            return Derivative(draw(sub((shape[0], 1))), wrt, kind=draw(st.sampled_from(["d", "jacobian"])))
         return Derivative(draw(sub(shape)), draw(st.sampled_from([c, alpha])))
     raise AssertionError(kind)
 
