@@ -723,3 +723,10 @@ def test_central_differences_with_richardson_reach_1e_10(lhs, rhs):
     r = assert_equal(lhs, rhs, complex_step=False)
     assert r.methods == ("central differences with Richardson extrapolation",)
     assert_different(lhs, sc(2, rhs), complex_step=False)
+
+
+def test_positivity_is_only_forced_on_the_domain_of_log_and_sqrt():
+    assert_different(ap("sqrt", ir.Hadamard(u, u)), u)  # = |u|
+    assert_equal(ap("sqrt", ir.Hadamard(u, u)), ap("abs", u), smooth=False)
+    assert_different(ir.HadDiv(x, w), ir.HadDiv(x, ap("abs", w)))
+    assert_equal(ap("log", u), ap("log", ap("abs", u)), smooth=False)  # true on log's domain

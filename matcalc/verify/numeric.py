@@ -32,9 +32,10 @@ Conventions documented here:
 * **Points**: symmetric variables are symmetric, ``spd`` ones SPD; a square variable under an inverse, ``det``,
   ``logdet`` or a negative matrix power is drawn well conditioned (SPD when symmetric; otherwise ``I + 0.4 G/√n``,
   NOT symmetric — an SPD draw would hide a missing transpose such as ``X⁻¹`` for ``X⁻ᵀ``); ``positive`` variables
-  and variables that reach the argument of ``log``/``sqrt``/a fractional power/a denominator only through sums,
-  products, transposes and ``let`` names have entries in [0.5, 2]; ``probability`` vectors are positive and sum to
-  1; other entries are standard normal. A point is re-drawn when an argument of ``relu``/``abs``/``step``/``max``/
+  and variables that are themselves the argument of ``log``/``sqrt``/a fractional power (their domain) have
+  entries in [0.5, 2] — nothing else is forced positive, so ``sqrt(x ⊙ x) = x`` stays false; variables inside a
+  denominator have entries of random sign with |v| in [0.5, 2]; ``probability``
+  vectors are positive and sum to 1; other entries are standard normal. A point is re-drawn when an argument of ``relu``/``abs``/``step``/``max``/
   ``min`` is within 0.05 of its kink, a ``log``/``sqrt`` argument or a denominator within 0.05 of 0, a norm within
   0.05 of 0, or an inverted matrix has condition number above 1e7 (the rounding floor grows with the condition number). A finite difference that moves an argument
   across a kink is detected (sign patterns) and re-drawn too.
@@ -365,6 +366,7 @@ class _Info:
     positive: set
     wellcond: set
     free: dict
+    nonzero: set = field(default_factory=set)
 
 
 def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
@@ -375,20 +377,26 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
     vec_fns: set[str] = set()
     positive: set[str] = set()
     wellcond: set[str] = set()
+    nonzero: set[str] = set()
 
     def add_dim(d: ir.Dim) -> None:
         for s in dim_symbols(d) if isinstance(d, str) else ():
             dims.add(s)
 
     def mark(n: ir.Expr, target: set) -> None:
-        """Variables reaching ``n`` only through sign-keeping structure."""
+        """A variable that IS the argument (up to transposes, vec and let names) of log, sqrt or a fractional
+        power: its domain is the positive numbers. Nothing deeper is forced positive — ``sqrt(x ⊙ x) = x`` must
+        stay false — and denominators are only kept away from 0 (by re-drawing)."""
         if isinstance(n, ir.Var):
             target.add(n.name)
-        elif isinstance(n, (ir.Add, ir.MatMul, ir.Hadamard, ir.HadDiv, ir.Kron, ir.Scale, ir.Div)):
-            for c in ir.children(n):
-                mark(c, target)
-        elif isinstance(n, (ir.Transpose, ir.Named, ir.Sum, ir.Trace, ir.Vec, ir.Diag, ir.Broadcast)):
+        elif isinstance(n, (ir.Transpose, ir.Named, ir.Vec)):
             mark(ir.children(n)[0], target)
+
+    def mark_nonzero(n: ir.Expr) -> None:
+        """Variables inside a denominator: drawn away from 0 (random signs, |v| in [0.5, 2])."""
+        for v in ir.walk(n):
+            if isinstance(v, ir.Var):
+                nonzero.add(v.name)
 
     def mark_wc(n: ir.Expr) -> None:
         if isinstance(n, ir.Var):
@@ -423,14 +431,16 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
                 if n.exp.denominator != 1 or n.exp < 0:
                     if n.exp.denominator != 1:
                         mark(n.base, positive)
+                    else:
+                        mark_nonzero(n.base)
                     if isinstance(n, ir.Power) and not n.base.is_scalar and n.exp < 0:
                         mark_wc(n.base)
-            elif isinstance(n, ir.HadDiv):
-                mark(n.b, positive)
-            elif isinstance(n, ir.Div):
-                mark(n.scalar, positive)
             elif isinstance(n, (ir.Inverse, ir.Det, ir.LogDet)):
                 mark_wc(n.arg)
+            elif isinstance(n, ir.HadDiv):
+                mark_nonzero(n.b)
+            elif isinstance(n, ir.Div):
+                mark_nonzero(n.scalar)
             elif isinstance(n, ir.IndexSum):
                 add_dim(n.index.dim)
             elif isinstance(n, ir.Entry):
@@ -452,7 +462,8 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
     for i in free:
         fr.setdefault(i.name, i)
         add_dim(i.dim)
-    return _Info(vars_, sorted(dims), min_size, sorted(entry_fns), sorted(vec_fns), positive, wellcond, fr)
+    return _Info(vars_, sorted(dims), min_size, sorted(entry_fns), sorted(vec_fns), positive, wellcond, fr,
+                 nonzero)
 
 
 def draw_sizes(symbols: list[str], rng: np.random.Generator, *, min_size: dict | None = None,
@@ -501,6 +512,11 @@ def _draw_var(v: ir.Var, point: Point, rng: np.random.Generator, info: _Info | N
         return a
     if wc and r == c:
         return np.eye(r) + 0.4 * rng.normal(size=(r, r)) / math.sqrt(r)
+    if info is not None and v.name in info.nonzero:
+        a = rng.uniform(0.5, 2.0, size=(r, c)) * rng.choice([-1.0, 1.0], size=(r, c))
+        if "symmetric" in props and r == c:
+            a = np.triu(a) + np.triu(a, 1).T
+        return a
     a = rng.normal(size=(r, c))
     if "symmetric" in props and r == c:
         a = (a + a.T) / 2
@@ -1575,8 +1591,10 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0,
                 first_diff = first_diff or (point, cmp, directional)
                 for _c in range(6 if kinked else 2):
                     got2 = attempt(sizes, inst)
-                    if got2 is None:
-                        break
+                    if got2 is None:  # these sizes give no usable point any more: confirm at other sizes
+                        sizes = draw_sizes(info.dims, rng, min_size=info.min_size, avoid=seen_sizes)
+                        seen_sizes.append(sizes)
+                        continue
                     point2, cmp2, directional2 = got2
                     done += 1
                     max_rel = max(max_rel, cmp2.rel)
