@@ -802,8 +802,8 @@ class _TypeParser(Parser):
                 continue
             if self.tok.kind == "EOF":
                 return groups
-            if self.tok.kind == "NAME" and self.tok.value in ("x", "×"):
-                raise self.error("expected a size after 'x'")
+            if self.is_times():
+                raise self.error("a type has at most two sizes (n x m)")
             raise self.error(f"unexpected {self.tok.describe()} in the declaration (separate declarations with "
                              "commas)")
 
