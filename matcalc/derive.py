@@ -146,17 +146,78 @@ def _has_derivative(e: Expr) -> bool:
 # ───────────────────────────── reverse mode (scalar outputs) ─────────────────────────────
 
 
-def _reverse(expr: Expr, is_wrt, steps: list[Step]) -> Expr | None:
+class _Tracer:
+    """Simplifies the composer's intermediate results as they are formed and records the steps.
+
+    One memoised simplifier serves a whole derivation (shared nodes are simplified once). For small expressions each
+    rewrite is shown on the whole expression (``(A B)ᵀ = Bᵀ Aᵀ``, ``vᵀ diag(u) = (v ⊙ u)ᵀ``); for large ones the
+    rewrites are summarised in one step, so the trace stays linear in the size of the expression.
+    """
+
+    DETAIL = 60  # tree-size limit for rewrite-by-rewrite display
+
+    def __init__(self, steps: list[Step]) -> None:
+        from matcalc.simplify import Simplifier
+
+        self.steps = steps
+        self.simp = Simplifier(record=True)
+
+    def simplify(self, e: Expr) -> Expr:
+        n0 = len(self.simp.steps)
+        out = self.simp.go(e)
+        new = self.simp.steps[n0:]
+        if out is e or out == e:
+            return out
+        if _tree_size(e, self.DETAIL) <= self.DETAIL:
+            cur = e
+            for name, b, a, why in new:
+                nxt = _replace(cur, b, a)
+                if nxt is not cur:
+                    self.steps.append(Step(name, cur, nxt, why))
+                    cur = nxt
+            if not (cur is out or cur == out):
+                self.steps.append(Step("simplify", cur, out, "the same rewrites, on the shared parts"))
+        else:
+            whys = list(dict.fromkeys(why for _n, _b, _a, why in new))
+            self.steps.append(Step("simplify", e, out, "; ".join(whys[:6]) or "simplified"))
+        return out
+
+
+def _tree_size(e: Expr, limit: int) -> int:
+    n, stack = 0, [e]
+    while stack and n <= limit:
+        x = stack.pop()
+        n += 1
+        stack.extend(children(x))
+    return n
+
+
+def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
+    """``e`` with the first occurrences of ``old`` replaced by ``new`` (``e`` itself when there is none)."""
+    if e is old or (type(e) is type(old) and e == old):
+        return new
+    kids = children(e)
+    if not kids:
+        return e
+    nk = [_replace(k, old, new) for k in kids]
+    if all(a is b for a, b in zip(nk, kids)):
+        return e
+    return rebuild(e, nk)
+
+
+def _reverse(expr: Expr, is_wrt, steps: list[Step], tracer: _Tracer | None = None) -> Expr | None:
     """The gradient of the scalar ``expr`` (shaped like the variable), or None if it does not depend on it."""
-    return _reverse_many(expr, lambda x: 0 if is_wrt(x) else None, steps).get(0)
+    return _reverse_many(expr, lambda x: 0 if is_wrt(x) else None, steps, tracer).get(0)
 
 
-def _reverse_many(expr: Expr, which, steps: list[Step]) -> dict:
+def _reverse_many(expr: Expr, which, steps: list[Step], tracer: _Tracer | None = None) -> dict:
     """Reverse mode for several variables at once: ``which(node)`` names the variable a leaf is (or None).
 
     Returns ``{name: gradient}`` for the variables ``expr`` depends on. Each node's adjoint is formed once, as the
-    sum of its parents' contributions, so shared subexpressions cost once.
+    sum of its parents' contributions, and simplified once, so shared subexpressions cost once. Each step shows
+    ``∂C/∂(operand)`` (``before``, a ``grad`` node) and the operand's adjoint contribution (``after``).
     """
+    tracer = tracer or _Tracer(steps)
     is_leaf = lambda x: which(x) is not None  # noqa: E731
     order = _topo(expr, is_leaf)
     dep: dict[int, bool] = {}
@@ -173,8 +234,9 @@ def _reverse_many(expr: Expr, which, steps: list[Step]) -> dict:
         contribs.reverse()  # in the order the operands appear
         g = contribs[0] if len(contribs) == 1 else Add(tuple(contribs))
         if len(contribs) > 1:
-            steps.append(Step("shared-subexpression", x, g, "a node used several times: its adjoints add up "
-                              "(total-derivative chain rule, P&H A6)"))
+            steps.append(Step("shared-subexpression", _grad_of(expr, x), g, "a subexpression used several times: "
+                              "its adjoints add up (total-derivative chain rule, P&H A6)"))
+            g = tracer.simplify(g)
         key = which(x)
         if key is not None:
             found.setdefault(key, []).append(g)
@@ -189,27 +251,39 @@ def _reverse_many(expr: Expr, which, steps: list[Step]) -> dict:
             if rule.vjp is None:
                 raise UnsupportedDerivative(f"no reverse-mode rule for {rule.name}")
             gk = rule.vjp(x, g, i)
-            steps.append(Step(rule.name, x, gk, rule.note))
-            adj.setdefault(id(k), []).append(gk)
-    return {k: v[0] if len(v) == 1 else Add(tuple(v)) for k, v in found.items()}
+            steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note))
+            adj.setdefault(id(k), []).append(tracer.simplify(gk))
+    return {k: v[0] if len(v) == 1 else tracer.simplify(Add(tuple(v))) for k, v in found.items()}
+
+
+def _grad_of(expr: Expr, x: Expr) -> Expr:
+    """``∂expr/∂x`` as a ``grad`` node, the label of a reverse-mode step."""
+    return Derivative(expr, x, "grad")
 
 
 # ───────────────────────────── forward Jacobians (vector and matrix outputs) ─────────────────────────────
 
 
-def _forward(expr: Expr, is_wrt, size, steps: list[Step]) -> Expr | None:
-    """``∂vec(expr)/∂vec(X)`` (numerator layout, ``|expr| × |X|``), or None if ``expr`` does not depend on X."""
+def _forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: _Tracer | None = None) -> Expr | None:
+    """``∂vec(expr)/∂vec(X)`` (numerator layout, ``|expr| × |X|``), or None if ``expr`` does not depend on X.
+
+    Each step shows a local Jacobian ``∂node/∂operand`` and then the Jacobian chain rule ``∂node/∂X``.
+    """
+    tracer = tracer or _Tracer(steps)
     order = _topo(expr, is_wrt)
     jac: dict[int, Expr] = {}
+    wrt_node = None
     for x in order:
         if is_wrt(x):
             jac[id(x)] = Identity(size)
+            wrt_node = x
             continue
         if isinstance(x, Named):
             if id(x.value) in jac:
                 jac[id(x)] = jac[id(x.value)]
             continue
         terms = []
+        direct = False
         for i, k in enumerate(children(x)):
             jk = jac.get(id(k))
             if jk is None:
@@ -218,10 +292,17 @@ def _forward(expr: Expr, is_wrt, size, steps: list[Step]) -> Expr | None:
             if rule.jac is None:
                 raise UnsupportedDerivative(f"no Jacobian rule for {rule.name}")
             local = rule.jac(x, i)
-            steps.append(Step(rule.name, x, local, rule.note))
-            terms.append(mm(local, jk))
-        if terms:
-            jac[id(x)] = terms[0] if len(terms) == 1 else Add(tuple(terms))
+            steps.append(Step(rule.name, Derivative(x, k, "jacobian"), local, rule.note))
+            local = tracer.simplify(local)
+            direct = k is wrt_node
+            terms.append(local if direct else mm(local, jk))
+        if len(terms) == 1 and direct:
+            jac[id(x)] = terms[0]  # the operand is X itself: ∂node/∂X is the local Jacobian
+        elif terms:
+            j = terms[0] if len(terms) == 1 else Add(tuple(terms))
+            steps.append(Step("chain-rule", Derivative(x, wrt_node, "jacobian") if wrt_node is not None else None,
+                              j, "Jacobian chain rule: ∂y/∂x = ∂y/∂u ∂u/∂x (P&H A6)"))
+            jac[id(x)] = tracer.simplify(j)
     return jac.get(id(expr))
 
 
@@ -280,8 +361,6 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
     For a scalar ``expr`` (a cost) this is backpropagation: the gradients by every weight and bias of an L-layer
     network cost O(L) time and O(L) distinct result nodes together. The derivations share their steps.
     """
-    from matcalc.simplify import Simplifier
-
     if kind not in ("d", "grad", "jacobian"):
         raise ValueError(f"unknown derivative kind {kind!r}")
     if layout not in ir.LAYOUTS:
@@ -297,6 +376,7 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
             steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
                               "treated as independent (the unconstrained gradient; Matrix Cookbook sec. 2.8 "
                               "gives the constrained G + Gᵀ − diag(G))"))
+    tracer = _Tracer(steps)
     raws: list[Expr] = []
     notes: list[str] = []
     plain = [i for i, w in enumerate(wrts) if not isinstance(w, Entry)]
@@ -310,10 +390,10 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
                     return i
             return None
 
-        grads = _reverse_many(expr, which, steps)
+        grads = _reverse_many(expr, which, steps, tracer)
     for i, wrt in enumerate(wrts):
         if isinstance(wrt, Entry):
-            raws.append(_by_entry(expr, wrt, steps))
+            raws.append(_by_entry(expr, wrt, steps, tracer))
             notes.append("derivative by one entry: index rules")
         elif is_scalar(expr.shape):
             g = grads.get(i)
@@ -322,20 +402,20 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
             notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
                          "like each node)")
         else:
-            j = _forward(expr, _matcher(wrt), vsize(wrt), steps)
+            j = _forward(expr, _matcher(wrt), vsize(wrt), steps, tracer)
             j = ir.Zeros((vsize(expr), vsize(wrt))) if j is None else j
             raws.append(_layout_jacobian(j, expr, wrt, kind, layout))
             notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
-    simp = Simplifier(record=True)
-    results = [simp.go(r) for r in raws]
-    simp_steps = [Step(name, b, a, why) for name, b, a, why in simp.steps]
     out = []
-    for wrt, raw, note, result in zip(wrts, raws, notes, results):
+    for wrt, raw, note in zip(wrts, raws, notes):
         target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
+        st = list(steps)
+        st.append(Step("chain-rule", Derivative(original, wrt, kind, layout), raw, note))
+        local = _Tracer(st)
+        local.simp = tracer.simp  # the shared memo: the parts simplified above are not redone
+        result = local.simplify(raw)
         if result.shape != target:
             raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
-        st = steps + [Step("chain-rule", Derivative(original, wrt, kind, layout), raw, note)]
-        st += simp_steps if len(wrts) == 1 else [s_ for s_ in simp_steps]
         if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
             st.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))
@@ -372,7 +452,7 @@ def _has_index(e: Expr) -> bool:
     return any(isinstance(x, (Entry, IndexSum, Delta)) for x in ir.walk(e))
 
 
-def _by_entry(expr: Expr, wrt: Entry, steps: list[Step]) -> Expr:
+def _by_entry(expr: Expr, wrt: Entry, steps: list[Step], tracer: _Tracer | None = None) -> Expr:
     """``∂expr/∂X[p, q]`` for a scalar ``expr``: entries of the gradient, or index rules for index expressions."""
     X = wrt.arg
     if not isinstance(X, Var):
@@ -404,9 +484,7 @@ def _entry_of_jacobian(A: Expr, idx: tuple, X: Var, pq: tuple, is_x, steps) -> E
         if j is None:
             return Num(0)
         return Entry(j, (idx[0], pq[0]))
-    if X.shape[1] == 1 or len(pq) == 1:
-        pass
-    # general: through the gradient of the scalar entry is not expressible without unit vectors
+    # in general the entry's gradient needs unit vectors, which the IR does not have
     raise UnsupportedDerivative("the derivative of an entry of a matrix expression by an entry (write it with "
                                 "index sums, or differentiate the whole expression)")
 

@@ -195,7 +195,7 @@ def def_entrywise(fn: str, statement: str, index_form: str, source: str = "Parr 
         fn, Apply, statement, source, index_form,
         vjp=lambda y, g, i: Hadamard(g, fprime(y.fn, y.arg, y.order, y.declared)),
         jac=lambda y, i: diagc(fprime(y.fn, y.arg, y.order, y.declared)),
-        note=f"Jacobian of an entrywise function: diag({fn}'(x)) (P&H A3)", **kw)
+        note=f"Jacobian of an entrywise function: diag({'σ' if fn == 'sigma' else fn}'(x)) (P&H A3)", **kw)
 
 
 # Symbolic sizes used by the rule examples.
@@ -271,6 +271,10 @@ def matmul_jac(y: MatMul, i: int) -> Expr:
     """``vec(L dX R) = (Rᵀ ⊗ L) vec(dX)`` (Magnus & Neudecker, ch. 9)."""
     x = y.args[i]
     L, R = _left(y, i), _right(y, i)
+    if R is None and x.shape[1] == 1:  # a column: vec(L dx) = L dx
+        return L
+    if L is None and x.shape[0] == 1:  # a row: vec(dx R) = Rᵀ dxᵀ
+        return T(R)
     Rt = T(R) if R is not None else Identity(x.shape[1])
     Lm = L if L is not None else Identity(x.shape[0])
     return Kron(Rt, Lm)

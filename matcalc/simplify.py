@@ -630,6 +630,62 @@ def all_rules() -> list[RewriteRule]:
     return [r for g in GROUPS.values() for r in g]
 
 
+def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
+    """A specific name and statement for one rewrite (for the derivation trace)."""
+    if rule.fn is r_diag:
+        return _diag_name(x, out)
+    match x:
+        case Transpose(arg=Transpose()):
+            return "transpose-twice", "(Aᵀ)ᵀ = A"
+        case Transpose(arg=a) if is_scalar(a.shape):
+            return "transpose-scalar", "a 1×1 term is its own transpose"
+        case Transpose(arg=a) if _symmetric(a):
+            return "transpose-symmetric", "Sᵀ = S for a symmetric S"
+        case Transpose(arg=Diag()):
+            return "transpose-diag", "diag(v)ᵀ = diag(v)"
+        case Transpose(arg=Identity()):
+            return "transpose-identity", "Iᵀ = I"
+        case Transpose(arg=MatMul()):
+            return "transpose-product", "(A B)ᵀ = Bᵀ Aᵀ"
+        case Transpose(arg=Add()):
+            return "transpose-sum", "(A + B)ᵀ = Aᵀ + Bᵀ"
+        case Transpose(arg=Kron()):
+            return "transpose-kronecker", "(A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ"
+        case Transpose(arg=Hadamard()):
+            return "transpose-hadamard", "(a ⊙ b)ᵀ = aᵀ ⊙ bᵀ"
+        case Transpose():
+            return "transpose", rule.statement
+        case MatMul(args=args) if any(isinstance(a, Identity) for a in args):
+            return "identity", "I A = A"
+        case MatMul(args=args) if any(isinstance(a, MatMul) for a in args):
+            return "associativity", "(A B) C = A B C"
+        case MatMul(args=args) if any(isinstance(a, (Scale, Neg, Div)) or is_scalar(a.shape) for a in args):
+            return "scalar-out", "A (c B) = c (A B): scalar factors in front"
+        case MatMul():
+            return "scalar-out", "xᵀ y is a scalar: (xᵀ y) vᵀ = scalar times vᵀ"
+        case Hadamard(a=a, b=b) if _is_one_fill(a) or _is_one_fill(b):
+            return "hadamard-one", "1 ⊙ A = A"
+        case Hadamard(a=a, b=b) if _is_zero(a) or _is_zero(b):
+            return "hadamard-zero", "0 ⊙ A = 0"
+        case Hadamard():
+            return "scalar-out", "(c a) ⊙ b = c (a ⊙ b)"
+        case Add():
+            if isinstance(out, MatMul):
+                return "factor", "A x + B x = (A + B) x"
+            return "like-terms", "0 + A = A, a A + b A = (a + b) A"
+        case Broadcast():
+            return "scalar-expansion", "expanding 0 or 1 gives 0 or 1"
+        case Kron():
+            return "kronecker", "I₁ ⊗ A = A, c ⊗ A = c A"
+        case Identity() | Zeros() | Ones():
+            return "one-by-one", "a 1×1 identity, zero or ones is the number 1 or 0"
+        case Scale(arg=Div()) | Div():
+            return "cancel", "c x / c = x"
+        case Scale() | Neg():
+            return "scalar-product", "c (d A) = (c d) A, −(−A) = A"
+    return rule.name, rule.statement
+
+
 # ───────────────────────────── strategies ─────────────────────────────
 
 
@@ -695,9 +751,7 @@ class Simplifier:
                 if out.shape != x.shape:
                     raise AssertionError(f"simplifier rule {rule.name} changed a shape: {x.shape} → {out.shape}")
                 if self.record:
-                    name, why = rule.name, rule.statement
-                    if rule.fn is r_diag:
-                        name, why = _diag_name(x, out)
+                    name, why = _describe(rule, x, out)
                     self.steps.append((name, x, out, why))
                 x = self.go(out)
                 break
