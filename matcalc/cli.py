@@ -267,8 +267,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     table.add_column("name", style="bold")
     table.add_column("title")
     table.add_column("source", style="dim")
+    from rich.markup import escape
+
     for th in list_theorems():
-        table.add_row(th.part or "", th.name, th.title, th.source)
+        table.add_row(escape(th.part or ""), escape(th.name), escape(th.title), escape(th.source))
     _console().print(table)
     return 0
 
