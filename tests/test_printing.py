@@ -713,3 +713,13 @@ def test_show_of_read_input_lists_inferred_declarations():
     out = _plain(show_tree(e, env))
     assert out.startswith("reading  (xᵀ A x)\nshape    scalar\n")
     assert "inferred " in out and "given" not in out
+
+
+def test_show_an_expanded_scalar():
+    from matcalc.render.show import show_json, show_tree
+
+    e = Add((y, Broadcast(c, ("n", 1))))
+    tree = show_json(e)["tree"]
+    assert [(k["op"], k["text"], k["shape"]) for k in tree["children"]] == [("var", "y", "n×1"), ("expand", "c", "n×1")]
+    assert tree["children"][1]["children"][0]["shape"] == "scalar"
+    assert "expand  n×1   c\n" in _plain(show_tree(e))

@@ -120,8 +120,13 @@ def _label(e: Expr, *, again: bool = False) -> Text:
         t.append("(defined above)" if again else f"{e.name} = {to_text(e.value)}", style="dim")
     elif not isinstance(e, (ir.Var, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Delta)):
         t.append("   ")
-        t.append(to_text(e), style="dim")
+        t.append(_text(e), style="dim")
     return t
+
+
+def _text(e: Expr) -> str:
+    """The text of a node; an expanded scalar shows as the scalar (its shape says how far it is expanded)."""
+    return to_text(e.arg) if isinstance(e, ir.Broadcast) else to_text(e)
 
 
 def _grow(tree: Tree, e: Expr, budget: _Budget) -> None:
@@ -180,7 +185,7 @@ def show_tree(e: Expr, env: Env | None = None):
 
 
 def _node(e: Expr, budget: _Budget) -> dict[str, Any]:
-    node: dict[str, Any] = {"op": op_name(e), "label": op_label(e), "text": to_text(e), "shape": fmt_shape(e.shape)}
+    node: dict[str, Any] = {"op": op_name(e), "label": op_label(e), "text": _text(e), "shape": fmt_shape(e.shape)}
     if isinstance(e, ir.Derivative):
         node["wrt"] = to_text(e.wrt)
         node["layout"] = e.layout
