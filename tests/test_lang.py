@@ -784,3 +784,12 @@ def test_long_products_stay_shallow_and_fast() -> None:
     with pytest.raises(LimitError):
         read_document("x" + " / c" * 60, given="x: n, c: scalar")
     assert rx("x " + "c " * 40, "x: n, c: scalar").shape == ("n", 1)
+
+
+def test_call_with_space_and_primes() -> None:
+    assert rx("σ' (z)") == Apply("sigma", Z, 1)
+    assert rx("exp (z)") == Apply("exp", Z, 0)
+    assert rx("y' (b)") == MatMul((Transpose(Y), Bv))
+    # a postfix after the bracket of a non-function belongs to the bracket
+    assert rx("y (b)^T") == MatMul((Y, Transpose(Bv)))
+    assert rx("sigma(z)^T") == Transpose(Apply("sigma", Z, 0))

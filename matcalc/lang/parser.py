@@ -583,7 +583,7 @@ class Parser:
             j = self.i
             while self.toks[j].kind == "'":
                 j += 1
-            if self.toks[j].kind == "(" and (j == self.i or self.toks[j].col == self.toks[j - 1].col + 1):
+            if self.toks[j].kind == "(":  # the typer reads x'(y) as xᵀ y when x is not a function
                 primes = j - self.i
                 if primes > MAX_PRIMES:
                     raise LimitError(f"more than {MAX_PRIMES} primes", line=t.line, col=t.col)
