@@ -663,7 +663,7 @@ def _read_expr():
     return read_expr
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([("n", 1), (1, 1), ("n", "m"), ("n", "n"), (1, "m")]).flatmap(lambda s: exprs(s, 4)))
 def test_round_trip_through_the_parser(e):
     read_expr = _read_expr()
