@@ -793,3 +793,9 @@ def test_call_with_space_and_primes() -> None:
     # a postfix after the bracket of a non-function belongs to the bracket
     assert rx("y (b)^T") == MatMul((Y, Transpose(Bv)))
     assert rx("sigma(z)^T") == Transpose(Apply("sigma", Z, 0))
+
+
+def test_negated_constants_sized_by_context() -> None:
+    d = read_document("d/dx (-sum(x)) = -1; d/dc (-c) = -1", given="x: n, c: scalar")
+    assert d.statements[0].rhs == Neg(Ones(("n", 1)))
+    assert d.statements[1].rhs == Num(-1)

@@ -924,9 +924,10 @@ class _Reader:
         return self.var(node.name)
 
     def b_Neg(self, node: P.Neg) -> ir.Expr:
-        if isinstance(node.arg, P.Num) and id(node.arg) not in self.flex:
-            return ir.Num(-node.arg.value)
-        return ir.Neg(self.build(node.arg))
+        a = self.build(node.arg)
+        if isinstance(node.arg, P.Num) and isinstance(a, ir.Num):
+            return ir.Num(-a.value)
+        return ir.Neg(a)
 
     def b_NormN(self, node: P.NormN) -> ir.Expr:
         return ir.Norm(self.build(node.arg))
@@ -1294,6 +1295,8 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
                 sides = st.exprs
                 if st.kind == "claim" or (st.kind == "step" and prev_shape is not None):
                     for e in sides:
+                        if isinstance(e, P.Neg):  # -1 or -0 on a side
+                            e = e.arg
                         if isinstance(e, P.Num) and e.value in (0, 1):
                             a, b = reader.uf.new(False, str(e.value)), reader.uf.new(False, str(e.value))
                             reader.flex[id(e)] = (a, b)
