@@ -279,22 +279,72 @@ def prove_many(names: list[str], *, seed: int = 0, progress: bool = False) -> Pr
             todo.append(n)
     if not todo:
         raise UsageError("no theorems to prove")
-    results: list[TheoremResult] = []
+    workers = _workers(len(todo))
+    results: list[TheoremResult | None] = [None] * len(todo)
+    bar = task = None
     if progress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("proving {task.fields[current]:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("prove", total=len(todo), current="")
-            for n in todo:
-                bar.update(task, current=n)
-                results.append(prove_one(n, seed=seed))
-                bar.advance(task)
-    else:
-        for n in todo:
-            results.append(prove_one(n, seed=seed))
+        bar = Progress(TextColumn("proving {task.fields[current]:<18}"), BarColumn(),
+                       TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                       console=Console(stderr=True), transient=True)
+        task = bar.add_task("prove", total=len(todo), current="")
+        bar.start()
+    try:
+        if workers > 1:
+            _prove_parallel(todo, results, seed, workers, bar, task)
+        else:
+            for i, n in enumerate(todo):
+                if bar is not None:
+                    bar.update(task, current=n)
+                results[i] = prove_one(n, seed=seed)
+                if bar is not None:
+                    bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
     return ProveResult(theorems=results, seconds=time.perf_counter() - t0)
+
+
+def _workers(n_theorems: int) -> int:
+    """Processes for a batch of theorems: one per core (at most 4), only when there is more than one theorem."""
+    import os
+
+    env = os.environ.get("MATCALC_WORKERS")
+    if env and env.isdigit():
+        return max(1, min(int(env), n_theorems))
+    if n_theorems < 3:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4, n_theorems))
+
+
+def _prove_parallel(todo: list[str], results: list, seed: int, workers: int, bar, task) -> None:
+    """Prove the theorems in ``todo`` in worker processes, filling ``results`` in order."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # Load the heavy modules once before the workers fork, so each starts warm.
+    import matcalc.verify.exact  # noqa: F401
+    import matcalc.verify.numeric  # noqa: F401
+    import matcalc.derive  # noqa: F401
+
+    try:
+        ctx = mp.get_context("fork")
+    except ValueError:  # pragma: no cover - platforms without fork
+        ctx = mp.get_context()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(prove_one, n, seed=seed): i for i, n in enumerate(todo)}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            results[i] = fut.result()
+            if bar is not None:
+                bar.update(task, current=todo[i])
+                bar.advance(task)
 
 
 __all__ = ["check_text", "derive_text", "prove_many", "prove_one", "DeriveResult", "ProveResult", "TheoremResult",

@@ -227,16 +227,26 @@ def _theorem_block(t) -> Group:
 def render_prove(res) -> Group:
     if len(res.theorems) == 1:
         return _theorem_block(res.theorems[0])
-    table = Table(title="matcalc prove", show_lines=False)
-    table.add_column("part", style="dim")
-    table.add_column("name", style="bold")
-    table.add_column("title")
-    table.add_column("verdict")
-    table.add_column("methods", style="dim")
-    table.add_column("time", justify="right")
+    table = Table(title="matcalc prove", show_lines=False, pad_edge=False)
+    table.add_column("part", style="dim", no_wrap=True)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("verdict", no_wrap=True)
+    for m in ("sym", "exact", "num"):
+        table.add_column(m, justify="center", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
     for t in res.theorems:
+        cells = []
+        for m in ("symbolic", "exact", "numeric"):
+            sts = [r.methods[m].status for r in t.report.results if m in r.methods]
+            if not sts:
+                cells.append(Text("—", style="dim"))
+                continue
+            eq = sum(x == "equal" for x in sts)
+            style = "green" if eq == len(sts) else "red" if "different" in sts else "yellow"
+            cells.append(Text(f"{eq}/{len(sts)}", style=style))
         table.add_row(t.part, t.name, t.title, Text(f"{MARK[t.verdict]} {t.verdict}", style=STYLE[t.verdict]),
-                      t.methods_summary(), f"{t.seconds:.2f} s")
+                      *cells, f"{t.seconds:.1f} s")
     counts: dict[str, int] = {}
     for t in res.theorems:
         counts[t.verdict] = counts.get(t.verdict, 0) + 1
