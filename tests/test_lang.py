@@ -799,3 +799,12 @@ def test_negated_constants_sized_by_context() -> None:
     d = read_document("d/dx (-sum(x)) = -1; d/dc (-c) = -1", given="x: n, c: scalar")
     assert d.statements[0].rhs == Neg(Ones(("n", 1)))
     assert d.statements[1].rhs == Num(-1)
+
+
+def test_identity_sized_through_a_kronecker_product() -> None:
+    d = read_document("d/dW W x = xᵀ ⊗ I", given="W: n x m, x: m")
+    claim = d.statements[0]
+    assert claim.rhs == Kron(Transpose(Var("x", ("m", 1))), Identity("n"))
+    assert claim.lhs.shape == claim.rhs.shape == ("n", "m*n")
+    d = read_document("jacobian(W x, W) = xᵀ ⊗ I", given="W: 3 x m, x: m")
+    assert d.statements[0].rhs.b == Identity(3)

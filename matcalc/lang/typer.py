@@ -37,7 +37,7 @@ from matcalc.document import (
 from matcalc.errors import LimitError, MatcalcError, ParseError, TypeCheckError, UsageError
 from matcalc.lang import parser as P
 from matcalc.lang.lexer import Token, tokenize_line
-from matcalc.shapes import ShapeError, dim_mul, fmt_dim, fmt_shape
+from matcalc.shapes import ShapeError, _factors, dim_mul, fmt_dim, fmt_shape
 
 __all__ = [
     "read_document", "read_expr", "parse_declarations", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_MATRIX_POWER",
@@ -127,10 +127,47 @@ class Unifier:
         t = self.find(t)
         if isinstance(t, tuple):
             a, b = self.resolve(t[1]), self.resolve(t[2])
+            if a == 1:
+                return b
+            if b == 1:
+                return a
             if _concrete(a) and _concrete(b):
                 return dim_mul(a, b)
             return ("*", a, b)
         return t
+
+    def _flatten(self, t: object, known: list, unknown: list) -> None:
+        if isinstance(t, tuple):
+            self._flatten(t[1], known, unknown)
+            self._flatten(t[2], known, unknown)
+        elif isinstance(t, DVar):
+            unknown.append(t)
+        else:
+            known.append(t)
+
+    def _solve_product(self, prod: tuple, c: object) -> bool:
+        """Unify a product with one open factor with a known size by division (``m·?`` with ``m*n``: ``? = n``)."""
+        known: list = []
+        unknown: list = []
+        self._flatten(prod, known, unknown)
+        if len(unknown) != 1:
+            return True  # undecidable here; the IR constructors check once sizes are known
+        k: object = 1
+        for d in known:
+            k = dim_mul(k, d)
+        kc, kn = _factors(k)
+        cc, cn = _factors(c)
+        if kc == 0 or cc % kc:
+            return False
+        rest = list(cn)
+        for name in kn:
+            if name not in rest:
+                return False
+            rest.remove(name)
+        q: object = cc // kc
+        for name in rest:
+            q = dim_mul(q, name)
+        return self._bind(unknown[0], q)
 
     def is_one(self, t: object) -> bool:
         return self.resolve(t) == 1
@@ -147,8 +184,12 @@ class Unifier:
             return self._bind(a, b)
         if isinstance(b, DVar):
             return self._bind(b, a)
+        if isinstance(a, tuple) and _concrete(b):
+            return self._solve_product(a, b)
+        if isinstance(b, tuple) and _concrete(a):
+            return self._solve_product(b, a)
         if isinstance(a, tuple) or isinstance(b, tuple):
-            return True  # a product with an open factor: the IR constructors check it once sizes are known
+            return True  # products with open factors: the IR constructors check them once sizes are known
         return False
 
     def _occurs(self, v: DVar, t: object) -> bool:
