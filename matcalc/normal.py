@@ -368,12 +368,26 @@ class _NF:
             case ir.Delta(i=i, j=j):
                 return _atom(("delta",) + tuple(sorted((str(i), str(j)))), sh)
             case ir.IndexSum(index=k, body=b):
-                return _atom(("isum", str(k), str(k.dim), _k(P(b))), sh)
+                return self._isum(k, P(b))
             case ir.Derivative():
                 from matcalc.derive import expand_derivatives
 
                 return P(expand_derivatives(e))
         raise TypeError(f"no normal form for {type(e).__name__}")
+
+    def _isum(self, k: ir.Index, body: Poly) -> Poly:
+        """``Σ_k body``: linear in the terms; factors free of ``k`` move out of the sum."""
+        name = str(k)
+        out: Poly = {}
+        for (sc, ch), v in body.items():
+            inside = tuple((b, e) for b, e in sc if name in repr(b)) + (((("chain", ch), Fraction(1)),) if ch else ())
+            outside = {b: e for b, e in sc if name not in repr(b)}
+            if not inside:  # Σ_k c = dim · c
+                inside = ((("one",), Fraction(1)),)
+            atom = ("isum", str(k.dim), tuple(sorted(inside, key=repr)))
+            outside[atom] = outside.get(atom, Fraction(0)) + 1
+            out = _add(out, _norm_term(outside, (), v))
+        return out
 
     def _trace(self, p: Poly) -> Poly:
         out: Poly = {}
@@ -391,14 +405,89 @@ class _NF:
         return out
 
 
-def normal_form(e: Expr) -> tuple:
-    """A canonical form of ``e``: equal normal forms prove equality at every size (see the module docstring)."""
+def _strip_named(e: Expr, memo: dict) -> Expr:
+    got = memo.get(id(e))
+    if got is not None:
+        return got[1]
+    if isinstance(e, ir.Named):
+        out = _strip_named(e.value, memo)
+    else:
+        kids = ir.children(e)
+        nk = [_strip_named(k, memo) for k in kids]
+        out = e if all(a is b for a, b in zip(nk, kids)) else ir.rebuild(e, nk)
+    memo[id(e)] = (e, out)
+    return out
+
+
+def _has_index(e: Expr) -> bool:
+    return any(isinstance(x, (ir.Entry, ir.IndexSum, ir.Delta)) for x in ir.walk(e))
+
+
+class _Fresh:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, dim) -> ir.Index:
+        self.n += 1
+        return ir.Index(f"_k{self.n}", dim)
+
+
+def _expand_entries(e: Expr, fresh: _Fresh) -> Expr:
+    """Entries of products as index sums: ``(A B)[i, j] = Σ_k A[i, k] B[k, j]`` (the componentwise direction)."""
+    from matcalc.simplify import _entry, _idx2
+
+    kids = ir.children(e)
+    if kids:
+        nk = [_expand_entries(k, fresh) for k in kids]
+        if any(a is not b for a, b in zip(nk, kids)):
+            e = ir.rebuild(e, nk)
+    if isinstance(e, ir.Entry) and isinstance(e.arg, ir.MatMul):
+        r, c = _idx2(e.arg, e.idx)
+        A, rest = e.arg.args[0], e.arg.args[1:]
+        R = rest[0] if len(rest) == 1 else ir.MatMul(rest)
+        d = A.shape[1]
+        if d == 1:
+            return ir.Scale(_entry(A, r, 1), _expand_entries(_entry(R, 1, c), fresh))
+        k = fresh(d)
+        return ir.IndexSum(k, ir.Scale(_entry(A, r, k), _expand_entries(_entry(R, k, c), fresh)))
+    return e
+
+
+def _canon_bound(e: Expr, depth: int = 0) -> Expr:
+    """Bound indices renamed by nesting depth (``Σ_k … k …`` and ``Σ_j … j …`` read the same)."""
+    from matcalc.simplify import _subst
+
+    if isinstance(e, ir.IndexSum):
+        k = ir.Index(f"#{depth + 1}#", e.index.dim)
+        body = _subst(e.body, e.index, k)
+        return ir.IndexSum(k, _canon_bound(body, depth + 1))
+    kids = ir.children(e)
+    if not kids:
+        return e
+    nk = [_canon_bound(x, depth) for x in kids]
+    return e if all(a is b for a, b in zip(nk, kids)) else ir.rebuild(e, nk)
+
+
+def _prepare(e: Expr) -> Expr:
+    """Named values inlined, derivatives expanded, sound simplification; index expressions in componentwise form."""
     from matcalc.derive import expand_derivatives
-    from matcalc.simplify import simplify
+    from matcalc.simplify import Simplifier, all_rules
 
     if any(isinstance(x, ir.Derivative) for x in ir.walk(e)):
-        e = expand_derivatives(e)
-    e = simplify(e)
+        e = expand_derivatives(e)  # first: a derivative by a let name needs the name
+    e = _strip_named(e, {})
+    rules = [r for r in all_rules() if r.name != "index-to-matrix"]
+    e = Simplifier(rules).go(e)
+    if _has_index(e):
+        e = _expand_entries(e, _Fresh())
+        e = Simplifier(rules).go(e)
+        e = _canon_bound(e)
+    return e
+
+
+def normal_form(e: Expr) -> tuple:
+    """A canonical form of ``e``: equal normal forms prove equality at every size (see the module docstring)."""
+    e = _prepare(e)
     return (tuple(map(str, e.shape)), _k(_NF().p(e)))
 
 

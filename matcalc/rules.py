@@ -188,6 +188,9 @@ def def_linear(name: str, op: type, statement: str, source: str, index_form: str
     return defrule(name, op, statement, source, index_form, vjp=vjp, jac=jac, **kw)
 
 
+_FN_TEXT = {"sigma": "σ", "declared-f": "f"}
+
+
 def def_entrywise(fn: str, statement: str, index_form: str, source: str = "Parr & Howard, element-wise "
                   "functions (diagonal Jacobian); scalar derivative rules", **kw) -> Rule:
     """``f(x)`` applied entry by entry: ``Ḡ = G ⊙ f'(x)``, Jacobian ``diag(f'(x))`` (P&H element-wise diagonal case)."""
@@ -195,7 +198,7 @@ def def_entrywise(fn: str, statement: str, index_form: str, source: str = "Parr 
         fn, Apply, statement, source, index_form,
         vjp=lambda y, g, i: Hadamard(g, fprime(y.fn, y.arg, y.order, y.declared)),
         jac=lambda y, i: diagc(fprime(y.fn, y.arg, y.order, y.declared)),
-        note=f"Jacobian of an entrywise function: diag({'σ' if fn == 'sigma' else fn}'(x)) (P&H A3)", **kw)
+        note=f"Jacobian of an entrywise function: diag({_FN_TEXT.get(fn, fn)}'(x)) (P&H A3)", **kw)
 
 
 # Symbolic sizes used by the rule examples.
