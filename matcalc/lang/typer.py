@@ -966,7 +966,7 @@ class _Reader:
 
     def b_Neg(self, node: P.Neg) -> ir.Expr:
         a = self.build(node.arg)
-        if isinstance(node.arg, P.Num) and isinstance(a, ir.Num):
+        if isinstance(a, ir.Num):  # a negative number (also -I and -1ᵀ where they are 1×1)
             return ir.Num(-a.value)
         return ir.Neg(a)
 
@@ -974,7 +974,10 @@ class _Reader:
         return ir.Norm(self.build(node.arg))
 
     def b_Transp(self, node: P.Transp) -> ir.Expr:
-        return ir.Transpose(self.build(node.arg))
+        a = self.build(node.arg)
+        if isinstance(a, ir.Num) and isinstance(node.arg, (P.Num, P.Name)) and id(node.arg) in self.flex:
+            return a  # 1ᵀ, 0ᵀ or Iᵀ whose context makes them 1×1: a number
+        return ir.Transpose(a)
 
     def b_Pow(self, node: P.Pow) -> ir.Expr:
         a = self.build(node.arg)
