@@ -699,3 +699,31 @@ def variables(e: Expr) -> set[Var]:
 
 Number = Union[int, Fraction]
 _ = field  # re-exported for subclasses in other modules
+
+
+def _cache_shapes() -> None:
+    """Compute each node's shape once: a node's shape is stored on first use (nodes are immutable)."""
+
+    def cached(prop: property) -> property:
+        fget = prop.fget
+
+        def shape(self):  # type: ignore[no-untyped-def]
+            d = self.__dict__
+            s = d.get("_shape")
+            if s is None:
+                s = fget(self)
+                d["_shape"] = s
+            return s
+
+        shape.__doc__ = fget.__doc__
+        return property(shape)
+
+    stack = list(Expr.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if "shape" in cls.__dict__ and isinstance(cls.__dict__["shape"], property):
+            setattr(cls, "shape", cached(cls.__dict__["shape"]))
+
+
+_cache_shapes()
