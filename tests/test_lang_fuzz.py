@@ -49,3 +49,37 @@ def test_random_text(text: str) -> None:
 @given(st.text(alphabet="(‖)x -^'ᵀ⁻¹[]k", max_size=400))
 def test_random_nesting(text: str) -> None:
     _read(text, None)
+
+
+# ───────────────────────────── read → print → read ─────────────────────────────
+
+ROUND_DECLS = "W: n x m, x: m, y: n, A: n x n, B: n x n, c: scalar, alpha: scalar, f: R -> R, C: R^n -> R, z: n"
+_LEAVES = ["x", "y", "W", "A", "B", "c", "alpha", "z", "I", "2", "0.5", "1"]
+_UNARY = ["({})ᵀ", "-{}", "exp({})", "sigma'({})", "f({})", "({})^2", "({})⁻¹", "‖{}‖", "({}).^2", "sum({})",
+          "tr({})", "diag({})", "C({})", "∇C({})", "softmax({})", "d/dx {}", "d/dW {}", "d/dz {}", "({})[1]"]
+_BINARY = ["{} + {}", "{} - {}", "{} {}", "{} ⊙ {}", "{} ⊘ {}", "{} / {}", "max({}, {})", "{} ⊗ {}", "({}) ({})"]
+
+
+def _exprs():
+    leaf = st.sampled_from(_LEAVES)
+
+    def extend(inner):
+        un = st.tuples(st.sampled_from(_UNARY), inner).map(lambda t: t[0].format(t[1]))
+        bi = st.tuples(st.sampled_from(_BINARY), inner, inner).map(lambda t: t[0].format(t[1], t[2]))
+        return un | bi
+
+    return st.recursive(leaf, extend, max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(_exprs())
+def test_read_print_read(text: str) -> None:
+    from matcalc.printing import to_text
+
+    try:
+        e, _ = read_expr(text, given=ROUND_DECLS)
+    except MatcalcError:
+        return
+    printed = to_text(e)
+    again, _ = read_expr(printed, given=ROUND_DECLS)
+    assert again == e, f"{text!r} printed as {printed!r} reads back as {to_text(again)!r}"
