@@ -1458,23 +1458,24 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     return Document(statements, env, text, where)
 
 
-def read_expr(text: str, *, given: str | None = None, layout: str = "mixed") -> tuple[ir.Expr, Env]:
+def read_expr(text: str, *, given: str | None = None, layout: str = "mixed",
+              where: str = "<input>") -> tuple[ir.Expr, Env]:
     """One expression (with optional ``let`` lines and declarations before it), typed.
 
     Returns ``(expr, env)``. Raises the first error of the text; a claim (``L = R``) is a ParseError here —
     claims go through :func:`read_document`.
     """
-    doc = read_document(text, given=given, layout=layout)
+    doc = read_document(text, given=given, layout=layout, where=where)
     for s in doc.statements:
         if isinstance(s, ErrorLine):
             raise s.error
     exprs = [s for s in doc.statements if isinstance(s, (Bare, Claim, Step))]
     if not exprs:
-        raise ParseError("expected an expression", line=1, col=1, source=text)
+        raise ParseError("expected an expression", line=1, col=1, source=text, where=where)
     if len(exprs) > 1 or not isinstance(exprs[0], Bare):
         s = exprs[-1] if not isinstance(exprs[0], Bare) else exprs[1]
         raise ParseError("expected one expression, not a claim or several expressions (use a document)",
-                         line=s.line, col=s.col, source=text)
+                         line=s.line, col=s.col, source=text, where=where)
     return exprs[0].expr, doc.env
 
 
