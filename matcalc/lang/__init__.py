@@ -15,20 +15,20 @@ text to eval, exec or SymPy.
 Limits (SPEC section 8). Input beyond any of them raises :class:`~matcalc.errors.LimitError` with the line and
 column, never a traceback or a hang:
 
-=====================  =======================================================================================
-``MAX_DOCUMENT_CHARS``  100 000 characters per document (and per ``--given`` text)
-``MAX_LINE_CHARS``      10 000 characters per line
-``MAX_DEPTH``           100 levels of nesting: brackets, norms, calls, unary minus, ``d/dX``, ``Σ_k``, postfix
-                        chains and chains of entrywise operators (flat sums and products may be any length)
-``MAX_PRODUCT_WRAPS``   50 scalar factors or divisions nested in one product
-``MAX_MATRIX_POWER``    ``|k| <= 64`` in ``A^k`` for a matrix
-``MAX_SCALAR_POWER``    ``|k| <= 1000`` (and denominator ``<= 1000``) in ``c^k`` and ``x.^k``
-``MAX_SIZE``            10 000 for an integer size (``W: 3 x n``, ``ones(5)``) or an integer index
-``MAX_LET_DEPTH``       150 levels of ``let`` definitions nested inside each other
-``MAX_EXPANDED_NODES``  1 000 000 nodes in an expression with every ``let`` name written out
-number literals         20 characters; a bracketed constant exponent ``(1/3)`` keeps numerators and
-                        denominators at most 10^12
-=====================  =======================================================================================
+======================  =======================================================================================
+``MAX_DOCUMENT_CHARS``   100 000 characters per document (and per ``--given`` text)
+``MAX_LINE_CHARS``       10 000 characters per line
+``MAX_DEPTH``            100 levels of nesting: brackets, norms, calls, unary minus, ``d/dX``, ``Σ_k``, postfix
+                         chains and chains of entrywise operators (flat sums and products may be any length)
+``MAX_PRODUCT_WRAPS``    50 scalar factors or divisions nested in one product
+``MAX_MATRIX_POWER``     ``|k| <= 64`` in ``A^k`` for a matrix
+``MAX_SCALAR_POWER``     ``|k| <= 1000`` (and denominator ``<= 1000``) in ``c^k`` and ``x.^k``
+``MAX_SIZE``             10 000 for an integer size (``W: 3 x n``, ``ones(5)``) or an integer index
+``MAX_LET_DEPTH``        150 levels of ``let`` definitions nested inside each other
+``MAX_EXPANDED_NODES``   1 000 000 nodes in an expression with every ``let`` name written out
+number literals          20 characters; a bracketed constant exponent ``(1/3)`` keeps numerators and
+                         denominators at most 10^12
+======================  =======================================================================================
 """
 
 from __future__ import annotations
