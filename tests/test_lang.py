@@ -808,3 +808,9 @@ def test_identity_sized_through_a_kronecker_product() -> None:
     assert claim.lhs.shape == claim.rhs.shape == ("n", "m*n")
     d = read_document("jacobian(W x, W) = xᵀ ⊗ I", given="W: 3 x m, x: m")
     assert d.statements[0].rhs.b == Identity(3)
+
+
+def test_negation_folding_only_on_literals() -> None:
+    assert rx("-2") == Num(-2) and rx("-(2)") == Num(-2)
+    assert rx("-(-2)") == Neg(Num(-2))  # as written: the printer's "-(-2)" reads back to the same IR
+    assert rx("-c") == Neg(C)

@@ -966,7 +966,8 @@ class _Reader:
 
     def b_Neg(self, node: P.Neg) -> ir.Expr:
         a = self.build(node.arg)
-        if isinstance(a, ir.Num):  # a negative number (also -I and -1ᵀ where they are 1×1)
+        literal = isinstance(node.arg, P.Num) or (isinstance(node.arg, P.Name) and id(node.arg) in self.flex)
+        if literal and isinstance(a, ir.Num):  # a negative number (also -I where I is 1×1); -(-2) stays as written
             return ir.Num(-a.value)
         return ir.Neg(a)
 
