@@ -365,7 +365,11 @@ def test_wide_displays_use_tags_and_a_smaller_font(tmp_path: Path) -> None:
     assert " && " not in tagged and tagged.startswith("\\begin{align*}")
     smaller = L._align([r"\nabla_{z} C &= " + terms(6) + r" && \text{Jacobian chain rule}"])
     assert r"\tag*" in smaller and re.match(r"\{\\(small|footnotesize|scriptsize)\n\\begin\{align\*\}", smaller)
-    tex = L._preamble("x") + narrow + tagged + smaller + L._END
+    two_lines = L._align([r"\nabla_{z} " + terms(4) + " &= " + terms(6) + r" && \text{Jacobian chain rule}",
+                          "&= " + terms(3) + r" && \text{sum}"])
+    assert ("& \\nabla_{z} " + terms(4) + " \\\\\n    &= " + terms(6)) in two_lines  # L, then = R below it
+    assert r"\tag*{$\text{sum}$}" in two_lines
+    tex = L._preamble("x") + narrow + tagged + smaller + two_lines + L._END
     _, log = compile_tex(tex, tmp_path)
     assert "Overfull \\hbox" not in log
     huge = L._align([r"\nabla_{z} C &= " + terms(30) + r" && \text{Jacobian chain rule}"])

@@ -385,8 +385,17 @@ def _verdict_tag(r: Any) -> str:
     return VERDICT_MATH[r.verdict] + r"\ " + math_text(f"{r.verdict} (line {r.line})")
 
 
-def chain_rows(results: list, *, annotate: bool = True) -> list[list[str]]:
-    """The claims and steps as alignment rows, one list of rows per chain (a claim or a start and its steps)."""
+def _shorten(text: str, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = True) -> list[list[str]]:
+    """The claims and steps as alignment rows, one list of rows per chain (a claim or a start and its steps).
+
+    A line in error shows its text (escaped, shortened) and, with ``error_messages``, its message (documents leave
+    the message to the evidence list).
+    """
     chains: list[list[str]] = []
     rows: list[str] = []
     last_line: int | None = None
@@ -397,8 +406,9 @@ def chain_rows(results: list, *, annotate: bool = True) -> list[list[str]]:
                 chains.append(rows)
                 rows = []
             msg = (r.error or "cannot be typed").split("\n")[0]
-            rows.append("& " + math_text(r.text) + tag)
-            rows.append(r"& \quad " + math_text("error: " + msg))
+            rows.append("& " + math_text(_shorten(r.text)) + tag)
+            if error_messages:
+                rows.append(r"& \quad " + math_text("error: " + _shorten(msg, 120)))
             chains.append(rows)
             rows, last_line = [], None
             continue
@@ -460,11 +470,20 @@ TEXT_PT, LINE_PT, COLUMN_GAP_PT, MATH_MARGIN = 5.0, 468.0, 22.0, 0.88
 FONT_STEPS = ((0.73, "\\scriptsize"), (0.82, "\\footnotesize"), (0.91, "\\small"))
 
 
+def _split_row(body: str) -> str:
+    """``L &= R`` as two rows, ``& L`` then ``&= R``, for a display too wide for one line."""
+    left, amp, right = body.partition("&")
+    if not amp or not left.strip():
+        return body
+    return "& " + left.strip() + " \\\\\n    &" + right
+
+
 def _align(rows: list[str], env: str = "align*") -> str:
     """An ``align*`` block with the annotations in a column (``&& \\text{rule}``).
 
     When a row and its annotation would not fit the line, the block's annotations become ``\\tag*{…}`` (amsmath
-    sets a tag on the next line when the row is too long), and a block still wider than the line gets a smaller font.
+    sets a tag on the next line when the row is too long); when the rows themselves are too wide, each ``L &= R``
+    is set as ``L`` on one line and ``= R`` on the next; a block still wider than the line gets a smaller font.
     """
     split = [r.partition(" && ") for r in rows]
     left = [display_width(body.partition("&")[0]) for body, _, _ in split]
@@ -476,9 +495,12 @@ def _align(rows: list[str], env: str = "align*") -> str:
     line = LINE_PT
     if col <= line:
         out, widest = rows, col
-    else:
+    elif body_width <= line:
         out = [body + (r" \tag*{$" + ann + "$}" if sep else "") for body, sep, ann in split]
         widest = body_width
+    else:
+        out = [_split_row(body) + (r" \tag*{$" + ann + "$}" if sep else "") for body, sep, ann in split]
+        widest = max(max(left, default=0.0), max(right, default=0.0)) / MATH_MARGIN + 20.0
     text = "\\begin{" + env + "}\n" + " \\\\\n".join("  " + r for r in out) + "\n\\end{" + env + "}\n"
     if widest > line:
         size = FONT_STEPS[0][1]
@@ -737,7 +759,7 @@ def _theorem_body(t: Any, *, sectioned: bool) -> str:
     for line, node, d in t.derivations:
         out.append(f"The rule engine derives the left-hand side of line {int(line)}.\n\n")
         out.append(DerivationView(node, d).latex())
-    chains = chain_rows(report.results)
+    chains = chain_rows(report.results, error_messages=False)
     if chains:
         out.append("\n\\noindent The claims and the steps of the derivation, each judged by matcalc:\n")
         for rows in chains:
@@ -847,7 +869,7 @@ def _check_document(report: Any) -> str:
     if lets:
         out.append(r"\paragraph{Definitions.}" + "\n" + _align(lets))
     out.append(r"\section*{Claims and steps}" + "\n")
-    for rows in chain_rows(report.results):
+    for rows in chain_rows(report.results, error_messages=False):
         out.append(_align(rows))
     out.append(r"\section*{Evidence}" + "\n")
     out.append(_evidence(report.results))
