@@ -723,3 +723,43 @@ def test_cli_check_and_derive_latex_and_markdown(tmp_path: Path) -> None:
                      "-o", str(tmp_path / "d.md")]) == 0
     md = (tmp_path / "d.md").read_text(encoding="utf-8")
     assert "$$\n\\begin{aligned}" in md and "align*" not in md
+
+
+def test_every_theorem_of_the_library_typesets(tmp_path: Path) -> None:
+    """Every theorem file's statements, steps and engine derivations, in one lecture document, compile.
+
+    The verifier is not run here (the verdicts are placeholders, marked inconclusive); what is tested is the
+    typesetting of every expression the library holds. ``matcalc prove all --pdf`` runs the verifier too.
+    """
+    from matcalc.api import ProveResult, TheoremResult, _engine_derivations
+    from matcalc.document import Claim, ErrorLine, Step
+    from matcalc.lang import read_document
+    from matcalc.proofs import list_theorems, load
+
+    theorems = []
+    for info in list_theorems():
+        _, text = load(info.name)
+        doc = read_document(text, where=str(info.path))
+        placeholder = {"symbolic": MethodResult("unknown", "not run: a typesetting test")}
+        results = []
+        for s in doc.statements:
+            if isinstance(s, Claim):
+                results.append(ClaimResult(s.line, s.text, "inconclusive", lhs=s.lhs, rhs=s.rhs, methods=placeholder))
+            elif isinstance(s, Step) and s.prev is not None:
+                results.append(ClaimResult(s.line, s.text, "inconclusive", kind="step", lhs=s.prev, rhs=s.expr,
+                                           against_line=s.prev_line, methods=placeholder))
+            elif isinstance(s, ErrorLine):
+                results.append(ClaimResult(s.line, s.text, "error", kind="error", error=str(s.error)))
+        assert results, info.name
+        theorems.append(TheoremResult(name=info.name, title=info.title, source=info.source, part=info.part,
+                                      document=doc, report=CheckReport(doc, results), seconds=0.0,
+                                      derivations=_engine_derivations(doc)))
+    assert len(theorems) >= 32
+    tex = L.document(ProveResult(theorems=theorems))
+    check_packages(tex)
+    assert tex.isascii() and tex.count("\\begin{theorem}[{") == len(theorems)
+    pdf, log = compile_tex(tex, tmp_path)
+    text = squash(pdf_text(pdf))
+    for t in theorems:
+        assert squash(t.title) in text, t.title
+    assert len(re.findall(r"Overfull \\hbox \((\d{3,})", log)) == 0  # nothing 100pt or more off the page
