@@ -450,6 +450,35 @@ def test_fragment_is_one_aligned_block(make) -> None:
     assert bundle["text/latex"] == frag and bundle["text/plain"]
 
 
+#: Macros that both KaTeX and MathJax (v3, default TeX packages with ams) render in math mode.
+WEB_MATH_MACROS = {
+    "begin", "end", "text", "frac", "left", "right", "top", "odot", "oslash", "otimes", "circ", "cdot", "times",
+    "operatorname", "mathbf", "mathit", "mathrm", "mathbb", "nabla", "partial", "sum", "prod", "sqrt", "log", "exp",
+    "sin", "cos", "tanh", "det", "max", "min", "quad", "qquad", "lVert", "rVert", "lvert", "rvert", "Vert", "vert",
+    "to", "mapsto", "longmapsto", "backslash", "wedge", "sim", "ldots", "cdots", "checkmark", "colon", "le", "ge",
+    "ne", "approx", "equiv", "in", "notin", "pm", "infty", "forall", "exists", "langle", "rangle", "leftarrow",
+    "Rightarrow", "Leftrightarrow", "leftrightarrow", "lceil", "rceil", "lfloor", "rfloor", "ll", "gg", "div",
+    "subset", "subseteq", "cup", "cap", "square", "blacksquare", "star", "dagger", "ddagger", "ell", "emptyset",
+    "vee", "neg", "bot", "propto", "surd", "int", "oplus", "bullet", "boxed",
+    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "varpi", "rho", "varrho", "sigma", "varsigma", "tau", "upsilon", "phi",
+    "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi",
+    "Psi", "Omega",
+}
+
+
+def test_fragments_use_only_web_math_macros(proved, marked) -> None:
+    results = [hand_report(hostile=" ".join(HOSTILE)), hand_derive(LSQ, W), proved, marked,
+               hand_derive(ir.Apply("sigma", ir.Add((ir.MatMul((W, X)), Y))), X, W)]
+    used: set[str] = set()
+    for res in results:
+        frag = L.fragment(res)
+        used |= set(re.findall(r"\\([a-zA-Z]+)", frag))
+        assert balanced(frag)
+    assert used <= WEB_MATH_MACROS, used - WEB_MATH_MACROS
+    assert {"text", "checkmark", "times"} <= used
+
+
 def test_fragment_with_hostile_text_is_inert() -> None:
     frag = L.fragment(hand_report(hostile=" ".join(HOSTILE)))
     assert "\\input" not in frag and "\\write18" not in frag and balanced(frag)
