@@ -25,7 +25,8 @@ column, never a traceback or a hang:
 ``MAX_SCALAR_POWER``     ``|k| <= 1000`` (and denominator ``<= 1000``) in ``c^k`` and ``x.^k``
 ``MAX_SIZE``             10 000 for an integer size (``W: 3 x n``, ``ones(5)``) or an integer index
 ``MAX_LET_DEPTH``        150 levels of ``let`` definitions nested inside each other
-``MAX_EXPANDED_NODES``   1 000 000 nodes in an expression with every ``let`` name written out
+``MAX_EXPANDED_NODES``   20 000 nodes in an expression with every ``let`` name written out (a shared ``let``
+                         is counted at every use: the later stages expand it)
 number literals          20 characters; a bracketed constant exponent ``(1/3)`` keeps numerators and
                          denominators at most 10^12
 ======================  =======================================================================================

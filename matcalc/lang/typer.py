@@ -59,7 +59,7 @@ MAX_LET_DEPTH = 150
 #: The most levels one product may nest: each scalar factor or division wraps the product before it.
 MAX_PRODUCT_WRAPS = 50
 #: The most IR nodes an expression may have with every ``let`` name written out.
-MAX_EXPANDED_NODES = 1_000_000
+MAX_EXPANDED_NODES = 20_000
 
 LAYOUTS = ("mixed", "numerator", "denominator")
 
