@@ -1436,34 +1436,59 @@ def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float
             Vs = Vf if np.any(Vf) else V
             scale = max(1.0, float(np.max(np.abs(X0)))) if pos is None else max(1.0, abs(float(X0[pos])))
             h0 = 0.1 * scale / max(float(np.max(np.abs(Vs))), 1e-300)
-            rs: list[tuple[float, float]] = []
-            for k in range(9):
+            rs: list[tuple[float, np.ndarray, np.ndarray]] = []  # (h, change of f, remainder)
+            fval = max((float(np.max(np.abs(b), initial=0)) for b in base.values()), default=0.0)
+            for k in range(12):
                 h = h0 / 2**k
                 try:
-                    r = None
+                    delta = None
                     for t, c in zip(lin.terms, coefs):
                         if t.deriv:
                             fx = _vec(ev._f(key, X0 + h * Vf, t.node.expr))
                             part = c * (fx - base[id(t.node)])
-                            r = part if r is None else r + part
-                    if lin_part is not None:
-                        r = r + h * lin_part
+                            delta = part if delta is None else delta + part
+                    r = delta + h * lin_part if lin_part is not None else delta
                     _finite(r)
-                    rs.append((h, float(np.linalg.norm(r))))
+                    rs.append((h, np.asarray(delta), np.asarray(r)))
                 except _Reject:
                     continue
             fmag = max(fmag, ev.mag)
         finally:
             if saved is not None:
                 ev.pop(saved)
-    noise = 64 * EPS * fmag * max(1.0, sum(abs(c) for c in coefs))
-    qs = [(h, r / h, r) for h, r in rs]
-    # linear: r/h settles on a nonzero value (two consecutive halvings within 10 %) well above rounding noise
-    for (h1, q1, _), (h2, q2, _), (h3, q3, r3) in zip(qs, qs[1:], qs[2:]):
-        if r3 > 1e3 * noise and q3 > 0 and abs(q1 - q2) <= 0.1 * q2 and abs(q2 - q3) <= 0.1 * q3:
+    return _slope_verdict(rs, fmag, fval, sum(abs(c) for c in coefs))
+
+
+def _slope_verdict(rs: list, fmag: float, fval: float, csum: float) -> str:
+    """The Taylor-slope verdict from (h, Δ(h), r(h)) at halving steps h, where Δ(h) = F(x + h v) − F(x) is the
+    change of the differentiated expressions and r(h) = Δ(h) − h·(claimed derivative)·v the remainder.
+
+    "linear" needs FOUR consecutive steps where (1) r/h settles on a nonzero vector (successive values within 5 %)
+    well above rounding and (2) the function itself is resolved at those steps: Δ/h settles as well (or F does
+    not move at all). Without (2) a step larger than the scale on which F varies (sin of a large argument, a steep
+    exp) makes F(x + h v) − F(x) a bounded oscillation that the linear term h·(claimed)·v dwarfs, and r/h then
+    LOOKS constant for a true claim. "quadratic": r shrinks by 4 per halving (three steps)."""
+    noise = 64 * EPS * fmag * max(1.0, csum)
+    flat = 1e3 * EPS * max(fval, 1e-300) * max(1.0, csum)  # F does not move beyond the rounding of its value
+
+    def close(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+        return float(np.max(np.abs(a - b), initial=0)) <= tol * float(np.max(np.abs(b), initial=0))
+
+    for win in zip(rs, rs[1:], rs[2:], rs[3:]):
+        if min(float(np.max(np.abs(r), initial=0)) for _, _, r in win) <= 1e3 * noise:
+            continue
+        qs = [r / h for h, _, r in win]
+        gs = [dl / h for h, dl, _ in win]
+        if not all(np.any(q) for q in qs):
+            continue
+        settled = all(close(a, b, 0.05) for a, b in zip(qs, qs[1:]))
+        resolved = all(float(np.max(np.abs(dl), initial=0)) <= flat for _, dl, _ in win) or all(
+            close(a, b, 0.05) for a, b in zip(gs, gs[1:]))
+        if settled and resolved:
             return "linear"
-    for (_, _, r1), (_, _, r2), (_, _, r3) in zip(qs, qs[1:], qs[2:]):
-        if r3 > 1e3 * noise and 3.0 <= r1 / r2 <= 5.0 and 3.0 <= r2 / r3 <= 5.0:
+    for (_, _, r1), (_, _, r2), (_, _, r3) in zip(rs, rs[1:], rs[2:]):
+        n1, n2, n3 = (float(np.linalg.norm(r)) for r in (r1, r2, r3))
+        if n3 > 1e3 * noise and 3.0 <= n1 / n2 <= 5.0 and 3.0 <= n2 / n3 <= 5.0:
             return "quadratic"
     return "inconclusive"
 
