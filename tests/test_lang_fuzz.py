@@ -83,3 +83,37 @@ def test_read_print_read(text: str) -> None:
     printed = to_text(e)
     again, _ = read_expr(printed, given=ROUND_DECLS)
     assert again == e, f"{text!r} printed as {printed!r} reads back as {to_text(again)!r}"
+
+
+# ───────────────────────────── document invariants ─────────────────────────────
+
+_LINES = ["x: n", "W: n x m", "y: m", "let r = W y - x", "r^T r", "d/dW ‖r‖^2 = 2 r y^T", "  = 2 (W y - x) y^T",
+          "  = y + x", "  = 2 r yᵀ", "x^T x = ‖x‖^2", "layout numerator", "d/dx x^T x", "  = 2 x^T", "W: n x n",
+          "theorem t: title", "source: text", "# a comment", "A x", "= I", "d/dx sum(x) = 1", "let r = x", ""]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_LINES), min_size=1, max_size=10))
+def test_document_invariants(lines: list) -> None:
+    from matcalc.document import Bare, Claim, ErrorLine, Step
+
+    text = "\n".join(lines)
+    try:
+        doc = read_document(text, where="doc.mc")
+    except MatcalcError as e:
+        assert e.line is not None and e.where == "doc.mc"
+        return
+    typed_lines = []
+    for s in doc.statements:
+        assert 1 <= s.line <= len(lines) and s.col >= 1
+        if isinstance(s, ErrorLine):
+            assert s.error.line == s.line and s.error.where == "doc.mc" and str(s.error).count("\n") == 2
+        elif isinstance(s, Step):
+            assert s.prev_line in typed_lines and s.prev is not None
+            assert s.expr.shape == s.prev.shape or s.expr.shape == s.prev.shape[::-1]
+        elif isinstance(s, Claim):
+            assert s.lhs.shape == s.rhs.shape or s.lhs.shape == s.rhs.shape[::-1]
+        if isinstance(s, (Bare, Claim, Step)):
+            typed_lines.append(s.line)
+    if any(isinstance(s, ErrorLine) for s in doc.statements):
+        assert typed_lines  # otherwise the first error is raised
