@@ -14,7 +14,18 @@ in two passes over the document:
 
 A statement that cannot be typed becomes an :class:`ErrorLine` (the rest is still read) unless no claim or
 expression of the document can be typed; then the first error is raised. A syntax error anywhere raises
-:class:`~matcalc.errors.ParseError` before any typing.
+:class:`~matcalc.errors.ParseError` before any typing. A shape conflict that involves undeclared names says so and
+asks for a declaration.
+
+Readings fixed here (the printer in :mod:`matcalc.printing` follows them, so printed text reads back to the same
+IR): products are n-ary :class:`~matcalc.ir.MatMul` (flattened, left to right) and a 1×1 factor on either side makes
+a :class:`~matcalc.ir.Scale` whose ``scalar`` is that factor; sums are one flat :class:`~matcalc.ir.Add`, ``a - b``
+is ``Add((a, Neg(b)))``, and a scalar operand of ``+ - ⊙ ⊘ max min`` next to an array is a
+:class:`~matcalc.ir.Broadcast`; unary minus binds tighter than a product (``-xᵀ y`` is ``MatMul((Neg(xᵀ), y))``)
+and folds into a literal number (``-2`` is ``Num(-2)``); ``a/b`` of two numbers is a number; ``^-1`` of a matrix
+is :class:`~matcalc.ir.Inverse`, of a scalar ``Power(c, -1)``; ``x[i]`` of a column has one index, of a row
+``(1, i)``; a call ``x(y)`` of a name that is not a function is the product ``x y`` (postfix operators after the
+bracket belong to the bracket). Lines starting with ``theorem NAME:`` or ``source:`` are headers.
 
 Limits (SPEC section 8; exceeding one raises :class:`~matcalc.errors.LimitError` with a position):
 :data:`MAX_DOCUMENT_CHARS` characters per document, :data:`MAX_LINE_CHARS` per line, nesting depth
