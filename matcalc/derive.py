@@ -509,6 +509,14 @@ def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
         case Entry(arg=Named(value=v), idx=idx):
             return d(Entry(v, idx))
         case Entry(arg=A, idx=idx):
+            if not _has_index(A):
+                from matcalc.simplify import _idx2, componentwise
+
+                comp = componentwise(A, *_idx2(A, idx))
+                if not (isinstance(comp, Entry) and comp.arg is A):
+                    steps.append(Step("componentwise", e, comp, "(A B)[i, j] = Σ_k A[i, k] B[k, j]: the entry in "
+                                      "index form"))
+                    return d(comp)
             return _entry_of_jacobian(A, idx, X, pq, is_x, steps)
         case IndexSum(index=k, body=b):
             out = IndexSum(k, d(b))

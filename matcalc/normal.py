@@ -20,7 +20,7 @@ from matcalc import ir
 from matcalc.ir import Expr
 from matcalc.shapes import is_scalar
 
-__all__ = ["normal_form", "equivalent"]
+__all__ = ["normal_form", "componentwise_form", "equivalent"]
 
 Poly = dict  # term -> Fraction; term = (scalars, chain); scalars = ((base, exp), ...); chain = ((atom, r, c), ...)
 ONE_TERM = ((), ())
@@ -120,12 +120,39 @@ def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
             continue
         pre, post = chain[:i], chain[i + 1:]
         if post and chain[-1][2] == 1:
-            out = _mul(head, {((), pre): Fraction(1)}) if pre else head
-            return _mul(out, _had(dict(a[1]), {((), post): Fraction(1)}))
+            out = _mul(head, _norm_term({}, pre, Fraction(1))) if pre else head
+            return _mul(out, _had(dict(a[1]), _norm_term({}, post, Fraction(1))))
         if pre and chain[0][1] == 1:
-            had = _t_poly(_had(_t_poly({((), pre): Fraction(1)}), dict(a[1])))
+            had = _t_poly(_had(_t_poly(_norm_term({}, pre, Fraction(1))), dict(a[1])))
             out = _mul(head, had)
-            return _mul(out, {((), post): Fraction(1)}) if post else out
+            return _mul(out, _norm_term({}, post, Fraction(1))) if post else out
+    # 1ᵀ (a ⊙ b) = aᵀ b and (a ⊙ b) 1 = a bᵀ for vectors
+    for i in range(len(chain) - 1):
+        (a1, r1, c1), (a2, r2, c2) = chain[i], chain[i + 1]
+        if a1[0] == "ones" and r1 == 1 and a2[0] == "had" and c2 == 1:
+            f1, rest = a2[1][0], _had_rest(a2[1][1:], r2, c2)
+            mid = _mul(_t_poly(dict(f1)), rest)
+        elif a1[0] == "had" and r1 == 1 and a2[0] == "ones" and c2 == 1:
+            f1, rest = a1[1][0], _had_rest(a1[1][1:], r1, c1)
+            mid = _mul(rest, _t_poly(dict(f1)))
+        else:
+            continue
+        out = _mul(head, _norm_term({}, chain[:i], Fraction(1))) if i > 0 else head
+        out = _mul(out, mid)
+        return _mul(out, _norm_term({}, chain[i + 2:], Fraction(1))) if i + 2 < len(chain) else out
+    # a row times a Kronecker product whose left factor is a row: r (A ⊗ B) = A ⊗ (r B) (mixed product)
+    for i, (a, r, c) in enumerate(chain):
+        if a[0] != "kron" or i == 0 or chain[0][1] != 1:
+            continue
+        A, B = a[1], a[2]
+        if _pshape(A)[0] != 1:
+            continue
+        rb = _mul(_norm_term({}, chain[:i], Fraction(1)), dict(B))
+        kr: Poly = {}
+        for (sc, ch), v in rb.items():
+            kr = _add(kr, _mul({(sc, ()): v}, _atom(("kron", A, _k({((), ch): Fraction(1)})), (1, c))))
+        out = _mul(head, kr)
+        return _mul(out, _norm_term({}, chain[i + 1:], Fraction(1))) if i + 1 < len(chain) else out
     # 1×1 sub-products become scalar factors
     for i in range(len(chain)):
         if chain[i][1] != 1:
@@ -150,6 +177,21 @@ def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
             return p
         items.append((b, e))
     return {(tuple(sorted(items, key=repr)), chain): coef}
+
+
+def _had_rest(factors: tuple, r, c) -> Poly:
+    """The Hadamard product of the remaining factor keys, as a polynomial."""
+    if len(factors) == 1:
+        return dict(factors[0])
+    return {((), ((("had", tuple(factors)), r, c),)): Fraction(1)}
+
+
+def _pshape(key: tuple):
+    """The shape of a polynomial given by its key (a scalar when it has no matrix factors)."""
+    for (sc, ch), _v in key:
+        if ch:
+            return (ch[0][1], ch[-1][2])
+    return (1, 1)
 
 
 def _scalar_base(sub: tuple) -> tuple:
@@ -333,6 +375,8 @@ class _NF:
                         out = _add(out, _mul({(tuple(_merge_scalars(s1, s2).items()), ()): v1 * v2},
                                              _atom(atom, sh)))
                 return out
+            case ir.MaxMin(op="max", a=a, b=b) if not P(a) or not P(b):
+                return _atom(("apply", "relu", 0, False, _k(P(b) or P(a))), sh)  # max(0, t) = relu(t)
             case ir.MaxMin(op=op, a=a, b=b):
                 return _atom(("max", op, tuple(sorted((_k(P(a)), _k(P(b))), key=repr))), sh)
             case ir.Apply(fn=fn, arg=a, order=o, declared=d):
@@ -356,7 +400,7 @@ class _NF:
                     return P(a)
                 if r == 1:
                     return _t_poly(P(a))
-                return _linear(P(a), lambda k: ("vec", k), sh)
+                return self._vec(P(a), sh)
             case ir.Norm(arg=a):
                 return _scalar_pow(P(_inner(a)), Fraction(1, 2))
             case ir.Softmax(arg=a):
@@ -374,6 +418,20 @@ class _NF:
 
                 return P(expand_derivatives(e))
         raise TypeError(f"no normal form for {type(e).__name__}")
+
+    def _vec(self, p: Poly, sh) -> Poly:
+        """``vec`` is linear; ``vec(c r) = rᵀ ⊗ c`` for a column c and a row r."""
+        out: Poly = {}
+        for (sc, ch), v in p.items():
+            split = next((j for j in range(1, len(ch)) if ch[j - 1][2] == 1), None)
+            if split is not None:
+                col_k = _k({((), ch[:split]): Fraction(1)})
+                row_k = _k(_t_poly({((), ch[split:]): Fraction(1)}))
+                atom = ("kron", row_k, col_k)
+            else:
+                atom = ("vec", _k({((), ch): Fraction(1)}))
+            out = _add(out, _mul({(sc, ()): v}, _atom(atom, sh)))
+        return out
 
     def _isum(self, k: ir.Index, body: Poly) -> Poly:
         """``Σ_k body``: linear in the terms; factors free of ``k`` move out of the sum."""
@@ -454,13 +512,35 @@ def _expand_entries(e: Expr, fresh: _Fresh) -> Expr:
 
 
 def _canon_bound(e: Expr, depth: int = 0) -> Expr:
-    """Bound indices renamed by nesting depth (``Σ_k … k …`` and ``Σ_j … j …`` read the same)."""
+    """Bound indices renamed by nesting depth (``Σ_k … k …`` and ``Σ_j … j …`` read the same); directly nested
+    sums (``Σ_i Σ_j``) are put in the order whose normal form is least, so the order of summation does not matter."""
+    from itertools import permutations
+
     from matcalc.simplify import _subst
 
     if isinstance(e, ir.IndexSum):
-        k = ir.Index(f"#{depth + 1}#", e.index.dim)
-        body = _subst(e.body, e.index, k)
-        return ir.IndexSum(k, _canon_bound(body, depth + 1))
+        idxs, body = [], e
+        while isinstance(body, ir.IndexSum) and len(idxs) < 4:
+            idxs.append(body.index)
+            body = body.body
+        best, best_key = None, None
+        for perm in permutations(range(len(idxs))):
+            b = body
+            tmp = [ir.Index(f"@{depth}.{pos}@", i.dim) for pos, i in enumerate(idxs)]
+            for i, t in zip(idxs, tmp):  # two phases, so that no renaming captures another index
+                b = _subst(b, i, t)
+            names = []
+            for pos, src in enumerate(perm):
+                k = ir.Index(f"#{depth + pos + 1}#", idxs[src].dim)
+                b = _subst(b, tmp[src], k)
+                names.append(k)
+            b = _canon_bound(b, depth + len(idxs))
+            for k in reversed(names):
+                b = ir.IndexSum(k, b)
+            key = repr(_k(_NF().p(b))) if len(idxs) > 1 else ""
+            if best_key is None or key < best_key:
+                best, best_key = b, key
+        return best
     kids = ir.children(e)
     if not kids:
         return e
@@ -491,9 +571,32 @@ def normal_form(e: Expr) -> tuple:
     return (tuple(map(str, e.shape)), _k(_NF().p(e)))
 
 
+def componentwise_form(e: Expr) -> tuple:
+    """The normal form of a scalar ``e`` written componentwise (every product an index sum, every reduction a sum).
+
+    Used to compare a componentwise statement (``z = Σ_i w[i] x[i] + b``) with a matrix one (``z = wᵀ x + b``).
+    """
+    from matcalc.simplify import Simplifier, all_rules, componentwise
+
+    e = _prepare(e)
+    if not is_scalar(e.shape):
+        raise TypeError("the componentwise form is for scalars")
+    rules = [r for r in all_rules() if r.name != "index-to-matrix"]
+    e = Simplifier(rules).go(componentwise(e))
+    e = _canon_bound(e)
+    return (tuple(map(str, e.shape)), _k(_NF().p(e)))
+
+
 def equivalent(a: Expr, b: Expr) -> bool:
-    """True only when ``a`` and ``b`` have the same normal form (False means "not proved", not "different")."""
+    """True only when ``a`` and ``b`` have the same normal form (False means "not proved", not "different").
+
+    Scalar sides with entries or index sums are also compared in componentwise form.
+    """
     try:
-        return normal_form(a) == normal_form(b)
+        if normal_form(a) == normal_form(b):
+            return True
+        if is_scalar(a.shape) and is_scalar(b.shape) and (_has_index(a) or _has_index(b)):
+            return componentwise_form(a) == componentwise_form(b)
+        return False
     except (TypeError, RecursionError):
         return False

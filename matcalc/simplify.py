@@ -24,7 +24,7 @@ from matcalc.ir import (
 )
 from matcalc.shapes import is_scalar
 
-__all__ = ["Simplifier", "simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule", "exhaust",
+__all__ = ["Simplifier", "componentwise", "FreshIndex", "simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule", "exhaust",
            "bottom_up", "chain", "all_rules"]
 
 RuleFn = Callable[[Expr], "Expr | None"]
@@ -602,6 +602,98 @@ def r_index_to_matrix(e: Expr) -> Expr | None:
                 if k1 == k and k2 == k and j != k and x.shape[1] == 1 and A.shape[1] == x.shape[0]:
             return Entry(MatMul((A, x)), (j,))
     return None
+
+
+class FreshIndex:
+    """Fresh summation indices ``_k1``, ``_k2``, … for the componentwise form."""
+
+    def __init__(self, prefix: str = "_k") -> None:
+        self.prefix, self.n = prefix, 0
+
+    def __call__(self, dim) -> Index:
+        self.n += 1
+        return Index(f"{self.prefix}{self.n}", dim)
+
+
+_FRESH = FreshIndex()  # process-wide, so that no two conversions bind the same name
+
+
+def componentwise(e: Expr, r=1, c=1, fresh: FreshIndex | None = None) -> Expr:
+    """The entry ``e[r, c]`` as a scalar index expression: products become index sums (``(A B)[i, j] =
+    Σ_k A[i, k] B[k, j]``), reductions become sums (``sum(A) = Σ_i Σ_j A[i, j]``, ``tr(A) = Σ_i A[i, i]``,
+    ``‖x‖ = (Σ_i x[i]²)^(1/2)``), entrywise operations act on entries. Operations without a componentwise form
+    (inverse, det, softmax, a declared C, …) stay as an entry of the operation.
+    """
+    fresh = fresh or _FRESH
+    cw = lambda x, i=1, j=1: componentwise(x, i, j, fresh)  # noqa: E731
+    if is_scalar(e.shape):
+        r = c = 1
+    match e:
+        case Var() | Named():
+            return e if is_scalar(e.shape) else _entry(e, r, c)
+        case Num():
+            return e
+        case Identity():
+            return _delta(r, c)
+        case Zeros():
+            return Num(0)
+        case Ones():
+            return Num(1)
+        case Broadcast(arg=s_):
+            return cw(s_)
+        case Add(args=args):
+            return Add(tuple(cw(a, r, c) for a in args))
+        case Neg(arg=a):
+            return Neg(cw(a, r, c))
+        case Scale(scalar=s_, arg=a):
+            return Scale(cw(s_), cw(a, r, c))
+        case Div(arg=a, scalar=s_):
+            return Div(cw(a, r, c), cw(s_))
+        case MatMul(args=args):
+            A, rest = args[0], args[1:]
+            R = rest[0] if len(rest) == 1 else MatMul(rest)
+            d = A.shape[1]
+            if d == 1:
+                return Scale(cw(A, r, 1), cw(R, 1, c))
+            k = fresh(d)
+            return IndexSum(k, Scale(cw(A, r, k), cw(R, k, c)))
+        case Hadamard(a=a, b=b):
+            return Scale(cw(a, r, c), cw(b, r, c))
+        case HadDiv(a=a, b=b):
+            return Div(cw(a, r, c), cw(b, r, c))
+        case Apply(fn=f, arg=a, order=o, declared=dcl):
+            return Apply(f, cw(a, r, c), o, dcl)
+        case EPower(base=a, exp=k):
+            return Power(cw(a, r, c), k)
+        case Power(base=a, exp=k) if is_scalar(a.shape):
+            return Power(cw(a), k)
+        case ir.MaxMin(op=op, a=a, b=b):
+            return ir.MaxMin(op, cw(a, r, c), cw(b, r, c))
+        case Transpose(arg=a):
+            return cw(a, c, r)
+        case Diag(arg=u):
+            return Scale(cw(u, r, 1), _delta(r, c))
+        case Sum(arg=a):
+            n, m = a.shape
+            i = fresh(n) if n != 1 else 1
+            j = fresh(m) if m != 1 else 1
+            body = cw(a, i, j)
+            if m != 1:
+                body = IndexSum(j, body)
+            return IndexSum(i, body) if n != 1 else body
+        case Trace(arg=a):
+            i = fresh(a.shape[0])
+            return IndexSum(i, cw(a, i, i))
+        case ir.Norm(arg=a):
+            return Power(cw(ir.Sum(EPower(a, 2))), Fraction(1, 2))
+        case Entry(arg=a, idx=idx):
+            rr, cc = _idx2(a, idx)
+            return cw(a, rr, cc)
+        case IndexSum(index=k, body=b):
+            return IndexSum(k, cw(b))
+        case Delta():
+            return e
+    return e if is_scalar(e.shape) else _entry(e, r, c)
 
 
 # ───────────────────────────── the groups ─────────────────────────────

@@ -188,3 +188,90 @@ def test_no_leftovers_in_results():
 
 def test_groups_are_named():
     assert set(GROUPS) >= {"transpose", "products", "diag", "sums", "indices"}
+
+
+# ───────────── the normal form (matcalc.normal): sound, and complete on the textbook identities ─────────────
+
+from matcalc.normal import equivalent, normal_form  # noqa: E402
+
+m_ = V("x", "m")
+r_ = Add((mm(W, m_), Neg(y)))
+j_, k_, i_ = Index("j", "n"), Index("k", "m"), Index("i", "n")
+EQUAL = [
+    ("sum = 1ᵀ x", Sum(x), mm(T(Ones(("n", 1))), x)),
+    ("(A + Aᵀ) x", mm(Add((A, T(A))), x), Add((mm(A, x), mm(T(A), x)))),
+    ("(A x)ᵀ = xᵀ Aᵀ", T(mm(A, x)), mm(T(x), T(A))),
+    ("wᵀ x = xᵀ w", mm(T(u), x), mm(T(x), u)),
+    ("S symmetric", Scale(two, mm(S, x)), Add((mm(S, x), mm(T(S), x)))),
+    ("diag(u) v = u ⊙ v", mm(Diag(u), v), Hadamard(v, u)),
+    ("vᵀ diag(u)", mm(T(v), Diag(u)), T(Hadamard(u, v))),
+    ("‖r‖² = rᵀ r", Power(Norm(r_), 2), mm(T(r_), r_)),
+    ("‖x‖ x/‖x‖ = x", Scale(Norm(x), Div(x, Norm(x))), x),
+    ("tr cyclic", Trace(mm(W, T(W))), Trace(mm(T(W), W))),
+    ("tr(x yᵀ) = yᵀ x", Trace(mm(x, T(y))), mm(T(y), x)),
+    ("d/dx xᵀ A x", ir.Derivative(mm(T(x), A, x), x), mm(Add((A, T(A))), x)),
+    ("d/dW sum of squares", ir.Derivative(Sum(EPower(r_, 2)), W), Scale(two, mm(r_, T(m_)))),
+    ("numerator layout", ir.Derivative(Power(Norm(r_), 2), W, "d", "numerator"), Scale(two, mm(m_, T(r_)))),
+    ("⊙ commutes", Hadamard(u, x), Hadamard(x, u)),
+    ("sum(c x) = c sum(x)", Sum(Scale(c, x)), Scale(c, Sum(x))),
+    ("sum(u ⊙ x) = uᵀ x", Sum(Hadamard(u, x)), mm(T(u), x)),
+    ("max(0, t) = relu(t)", ir.MaxMin("max", Zeros(("n", 1)), x), Apply("relu", x)),
+    ("vec(u vᵀ) = v ⊗ u", ir.Vec(mm(u, T(m_))), Kron(m_, u)),
+    ("uᵀ (xᵀ ⊗ I) = vec(u xᵀ)ᵀ", mm(T(u), Kron(T(m_), Identity("n"))), T(ir.Vec(mm(u, T(m_))))),
+    ("S u ⊙ (S v)", mm(Diag(u), A, Diag(v), x), Hadamard(u, mm(A, Hadamard(v, x)))),
+    ("(W x)[j] = Σ_k W[j, k] x[k]", Entry(mm(W, m_), (j_,)),
+     IndexSum(k_, Scale(Entry(W, (j_, k_)), Entry(m_, (k_,))))),
+    ("uᵀ x = Σ_i u[i] x[i]", mm(T(u), x), IndexSum(i_, Scale(Entry(u, (i_,)), Entry(x, (i_,))))),
+    ("‖W‖² = Σ_j Σ_k W[j, k]² (either order)", Power(Norm(W), 2),
+     IndexSum(k_, IndexSum(j_, Power(Entry(W, (j_, k_)), 2)))),
+    ("Σ_k [k = q] u[k]", IndexSum(Index("q", "n"), Scale(Delta(Index("q", "n"), j_), Entry(u, (Index("q", "n"),)))),
+     Entry(u, (j_,))),
+]
+DIFFERENT = [
+    ("A x vs Aᵀ x", mm(A, x), mm(T(A), x)),
+    ("2 A x vs (A + Aᵀ) x", Scale(two, mm(A, x)), Add((mm(A, x), mm(T(A), x)))),
+    ("missing 2", ir.Derivative(Power(Norm(r_), 2), W), mm(r_, T(m_))),
+    ("transposed", ir.Derivative(Power(Norm(r_), 2), W, "d", "numerator"), Scale(two, mm(r_, T(m_)))),
+    ("u ⊙ x vs u ⊙ u", Hadamard(u, x), Hadamard(u, u)),
+    ("diag(u) x vs x", mm(Diag(u), x), x),
+    ("A B vs B A", mm(A, B), mm(B, A)),
+    ("sign", Add((u, Neg(x))), Add((x, Neg(u)))),
+    ("σ vs σ'", Apply("sigma", x), Apply("sigma", x, 1)),
+    ("a sum vs one term", Entry(mm(W, m_), (j_,)), Scale(Entry(W, (j_, k_)), Entry(m_, (k_,)))),
+    ("tr(A B C) vs tr(A C B)", Trace(mm(A, B, S)), Trace(mm(A, S, B))),
+    ("‖x‖ vs xᵀ x", Norm(x), mm(T(x), x)),
+]
+
+
+@pytest.mark.parametrize("name,a,b", EQUAL, ids=[e_[0] for e_ in EQUAL])
+def test_normal_form_proves_identities(name, a, b):
+    assert equivalent(a, b)
+    assert equivalent(b, a)
+    assert same_value(_expanded(a), _expanded(b), idx={"j": 2})
+
+
+def _expanded(e):
+    from matcalc.derive import expand_derivatives
+
+    return expand_derivatives(e)
+
+
+@pytest.mark.parametrize("name,a,b", DIFFERENT, ids=[e_[0] for e_ in DIFFERENT])
+def test_normal_form_never_equates_different_functions(name, a, b):
+    assert not equivalent(a, b)
+    assert a.shape != b.shape or not same_value(_expanded(a), _expanded(b), idx={"j": 2, "k": 1})
+
+
+def test_normal_form_soundness_on_random_pairs():
+    """Among many expressions, every pair with equal normal forms is numerically equal (never a false proof)."""
+    pool = [c_[1] for c_ in CASES] + [c_[2] for c_ in CASES] + [e_[1] for e_ in EQUAL[:21]] + \
+        [e_[2] for e_ in EQUAL[:21]] + [e_[1] for e_ in DIFFERENT] + [e_[2] for e_ in DIFFERENT]
+    pool = [_expanded(p) for p in pool]
+    forms = [(p, normal_form(p)) for p in pool]
+    checked = 0
+    for a_, fa in forms:
+        for b_, fb in forms:
+            if a_ is not b_ and fa == fb:
+                checked += 1
+                assert same_value(a_, b_), (str(a_), str(b_))
+    assert checked > 40
