@@ -354,6 +354,30 @@ def test_derivation_rows_are_the_engine_steps_ending_at_the_result() -> None:
     assert [label for label, _ in view.legend].count("Jacobian chain rule") == 1
 
 
+def test_derivation_view_merges_repeated_equalities_and_continues_chains() -> None:
+    from matcalc.derive import Derivation, Step
+    from matcalc.printing import to_latex
+
+    head = ir.Derivative(LSQ, W)
+    g = ir.Derivative(LSQ, R, "grad")
+    t2 = ir.Transpose(ir.Transpose(R))
+    steps = [Step("dot", g, t2, "∂(wᵀ x)/∂w = xᵀ"), Step("transpose-twice", t2, R, "(Aᵀ)ᵀ = A"),
+             Step("symmetric-convention", None, W, "W is symmetric: entries independent"),
+             Step("matmul-left", head, GOOD, "∂(A B)/∂A"), Step("chain-rule", head, GOOD, "Jacobian chain rule")]
+    view = L.DerivationView(head, Derivation(LSQ, W, GOOD, steps))
+    assert view.rows == [
+        to_latex(g) + " &= " + to_latex(t2) + r" && \text{dot}",
+        "&= " + to_latex(R) + r" && \text{transpose twice}",
+        to_latex(head) + " &= " + to_latex(GOOD) + r" && \text{matrix product (left factor), Jacobian chain rule}",
+    ]
+    assert view.notes == ["W is symmetric: entries independent"]
+    assert [lab for lab, _ in view.legend] == ["dot", "transpose twice", "symmetric argument",
+                                               "matrix product (left factor)", "Jacobian chain rule"]
+    # a derivation whose steps stop short of the result ends with a row that states it
+    view2 = L.DerivationView(head, Derivation(LSQ, W, GOOD, steps[:2]))
+    assert view2.rows[-1] == to_latex(head) + " &= " + to_latex(GOOD) + r" && \text{result}"
+
+
 def test_wide_displays_use_tags_and_a_smaller_font(tmp_path: Path) -> None:
     def terms(k: int) -> str:
         return " + ".join(rf"\sigma\left(W_{{{i}}} x\right) \odot \mathit{{mask}}" for i in range(k))

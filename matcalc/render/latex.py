@@ -658,22 +658,29 @@ class DerivationView:
     """
 
     def __init__(self, head: ir.Expr, derivation: Any) -> None:
-        self.rows: list[str] = []
         self.notes: list[str] = []
         self.legend: list[tuple[str, str]] = []
+        entries: list[list] = []  # [lhs LaTeX or None (continues), rhs LaTeX, [labels]]
         seen: set[str] = set()
         prev_after: ir.Expr | None = None
         last_lhs: ir.Expr | None = None
+
+        def add(lhs: str | None, rhs: str, label: str) -> None:
+            if entries and entries[-1][1] == rhs and (lhs is None or lhs == entries[-1][0]):
+                if label not in entries[-1][2]:
+                    entries[-1][2].append(label)  # the same equality again: one row, both rules
+                return
+            entries.append([lhs, rhs, [label]])
+
         for s in derivation.steps:
             label = rule_label(s.rule)
             if s.rule not in seen:
                 seen.add(s.rule)
                 self.legend.append((label, s.note or ""))
-            ann = " && " + math_text(label)
             before = s.before
             if before is None:
                 if prev_after is not None and s.after.shape == prev_after.shape and s.after != prev_after:
-                    self.rows.append("&= " + to_latex(s.after) + ann)
+                    add(None, to_latex(s.after), label)
                     prev_after = s.after
                 elif s.note:
                     self.notes.append(s.note)
@@ -683,9 +690,9 @@ class DerivationView:
             except RecursionError:
                 continues = False
             if continues:
-                self.rows.append("&= " + to_latex(s.after) + ann)
+                add(None, to_latex(s.after), label)
             else:
-                self.rows.append(to_latex(before) + " &= " + to_latex(s.after) + ann)
+                add(to_latex(before), to_latex(s.after), label)
                 last_lhs = before
             prev_after = s.after
         try:
@@ -693,7 +700,11 @@ class DerivationView:
         except RecursionError:
             ends = False
         if not ends:
-            self.rows.append(to_latex(head) + " &= " + to_latex(derivation.result) + " && " + math_text("result"))
+            add(to_latex(head), to_latex(derivation.result), "result")
+        self.rows: list[str] = [
+            (lhs + " &= " if lhs is not None else "&= ") + rhs + " && " + math_text(", ".join(labels))
+            for lhs, rhs, labels in entries
+        ]
 
     @staticmethod
     def intro() -> str:
@@ -756,7 +767,13 @@ def _theorem_body(t: Any, *, sectioned: bool) -> str:
     verified = t.verdict == "verified"
     out.append("\\begin{proof}[Proof (checked by matcalc)]\n" if verified else
                "\\paragraph{Attempted proof (not verified).}\n")
+    shown: dict[str, int] = {}
     for line, node, d in t.derivations:
+        key = to_latex(node)
+        if key in shown:
+            out.append(f"The left-hand side of line {int(line)} is the derivative derived for line {shown[key]}.\n\n")
+            continue
+        shown[key] = int(line)
         out.append(f"The rule engine derives the left-hand side of line {int(line)}.\n\n")
         out.append(DerivationView(node, d).latex())
     chains = chain_rows(report.results, error_messages=False)
