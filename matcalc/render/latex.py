@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from matcalc import ir
 from matcalc.document import Claim, Declaration, FuncDecl, LayoutSetting, Let
-from matcalc.errors import MatcalcError, UsageError
+from matcalc.errors import UsageError
 from matcalc.printing import greek_macro, latex_name, to_latex
 
 __all__ = [
