@@ -434,12 +434,13 @@ def test_inference_ambiguity_asks_for_declaration() -> None:
     e = err("x y", None)  # two columns: no guess that y has one entry
     assert isinstance(e, ShapeError) and "x" in e.message and "y" in e.message
     assert "not declared" in e.message and "declare them" in e.message
+    assert isinstance(e, TypeCheckError) and e.col == 3  # a shape conflict, and an ambiguity asking for a declaration
     e = err("diag(A)", None)
     assert isinstance(e, ShapeError) and "A was not declared" in e.message
     e = err("f(x)", "x: n")
     assert "f: R -> R" in e.message
     e = err("W x + y", "W: n x m, x: m, y: k")  # everything declared: no such hint
-    assert "declare" not in e.message
+    assert "declare" not in e.message and not isinstance(e, TypeCheckError)
 
 
 def test_inference_across_lines() -> None:

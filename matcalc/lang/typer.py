@@ -51,7 +51,7 @@ from matcalc.lang.lexer import Token, tokenize_line
 from matcalc.shapes import ShapeError, _factors, dim_mul, fmt_dim, fmt_shape
 
 __all__ = [
-    "read_document", "read_expr", "parse_declarations", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_MATRIX_POWER",
+    "read_document", "read_expr", "parse_declarations", "AmbiguousShapeError", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_MATRIX_POWER",
     "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES", "MAX_PRODUCT_WRAPS",
 ]
 
@@ -90,6 +90,12 @@ BUILTINS.update({
 _CANDIDATE_DIMS = ("n", "m", "p", "k", "q", "r", "s", "l", "t", "u", "v", "w", "d", "c", "b", "a")
 _HEADER_THEOREM = re.compile(r"^\s*theorem\s+([^\s:]+)\s*(?::\s*(.*?))?\s*$")
 _HEADER_SOURCE = re.compile(r"^\s*source\s*:\s*(.*?)\s*$")
+
+
+class AmbiguousShapeError(ShapeError, TypeCheckError):
+    """A shape conflict among names whose kinds and sizes were only inferred from their spelling and use: the
+    message asks for a declaration. It is a :class:`ShapeError` (it names the operands and their shapes) and a
+    :class:`TypeCheckError` (the reading is ambiguous without a declaration)."""
 
 
 # ───────────────────────────── unification of dimensions ─────────────────────────────
@@ -913,8 +919,9 @@ class _Reader:
             v = self.var_cache[name] = ir.Var(name, self.shape(s.shape), s.props)
         return v
 
-    def add_hint(self, e: ShapeError) -> None:
-        """Ask for a declaration when a shape conflict involves names whose kinds were only inferred."""
+    def add_hint(self, e: ShapeError) -> MatcalcError:
+        """Ask for a declaration when a shape conflict involves names whose kinds were only inferred: the error
+        becomes an :class:`AmbiguousShapeError` (a ShapeError and a TypeCheckError); otherwise ``e`` itself."""
         names: list[str] = []
         for op in e.operands:
             if not isinstance(op, ir.Expr):
@@ -930,17 +937,17 @@ class _Reader:
                 elif not isinstance(node, ir.Named):
                     stack.extend(ir.children(node))
         if not names:
-            return
+            return e
         called = [n for n in names if n in self.called_names]
         listed = ", ".join(names)
         verb = "was" if len(names) == 1 else "were"
-        hint = (f"; {listed} {verb} not declared, so {'its' if len(names) == 1 else 'their'} kind comes from the spelling (upper-case: matrix, "
-                "lower-case: column vector, Greek: scalar) — declare " + ("it" if len(names) == 1 else "them")
-                + " to say what you mean")
+        hint = (f"; {listed} {verb} not declared, so {'its' if len(names) == 1 else 'their'} kind comes from the "
+                "spelling (upper-case: matrix, lower-case: column vector, Greek: scalar) — declare "
+                + ("it" if len(names) == 1 else "them") + " to say what you mean")
         if called:
             hint += f" (a function: {called[0]}: R -> R or {called[0]}: R^n -> R)"
-        e.message += hint
-        e.args = (e.message,)
+        return AmbiguousShapeError(e.message + hint, operands=e.operands, line=e.line, col=e.col, source=e.source,
+                                   where=e.where, end_col=e.end_col)
 
     # ─────────── pass 2: building the IR ───────────
 
@@ -1428,7 +1435,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
                 if st.kind == "let":
                     reader.syms[st.name].kind = "broken"
                 if isinstance(e, ShapeError):
-                    reader.add_hint(e)
+                    e = reader.add_hint(e)
                 p.error = reader.locate(e, line, col)
         if p.error is not None:
             first_error = first_error or p.error
