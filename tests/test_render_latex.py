@@ -299,6 +299,7 @@ def test_check_document_content_and_compiles(tmp_path: Path) -> None:
     # the steps, from the IR: 2 (W x - y) x^T and the wrong 2 x (W x - y)^T
     assert r"\frac{\partial}{\partial W}" in tex and r"x^{\top}" in tex
     assert r"\checkmark\ \text{verified (line 5)}" in tex and r"\times\ \text{refuted (line 6)}" in tex
+    assert r"\checkmark\ \text{follows (line 7), after the error in line 6}" in tex
     assert "Diagnosis:" in tex and "transposed" in tex and "Counterexample:" in tex and "n=2, m=3" in tex
     assert "but line 6 was wrong" not in tex  # after_wrong == against_line: 'that line'
     assert "Judged against line 6: follows from it, but that line was wrong; the chain no longer equals line 4" in tex

@@ -382,6 +382,10 @@ def step_note(r: Any) -> str | None:
 
 
 def _verdict_tag(r: Any) -> str:
+    if r.verdict == "verified" and r.kind == "step" and r.after_wrong is not None:
+        # follows from its predecessor, but the chain went wrong at an earlier line (a marked paper shows both)
+        return VERDICT_MATH[r.verdict] + r"\ " + math_text(f"follows (line {r.line}), after the error in line "
+                                                          f"{r.after_wrong}")
     return VERDICT_MATH[r.verdict] + r"\ " + math_text(f"{r.verdict} (line {r.line})")
 
 
