@@ -418,8 +418,92 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
             raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
         if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
             st.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
+        if len(wrts) == 1 and is_scalar(expr.shape) and not isinstance(wrt, Entry):
+            lecture = _lecture_steps(expr, wrt, result, kind, layout, tracer.simp)
+            if lecture is not None:
+                st = [s_ for s_ in steps if s_.rule in ("expand-derivatives", "symmetric-convention")] + lecture
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))
     return out
+
+
+# ───────────────────────────── the lecture's presentation: Jacobians along one path ─────────────────────────────
+
+_LECTURE_MAX_PATH = 12
+
+
+def _lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, simp) -> list[Step] | None:
+    """The derivation as the lecture writes it, when ``wrt`` reaches the scalar ``expr`` along one path.
+
+    Inner and outer functions are named, the Jacobian of each (numerator layout) is given, the Jacobian chain
+    rule multiplies them into a row, the simplifier brings the row to closed form (``(A B)ᵀ = Bᵀ Aᵀ``,
+    ``vᵀ diag(u) = (v ⊙ u)ᵀ``), and the row becomes the derivative in the layout asked for. Returns None (the
+    reverse-mode trace is kept) when there are several paths, the path is long, or anything is unsupported.
+    """
+    is_wrt = _matcher(wrt)
+    try:
+        path: list[tuple[Expr, int]] = []
+        x = expr
+        while not is_wrt(x):
+            if isinstance(x, Named):
+                x = x.value
+                continue
+            kids = children(x)
+            deps = [i for i, k in enumerate(kids) if _reaches(k, is_wrt)]
+            if len(deps) != 1 or len(path) >= _LECTURE_MAX_PATH:
+                return None
+            path.append((x, deps[0]))
+            x = kids[deps[0]]
+        if not path:
+            return None
+        steps: list[Step] = []
+        tracer = _Tracer(steps)
+        tracer.simp = simp
+        steps.append(Step("chain", expr, expr, "outer and inner functions: the cost as a chain of maps, "
+                          "differentiated link by link (P&H A6)"))
+        jacs = []
+        for node, i in path:
+            rule = rule_for(node, i)
+            if rule.jac is None:
+                return None
+            u = children(node)[i]
+            local = rule.jac(node, i)
+            steps.append(Step(rule.name, Derivative(node, u, "d", "numerator"), local, f"Jacobian: {rule.statement}"))
+            jacs.append(tracer.simplify(local))
+        product = MatMul(tuple(jacs)) if len(jacs) > 1 else jacs[0]
+        steps.append(Step("chain-rule", Derivative(expr, wrt, "jacobian"), product,
+                          "Jacobian chain rule: ∂C/∂x = ∂C/∂u ∂u/∂x, the product of the Jacobians (numerator layout)"))
+        row = tracer.simplify(product)
+        r, c = wrt.shape
+        if c == 1:  # a scalar or a column: the row is the numerator-layout derivative
+            if kind == "d" and layout == "numerator":
+                final = row
+            else:
+                final = Transpose(row)
+                steps.append(Step("gradient", row, final, "the gradient is the transposed Jacobian (mixed layout: "
+                                  "a column, like x)"))
+                final = tracer.simplify(final)
+        else:
+            steps.append(Step("vec-reshape", row, result, "∂C/∂vec(X) = vec(∂C/∂X)ᵀ, with vec(u xᵀ) = x ⊗ u "
+                              "(Magnus & Neudecker): the derivative shaped by the layout"))
+            final = result
+        if not (final is result or final == result):
+            steps.append(Step("collect", final, result, "the same derivative, in the form reverse mode collects"))
+        return steps
+    except MatcalcError:
+        return None
+
+
+def _reaches(e: Expr, is_wrt) -> bool:
+    stack, seen = [e], set()
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if is_wrt(x):
+            return True
+        stack.extend(children(x))
+    return False
 
 
 def expand_derivatives(expr: Expr) -> Expr:

@@ -363,9 +363,17 @@ def r_diag(e: Expr) -> Expr | None:
     if not isinstance(e, MatMul):
         return None
     args = e.args
+    if args[0].shape[0] == 1:  # a row prefix times diag(u): (r) diag(u) = (rᵀ ⊙ u)ᵀ
+        for i in range(2, len(args)):
+            if isinstance(args[i], Diag):
+                new = Transpose(Hadamard(Transpose(_mm(args[:i])), args[i].arg))
+                return _mm((new,) + args[i + 1:])
     for i in range(len(args) - 1):
         a, b = args[i], args[i + 1]
         new = None
+        if a.shape[0] == 1 and isinstance(b, Kron) and isinstance(b.b, Identity) and b.a.shape[0] == 1:
+            new = Kron(b.a, a)  # r (A ⊗ I) = A ⊗ r for a row r and a row A (mixed product)
+            return _mm(args[:i] + (new,) + args[i + 2:])
         if isinstance(a, Diag) and isinstance(b, Diag):
             new = Diag(Hadamard(a.arg, b.arg))
         elif isinstance(a, Diag) and b.shape[1] == 1:
@@ -378,6 +386,10 @@ def r_diag(e: Expr) -> Expr | None:
 
 
 def _diag_name(before: Expr, after: Expr) -> tuple[str, str]:
+    if before.args[0].shape[0] == 1 and any(isinstance(a, Diag) for a in before.args[2:]):
+        return "vector-diag", "vᵀ diag(u) = (v ⊙ u)ᵀ"
+    if any(isinstance(a, Kron) for a in before.args) and not any(isinstance(a, Diag) for a in before.args):
+        return "kronecker-mixed", "vᵀ (xᵀ ⊗ I) = xᵀ ⊗ vᵀ (mixed product)"
     for i in range(len(before.args) - 1):
         a, b = before.args[i], before.args[i + 1]
         if isinstance(a, Diag) and isinstance(b, Diag):
@@ -707,7 +719,7 @@ GROUPS: dict[str, tuple[RewriteRule, ...]] = {
         RewriteRule("products", r_products, "I A = A, 1 ⊙ A = A, (c A) B = c (A B), scalars in front"),
         RewriteRule("scalars", r_scalar, "c (d A) = (c d) A, −(−A) = A, c x / c = x"),
     ),
-    "diag": (RewriteRule("diag", r_diag, "diag(u) v = u ⊙ v"),),
+    "diag": (RewriteRule("diag", r_diag, "diag(u) v = u ⊙ v, vᵀ diag(u) = (v ⊙ u)ᵀ, vᵀ (xᵀ ⊗ I) = xᵀ ⊗ vᵀ"),),
     "sums": (RewriteRule("like-terms", r_add, "0 + A = A, A x + B x = (A + B) x, a A + b A = (a + b) A"),),
     "indices": (
         RewriteRule("entry", r_entry, "(u vᵀ)[j, k] = u[j] v[k], I[i, j] = [i = j], (A + B)[i, j] = A[i, j] + "
