@@ -815,3 +815,13 @@ def test_negation_folding_only_on_literals() -> None:
     assert rx("-2") == Num(-2) and rx("-(2)") == Num(-2)
     assert rx("-(-2)") == Neg(Num(-2))  # as written: the printer's "-(-2)" reads back to the same IR
     assert rx("-c") == Neg(C)
+
+
+def test_power_forms() -> None:
+    assert rx("A^(-1)") == Inverse(A) and rx("(y^T b)^-1") == Power(MatMul((Transpose(Y), Bv)), -1)
+    assert rx("‖y‖^-1") == Power(Norm(Y), -1)
+    assert rx("A^0") == Power(A, 0)
+    e = err("A^(1/2)", G)
+    assert isinstance(e, ShapeError) and "integer exponent" in e.message and e.col == 2
+    e = err("y^0.5", G)
+    assert isinstance(e, ShapeError) and "y.^0.5" in e.message
