@@ -232,12 +232,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     from matcalc.api import check_text
 
     text, where = _read_input(args.input)
-    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed)
     if args.format == "gradescope":
-        from matcalc.render.gradescope import gradescope_results
+        # An autograder must always get a results.json: a submission that cannot be read scores 0 with the message.
+        from matcalc.render.gradescope import gradescope_error, gradescope_results
 
+        try:
+            report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed)
+        except MatcalcError as exc:
+            _emit(json.dumps(gradescope_error(exc), indent=2, ensure_ascii=False), args.output)
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         _emit(json.dumps(gradescope_results(report), indent=2, ensure_ascii=False), args.output)
         return report.exit_code
+    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed)
     _render_result(report, args)
     return report.exit_code
 

@@ -242,7 +242,9 @@ class CheckReport:
         return fragment(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return {"text/plain": str(self), "text/latex": self._repr_latex_()}
+        from matcalc.render.markdown import markdown
+
+        return {"text/plain": str(self), "text/latex": self._repr_latex_(), "text/markdown": markdown(self)}
 
 
 def _stmt_text(s: Statement) -> str:
