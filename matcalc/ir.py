@@ -80,6 +80,17 @@ def _desc(e: Expr) -> str:
         return type(e).__name__
 
 
+def _exp_text(k: Fraction) -> str:
+    """An exponent as the language writes it: ``2``, ``0.5``, ``(1/3)``."""
+    try:
+        from matcalc.printing import fmt_number
+
+        s = fmt_number(k)
+    except Exception:  # noqa: BLE001 - printing must never mask the real error
+        s = str(k)
+    return f"({s})" if "/" in s else s
+
+
 def _conflict(op: str, a: Expr, b: Expr, why: str) -> ShapeError:
     return ShapeError(
         f"cannot {op} {_desc(a)} ({fmt_shape(a.shape)}) and {_desc(b)} ({fmt_shape(b.shape)}): {why}",
@@ -346,9 +357,10 @@ class Power(Expr):
         if is_scalar(self.base.shape):
             return
         if self.base.shape[1] == 1 or self.base.shape[0] == 1:
+            k = _exp_text(self.exp)
             raise ShapeError(
                 f"{_desc(self.base)} is a vector ({fmt_shape(self.base.shape)}): a vector has no power; "
-                f"use {_desc(self.base)}.^{self.exp} for the entrywise power or ‖{_desc(self.base)}‖^{self.exp} "
+                f"use {_desc(self.base)}.^{k} for the entrywise power or ‖{_desc(self.base)}‖^{k} "
                 "for a power of its norm",
                 operands=(self.base,),
             )
