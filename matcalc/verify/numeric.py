@@ -74,6 +74,9 @@ EPS = float(np.finfo(float).eps)
 MARGIN = 0.05  # distance kept from kinks, from 0 under log/sqrt/division
 FD_H = 1e-2  # base step of central differences (times max(1, |x|))
 CS_H = 1e-20  # complex step
+CS_MAX_IMAG = 1e-8  # largest imaginary part of an intermediate for which the complex step is still exact
+MCA_REL = 8 * float(np.finfo(float).eps)  # relative perturbation of every computed value in a rounding probe
+MCA_FACTOR = 10.0  # a difference must exceed this many rounding spreads (besides the tolerance)
 BIG_WRT = 200  # above this many entries: directional probes instead of full Jacobians
 FLOOR_REL = 1e-12  # rounding floor, relative to the largest intermediate magnitude
 MAX_COND = 1e7
@@ -559,6 +562,9 @@ def make_point(exprs: list[ir.Expr] | ir.Expr, *, seed: int = 0, sizes: dict | N
 
 
 _LEAVES = (ir.Var, ir.Named, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Transpose, ir.Vec)
+#: nodes whose value carries no rounding of its own (inputs, constants, rearrangements, finite differences of
+#: already perturbed evaluations)
+_EXACT = _LEAVES + (ir.Delta, ir.Entry, ir.Derivative)
 
 
 class _Evaluator:
@@ -587,6 +593,7 @@ class _Evaluator:
         self.methods: set[str] = set()
         self.fd_evals = 0
         self.cond = 1.0
+        self.mca: np.random.Generator | None = None  # rounding probe: perturb every computed value (MCA)
 
     # ── dependencies and caching ──
 
@@ -714,6 +721,9 @@ class _Evaluator:
 
     def _compute(self, e: ir.Expr) -> np.ndarray:
         v = self._compute_raw(e)
+        if self.mca is not None and v.size and not isinstance(e, _EXACT):
+            # Monte Carlo arithmetic: every computed value is off by a random relative MCA_REL, as if rounded
+            v = v * (1.0 + MCA_REL * self.mca.uniform(-1.0, 1.0, size=v.shape))
         if v.size and not isinstance(e, _LEAVES):
             if np.iscomplexobj(v):
                 mi = float(np.max(np.abs(v.imag)))
@@ -929,41 +939,81 @@ class _Evaluator:
                levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Directional derivative vec(J V) of expr along V, with an error estimate (entrywise)."""
         if use_cs:
-            self.magi = 0.0
-            Xc = np.empty(X0.shape, dtype=complex)
-            Xc.real = X0
-            Xc.imag = CS_H * V
-            fc = self._f(key, Xc, expr)
-            d = _vec(fc.imag) / CS_H
-            err = np.full(d.shape, (64 * EPS * (self.magi / CS_H) + 16 * EPS * float(np.max(np.abs(d), initial=0)))
-                          * self.cond)
-            return d, err
+            # Im f(x + i h v)/h = f'(x) v - h^2 f3(x)[v, v, v]/6 + ...: exact only while every intermediate's
+            # imaginary part stays tiny (an exp of exp, a cubic of a large activation can make h f' of order 1)
+            hc = CS_H
+            for _ in range(3):
+                self.magi = 0.0
+                Xc = np.empty(X0.shape, dtype=complex)
+                Xc.real = X0
+                Xc.imag = hc * V
+                fc = self._f(key, Xc, expr)
+                if self.magi <= CS_MAX_IMAG:
+                    d = _vec(fc.imag) / hc
+                    err = np.full(d.shape, (64 * EPS * (self.magi / hc)
+                                            + 16 * EPS * float(np.max(np.abs(d), initial=0))) * self.cond)
+                    return d, err
+                hc = hc * CS_MAX_IMAG / (1e3 * self.magi)
+                if not hc > 1e-300:
+                    break
+            use_cs = False  # the imaginary parts cannot be kept small: central differences
         if V.size <= 4096:
             nz = np.flatnonzero(V)
             scale = max(1.0, float(np.max(np.abs(X0.flat[nz])))) if nz.size else 1.0
         else:
             scale = max(1.0, float(np.max(np.abs(X0))))
         h = FD_H * scale / max(float(np.max(np.abs(V))), 1e-300)
-        Ds = []
-        fmag = 0.0
-        for j in range(levels):
-            hj = h / 2**j
-            fp = self._f(key, X0 + hj * V, expr)
-            fm = self._f(key, X0 - hj * V, expr)
-            fmag = max(fmag, float(np.max(np.abs(fp), initial=0)), float(np.max(np.abs(fm), initial=0)))
-            Ds.append(_vec(fp - fm) / (2 * hj))
-        fmag = max(fmag, self.mag)
-        hs = h / 2 ** (levels - 1)
-        rnd = 16 * EPS * fmag * self.cond / hs
-        if levels == 3:
-            R1 = (4 * Ds[1] - Ds[0]) / 3
-            R2 = (4 * Ds[2] - Ds[1]) / 3
+        best, err = self._richardson(key, X0, V, expr, h, levels)
+        return best, err
+
+    def _richardson(self, key: tuple, X0: np.ndarray, V: np.ndarray, expr: ir.Expr, h: float,
+                    levels: int) -> tuple[np.ndarray, np.ndarray]:
+        """Central differences at ``levels`` halving steps h, h/2, … with Richardson extrapolation of the last
+        three, checked for the asymptotic regime.
+
+        The last Richardson correction estimates the error only where the step resolves the function: each
+        difference D(h/2^j) − D(h/2^(j+1)) must shrink by ~4 (error ∝ h²) — with 4 levels, twice in a row (one
+        ratio alone passes by chance too often on a scalar derivative). Where they do not (a step larger than the
+        scale on which the function varies: sin of a large argument, a steep exp, a cubic of a large activation),
+        the step is cut by 8 and the differences are retaken, up to 4 times; still not asymptotic, the point is
+        unusable (:class:`_Reject`): a spread of unresolved differences bounds nothing. Entries that fail the test
+        only at the level of rounding noise keep the step, with the spread of their differences as their error.
+        With 2 levels (the complex-step probe) there is no check.
+        """
+        for attempt in range(5):
+            Ds = []
+            fmag = 0.0
+            for j in range(levels):
+                hj = h / 2**j
+                fp = self._f(key, X0 + hj * V, expr)
+                fm = self._f(key, X0 - hj * V, expr)
+                fmag = max(fmag, float(np.max(np.abs(fp), initial=0)), float(np.max(np.abs(fm), initial=0)))
+                Ds.append(_vec(fp - fm) / (2 * hj))
+            fmag = max(fmag, self.mag)
+            hs = h / 2 ** (levels - 1)
+            rnd = 16 * EPS * fmag * self.cond / hs
+            if levels == 2:
+                best = (4 * Ds[1] - Ds[0]) / 3
+                return best, np.abs(best - Ds[1]) + rnd
+            R1 = (4 * Ds[-2] - Ds[-3]) / 3
+            R2 = (4 * Ds[-1] - Ds[-2]) / 3
             best = (16 * R2 - R1) / 15
             err = np.abs(best - R2) + rnd
-        else:
-            best = (4 * Ds[1] - Ds[0]) / 3
-            err = np.abs(best - Ds[1]) + rnd
-        return best, err
+            es = [a - b for a, b in zip(Ds, Ds[1:])]
+            bad = np.zeros(best.shape, dtype=bool)
+            for ea, eb in zip(es, es[1:]):  # entrywise: not ∝ h²
+                bad |= np.abs(ea - 4 * eb) > 0.3 * np.abs(ea) + 10 * rnd
+            if not np.any(bad):
+                return best, err
+            spread = np.sum([np.abs(e) for e in es], axis=0)
+            err = np.where(bad, np.maximum(err, spread), err)
+            if float(np.max(spread[bad])) <= 1e3 * rnd:  # rounding noise, not an unresolved step
+                return best, err
+            if attempt == 4:  # never resolved: the point is unusable, never a confident value
+                raise _Reject("central differences do not resolve the function at this point (a step of "
+                              f"{h:.1e} is still beyond the scale on which it varies)")
+            h /= 8
+        raise AssertionError("unreachable")
 
     def cs_safe(self, D: ir.Derivative, key: tuple, X0: np.ndarray, sym: bool, pos: tuple | None) -> bool:
         """Whether the complex step may be used for D here: analytic, and a probe agrees with central differences."""
@@ -1017,7 +1067,7 @@ class _Evaluator:
         for rc in coords:
             E = np.zeros(X0.shape)
             E[rc] = 1.0
-            d, er = self.dir_fd(key, X0, E, D.expr, use_cs)
+            d, er = self.dir_fd(key, X0, E, D.expr, use_cs, levels=4)
             cols.append(d)
             errs.append(er)
         kl = f0.size
@@ -1222,7 +1272,8 @@ def _finite(*arrs: np.ndarray) -> None:
             raise _Reject("overflow or NaN in the evaluation")
 
 
-def _value_and_error(ev: _Evaluator, e: ir.Expr, combo: dict) -> tuple[np.ndarray, float, float]:
+def _value_and_error(ev: _Evaluator, e: ir.Expr, combo: dict, *, propagate: bool = True
+                     ) -> tuple[np.ndarray, float, float]:
     """(value, propagated finite-difference error, intermediate magnitude) of ``e`` for one index combination."""
     extra = {("idx", k): v for k, v in combo.items()}
     ev.mag = 0.0
@@ -1231,7 +1282,7 @@ def _value_and_error(ev: _Evaluator, e: ir.Expr, combo: dict) -> tuple[np.ndarra
         v = ev.ev(e)
         mag = ev.mag
         err = 0.0
-        if _has_deriv(e):
+        if propagate and _has_deriv(e):
             for s in (1, 2):
                 ev.noise = np.random.default_rng(s)
                 inner = ev.push({("deriv",): True})
@@ -1280,7 +1331,29 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
                 worst = c
     assert worst is not None
     worst.ev = (evL, evR)
+    if worst.differ:
+        spread = 0.0
+        for s in (1, 2):
+            mL = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+            mR = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+            mL.mca, mR.mca = np.random.default_rng([s, 1]), np.random.default_rng([s, 2])
+            with np.errstate(all="ignore"):
+                L2 = _value_and_error(mL, lhs, worst.combo, propagate=False)[0]
+                R2 = _value_and_error(mR, rhs, worst.combo, propagate=False)[0]
+            spread = max(spread, float(np.max(np.abs((L2 - R2) - (worst.L - worst.R)), initial=0)))
+        _significant(worst, spread)
     return worst
+
+
+def _significant(cmp: _Cmp, spread: float) -> None:
+    """A difference must stand out of the rounding sensitivity of the point, measured by re-evaluating both sides
+    with every computed value perturbed at the rounding level (Monte Carlo arithmetic, finite differences and
+    complex steps included). A point where it does not is ill-conditioned for the claim (sin of a huge argument,
+    cancellation between large terms): it is re-drawn, never counted as a difference."""
+    diff = float(np.max(np.abs(np.asarray(cmp.L) - np.asarray(cmp.R)), initial=0))
+    if diff <= cmp.tol + MCA_FACTOR * spread:
+        raise _Reject(f"ill-conditioned point: the difference {diff:.2g} is within {MCA_FACTOR:g}× the rounding "
+                      f"sensitivity {spread:.2g} of the evaluation")
 
 
 def _big_wrt(lhs: ir.Expr, rhs: ir.Expr, point: Point) -> bool:
@@ -1390,6 +1463,23 @@ def _compare_directional(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, 
                 if saved is not None:
                     ev.pop(saved)
     assert worst is not None
+    if worst.differ:
+        spread = 0.0
+        for s in (1, 2):
+            mev = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+            mev.mca = np.random.default_rng([s, 3])
+            with np.errstate(all="ignore"):
+                saved = mev.push({("idx", k): v for k, v in worst.combo.items()}) if worst.combo else None
+                try:
+                    key, X0, pos, es_of, use_cs, sym = _prepare_linear(lin, mev)
+                    ws = (1, 1) if pos is not None else X0.shape
+                    a2 = _contract(lin, mev, worst.direction, key, X0, use_cs, es_of, ws, side=1)[0]
+                    b2 = _contract(lin, mev, worst.direction, key, X0, use_cs, es_of, ws, side=-1)[0]
+                finally:
+                    if saved is not None:
+                        mev.pop(saved)
+            spread = max(spread, float(np.max(np.abs((a2 - b2) - (worst.L - worst.R)), initial=0)))
+        _significant(worst, spread)
     return worst
 
 
