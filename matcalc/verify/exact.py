@@ -36,6 +36,8 @@ from typing import Any, Callable
 
 import sympy
 from sympy.core.function import ArgumentIndexError
+from sympy.polys.fields import FracField
+from sympy.polys.rings import PolyRing
 
 from matcalc import ir
 from matcalc.errors import MatcalcError
@@ -946,25 +948,94 @@ class _Atomizer:
         return hit
 
 
-def _cheap_zero(l: sympy.Expr, r: sympy.Expr, env: ExactEnv) -> bool:
-    """Whether ``l − r`` is 0 as a rational function once opaque applications are symbols (see :class:`_Atomizer`).
-    Never True otherwise; False only means "not shown this way"."""
+class _NotRational(Exception):
+    """An atomized expression that is not a rational function with rational coefficients (a float, an infinity,
+    an integer power too large to expand)."""
+
+
+#: Largest integer exponent of a sum the cheap zero test expands (``_too_big`` uses the same limit).
+_MAX_EXPAND_POWER = 16
+
+
+def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
+    """For each ``(…, l, r)`` of ``items``: whether ``l − r`` is 0 as a rational function once opaque applications
+    are symbols (see :class:`_Atomizer`). True only when it is; False means "not shown this way".
+
+    Both sides of every entry are converted into one polynomial ring (a fraction field when some denominator occurs)
+    over ℚ in all the symbols that occur, with a memo, so a subexpression shared by several entries is expanded once;
+    equal elements of the ring or field are equal rational functions.
+    """
     if env._atomizer is None:
         env._atomizer = _Atomizer()
     at = env._atomizer
-    env.check_time()
-    d = at(_basic(l)) - at(_basic(r))
-    if d == 0:
-        return True
-    if _too_big(d):
-        return False
-    d = sympy.expand(d)
-    if d == 0:
-        return True
-    if any(p.exp.is_negative for p in d.atoms(sympy.Pow)):
+    pairs = []
+    for item in items:
         env.check_time()
-        return sympy.cancel(sympy.together(d)) == 0
-    return False
+        pairs.append((at(_basic(item[-2])), at(_basic(item[-1]))))
+    gens: set = set()
+    seen: set = set()
+    fraction = False
+    stack = [x for pair in pairs for x in pair]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if x.is_Symbol or (not x.args and not x.is_Number):
+            gens.add(x)
+        elif x.is_Pow and x.exp.is_Integer and x.exp < 0:
+            fraction = True
+        stack.extend(x.args)
+    dom = (FracField if fraction else PolyRing)(sorted(gens, key=sympy.default_sort_key), sympy.QQ)
+    index = dict(zip(sorted(gens, key=sympy.default_sort_key), dom.gens))
+    memo: dict = {}
+    count = [0]
+
+    def conv(x: sympy.Basic):
+        hit = memo.get(x)
+        if hit is not None:
+            return hit
+        count[0] += 1
+        if count[0] % 256 == 0:
+            env.check_time()
+        if x.is_Rational:
+            out = dom.ground_new(sympy.QQ(int(x.p), int(x.q)))
+        elif x in index:
+            out = index[x]
+        elif x.is_Add:
+            out = dom.zero
+            for a in x.args:
+                out = out + conv(a)
+        elif x.is_Mul:
+            out = dom.one
+            for a in x.args:
+                out = out * conv(a)
+        elif x.is_Pow and x.exp.is_Integer:
+            k = int(x.exp)
+            if abs(k) > _MAX_EXPAND_POWER and x.base.is_Add:
+                raise _NotRational(str(x))
+            base = conv(x.base)
+            if k < 0:
+                if base == 0:
+                    raise _NotRational("division by zero")
+                out = (dom.one / base) ** (-k)
+            else:
+                out = base ** k
+        else:  # a float, an infinity, nan
+            raise _NotRational(str(x))
+        memo[x] = out
+        return out
+
+    out = []
+    for l, r in pairs:
+        if l == r:
+            out.append(True)
+            continue
+        try:
+            out.append(conv(l) == conv(r))
+        except _NotRational:
+            out.append(False)
+    return out
 
 
 def _symbolic_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) -> bool:
@@ -1404,7 +1475,8 @@ def _check_at(lhs: ir.Expr, rhs: ir.Expr, free_ix: list[ir.Index], env: ExactEnv
     # 1. entries whose difference SymPy already reduced to 0 while building it are settled, and so are those whose
     #    difference is 0 as a rational function of the variables and the opaque applications (cheap, and sound)
     pending = [item for item in pending if item[2] - item[3] != 0]
-    pending = [item for item in pending if not _cheap_zero(item[2], item[3], env)]
+    if pending:
+        pending = [item for item, zero in zip(pending, _cheap_zeros(pending, env)) if not zero]
     if not pending:
         return "equal", ""
     # 2. a quick probe of the rest finds most differences before any costly simplification
