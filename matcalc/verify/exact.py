@@ -662,11 +662,16 @@ def _free_syms(e: sympy.Basic, env: ExactEnv) -> frozenset:
     return out
 
 
+#: SymPy's chain rule for a function application; a class that overrides it (``Abs``, ``sign``, ``Piecewise`` …)
+#: is differentiated by ``sympy.diff`` itself.
+_FUNCTION_DERIVATIVE = sympy.Function._eval_derivative
+
+
 def _diff(e: sympy.Expr, s: sympy.Symbol, memo: dict, env: ExactEnv) -> sympy.Expr:
     """``d e / d s`` by the chain rule, memoized by subexpression (``memo`` is for this ``s`` only).
 
-    The same rules as ``sympy.diff`` (sum, product, constant-exponent power, ``fdiff`` of each function argument);
-    every other node is handed to ``sympy.diff``. A subexpression shared by many entries is differentiated once.
+    The same rules as ``sympy.diff`` (sum, product, constant-exponent power, ``fdiff`` of each function argument for
+    the classes that use SymPy's own chain rule); every other node is handed to ``sympy.diff``. A subexpression shared by many entries is differentiated once.
     """
     hit = memo.get(e)
     if hit is not None:
@@ -688,7 +693,7 @@ def _diff(e: sympy.Expr, s: sympy.Symbol, memo: dict, env: ExactEnv) -> sympy.Ex
     elif e.is_Pow and s not in _free_syms(e.exp, env):
         b, x = e.args
         out = x * b ** (x - 1) * _diff(b, s, memo, env)
-    elif isinstance(e, sympy.Function) and not isinstance(e, (sympy.Max, sympy.Min, sympy.Piecewise)):
+    elif isinstance(e, sympy.Function) and type(e)._eval_derivative is _FUNCTION_DERIVATIVE:
         terms = []
         for i, a in enumerate(e.args):
             da = _diff(a, s, memo, env)
@@ -953,6 +958,8 @@ class _NotRational(Exception):
     an integer power too large to expand)."""
 
 
+_NOT_FINITE = frozenset({sympy.zoo, sympy.nan, sympy.oo, -sympy.oo})
+
 #: Largest integer exponent of a sum the cheap zero test expands (``_too_big`` uses the same limit).
 _MAX_EXPAND_POWER = 16
 
@@ -974,6 +981,7 @@ def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
         pairs.append((at(_basic(item[-2])), at(_basic(item[-1]))))
     gens: set = set()
     seen: set = set()
+    bad: set = set()  # infinities and nan: such an entry is never settled here
     fraction = False
     stack = [x for pair in pairs for x in pair]
     while stack:
@@ -981,7 +989,9 @@ def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
         if x in seen:
             continue
         seen.add(x)
-        if x.is_Symbol or (not x.args and not x.is_Number):
+        if (x.is_Number and not x.is_Rational) or x in _NOT_FINITE:
+            bad.add(x)
+        elif x.is_Symbol or (not x.args and not x.is_Number):
             gens.add(x)
         elif x.is_Pow and x.exp.is_Integer and x.exp < 0:
             fraction = True
@@ -1028,6 +1038,9 @@ def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
 
     out = []
     for l, r in pairs:
+        if bad and (l.has(*bad) or r.has(*bad)):
+            out.append(False)
+            continue
         if l == r:
             out.append(True)
             continue
