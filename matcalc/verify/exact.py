@@ -147,9 +147,19 @@ def _basic(e: Any) -> sympy.Basic:
     raise ExactError(f"internal: unexpected entry {type(e).__name__}")
 
 
-def _drop_deltas(e: Any) -> Any:
-    """Dirac deltas (derivatives of step, sign, relu′) are 0 away from the kinks."""
-    if isinstance(e, sympy.Basic) and e.has(sympy.DiracDelta):
+def _has_delta(e: sympy.Basic, memo: dict) -> bool:
+    """``e.has(DiracDelta)``, memoized by subexpression (a shared subexpression is looked at once)."""
+    hit = memo.get(e)
+    if hit is None:
+        hit = memo[e] = isinstance(e, sympy.DiracDelta) or any(_has_delta(a, memo) for a in e.args)
+    return hit
+
+
+def _drop_deltas(e: Any, memo: dict | None = None) -> Any:
+    """Dirac deltas (derivatives of step, sign, relu′) are 0 away from the kinks (``memo``: see :func:`_has_delta`)."""
+    if not isinstance(e, sympy.Basic):
+        return e
+    if e.has(sympy.DiracDelta) if memo is None else _has_delta(e, memo):
         e = e.replace(lambda a: isinstance(a, sympy.DiracDelta), lambda a: sympy.S.Zero)
     return e
 
@@ -189,6 +199,7 @@ class ExactEnv:
     _free_ix: dict = field(default_factory=dict)  # id(IR node) -> (node, names of the indices free in it)
     _syms: dict = field(default_factory=dict)  # SymPy expression -> its free symbols (see _free_syms)
     _atomizer: Any = None  # the _Atomizer of this check (created on first use)
+    _deltas: dict = field(default_factory=dict)  # SymPy expression -> whether it has a DiracDelta
 
     def check_time(self) -> None:
         if self.deadline is not None and time.perf_counter() > self.deadline:
@@ -603,7 +614,7 @@ def _derivative(d: ir.Derivative, env: ExactEnv) -> sympy.Matrix:
             env.check_time()
             sym = Z[a, b]
             memo: dict = {}
-            grads[(a, b)] = E.applyfunc(lambda x: _drop_deltas(_diff(_basic(x), sym, memo, env)))
+            grads[(a, b)] = E.applyfunc(lambda x: _drop_deltas(_diff(_basic(x), sym, memo, env), env._deltas))
         return grads[(a, b)]
 
     def g(a: int, b: int) -> sympy.Matrix:
@@ -1483,7 +1494,7 @@ def _check_at(lhs: ir.Expr, rhs: ir.Expr, free_ix: list[ir.Index], env: ExactEnv
         R = _ev(rhs, env)
         for i in range(L.rows):
             for j in range(L.cols):
-                pending.append((dict(ixs), (i, j), _drop_deltas(L[i, j]), _drop_deltas(R[i, j])))
+                pending.append((dict(ixs), (i, j), _drop_deltas(L[i, j], env._deltas), _drop_deltas(R[i, j], env._deltas)))
     maker = _PointMaker(env, seed)
     # 1. entries whose difference SymPy already reduced to 0 while building it are settled, and so are those whose
     #    difference is 0 as a rational function of the variables and the opaque applications (cheap, and sound)
