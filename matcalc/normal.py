@@ -22,6 +22,14 @@ from matcalc.shapes import is_scalar
 
 __all__ = ["normal_form", "componentwise_form", "equivalent"]
 
+#: The most terms a normal form may have; beyond it :func:`equivalent` answers "not proved" (no hang).
+MAX_TERMS = 5000
+
+
+class NormalFormTooLarge(TypeError):
+    """The expansion exceeded :data:`MAX_TERMS`."""
+
+
 Poly = dict  # term -> Fraction; term = (scalars, chain); scalars = ((base, exp), ...); chain = ((atom, r, c), ...)
 ONE_TERM = ((), ())
 
@@ -88,6 +96,8 @@ def _t_key(k: tuple) -> tuple:
 
 
 def _mul(p: Poly, q: Poly) -> Poly:
+    if len(p) * len(q) > MAX_TERMS:
+        raise NormalFormTooLarge(f"the expansion has more than {MAX_TERMS} terms")
     out: Poly = {}
     for (s1, c1), v1 in p.items():
         for (s2, c2), v2 in q.items():
@@ -207,6 +217,8 @@ def _scalar_base(sub: tuple) -> tuple:
 
 def _had(p: Poly, q: Poly) -> Poly:
     """The Hadamard product of two polynomials of one shape (multilinear, commutative)."""
+    if len(p) * len(q) > MAX_TERMS:
+        raise NormalFormTooLarge(f"the expansion has more than {MAX_TERMS} terms")
     out: Poly = {}
     for (s1, c1), v1 in p.items():
         for (s2, c2), v2 in q.items():

@@ -275,3 +275,15 @@ def test_normal_form_soundness_on_random_pairs():
                 checked += 1
                 assert same_value(a_, b_), (str(a_), str(b_))
     assert checked > 40
+
+
+def test_normal_form_has_a_budget():
+    """An expansion with 2^28 terms is not attempted: the answer is "not proved", within a second."""
+    import time
+
+    factors = [Add((V(f"A{i}", "n", "n"), V(f"B{i}", "n", "n"))) for i in range(14)]
+    e = mm(*factors, x)
+    t0 = time.perf_counter()
+    assert not equivalent(Power(Norm(e), 2), mm(T(e), e))
+    assert time.perf_counter() - t0 < 5
+    assert equivalent(mm(*factors[:3], x), mm(*factors[:3], x))  # small ones still work
