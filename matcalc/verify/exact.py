@@ -200,6 +200,7 @@ class ExactEnv:
     _syms: dict = field(default_factory=dict)  # SymPy expression -> its free symbols (see _free_syms)
     _atomizer: Any = None  # the _Atomizer of this check (created on first use)
     _deltas: dict = field(default_factory=dict)  # SymPy expression -> whether it has a DiracDelta
+    _infs: dict = field(default_factory=dict)  # SymPy expression -> whether it has an infinity or nan
 
     def check_time(self) -> None:
         if self.deadline is not None and time.perf_counter() > self.deadline:
@@ -297,7 +298,42 @@ def _scalar(m: sympy.Matrix) -> sympy.Expr:
 def _zip(a: sympy.Matrix, b: sympy.Matrix, fn: Callable) -> sympy.Matrix:
     if a.shape != b.shape:
         raise ExactError(f"entrywise operation on {a.shape} and {b.shape}")
-    return sympy.Matrix(a.rows, a.cols, lambda i, j: fn(a[i, j], b[i, j]))
+    return _mat(a.rows, a.cols, [fn(x, y) for x, y in zip(a, b)])
+
+
+def _mat(rows: int, cols: int, flat: list) -> sympy.Matrix:
+    """A matrix from its entries in row order (SymPy objects), without SymPy's input parsing."""
+    return sympy.Matrix._new(rows, cols, [_basic(x) for x in flat], copy=False)
+
+
+def _has_inf(e: sympy.Basic, memo: dict) -> bool:
+    """Whether ``e`` contains an infinity or nan (memoized by subexpression)."""
+    hit = memo.get(e)
+    if hit is None:
+        hit = memo[e] = e in _NOT_FINITE or any(_has_inf(a, memo) for a in e.args)
+    return hit
+
+
+def _times(a: sympy.Expr, b: sympy.Expr, env: ExactEnv) -> sympy.Expr:
+    """``a * b``; a product with an exact 0 is 0 at once (SymPy asks whether the other factor is finite, through its
+    whole tree), unless the other factor contains an infinity or nan, when SymPy's own product decides."""
+    if (a is sympy.S.Zero and not _has_inf(b, env._infs)) or (b is sympy.S.Zero and not _has_inf(a, env._infs)):
+        return sympy.S.Zero
+    return a * b
+
+
+def _matmul(A: sympy.Matrix, B: sympy.Matrix, env: ExactEnv) -> sympy.Matrix:
+    """The matrix product, entry by entry with :func:`_times` (the same sums of products as ``A * B``)."""
+    if A.cols != B.rows:
+        raise ExactError(f"internal: product of {A.shape} and {B.shape}")
+    a, b = list(A), list(B)
+    n, q = A.cols, B.cols
+    out = []
+    for i in range(A.rows):
+        for j in range(q):
+            terms = [_times(a[i * n + k], b[k * q + j], env) for k in range(n)]
+            out.append(sympy.Add(*[t for t in terms if t is not sympy.S.Zero]))
+    return _mat(A.rows, q, out)
 
 
 def _vec(m: sympy.Matrix) -> list:
@@ -420,21 +456,24 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
         case ir.MatMul(args=args):
             out = _ev(args[0], env)
             for a in args[1:]:
-                out = out * _ev(a, env)
+                out = _matmul(out, _ev(a, env), env)
             return out
         case ir.Scale(scalar=s, arg=a):
-            return _scalar(_ev(s, env)) * _ev(a, env)
+            c = _scalar(_ev(s, env))
+            M = _ev(a, env)
+            return _mat(M.rows, M.cols, [_times(c, x, env) for x in M])
         case ir.Div(arg=a, scalar=s):
             c = _scalar(_ev(s, env))
             return _ev(a, env).applyfunc(lambda x: x / c)
         case ir.Hadamard(a=a, b=b):
-            return _zip(_ev(a, env), _ev(b, env), lambda x, y: x * y)
+            return _zip(_ev(a, env), _ev(b, env), lambda x, y: _times(x, y, env))
         case ir.HadDiv(a=a, b=b):
             return _zip(_ev(a, env), _ev(b, env), lambda x, y: x / y)
         case ir.Kron(a=a, b=b):
             A, B = _ev(a, env), _ev(b, env)
-            return S.Matrix(A.rows * B.rows, A.cols * B.cols,
-                            lambda i, j: A[i // B.rows, j // B.cols] * B[i % B.rows, j % B.cols])
+            return _mat(A.rows * B.rows, A.cols * B.cols,
+                        [_times(A[i // B.rows, j // B.cols], B[i % B.rows, j % B.cols], env)
+                         for i in range(A.rows * B.rows) for j in range(A.cols * B.cols)])
         case ir.MaxMin(op=op, a=a, b=b):
             f = S.Max if op == "max" else S.Min
             if op not in ("max", "min"):
@@ -456,7 +495,7 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
                 B, n = _inverse(B), -n
             out = S.eye(B.rows)
             for _ in range(n):  # plain products: Matrix.__pow__ runs a slow simplification on every step
-                out = out * B
+                out = _matmul(out, B, env)
             return out
         case ir.EPower(base=b, exp=k):
             _check_exponent(k)
