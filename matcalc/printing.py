@@ -351,6 +351,9 @@ class _Printer:
                 args = args[:i] + [ir.MatMul(tuple(args[i:]))]
                 break
         parts = [self.p(a) for a in args]
+        if isinstance(args[0], ir.Scale):
+            # "2 W x" reads as 2 (W x): a scaled first factor keeps its brackets, (2 W) x
+            parts[0] = self.br(parts[0])
         return self._product(parts, [self.juxt_between(a, b) for a, b in zip(parts, parts[1:])], matmul=True)
 
     def juxt_between(self, a: _P, b: _P) -> str:
@@ -358,6 +361,9 @@ class _Printer:
 
     def p_Scale(self, e: ir.Scale) -> _P:
         a, b = self.p(e.scalar), self.p(e.arg)
+        if isinstance(e.arg, ir.MatMul) and not b.neg and not isinstance(e.arg.args[0], ir.Div):
+            # A scalar in front scales the whole product that follows (the reader's rule): 2 (W x - y) xᵀ
+            b = _P(b.s, POSTFIX, b.tail, b.neg)
         return self._product([a, b], [self.juxt_between(a, b)])
 
     def p_Div(self, e: ir.Div) -> _P:

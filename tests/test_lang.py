@@ -549,7 +549,7 @@ def test_document_statements() -> None:
     claim = d.statements[4]
     r = Named("r", let.value)
     assert claim.lhs == Derivative(Power(Norm(r), 2), W, "d", "mixed")
-    assert claim.rhs == MatMul((Scale(Num(2), r), Transpose(X)))
+    assert claim.rhs == Scale(Num(2), MatMul((r, Transpose(X))))  # a scalar in front scales the whole product
     s1, bad, s2 = d.statements[5], d.statements[6], d.statements[7]
     assert s1.prev == claim.rhs and s1.prev_line == 5
     assert isinstance(bad.error, ShapeError) and bad.error.line == 7 and bad.error.col == 7

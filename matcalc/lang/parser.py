@@ -49,9 +49,10 @@ PROP_WORDS = ("symmetric", "spd", "diagonal", "positive", "probability")
 class Node:
     """A syntax-tree node; ``line``/``col`` point at its operator or first token, ``depth`` is its nesting depth."""
 
-    __slots__ = ("line", "col", "depth", "end_col")
+    __slots__ = ("line", "col", "depth", "end_col", "bracketed")
 
     def __init__(self, tok: Token, depth: int = 1) -> None:
+        self.bracketed = False  # the node was written inside its own brackets: (c (x + u))ᵀ
         self.line = tok.line
         self.col = tok.col
         self.end_col = tok.end_col
@@ -620,6 +621,7 @@ class Parser:
                     raise self.error(f"expected ')' to close the '(' at column {t.col}, found "
                                      f"{self.tok.describe()}")
                 self.next()
+                inner.bracketed = True
                 return inner
             finally:
                 self.norm_open = saved

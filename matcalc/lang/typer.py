@@ -503,7 +503,7 @@ class _Reader:
         while isinstance(base, (P.Transp, P.Pow, P.EntryN)):
             stack.append(base)
             base = base.arg
-        if not isinstance(base, P.Call) or base.nabla or self.call_kind(base)[0] != "product":
+        if not isinstance(base, P.Call) or base.bracketed or base.nabla or self.call_kind(base)[0] != "product":
             return node
         chain = self.as_product(base)
         first, last = chain.items[0], chain.items[1]
@@ -1034,6 +1034,7 @@ class _Reader:
         items = node.items
         if node.kind == "+":
             return self.build_sum(items)
+        items = self.splice_products(items)
         # A run of matrix factors is collected and made one n-ary MatMul at its end (linear time); a scalar
         # factor or a division closes the run. Each Scale/Div wraps the product so far, so their number is
         # bounded by MAX_DEPTH (the IR stays shallow for every later stage).
@@ -1041,13 +1042,23 @@ class _Reader:
         run: list[ir.Expr] = list(first.args) if isinstance(first, ir.MatMul) else [first]
         shape = first.shape
         wraps = 0
+        # A scalar in front of matrix factors scales their whole product: 2 (W x - y) xᵀ is
+        # Scale(2, MatMul((W x - y, xᵀ))), the form the engine's "scalars in front" produces and prints.
+        lead: list[ir.Expr] = []
 
         def close() -> ir.Expr:
-            return run[0] if len(run) == 1 else ir.MatMul(tuple(run))
+            prod = run[0] if len(run) == 1 else ir.MatMul(tuple(run))
+            return ir.Scale(lead[0], prod) if lead else prod
 
         for op, line, col, operand in items[1:]:
             t = self.build(operand)
             try:
+                if op != "/" and shape == (1, 1) and not lead and not t.is_scalar:
+                    lead.append(close())
+                    run = list(t.args) if isinstance(t, ir.MatMul) else [t]
+                    shape = t.shape
+                    wraps += 1
+                    continue
                 if op != "/" and shape != (1, 1) and not t.is_scalar:
                     if shape[1] != t.shape[0]:
                         ir.MatMul((close(), t))  # raises, naming both sides whole
@@ -1064,7 +1075,28 @@ class _Reader:
                                    "factors "
                                    "and divisions each add a level)", line, col)
             run, shape = [acc], acc.shape
+            lead.clear()
         return close()
+
+    def splice_products(self, items: list) -> list:
+        """``c (A + B) y``: a non-function name before a bracket is a factor of the product it stands in, not a unit
+        (``c (A + B)`` would otherwise be grouped first); its factors join the surrounding chain, read left to right."""
+        out: list = []
+        for op, line, col, operand in items:
+            new = None
+            if operand.bracketed:
+                pass
+            elif isinstance(operand, (P.Transp, P.Pow, P.EntryN)):
+                new = self.postfix_product(operand)
+            elif isinstance(operand, P.Call) and not operand.nabla and self.call_kind(operand)[0] == "product":
+                new = self.as_product(operand)
+            if isinstance(new, P.Chain) and new is not operand and new.kind != "+":
+                sub = new.items
+                out.append((op, line, col, sub[0][3]))
+                out.extend(sub[1:])
+            else:
+                out.append((op, line, col, operand))
+        return out
 
     def product(self, a: ir.Expr, b: ir.Expr, op: str) -> ir.Expr:
         """``a b`` or ``a / b`` where one side is a scalar (Scale), or a division."""
