@@ -355,12 +355,39 @@ def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixe
     return differentiate_many(expr, [wrt], kind=kind, layout=layout)[0]
 
 
+#: Python recursion allowed while deriving (the walks recurse along the depth of the expression).
+RECURSION_LIMIT = 20_000
+
+
+class _deep:
+    """Raise the recursion limit for a deep expression; turn a RecursionError into a clear user error."""
+
+    def __enter__(self):
+        import sys
+
+        self.old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(self.old, RECURSION_LIMIT))
+
+    def __exit__(self, tp, exc, tb):
+        import sys
+
+        sys.setrecursionlimit(self.old)
+        if tp is RecursionError:
+            raise MatcalcError("the expression is nested too deeply for the derivative engine") from exc
+        return False
+
+
 def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed") -> list[Derivation]:
     """:func:`differentiate` by several variables at once, sharing one reverse pass and one simplifier.
 
     For a scalar ``expr`` (a cost) this is backpropagation: the gradients by every weight and bias of an L-layer
     network cost O(L) time and O(L) distinct result nodes together. The derivations share their steps.
     """
+    with _deep():
+        return _differentiate_many(expr, wrts, kind=kind, layout=layout)
+
+
+def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed") -> list[Derivation]:
     if kind not in ("d", "grad", "jacobian"):
         raise ValueError(f"unknown derivative kind {kind!r}")
     if layout not in ir.LAYOUTS:
@@ -382,15 +409,24 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
     plain = [i for i, w in enumerate(wrts) if not isinstance(w, Entry)]
     grads: dict = {}
     if is_scalar(expr.shape) and plain:
-        matchers = [(i, _matcher(wrts[i])) for i in plain]
+        by_var = {(wrts[i].name, wrts[i].dims): i for i in reversed(plain) if isinstance(wrts[i], Var)}
+        by_name = {wrts[i].name: i for i in reversed(plain) if isinstance(wrts[i], Named)}
+        for i in plain:
+            _matcher(wrts[i])  # rejects anything else
 
-        def which(x):
-            for i, m in matchers:
-                if m(x):
-                    return i
+        def which(x):  # a dictionary lookup: O(1) per node for any number of variables
+            if isinstance(x, Var):
+                return by_var.get((x.name, x.dims))
+            if isinstance(x, Named):
+                return by_name.get(x.name)
             return None
 
         grads = _reverse_many(expr, which, steps, tracer)
+        for i in plain:  # a variable asked for twice gets the same gradient
+            w = wrts[i]
+            first = by_var.get((w.name, w.dims)) if isinstance(w, Var) else by_name.get(w.name)
+            if first in grads:
+                grads[i] = grads[first]
     for i, wrt in enumerate(wrts):
         if isinstance(wrt, Entry):
             raws.append(_by_entry(expr, wrt, steps, tracer))
@@ -508,6 +544,11 @@ def _reaches(e: Expr, is_wrt) -> bool:
 
 def expand_derivatives(expr: Expr) -> Expr:
     """``expr`` with every ``Derivative`` node replaced by its closed form (innermost first)."""
+    with _deep():
+        return _expand_derivatives(expr)
+
+
+def _expand_derivatives(expr: Expr) -> Expr:
     memo: dict[int, Expr] = {}
 
     def go(x: Expr) -> Expr:

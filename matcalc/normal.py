@@ -577,8 +577,29 @@ def _prepare(e: Expr) -> Expr:
     return e
 
 
+class _deep:
+    """A higher recursion limit while normal forms of deep expressions are built and compared."""
+
+    def __enter__(self):
+        import sys
+
+        self.old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(self.old, 20_000))
+
+    def __exit__(self, *exc):
+        import sys
+
+        sys.setrecursionlimit(self.old)
+        return False
+
+
 def normal_form(e: Expr) -> tuple:
     """A canonical form of ``e``: equal normal forms prove equality at every size (see the module docstring)."""
+    with _deep():
+        return _normal_form(e)
+
+
+def _normal_form(e: Expr) -> tuple:
     e = _prepare(e)
     return (tuple(map(str, e.shape)), _k(_NF().p(e)))
 
@@ -588,6 +609,13 @@ def componentwise_form(e: Expr) -> tuple:
 
     Used to compare a componentwise statement (``z = Σ_i w[i] x[i] + b``) with a matrix one (``z = wᵀ x + b``).
     """
+    from matcalc.simplify import Simplifier, all_rules, componentwise
+
+    with _deep():
+        return _componentwise_form(e)
+
+
+def _componentwise_form(e: Expr) -> tuple:
     from matcalc.simplify import Simplifier, all_rules, componentwise
 
     e = _prepare(e)
@@ -605,10 +633,11 @@ def equivalent(a: Expr, b: Expr) -> bool:
     Scalar sides with entries or index sums are also compared in componentwise form.
     """
     try:
-        if normal_form(a) == normal_form(b):
-            return True
-        if is_scalar(a.shape) and is_scalar(b.shape) and (_has_index(a) or _has_index(b)):
-            return componentwise_form(a) == componentwise_form(b)
-        return False
+        with _deep():
+            if normal_form(a) == normal_form(b):
+                return True
+            if is_scalar(a.shape) and is_scalar(b.shape) and (_has_index(a) or _has_index(b)):
+                return componentwise_form(a) == componentwise_form(b)
+            return False
     except (TypeError, RecursionError):
         return False

@@ -561,3 +561,14 @@ def test_mlp_cost_is_linear_in_depth():
         res = [differentiate(cost, Wl).result for Wl in Ws[:1]]
         sizes.append(node_count(*res))
     assert sizes[2] - sizes[1] <= 2.5 * (sizes[1] - sizes[0]) + 10
+
+
+def test_differentiate_many_shares_and_repeats():
+    from matcalc.derive import differentiate_many
+
+    r = Add((mm(W, x), Neg(y)))
+    e = Power(Norm(r), 2)
+    ds = differentiate_many(e, [W, x, W, y])
+    assert ds[0].result == ds[2].result == differentiate(e, W).result
+    for d, v in zip(ds, [W, x, W, y]):
+        numeric_ok(e, v, d.result)
