@@ -1267,74 +1267,97 @@ class _FVals:
         self.by_app: dict = {}
 
 
-def _concretize(e: sympy.Expr, fvals: _FVals, maker: _PointMaker) -> sympy.Expr | None:
-    """Replace generic function applications at numeric arguments by values (the same value for the same function,
-    derivative order and numeric argument). ``None`` when an argument is not a finite real number."""
-    for _ in range(50):
-        apps = sorted((a for a in e.atoms(sympy.Function) if type(a) in _FAMILY_CLASSES), key=sympy.default_sort_key)
-        if not apps:
+class _Invalid(Exception):
+    """The point is not usable for a subexpression: at (or not shown away from) a kink, or a value that is not a
+    finite real number where one is needed."""
+
+
+_INVALID = object()
+
+
+class _PointValues:
+    """Exact values of expressions at one point, bottom-up and memoized by subexpression (a subexpression shared by
+    several entries, or several times by one entry, is evaluated once).
+
+    Variables take the point's values; a generic function application takes a value drawn once per function,
+    derivative order and numeric arguments (kept in ``fvals``: the same application at the same numbers has the same
+    value everywhere); every other node is rebuilt from its arguments' values, so SymPy evaluates it exactly. A kink
+    (``Max``/``Min``, ``Heaviside``, ``Abs``, ``sign``, ``Piecewise``) whose argument is (numerically) 0 at the point
+    makes the point invalid for every expression containing it.
+    """
+
+    def __init__(self, pt: dict, fvals: _FVals, maker: _PointMaker) -> None:
+        self.pt, self.fvals, self.maker = pt, fvals, maker
+        self.memo: dict = {}
+
+    def value(self, e: sympy.Basic) -> sympy.Expr | None:
+        """The exact value of an entry, or None when the point is invalid for it or the value is not a finite real."""
+        try:
+            v = self(_basic(e))
+        except _Invalid:
+            return None
+        if _has_inf(v, {}):
+            return None
+        n = sympy.N(v, 50)
+        if not n.is_number:
+            return None
+        re, im = n.as_real_imag()
+        if abs(im) > 1e-30 or not re.is_finite:
+            return None
+        return v
+
+    def __call__(self, e: sympy.Basic) -> sympy.Basic:
+        hit = self.memo.get(e)
+        if hit is not None:
+            if hit is _INVALID:
+                raise _Invalid()
+            return hit
+        try:
+            v = self._eval(e)
+        except _Invalid:
+            self.memo[e] = _INVALID
+            raise
+        self.memo[e] = v
+        return v
+
+    def _away_from_zero(self, v: sympy.Basic) -> None:
+        n = sympy.N(v, 30)
+        if not n.is_number or abs(n) < 1e-20:
+            raise _Invalid()
+
+    def _eval(self, e: sympy.Basic) -> sympy.Basic:
+        pv = self.pt.get(e)
+        if pv is not None:
+            return pv
+        if not e.args:
             return e
-        repl = {}
-        for a in apps:
-            hit = fvals.by_app.get(a)
-            if hit is not None:
-                repl[a] = hit
-                continue
-            if any(arg.has(*_FAMILY_CLASSES) for arg in a.args):
-                continue
+        if isinstance(e, sympy.Piecewise):
+            for _, cond in e.args:
+                for rel in cond.atoms(sympy.core.relational.Relational):
+                    self._away_from_zero(self(rel.lhs - rel.rhs))
+        args = [self(a) for a in e.args]
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            for x, y in itertools.combinations(args, 2):
+                self._away_from_zero(x - y)
+        elif isinstance(e, (sympy.Heaviside, sympy.Abs, sympy.sign, sympy.DiracDelta)):
+            self._away_from_zero(args[0])
+        if type(e) in _FAMILY_CLASSES:
             keys = []
-            for arg in a.args:
+            for arg in args:
                 k = _numkey(arg)
                 if k is None:
-                    return None
+                    raise _Invalid()
                 keys.append(k)
-            key = (type(a)._mc_key, tuple(keys))
-            if key not in fvals.by_key:
-                fvals.by_key[key] = (maker.fvalue(), a)
-            repl[a] = fvals.by_app[a] = fvals.by_key[key][0]
-        if not repl:
-            return None
-        e = e.xreplace(repl)
-    return None
-
-
-def _at_kink(e: sympy.Expr, pt: dict, fvals: _FVals, maker: _PointMaker) -> bool:
-    """Whether some piecewise argument of ``e`` is at (or cannot be shown away from) its kink at the point."""
-    for atom in sorted(e.atoms(*_KINKS), key=sympy.default_sort_key):
-        if isinstance(atom, (sympy.Max, sympy.Min)):
-            args = list(atom.args)
-            probes = [a - b for a, b in itertools.combinations(args, 2)]
-        elif isinstance(atom, sympy.Piecewise):
-            probes = []
-            for _, cond in atom.args:
-                for rel in cond.atoms(sympy.core.relational.Relational):
-                    probes.append(rel.lhs - rel.rhs)
-        else:
-            probes = [atom.args[0]]
-        for p in probes:
-            v = _concretize(p.xreplace(pt), fvals, maker)
-            if v is None:
-                return True
-            n = sympy.N(v, 30)
-            if not n.is_number or abs(n) < 1e-20:
-                return True
-    return False
-
-
-def _value(e: sympy.Expr, pt: dict, fvals: _FVals, maker: _PointMaker) -> sympy.Expr | None:
-    """The exact value of ``e`` at the point (generic functions concretized); None if not a finite real."""
-    v = _concretize(_basic(e).xreplace(pt), fvals, maker)
-    if v is None:
-        return None
-    if v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-        return None
-    n = sympy.N(v, 50)
-    if not n.is_number:
-        return None
-    re, im = n.as_real_imag()
-    if abs(im) > 1e-30 or not re.is_finite:
-        return None
-    return v
+            key = (type(e)._mc_key, tuple(keys))
+            if key not in self.fvals.by_key:
+                self.fvals.by_key[key] = (self.maker.fvalue(), type(e)(*args))
+            return self.fvals.by_key[key][0]
+        if all(x is y for x, y in zip(args, e.args)):
+            return e
+        try:
+            return e.func(*args)
+        except Exception as exc:  # noqa: BLE001 - a node SymPy cannot rebuild at these values: not a usable point
+            raise _Invalid() from exc
 
 
 def _differs(lv: sympy.Expr, rv: sympy.Expr) -> bool:
@@ -1570,21 +1593,20 @@ def _probe(items: list, env: ExactEnv, maker: _PointMaker, *, n_points: int, max
         env.check_time()
         pt = maker.point(attempt)
         fvals = _FVals()
+        at = _PointValues(pt, fvals, maker)
         # the point must be valid for every entry (no kinks, finite real values), else try another
         values = []
         ok = True
         for ixs, pos, l, r in items:
-            if _at_kink(l, pt, fvals, maker) or _at_kink(r, pt, fvals, maker):
-                ok = False
-                break
-            lv, rv = _value(l, pt, fvals, maker), _value(r, pt, fvals, maker)
+            lv = at.value(l)
+            rv = at.value(r) if lv is not None else None
             if lv is None or rv is None:
                 ok = False
                 break
             values.append((ixs, pos, lv, rv))
         if not ok:
             # fall back: a point valid for some entries is still evidence for those entries
-            values = _partial_values(items, pt, fvals, maker)
+            values = _partial_values(items, at)
             if not values:
                 continue
         else:
@@ -1594,12 +1616,10 @@ def _probe(items: list, env: ExactEnv, maker: _PointMaker, *, n_points: int, max
             raise _Different(_counterexample(env, pt, fvals, diffs))
 
 
-def _partial_values(items: list, pt: dict, fvals: _FVals, maker: _PointMaker) -> list:
+def _partial_values(items: list, at: _PointValues) -> list:
     out = []
     for ixs, pos, l, r in items:
-        if _at_kink(l, pt, fvals, maker) or _at_kink(r, pt, fvals, maker):
-            continue
-        lv, rv = _value(l, pt, fvals, maker), _value(r, pt, fvals, maker)
+        lv, rv = at.value(l), at.value(r)
         if lv is not None and rv is not None:
             out.append((ixs, pos, lv, rv))
     return out
