@@ -519,11 +519,16 @@ def _lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, 
                                   "a column, like x)"))
                 final = tracer.simplify(final)
         else:
+            core = row
+            while isinstance(core, (Scale, Neg)):
+                core = core.arg
+            if not isinstance(core, ir.Kron):
+                return None  # no closed row form: the reverse-mode trace reads better
             steps.append(Step("vec-reshape", row, result, "∂C/∂vec(X) = vec(∂C/∂X)ᵀ, with vec(u xᵀ) = x ⊗ u "
                               "(Magnus & Neudecker): the derivative shaped by the layout"))
             final = result
         if not (final is result or final == result):
-            steps.append(Step("collect", final, result, "the same derivative, in the form reverse mode collects"))
+            return None  # the chain did not reach the closed form: keep the reverse-mode trace
         return steps
     except MatcalcError:
         return None

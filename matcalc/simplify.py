@@ -241,6 +241,56 @@ def _scalar_run(args: tuple):
     return None
 
 
+def _had_factors(e: Expr) -> list[Expr]:
+    return _had_factors(e.a) + _had_factors(e.b) if isinstance(e, Hadamard) else [e]
+
+
+def _inverse_pair(fs: list[Expr]):
+    """Indices ``i, j`` with ``fs[j] = fs[i].^-1`` (a ⊙ a.^-1 = 1 where a ≠ 0), or None."""
+    for j, f in enumerate(fs):
+        if isinstance(f, EPower) and f.exp == -1:
+            for i, g in enumerate(fs):
+                if i != j and g == f.base:
+                    return i, j
+    return None
+
+
+def _probability(e: Expr) -> bool:
+    return isinstance(e, Var) and "probability" in e.props
+
+
+def r_cancel(e: Expr) -> Expr | None:
+    """``a ⊙ b ⊙ a.^-1 = b``, ``aᵀ (b ⊙ a.^-1) = 1ᵀ b``, ``1ᵀ y = sum(y) = 1`` for a probability vector y."""
+    match e:
+        case Hadamard():
+            fs = _had_factors(e)
+            pair = _inverse_pair(fs)
+            if pair is not None:
+                rest = [f for k, f in enumerate(fs) if k not in pair]
+                if not rest:
+                    return Ones(e.shape)
+                out = rest[0]
+                for f in rest[1:]:
+                    out = Hadamard(out, f)
+                return out
+        case MatMul(args=(Transpose(arg=a), h)) if isinstance(h, Hadamard) and a.shape[1] == 1:
+            fs = _had_factors(h)
+            for j, f in enumerate(fs):
+                if isinstance(f, EPower) and f.exp == -1 and f.base == a:
+                    rest = fs[:j] + fs[j + 1:]
+                    out = rest[0]
+                    for g in rest[1:]:
+                        out = Hadamard(out, g)
+                    return MatMul((Transpose(Ones(a.shape)), out))
+        case MatMul(args=(Transpose(arg=Ones()), y_)) if _probability(y_):
+            return Num(1)
+        case MatMul(args=(Ones(dims=(1, _)), y_)) if _probability(y_):
+            return Num(1)
+        case Sum(arg=y_) if _probability(y_):
+            return Num(1)
+    return None
+
+
 def r_products(e: Expr) -> Expr | None:
     """Flatten products, drop identities, pull scalars and signs out of products (scalar factors in front)."""
     match e:
@@ -434,7 +484,13 @@ def r_add(e: Expr) -> Expr | None:
         if not parts:
             return _zeros(e.shape)
         return parts[0] if len(parts) == 1 else Add(tuple(parts))
-    return _factor(e, terms)
+    factored = _factor(e, terms)
+    if factored is not None:
+        return factored
+    negs = [c < 0 for c, _core in terms]
+    if any(negs) and not all(negs) and negs != sorted(negs):  # −y + s → s − y: subtracted terms last
+        return Add(tuple([a for a, n in zip(args, negs) if not n] + [a for a, n in zip(args, negs) if n]))
+    return None
 
 
 def _factor(e: Expr, terms) -> Expr | None:
@@ -719,6 +775,8 @@ GROUPS: dict[str, tuple[RewriteRule, ...]] = {
         RewriteRule("products", r_products, "I A = A, 1 ⊙ A = A, (c A) B = c (A B), scalars in front"),
         RewriteRule("scalars", r_scalar, "c (d A) = (c d) A, −(−A) = A, c x / c = x"),
     ),
+    "cancel": (RewriteRule("cancel", r_cancel, "a ⊙ b ⊙ a.^-1 = b, aᵀ (b ⊙ a.^-1) = 1ᵀ b, 1ᵀ y = 1 for a "
+                           "probability vector y"),),
     "diag": (RewriteRule("diag", r_diag, "diag(u) v = u ⊙ v, vᵀ diag(u) = (v ⊙ u)ᵀ, vᵀ (xᵀ ⊗ I) = xᵀ ⊗ vᵀ"),),
     "sums": (RewriteRule("like-terms", r_add, "0 + A = A, A x + B x = (A + B) x, a A + b A = (a + b) A"),),
     "indices": (
@@ -776,6 +834,8 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
         case Add():
             if isinstance(out, MatMul):
                 return "factor", "A x + B x = (A + B) x"
+            if isinstance(out, Add) and len(out.args) == len(x.args):
+                return "reorder", "−a + b = b − a"
             return "like-terms", "0 + A = A, a A + b A = (a + b) A"
         case Broadcast():
             return "scalar-expansion", "expanding 0 or 1 gives 0 or 1"
@@ -787,6 +847,8 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
             return "cancel", "c x / c = x"
         case Scale() | Neg():
             return "scalar-product", "c (d A) = (c d) A, −(−A) = A"
+    if rule.fn is r_cancel:
+        return "cancel", rule.statement
     return rule.name, rule.statement
 
 

@@ -130,6 +130,8 @@ def random_env(e: ir.Expr, sizes: dict, rng, *, spd: bool = False) -> dict:
         a = rng.uniform(0.5, 1.5, (r, c)) * rng.choice([-1, 1], (r, c))
         if "positive" in v.props:
             a = np.abs(a)
+        if "probability" in v.props:
+            a = np.abs(a) / np.abs(a).sum()
         if r == c and r > 1 and (spd or "symmetric" in v.props or "spd" in v.props):
             a = a @ a.T + r * np.eye(r) if (spd or "spd" in v.props) else (a + a.T) / 2
         env[v.name] = a
@@ -572,3 +574,40 @@ def test_differentiate_many_shares_and_repeats():
     assert ds[0].result == ds[2].result == differentiate(e, W).result
     for d, v in zip(ds, [W, x, W, y]):
         numeric_ok(e, v, d.result)
+
+
+# ───────────── through the parser (matcalc.lang.read_expr): the issue's table, both directions ─────────────
+
+PARSED = [
+    # (expression, wrt, declarations, expected, a wrong variant)
+    ("sum((W x - y).^2)", "W", "W: n x m, x: m, y: n", "2 (W x - y) x^T", "2 x (W x - y)^T"),
+    ("x^T A x", "x", "A: n x n, x: n", "(A + A^T) x", "2 A x"),
+    ("x^T A x", "x", "A: n x n symmetric, x: n", "2 A x", "A x"),
+    ("sigma(W x + b)", "x", "W: n x m, x: m, b: n", "diag(sigma'(W x + b)) W", "W diag(sigma'(x))"),
+    ("tr(A X B)", "X", "A: k x n, X: n x m, B: m x k", "A^T B^T", "B A"),
+    ("‖W2 sigma(W1 x + b1) + b2 - y‖^2", "W1", "W1: h x m, W2: n x h, x: m, b1: h, b2: n, y: n",
+     "2 ((W2^T (W2 sigma(W1 x + b1) + b2 - y)) ⊙ sigma'(W1 x + b1)) x^T",
+     "2 ((W2^T (W2 sigma(W1 x + b1) + b2 - y)) ⊙ sigma(W1 x + b1)) x^T"),
+    ("W x", "W", "W: n x m, x: m", "kron(x^T, eye(n))", "kron(eye(n), x^T)"),
+    ("logsumexp(z)", "z", "z: n", "softmax(z)", "exp(z)"),
+    ("C(s(z))", "z", "C: R^n -> R, s: R -> R, z: n", "C'(s(z)) ⊙ s'(z)", "C'(s(z))"),
+    ("-y^T log(softmax(z))", "z", "y: n probability, z: n", "softmax(z) - y", "y - softmax(z)"),
+    ("-y^T log(softmax(z))", "z", "y: n, z: n", "softmax(z) sum(y) - y", "softmax(z) - y"),
+]
+
+
+@pytest.mark.parametrize("text,wrt,given,want,wrong", PARSED, ids=[p[0] + " by " + p[1] for p in PARSED])
+def test_parsed_expected_results(text, wrt, given, want, wrong):
+    from matcalc.lang import read_expr
+    from matcalc.normal import equivalent
+
+    e, env = read_expr(text, given=given)
+    v = env.vars[wrt]
+    d = differentiate(e, v)
+    w_expr, _ = read_expr(want, given=given)
+    bad, _ = read_expr(wrong, given=given)
+    assert equivalent(d.result, w_expr), (str(d.result), want)
+    assert not equivalent(d.result, bad)
+    numeric_ok(e, v, d.result, spd=False)
+    if bad.shape == d.result.shape:
+        assert numeric_differs(e, v, bad) or "probability" in given

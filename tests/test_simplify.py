@@ -82,6 +82,10 @@ CASES = [
     ("(xᵀ y) z as scalar", mm(mm(T(x), y), T(v)), Scale(mm(T(x), y), T(v))),
     ("2 (3 A)", Scale(two, Scale(Num(3), A)), Scale(Num(6), A)),
     ("A / 2", Div(A, two), Scale(Num(Fraction(1, 2)), A)),
+    ("u ⊙ v ⊙ u.^-1", Hadamard(u, Hadamard(v, EPower(u, -1))), v),
+    ("uᵀ (v ⊙ u.^-1)", mm(T(u), Hadamard(v, EPower(u, -1))), mm(Ones((1, "n")), v)),
+    ("1ᵀ p = 1 (probability)", mm(T(Ones(("n", 1))), V("p", "n", 1, "probability")), Num(1)),
+    ("sum(p) = 1 (probability)", Sum(V("p", "n", 1, "probability")), Num(1)),
 ]
 
 
