@@ -332,8 +332,10 @@ def _layout_jacobian(j: Expr, expr: Expr, wrt: Expr, kind: str, layout: str) -> 
             return Transpose(j) if layout == "denominator" else j
         if k == 1:
             return j if layout == "denominator" else Transpose(j)
-        raise UnsupportedDerivative("the derivative of a matrix by a scalar (differentiate each column, or take "
-                                    "the Jacobian of vec)")
+        from matcalc.rules import unvec
+
+        g = unvec(j, expr.shape)  # dY/dc shaped like Y
+        return Transpose(g) if layout == "denominator" else g
     return Transpose(j) if layout == "denominator" else j
 
 

@@ -360,6 +360,9 @@ def r_products(e: Expr) -> Expr | None:
             return a
         case EPower(base=a, exp=k) if is_scalar(a.shape):
             return Power(a, k)
+        case MatMul(args=(Kron(a=Transpose(arg=Vec(arg=Identity(n=m1))), b=Identity(n=n1)),
+                          Kron(a=Identity(n=m2), b=Vec(arg=X)))) if m1 == m2 and X.shape == (n1, m1):
+            return X  # unvec(vec(X)) = X
         case Kron(a=Identity(n=1), b=b):
             return b
         case Kron(a=a, b=Identity(n=1)):

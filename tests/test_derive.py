@@ -611,3 +611,13 @@ def test_parsed_expected_results(text, wrt, given, want, wrong):
     numeric_ok(e, v, d.result, spd=False)
     if bad.shape == d.result.shape:
         assert numeric_differs(e, v, bad) or "probability" in given
+
+
+@pytest.mark.parametrize("layout", ["mixed", "numerator", "denominator"])
+def test_matrix_by_scalar(layout):
+    M = V("M", "n", "m")
+    e = Add((Scale(c_, M), Scale(Power(c_, 2), W)))  # dY/dc = M + 2 c W, shaped like Y
+    d = differentiate(e, c_, layout=layout)
+    assert d.result.shape == ir.derivative_shape(e.shape, c_.shape, "d", layout)
+    numeric_ok(e, c_, d.result, layout=layout)
+    assert differentiate(Scale(c_, M), c_).result == M
