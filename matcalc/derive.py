@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from matcalc import ir
 from matcalc.errors import MatcalcError
@@ -687,5 +686,3 @@ def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
             return d(a)
     raise UnsupportedDerivative(f"the derivative by an entry of {type(e).__name__} over index expressions")
 
-
-_ = (Fraction, Identity)

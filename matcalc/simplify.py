@@ -949,5 +949,3 @@ def simplify_steps(e: Expr) -> list[tuple[str, Expr, Expr]]:
     steps, _ = simplify_steps_and_result(e)
     return [(n, b, a) for n, b, a, _w in steps]
 
-
-_ = (Named, Sum)
