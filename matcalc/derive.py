@@ -25,7 +25,7 @@ from matcalc.ir import (
     Add, Apply, Delta, Derivative, Div, Entry, EPower, Expr, Hadamard, Identity, IndexSum, MatMul, Named, Neg, Num,
     Power, Scale, Transpose, Var, children, rebuild,
 )
-from matcalc.rules import UnsupportedDerivative, col, fprime, mm, rule_for, vsize
+from matcalc.rules import UnsupportedDerivative, col, fprime, fused_operand, mm, rule_for, vsize
 from matcalc.shapes import is_scalar
 
 __all__ = ["Step", "Derivation", "differentiate", "differentiate_many", "expand_derivatives", "intern", "node_count"]
@@ -243,16 +243,26 @@ def _reverse_many(expr: Expr, which, steps: list[Step], tracer: _Tracer | None =
         if isinstance(x, Named):
             adj.setdefault(id(x.value), []).append(g)
             continue
-        for i, k in enumerate(children(x)):
+        for i, k, rule in _links(x):
             if not dep[id(k)]:
                 continue
-            rule = rule_for(x, i)
             if rule.vjp is None:
                 raise UnsupportedDerivative(f"no reverse-mode rule for {rule.name}")
             gk = rule.vjp(x, g, i)
             steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note))
             adj.setdefault(id(k), []).append(tracer.simplify(gk))
     return {k: v[0] if len(v) == 1 else tracer.simplify(Add(tuple(v))) for k, v in found.items()}
+
+
+def _links(x: Expr):
+    """``(operand index, operand, rule)`` for each operand the composer differentiates ``x`` by.
+
+    Usually the children with their rules; a fused rule (``‖u‖²`` by ``u``) replaces the chain through a child.
+    """
+    fused = fused_operand(x)
+    if fused is not None:
+        return [(0, fused[0], fused[1])]
+    return [(i, k, rule_for(x, i)) for i, k in enumerate(children(x))]
 
 
 def _grad_of(expr: Expr, x: Expr) -> Expr:
@@ -283,11 +293,10 @@ def _forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: _Tracer | None
             continue
         terms = []
         direct = False
-        for i, k in enumerate(children(x)):
+        for i, k, rule in _links(x):
             jk = jac.get(id(k))
             if jk is None:
                 continue
-            rule = rule_for(x, i)
             if rule.jac is None:
                 raise UnsupportedDerivative(f"no Jacobian rule for {rule.name}")
             local = rule.jac(x, i)
@@ -478,18 +487,17 @@ def _lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, 
     """
     is_wrt = _matcher(wrt)
     try:
-        path: list[tuple[Expr, int]] = []
+        path: list[tuple[Expr, tuple]] = []
         x = expr
         while not is_wrt(x):
             if isinstance(x, Named):
                 x = x.value
                 continue
-            kids = children(x)
-            deps = [i for i, k in enumerate(kids) if _reaches(k, is_wrt)]
-            if len(deps) != 1 or len(path) >= _LECTURE_MAX_PATH:
+            links = [(i, k, r) for i, k, r in _links(x) if _reaches(k, is_wrt)]
+            if len(links) != 1 or len(path) >= _LECTURE_MAX_PATH:
                 return None
-            path.append((x, deps[0]))
-            x = kids[deps[0]]
+            path.append((x, links[0]))
+            x = links[0][1]
         if not path:
             return None
         steps: list[Step] = []
@@ -498,11 +506,9 @@ def _lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, 
         steps.append(Step("chain", expr, expr, "outer and inner functions: the cost as a chain of maps, "
                           "differentiated link by link (P&H A6)"))
         jacs = []
-        for node, i in path:
-            rule = rule_for(node, i)
+        for node, (i, u, rule) in path:
             if rule.jac is None:
                 return None
-            u = children(node)[i]
             local = rule.jac(node, i)
             steps.append(Step(rule.name, Derivative(node, u, "d", "numerator"), local, f"Jacobian: {rule.statement}"))
             jacs.append(tracer.simplify(local))

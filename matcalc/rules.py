@@ -32,7 +32,7 @@ from matcalc.ir import (
 )
 from matcalc.shapes import dim_mul, is_scalar
 
-__all__ = ["Rule", "RULES", "UnsupportedDerivative", "rule_for", "verify_rules", "fprime", "vsize", "col",
+__all__ = ["Rule", "RULES", "UnsupportedDerivative", "rule_for", "fused_operand", "verify_rules", "fprime", "vsize", "col",
            "MAX_MATRIX_POWER"]
 
 #: Largest |k| for which ``X^k`` is differentiated (the rule expands to k terms).
@@ -573,6 +573,26 @@ defrule("norm", Norm, "∂‖x‖/∂x = xᵀ / ‖x‖, gradient G x / ‖x‖"
         example=lambda: (Norm(_v("x", _n)), _v("x", _n)),
         index_proof=lambda s: (s["sp"].sqrt(s["Sum"](s["x"][s["k"]] ** 2, (s["k"], 1, s["n"]))), s["x"][s["j"]],
                                s["x"][s["j"]] / s["sp"].sqrt(s["Sum"](s["x"][s["k"]] ** 2, (s["k"], 1, s["n"])))))
+
+
+def _norm2_jac(y: Power, i: int) -> Expr:
+    u = y.base.arg
+    return Scale(num(2), T(col(u)))
+
+
+defrule("norm-squared", Power, "∂‖x‖²/∂x = 2 xᵀ, gradient 2 G x (‖A‖² = tr(Aᵀ A): gradient 2 G A)",
+        "Matrix Cookbook (129), (103)", "∂(Σ_k x_k²)/∂x_j = 2 x_j",
+        vjp=lambda y, g, i: sc(g, Scale(num(2), y.base.arg)), jac=_norm2_jac,
+        note="∂‖u‖²/∂u = 2 uᵀ: the squared norm in one step",
+        example=lambda: (Power(Norm(Add((MatMul((_W(), _x())), Neg(_v("y", _n))))), 2), _W()),
+        index_proof=lambda s: (s["Sum"](s["x"][s["k"]] ** 2, (s["k"], 1, s["n"])), s["x"][s["j"]], 2 * s["x"][s["j"]]))
+
+
+def fused_operand(node: Expr) -> tuple[Expr, Rule] | None:
+    """A rule that differentiates ``node`` directly by a grandchild (``‖u‖²`` by ``u``), skipping a link."""
+    if type(node) is Power and type(node.base) is Norm and node.exp == 2:
+        return node.base.arg, RULES["norm-squared"]
+    return None
 
 
 def _softmax_vjp(y: Softmax, g: Expr, i: int) -> Expr:

@@ -18,7 +18,7 @@ REQUIRED = [
     "matmul-left", "matmul-right", "matmul-middle", "dot", "hadamard", "hadamard-div-left", "hadamard-div-right",
     "kronecker", "transpose", "inverse", "power-scalar", "power-matrix", "power-entrywise",
     *ir.ENTRYWISE, "declared-f", "max", "min", "reduce-sum", "trace", "det", "logdet", "diag", "vec", "norm",
-    "softmax", "logsumexp", "declared-C", "entry", "index-sum",
+    "softmax", "logsumexp", "declared-C", "entry", "index-sum", "norm-squared",
 ]
 
 
