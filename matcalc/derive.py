@@ -503,8 +503,13 @@ def _lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, 
         steps: list[Step] = []
         tracer = _Tracer(steps)
         tracer.simp = simp
-        steps.append(Step("chain", expr, expr, "outer and inner functions: the cost as a chain of maps, "
-                          "differentiated link by link (P&H A6)"))
+        from matcalc.printing import to_text
+
+        inner = path[0][1][1]
+        inner_txt = to_text(inner)
+        inner_txt = inner_txt if len(inner_txt) <= 60 else inner_txt[:57] + "…"
+        steps.append(Step("chain", expr, expr, f"outer and inner functions: the outer function of u = {inner_txt}, "
+                          "and so on down to the variable; differentiated link by link (P&H A6)"))
         jacs = []
         for node, (i, u, rule) in path:
             if rule.jac is None:

@@ -621,3 +621,45 @@ def test_matrix_by_scalar(layout):
     assert d.result.shape == ir.derivative_shape(e.shape, c_.shape, "d", layout)
     numeric_ok(e, c_, d.result, layout=layout)
     assert differentiate(Scale(c_, M), c_).result == M
+
+
+# ───────────── the derivation trace reads like the lecture ─────────────
+
+def test_trace_least_squares_like_the_lecture():
+    r = Add((mm(W, x), Neg(y)))
+    d = differentiate(Power(Norm(r), 2), W)
+    rules = [s.rule for s in d.steps]
+    # outer and inner functions, the Jacobian of each, the chain rule, then simplification, then the layout
+    assert rules[0] == "chain"
+    assert rules[1:4] == ["norm-squared", "sum", "matmul-left"]
+    assert rules.index("chain-rule") == 4
+    assert "kronecker-mixed" in rules and rules[-1] == "vec-reshape"
+    assert d.steps[1].after == Scale(Num(2), T(r))  # ∂‖u‖²/∂u = 2 uᵀ
+    assert d.steps[3].after == Kron(T(x), Identity("n"))  # ∂(W x)/∂vec(W) = xᵀ ⊗ I
+    assert d.steps[-1].after == d.result == Scale(Num(2), mm(r, T(x)))
+    for s in d.steps:
+        assert s.note and (s.before is None or isinstance(s.before, ir.Expr)) and isinstance(s.after, ir.Expr)
+
+
+def test_trace_bp2_like_the_lecture():
+    Wm, bm, zz = V("W", "m", "n"), V("b", "m"), V("z", "n")
+    z2 = Named("z2", Add((mm(Wm, Apply("sigma", zz, 0, True)), bm)))
+    d = differentiate(CallVec("C", z2), zz)
+    rules = [s.rule for s in d.steps]
+    assert rules[:5] == ["chain", "declared-C", "sum", "matmul-right", "declared-f"]
+    assert d.steps[4].after == Diag(Apply("sigma", zz, 1, True))  # ∂a/∂z = diag(σ'(z))
+    k = rules.index("chain-rule")
+    assert d.steps[k].after == mm(T(CallVec("C", z2, 1)), Identity("m"), Wm, Diag(Apply("sigma", zz, 1, True)))
+    assert "vector-diag" in rules[k:] and "transpose-product" in rules[k:] and "gradient" in rules[k:]
+    assert d.result == Hadamard(mm(T(Wm), CallVec("C", z2, 1)), Apply("sigma", zz, 1, True))
+
+
+def test_trace_is_linear_in_size():
+    sizes = []
+    for L in (4, 8, 16):
+        a = x
+        for l in range(L):
+            a = Apply("tanh", Add((mm(V(f"W{l}", "m", "m"), a), V(f"b{l}", "m"))))
+        d = differentiate(Power(Norm(Add((a, Neg(V("t", "m"))))), 2), V("W0", "m", "m"))
+        sizes.append(len(d.steps))
+    assert sizes[2] - sizes[1] <= 2.2 * (sizes[1] - sizes[0]) + 4
