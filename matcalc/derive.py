@@ -317,10 +317,6 @@ def _forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: _Tracer | None
 # ───────────────────────────── layouts ─────────────────────────────
 
 
-def _zeros(shape) -> Expr:
-    return ir.Zeros(shape)
-
-
 def _layout_scalar(g: Expr, kind: str, layout: str) -> Expr:
     """A gradient (shaped like X) in the requested kind and layout."""
     if kind == "grad":

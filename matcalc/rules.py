@@ -86,11 +86,6 @@ def num(v) -> Num:
     return Num(Fraction(v))
 
 
-def scal(c, e: Expr) -> Expr:
-    """``c e`` for a number or a scalar expression ``c``."""
-    return Scale(c if isinstance(c, Expr) else num(c), e)
-
-
 def inner(a: Expr, b: Expr) -> Expr:
     """``⟨a, b⟩ = sum(a ⊙ b)``, the Frobenius inner product, written ``aᵀ b`` for columns."""
     if is_scalar(a.shape):
