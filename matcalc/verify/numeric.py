@@ -79,7 +79,7 @@ MARGIN = 0.05  # distance kept from kinks, from 0 under log/sqrt/division
 FD_H = 1e-2  # base step of central differences (times max(1, |x|))
 CS_H = 1e-20  # complex step
 CS_MAX_IMAG = 1e-8  # largest imaginary part of an intermediate for which the complex step is still exact
-MCA_REL = 8 * float(np.finfo(float).eps)  # relative perturbation of every computed value in a rounding probe
+MCA_REL = 2 * float(np.finfo(float).eps)  # relative perturbation of every computed value in a rounding probe
 MCA_FACTOR = 10.0  # a difference must exceed this many rounding spreads (besides the tolerance)
 BIG_WRT = 200  # above this many entries: directional probes instead of full Jacobians
 FLOOR_REL = 1e-12  # rounding floor, relative to the largest intermediate magnitude
@@ -1373,7 +1373,7 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
     assert worst is not None
     worst.ev = (evL, evR)
     if worst.differ:
-        spread = 0.0
+        spread = np.zeros(np.shape(worst.L))
         for s in (1, 2):
             mL = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
             mR = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
@@ -1384,20 +1384,22 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
                     R2 = _value_and_error(mR, rhs, worst.combo, propagate=False)[0]
             except _Reject:  # the probe cannot run here: the difference stands as measured (confirmation follows)
                 break
-            spread = max(spread, float(np.max(np.abs((L2 - R2) - (worst.L - worst.R)), initial=0)))
+            spread = np.maximum(spread, np.abs((L2 - R2) - (worst.L - worst.R)))
         _significant(worst, spread)
     return worst
 
 
-def _significant(cmp: _Cmp, spread: float) -> None:
+def _significant(cmp: _Cmp, spread: np.ndarray) -> None:
     """A difference must stand out of the rounding sensitivity of the point, measured by re-evaluating both sides
     with every computed value perturbed at the rounding level (Monte Carlo arithmetic, finite differences and
     complex steps included). A point where it does not is ill-conditioned for the claim (sin of a huge argument,
     cancellation between large terms): it is re-drawn, never counted as a difference."""
-    diff = float(np.max(np.abs(np.asarray(cmp.L) - np.asarray(cmp.R)), initial=0))
-    if diff <= cmp.tol + MCA_FACTOR * spread:
-        raise _Reject(f"ill-conditioned point: the difference {diff:.2g} is within {MCA_FACTOR:g}× the rounding "
-                      f"sensitivity {spread:.2g} of the evaluation")
+    d = np.abs(np.asarray(cmp.L) - np.asarray(cmp.R))
+    if not np.any(d > cmp.tol + MCA_FACTOR * spread):  # entry by entry: each against its own sensitivity
+        i = np.unravel_index(int(np.argmax(d)), d.shape) if d.size else ()
+        raise _Reject(f"ill-conditioned point: the difference {float(d[i]) if d.size else 0.0:.2g} is within "
+                      f"{MCA_FACTOR:g}× the rounding sensitivity {float(spread[i]) if d.size else 0.0:.2g} of the "
+                      "evaluation")
 
 
 def _big_wrt(lhs: ir.Expr, rhs: ir.Expr, point: Point) -> bool:
@@ -1508,7 +1510,7 @@ def _compare_directional(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, 
                     ev.pop(saved)
     assert worst is not None
     if worst.differ:
-        spread = 0.0
+        spread = np.zeros(np.shape(worst.L))
         for s in (1, 2):
             mev = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
             mev.mca = np.random.default_rng([s, 3])
@@ -1524,7 +1526,7 @@ def _compare_directional(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, 
                 finally:
                     if saved is not None:
                         mev.pop(saved)
-            spread = max(spread, float(np.max(np.abs((a2 - b2) - (worst.L - worst.R)), initial=0)))
+            spread = np.maximum(spread, np.abs((a2 - b2) - (worst.L - worst.R)))
         _significant(worst, spread)
     return worst
 
