@@ -663,3 +663,78 @@ def test_trace_is_linear_in_size():
         d = differentiate(Power(Norm(Add((a, Neg(V("t", "m"))))), 2), V("W0", "m", "m"))
         sizes.append(len(d.steps))
     assert sizes[2] - sizes[1] <= 2.2 * (sizes[1] - sizes[0]) + 4
+
+
+# ───────────── random expressions: every derivative agrees with finite differences ─────────────
+
+import random as _random  # noqa: E402
+
+from matcalc.errors import MatcalcError  # noqa: E402
+
+_Rn, _Rm = ("n", 1), ("m", 1)
+_um = V("u", "m")
+_POOL = {  # names distinct from one another (x here is the n-vector)
+    ("n", 1): [xn, y], ("m", 1): [_um], ("n", "n"): [A, V("B", "n", "n"), V("S", "n", "n", "symmetric")],
+    ("n", "m"): [W], (1, 1): [c_, Num(2)], (1, "n"): [T(xn)], ("m", "n"): [T(W)], (1, "m"): [T(_um)],
+}
+
+
+def random_expr(shape, depth, rng):
+    """A random well-typed expression of ``shape`` over a few variables (for the randomised tests)."""
+    r, c = shape
+    leaves = _POOL.get(shape, [])
+    if depth <= 0 or (leaves and rng.random() < 0.25):
+        return rng.choice(leaves) if leaves else ir.Zeros(shape)
+    k = rng.randrange(12)
+    sub = lambda s: random_expr(s, depth - 1, rng)  # noqa: E731
+    try:
+        if k == 0:
+            return Add((sub(shape), sub(shape)))
+        if k == 1:
+            return Neg(sub(shape))
+        if k == 2:
+            return Scale(sub((1, 1)), sub(shape))
+        if k == 3:
+            inner = rng.choice(["n", "m", 1])
+            return MatMul((sub((r, inner)), sub((inner, c))))
+        if k == 4:
+            return Hadamard(sub(shape), sub(shape))
+        if k == 5:
+            return T(sub((c, r)))
+        if k == 6:
+            return Apply(rng.choice(["tanh", "sin", "exp", "sigma"]), sub(shape))
+        if k == 7 and shape == (1, 1):
+            return Sum(sub(rng.choice([("n", 1), ("n", "n"), ("n", "m")])))
+        if k == 8 and shape == (1, 1):
+            return Power(Norm(sub(rng.choice([("n", 1), ("n", "m")]))), 2)
+        if k == 9 and shape == (1, 1):
+            return Trace(sub(("n", "n")))
+        if k == 10 and c == 1 and r != 1:
+            return MatMul((Diag(sub((r, 1))), sub((r, 1))))
+        if k == 11 and shape == (1, 1):
+            return LogSumExp(sub(("n", 1)))
+    except MatcalcError:
+        pass
+    return sub(shape)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_expressions_against_finite_differences(seed):
+    rng = _random.Random(seed)
+    checked = 0
+    for trial in range(80):
+        e = random_expr(rng.choice([(1, 1), (1, 1), ("n", 1)]), 3, rng)
+        env = random_env(e, SIZES, np.random.default_rng(trial))
+        for v in (xn, A, W, c_):
+            if v.name not in env:
+                continue
+            try:
+                d = differentiate(e, v)
+            except UnsupportedDerivative:
+                continue
+            fd = fd_derivative(e, v, env, SIZES)
+            got = evaluate(d.result, env, SIZES)
+            assert got.shape == fd.shape, (str(e), v.name)
+            assert np.allclose(got, fd, rtol=1e-4, atol=1e-5), (str(e), v.name, str(d.result))
+            checked += 1
+    assert checked > 40

@@ -291,3 +291,29 @@ def test_normal_form_has_a_budget():
     assert not equivalent(Power(Norm(e), 2), mm(T(e), e))
     assert time.perf_counter() - t0 < 5
     assert equivalent(mm(*factors[:3], x), mm(*factors[:3], x))  # small ones still work
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_expressions_simplify_and_normal_form_are_sound(seed):
+    """Random expressions: simplify keeps the value; expressions with equal normal forms have equal values."""
+    import random
+
+    from test_derive import random_expr
+
+    rng = random.Random(seed)
+    groups: dict = {}
+    for trial in range(400):
+        e = random_expr(rng.choice([(1, 1), ("n", 1)]), 3, rng)
+        env = random_env(e, SIZES, np.random.default_rng(trial))
+        assert np.allclose(evaluate(simplify(e), env, SIZES), evaluate(e, env, SIZES), rtol=1e-9, atol=1e-10)
+        groups.setdefault(normal_form(e), []).append(e)
+    pairs = 0
+    for es in groups.values():
+        if len(es) < 2:
+            continue
+        env = random_env(Add(tuple(es)), SIZES, np.random.default_rng(seed))
+        first = evaluate(es[0], env, SIZES)
+        for e in es[1:]:
+            pairs += 1
+            assert np.allclose(evaluate(e, env, SIZES), first, rtol=1e-8, atol=1e-10), (str(es[0]), str(e))
+    assert pairs > 50
