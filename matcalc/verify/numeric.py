@@ -80,6 +80,7 @@ FD_H = 1e-2  # base step of central differences (times max(1, |x|))
 CS_H = 1e-20  # complex step
 CS_MAX_IMAG = 1e-8  # largest imaginary part of an intermediate for which the complex step is still exact
 MCA_REL = 2 * float(np.finfo(float).eps)  # relative perturbation of every computed value in a rounding probe
+TAYLOR_STEPS = 48  # at most this many halvings of the Taylor-slope step
 MCA_FACTOR = 10.0  # a difference must exceed this many rounding spreads (besides the tolerance)
 BIG_WRT = 200  # above this many entries: directional probes instead of full Jacobians
 FLOOR_REL = 1e-12  # rounding floor, relative to the largest intermediate magnitude
@@ -1576,7 +1577,9 @@ def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float
             h0 = 0.1 * scale / max(float(np.max(np.abs(Vs))), 1e-300)
             rs: list[tuple[float, np.ndarray, np.ndarray]] = []  # (h, change of f, remainder)
             fval = max((float(np.max(np.abs(b), initial=0)) for b in base.values()), default=0.0)
-            for k in range(12):
+            csum = sum(abs(c) for c in coefs)
+            low = 0
+            for k in range(TAYLOR_STEPS):  # halve until the slope settles or the remainder sinks into rounding
                 h = h0 / 2**k
                 try:
                     delta = None
@@ -1590,11 +1593,17 @@ def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float
                     rs.append((h, np.asarray(delta), np.asarray(r)))
                 except _Reject:
                     continue
+                if len(rs) >= 4 and _slope_verdict(rs[-4:], max(fmag, ev.mag), fval, csum) == "linear":
+                    break
+                low = low + 1 if float(np.max(np.abs(r), initial=0)) <= 1e3 * 64 * EPS * max(fmag, ev.mag) * max(
+                    1.0, csum) else 0
+                if low >= 2:
+                    break
             fmag = max(fmag, ev.mag)
         finally:
             if saved is not None:
                 ev.pop(saved)
-    return _slope_verdict(rs, fmag, fval, sum(abs(c) for c in coefs))
+    return _slope_verdict(rs, fmag, fval, csum)
 
 
 def _slope_verdict(rs: list, fmag: float, fval: float, csum: float) -> str:
