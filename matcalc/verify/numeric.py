@@ -4,8 +4,14 @@ Contract: :func:`evaluate` computes any IR expression (:mod:`matcalc.ir`) at a c
 numpy (float64; complex128 inside the complex step). Every :class:`~matcalc.ir.Derivative` is computed by FINITE
 DIFFERENCES of its ``expr`` as a function of the entries of ``wrt`` — never by a derivative formula: the complex step
 (``Im f(x + i h e) / h``) where the expression is analytic (no ``abs``/``relu``/``step``/``max``/``min``) and a probe
-agrees with central differences, otherwise central differences with Richardson extrapolation (steps h, h/2, h/4)
-whose last correction is the error estimate. The entries are arranged by :func:`matcalc.ir.derivative_shape` and
+agrees with central differences, otherwise central differences with Richardson extrapolation whose last correction
+is the error estimate. Both are checked for the regime where they are exact: the complex step shrinks until every
+intermediate's imaginary part is below 1e-8 (else central differences); central differences at steps h, h/2, h/4,
+h/8 (h/4 in the directional probes) must show differences shrinking by ~4 per halving, else the step is cut by 8 (up
+to 4 times), else the point is re-drawn — a step beyond the scale on which the function varies (sin of a large
+argument, a cubic of a large activation) gives a plateau with a small but meaningless error estimate. A probe
+disagreement between the complex step and resolved central differences re-draws the point (either may be the wrong
+one). The entries are arranged by :func:`matcalc.ir.derivative_shape` and
 SPEC section 4 through the numerator ``vec`` Jacobian (columns stacked, Fortran order). A derivative by a ``let``
 name ``Named(z, …)`` replaces the marked occurrences of ``z`` by the perturbed value while every other path keeps its
 value; a derivative by ``Entry(W, (j, k))`` perturbs that one entry.
@@ -15,10 +21,15 @@ with several concrete instantiations of declared functions (``f: R -> R`` from t
 x³/6 + x; ``C: R^n -> R`` from ½‖u − t‖², Σ log cosh u, ¼ Σ u⁴ + cᵀu, logsumexp u), every value of the free
 indices. The tolerance comes from the finite-difference error estimates, propagated through the rest of the
 expression by re-evaluating it with the derivative values perturbed by their estimates, plus a floor for float64
-rounding of the evaluation (1e-12 × the largest intermediate magnitude). A difference is reported ``different`` only
+rounding of the evaluation (1e-12 × the largest intermediate magnitude). A difference at a point must also stand out
+of the point's ROUNDING SENSITIVITY: both sides are re-evaluated twice with every computed value perturbed by a
+random relative 2 eps (Monte Carlo arithmetic, finite differences and complex steps included), and some entry must
+differ by more than the tolerance plus 10× its spread; otherwise the point is ill-conditioned for the claim (sin of
+an argument of 10¹², cancellation of large terms) and re-drawn. A difference is reported ``different`` only
 when it is CONFIRMED at another point and, where derivatives are involved, by a Taylor-slope test (the remainder
-``F(x + h v) − F(x) − h·(claimed derivative)·v`` shrinks like h, not h², in the direction v of the discrepancy);
-otherwise the status is ``unknown``. For a ``wrt`` with more than 200 entries the method contracts the claim with
+``F(x + h v) − F(x) − h·(claimed derivative)·v`` shrinks like h, not h², in the direction v of the discrepancy: r/h
+settles on a nonzero vector over four consecutive halvings while F itself is resolved there — (F(x + h v) − F(x))/h
+settles too, or F does not move; the step is halved up to 48 times); otherwise the status is ``unknown``. For a ``wrt`` with more than 200 entries the method contracts the claim with
 random directions (``J v`` by directional differences, at most 12 function evaluations per point and derivative)
 instead of building full Jacobians; this needs every derivative to stand in a linear position of the claim (a sum,
 a scaling, a transpose, a ``let`` name). Out of time budget: ``unknown``. Overflow, NaN, a point too close to a kink
