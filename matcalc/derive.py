@@ -16,6 +16,8 @@ treat its entries as independent (the unconstrained gradient); the steps say so.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -406,9 +408,13 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
     expr = intern(expr)
     for wrt in wrts:
         if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props):
-            steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
-                              "treated as independent (the unconstrained gradient; Matrix Cookbook sec. 2.8 "
-                              "gives the constrained G + Gᵀ − diag(G))"))
+            if is_scalar(expr.shape):
+                steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: the gradient is the "
+                                  "symmetric part (G + Gᵀ)/2 of the unconstrained gradient G (the derivative along "
+                                  "symmetric directions; the Matrix Cookbook, sec. 2.8, uses G + Gᵀ − diag(G))"))
+            else:
+                steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
+                                  "treated as independent in this Jacobian"))
     tracer = _Tracer(steps)
     raws: list[Expr] = []
     notes: list[str] = []
@@ -440,6 +446,8 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         elif is_scalar(expr.shape):
             g = grads.get(i)
             g = ir.Zeros(wrt.shape) if g is None else g
+            if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props) and g.shape[0] != 1:
+                g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add((g, ir.Transpose(g))))
             raws.append(_layout_scalar(g, kind, layout))
             notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
                          "like each node)")

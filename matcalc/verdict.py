@@ -50,6 +50,7 @@ class ClaimResult:
     diagnosis: str | None = None
     error: str | None = None
     against_line: int | None = None  # for a step: the line it was judged against
+    notes: list[str] = field(default_factory=list)  # conventions in force (e.g. a symmetric argument)
     after_wrong: int | None = None  # a step that follows from a line that was wrong
     vs_start: str | None = None  # for a step: whether the chain still equals its start
     seconds: float = 0.0
@@ -68,6 +69,7 @@ class ClaimResult:
             "counterexample": self.counterexample,
             "diagnosis": self.diagnosis,
             "error": self.error,
+            "notes": self.notes,
             "against_line": self.against_line,
             "after_wrong": self.after_wrong,
             "vs_start": self.vs_start,
@@ -149,6 +151,19 @@ def transposed_shapes(a: ir.Expr, b: ir.Expr) -> bool:
     return (p, q) != (r, s) and (p, q) == (s, r)
 
 
+def conventions(*sides: ir.Expr) -> list[str]:
+    """The conventions a claim's derivatives rely on, to be said in the output (SPEC section 2)."""
+    notes: list[str] = []
+    for side in sides:
+        for n in ir.walk(side):
+            if isinstance(n, ir.Derivative) and isinstance(n.wrt, ir.Var) and n.wrt.props & {"symmetric", "spd"}:
+                msg = (f"{n.wrt.name} is symmetric: a derivative by {n.wrt.name} is taken along symmetric directions, "
+                       f"the symmetric part (G + Gᵀ)/2 of the unconstrained gradient G")
+                if msg not in notes:
+                    notes.append(msg)
+    return notes
+
+
 def judge(
     lhs: ir.Expr,
     rhs: ir.Expr,
@@ -164,6 +179,7 @@ def judge(
     """Judge ``lhs = rhs`` by the three methods; diagnose a refutation."""
     t0 = time.perf_counter()
     result = ClaimResult(line=line, text=text, verdict="inconclusive", kind=kind, lhs=lhs, rhs=rhs)
+    result.notes = conventions(lhs, rhs)
     if lhs.shape != rhs.shape and not transposed_shapes(lhs, rhs):
         result.verdict = "error"
         result.error = (

@@ -183,9 +183,9 @@ def test_test_names_are_reprinted_from_the_ir() -> None:
     d = gradescope_results(report())
     names = [t["name"] for t in d["tests"]]
     assert names[0] == "line 5: = (d/dw (X w - y))ᵀ (X w - y)"
-    assert names[1] == "line 6: = 2 (Xᵀ (X w - y))"  # Scale(2, MatMul): the printer keeps the tree
+    assert names[1] == "line 6: = 2 Xᵀ (X w - y)"  # re-printed from the IR, not the typed text
     assert names[4] == "line 9: = W x ⊙ x <b>**"  # a line in error: its text, whitespace collapsed
-    assert names[5] == "line 10: 2 (X w) = 2 (X w)"
+    assert names[5] == "line 10: 2 X w = 2 X w"
 
 
 def test_outputs_carry_verdict_diagnosis_counterexample_and_evidence() -> None:

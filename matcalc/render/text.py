@@ -135,6 +135,8 @@ def claim_lines(r) -> list:
         lines.append(Text(note, style="yellow" if r.after_wrong is not None else "dim"))
     if r.diagnosis:
         lines.append(Text(f"       {r.diagnosis}", style="bold"))
+    for note in r.notes:
+        lines.append(Text(f"       note: {note}", style="cyan"))
     for cl in counterexample_lines(r.counterexample):
         lines.append(Text("     ") + cl)
     for m in methods_lines(r.methods):
