@@ -29,8 +29,9 @@ an argument of 10¹², cancellation of large terms) and re-drawn. A difference i
 when it is CONFIRMED at another point and, where derivatives are involved, by a Taylor-slope test (the remainder
 ``F(x + h v) − F(x) − h·(claimed derivative)·v`` shrinks like h, not h², in the direction v of the discrepancy: r/h
 settles on a nonzero vector over four consecutive halvings while F itself is resolved there — (F(x + h v) − F(x))/h
-settles too, or F does not move; the step is halved up to 48 times); otherwise the status is ``unknown``. For a ``wrt`` with more than 200 entries the method contracts the claim with
-random directions (``J v`` by directional differences, at most 12 function evaluations per point and derivative)
+settles too, or F does not move; the step is halved up to 48 times); otherwise the status is ``unknown``. For a
+``wrt`` with more than 200 entries the method contracts the claim with random directions (``J v`` by directional
+differences, at most 12 function evaluations per point and derivative where the first step resolves the function)
 instead of building full Jacobians; this needs every derivative to stand in a linear position of the claim (a sum,
 a scaling, a transpose, a ``let`` name). Out of time budget: ``unknown``. Overflow, NaN, a point too close to a kink
 or a singularity: that point is re-drawn, never a crash.
@@ -45,15 +46,15 @@ Conventions documented here:
   NOT symmetric — an SPD draw would hide a missing transpose such as ``X⁻¹`` for ``X⁻ᵀ``); ``positive`` variables
   and variables that are themselves the argument of ``log``/``sqrt``/a fractional power (their domain) have
   entries in [0.5, 2] — nothing else is forced positive, so ``sqrt(x ⊙ x) = x`` stays false; variables inside a
-  denominator have entries of random sign with |v| in [0.5, 2]; ``probability``
-  vectors are positive and sum to 1; other entries are standard normal, except that a matrix (both sizes > 1)
-  standing as a left factor of a product — a weight — has entries N(0, 1/fan-in) (fan-in: the size summed over),
-  as initialised networks do, so that activations several layers deep stay of order 1 (a cubic of a cubic of sums
-  of standard normals reaches 10⁴ and sin of it is ill-conditioned) — in claims without kinks (with ``relu``,
-  ``abs``, ``max``… small activations would only crowd the kinks). A point is re-drawn when an argument of ``relu``/``abs``/``step``/``max``/
-  ``min`` is within 0.05 of its kink, a ``log``/``sqrt`` argument or a denominator within 0.05 of 0, a norm within
-  0.05 of 0, or an inverted matrix has condition number above 1e7 (the rounding floor grows with the condition number). A finite difference that moves an argument
-  across a kink is detected (sign patterns) and re-drawn too.
+  denominator have entries of random sign with |v| in [0.5, 2]; ``probability`` vectors are positive and sum to 1;
+  other entries are standard normal, except that a matrix (both sizes > 1) standing as a left factor of a product —
+  a weight — has entries N(0, 1/fan-in) (fan-in: the size summed over), as initialised networks do, so that
+  activations several layers deep stay of order 1 (a cubic of a cubic of sums of standard normals reaches 10⁴, and
+  sin of that is ill-conditioned) — in claims without kinks (with ``relu``, ``abs``, ``max``… small activations
+  would only crowd the kinks). A point is re-drawn when an argument of ``relu``/``abs``/``step``/``max``/``min`` is
+  within 0.05 of its kink, a ``log``/``sqrt`` argument or a denominator within 0.05 of 0, a norm within 0.05 of 0,
+  or an inverted matrix has condition number above 1e7 (the rounding floor grows with the condition number). A
+  finite difference that moves an argument across a kink is detected (sign patterns) and re-drawn too.
 * ``diagonal`` arguments are drawn diagonal but differentiated as full matrices (every entry independent, no
   projection onto the diagonal).
 * ``logdet(A)`` is ``log |det A|`` (``log det A`` for SPD A).
