@@ -179,8 +179,26 @@ def _steps_table(derivation) -> Table:
     t.add_column()
     t.add_column(style="cyan")
     for i, s in enumerate(derivation.steps, 1):
-        t.add_row(str(i), to_text(s.after), s.note or s.rule)
+        note = (s.note or s.rule).split(";")[0].strip()  # the rule's first clause; the full text is in --format json
+        t.add_row(str(i), step_text(s), note)
     return t
+
+
+def _group(e: ir.Expr) -> str:
+    s = to_text(e)
+    return s if " " not in s else f"({s})"
+
+
+def step_text(s) -> str:
+    """A derivation step as it reads in the lecture: ``∂z'/∂a = W`` for a Jacobian, ``= …`` for a rewrite."""
+    before, after = s.before, s.after
+    if isinstance(before, ir.Derivative) and before.kind != "grad":
+        return f"∂{_group(before.expr)}/∂{_group(before.wrt)} = {to_text(after)}"
+    if isinstance(before, ir.Derivative):
+        return f"∇_{_group(before.wrt)} {_group(before.expr)} = {to_text(after)}"
+    if before is not None and before != after and s.rule not in ("chain",):
+        return f"  = {to_text(after)}"
+    return to_text(after)
 
 
 def render_derive(res) -> Group:
