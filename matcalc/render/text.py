@@ -70,6 +70,9 @@ def counterexample_lines(cx: Any) -> list[Text]:
     sizes = cx.get("sizes")
     if sizes:
         head.append(", ".join(f"{k}={v}" for k, v in sizes.items()))
+    idx = cx.get("indices")
+    if isinstance(idx, dict) and idx:
+        head.append(", ".join(f"{k}={v}" for k, v in idx.items()))
     point = cx.get("point")
     if isinstance(point, dict) and point:
         shown = [f"{k}={_fmt_value(v)}" for k, v in list(point.items())[:8]]
@@ -83,7 +86,12 @@ def counterexample_lines(cx: Any) -> list[Text]:
         if isinstance(ent, dict):
             where = ent.get("entry")
             where_s = _fmt_value(list(where)) if isinstance(where, (list, tuple)) else str(where)
-            out.append(Text(f"                  entry {where_s} is {_fmt_value(ent.get('lhs'))} on the left, "
+            if isinstance(ent.get("indices"), dict) and ent["indices"]:
+                where_s = "at " + ", ".join(f"{k}={v}" for k, v in ent["indices"].items())
+                if where not in ((1, 1), [1, 1], None):
+                    where_s += f", entry {_fmt_value(list(where))}"
+            out.append(Text(f"                  {'' if where_s.startswith('at ') else 'entry '}{where_s} is "
+                            f"{_fmt_value(ent.get('lhs'))} on the left, "
                             f"{_fmt_value(ent.get('rhs'))} on the right"))
         else:
             out.append(Text(f"                  {ent}"))
