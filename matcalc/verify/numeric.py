@@ -594,6 +594,8 @@ _LEAVES = (ir.Var, ir.Named, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Transpos
 #: nodes whose value carries no rounding of its own (inputs, constants, rearrangements, finite differences of
 #: already perturbed evaluations)
 _EXACT = _LEAVES + (ir.Delta, ir.Entry, ir.Derivative)
+_LEAVES_T = frozenset(_LEAVES)  # exact types (dispatch is by type(e); the IR node classes are not subclassed)
+_EXACT_T = frozenset(_EXACT)
 
 
 class _Evaluator:
@@ -610,7 +612,7 @@ class _Evaluator:
         self.depc: dict[int, frozenset] = {}
         self.ov: dict = {}
         self.ovk: frozenset = frozenset()
-        self.memo: dict[int, np.ndarray] = {}
+        self.frames: list[tuple[frozenset, dict]] = []  # (keys overridden by a push, values memoised there)
         self.perturbing = 0
         self.cdepth = 0
         self.kink_ref: dict = {}
@@ -655,31 +657,37 @@ class _Evaluator:
         return fs
 
     def ev(self, e: ir.Expr) -> np.ndarray:
+        """The value of ``e`` under the active overrides, memoised in the OUTERMOST frame where it is valid: a
+        frame (one :meth:`push`) adds overrides, and a node none of whose dependencies a frame overrides has the
+        same value there as in the frame below (so a finite-difference perturbation re-evaluates only the path
+        from the perturbed variable to the root, an index value only what depends on that index)."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise _OutOfTime()
         k = id(e)
-        if not self.ovk or self.deps(e).isdisjoint(self.ovk):
-            v = self.base.get(k)
-            if v is None:
-                v = self._compute(e)
-                self.base[k] = v
-                self.keep[k] = e
-            return v
-        v = self.memo.get(k)
+        d = self.depc.get(k)
+        if d is None:
+            d = self.deps(e)
+        frames = self.frames
+        i = len(frames) - 1
+        while i >= 0 and d.isdisjoint(frames[i][0]):
+            i -= 1
+        memo = frames[i][1] if i >= 0 else self.base
+        v = memo.get(k)
         if v is None:
             v = self._compute(e)
-            self.memo[k] = v
+            memo[k] = v
         return v
 
     def push(self, extra: dict) -> tuple:
-        saved = (self.ov, self.ovk, self.memo)
+        saved = (self.ov, self.ovk, len(self.frames))
         self.ov = {**self.ov, **extra}
         self.ovk = frozenset(self.ov)
-        self.memo = {}
+        self.frames.append((frozenset(extra), {}))
         return saved
 
     def pop(self, saved: tuple) -> None:
-        self.ov, self.ovk, self.memo = saved
+        self.ov, self.ovk, n = saved
+        del self.frames[n:]
 
     def ev_with(self, extra: dict, e: ir.Expr, *, perturb: bool = True) -> np.ndarray:
         saved = self.push(extra)
@@ -749,193 +757,236 @@ class _Evaluator:
     # ── node semantics ──
 
     def _compute(self, e: ir.Expr) -> np.ndarray:
-        v = self._compute_raw(e)
-        if self.mca is not None and v.size and not isinstance(e, _EXACT):
+        t = type(e)
+        fn = _DISPATCH.get(t)
+        if fn is None:
+            raise NumericError(f"the numeric method cannot evaluate {t.__name__}")
+        v = fn(self, e)
+        if not v.size:
+            return v
+        if self.mca is not None and t not in _EXACT_T:
             # Monte Carlo arithmetic: every computed value is off by a random relative MCA_REL, as if rounded
             v = v * (1.0 + MCA_REL * self.mca.uniform(-1.0, 1.0, size=v.shape))
-        if v.size and not isinstance(e, _LEAVES):
-            if np.iscomplexobj(v):
-                mi = float(np.max(np.abs(v.imag)))
-                m = max(float(np.max(np.abs(v.real))), mi)
+        if t not in _LEAVES_T:
+            if v.dtype.kind == "c":
+                mi = float(np.abs(v.imag).max())
+                m = max(float(np.abs(v.real).max()), mi)
                 if mi > self.magi:
                     self.magi = mi
             else:
-                m = float(np.max(np.abs(v)))
+                m = float(np.abs(v).max())
             if m > self.mag:
                 self.mag = m
         return v
 
-    def _compute_raw(self, e: ir.Expr) -> np.ndarray:  # noqa: C901 - one case per node type
+    # one method per node type (see _DISPATCH below the class)
+
+    def _c_var(self, e: ir.Var) -> np.ndarray:
+        v = self.ov.get(("var", e.name))
+        if v is not None:
+            return v
         pt = self.pt
+        val = pt.values.get(e.name)
+        if val is None:
+            raise NumericError(f"the point gives no value for {e.name}")
+        want = (pt.dim(e.dims[0]), pt.dim(e.dims[1]))
+        if val.shape != want:
+            raise NumericError(f"the value of {e.name} is {val.shape}, expected {want}")
+        return val
+
+    def _c_num(self, e: ir.Num) -> np.ndarray:
+        return np.array([[float(e.value)]])
+
+    def _c_identity(self, e: ir.Identity) -> np.ndarray:
+        return np.eye(self.pt.dim(e.n))
+
+    def _c_zeros(self, e: ir.Zeros) -> np.ndarray:
+        return np.zeros((self.pt.dim(e.dims[0]), self.pt.dim(e.dims[1])))
+
+    def _c_ones(self, e: ir.Ones) -> np.ndarray:
+        return np.ones((self.pt.dim(e.dims[0]), self.pt.dim(e.dims[1])))
+
+    def _c_add(self, e: ir.Add) -> np.ndarray:
         ev = self.ev
-        if isinstance(e, ir.Var):
-            v = self.ov.get(("var", e.name))
-            if v is not None:
-                return v
-            if e.name not in pt.values:
-                raise NumericError(f"the point gives no value for {e.name}")
-            val = pt.values[e.name]
-            want = (pt.dim(e.dims[0]), pt.dim(e.dims[1]))
-            if val.shape != want:
-                raise NumericError(f"the value of {e.name} is {val.shape}, expected {want}")
-            return val
-        if isinstance(e, ir.Num):
-            return np.array([[float(e.value)]])
-        if isinstance(e, ir.Identity):
-            return np.eye(pt.dim(e.n))
-        if isinstance(e, ir.Zeros):
-            return np.zeros((pt.dim(e.dims[0]), pt.dim(e.dims[1])))
-        if isinstance(e, ir.Ones):
-            return np.ones((pt.dim(e.dims[0]), pt.dim(e.dims[1])))
-        if isinstance(e, ir.Add):
-            out = ev(e.args[0])
-            for a in e.args[1:]:
-                out = out + ev(a)
-            return out
-        if isinstance(e, ir.Neg):
-            return -ev(e.arg)
-        if isinstance(e, ir.MatMul):
-            out = ev(e.args[0])
-            for a in e.args[1:]:
-                out = out @ ev(a)
-            return out
-        if isinstance(e, ir.Scale):
-            return ev(e.scalar)[0, 0] * ev(e.arg)
-        if isinstance(e, ir.Div):
-            s = ev(e.scalar)
-            self._away(s, "a divisor")
-            return ev(e.arg) / s[0, 0]
-        if isinstance(e, ir.Hadamard):
-            return ev(e.a) * ev(e.b)
-        if isinstance(e, ir.HadDiv):
-            b = ev(e.b)
-            self._away(b, "an entrywise divisor")
-            return ev(e.a) / b
-        if isinstance(e, ir.Kron):
-            return np.kron(ev(e.a), ev(e.b))
-        if isinstance(e, ir.MaxMin):
-            a, b = ev(e.a), ev(e.b)
-            self._kink(e, a - b, e.op)
-            take_a = _re(a) > _re(b) if e.op == "max" else _re(a) < _re(b)
-            return np.where(take_a, a, b)
-        if isinstance(e, ir.Transpose):
-            return ev(e.arg).T
-        if isinstance(e, ir.Inverse):
-            a = ev(e.arg)
-            self._cond(a, "an inverse")
-            return np.linalg.inv(a)
-        if isinstance(e, ir.Power):
-            b = ev(e.base)
-            k = e.exp
-            if b.shape == (1, 1):
-                if k.denominator != 1:
-                    self._away(b, "a base of a fractional power", positive=True)
-                    return b ** float(k)
-                if k < 0:
-                    self._away(b, "a base of a negative power")
-                return b ** int(k) if k >= 0 else 1.0 / b ** int(-k)
-            if k.denominator != 1:
-                raise NumericError(f"a matrix power needs an integer exponent, not {k}")
-            if k < 0:
-                self._cond(b, "a negative matrix power")
-            return np.linalg.matrix_power(b, int(k))
-        if isinstance(e, ir.EPower):
-            b = ev(e.base)
-            k = e.exp
+        args = e.args
+        out = ev(args[0])
+        for a in args[1:]:
+            out = out + ev(a)
+        return out
+
+    def _c_neg(self, e: ir.Neg) -> np.ndarray:
+        return -self.ev(e.arg)
+
+    def _c_matmul(self, e: ir.MatMul) -> np.ndarray:
+        ev = self.ev
+        args = e.args
+        out = ev(args[0])
+        for a in args[1:]:
+            out = out @ ev(a)
+        return out
+
+    def _c_scale(self, e: ir.Scale) -> np.ndarray:
+        return self.ev(e.scalar)[0, 0] * self.ev(e.arg)
+
+    def _c_div(self, e: ir.Div) -> np.ndarray:
+        s = self.ev(e.scalar)
+        self._away(s, "a divisor")
+        return self.ev(e.arg) / s[0, 0]
+
+    def _c_hadamard(self, e: ir.Hadamard) -> np.ndarray:
+        return self.ev(e.a) * self.ev(e.b)
+
+    def _c_haddiv(self, e: ir.HadDiv) -> np.ndarray:
+        b = self.ev(e.b)
+        self._away(b, "an entrywise divisor")
+        return self.ev(e.a) / b
+
+    def _c_kron(self, e: ir.Kron) -> np.ndarray:
+        return np.kron(self.ev(e.a), self.ev(e.b))
+
+    def _c_maxmin(self, e: ir.MaxMin) -> np.ndarray:
+        a, b = self.ev(e.a), self.ev(e.b)
+        self._kink(e, a - b, e.op)
+        take_a = _re(a) > _re(b) if e.op == "max" else _re(a) < _re(b)
+        return np.where(take_a, a, b)
+
+    def _c_transpose(self, e: ir.Transpose) -> np.ndarray:
+        return self.ev(e.arg).T
+
+    def _c_inverse(self, e: ir.Inverse) -> np.ndarray:
+        a = self.ev(e.arg)
+        self._cond(a, "an inverse")
+        return np.linalg.inv(a)
+
+    def _c_power(self, e: ir.Power) -> np.ndarray:
+        b = self.ev(e.base)
+        k = e.exp
+        if b.shape == (1, 1):
             if k.denominator != 1:
                 self._away(b, "a base of a fractional power", positive=True)
                 return b ** float(k)
             if k < 0:
                 self._away(b, "a base of a negative power")
-                return 1.0 / b ** int(-k)
-            return b ** int(k)
-        if isinstance(e, ir.Broadcast):
-            s = ev(e.arg)[0, 0]
-            return s * np.ones((pt.dim(e.dims[0]), pt.dim(e.dims[1])))
-        if isinstance(e, ir.Apply):
-            x = ev(e.arg)
-            if e.declared:
-                name = pt.functions.get(e.fn)
-                if name is None:
-                    raise NumericError(f"the point instantiates no function for the declared {e.fn}")
-            else:
-                name = e.fn
-                if name not in ir.ENTRYWISE:
-                    raise NumericError(f"the numeric method has no entrywise function {name!r}")
-                if name in KINKS:
-                    self._kink(e, x, name)
-                elif name in POLES:
-                    self._away(x, f"an argument of {name}", positive=True)
-            return _scalar_fn(name, e.order, x)
-        if isinstance(e, ir.CallVec):
-            u = ev(e.arg)
-            name = pt.functions.get(e.fn)
+            return b ** int(k) if k >= 0 else 1.0 / b ** int(-k)
+        if k.denominator != 1:
+            raise NumericError(f"a matrix power needs an integer exponent, not {k}")
+        if k < 0:
+            self._cond(b, "a negative matrix power")
+        return np.linalg.matrix_power(b, int(k))
+
+    def _c_epower(self, e: ir.EPower) -> np.ndarray:
+        b = self.ev(e.base)
+        k = e.exp
+        if k.denominator != 1:
+            self._away(b, "a base of a fractional power", positive=True)
+            return b ** float(k)
+        if k < 0:
+            self._away(b, "a base of a negative power")
+            return 1.0 / b ** int(-k)
+        return b ** int(k)
+
+    def _c_broadcast(self, e: ir.Broadcast) -> np.ndarray:
+        s = self.ev(e.arg)[0, 0]
+        return s * np.ones((self.pt.dim(e.dims[0]), self.pt.dim(e.dims[1])))
+
+    def _c_apply(self, e: ir.Apply) -> np.ndarray:
+        x = self.ev(e.arg)
+        if e.declared:
+            name = self.pt.functions.get(e.fn)
             if name is None:
                 raise NumericError(f"the point instantiates no function for the declared {e.fn}")
-            return _vec_fn(name, e.order, u, pt, e.fn)
-        if isinstance(e, ir.Sum):
-            return np.array([[np.sum(ev(e.arg))]])
-        if isinstance(e, ir.Trace):
-            return np.array([[np.trace(ev(e.arg))]])
-        if isinstance(e, ir.Det):
-            a = ev(e.arg)
-            self._cond(a, "det")
-            return np.array([[np.linalg.det(a)]])
-        if isinstance(e, ir.LogDet):
-            a = ev(e.arg)
-            self._cond(a, "logdet")
-            if np.iscomplexobj(a):
-                d = np.linalg.det(a)
-                return np.array([[np.log(d * np.sign(d.real))]])
-            return np.array([[np.linalg.slogdet(a)[1]]])
-        if isinstance(e, ir.Diag):
-            v = ev(e.arg)
-            return np.diag(v[:, 0])
-        if isinstance(e, ir.Vec):
-            return _vec(ev(e.arg))
-        if isinstance(e, ir.Norm):
-            a = ev(e.arg)
-            n = np.sqrt(np.sum(a * a))
-            self._away(np.array([[n]]), "a norm", positive=True)
-            return np.array([[n]])
-        if isinstance(e, ir.Softmax):
-            return _softmax(ev(e.arg))
-        if isinstance(e, ir.LogSumExp):
-            return np.array([[_lse(ev(e.arg))]])
-        if isinstance(e, ir.Named):
-            v = self.ov.get(("named", e.name))
-            if v is not None:
-                return v
-            return ev(e.value)
-        if isinstance(e, ir.Entry):
-            a = ev(e.arg)
-            idx = [self.index_value(i) for i in e.idx]
-            if len(idx) == 1:
-                if a.shape[1] == 1:
-                    r, c = idx[0], 1
-                elif a.shape[0] == 1:
-                    r, c = 1, idx[0]
-                else:
-                    raise NumericError(f"one index on a {a.shape[0]}×{a.shape[1]} matrix")
-            elif len(idx) == 2:
-                r, c = idx
+        else:
+            name = e.fn
+            if name not in ir.ENTRYWISE:
+                raise NumericError(f"the numeric method has no entrywise function {name!r}")
+            if name in KINKS:
+                self._kink(e, x, name)
+            elif name in POLES:
+                self._away(x, f"an argument of {name}", positive=True)
+        return _scalar_fn(name, e.order, x)
+
+    def _c_callvec(self, e: ir.CallVec) -> np.ndarray:
+        u = self.ev(e.arg)
+        name = self.pt.functions.get(e.fn)
+        if name is None:
+            raise NumericError(f"the point instantiates no function for the declared {e.fn}")
+        return _vec_fn(name, e.order, u, self.pt, e.fn)
+
+    def _c_sum(self, e: ir.Sum) -> np.ndarray:
+        return np.array([[self.ev(e.arg).sum()]])
+
+    def _c_trace(self, e: ir.Trace) -> np.ndarray:
+        return np.array([[np.trace(self.ev(e.arg))]])
+
+    def _c_det(self, e: ir.Det) -> np.ndarray:
+        a = self.ev(e.arg)
+        self._cond(a, "det")
+        return np.array([[np.linalg.det(a)]])
+
+    def _c_logdet(self, e: ir.LogDet) -> np.ndarray:
+        a = self.ev(e.arg)
+        self._cond(a, "logdet")
+        if np.iscomplexobj(a):
+            d = np.linalg.det(a)
+            return np.array([[np.log(d * np.sign(d.real))]])
+        return np.array([[np.linalg.slogdet(a)[1]]])
+
+    def _c_diag(self, e: ir.Diag) -> np.ndarray:
+        return np.diag(self.ev(e.arg)[:, 0])
+
+    def _c_vec(self, e: ir.Vec) -> np.ndarray:
+        return _vec(self.ev(e.arg))
+
+    def _c_norm(self, e: ir.Norm) -> np.ndarray:
+        a = self.ev(e.arg)
+        n = np.sqrt(np.sum(a * a))
+        self._away(np.array([[n]]), "a norm", positive=True)
+        return np.array([[n]])
+
+    def _c_softmax(self, e: ir.Softmax) -> np.ndarray:
+        return _softmax(self.ev(e.arg))
+
+    def _c_logsumexp(self, e: ir.LogSumExp) -> np.ndarray:
+        return np.array([[_lse(self.ev(e.arg))]])
+
+    def _c_named(self, e: ir.Named) -> np.ndarray:
+        v = self.ov.get(("named", e.name))
+        if v is not None:
+            return v
+        return self.ev(e.value)
+
+    def _c_entry(self, e: ir.Entry) -> np.ndarray:
+        a = self.ev(e.arg)
+        idx = [self.index_value(i) for i in e.idx]
+        if len(idx) == 1:
+            if a.shape[1] == 1:
+                r, c = idx[0], 1
+            elif a.shape[0] == 1:
+                r, c = 1, idx[0]
             else:
-                raise NumericError("an entry takes one or two indices")
-            if not (1 <= r <= a.shape[0] and 1 <= c <= a.shape[1]):
-                raise NumericError(f"the entry ({r}, {c}) is outside a {a.shape[0]}×{a.shape[1]} array")
-            return a[r - 1: r, c - 1: c]
-        if isinstance(e, ir.IndexSum):
-            n = pt.dim(e.index.dim)
-            total = None
-            for v in range(1, n + 1):
-                val = self.ev_with({("idx", e.index.name): v}, e.body, perturb=False)
-                total = val if total is None else total + val
-            return total if total is not None else np.zeros((1, 1))
-        if isinstance(e, ir.Delta):
-            return np.array([[1.0 if self.index_value(e.i) == self.index_value(e.j) else 0.0]])
-        if isinstance(e, ir.Derivative):
-            return self._derivative(e)
-        raise NumericError(f"the numeric method cannot evaluate {type(e).__name__}")
+                raise NumericError(f"one index on a {a.shape[0]}×{a.shape[1]} matrix")
+        elif len(idx) == 2:
+            r, c = idx
+        else:
+            raise NumericError("an entry takes one or two indices")
+        if not (1 <= r <= a.shape[0] and 1 <= c <= a.shape[1]):
+            raise NumericError(f"the entry ({r}, {c}) is outside a {a.shape[0]}×{a.shape[1]} array")
+        return a[r - 1: r, c - 1: c]
+
+    def _c_indexsum(self, e: ir.IndexSum) -> np.ndarray:
+        n = self.pt.dim(e.index.dim)
+        total = None
+        key = ("idx", e.index.name)
+        for v in range(1, n + 1):
+            val = self.ev_with({key: v}, e.body, perturb=False)
+            total = val if total is None else total + val
+        return total if total is not None else np.zeros((1, 1))
+
+    def _c_delta(self, e: ir.Delta) -> np.ndarray:
+        return np.array([[1.0 if self.index_value(e.i) == self.index_value(e.j) else 0.0]])
+
+    def _c_derivative(self, e: ir.Derivative) -> np.ndarray:
+        return self._derivative(e)
 
     # ── finite differences ──
 
@@ -1138,7 +1189,11 @@ class _Evaluator:
         # values at the point itself (only index bindings active) are kept with their error estimates, so that
         # the noise pass can perturb them by their estimates
         at_point = all(key[0] in ("idx", "deriv") for key in self.ovk)
-        k = (id(D), self._idx_sig()) if at_point else None
+        if at_point:  # keyed by the values of the indices D depends on (not the others bound around it)
+            dd = self.depc.get(id(D)) or self.deps(D)
+            k = (id(D), tuple(sorted((q, v) for q, v in self.ov.items() if q[0] == "idx" and q in dd)))
+        else:
+            k = None
         if self.noise is not None and k in self.fd_cache:
             val, err = self.fd_cache[k]
             return val + err * self.noise.choice([-1.0, 1.0], size=val.shape)
@@ -1148,6 +1203,22 @@ class _Evaluator:
         if k is not None:
             self.fd_cache[k] = (val, err)
         return val
+
+
+_DISPATCH: dict[type, Any] = {
+    ir.Var: _Evaluator._c_var, ir.Num: _Evaluator._c_num, ir.Identity: _Evaluator._c_identity,
+    ir.Zeros: _Evaluator._c_zeros, ir.Ones: _Evaluator._c_ones, ir.Add: _Evaluator._c_add, ir.Neg: _Evaluator._c_neg,
+    ir.MatMul: _Evaluator._c_matmul, ir.Scale: _Evaluator._c_scale, ir.Div: _Evaluator._c_div,
+    ir.Hadamard: _Evaluator._c_hadamard, ir.HadDiv: _Evaluator._c_haddiv, ir.Kron: _Evaluator._c_kron,
+    ir.MaxMin: _Evaluator._c_maxmin, ir.Transpose: _Evaluator._c_transpose, ir.Inverse: _Evaluator._c_inverse,
+    ir.Power: _Evaluator._c_power, ir.EPower: _Evaluator._c_epower, ir.Broadcast: _Evaluator._c_broadcast,
+    ir.Apply: _Evaluator._c_apply, ir.CallVec: _Evaluator._c_callvec, ir.Sum: _Evaluator._c_sum,
+    ir.Trace: _Evaluator._c_trace, ir.Det: _Evaluator._c_det, ir.LogDet: _Evaluator._c_logdet,
+    ir.Diag: _Evaluator._c_diag, ir.Vec: _Evaluator._c_vec, ir.Norm: _Evaluator._c_norm,
+    ir.Softmax: _Evaluator._c_softmax, ir.LogSumExp: _Evaluator._c_logsumexp, ir.Named: _Evaluator._c_named,
+    ir.Entry: _Evaluator._c_entry, ir.IndexSum: _Evaluator._c_indexsum, ir.Delta: _Evaluator._c_delta,
+    ir.Derivative: _Evaluator._c_derivative,
+}
 
 
 # ───────────────────────────── public evaluation ─────────────────────────────
