@@ -21,11 +21,13 @@ with several concrete instantiations of declared functions (``f: R -> R`` from t
 x³/6 + x; ``C: R^n -> R`` from ½‖u − t‖², Σ log cosh u, ¼ Σ u⁴ + cᵀu, logsumexp u), every value of the free
 indices. The tolerance comes from the finite-difference error estimates, propagated through the rest of the
 expression by re-evaluating it with the derivative values perturbed by their estimates, plus a floor for float64
-rounding of the evaluation (1e-12 × the largest intermediate magnitude). A difference at a point must also stand out
-of the point's ROUNDING SENSITIVITY: both sides are re-evaluated twice with every computed value perturbed by a
-random relative 2 eps (Monte Carlo arithmetic, finite differences and complex steps included), and some entry must
-differ by more than the tolerance plus 10× its spread; otherwise the point is ill-conditioned for the claim (sin of
-an argument of 10¹², cancellation of large terms) and re-drawn. A difference is reported ``different`` only
+rounding of the evaluation (1e-12 × the largest intermediate magnitude); the propagation (two re-evaluations) is
+only run where the sides do not already agree within that floor, and the reported tolerance is the one used. A
+difference at a point must also stand out of the point's ROUNDING SENSITIVITY (only measured for a difference): both
+sides are re-evaluated twice with every computed value perturbed by a random relative 2 eps (Monte Carlo arithmetic,
+finite differences and complex steps included), and some entry must differ by more than the tolerance plus 10× its
+spread; otherwise the point is ill-conditioned for the claim (sin of an argument of 10¹², cancellation of large
+terms) and re-drawn. A difference is reported ``different`` only
 when it is CONFIRMED at another point and, where derivatives are involved, by a Taylor-slope test (the remainder
 ``F(x + h v) − F(x) − h·(claimed derivative)·v`` shrinks like h, not h², in the direction v of the discrepancy: r/h
 settles on a nonzero vector over four consecutive halvings while F itself is resolved there — (F(x + h v) − F(x))/h
@@ -363,17 +365,36 @@ def _free_indices(e: ir.Expr, bound: frozenset = frozenset()) -> dict[str, ir.In
     return out
 
 
+_FACTS: dict[int, tuple[ir.Expr, bool, bool, tuple]] = {}  # id → (node, has a derivative, analytic, wrt shapes)
+
+
+def _facts(e: ir.Expr) -> tuple[ir.Expr, bool, bool, tuple]:
+    """Structural facts of ``e`` (memoised by identity; the entry keeps the node alive so its id stays unique)."""
+    f = _FACTS.get(id(e))
+    if f is not None and f[0] is e:
+        return f
+    has_d, analytic, wrts = False, True, []
+    for n in ir.walk(e):
+        if isinstance(n, ir.Derivative):
+            has_d = True
+            if not isinstance(n.wrt, ir.Entry):
+                wrts.append(n.wrt.shape)
+        elif isinstance(n, ir.MaxMin):
+            analytic = False
+        elif isinstance(n, ir.Apply) and not n.declared and n.fn in KINKS:
+            analytic = False
+    if len(_FACTS) > 50000:
+        _FACTS.clear()
+    f = _FACTS[id(e)] = (e, has_d, analytic, tuple(wrts))
+    return f
+
+
 def _has_deriv(e: ir.Expr) -> bool:
-    return any(isinstance(n, ir.Derivative) for n in ir.walk(e))
+    return _facts(e)[1]
 
 
 def _analytic(e: ir.Expr) -> bool:
-    for n in ir.walk(e):
-        if isinstance(n, ir.MaxMin):
-            return False
-        if isinstance(n, ir.Apply) and not n.declared and n.fn in KINKS:
-            return False
-    return True
+    return _facts(e)[2]
 
 
 @dataclass
@@ -1196,7 +1217,7 @@ class _Evaluator:
             k = None
         if self.noise is not None and k in self.fd_cache:
             val, err = self.fd_cache[k]
-            return val + err * self.noise.choice([-1.0, 1.0], size=val.shape)
+            return val + err * np.where(self.noise.random(val.shape) < 0.5, -1.0, 1.0)  # random signs
         J, Je, es, ws = self.jacobian(D)
         val = _arrange(J, es, ws, D.kind, D.layout)
         err = _arrange(Je, es, ws, D.kind, D.layout)
@@ -1347,7 +1368,8 @@ class NumericResult:
     Attributes:
         status: ``"equal"``, ``"different"`` (only when confirmed) or ``"unknown"``.
         max_rel_error: the largest relative difference seen (``max|L − R| / max(|L|, |R|)``).
-        tolerance: the largest relative tolerance used (from the finite-difference error estimates and rounding).
+        tolerance: the largest relative tolerance used (from the finite-difference error estimates and rounding;
+            the rounding floor alone where the sides agree within it).
         points: the number of points (size assignments × values × instantiations) compared.
         detail: one line for humans.
         counterexample: for a difference, the sizes, the point's values, and the entries that differ.
@@ -1401,28 +1423,41 @@ def _value_and_error(ev: _Evaluator, e: ir.Expr, combo: dict, *, propagate: bool
                      ) -> tuple[np.ndarray, float, float]:
     """(value, propagated finite-difference error, intermediate magnitude) of ``e`` for one index combination."""
     extra = {("idx", k): v for k, v in combo.items()}
-    ev.mag = 0.0
     saved = ev.push(extra) if extra else None
     try:
-        v = ev.ev(e)
-        mag = ev.mag
-        err = 0.0
-        if propagate and _has_deriv(e):
-            for s in (1, 2):
-                ev.noise = np.random.default_rng(s)
-                inner = ev.push({("deriv",): True})
-                try:
-                    vn = ev.ev(e)
-                finally:
-                    ev.pop(inner)
-                    ev.noise = None
-                err = max(err, float(np.max(np.abs(vn - v), initial=0)))
-            err *= 3.0
+        v, mag = _value(ev, e)
+        err = _propagated_error(ev, e, v) if propagate else 0.0
     finally:
         if saved is not None:
             ev.pop(saved)
+    return v, err, mag
+
+
+def _value(ev: _Evaluator, e: ir.Expr) -> tuple[np.ndarray, float]:
+    """(value, intermediate magnitude × condition) of ``e`` under the evaluator's active index values."""
+    ev.mag = 0.0
+    v = ev.ev(e)
+    mag = ev.mag
     _finite(v)
-    return v, err, max(mag, float(np.max(np.abs(v), initial=0))) * ev.cond
+    return v, max(mag, float(np.max(np.abs(v), initial=0))) * ev.cond
+
+
+def _propagated_error(ev: _Evaluator, e: ir.Expr, v: np.ndarray) -> float:
+    """The finite-difference error estimates propagated to ``e``: ``e`` re-evaluated twice with every derivative
+    value at the point perturbed by its estimate (random signs); 3× the largest change."""
+    if not _has_deriv(e):
+        return 0.0
+    err = 0.0
+    for s in (1, 2):
+        ev.noise = np.random.default_rng(s)
+        inner = ev.push({("deriv",): True})
+        try:
+            vn = ev.ev(e)
+        finally:
+            ev.pop(inner)
+            ev.noise = None
+        err = max(err, float(np.max(np.abs(vn - v), initial=0)))
+    return 3.0 * err
 
 
 def _combos(info: _Info, point: Point) -> list[dict]:
@@ -1443,12 +1478,26 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
     worst: _Cmp | None = None
     with np.errstate(all="ignore"):
         for combo in _combos(info, point):
-            L, eL, mL = _value_and_error(evL, lhs, combo)
-            R, eR, mR = _value_and_error(evR, rhs, combo)
-            if L.shape != R.shape:
-                raise NumericError(f"the sides evaluate to shapes {L.shape} and {R.shape}")
-            diff = float(np.max(np.abs(L - R), initial=0))
-            tol = eL + eR + FLOOR_REL * (mL + mR)
+            extra = {("idx", k): v for k, v in combo.items()}
+            sL = evL.push(extra) if extra else None
+            sR = evR.push(extra) if extra else None
+            try:
+                L, mL = _value(evL, lhs)
+                R, mR = _value(evR, rhs)
+                if L.shape != R.shape:
+                    raise NumericError(f"the sides evaluate to shapes {L.shape} and {R.shape}")
+                diff = float(np.max(np.abs(L - R), initial=0))
+                floor = FLOOR_REL * (mL + mR)
+                # the propagated finite-difference errors only widen the tolerance: needed only where the sides
+                # do not already agree within the rounding floor
+                eL = _propagated_error(evL, lhs, L) if diff > floor else 0.0
+                eR = _propagated_error(evR, rhs, R) if diff > floor else 0.0
+            finally:
+                if sR is not None:
+                    evR.pop(sR)
+                if sL is not None:
+                    evL.pop(sL)
+            tol = eL + eR + floor
             den = max(float(np.max(np.abs(L), initial=0)), float(np.max(np.abs(R), initial=0)),
                       1e-6 * (mL + mR), 1e-300)
             c = _Cmp(diff > tol, diff / den, tol / den, L, R, tol, dict(combo), (evL, evR))
@@ -1488,14 +1537,12 @@ def _significant(cmp: _Cmp, spread: np.ndarray) -> None:
 
 def _big_wrt(lhs: ir.Expr, rhs: ir.Expr, point: Point) -> bool:
     for root in (lhs, rhs):
-        for n in ir.walk(root):
-            if isinstance(n, ir.Derivative) and not isinstance(n.wrt, ir.Entry):
-                r, c = n.wrt.shape
-                try:
-                    if point.dim(r) * point.dim(c) > BIG_WRT:
-                        return True
-                except NumericError:
-                    continue
+        for r, c in _facts(root)[3]:
+            try:
+                if point.dim(r) * point.dim(c) > BIG_WRT:
+                    return True
+            except NumericError:
+                continue
     return False
 
 
