@@ -2,8 +2,8 @@
 
 Contract: :func:`check_equal` judges ``lhs = rhs`` at small, distinct, concrete sizes (:func:`choose_sizes`). Both
 sides are expanded by :func:`evaluate` into explicit SymPy matrices whose entries are symbols (``W[1,2]`` is the
-symbol ``W_1_2``); every derivative is taken entry by entry with ``sympy.diff`` of those explicit entries and
-arranged per :func:`matcalc.ir.derivative_shape`. Declared functions stay generic: ``f: R -> R`` is a SymPy function
+symbol ``W_1_2``); every derivative is taken entry by entry by the chain rule on those explicit entries (the rules of
+``sympy.diff``, memoized by subexpression) and arranged per :func:`matcalc.ir.derivative_shape`. Declared functions stay generic: ``f: R -> R`` is a SymPy function
 class whose derivative is the class ``f'`` (and so on), ``C: R^n -> R`` is a function of n arguments whose partials
 are the classes ``C_i``, ``C_ij`` (indices sorted, so ``C_ij = C_ji``). The result is ``"equal"`` only when the
 difference of every entry simplifies to the symbol 0 at every size tried; ``"different"`` only when an exact point
@@ -11,6 +11,16 @@ difference of every entry simplifies to the symbol 0 at every size tried; ``"dif
 gives a clearly nonzero difference, away from kinks (relu, abs, step, max/min) and out-of-domain values; otherwise
 ``"unknown"`` with the reason. Nothing here imports the rule engine, the simplifier or the normaliser; SymPy is
 imported when this module is imported, and nothing imports this module until a check runs.
+
+How an entry's difference is shown to be 0, cheapest first (every test is sound; a later one runs only for the
+entries an earlier one did not settle): (1) SymPy already reduced ``lhs − rhs`` to 0 while building it; (2) the
+*cheap zero test*: every application that is not a sum, product or integer power (a generic or built-in function,
+``Max``, ``sqrt`` …) becomes a symbol, one per function and expanded arguments, and both sides are compared as
+elements of one polynomial ring (or fraction field) over ℚ — equal there means equal as rational functions of
+independent symbols, hence equal whatever values the applications take; (3) one random exact point, to find a
+difference before costly work; (4) ``expand``, ``cancel``, ``simplify`` and the split at kinks (:func:`_symbolic_zero`).
+Every stage works on the expression DAG with memos (one evaluation per IR node and free-index values, one derivative
+per subexpression and symbol, one conversion per subexpression), since shared subexpressions are the rule here.
 
 Conventions stated here once:
 
