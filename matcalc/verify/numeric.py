@@ -280,7 +280,40 @@ KINKS = ("relu", "step", "abs")
 POLES = ("log", "sqrt")
 
 
+def _sum_b(x: np.ndarray) -> np.ndarray:
+    """A stack of values (batch, r, c) summed per member: (batch, 1, 1)."""
+    return x.sum(axis=(-2, -1), keepdims=True)
+
+
+def _softmax_b(u: np.ndarray) -> np.ndarray:
+    e = np.exp(u - np.max(_re(u), axis=(-2, -1), keepdims=True))
+    return e / _sum_b(e)
+
+
+def _lse_b(u: np.ndarray) -> np.ndarray:
+    m = np.max(_re(u), axis=(-2, -1), keepdims=True)
+    return m + np.log(_sum_b(np.exp(u - m)))
+
+
+def _vec_fn_b(name: str, order: int, u: np.ndarray, point: Point, fn: str) -> np.ndarray:
+    """:func:`_vec_fn` for a stack of arguments (batch, n, 1)."""
+    n = u.shape[-2]
+    if name == "half_sq":
+        t, _ = point.param(fn, n)
+        return 0.5 * _sum_b((u - t) ** 2) if order == 0 else u - t
+    if name == "logcosh":
+        return _sum_b(_logcosh(u)) if order == 0 else np.tanh(u)
+    if name == "quartic":
+        _, c = point.param(fn, n)
+        return 0.25 * _sum_b(u**4) + _sum_b(c * u) if order == 0 else u**3 + c
+    if name == "lse":
+        return _lse_b(u) if order == 0 else _softmax_b(u)
+    raise NumericError(f"no vector function {name!r}")
+
+
 def _vec_fn(name: str, order: int, u: np.ndarray, point: Point, fn: str) -> np.ndarray:
+    if u.ndim > 2:
+        return _vec_fn_b(name, order, u, point, fn)
     n = u.shape[0]
     if name == "half_sq":
         t, _ = point.param(fn, n)
@@ -615,6 +648,13 @@ _LEAVES = (ir.Var, ir.Named, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Transpos
 #: nodes whose value carries no rounding of its own (inputs, constants, rearrangements, finite differences of
 #: already perturbed evaluations)
 _EXACT = _LEAVES + (ir.Delta, ir.Entry, ir.Derivative)
+#: node types that evaluate a stack of values (batch, r, c) member by member: a complex-step Jacobian whose
+#: perturbed argument reaches the root through these only takes all its columns in one evaluation
+_BATCH_OK = frozenset({
+    ir.Var, ir.Named, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Add, ir.Neg, ir.MatMul, ir.Scale, ir.Div,
+    ir.Hadamard, ir.HadDiv, ir.Transpose, ir.Inverse, ir.Power, ir.EPower, ir.Broadcast, ir.Apply, ir.CallVec,
+    ir.Sum, ir.Trace, ir.Det, ir.LogDet, ir.Norm, ir.Softmax, ir.LogSumExp, ir.Entry, ir.IndexSum, ir.Delta,
+})
 _LEAVES_T = frozenset(_LEAVES)  # exact types (dispatch is by type(e); the IR node classes are not subclassed)
 _EXACT_T = frozenset(_EXACT)
 
@@ -640,6 +680,8 @@ class _Evaluator:
         self.mag = 0.0
         self.magi = 0.0
         self.fd_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self.batch_ok: dict[tuple, bool] = {}
+        self.batch = True  # complex-step Jacobians in one stacked evaluation where possible (False: by columns)
         self.noise: np.random.Generator | None = None
         self.cs_ok: dict[int, bool] = {} if cs_ok is None else cs_ok  # shared by the points of one check
         self.methods: set[str] = set()
@@ -847,12 +889,13 @@ class _Evaluator:
         return out
 
     def _c_scale(self, e: ir.Scale) -> np.ndarray:
-        return self.ev(e.scalar)[0, 0] * self.ev(e.arg)
+        s = self.ev(e.scalar)
+        return (s[0, 0] if s.ndim == 2 else s) * self.ev(e.arg)
 
     def _c_div(self, e: ir.Div) -> np.ndarray:
         s = self.ev(e.scalar)
         self._away(s, "a divisor")
-        return self.ev(e.arg) / s[0, 0]
+        return self.ev(e.arg) / (s[0, 0] if s.ndim == 2 else s)
 
     def _c_hadamard(self, e: ir.Hadamard) -> np.ndarray:
         return self.ev(e.a) * self.ev(e.b)
@@ -872,7 +915,8 @@ class _Evaluator:
         return np.where(take_a, a, b)
 
     def _c_transpose(self, e: ir.Transpose) -> np.ndarray:
-        return self.ev(e.arg).T
+        a = self.ev(e.arg)
+        return a.T if a.ndim == 2 else np.swapaxes(a, -1, -2)
 
     def _c_inverse(self, e: ir.Inverse) -> np.ndarray:
         a = self.ev(e.arg)
@@ -882,7 +926,7 @@ class _Evaluator:
     def _c_power(self, e: ir.Power) -> np.ndarray:
         b = self.ev(e.base)
         k = e.exp
-        if b.shape == (1, 1):
+        if b.shape[-2:] == (1, 1):
             if k.denominator != 1:
                 self._away(b, "a base of a fractional power", positive=True)
                 return b ** float(k)
@@ -907,8 +951,8 @@ class _Evaluator:
         return b ** int(k)
 
     def _c_broadcast(self, e: ir.Broadcast) -> np.ndarray:
-        s = self.ev(e.arg)[0, 0]
-        return s * np.ones((self.pt.dim(e.dims[0]), self.pt.dim(e.dims[1])))
+        s = self.ev(e.arg)
+        return (s[0, 0] if s.ndim == 2 else s) * np.ones((self.pt.dim(e.dims[0]), self.pt.dim(e.dims[1])))
 
     def _c_apply(self, e: ir.Apply) -> np.ndarray:
         x = self.ev(e.arg)
@@ -934,19 +978,28 @@ class _Evaluator:
         return _vec_fn(name, e.order, u, self.pt, e.fn)
 
     def _c_sum(self, e: ir.Sum) -> np.ndarray:
-        return np.array([[self.ev(e.arg).sum()]])
+        a = self.ev(e.arg)
+        return np.array([[a.sum()]]) if a.ndim == 2 else _sum_b(a)
 
     def _c_trace(self, e: ir.Trace) -> np.ndarray:
-        return np.array([[np.trace(self.ev(e.arg))]])
+        a = self.ev(e.arg)
+        if a.ndim > 2:
+            return np.trace(a, axis1=-2, axis2=-1)[..., None, None]
+        return np.array([[np.trace(a)]])
 
     def _c_det(self, e: ir.Det) -> np.ndarray:
         a = self.ev(e.arg)
         self._cond(a, "det")
+        if a.ndim > 2:
+            return np.linalg.det(a)[..., None, None]
         return np.array([[np.linalg.det(a)]])
 
     def _c_logdet(self, e: ir.LogDet) -> np.ndarray:
         a = self.ev(e.arg)
         self._cond(a, "logdet")
+        if a.ndim > 2:
+            d = np.linalg.det(a)[..., None, None]
+            return np.log(d * np.sign(d.real)) if np.iscomplexobj(a) else np.log(np.abs(d))
         if np.iscomplexobj(a):
             d = np.linalg.det(a)
             return np.array([[np.log(d * np.sign(d.real))]])
@@ -960,15 +1013,19 @@ class _Evaluator:
 
     def _c_norm(self, e: ir.Norm) -> np.ndarray:
         a = self.ev(e.arg)
+        if a.ndim > 2:
+            return np.sqrt(_sum_b(a * a))  # only under a perturbation (never checked there)
         n = np.sqrt(np.sum(a * a))
         self._away(np.array([[n]]), "a norm", positive=True)
         return np.array([[n]])
 
     def _c_softmax(self, e: ir.Softmax) -> np.ndarray:
-        return _softmax(self.ev(e.arg))
+        a = self.ev(e.arg)
+        return _softmax(a) if a.ndim == 2 else _softmax_b(a)
 
     def _c_logsumexp(self, e: ir.LogSumExp) -> np.ndarray:
-        return np.array([[_lse(self.ev(e.arg))]])
+        a = self.ev(e.arg)
+        return np.array([[_lse(a)]]) if a.ndim == 2 else _lse_b(a)
 
     def _c_named(self, e: ir.Named) -> np.ndarray:
         v = self.ov.get(("named", e.name))
@@ -979,20 +1036,21 @@ class _Evaluator:
     def _c_entry(self, e: ir.Entry) -> np.ndarray:
         a = self.ev(e.arg)
         idx = [self.index_value(i) for i in e.idx]
+        p, q = a.shape[-2:]
         if len(idx) == 1:
-            if a.shape[1] == 1:
+            if q == 1:
                 r, c = idx[0], 1
-            elif a.shape[0] == 1:
+            elif p == 1:
                 r, c = 1, idx[0]
             else:
-                raise NumericError(f"one index on a {a.shape[0]}×{a.shape[1]} matrix")
+                raise NumericError(f"one index on a {p}×{q} matrix")
         elif len(idx) == 2:
             r, c = idx
         else:
             raise NumericError("an entry takes one or two indices")
-        if not (1 <= r <= a.shape[0] and 1 <= c <= a.shape[1]):
-            raise NumericError(f"the entry ({r}, {c}) is outside a {a.shape[0]}×{a.shape[1]} array")
-        return a[r - 1: r, c - 1: c]
+        if not (1 <= r <= p and 1 <= c <= q):
+            raise NumericError(f"the entry ({r}, {c}) is outside a {p}×{q} array")
+        return a[..., r - 1: r, c - 1: c]
 
     def _c_indexsum(self, e: ir.IndexSum) -> np.ndarray:
         n = self.pt.dim(e.index.dim)
@@ -1179,6 +1237,47 @@ class _Evaluator:
         self.cs_ok[k] = bool(ok)
         return bool(ok)
 
+    def _batchable(self, D: ir.Derivative, key: tuple) -> bool:
+        """Whether every node of D.expr on a path from the perturbed argument evaluates a stack of values (batch,
+        r, c) member by member (see :data:`_BATCH_OK`)."""
+        k = (id(D), key)
+        ok = self.batch_ok.get(k)
+        if ok is None:
+            ok = all(type(n) in _BATCH_OK for n in ir.walk(D.expr) if key in self.deps(n))
+            self.batch_ok[k] = ok
+        return ok
+
+    def _cstep_batch(self, key: tuple, X0: np.ndarray, coords: list, expr: ir.Expr
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The complex step along every unit direction of ``coords`` in ONE evaluation of a stack of arguments
+        (member b is X0 + i h E_b): the Jacobian's columns and their errors, or None (then column by column).
+
+        The same regime check as :meth:`_cstep`, over the whole stack: the step shrinks until the largest
+        imaginary part of every intermediate of every member is below CS_MAX_IMAG; the error estimate of a column
+        uses that largest imaginary part (at least the column's own)."""
+        B = len(coords)
+        E = np.zeros((B,) + X0.shape)
+        for b, rc in enumerate(coords):
+            E[(b,) + tuple(rc)] = 1.0
+        hc = CS_H
+        for _ in range(3):
+            self.magi = 0.0
+            Xc = np.empty(E.shape, dtype=complex)
+            Xc.real = X0
+            Xc.imag = hc * E
+            fc = self._f(key, Xc, expr)
+            if self.magi <= CS_MAX_IMAG:
+                im = np.broadcast_to(fc.imag, (B,) + fc.shape[-2:])
+                J = np.swapaxes(im, -1, -2).reshape(B, -1).T / hc  # column b: vec of member b
+                col = np.max(np.abs(J), axis=0, initial=0)
+                Je = np.empty(J.shape)
+                Je[:] = (64 * EPS * (self.magi / hc) + 16 * EPS * col) * self.cond
+                return J, Je
+            hc = hc * CS_MAX_IMAG / (1e3 * self.magi)
+            if not hc > 1e-300:
+                break
+        return None
+
     def jacobian(self, D: ir.Derivative) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
         """The numerator vec Jacobian of D.expr by D.wrt's entries, its error, and the shapes (expr, wrt)."""
         key, X0, pos, sym = self.wrt_target(D.wrt)
@@ -1189,16 +1288,22 @@ class _Evaluator:
             coords = [pos]
         else:
             coords = [(r, c) for c in range(X0.shape[1]) for r in range(X0.shape[0])]
-        cols, errs = [], []
-        for rc in coords:
-            E = np.zeros(X0.shape)
-            E[rc] = 1.0
-            d, er = self.dir_fd(key, X0, E, D.expr, use_cs, levels=4)
-            cols.append(d)
-            errs.append(er)
         kl = f0.size
-        J = np.hstack(cols) if cols else np.zeros((kl, 0))
-        Je = np.hstack(errs) if errs else np.zeros((kl, 0))
+        got = None
+        if use_cs and self.batch and len(coords) > 1 and self._batchable(D, key):
+            got = self._cstep_batch(key, X0, coords, D.expr)
+        if got is not None:
+            J, Je = got
+        else:
+            cols, errs = [], []
+            for rc in coords:
+                E = np.zeros(X0.shape)
+                E[rc] = 1.0
+                d, er = self.dir_fd(key, X0, E, D.expr, use_cs, levels=4)
+                cols.append(d)
+                errs.append(er)
+            J = np.hstack(cols) if cols else np.zeros((kl, 0))
+            Je = np.hstack(errs) if errs else np.zeros((kl, 0))
         if sym and X0.shape[0] == X0.shape[1]:
             perm = _sym_perm(*X0.shape)
             J = (J + J[:, perm]) / 2
