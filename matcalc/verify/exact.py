@@ -1575,8 +1575,9 @@ def _check_at(lhs: ir.Expr, rhs: ir.Expr, free_ix: list[ir.Index], env: ExactEnv
         pending = [item for item, zero in zip(pending, _cheap_zeros(pending, env)) if not zero]
     if not pending:
         return "equal", ""
-    # 2. a quick probe of the rest finds most differences before any costly simplification
-    _probe(pending, env, maker, n_points=1, max_attempts=8)
+    # 2. a few exact points find most differences before any costly simplification (one point is often not enough:
+    #    the generic functions take values from a small pool, so two of them coincide by chance)
+    _probe(pending, env, maker, n_points=3, max_attempts=12)
     # 3. symbolic zero entry by entry
     unresolved = []
     for item in pending:
