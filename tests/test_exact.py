@@ -849,3 +849,28 @@ def test_index_free_subexpressions_are_shared_across_index_values():
     assert check_equal(lhs, mm(Entry(a_m, (K,)), Entry(delta, (J,)))).status == "equal"
     res = check_equal(lhs, mm(Entry(a_m, (K,)), Entry(delta, (1,))))
     assert res.status == "different" and res.counterexample["indices"]["j"] >= 2
+
+
+def test_backprop_claims_are_settled_by_the_cheap_test(monkeypatch):
+    # the generic-function backprop identities (BP1-BP4) need neither a random point nor simplify: equal by the
+    # cheap zero test alone; the wrong variants still go through the probe and are different
+    W1, W2, b1, b2, _, _ = _mlp()
+    zl = Named("zl", add(mm(W1, xm), b1))
+    zn = Named("zn", add(mm(W2, sig(zl, declared=True)), b2))
+    cost = CallVec("C", sig(zn, declared=True))
+    delta_n = Hadamard(CallVec("C", sig(zn, declared=True), 1), sig(zn, 1, declared=True))
+    delta_l = Hadamard(mm(T(W2), delta_n), sig(zl, 1, declared=True))
+    good = [(Derivative(cost, zn, "grad"), delta_n), (Derivative(cost, zl, "grad"), delta_l),
+            (Derivative(cost, W1, "grad"), mm(delta_l, T(xm))), (Derivative(cost, b1, "grad"), delta_l)]
+
+    def unexpected(*a_, **k):
+        raise AssertionError("the cheap zero test should have settled every entry")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(exact, "_probe", unexpected)
+        mp.setattr(exact, "_symbolic_zero", unexpected)
+        for lhs, rhs in good:
+            assert check_equal(lhs, rhs).status == "equal", (lhs, rhs)
+    for lhs, rhs in good:
+        wrong = Hadamard(rhs, rhs) if rhs.shape[1] == 1 else sc(2, rhs)
+        assert check_equal(lhs, wrong).status == "different", (lhs, wrong)
