@@ -72,20 +72,22 @@ def _build_parser() -> argparse.ArgumentParser:
                         epilog='examples:\n  matcalc derive "x^T A x" --wrt x\n'
                         '  matcalc derive "sigma(W x + b)" --wrt x,W --given "W: n x m, x: m, b: n"',
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    sp.add_argument("input", metavar="EXPR|FILE")
+    sp.add_argument("input", metavar="EXPR|FILE", help="an expression, or a .mc document (its last expression)")
     sp.add_argument("--wrt", required=True, metavar="X[,Y...]", help="the variables to differentiate by")
-    sp.add_argument("--given", metavar="DECLS")
-    sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--given", metavar="DECLS", help='declarations, e.g. "W: n x m, x: m"')
+    sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed",
+                    help="derivative layout (default: mixed)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
     common(sp)
 
     sp = sub.add_parser("check", help="judge claims: verified, refuted (with a counterexample) or inconclusive",
                         epilog='examples:\n  matcalc check "d/dx x^T A x = (A + A^T) x" --given "A: n x n, x: n"\n'
                         "  matcalc check homework.mc\n  cat homework.mc | matcalc check -",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    sp.add_argument("input", metavar="CLAIM|FILE|-")
-    sp.add_argument("--given", metavar="DECLS")
-    sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
+    sp.add_argument("input", metavar="CLAIM|FILE|-", help="a claim, a .mc document, or - for standard input")
+    sp.add_argument("--given", metavar="DECLS", help='declarations, e.g. "A: n x n, x: n"')
+    sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed",
+                    help="derivative layout (default: mixed)")
     sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
     common(sp, (*FORMATS, "gradescope"))
 
@@ -112,7 +114,10 @@ def _read_input(arg: str) -> tuple[str, str]:
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        try:
+            Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -120,15 +125,22 @@ def _emit(text: str, output: str | None) -> None:
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # piped or redirected: rich would assume 80 columns; tables and derivations read better wider
+        console = Console(highlight=False, soft_wrap=False, width=120)
+    return console
 
 
 def _print_rich(renderable, output: str | None) -> None:
     if output:
         from rich.console import Console
 
-        with open(output, "w", encoding="utf-8") as fh:
-            Console(file=fh, color_system=None, width=100, highlight=False).print(renderable)
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                Console(file=fh, color_system=None, width=120, highlight=False).print(renderable)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
         _console().print(renderable)
 

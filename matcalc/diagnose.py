@@ -103,7 +103,7 @@ def _candidates(lhs: ir.Expr, rhs: ir.Expr) -> Iterator[tuple[str, ir.Expr, ir.E
         if k == -1:
             yield ("a sign error: the right side has the wrong sign", lhs, ir.Neg(rhs))
         else:
-            yield (f"a constant factor is off: the correct result is {k} times the right side", lhs,
+            yield (f"a constant factor is off: the right side times {k} would be right", lhs,
                    ir.Scale(ir.Num(k), rhs))
     # A symmetric assumption.
     for v in sorted({n for n in ir.walk(lhs) if isinstance(n, ir.Var)}, key=lambda v: v.name):
