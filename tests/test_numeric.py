@@ -955,3 +955,45 @@ def test_paths_through_unstacked_nodes_go_column_by_column():
 
 def x_size(pt):
     return pt.values["x"].size
+
+
+@pytest.mark.parametrize("inst", [0, 1, 2])
+def test_entry_derivatives_share_one_stacked_jacobian(inst):
+    jj, kk = ir.Index("j", n), ir.Index("k", m)
+    f = ir.CallVec("C", ap("sigma", mm(W, xm), declared=True))
+    D = d(f, ir.Entry(W, (jj, kk)))
+    pt = N.make_point([D], seed=7 + inst, instantiation=inst)
+    vals = {}
+    for batch in (True, False):
+        ev = N._Evaluator(pt, strict=False)
+        ev.batch = batch
+        out = {}
+        with np.errstate(all="ignore"):
+            for a in range(1, pt.sizes["n"] + 1):
+                for c in range(1, pt.sizes["m"] + 1):
+                    saved = ev.push({("idx", "j"): a, ("idx", "k"): c})
+                    out[a, c] = float(ev.ev(D)[0, 0])
+                    ev.pop(saved)
+        vals[batch] = (out, ev.fd_evals, len(ev.entry_jac))
+    (vb, nb, kept), (vc, nc, _) = vals[True], vals[False]
+    assert kept == 1 and nb < nc  # one whole Jacobian served every entry
+    for key in vc:
+        assert vb[key] == pytest.approx(vc[key], rel=1e-13, abs=1e-15)
+    # and the entries are the closed form C'(σ(W x)) ⊙ σ'(W x) xᵀ
+    closed = N.evaluate(mm(ir.Hadamard(ir.CallVec("C", ap("sigma", mm(W, xm), declared=True), 1),
+                                       ap("sigma", mm(W, xm), 1, declared=True)), T(xm)), pt)
+    for (a, c), v in vb.items():
+        assert v == pytest.approx(closed[a - 1, c - 1], rel=1e-12, abs=1e-14)
+
+
+def test_entry_derivative_of_an_index_dependent_expression_is_taken_alone():
+    jj = ir.Index("j", n)
+    D = d(ir.EPower(ir.Entry(x, (jj,)), 3), ir.Entry(x, (jj,)))  # 3 x[j]², the expression depends on j
+    pt = N.make_point([D], seed=2)
+    ev = N._Evaluator(pt, strict=False)
+    with np.errstate(all="ignore"):
+        for a in range(1, pt.sizes["n"] + 1):
+            saved = ev.push({("idx", "j"): a})
+            assert ev.ev(D)[0, 0] == pytest.approx(3 * pt.values["x"][a - 1, 0] ** 2, rel=1e-13)
+            ev.pop(saved)
+    assert not ev.entry_jac

@@ -681,6 +681,7 @@ class _Evaluator:
         self.magi = 0.0
         self.fd_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self.batch_ok: dict[tuple, bool] = {}
+        self.entry_jac: dict[tuple, Any] = {}  # whole Jacobians serving derivatives by entries (see _entry_column)
         self.batch = True  # complex-step Jacobians in one stacked evaluation where possible (False: by columns)
         self.noise: np.random.Generator | None = None
         self.cs_ok: dict[int, bool] = {} if cs_ok is None else cs_ok  # shared by the points of one check
@@ -692,32 +693,15 @@ class _Evaluator:
     # ── dependencies and caching ──
 
     def deps(self, e: ir.Expr) -> frozenset:
+        """The override keys ``e``'s value can depend on (structural: shared by every evaluator)."""
         k = id(e)
         d = self.depc.get(k)
         if d is not None:
             return d
-        s: set = set()
-        if isinstance(e, ir.Var):
-            s.add(("var", e.name))
-        elif isinstance(e, ir.Named):
-            s.add(("named", e.name))
-            s |= self.deps(e.value)
-        elif isinstance(e, ir.IndexSum):
-            s |= self.deps(e.body)
-            s.discard(("idx", e.index.name))
-        else:
-            if isinstance(e, ir.Entry):
-                s |= {("idx", i.name) for i in e.idx if isinstance(i, ir.Index)}
-            elif isinstance(e, ir.Delta):
-                s |= {("idx", i.name) for i in (e.i, e.j) if isinstance(i, ir.Index)}
-            elif isinstance(e, ir.Derivative):
-                s.add(("deriv",))
-            for c in ir.children(e):
-                s |= self.deps(c)
-        fs = frozenset(s)
-        self.depc[k] = fs
-        self.keep[k] = e
-        return fs
+        d = _deps(e)
+        self.depc[k] = d
+        self.keep[k] = e  # keeps the id unique while the evaluator lives
+        return d
 
     def ev(self, e: ir.Expr) -> np.ndarray:
         """The value of ``e`` under the active overrides, memoised in the OUTERMOST frame where it is valid: a
@@ -1278,6 +1262,29 @@ class _Evaluator:
                 break
         return None
 
+    def _entry_column(self, D: ir.Derivative, key: tuple, X0: np.ndarray, pos: tuple
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A derivative by ``W[j, k]`` with index names, of an expression that does not depend on those indices
+        (``d/dW[j, k] C(z)`` for every j, k): the column of the whole Jacobian by W, taken once by a stacked
+        complex step at the point (only index values bound) and kept for the other index values; None where
+        that does not apply (then the one column is taken alone)."""
+        if not 1 < X0.size <= 400 or not all(q[0] in ("idx", "deriv") for q in self.ovk):
+            return None
+        names = {("idx", i.name) for i in D.wrt.idx if isinstance(i, ir.Index)}
+        dd = self.deps(D.expr)
+        if not names or not names.isdisjoint(dd):
+            return None
+        ck = (id(D.expr), key, tuple(sorted((q, v) for q, v in self.ov.items() if q[0] == "idx" and q in dd)))
+        if ck not in self.entry_jac:
+            p, q = X0.shape
+            self.keep[id(D.expr)] = D.expr
+            self.entry_jac[ck] = self._cstep_batch(key, X0, [(r, c) for c in range(q) for r in range(p)], D.expr)
+        full = self.entry_jac[ck]
+        if full is None:
+            return None
+        col = pos[1] * X0.shape[0] + pos[0]
+        return full[0][:, col: col + 1], full[1][:, col: col + 1]
+
     def jacobian(self, D: ir.Derivative) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
         """The numerator vec Jacobian of D.expr by D.wrt's entries, its error, and the shapes (expr, wrt)."""
         key, X0, pos, sym = self.wrt_target(D.wrt)
@@ -1290,8 +1297,11 @@ class _Evaluator:
             coords = [(r, c) for c in range(X0.shape[1]) for r in range(X0.shape[0])]
         kl = f0.size
         got = None
-        if use_cs and self.batch and len(coords) > 1 and self._batchable(D, key):
-            got = self._cstep_batch(key, X0, coords, D.expr)
+        if use_cs and self.batch and self._batchable(D, key):
+            if len(coords) > 1:
+                got = self._cstep_batch(key, X0, coords, D.expr)
+            elif pos is not None:
+                got = self._entry_column(D, key, X0, pos)
         if got is not None:
             J, Je = got
         else:
@@ -1345,6 +1355,40 @@ _DISPATCH: dict[type, Any] = {
     ir.Entry: _Evaluator._c_entry, ir.IndexSum: _Evaluator._c_indexsum, ir.Delta: _Evaluator._c_delta,
     ir.Derivative: _Evaluator._c_derivative,
 }
+
+
+_DEPS: dict[int, tuple[ir.Expr, frozenset]] = {}  # id → (node, dependencies); the entry keeps the node alive
+
+
+def _deps(e: ir.Expr) -> frozenset:
+    """The override keys the value of ``e`` can depend on: ("var", name), ("named", name), ("idx", name) of the
+    indices free in ``e``, ("deriv",) for a node holding a derivative."""
+    got = _DEPS.get(id(e))
+    if got is not None and got[0] is e:
+        return got[1]
+    s: set = set()
+    if isinstance(e, ir.Var):
+        s.add(("var", e.name))
+    elif isinstance(e, ir.Named):
+        s.add(("named", e.name))
+        s |= _deps(e.value)
+    elif isinstance(e, ir.IndexSum):
+        s |= _deps(e.body)
+        s.discard(("idx", e.index.name))
+    else:
+        if isinstance(e, ir.Entry):
+            s |= {("idx", i.name) for i in e.idx if isinstance(i, ir.Index)}
+        elif isinstance(e, ir.Delta):
+            s |= {("idx", i.name) for i in (e.i, e.j) if isinstance(i, ir.Index)}
+        elif isinstance(e, ir.Derivative):
+            s.add(("deriv",))
+        for c in ir.children(e):
+            s |= _deps(c)
+    fs = frozenset(s)
+    if len(_DEPS) > 200000:
+        _DEPS.clear()
+    _DEPS[id(e)] = (e, fs)
+    return fs
 
 
 # ───────────────────────────── public evaluation ─────────────────────────────
