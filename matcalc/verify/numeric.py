@@ -16,6 +16,13 @@ SPEC section 4 through the numerator ``vec`` Jacobian (columns stacked, Fortran 
 name ``Named(z, …)`` replaces the marked occurrences of ``z`` by the perturbed value while every other path keeps its
 value; a derivative by ``Entry(W, (j, k))`` perturbs that one entry.
 
+Cost (the results do not depend on it): a value is memoised in the outermost override frame (index values,
+perturbations) where it is valid, so a perturbation re-evaluates only the path from the perturbed argument to the
+root. Where every node on that path evaluates a stack of arguments member by member, the complex step takes all the
+Jacobian's columns in ONE evaluation of the stack ``X + i h E_b`` (the imaginary-part regime is checked over the
+whole stack; a column's error estimate uses the stack's largest imaginary part, never less than its own), and
+derivatives by ``W[j, k]`` of an expression free of j and k are columns of one such Jacobian per point.
+
 :func:`check_equal` judges ``lhs = rhs`` at several random points and distinct small sizes (2..6, never all equal),
 with several concrete instantiations of declared functions (``f: R -> R`` from tanh, softplus, sin, exp(x/2),
 x³/6 + x; ``C: R^n -> R`` from ½‖u − t‖², Σ log cosh u, ¼ Σ u⁴ + cᵀu, logsumexp u), every value of the free
