@@ -931,7 +931,7 @@ def test_stacked_complex_step_equals_column_by_column(name, e, wrt, inst):
             J, Je, _, _ = ev.jacobian(D)
         got[batch] = (J, Je, ev.fd_evals, ev.batch_ok)
     (Jb, Eb, nb, ok), (Jc, Ec, nc, _) = got[True], got[False]
-    assert all(ok.values()) and ok  # the stacked evaluation was taken ...
+    assert ok and all(v[0] for v in ok.values())  # the stacked evaluation was taken ...
     assert nb < nc  # ... in fewer evaluations
     scale = max(1.0, float(np.max(np.abs(Jc))))
     np.testing.assert_allclose(Jb, Jc, rtol=0, atol=1e-13 * scale)
@@ -944,7 +944,7 @@ def test_paths_through_unstacked_nodes_go_column_by_column():
     ev = N._Evaluator(pt, strict=False)
     with np.errstate(all="ignore"):
         J, _, _, _ = ev.jacobian(D)
-    assert not any(ev.batch_ok.values())
+    assert not any(v[0] for v in ev.batch_ok.values())
     assert ev.fd_evals >= x_size(pt)  # one evaluation per column (plus the probe)
     xv = pt.values["x"][:, 0]
     want = np.vstack([np.kron(np.eye(len(xv))[:, [c]], np.tanh(xv)[:, None])
@@ -997,3 +997,16 @@ def test_entry_derivative_of_an_index_dependent_expression_is_taken_alone():
             assert ev.ev(D)[0, 0] == pytest.approx(3 * pt.values["x"][a - 1, 0] ** 2, rel=1e-13)
             ev.pop(saved)
     assert not ev.entry_jac
+
+
+@pytest.mark.parametrize("size,stacked", [(40, True), (150, False)])
+def test_a_stack_too_large_to_hold_goes_column_by_column(size, stacked):
+    e = ir.Sum(ir.Hadamard(mm(x, T(x)), A))  # xᵀ A x through an n×n intermediate
+    D = d(e, x)
+    pt = N.make_point([D], seed=4, sizes={"n": size})
+    ev = N._Evaluator(pt, strict=False)
+    with np.errstate(all="ignore"):
+        got = ev.ev(D)
+    assert (ev.fd_evals < size) == stacked  # 150 members × 150² entries exceed STACK_MAX
+    Av, xv = pt.values["A"], pt.values["x"]
+    np.testing.assert_allclose(got, (Av + Av.T) @ xv, rtol=1e-12, atol=1e-12)

@@ -107,6 +107,7 @@ BIG_WRT = 200  # above this many entries: directional probes instead of full Jac
 FLOOR_REL = 1e-12  # rounding floor, relative to the largest intermediate magnitude
 MAX_COND = 1e7
 MAX_COMBOS = 2000  # free-index combinations per point
+STACK_MAX = 2_000_000  # entries of the largest intermediate of a stacked complex step (members × entries)
 
 #: Concrete smooth functions standing in for a declared ``f: R -> R``. The order matters: any three consecutive
 #: ones include a function that is neither odd nor zero at 0 (softplus, exp(x/2)), so a claim such as
@@ -687,7 +688,7 @@ class _Evaluator:
         self.mag = 0.0
         self.magi = 0.0
         self.fd_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self.batch_ok: dict[tuple, bool] = {}
+        self.batch_ok: dict[tuple, tuple[bool, int]] = {}  # (every node on the path stacks, largest entry count)
         self.entry_jac: dict[tuple, Any] = {}  # whole Jacobians serving derivatives by entries (see _entry_column)
         self.batch = True  # complex-step Jacobians in one stacked evaluation where possible (False: by columns)
         self.noise: np.random.Generator | None = None
@@ -1228,15 +1229,27 @@ class _Evaluator:
         self.cs_ok[k] = bool(ok)
         return bool(ok)
 
-    def _batchable(self, D: ir.Derivative, key: tuple) -> bool:
+    def _batchable(self, D: ir.Derivative, key: tuple, members: int) -> bool:
         """Whether every node of D.expr on a path from the perturbed argument evaluates a stack of values (batch,
-        r, c) member by member (see :data:`_BATCH_OK`)."""
+        r, c) member by member (see :data:`_BATCH_OK`), with a stack of ``members`` small enough to hold
+        (at most STACK_MAX entries in any intermediate)."""
         k = (id(D), key)
-        ok = self.batch_ok.get(k)
-        if ok is None:
-            ok = all(type(n) in _BATCH_OK for n in ir.walk(D.expr) if key in self.deps(n))
-            self.batch_ok[k] = ok
-        return ok
+        got = self.batch_ok.get(k)
+        if got is None:
+            ok, size = True, 1
+            for n in ir.walk(D.expr):
+                if key not in self.deps(n):
+                    continue
+                if type(n) not in _BATCH_OK:
+                    ok = False
+                    break
+                try:
+                    size = max(size, self.pt.dim(n.shape[0]) * self.pt.dim(n.shape[1]))
+                except (NumericError, ShapeError):
+                    ok = False
+                    break
+            got = self.batch_ok[k] = (ok, size)
+        return got[0] and members * got[1] <= STACK_MAX
 
     def _cstep_batch(self, key: tuple, X0: np.ndarray, coords: list, expr: ir.Expr
                      ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -1304,7 +1317,7 @@ class _Evaluator:
             coords = [(r, c) for c in range(X0.shape[1]) for r in range(X0.shape[0])]
         kl = f0.size
         got = None
-        if use_cs and self.batch and self._batchable(D, key):
+        if use_cs and self.batch and self._batchable(D, key, X0.size):
             if len(coords) > 1:
                 got = self._cstep_batch(key, X0, coords, D.expr)
             elif pos is not None:
