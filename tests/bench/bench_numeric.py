@@ -5,6 +5,8 @@
 2. The finite-difference accuracy reached on the smooth claims of tests/test_numeric.py: the largest relative
    difference between the finite-difference side and the closed form, with the complex step and with central
    differences plus Richardson extrapolation only.
+3. Typical claims: the CPU time (time.process_time, robust on a shared machine) of check_equal over every claim and
+   step of the theorems in proofs/ (``matcalc prove all`` in one process), the slowest claims, and the statuses.
 
 Run: ``python tests/bench/bench_numeric.py``.
 """
@@ -90,7 +92,40 @@ def main() -> None:
         assert rc.status == "equal" and rr.status == "equal", (name, rc.detail, rr.detail)
         worst_cs, worst_r = max(worst_cs, rc.max_rel_error), max(worst_r, rr.max_rel_error)
         print(f"{name[:40]:<40} {rc.max_rel_error:12.1e} {rr.max_rel_error:11.1e} {rr.tolerance:9.1e} {dt:6.1f}")
-    print(f"worst: complex step {worst_cs:.1e}, central differences + Richardson {worst_r:.1e} (goal ≤ 1e-10)")
+    print(f"worst: complex step {worst_cs:.1e}, central differences + Richardson {worst_r:.1e} (goal ≤ 1e-10)\n")
+
+    print("3. check_equal on every claim of proofs/ (matcalc prove all, one process; CPU seconds)")
+    typical()
+
+
+def typical() -> None:
+    import os
+    from collections import Counter
+
+    os.environ["MATCALC_WORKERS"] = "1"
+    from matcalc.api import prove_many
+
+    calls: list[tuple[float, str, str]] = []
+    check = N.check_equal
+
+    def timed(lhs: ir.Expr, rhs: ir.Expr, **kw: object) -> N.NumericResult:
+        t0 = time.process_time()
+        r = check(lhs, rhs, **kw)
+        calls.append((time.process_time() - t0, r.status, f"{lhs} = {rhs}"))
+        return r
+
+    N.check_equal = timed
+    try:
+        t0 = time.process_time()
+        prove_many(["all"])
+        total = time.process_time() - t0
+    finally:
+        N.check_equal = check
+    numeric = sum(c[0] for c in calls)
+    print(f"{len(calls)} claims: numeric {numeric:.2f} s CPU of {total:.2f} s for the whole run; "
+          f"statuses {dict(Counter(c[1] for c in calls))}")
+    for dt, status, text in sorted(calls, reverse=True)[:5]:
+        print(f"  {dt * 1e3:7.1f} ms  {status:<8} {text[:90]}")
 
 
 if __name__ == "__main__":
