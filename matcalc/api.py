@@ -117,6 +117,20 @@ class DeriveResult(_Renderable):
         }
 
 
+def _split_wrt(wrt: str) -> list[str]:
+    """``--wrt`` split at the commas outside brackets (``W[1, 2]`` stays one item, to be named in the error)."""
+    parts, depth, cur = [], 0, ""
+    for ch in wrt:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth <= 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*parts, cur]
+
+
 def _lookup_wrt(name: str, doc: Document) -> ir.Expr:
     env = doc.env
     name = name.strip()
@@ -134,7 +148,7 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     """Derive the document's last expression by each name in ``wrt`` and check each result numerically."""
     from matcalc.derive import differentiate
     from matcalc.lang import read_document
-    from matcalc.verify import numeric
+    from matcalc.verdict import _guarded, _numeric
 
     t0 = time.perf_counter()
     doc = read_document(text, given=given, layout=layout, where=where)
@@ -147,15 +161,12 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     expr = bare[-1].expr
     layout_now = getattr(bare[-1], "layout", None) or _layout_at(doc, bare[-1].line, layout)
     items = []
-    for name in [w for w in wrt.split(",") if w.strip()]:
+    for name in [w for w in _split_wrt(wrt) if w.strip()]:
         x = _lookup_wrt(name, doc)
         d = differentiate(expr, x, layout=layout_now)
-        try:
-            res = numeric.check_equal(ir.Derivative(expr, x, "d", layout_now), d.result, seed=seed, budget_s=5.0)
-            status = res.status if res.status != "different" or getattr(res, "confirmed", True) else "unknown"
-            num = MethodResult(status, res.detail)
-        except MatcalcError as exc:
-            num = MethodResult("unknown", exc.message)
+        # the numeric check as the verifier runs it: a hard time limit, and a failure (out of memory) is "unknown"
+        num, _cx = _guarded(lambda: _numeric(ir.Derivative(expr, x, "d", layout_now), d.result, (), 5.0, seed),
+                            5.0, "numeric")
         items.append(DeriveItem(x, d, num))
     if not items:
         raise UsageError("--wrt needs at least one variable")

@@ -325,9 +325,29 @@ COMMANDS = {"show": cmd_show, "derive": cmd_derive, "check": cmd_check, "prove":
             "rules": cmd_rules}
 
 
+def _protect_minus(argv: list[str]) -> list[str]:
+    """Let an expression that starts with a minus (``matcalc show "-c^2"``) reach its command as an argument.
+
+    argparse takes any word that starts with ``-`` and has no space for an option; a trailing space (which the
+    reader ignores and which moves no column) makes it an argument. Words that are options (``-h``, ``-o``,
+    ``--…``) and the value after an option that takes one are left alone.
+    """
+    out: list[str] = []
+    takes_value = {"-o", "--output", "--format", "--given", "--layout", "--seed", "--wrt"}
+    prev = ""
+    for a in argv:
+        if (len(a) > 1 and a.startswith("-") and not a.startswith("--") and a[:2] not in ("-h", "-o")
+                and prev not in takes_value):
+            a += " "
+        out.append(a)
+        prev = a
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _build_parser()
+    argv = _protect_minus(list(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2

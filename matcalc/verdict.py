@@ -12,7 +12,10 @@ a verdict is reached, to name the correct result in a diagnosis).
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +96,51 @@ def exit_code(verdict: str) -> int:
 # ───────────────────────────── the three methods ─────────────────────────────
 
 
+class _HardTimeout(BaseException):
+    """A method ran past its hard deadline (a BaseException, so no ``except Exception`` inside a method eats it)."""
+
+
+#: A method may overrun its own budget by this factor (plus :data:`HARD_SLACK_S`) before it is interrupted: the
+#: methods check their budgets between steps, but one SymPy expansion (``A^64`` with symbolic entries) can run for
+#: minutes, and SPEC section 8 wants an answer within seconds.
+HARD_FACTOR = 1.25
+HARD_SLACK_S = 0.5
+
+
+@contextmanager
+def hard_deadline(seconds: float):
+    """Interrupt the block with :class:`_HardTimeout` after ``seconds`` (SIGALRM, main thread only; elsewhere, or
+    when another interval timer is running, the block runs unguarded)."""
+    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    if not usable:
+        yield
+        return
+
+    def _alarm(signum, frame):
+        raise _HardTimeout()
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    try:
+        yield
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, old)
+
+
+def _guarded(fn, budget_s: float, what: str):
+    """Run ``fn()`` (returning a ``(MethodResult, extra)`` pair) under a hard deadline; past it, ``unknown``."""
+    try:
+        with hard_deadline(budget_s * HARD_FACTOR + HARD_SLACK_S):
+            return fn()
+    except _HardTimeout:
+        return MethodResult("unknown", f"{what}: interrupted after {budget_s * HARD_FACTOR + HARD_SLACK_S:.1f} s "
+                                       f"(time budget {budget_s:.1f} s)"), None
+
+
 def _symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
     try:
         from matcalc.normal import equivalent
@@ -115,6 +163,10 @@ def _exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) 
         res = exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed)
     except MatcalcError as exc:
         return MethodResult("unknown", exc.message), None
+    except MemoryError:
+        return MethodResult("unknown", "out of memory: the sizes are too large for this method"), None
+    except Exception as exc:  # noqa: BLE001 - a method's failure is "unknown", never a verdict and never a crash
+        return MethodResult("unknown", f"the method failed: {type(exc).__name__}: {exc}"), None
     return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)
 
 
@@ -125,6 +177,10 @@ def _numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int
         res = numeric.check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s)
     except MatcalcError as exc:
         return MethodResult("unknown", exc.message), None
+    except MemoryError:
+        return MethodResult("unknown", "out of memory: the sizes are too large for this method"), None
+    except Exception as exc:  # noqa: BLE001 - a method's failure is "unknown", never a verdict and never a crash
+        return MethodResult("unknown", f"the method failed: {type(exc).__name__}: {exc}"), None
     status = res.status
     if status == "different" and not getattr(res, "confirmed", True):
         status = "unknown"
@@ -192,17 +248,18 @@ def judge(
         result.methods["symbolic"] = MethodResult(
             "different", f"the sides have transposed shapes: {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)}"
         )
-        exact_res, exact_cx = _exact(lhs, rhs, free, budget_s * 0.6, seed)
+        exact_res, exact_cx = _guarded(lambda: _exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6, "exact")
         result.methods["exact"] = exact_res
         result.verdict = combine(result.methods)
         result.counterexample = exact_cx or {
             "note": f"the left side is {fmt_shape(lhs.shape)}, the right side {fmt_shape(rhs.shape)}",
         }
     else:
-        result.methods["symbolic"] = _symbolic(lhs, rhs)
-        exact_res, exact_cx = _exact(lhs, rhs, free, budget_s * 0.6, seed)
+        result.methods["symbolic"] = _guarded(lambda: (_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
+        exact_res, exact_cx = _guarded(lambda: _exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6, "exact")
         result.methods["exact"] = exact_res
-        num_res, num_cx = _numeric(lhs, rhs, free, budget_s * 0.4, seed)
+        num_res, num_cx = _guarded(lambda: _numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4,
+                                   "numeric")
         result.methods["numeric"] = num_res
         result.verdict = combine(result.methods)
         if result.verdict == "refuted":
@@ -211,8 +268,9 @@ def judge(
         from matcalc.diagnose import diagnose as _diagnose
 
         try:
-            result.diagnosis = _diagnose(lhs, rhs, free=free, seed=seed)
-        except MatcalcError:
+            with hard_deadline(budget_s * 0.5):
+                result.diagnosis = _diagnose(lhs, rhs, free=free, seed=seed)
+        except (Exception, _HardTimeout):  # noqa: BLE001 - a diagnosis explains a verdict; its failure changes nothing
             result.diagnosis = None
     result.seconds = time.perf_counter() - t0
     return result

@@ -522,6 +522,7 @@ class Parser:
 
     def parse_postfix(self) -> Node:
         node = self.parse_atom()
+        caret_pow = None  # the last power written with ^ or .^ (a second power right after it is ambiguous)
         while True:
             t = self.tok
             if t.kind in ("T", "'"):
@@ -530,8 +531,16 @@ class Parser:
             elif t.kind in ("^", ".^"):
                 self.next()
                 exp = self.parse_exponent(t, t.kind == ".^")
+                if exp != "T" and node is caret_pow and isinstance(node.exp, Fraction):
+                    # c^2^3 is c^8 in mathematics but (c^2)^3 read left to right: make the writer choose
+                    raise self.error(f"'{t.text}' after a power is ambiguous: write brackets, as in (c^2)^3 or "
+                                     "c^(2*3)", t)
                 node = Transp(t, node) if exp == "T" else Pow(t, node, exp, t.kind == ".^")
+                caret_pow = node if exp != "T" else None
             elif t.kind == "POW":
+                if node is caret_pow and isinstance(node.exp, Fraction):
+                    raise self.error(f"'{t.text}' after a power is ambiguous: write brackets, as in (c^2)^3 or "
+                                     "c^(2*3)", t)
                 self.next()
                 node = Pow(t, node, Fraction(t.value), False)
             elif t.kind == "INVT":

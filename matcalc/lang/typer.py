@@ -568,6 +568,11 @@ class _Reader:
                 acc = self.expand_pair(acc, self.infer(operand))
             return acc
         for op, _l, _c, operand in items[1:]:
+            if (op != "/" and isinstance(operand, P.Num) and operand.value == 1 and id(operand) not in self.flex
+                    and not self.sc(acc)):
+                # `A 1`, `1ᵀ A 1`: a 1 right of an array in a product is the ones vector (a scalar 1 there would
+                # change nothing), sized by the product; it is the number 1 when that size is 1 (`x 1` of a column)
+                self.flex[id(operand)] = (self.uf.new(False, "1"), 1)
             s = self.infer(operand)
             if op == "/":
                 if not self.sc(s):

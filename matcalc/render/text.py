@@ -126,7 +126,7 @@ def claim_lines(r) -> list:
     lines: list = []
     head = Text()
     head.append(f"{r.line:>3}  ", style="dim")
-    head.append(f"{MARK[r.verdict]} {r.verdict:<12}", style=STYLE[r.verdict])
+    head.append(f"{MARK[r.verdict]} {r.verdict:<13}", style=STYLE[r.verdict])
     head.append(r.text)
     lines.append(head)
     if r.verdict == "error" and r.error:
