@@ -971,7 +971,7 @@ def _atomize_exp(e: sympy.Expr) -> sympy.Expr:
 
 
 class _Atomizer:
-    """Opaque function applications to symbols, for the cheap zero test (:func:`_cheap_zero`).
+    """Opaque function applications to symbols, for the cheap zero test (:func:`_cheap_zeros`).
 
     Every application (generic or built-in function, ``Max``/``Min``, a power with a non-integer exponent, any node
     that is not a sum, product or integer power) becomes one fresh symbol per function and canonical arguments (the
