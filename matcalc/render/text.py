@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -121,34 +122,49 @@ def methods_lines(methods: dict) -> list[Text]:
     return out
 
 
+def _indented(text: Text, indent: int = 7) -> Padding:
+    """A sub-line of a claim: wrapped lines keep the indentation."""
+    return Padding(text, (0, 0, 0, indent), expand=False)
+
+
+def _chain_note(r) -> str:
+    note = f"judged against line {r.against_line}"
+    if r.after_wrong is None:
+        return note
+    note = f"follows from line {r.against_line}"
+    note += f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else " — but that line was wrong"
+    if r.vs_start:
+        vs = r.vs_start
+        cut = vs.find(", but ")
+        if vs.startswith("follows from") and cut >= 0:
+            vs = vs[cut + len(", but "):]
+        note += f"; {vs}"
+    return note
+
+
 def claim_lines(r) -> list:
     """The lines for one claim or step: verdict, text, evidence, counterexample, diagnosis."""
     lines: list = []
-    head = Text()
-    head.append(f"{r.line:>3}  ", style="dim")
-    head.append(f"{MARK[r.verdict]} {r.verdict:<13}", style=STYLE[r.verdict])
-    head.append(r.text)
+    head = Table.grid(padding=(0, 1))
+    head.add_column(justify="right", style="dim", width=4)
+    head.add_column(no_wrap=True)
+    head.add_column(ratio=1)
+    head.add_row(str(r.line), Text(f"{MARK[r.verdict]} {r.verdict}", style=STYLE[r.verdict]), Text(r.text))
     lines.append(head)
     if r.verdict == "error" and r.error:
         for i, ln in enumerate(str(r.error).split("\n")):
             lines.append(Text(("       " if i else "       error: ") + ln, style="red" if i == 0 else ""))
         return lines
     if r.kind == "step" and r.against_line is not None:
-        note = f"       judged against line {r.against_line}"
-        if r.after_wrong is not None:
-            note += f": follows from line {r.against_line}"
-            note += f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else " — but that line was wrong"
-            if r.vs_start:
-                note += f"; {r.vs_start}"
-        lines.append(Text(note, style="yellow" if r.after_wrong is not None else "dim"))
+        lines.append(_indented(Text(_chain_note(r), style="yellow" if r.after_wrong is not None else "dim")))
     if r.diagnosis:
-        lines.append(Text(f"       {r.diagnosis}", style="bold"))
+        lines.append(_indented(Text(r.diagnosis, style="bold")))
     for note in r.notes:
-        lines.append(Text(f"       note: {note}", style="cyan"))
+        lines.append(_indented(Text(f"note: {note}", style="cyan")))
     for cl in counterexample_lines(r.counterexample):
-        lines.append(Text("     ") + cl)
+        lines.append(_indented(cl, 5))
     for m in methods_lines(r.methods):
-        lines.append(Text("     ") + m)
+        lines.append(_indented(m, 5))
     return lines
 
 
@@ -163,8 +179,14 @@ def render_check(report) -> Group:
         summary.append("   ")
     n_ok = sum(r.verdict == "verified" for r in report.results)
     if steps:
-        ok_steps = sum(r.verdict == "verified" and r.after_wrong is None for r in steps)
+        # a step "follows" when it follows from its own predecessor (as the Gradescope score counts it); a line
+        # in error inside a chain counts as a step that does not follow
+        steps = [r for r in report.results if r.kind in ("step", "error")]
+        ok_steps = sum(r.verdict == "verified" for r in steps)
         summary.append(f"{ok_steps} of {len(steps)} steps follow", style="bold")
+        after = sum(r.verdict == "verified" and r.after_wrong is not None for r in steps)
+        if after:
+            summary.append(f" ({after} after a wrong line)")
         others = len(report.results) - len(steps)
         if others:
             summary.append(f" · {sum(r.verdict == 'verified' for r in report.results if r.kind != 'step')} of "
