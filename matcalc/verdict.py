@@ -217,6 +217,13 @@ def conventions(*sides: ir.Expr) -> list[str]:
                        f"the symmetric part (G + Gᵀ)/2 of the unconstrained gradient G")
                 if msg not in notes:
                     notes.append(msg)
+            if (isinstance(n, ir.Derivative) and isinstance(n.wrt, ir.Var) and "diagonal" in n.wrt.props
+                    and not n.wrt.props & {"symmetric", "spd"}):
+                msg = (f"{n.wrt.name} is diagonal: a derivative by {n.wrt.name} is taken entry by entry as if every "
+                       f"entry were free (the unconstrained gradient G), not restricted to diagonal directions "
+                       f"(I ⊙ G)")
+                if msg not in notes:
+                    notes.append(msg)
     return notes
 
 
@@ -377,7 +384,9 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
             res = judge(s.prev, s.expr, line=s.line, text=_stmt_text(s), free=s.free, kind="step", seed=seed,
                         budget_s=budget_s)
             res.against_line = s.prev_line
-            if wrong_in_chain is not None and res.verdict == "verified":
+            recovered = False
+            if (wrong_in_chain is not None and res.verdict == "verified" and s.prev_line is not None
+                    and s.prev_line >= wrong_in_chain):
                 res.after_wrong = wrong_in_chain
                 if chain_start is not None and chain_start.shape != s.expr.shape:
                     res.vs_start = (f"follows from line {s.prev_line}, but the chain no longer equals line "
@@ -391,6 +400,12 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
                                         f"line {chain_start_line}")
                     elif start.verdict == "verified":
                         res.vs_start = f"equals line {chain_start_line} again"
+                        recovered = True
+            elif (wrong_in_chain is not None and res.verdict == "verified" and s.prev_line is not None
+                    and s.prev_line < wrong_in_chain):
+                recovered = True  # judged against a line before the wrong one: the chain goes on from there
+            if recovered:
+                wrong_in_chain = None
             if res.verdict in ("refuted", "error") and wrong_in_chain is None:
                 wrong_in_chain = s.line
             results.append(res)

@@ -202,3 +202,20 @@ def test_latex_output_never_contains_the_users_text():
     p = run_cli("check", "x = x # \\input{/etc/passwd}", "--given", "x: n", "--format", "latex")
     assert p.returncode == 0
     assert "\\input" not in p.stdout
+
+
+def test_leading_one_before_a_row_takes_its_size_from_the_other_side():
+    # d/dW sum(W x) is n×m: `1 xᵀ` there is the ones column times xᵀ (it was read as the number 1, a 1×m row)
+    assert verdict("d/dW sum(W x) = 1 x^T", "W: n x m, x: m") == "verified"
+    assert verdict("d/dW sum(W x) = 1 x^T 2", "W: n x m, x: m") == "refuted"
+    # without such a context it stays the number 1
+    assert verdict("1 x^T = x^T", "x: n") == "verified"
+    assert verdict("1 A = A", "A: n x m") == "verified"
+
+
+def test_diagonal_derivative_states_its_convention():
+    r = matcalc.check("d/dD tr(A D) = A^T", given="D: n x n diagonal, A: n x n")
+    assert r.verdict == "verified"
+    assert any("diagonal" in n for n in r.results[0].notes)
+    r = matcalc.check("d/dx x^T A x = (A + A^T) x", given="A: n x n diagonal, x: n")
+    assert not any("diagonal" in n for n in r.results[0].notes)  # not a derivative by the diagonal matrix

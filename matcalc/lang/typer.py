@@ -567,6 +567,17 @@ class _Reader:
             for _op, _l, _c, operand in items[1:]:
                 acc = self.expand_pair(acc, self.infer(operand))
             return acc
+        first = items[0][3]
+        if (isinstance(first, P.Num) and first.value == 1 and id(first) not in self.flex and len(items) > 1
+                and items[1][0] != "/"):
+            s1 = self.infer(items[1][3])
+            if self.uf.is_one(s1[0]) and not self.uf.is_one(s1[1]):
+                # `1 xᵀ` before a row: the ones column when the context (the other side of `=`) asks for more rows,
+                # the number 1 otherwise
+                v = self.uf.new(False, "1")
+                self.flex[id(first)] = (v, 1)
+                self.default_one.append(v)
+                acc = (v, 1)
         for op, _l, _c, operand in items[1:]:
             if (op != "/" and isinstance(operand, P.Num) and operand.value == 1 and id(operand) not in self.flex
                     and not self.sc(acc)):
@@ -751,6 +762,7 @@ class _Reader:
         for _ in range(node.primes):
             left = P.Transp(tok, left)
         arg = node.args[0]
+        arg.bracketed = True  # written inside the call's brackets: c (c (W + W)) keeps its grouping
         jt = Token("(", "(", node.line, node.open_col)
         chain = P.Chain(tok, "*", [(None, node.line, node.col, left), ("juxt", node.line, node.open_col, arg)])
         chain.line, chain.col = jt.line, jt.col
