@@ -676,7 +676,9 @@ class DerivationView:
                 return
             entries.append([lhs, rhs, [label]])
 
-        for s in derivation.steps:
+        from matcalc.render.steps import display_steps
+
+        for s in display_steps(derivation.steps, drop_repeats=False):
             label = rule_label(s.rule)
             if s.rule not in seen:
                 seen.add(s.rule)

@@ -154,7 +154,9 @@ def _derive_md(res: Any) -> str:
         parts.append(f"## ∂/∂{md_escape(to_text(item.wrt))} ({md_escape(fmt_shape(d.result.shape))})\n")
         parts.append(_math_block(_derivation_rows(_derive_head(res, item), d)))
         steps = ["| # | expression | rule |", "| ---: | --- | --- |"]
-        for i, s in enumerate(d.steps, 1):
+        from matcalc.render.steps import display_steps
+
+        for i, s in enumerate(display_steps(d.steps), 1):
             steps.append(f"| {i} | {code_span(to_text(s.after))} | {md_escape(s.note or s.rule)} |")
         if d.steps:
             parts.append("\n".join(steps) + "\n")

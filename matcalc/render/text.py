@@ -208,8 +208,10 @@ def _steps_table(derivation) -> Table:
     t.add_column(justify="right", style="dim")
     t.add_column()
     t.add_column(style="cyan")
-    for i, s in enumerate(derivation.steps, 1):
-        note = (s.note or s.rule).split(";")[0].strip()  # the rule's first clause; the full text is in --format json
+    from matcalc.render.steps import display_steps
+
+    for i, s in enumerate(display_steps(derivation.steps), 1):
+        note = s.note.split(";")[0].strip()  # the rule's first clause; the full text is in --format json
         t.add_row(str(i), step_text(s), note)
     return t
 
