@@ -65,7 +65,7 @@ def check_text(text: str, *, given: str | None = None, layout: str = "mixed", wh
 @dataclass
 class DeriveItem:
     wrt: ir.Expr
-    derivation: Any  # matcalc.derive.Derivation
+    derivation: Any  # matcalc.engine.Derivation
     numeric: MethodResult
 
 
@@ -146,7 +146,7 @@ def _lookup_wrt(name: str, doc: Document) -> ir.Expr:
 def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = "mixed", where: str = "<input>",
                 seed: int = 0) -> DeriveResult:
     """Derive the document's last expression by each name in ``wrt`` and check each result numerically."""
-    from matcalc.derive import differentiate
+    from matcalc.engine import differentiate
     from matcalc.lang import read_document
     from matcalc.verdict import _guarded, _numeric
 
@@ -247,7 +247,7 @@ class ProveResult(_Renderable):
 
 
 def _engine_derivations(doc: Document) -> list:
-    from matcalc.derive import differentiate
+    from matcalc.engine import differentiate
 
     out = []
     for s in doc.statements:
@@ -344,7 +344,7 @@ def _prove_parallel(todo: list[str], results: list, seed: int, workers: int, bar
     # Load the heavy modules once before the workers fork, so each starts warm.
     import matcalc.verify.exact  # noqa: F401
     import matcalc.verify.numeric  # noqa: F401
-    import matcalc.derive  # noqa: F401
+    import matcalc.engine  # noqa: F401
 
     try:
         ctx = mp.get_context("fork")

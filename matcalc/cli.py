@@ -100,7 +100,14 @@ def _build_parser() -> argparse.ArgumentParser:
 def _read_input(arg: str) -> tuple[str, str]:
     """The text of ``arg`` — a file, ``-`` for standard input, or the text itself — and where it came from."""
     if arg == "-":
-        return sys.stdin.read(), "<stdin>"
+        text = sys.stdin.read()
+        if any("\udc80" <= ch <= "\udcff" for ch in text):  # undecodable bytes, kept by the surrogateescape handler
+            raise UsageError("standard input is not UTF-8 text")
+        return text, "<stdin>"
+    if len(arg) < 4096 and "\n" not in arg and arg.startswith(("/", "./", "../", "~/")) and " " not in arg:
+        path = Path(arg).expanduser()
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{arg} is not a regular file (give a .mc file, a claim, or - for standard input)")
     if arg.endswith(".mc") or (len(arg) < 4096 and "\n" not in arg and os.path.isfile(arg)):
         path = Path(arg)
         if not path.is_file():

@@ -189,7 +189,7 @@ def _correct_form(lhs: ir.Expr, free: tuple, seed: int) -> str | None:
     if not _derivatives(lhs):
         return None
     try:
-        from matcalc.derive import expand_derivatives
+        from matcalc.engine import expand_derivatives
 
         closed = expand_derivatives(lhs)
     except Exception:  # noqa: BLE001 - a diagnosis is optional; an engine gap must not hide the verdict

@@ -426,7 +426,7 @@ class _NF:
             case ir.IndexSum(index=k, body=b):
                 return self._isum(k, P(b))
             case ir.Derivative():
-                from matcalc.derive import expand_derivatives
+                from matcalc.engine import expand_derivatives
 
                 return P(expand_derivatives(e))
         raise TypeError(f"no normal form for {type(e).__name__}")
@@ -562,7 +562,7 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
 
 def _prepare(e: Expr) -> Expr:
     """Named values inlined, derivatives expanded, sound simplification; index expressions in componentwise form."""
-    from matcalc.derive import expand_derivatives
+    from matcalc.engine import expand_derivatives
     from matcalc.simplify import Simplifier, all_rules
 
     if any(isinstance(x, ir.Derivative) for x in ir.walk(e)):

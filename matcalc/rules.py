@@ -2,7 +2,7 @@
 
 Contract: :data:`RULES` maps a rule name to a :class:`Rule`. Each rule names the IR class it handles (``op``), states
 itself in matrix form and in index notation, cites its source, and carries the two functions the composer
-(:mod:`matcalc.derive`) calls:
+(:mod:`matcalc.engine`) calls:
 
 * ``vjp(node, G, i)`` — reverse mode: given the adjoint ``G`` of ``node`` (the gradient of a scalar output, shaped like
   ``node``), the contribution to the adjoint of operand ``i`` (shaped like that operand);
@@ -642,7 +642,7 @@ defrule("declared-C", CallVec, "∂C(u)/∂u = C'(u)ᵀ, gradient C'(u) = ∇C(u
         example=lambda: (CallVec("C", Apply("f", _v("z", _n), 0, True)), _v("z", _n)))
 
 
-# ───────────────────────────── entries and index sums (index mode, see derive.py) ─────────────────────────────
+# ───────────────────────────── entries and index sums (index mode, see engine.py) ─────────────────────────────
 
 defrule("entry", ir.Entry, "∂X[i, j]/∂X[p, q] = [i = p][j = q]", "definition (Kronecker delta)",
         "∂x_i/∂x_j = δ_ij",
@@ -926,7 +926,7 @@ def _example_checks(rule: Rule, *, seed: int) -> tuple[bool, str]:
     import numpy as np
     import sympy as sp
 
-    from matcalc.derive import differentiate
+    from matcalc.engine import differentiate
 
     expr, wrt = rule.example()
     d = differentiate(expr, wrt)

@@ -332,12 +332,18 @@ def _stmt_text(s: Statement) -> str:
     return s.text.strip()
 
 
-def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progress=None) -> CheckReport:
+#: The time budget of a whole document: a document of many slow claims (a 100 000-character file holds thousands)
+#: must not run for hours; claims reached after it ran out are ``inconclusive``, never guessed.
+DOCUMENT_BUDGET_S = 180.0
+
+
+def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progress=None,
+                   document_budget_s: float = DOCUMENT_BUDGET_S) -> CheckReport:
     """Judge every claim and step of ``doc``.
 
     A step is judged against its predecessor (SPEC section 1). Once a step in a chain is wrong, each later step is
     still judged against its own predecessor, marked as following from a wrong line, and also compared with the
-    start of the chain.
+    start of the chain. Claims and steps reached after ``document_budget_s`` seconds are ``inconclusive``.
     """
     t0 = time.perf_counter()
     results: list[ClaimResult] = []
@@ -356,6 +362,15 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
             continue
         if progress is not None:
             progress(s)
+        if isinstance(s, (Claim, Step)) and time.perf_counter() - t0 > document_budget_s:
+            res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="inconclusive",
+                              kind="step" if isinstance(s, Step) else "claim")
+            res.methods = {k: MethodResult("unknown", f"not judged: the document's time budget of "
+                                                      f"{document_budget_s:g} s ran out")
+                           for k in ("symbolic", "exact", "numeric")}
+            results.append(res)
+            line_verdict[s.line] = "inconclusive"
+            continue
         if isinstance(s, ErrorLine):
             err = s.error
             res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",

@@ -219,3 +219,29 @@ def test_diagonal_derivative_states_its_convention():
     assert any("diagonal" in n for n in r.results[0].notes)
     r = matcalc.check("d/dx x^T A x = (A + A^T) x", given="A: n x n diagonal, x: n")
     assert not any("diagonal" in n for n in r.results[0].notes)  # not a derivative by the diagonal matrix
+
+
+def test_a_document_has_a_total_time_budget():
+    from matcalc.lang import read_document
+    from matcalc.verdict import check_document
+
+    text = "x: n\nx^T x = ‖x‖^2\nx^T x = 2 ‖x‖^2\n= ‖x‖^2"
+    full = check_document(read_document(text))
+    assert [r.verdict for r in full.results] == ["verified", "refuted", "refuted"]
+    cut = check_document(read_document(text), document_budget_s=0.0)
+    assert [r.verdict for r in cut.results] == ["inconclusive"] * 3  # never a guess, never verified
+    assert "time budget" in cut.results[0].methods["exact"].detail
+
+
+def test_a_directory_or_device_is_not_read_as_a_claim(capsys, tmp_path):
+    assert main(["check", str(tmp_path)]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+
+
+def test_standard_input_that_is_not_utf8(monkeypatch, capsys):
+    import io
+
+    raw = io.TextIOWrapper(io.BytesIO(b"x = x\n\xff\n"), encoding="utf-8", errors="surrogateescape")
+    monkeypatch.setattr(sys, "stdin", raw)
+    assert main(["check", "-", "--given", "x: n"]) == 2
+    assert "not UTF-8" in capsys.readouterr().err

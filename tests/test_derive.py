@@ -1,4 +1,4 @@
-"""Tests of the chain-rule composer (matcalc.derive): the issue's expected results, Parr & Howard's tables
+"""Tests of the chain-rule composer (matcalc.engine): the issue's expected results, Parr & Howard's tables
 (THEOREMS.md A3-A5), layouts, let names, entries; every result also checked against central finite differences of
 the original expression with the small numpy evaluator below (independent of the rule engine).
 """
@@ -169,7 +169,7 @@ def fd_derivative(expr: ir.Expr, wrt: ir.Var, env: dict, sizes: dict, *, kind="d
 
 import pytest  # noqa: E402
 
-from matcalc.derive import differentiate, expand_derivatives, node_count  # noqa: E402
+from matcalc.engine import differentiate, expand_derivatives, node_count  # noqa: E402
 from matcalc.ir import (  # noqa: E402
     Add, Apply, Broadcast, CallVec, Delta, Derivative, Diag, EPower, Entry, HadDiv, Hadamard, Identity, Index,
     IndexSum, Kron, LogSumExp, MatMul, MaxMin, Named, Neg, Norm, Num, Ones, Power, Scale, Softmax, Sum, Trace,
@@ -566,7 +566,7 @@ def test_mlp_cost_is_linear_in_depth():
 
 
 def test_differentiate_many_shares_and_repeats():
-    from matcalc.derive import differentiate_many
+    from matcalc.engine import differentiate_many
 
     r = Add((mm(W, x), Neg(y)))
     e = Power(Norm(r), 2)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "matcalc"
-ENGINE = {"matcalc.derive", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.diagnose",
+ENGINE = {"matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.diagnose",
           "matcalc.verdict", "matcalc.api"}
 
 
@@ -40,9 +40,9 @@ def test_exact_and_numeric_do_not_import_each_other() -> None:
 def test_scan_catches_an_engine_import(tmp_path: Path) -> None:
     """The scan itself works: a file that imports the engine is caught."""
     f = tmp_path / "bad.py"
-    f.write_text("from matcalc.derive import differentiate\nimport matcalc.rules\n")
+    f.write_text("from matcalc.engine import differentiate\nimport matcalc.rules\n")
     found = _imports(f)
-    assert "matcalc.derive" in found and "matcalc.rules" in found
+    assert "matcalc.engine" in found and "matcalc.rules" in found
 
 
 def test_core_never_imports_rich() -> None:

@@ -200,7 +200,7 @@ def hand_report(title: str | None = "Least squares", hostile: str = "") -> Check
 
 def hand_derive(expr: ir.Expr, *wrts: ir.Expr, layout: str = "mixed"):
     from matcalc.api import DeriveItem, DeriveResult
-    from matcalc.derive import differentiate
+    from matcalc.engine import differentiate
 
     items = [DeriveItem(w, differentiate(expr, w, layout=layout), MethodResult("equal", "agrees with finite "
                                                                                  "differences"))
@@ -210,7 +210,7 @@ def hand_derive(expr: ir.Expr, *wrts: ir.Expr, layout: str = "mixed"):
 
 def hand_theorem(name: str, title: str, part: str, source: str = "Nielsen, ch. 2, (BP2)", hostile: str = ""):
     from matcalc.api import TheoremResult
-    from matcalc.derive import differentiate
+    from matcalc.engine import differentiate
 
     rep = hand_report(title, hostile)
     rep.document.statements.insert(3, Claim(4, 1, "claim", lhs=ir.Derivative(LSQ, W), rhs=GOOD))
@@ -359,7 +359,7 @@ def test_derivation_rows_are_the_engine_steps_ending_at_the_result() -> None:
 
 
 def test_derivation_view_merges_repeated_equalities_and_continues_chains() -> None:
-    from matcalc.derive import Derivation, Step
+    from matcalc.engine import Derivation, Step
     from matcalc.printing import to_latex
 
     head = ir.Derivative(LSQ, W)

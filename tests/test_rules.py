@@ -78,6 +78,6 @@ def test_rules_module_does_not_import_sympy_at_startup():
     import subprocess
     import sys
 
-    code = "import sys, matcalc.rules, matcalc.derive, matcalc.simplify, matcalc.normal; print('sympy' in sys.modules)"
+    code = "import sys, matcalc.rules, matcalc.engine, matcalc.simplify, matcalc.normal; print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from matcalc import ir
-from matcalc.derive import differentiate
+from matcalc.engine import differentiate
 from matcalc.ir import (
     Add, Apply, Broadcast, Delta, Diag, Div, Entry, EPower, Hadamard, Identity, Index, IndexSum, Kron, MatMul, Neg,
     Norm, Num, Ones, Power, Scale, Sum, Trace, Transpose, Var, Zeros,
@@ -255,7 +255,7 @@ def test_normal_form_proves_identities(name, a, b):
 
 
 def _expanded(e):
-    from matcalc.derive import expand_derivatives
+    from matcalc.engine import expand_derivatives
 
     return expand_derivatives(e)
 

@@ -653,7 +653,7 @@ def _subst(e: ir.Expr, old: ir.Expr, new: ir.Expr) -> tuple[ir.Expr, bool]:
 class DerivationView:
     """The engine's steps arranged for typesetting.
 
-    Each step of :class:`matcalc.derive.Derivation` states an equality: a rule's step says what a derivative is
+    Each step of :class:`matcalc.engine.Derivation` states an equality: a rule's step says what a derivative is
     (``∇_u f = …``, ``J_x(u) = …``: the derivative of the output by an intermediate ``u``, or a local Jacobian), a
     simplification's step rewrites a subexpression, and the last step (the Jacobian chain rule) states the
     derivative asked for. ``rows`` holds one alignment row per step, ``before &= after && rule`` (``&= after`` when a

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from matcalc import ir  # noqa: E402
-from matcalc.derive import differentiate, differentiate_many, node_count  # noqa: E402
+from matcalc.engine import differentiate, differentiate_many, node_count  # noqa: E402
 
 
 def mlp_cost(L: int):
