@@ -42,6 +42,15 @@ class _Renderable:
         return {"text/plain": str(self), "text/latex": self._repr_latex_(), "text/markdown": markdown(self)}
 
 
+def _need_text(**args) -> None:
+    """A clear TypeError for an argument that is not text (``None`` is allowed for ``given`` only)."""
+    for name, value in args.items():
+        if value is None and name == "given":
+            continue
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+
+
 # ───────────────────────────── check ─────────────────────────────
 
 
@@ -50,6 +59,7 @@ def check_text(text: str, *, given: str | None = None, layout: str = "mixed", wh
     """Judge every claim and step of a document (SPEC section 6, ``matcalc check``)."""
     from matcalc.lang import read_document
 
+    _need_text(text=text, given=given, layout=layout)
     doc = read_document(text, given=given, layout=layout, where=where)
     if not doc.judged():
         raise UsageError("nothing to check: the input has no claim (`a = b`) and no step (`= b`); "
@@ -151,6 +161,9 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     from matcalc.verdict import _guarded, _numeric
 
     t0 = time.perf_counter()
+    if isinstance(wrt, (list, tuple)) and all(isinstance(w, str) for w in wrt):
+        wrt = ",".join(wrt)
+    _need_text(text=text, given=given, layout=layout, wrt=wrt)
     doc = read_document(text, given=given, layout=layout, where=where)
     bare = [s for s in doc.statements if isinstance(s, Bare)]
     errors = [s for s in doc.statements if isinstance(s, ErrorLine)]

@@ -245,3 +245,19 @@ def test_standard_input_that_is_not_utf8(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", raw)
     assert main(["check", "-", "--given", "x: n"]) == 2
     assert "not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("call", [
+    lambda: matcalc.check(None),
+    lambda: matcalc.check(b"x = x"),
+    lambda: matcalc.check("x = x", given=5),
+    lambda: matcalc.derive("W x", None, given="W: n x m, x: m"),
+])
+def test_api_arguments_that_are_not_text_are_a_clear_type_error(call):
+    with pytest.raises(TypeError, match="must be a str"):
+        call()
+
+
+def test_api_derive_takes_a_list_of_names():
+    r = matcalc.derive("sum(W x)", ["W", "x"], given="W: n x m, x: m")
+    assert [to_text(i.wrt) for i in r.items] == ["W", "x"]
