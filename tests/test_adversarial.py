@@ -261,3 +261,15 @@ def test_api_arguments_that_are_not_text_are_a_clear_type_error(call):
 def test_api_derive_takes_a_list_of_names():
     r = matcalc.derive("sum(W x)", ["W", "x"], given="W: n x m, x: m")
     assert [to_text(i.wrt) for i in r.items] == ["W", "x"]
+
+
+def test_a_ones_vector_whose_size_nothing_fixes_is_an_error():
+    # 1ᵀ 1 took a new size unrelated to n, so this true claim (intended: 1 = ones(n)) was refuted
+    with pytest.raises(MatcalcError, match="fixed by nothing else"):
+        matcalc.check("d/dc sum(x + c) = 1^T 1", given="x: n, c: scalar")
+    assert verdict("d/dc sum(x + c) = 1^T ones(n)", "x: n, c: scalar") == "verified"
+    assert verdict("d/dc sum(x + c) = 2 1^T ones(n)", "x: n, c: scalar") == "refuted"
+    # sizes fixed by the line itself, and entries whose value does not depend on the size, still read
+    assert verdict("sum(A) = 1^T A 1", "A: n x m") == "verified"
+    assert verdict("I[1, 2] = 0", None) == "verified"
+    assert verdict("d/dX tr(X) = I", "X: n x n") == "verified"

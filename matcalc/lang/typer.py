@@ -347,6 +347,7 @@ class _Reader:
         self.dim_names: set[str] = set()  # sizes named in declarations
         self.used_names = set(used_names)
         self.flex: dict[int, tuple] = {}  # id(node) -> flexible shape of I / 0 / 1
+        self.flex_built: list = []  # (IR node, line, col) of the I / 0 / 1 built with a context size
         self.default_one: list[DVar] = []  # flexible sizes of a lone 0/1 that default to a scalar
         self.rewrites: dict[int, P.Node] = {}  # id(node) -> the product a call of a non-function stands for
         self.called_names: set[str] = set()  # non-functions written as calls: f(x) with f undeclared
@@ -897,6 +898,33 @@ class _Reader:
         raise self.err(TypeCheckError, f"{fn} differentiates by a variable or a let name, not by an expression",
                        arg.line, arg.col)
 
+    def check_anchored(self, exprs: list) -> None:
+        """Raise when an ``I``, ``0`` or ``1`` of the line just built took a size that nothing else in the line
+        has (``1ᵀ 1``): its value would depend on a size the writer never named (an entry such as ``I[1, 2]`` is
+        exempt: its value does not depend on the size)."""
+        if not self.flex_built:
+            return
+        flex_ids = {id(n) for n, _l, _c in self.flex_built}
+        anchored: set[str] = set()
+        entry_of: set[int] = set()
+        for e in exprs:
+            for n in ir.walk(e):
+                if isinstance(n, ir.Entry):
+                    entry_of.add(id(n.arg))
+                if isinstance(n, ir.Var) or (isinstance(n, (ir.Ones, ir.Zeros, ir.Identity)) and id(n) not in flex_ids):
+                    for d in n.shape:
+                        anchored.update(_dim_atoms(d))
+        for n, line, col in self.flex_built:
+            if id(n) in entry_of:
+                continue
+            loose = [a for d in n.shape for a in _dim_atoms(d) if a not in anchored]
+            if loose:
+                what, call = (("I", "eye") if isinstance(n, ir.Identity) else
+                              ("0", "zeros") if isinstance(n, ir.Zeros) else ("1", "ones"))
+                raise self.err(TypeCheckError, f"the size of this {what} is fixed by nothing else in the line (it "
+                               f"would be a new size {loose[0]}, unrelated to the others): write {call}(…) with "
+                               "the size you mean", line, col)
+
     # ─────────── naming what was left open ───────────
 
     def finalize_dims(self) -> None:
@@ -984,13 +1012,19 @@ class _Reader:
         if fl is not None:
             shape = self.shape(fl)
             if shape != (1, 1):
-                return ir.Zeros(shape) if node.value == 0 else ir.Ones(shape)
+                built = ir.Zeros(shape) if node.value == 0 else ir.Ones(shape)
+                self.flex_built.append((built, node.line, node.col))
+                return built
         return ir.Num(node.value)
 
     def b_Name(self, node: P.Name) -> ir.Expr:
         if node.name == "I" and id(node) in self.flex:
             n = self.dim(self.flex[id(node)][0])
-            return ir.Num(1) if n == 1 else ir.Identity(n)
+            if n == 1:
+                return ir.Num(1)
+            built = ir.Identity(n)
+            self.flex_built.append((built, node.line, node.col))
+            return built
         s = self.syms[node.name]
         if s.kind == "let":
             return ir.Named(node.name, s.value)
@@ -1468,8 +1502,11 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
                     let_free[st.name] = free_indices([value], let_free)
                     statements.append(Let(line, col, text_, name=st.name, value=value))
                     continue
+                reader.flex_built = []
                 exprs = [reader.build(e) for e in st.exprs]
                 chain = ([prev[0]] if st.kind == "step" and prev is not None else []) + exprs
+                if st.kind in ("claim", "step"):
+                    reader.check_anchored(chain)
                 eqs = st.eq_cols
                 for k, (x, y) in enumerate(zip(chain, chain[1:])):
                     if x.shape != y.shape and x.shape != (y.shape[1], y.shape[0]):
@@ -1524,6 +1561,13 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
         elif s.kind == "let" and s.value is not None:
             env.lets[name] = s.value
     return Document(statements, env, text, where)
+
+
+def _dim_atoms(d: object) -> set[str]:
+    """The size names in a dimension (``"m*n"`` → {m, n}; an integer has none)."""
+    if not isinstance(d, str):
+        return set()
+    return {a for a in d.split("*") if a and not a.isdigit()}
 
 
 def read_expr(text: str, *, given: str | None = None, layout: str = "mixed",
