@@ -197,7 +197,7 @@ def test_outputs_carry_verdict_diagnosis_counterexample_and_evidence() -> None:
     assert "**counterexample:** sizes N=3, n=2; at w=\\[1, 2\\]; entry \\[1, 1\\] is 4 on the left, 7 on the right" in out
     assert "judged against line 6" in out
     assert "the earlier slip is marked once" in t[3]["output"]
-    assert "judged against line 7: follows from it, but that line was wrong; the chain no longer equals line 4" \
+    assert "follows from line 7 — but that line was wrong; the chain no longer equals line 4" \
         in t[3]["output"]
     assert "error: `cannot multiply X (N×n) and X (N×n)`" in t[4]["output"]
     assert "needs a human look" in t[5]["output"]

@@ -302,7 +302,7 @@ def test_check_document_content_and_compiles(tmp_path: Path) -> None:
     assert r"\checkmark\ \text{follows (line 7), after the error in line 6}" in tex
     assert "Diagnosis:" in tex and "transposed" in tex and "Counterexample:" in tex and "n=2, m=3" in tex
     assert "but line 6 was wrong" not in tex  # after_wrong == against_line: 'that line'
-    assert "Judged against line 6: follows from it, but that line was wrong; the chain no longer equals line 4" in tex
+    assert "Follows from line 6 --- but that line was wrong; the chain no longer equals line 4" in tex
     assert r"W \in \mathbb{R}^{n \times m}" in tex and r"\sigma\colon \mathbb{R} \to \mathbb{R}" in tex
     assert r"C\colon \mathbb{R}^{n} \to \mathbb{R}" in tex
     assert r"r &= W x - y" in tex

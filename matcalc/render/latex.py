@@ -28,6 +28,7 @@ from typing import Any, Iterable
 from matcalc import ir
 from matcalc.document import Claim, Declaration, FuncDecl, LayoutSetting, Let
 from matcalc.errors import UsageError
+from matcalc.render.common import counterexample_items, fmt_value, step_note
 from matcalc.printing import greek_macro, latex_name, to_latex
 
 __all__ = [
@@ -320,62 +321,6 @@ def _claim_math(lhs: ir.Expr, rhs: ir.Expr, free: tuple = ()) -> str:
     if free:
         s += r" \qquad \text{for all } " + _index_list(free)
     return s
-
-
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
-def counterexample_items(cx: Any) -> list[str]:
-    """A counterexample as plain-text lines (mirrors the terminal renderer); the caller escapes them."""
-    if not cx:
-        return []
-    if not isinstance(cx, dict):
-        return [str(cx)]
-    out: list[str] = []
-    sizes = cx.get("sizes")
-    if sizes:
-        out.append("sizes " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
-    point = cx.get("point")
-    if isinstance(point, dict) and point:
-        shown = [f"{k}={_fmt_value(v)}" for k, v in list(point.items())[:8]]
-        if len(point) > 8:
-            shown.append("…")
-        out.append("at " + ", ".join(shown))
-    for ent in (cx.get("entries") or [])[:3]:
-        if isinstance(ent, dict):
-            where = ent.get("entry")
-            where_s = _fmt_value(list(where)) if isinstance(where, (list, tuple)) else str(where)
-            out.append(f"entry {where_s} is {_fmt_value(ent.get('lhs'))} on the left, "
-                       f"{_fmt_value(ent.get('rhs'))} on the right")
-        else:
-            out.append(str(ent))
-    if cx.get("note"):
-        out.append(str(cx["note"]))
-    funcs = cx.get("functions")
-    if funcs:
-        out.append("with " + (funcs if isinstance(funcs, str) else _fmt_value(funcs)))
-    return out
-
-
-def step_note(r: Any) -> str | None:
-    """How a step was judged, as plain text (mirrors the terminal renderer)."""
-    if r.kind != "step" or r.against_line is None:
-        return None
-    note = f"judged against line {r.against_line}"
-    if r.after_wrong is not None:
-        note += ": follows from it"
-        note += (f", but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line
-                 else ", but that line was wrong")
-        if r.vs_start:
-            vs = str(r.vs_start)
-            prefix = f"follows from line {r.against_line}, but "
-            note += "; " + (vs[len(prefix):] if vs.startswith(prefix) else vs)
-    return note
 
 
 # ───────────────────────────── chains and evidence ─────────────────────────────

@@ -19,6 +19,7 @@ from rich.text import Text
 from matcalc import ir
 from matcalc.document import Declaration, Let
 from matcalc.printing import to_text
+from matcalc.render.common import counterexample_items, step_note
 from matcalc.shapes import fmt_shape
 
 STYLE = {"verified": "bold green", "refuted": "bold red", "inconclusive": "bold yellow", "error": "bold red"}
@@ -52,57 +53,10 @@ def render(obj: Any):
 # ───────────────────────────── pieces ─────────────────────────────
 
 
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
 def counterexample_lines(cx: Any) -> list[Text]:
-    """A counterexample (from the exact or numeric method) as indented lines."""
-    if not cx:
-        return []
-    if not isinstance(cx, dict):
-        return [Text(f"  counterexample  {cx}")]
-    out: list[Text] = []
-    head = []
-    sizes = cx.get("sizes")
-    if sizes:
-        head.append(", ".join(f"{k}={v}" for k, v in sizes.items()))
-    idx = cx.get("indices")
-    if isinstance(idx, dict) and idx:
-        head.append(", ".join(f"{k}={v}" for k, v in idx.items()))
-    point = cx.get("point")
-    if isinstance(point, dict) and point:
-        shown = [f"{k}={_fmt_value(v)}" for k, v in list(point.items())[:8]]
-        if len(point) > 8:
-            shown.append("…")
-        head.append(", ".join(shown))
-    if head:
-        out.append(Text("  counterexample  " + "; ".join(head)))
-    entries = cx.get("entries") or []
-    for ent in entries[:3]:
-        if isinstance(ent, dict):
-            where = ent.get("entry")
-            where_s = _fmt_value(list(where)) if isinstance(where, (list, tuple)) else str(where)
-            if isinstance(ent.get("indices"), dict) and ent["indices"]:
-                where_s = "at " + ", ".join(f"{k}={v}" for k, v in ent["indices"].items())
-                if where not in ((1, 1), [1, 1], None):
-                    where_s += f", entry {_fmt_value(list(where))}"
-            out.append(Text(f"                  {'' if where_s.startswith('at ') else 'entry '}{where_s} is "
-                            f"{_fmt_value(ent.get('lhs'))} on the left, "
-                            f"{_fmt_value(ent.get('rhs'))} on the right"))
-        else:
-            out.append(Text(f"                  {ent}"))
-    note = cx.get("note")
-    if note:
-        out.append(Text(f"  {'counterexample' if not out else '              '}  {note}"))
-    funcs = cx.get("functions")
-    if funcs:
-        out.append(Text(f"                  with {_fmt_value(funcs) if not isinstance(funcs, str) else funcs}"))
-    return out
+    """A counterexample (from the exact or numeric method) as lines: the first labelled, the rest aligned under it."""
+    items = counterexample_items(cx)
+    return [Text(("  counterexample  " if i == 0 else "                  ") + line) for i, line in enumerate(items)]
 
 
 def methods_lines(methods: dict) -> list[Text]:
@@ -127,21 +81,6 @@ def _indented(text: Text, indent: int = 7) -> Padding:
     return Padding(text, (0, 0, 0, indent), expand=False)
 
 
-def _chain_note(r) -> str:
-    note = f"judged against line {r.against_line}"
-    if r.after_wrong is None:
-        return note
-    note = f"follows from line {r.against_line}"
-    note += f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else " — but that line was wrong"
-    if r.vs_start:
-        vs = r.vs_start
-        cut = vs.find(", but ")
-        if vs.startswith("follows from") and cut >= 0:
-            vs = vs[cut + len(", but "):]
-        note += f"; {vs}"
-    return note
-
-
 def claim_lines(r) -> list:
     """The lines for one claim or step: verdict, text, evidence, counterexample, diagnosis."""
     lines: list = []
@@ -156,7 +95,7 @@ def claim_lines(r) -> list:
             lines.append(Text(("       " if i else "       error: ") + ln, style="red" if i == 0 else ""))
         return lines
     if r.kind == "step" and r.against_line is not None:
-        lines.append(_indented(Text(_chain_note(r), style="yellow" if r.after_wrong is not None else "dim")))
+        lines.append(_indented(Text(step_note(r), style="yellow" if r.after_wrong is not None else "dim")))
     if r.diagnosis:
         lines.append(_indented(Text(r.diagnosis, style="bold")))
     for note in r.notes:
