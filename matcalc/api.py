@@ -15,31 +15,10 @@ from typing import Any
 from matcalc import ir
 from matcalc.document import Bare, Claim, Document, ErrorLine, Step
 from matcalc.errors import MatcalcError, TypeCheckError, UsageError
-from matcalc.verdict import CheckReport, MethodResult, check_document, exit_code, overall
+from matcalc.verdict import CheckReport, MethodResult, Renderable, check_document, exit_code, overall
 
 
-class _Renderable:
-    """Mixin: text, rich and Jupyter renderings through :mod:`matcalc.render`."""
-
-    def __rich__(self):
-        from matcalc.render.text import render
-
-        return render(self)
-
-    def __str__(self) -> str:
-        from matcalc.render.text import to_plain
-
-        return to_plain(self)
-
-    def _repr_latex_(self) -> str:
-        from matcalc.render.latex import fragment
-
-        return fragment(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        from matcalc.render.markdown import markdown
-
-        return {"text/plain": str(self), "text/latex": self._repr_latex_(), "text/markdown": markdown(self)}
+_Renderable = Renderable  # the result objects below render like CheckReport (matcalc.verdict.Renderable)
 
 
 def _need_text(**args) -> None:

@@ -156,31 +156,33 @@ def _symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
         return MethodResult("unknown", "no normal form: expression too deep")
 
 
+def _run_method(call) -> tuple[object | None, MethodResult | None]:
+    """Run one checking method; its failure (a user-level limit, memory, a bug) is ``unknown``, never a verdict."""
+    try:
+        return call(), None
+    except MatcalcError as exc:
+        return None, MethodResult("unknown", exc.message)
+    except MemoryError:
+        return None, MethodResult("unknown", "out of memory: the sizes are too large for this method")
+    except Exception as exc:  # noqa: BLE001 - a method's failure is "unknown", never a verdict and never a crash
+        return None, MethodResult("unknown", f"the method failed: {type(exc).__name__}: {exc}")
+
+
 def _exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
     from matcalc.verify import exact
 
-    try:
-        res = exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed)
-    except MatcalcError as exc:
-        return MethodResult("unknown", exc.message), None
-    except MemoryError:
-        return MethodResult("unknown", "out of memory: the sizes are too large for this method"), None
-    except Exception as exc:  # noqa: BLE001 - a method's failure is "unknown", never a verdict and never a crash
-        return MethodResult("unknown", f"the method failed: {type(exc).__name__}: {exc}"), None
+    res, failed = _run_method(lambda: exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed))
+    if failed is not None:
+        return failed, None
     return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)
 
 
 def _numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
     from matcalc.verify import numeric
 
-    try:
-        res = numeric.check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s)
-    except MatcalcError as exc:
-        return MethodResult("unknown", exc.message), None
-    except MemoryError:
-        return MethodResult("unknown", "out of memory: the sizes are too large for this method"), None
-    except Exception as exc:  # noqa: BLE001 - a method's failure is "unknown", never a verdict and never a crash
-        return MethodResult("unknown", f"the method failed: {type(exc).__name__}: {exc}"), None
+    res, failed = _run_method(lambda: numeric.check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s))
+    if failed is not None:
+        return failed, None
     status = res.status
     if status == "different" and not getattr(res, "confirmed", True):
         status = "unknown"
@@ -286,8 +288,33 @@ def judge(
 # ───────────────────────────── documents ─────────────────────────────
 
 
+class Renderable:
+    """Mixin for result objects: plain text (``str``), rich (``__rich__``) and Jupyter (LaTeX, Markdown) renderings
+    through :mod:`matcalc.render`, imported only when a rendering is asked for."""
+
+    def __rich__(self):
+        from matcalc.render.text import render
+
+        return render(self)
+
+    def __str__(self) -> str:
+        from matcalc.render.text import to_plain
+
+        return to_plain(self)
+
+    def _repr_latex_(self) -> str:
+        from matcalc.render.latex import fragment
+
+        return fragment(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from matcalc.render.markdown import markdown
+
+        return {"text/plain": str(self), "text/latex": self._repr_latex_(), "text/markdown": markdown(self)}
+
+
 @dataclass
-class CheckReport:
+class CheckReport(Renderable):
     """The verdicts on a whole document, in line order."""
 
     document: Document | None
@@ -307,25 +334,6 @@ class CheckReport:
     def to_json(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "claims": [r.to_json() for r in self.results]}
 
-    def __rich__(self):
-        from matcalc.render.text import render_check
-
-        return render_check(self)
-
-    def __str__(self) -> str:
-        from matcalc.render.text import to_plain
-
-        return to_plain(self)
-
-    def _repr_latex_(self) -> str:
-        from matcalc.render.latex import fragment
-
-        return fragment(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        from matcalc.render.markdown import markdown
-
-        return {"text/plain": str(self), "text/latex": self._repr_latex_(), "text/markdown": markdown(self)}
 
 
 def _stmt_text(s: Statement) -> str:
