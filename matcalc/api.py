@@ -294,7 +294,7 @@ def prove_many(names: list[str], *, seed: int = 0, progress: bool = False) -> Pr
         bar = Progress(TextColumn("proving {task.fields[current]:<18}"), BarColumn(),
                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                        console=Console(stderr=True), transient=True)
-        task = bar.add_task("prove", total=len(todo), current="")
+        task = bar.add_task("prove", total=len(todo), current=f"{len(todo)} theorems")
         bar.start()
     try:
         if workers > 1:
