@@ -59,7 +59,7 @@ class Expr:
 
     @property
     def shape(self) -> Shape:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError(type(self).__name__)
+        raise TypeError(f"{type(self).__name__} is not an IR node with a shape")
 
     @property
     def is_scalar(self) -> bool:

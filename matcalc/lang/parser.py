@@ -306,7 +306,7 @@ class Parser:
                 and kinds[3] in ("NAME", "NUMBER") and kinds[4] == "]")
 
     # levels
-    def parse_expr(self) -> Node:
+    def parse_expression(self) -> Node:
         """A whole expression (the sum level)."""
         first = self.parse_entrywise()
         if self.tok.kind not in ("+", "-"):
@@ -563,7 +563,7 @@ class Parser:
             while True:
                 if self.tok.kind == "EOF":
                     raise self.error(f"expected ')' to close the '(' at column {open_tok.col}")
-                args.append(self.parse_expr())
+                args.append(self.parse_expression())
                 if self.tok.kind == ",":
                     self.next()
                     continue
@@ -623,7 +623,7 @@ class Parser:
             try:
                 if self.tok.kind == ")":
                     raise self.error("empty brackets '()'")
-                inner = self.parse_expr()
+                inner = self.parse_expression()
                 if self.tok.kind != ")":
                     if self.tok.kind == "EOF":
                         raise self.error("expected ')'" + self.open_note(t))
@@ -640,7 +640,7 @@ class Parser:
             self.enter()
             saved, self.norm_open = self.norm_open, True
             try:
-                inner = self.parse_expr()
+                inner = self.parse_expression()
                 if self.tok.kind != "‖":
                     raise self.error(f"expected a closing '{t.text}'" + self.open_note(t)
                                      + ("" if self.tok.kind == "EOF" else f", found {self.tok.describe()}"))
@@ -852,7 +852,7 @@ def parse_statement(toks: list[Token], text: str) -> SStmt:
             raise p.error(f"'let {name.value} =' needs an expression")
         st = SStmt("let", first.line, first.col, text)
         st.name, st.name_col = name.value, name.col
-        st.exprs.append(p.parse_expr())
+        st.exprs.append(p.parse_expression())
         if p.tok.kind == "=":
             raise p.error("a definition has one '=' (let r = expression)")
         p.finish()
@@ -866,13 +866,13 @@ def parse_statement(toks: list[Token], text: str) -> SStmt:
             raise p.error("'=' needs an expression after it")
     else:
         st = SStmt("bare", first.line, first.col, text)
-    st.exprs.append(p.parse_expr())
+    st.exprs.append(p.parse_expression())
     while p.tok.kind == "=":
         eq = p.next()
         if p.tok.kind == "EOF":
             raise p.error("missing right-hand side after '='")
         st.eq_cols.append(eq.col)
-        st.exprs.append(p.parse_expr())
+        st.exprs.append(p.parse_expression())
     p.finish()
     if st.kind == "bare" and len(st.exprs) > 1:
         st.kind = "claim"
