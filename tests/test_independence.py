@@ -55,7 +55,7 @@ def test_core_never_imports_rich() -> None:
 def test_no_eval_of_user_text() -> None:
     """User text never reaches eval/exec/sympify/parse_expr: none of them is called anywhere in the package.
 
-    (The parser's own method ``Parser.parse_expr`` is allowed; SymPy's ``parse_expr`` cannot even be imported.)
+    (SymPy's ``parse_expr`` cannot even be imported: no module of the package imports sympy.parsing.)
     """
     offenders = []
     for path in PKG.rglob("*.py"):
