@@ -556,6 +556,36 @@ def _delta(i, j) -> Expr:
     return Delta(i, j)
 
 
+def _entry_of(a: Expr, r, c, sub) -> Expr | None:
+    """``a[r, c]`` for the operations that act entry by entry (sums, ⊙, ⊘, functions, powers, transposes, the
+    constants, diag), with ``sub(x, i, j)`` giving the entries of the operands: one level (``_entry``) for the
+    simplifier's rewrite, all the way down (``componentwise``) for index forms. ``None`` for anything else."""
+    match a:
+        case Add(args=args):
+            return Add(tuple(sub(x, r, c) for x in args))
+        case Neg(arg=x):
+            return Neg(sub(x, r, c))
+        case Hadamard(a=x, b=y):
+            return Scale(sub(x, r, c), sub(y, r, c))
+        case HadDiv(a=x, b=y):
+            return Div(sub(x, r, c), sub(y, r, c))
+        case Apply(fn=f, arg=x, order=o, declared=d):
+            return Apply(f, sub(x, r, c), o, d)
+        case EPower(base=x, exp=k):
+            return Power(sub(x, r, c), k)
+        case Transpose(arg=x):
+            return sub(x, c, r)
+        case Identity():
+            return _delta(r, c)
+        case Zeros():
+            return Num(0)
+        case Ones():
+            return Num(1)
+        case Diag(arg=u):
+            return Scale(sub(u, r, 1), _delta(r, c))
+    return None
+
+
 def r_entry(e: Expr) -> Expr | None:
     if isinstance(e, Delta):
         d = _delta(e.i, e.j)
@@ -566,39 +596,20 @@ def r_entry(e: Expr) -> Expr | None:
     if len(e.idx) == 1 and not (a.shape[1] == 1 or a.shape[0] == 1):
         return None
     r, c = _idx2(a, e.idx)
+    if is_scalar(a.shape):
+        return a
+    out = _entry_of(a, r, c, _entry)
+    if out is not None:
+        return out
     match a:
-        case _ if is_scalar(a.shape):
-            return a
-        case Add(args=args):
-            return Add(tuple(_entry(x, r, c) for x in args))
-        case Neg(arg=x):
-            return Neg(_entry(x, r, c))
         case Scale(scalar=s, arg=x):
             return Scale(s, _entry(x, r, c))
         case Div(arg=x, scalar=s):
             return Div(_entry(x, r, c), s)
-        case Hadamard(a=x, b=y):
-            return Scale(_entry(x, r, c), _entry(y, r, c))
-        case HadDiv(a=x, b=y):
-            return Div(_entry(x, r, c), _entry(y, r, c))
-        case Apply(fn=f, arg=x, order=o, declared=d):
-            return Apply(f, _entry(x, r, c), o, d)
-        case EPower(base=x, exp=k):
-            return Power(_entry(x, r, c), k)
-        case Transpose(arg=x):
-            return _entry(x, c, r)
         case MatMul(args=(u, v)) if u.shape[1] == 1:
             return Scale(_entry(u, r, 1), _entry(v, 1, c))
-        case Identity():
-            return _delta(r, c)
-        case Zeros():
-            return Num(0)
-        case Ones():
-            return Num(1)
         case Broadcast(arg=s):
             return s
-        case Diag(arg=u):
-            return Scale(_entry(u, r, 1), _delta(r, c))
     if len(e.idx) == 2 and a.shape[1] == 1 and e.idx[1] == 1:
         return Entry(a, (e.idx[0],))
     return None
@@ -704,18 +715,11 @@ def componentwise(e: Expr, r=1, c=1, fresh: FreshIndex | None = None) -> Expr:
             return e if is_scalar(e.shape) else _entry(e, r, c)
         case Num():
             return e
-        case Identity():
-            return _delta(r, c)
-        case Zeros():
-            return Num(0)
-        case Ones():
-            return Num(1)
+        case Identity() | Zeros() | Ones() | Add() | Neg() | Hadamard() | HadDiv() | Apply() | EPower() | \
+                Transpose() | Diag():
+            return _entry_of(e, r, c, cw)
         case Broadcast(arg=s_):
             return cw(s_)
-        case Add(args=args):
-            return Add(tuple(cw(a, r, c) for a in args))
-        case Neg(arg=a):
-            return Neg(cw(a, r, c))
         case Scale(scalar=s_, arg=a):
             return Scale(cw(s_), cw(a, r, c))
         case Div(arg=a, scalar=s_):
@@ -728,22 +732,10 @@ def componentwise(e: Expr, r=1, c=1, fresh: FreshIndex | None = None) -> Expr:
                 return Scale(cw(A, r, 1), cw(R, 1, c))
             k = fresh(d)
             return IndexSum(k, Scale(cw(A, r, k), cw(R, k, c)))
-        case Hadamard(a=a, b=b):
-            return Scale(cw(a, r, c), cw(b, r, c))
-        case HadDiv(a=a, b=b):
-            return Div(cw(a, r, c), cw(b, r, c))
-        case Apply(fn=f, arg=a, order=o, declared=dcl):
-            return Apply(f, cw(a, r, c), o, dcl)
-        case EPower(base=a, exp=k):
-            return Power(cw(a, r, c), k)
         case Power(base=a, exp=k) if is_scalar(a.shape):
             return Power(cw(a), k)
         case ir.MaxMin(op=op, a=a, b=b):
             return ir.MaxMin(op, cw(a, r, c), cw(b, r, c))
-        case Transpose(arg=a):
-            return cw(a, c, r)
-        case Diag(arg=u):
-            return Scale(cw(u, r, 1), _delta(r, c))
         case Sum(arg=a):
             n, m = a.shape
             i = fresh(n) if n != 1 else 1
