@@ -242,10 +242,14 @@ def _engine_derivations(doc: Document) -> list:
     from matcalc.engine import differentiate
 
     out = []
+    seen: set = set()  # a derivative claimed on several lines is derived (and shown) once, at its first line
     for s in doc.statements:
         if isinstance(s, Claim) and s.lhs is not None:
             for node in ir.walk(s.lhs):
                 if isinstance(node, ir.Derivative) and not isinstance(node.wrt, ir.Entry):
+                    if node in seen:
+                        break
+                    seen.add(node)
                     try:
                         d = differentiate(node.expr, node.wrt, kind=node.kind, layout=node.layout)
                     except MatcalcError:

@@ -718,13 +718,7 @@ def _theorem_body(t: Any, *, sectioned: bool) -> str:
     verified = t.verdict == "verified"
     out.append("\\begin{proof}[Proof (checked by matcalc)]\n" if verified else
                "\\paragraph{Attempted proof (not verified).}\n")
-    shown: dict[str, int] = {}
-    for line, node, d in t.derivations:
-        key = to_latex(node)
-        if key in shown:
-            out.append(f"The left-hand side of line {int(line)} is the derivative derived for line {shown[key]}.\n\n")
-            continue
-        shown[key] = int(line)
+    for line, node, d in t.derivations:  # each distinct derivative once (matcalc.api._engine_derivations)
         out.append(f"The rule engine derives the left-hand side of line {int(line)}.\n\n")
         out.append(DerivationView(node, d).latex())
     chains = chain_rows(report.results, error_messages=False)
