@@ -77,9 +77,6 @@ class ExactEnv:
         except KeyError as err:
             raise ExactError(f"no size chosen for the dimension {d!r}") from err
 
-    def ctx(self) -> tuple:
-        return (tuple(sorted(self.indices.items())), self._token)
-
     def ctx_of(self, e: ir.Expr) -> tuple:
         """The part of the context ``e``'s value depends on: the values of the indices free in ``e`` and the
         override state (a node without free indices is evaluated once for all index assignments)."""

@@ -71,12 +71,11 @@ def _numkey(x: sympy.Expr) -> str | None:
 
 
 class _FVals:
-    """Values chosen for generic function applications at one point: by (function, numeric arguments), and a cache
-    by the application itself (the same application recurs across entries)."""
+    """Values chosen for generic function applications at one point, by (function, numeric arguments): each maps to
+    (the value, one application it was drawn for)."""
 
     def __init__(self) -> None:
         self.by_key: dict = {}
-        self.by_app: dict = {}
 
 
 class _Invalid(Exception):

@@ -18,8 +18,6 @@ from matcalc.verify.exact.functions import _NOT_FINITE, _basic, _drop_deltas
 
 # ───────────────────────────── zero tests ─────────────────────────────
 
-_KINKS = (sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min, sympy.DiracDelta, sympy.Piecewise)
-
 
 def _atomize_exp(e: sympy.Expr) -> sympy.Expr:
     """Exponentials to positive symbols: ``exp(Σ c_k m_k) = Π E_k^c_k`` for integer ``c_k`` (an identity), so
