@@ -33,6 +33,12 @@ Conventions stated here once:
 * ``logdet(A)`` is ``log det A``; a point where ``det A < 0`` is not used (its value would not be real).
 * a ``probability`` vector's last entry is ``1 −`` the others; ``positive`` variables use positive symbols.
 * ``relu' = step``, ``step' = 0`` and ``abs' = sign`` away from 0 (the Dirac deltas SymPy produces are dropped).
+
+The package: :mod:`.check` (the entry point :func:`check_equal`, its stages and the counterexample),
+:mod:`.sizes` (sizes and free indices), :mod:`.evaluation` (IR to SymPy matrices, derivative nodes), :mod:`.diff`
+(the scalar chain rule), :mod:`.zero` (the zero tests), :mod:`.points` (exact points), :mod:`.functions` (the
+function classes an entry contains) and :mod:`.env` (the state of one check, the errors). This module only
+re-exports the names other code imports from ``matcalc.verify.exact``.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
         budget_s: wall-clock budget; when it runs out the result is ``"unknown"`` (or ``"equal"`` at the sizes
             completed so far, if at least one completed and none disagreed).
         seed: seed for the random points.
-        symmetric: the convention for derivatives by a symmetric variable (see the module docstring).
+        symmetric: the convention for derivatives by a symmetric variable (see the package docstring).
         sizes: size assignments to use instead of :func:`choose_sizes`.
         max_assignments: how many size assignments to try at most (the second only while under 60 % of the
             budget); 1 halves the cost for batch runs such as ``prove all``.

@@ -207,7 +207,7 @@ def _too_big(d: sympy.Expr) -> bool:
     """Expansion would explode: a large integer power of a sum."""
     for p in d.atoms(sympy.Pow):
         e = p.exp
-        if e.is_Integer and abs(int(e)) > 16 and p.base.is_Add:
+        if e.is_Integer and abs(int(e)) > _MAX_EXPAND_POWER and p.base.is_Add:
             return True
     return False
 
