@@ -179,10 +179,7 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
         case ir.HadDiv(a=a, b=b):
             return _zip(_ev(a, env), _ev(b, env), lambda x, y: x / y)
         case ir.Kron(a=a, b=b):
-            A, B = _ev(a, env), _ev(b, env)
-            return _mat(A.rows * B.rows, A.cols * B.cols,
-                        [_times(A[i // B.rows, j // B.cols], B[i % B.rows, j % B.cols], env)
-                         for i in range(A.rows * B.rows) for j in range(A.cols * B.cols)])
+            return _kron(_ev(a, env), _ev(b, env), env)
         case ir.MaxMin(op=op, a=a, b=b):
             f = S.Max if op == "max" else S.Min
             if op not in ("max", "min"):
@@ -194,18 +191,7 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
             return _inverse(_ev(a, env))
         case ir.Power(base=b, exp=k):
             _check_exponent(k)
-            B = _ev(b, env)
-            if B.shape == (1, 1):
-                return S.Matrix([[B[0, 0] ** S.Rational(k.numerator, k.denominator)]])
-            if k.denominator != 1:
-                raise ExactError("a matrix power needs an integer exponent")
-            n = int(k)
-            if n < 0:
-                B, n = _inverse(B), -n
-            out = S.eye(B.rows)
-            for _ in range(n):  # plain products: Matrix.__pow__ runs a slow simplification on every step
-                out = _matmul(out, B, env)
-            return out
+            return _power(_ev(b, env), k, env)
         case ir.EPower(base=b, exp=k):
             _check_exponent(k)
             r = S.Rational(k.numerator, k.denominator)
@@ -214,21 +200,9 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
             s = _scalar(_ev(a, env))
             return S.Matrix(env.dim(r), env.dim(c), lambda i, j: s)
         case ir.Apply(fn=fn, arg=a, order=order, declared=declared):
-            A = _ev(a, env)
-            if declared:
-                cls = unary_function(fn, order)
-                return A.applyfunc(lambda x: cls(x))
-            form = builtin_form(fn, order)
-            return A.applyfunc(lambda x: form.xreplace({_U: x}))
+            return _apply(fn, order, declared, _ev(a, env))
         case ir.CallVec(fn=fn, arg=a, order=order):
-            A = _ev(a, env)
-            args = list(A)
-            n = len(args)
-            if order == 0:
-                return S.Matrix([[vector_function(fn, n)(*args)]])
-            if order == 1:
-                return S.Matrix(n, 1, lambda i, j: vector_function(fn, n, (i + 1,))(*args))
-            raise ExactError(f"CallVec order {order} is not supported")
+            return _call_vec(fn, order, list(_ev(a, env)))
         case ir.Sum(arg=a):
             return S.Matrix([[S.Add(*list(_ev(a, env)))]])
         case ir.Trace(arg=a):
@@ -245,10 +219,7 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
         case ir.Norm(arg=a):
             return S.Matrix([[S.sqrt(S.Add(*[x ** 2 for x in _ev(a, env)]))]])
         case ir.Softmax(arg=a):
-            A = _ev(a, env)
-            ex = [S.exp(x) for x in A]
-            tot = S.Add(*ex)
-            return S.Matrix(A.rows, 1, [x / tot for x in ex])
+            return _softmax(_ev(a, env))
         case ir.LogSumExp(arg=a):
             return S.Matrix([[S.log(S.Add(*[S.exp(x) for x in _ev(a, env)]))]])
         case ir.Named(name=name, value=v):
@@ -259,25 +230,77 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
             i, j = _entry_position(A.shape, idx, env)
             return S.Matrix([[A[i, j]]])
         case ir.IndexSum(index=ix, body=body):
-            n = env.dim(ix.dim)
-            saved = env.indices.get(ix.name, None)
-            had = ix.name in env.indices
-            total = S.Integer(0)
-            try:
-                for k in range(1, n + 1):
-                    env.indices[ix.name] = k
-                    total += _scalar(_ev(body, env))
-            finally:
-                if had:
-                    env.indices[ix.name] = saved
-                else:
-                    env.indices.pop(ix.name, None)
-            return S.Matrix([[total]])
+            return _index_sum(ix, body, env)
         case ir.Delta(i=i, j=j):
             return S.Matrix([[S.Integer(1 if _index_value(i, env) == _index_value(j, env) else 0)]])
         case ir.Derivative():
             return _derivative(e, env)
     raise ExactError(f"the exact method cannot evaluate {type(e).__name__}")
+
+
+def _kron(A: sympy.Matrix, B: sympy.Matrix, env: ExactEnv) -> sympy.Matrix:
+    """The Kronecker product, entry by entry with :func:`_times`."""
+    return _mat(A.rows * B.rows, A.cols * B.cols,
+                [_times(A[i // B.rows, j // B.cols], B[i % B.rows, j % B.cols], env)
+                 for i in range(A.rows * B.rows) for j in range(A.cols * B.cols)])
+
+
+def _power(B: sympy.Matrix, k: Fraction, env: ExactEnv) -> sympy.Matrix:
+    """``B**k``: any rational power of a scalar, an integer power of a square matrix (negative: of its inverse)."""
+    if B.shape == (1, 1):
+        return sympy.Matrix([[B[0, 0] ** sympy.Rational(k.numerator, k.denominator)]])
+    if k.denominator != 1:
+        raise ExactError("a matrix power needs an integer exponent")
+    n = int(k)
+    if n < 0:
+        B, n = _inverse(B), -n
+    out = sympy.eye(B.rows)
+    for _ in range(n):  # plain products: Matrix.__pow__ runs a slow simplification on every step
+        out = _matmul(out, B, env)
+    return out
+
+
+def _apply(fn: str, order: int, declared: bool, A: sympy.Matrix) -> sympy.Matrix:
+    """The entrywise function ``fn`` (differentiated ``order`` times): generic when declared, else built in."""
+    if declared:
+        cls = unary_function(fn, order)
+        return A.applyfunc(lambda x: cls(x))
+    form = builtin_form(fn, order)
+    return A.applyfunc(lambda x: form.xreplace({_U: x}))
+
+
+def _call_vec(fn: str, order: int, args: list) -> sympy.Matrix:
+    """The generic ``fn: R^n -> R`` of the entries ``args`` (order 0), or its gradient (order 1)."""
+    n = len(args)
+    if order == 0:
+        return sympy.Matrix([[vector_function(fn, n)(*args)]])
+    if order == 1:
+        return sympy.Matrix(n, 1, lambda i, j: vector_function(fn, n, (i + 1,))(*args))
+    raise ExactError(f"CallVec order {order} is not supported")
+
+
+def _softmax(A: sympy.Matrix) -> sympy.Matrix:
+    ex = [sympy.exp(x) for x in A]
+    tot = sympy.Add(*ex)
+    return sympy.Matrix(A.rows, 1, [x / tot for x in ex])
+
+
+def _index_sum(ix: ir.Index, body: ir.Expr, env: ExactEnv) -> sympy.Matrix:
+    """``Σ_ix body``: the body evaluated at every value of ``ix``, the enclosing binding of ``ix`` restored."""
+    n = env.dim(ix.dim)
+    saved = env.indices.get(ix.name, None)
+    had = ix.name in env.indices
+    total = sympy.Integer(0)
+    try:
+        for k in range(1, n + 1):
+            env.indices[ix.name] = k
+            total += _scalar(_ev(body, env))
+    finally:
+        if had:
+            env.indices[ix.name] = saved
+        else:
+            env.indices.pop(ix.name, None)
+    return sympy.Matrix([[total]])
 
 
 #: Largest exponent (numerator or denominator) the exact method expands.
@@ -319,7 +342,7 @@ def _with_override(env: ExactEnv, key: tuple, value: sympy.Matrix, fn: Callable[
 
 
 #: Properties that shape a variable's entries (shared, zero or dependent entries): a derivative by such a variable
-#: is taken with independent entries (a fresh symbol matrix substituted for it), see the module docstring.
+#: is taken with independent entries (a fresh symbol matrix substituted for it), see the package docstring.
 _STRUCTURED = frozenset({"symmetric", "spd", "diagonal", "probability"})
 
 
@@ -366,7 +389,7 @@ def _derivative(d: ir.Derivative, env: ExactEnv) -> sympy.Matrix:
         return grads[(a, b)]
 
     def g(a: int, b: int) -> sympy.Matrix:
-        """dE/dX[a, b] within the structure of X (see the module docstring), before substituting back."""
+        """dE/dX[a, b] within the structure of X (see the package docstring), before substituting back."""
         if symmetric and a != b:
             s = raw(a, b) + raw(b, a)
             return s if env.symmetric == "cookbook" else s / 2
