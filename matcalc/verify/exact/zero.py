@@ -1,0 +1,294 @@
+"""The zero tests of the exact method: is the difference of an entry's two sides 0?
+
+Contract: two sound tests, never True for a difference that is not 0. :func:`_cheap_zeros` compares the two sides
+of many entries at once as rational functions over ℚ once opaque applications are symbols (:class:`_Atomizer`);
+:func:`_symbolic_zero` tries ``expand``, ``cancel`` (exponentials made symbols), ``simplify`` and, for piecewise
+functions, the split at the kinks (:func:`_branch_zero`). Both honour the check's deadline.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.polys.fields import FracField
+from sympy.polys.rings import PolyRing
+
+from matcalc.verify.exact.env import ExactEnv
+from matcalc.verify.exact.functions import _NOT_FINITE, _basic, _drop_deltas
+
+
+# ───────────────────────────── zero tests ─────────────────────────────
+
+
+def _atomize_exp(e: sympy.Expr) -> sympy.Expr:
+    """Exponentials to positive symbols: ``exp(Σ c_k m_k) = Π E_k^c_k`` for integer ``c_k`` (an identity), so
+    ``cancel`` sees rational functions. ``tanh`` first becomes ``(e^{2x} − 1)/(e^{2x} + 1)``."""
+    if e.has(sympy.tanh):
+        e = e.replace(lambda a: isinstance(a, sympy.tanh),
+                      lambda a: (sympy.exp(2 * a.args[0]) - 1) / (sympy.exp(2 * a.args[0]) + 1))
+    atoms = e.atoms(sympy.exp)
+    if not atoms:
+        return e
+    table: dict = {}
+
+    def sym(m: sympy.Expr) -> sympy.Symbol:
+        if m not in table:
+            table[m] = sympy.Dummy(f"E{len(table)}", positive=True)
+        return table[m]
+
+    repl = {}
+    for atom in atoms:
+        arg = sympy.expand(atom.args[0])
+        val = sympy.S.One
+        for t in sympy.Add.make_args(arg):
+            c, m = t.as_coeff_Mul()
+            if c.is_Integer and m != 1:
+                val *= sym(m) ** c
+            elif m == 1:
+                val *= sympy.exp(c)
+            else:
+                val *= sym(t)
+        repl[atom] = val
+    return e.xreplace(repl)
+
+
+class _Atomizer:
+    """Opaque function applications to symbols, for the cheap zero test (:func:`_cheap_zeros`).
+
+    Every application (generic or built-in function, ``Max``/``Min``, a power with a non-integer exponent, any node
+    that is not a sum, product or integer power) becomes one fresh symbol per function and canonical arguments (the
+    arguments are atomized and expanded first). Replacing subterms by independent symbols is sound for a zero test:
+    a rational function of independent symbols that is identically 0 stays 0 whatever values the subterms take.
+    Memoized by subexpression for the whole check, so a shared subexpression is atomized once.
+    """
+
+    def __init__(self) -> None:
+        self.memo: dict = {}
+        self.table: dict = {}
+        self.canon: dict = {}
+
+    def __call__(self, e: sympy.Basic) -> sympy.Basic:
+        hit = self.memo.get(e)
+        if hit is not None:
+            return hit
+        if not e.args:
+            out = e
+        elif e.is_Add or e.is_Mul:
+            args = [self(a) for a in e.args]
+            out = e.func(*args) if any(x is not y for x, y in zip(args, e.args)) else e
+        elif e.is_Pow and e.exp.is_Integer:
+            b = self(e.base)
+            out = e if b is e.base else b ** e.exp
+        else:
+            key = (e.func, tuple(self._canonical(a) for a in e.args))
+            out = self.table.get(key)
+            if out is None:
+                out = self.table[key] = sympy.Dummy(f"F{len(self.table)}")
+        self.memo[e] = out
+        return out
+
+    def _canonical(self, a: sympy.Basic) -> sympy.Basic:
+        hit = self.canon.get(a)
+        if hit is None:
+            t = self(a)
+            hit = self.canon[a] = sympy.expand(t) if isinstance(t, sympy.Expr) else t
+        return hit
+
+
+class _NotRational(Exception):
+    """An atomized expression that is not a rational function with rational coefficients (a float, an infinity,
+    an integer power too large to expand)."""
+
+
+#: Largest integer exponent of a sum the cheap zero test expands (``_too_big`` uses the same limit).
+_MAX_EXPAND_POWER = 16
+
+
+def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
+    """For each ``(…, l, r)`` of ``items``: whether ``l − r`` is 0 as a rational function once opaque applications
+    are symbols (see :class:`_Atomizer`). True only when it is; False means "not shown this way".
+
+    Both sides of every entry are converted into one polynomial ring (a fraction field when some denominator occurs)
+    over ℚ in all the symbols that occur, with a memo, so a subexpression shared by several entries is expanded once;
+    equal elements of the ring or field are equal rational functions.
+    """
+    if env._atomizer is None:
+        env._atomizer = _Atomizer()
+    at = env._atomizer
+    pairs = []
+    for item in items:
+        env.check_time()
+        pairs.append((at(_basic(item[-2])), at(_basic(item[-1]))))
+    gens: set = set()
+    seen: set = set()
+    bad: set = set()  # infinities and nan: such an entry is never settled here
+    fraction = False
+    stack = [x for pair in pairs for x in pair]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if (x.is_Number and not x.is_Rational) or x in _NOT_FINITE:
+            bad.add(x)
+        elif x.is_Symbol or (not x.args and not x.is_Number):
+            gens.add(x)
+        elif x.is_Pow and x.exp.is_Integer and x.exp < 0:
+            fraction = True
+        stack.extend(x.args)
+    dom = (FracField if fraction else PolyRing)(sorted(gens, key=sympy.default_sort_key), sympy.QQ)
+    index = dict(zip(sorted(gens, key=sympy.default_sort_key), dom.gens))
+    memo: dict = {}
+    count = [0]
+
+    def conv(x: sympy.Basic):
+        hit = memo.get(x)
+        if hit is not None:
+            return hit
+        count[0] += 1
+        if count[0] % 256 == 0:
+            env.check_time()
+        if x.is_Rational:
+            out = dom.ground_new(sympy.QQ(int(x.p), int(x.q)))
+        elif x in index:
+            out = index[x]
+        elif x.is_Add:
+            out = dom.zero
+            for a in x.args:
+                out = out + conv(a)
+        elif x.is_Mul:
+            out = dom.one
+            for a in x.args:
+                out = out * conv(a)
+        elif x.is_Pow and x.exp.is_Integer:
+            k = int(x.exp)
+            if abs(k) > _MAX_EXPAND_POWER and x.base.is_Add:
+                raise _NotRational(str(x))
+            base = conv(x.base)
+            if k < 0:
+                if base == 0:
+                    raise _NotRational("division by zero")
+                out = (dom.one / base) ** (-k)
+            else:
+                out = base ** k
+        else:  # a float, an infinity, nan
+            raise _NotRational(str(x))
+        memo[x] = out
+        return out
+
+    out = []
+    for l, r in pairs:
+        if bad and (l.has(*bad) or r.has(*bad)):
+            out.append(False)
+            continue
+        if l == r:
+            out.append(True)
+            continue
+        try:
+            out.append(conv(l) == conv(r))
+        except _NotRational:
+            out.append(False)
+    return out
+
+
+def _symbolic_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) -> bool:
+    """Whether ``d`` simplifies to the symbol 0 (never True otherwise). Piecewise functions (relu, step, abs, sign,
+    max, min) are split by the signs of their arguments: 0 on every branch means 0 away from the kinks."""
+    d = _drop_deltas(_basic(d))
+    if d == 0:
+        return True
+    if d.has(sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min):
+        if _smooth_zero(d, env, allow_simplify=False):
+            return True
+        return _branch_zero(d, env, depth=0)
+    return _smooth_zero(d, env, allow_simplify)
+
+
+def _too_big(d: sympy.Expr) -> bool:
+    """Expansion would explode: a large integer power of a sum."""
+    for p in d.atoms(sympy.Pow):
+        e = p.exp
+        if e.is_Integer and abs(int(e)) > _MAX_EXPAND_POWER and p.base.is_Add:
+            return True
+    return False
+
+
+def _smooth_zero(d: sympy.Expr, env: ExactEnv, allow_simplify: bool = True) -> bool:
+    env.check_time()
+    if _too_big(d):
+        return False
+    if sympy.expand(d) == 0:
+        return True
+    env.check_time()
+    a = _atomize_exp(d)
+    if sympy.cancel(sympy.together(a)) == 0:
+        return True
+    env.check_time()
+    if not allow_simplify or sympy.count_ops(d) > 400:
+        return False
+    attempts = (
+        lambda: sympy.simplify(d),
+        lambda: sympy.simplify(a),
+        lambda: sympy.trigsimp(sympy.expand_trig(d)),
+    )
+    for attempt in attempts:
+        try:
+            if attempt() == 0:
+                return True
+        except Exception:  # noqa: BLE001 - a failed simplification only means "not shown"
+            pass
+        env.check_time()
+    return False
+
+
+_MAX_BRANCH_DEPTH = 8
+
+
+def _kink_arg(atom: sympy.Expr) -> sympy.Expr | None:
+    if isinstance(atom, (sympy.Max, sympy.Min)):
+        return atom.args[0] - atom.args[1]
+    if isinstance(atom, (sympy.Heaviside, sympy.Abs, sympy.sign)):
+        return atom.args[0]
+    return None
+
+
+def _canonical(a: sympy.Expr) -> tuple[sympy.Expr, int]:
+    a = sympy.expand(a)
+    if a.could_extract_minus_sign():
+        return -a, -1
+    return a, 1
+
+
+def _branch_zero(d: sympy.Expr, env: ExactEnv, depth: int) -> bool:
+    """Split on the sign of one kink argument (innermost first) and require 0 on both sides."""
+    env.check_time()
+    atoms = [t for t in d.atoms(sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min)
+             if not any(arg.has(sympy.Heaviside, sympy.Abs, sympy.sign, sympy.Max, sympy.Min) for arg in t.args)]
+    if not atoms:
+        return _smooth_zero(d, env)
+    if depth >= _MAX_BRANCH_DEPTH:
+        return False
+    atoms.sort(key=sympy.default_sort_key)
+    pivot, _ = _canonical(_kink_arg(atoms[0]))
+    for s in (1, -1):
+        repl = {}
+        for t in atoms:
+            c, flip = _canonical(_kink_arg(t))
+            if c != pivot:
+                continue
+            sgn = s * flip  # the sign of the atom's own argument on this branch
+            if isinstance(t, sympy.Heaviside):
+                repl[t] = sympy.S.One if sgn > 0 else sympy.S.Zero
+            elif isinstance(t, sympy.Abs):
+                repl[t] = t.args[0] if sgn > 0 else -t.args[0]
+            elif isinstance(t, sympy.sign):
+                repl[t] = sympy.Integer(sgn)
+            else:  # Max/Min: the sign of args[0] - args[1] decides between the first two arguments
+                first_wins = (sgn > 0) == isinstance(t, sympy.Max)
+                keep = t.args[0] if first_wins else t.args[1]
+                rest = t.args[2:]
+                repl[t] = type(t)(keep, *rest) if rest else keep
+        if not repl:  # pragma: no cover - the pivot comes from these atoms
+            return False
+        if not _branch_zero(d.xreplace(repl), env, depth + 1):
+            return False
+    return True
