@@ -17,7 +17,13 @@ import pytest
 from matcalc import ir
 from matcalc.shapes import ShapeError
 from matcalc.verify import numeric as N
-from matcalc.verify.numeric import evaluator as NE
+from matcalc.verify.numeric import check as numeric_check
+from matcalc.verify.numeric import points as numeric_points
+from matcalc.verify.numeric.base import _Reject
+from matcalc.verify.numeric.compare import _Cmp, _compare_directional, _compare_full
+from matcalc.verify.numeric.evaluator import _Evaluator
+from matcalc.verify.numeric.structure import _analyse
+from matcalc.verify.numeric.taylor import _slope_verdict, _taylor
 
 # ───────────────────────────── builders ─────────────────────────────
 
@@ -525,14 +531,14 @@ def test_overflow_is_unknown_not_a_crash():
 
 
 def test_a_difference_needs_the_taylor_slope(monkeypatch):
-    monkeypatch.setattr(NE, "_taylor", lambda *a, **k: "inconclusive")
+    monkeypatch.setattr(numeric_check, "_taylor", lambda *a, **k: "inconclusive")
     r = check(d(xAx, x), sc(2, mm(A, x)))
     assert r.status == "unknown" and not r.confirmed and "Taylor" in r.detail
 
 
 def test_a_difference_at_one_point_only_is_not_confirmed(monkeypatch):
     calls = {"n": 0}
-    real = NE._compare_full
+    real = _compare_full
 
     def flaky(*a, **kw):
         c = real(*a, **kw)
@@ -541,7 +547,7 @@ def test_a_difference_at_one_point_only_is_not_confirmed(monkeypatch):
             c.differ = False
         return c
 
-    monkeypatch.setattr(NE, "_compare_full", flaky)
+    monkeypatch.setattr(numeric_check, "_compare_full", flaky)
     r = check(x, sc(2, x))
     assert r.status == "unknown" and not r.confirmed
 
@@ -550,13 +556,13 @@ def test_taylor_slope_separates_true_and_false_derivatives():
     true_rhs = mm(add(A, T(A)), x)
     for rhs, want in ((true_rhs, "quadratic"), (sc(2, mm(A, x)), "linear")):
         pt = N.make_point([xAx, rhs], seed=4)
-        ev = NE._Evaluator(pt, strict=True)
+        ev = _Evaluator(pt, strict=True)
         L, R = ev.ev(d(xAx, x)), ev.ev(rhs)
         direction = None
         if want == "quadratic":
             direction = np.random.default_rng(0).normal(size=pt.values["x"].shape)
-        cmp = NE._Cmp(True, 1.0, 0.0, L, R, 0.0, {}, ev, direction)
-        assert NE._taylor(d(xAx, x), rhs, pt, cmp, deadline=1e18) == want
+        cmp = _Cmp(True, 1.0, 0.0, L, R, 0.0, {}, ev, direction)
+        assert _taylor(d(xAx, x), rhs, pt, cmp, deadline=1e18) == want
 
 
 def test_directional_mode_for_large_arguments():
@@ -692,12 +698,12 @@ def test_directional_probes_use_at_most_12_evaluations_per_point(smooth):
     act = ap("tanh", pre) if smooth else ap("relu", pre)
     lhs = d(ir.Sum(act), Wb)
     rhs = mm(ap("tanh", pre, 1) if smooth else ap("step", pre), T(xb))
-    info = NE._analyse([lhs, rhs])
+    info = _analyse([lhs, rhs])
     for seed in range(6):
         pt = N.make_point([lhs, rhs], seed=seed, _info=info)
         try:
-            cmp = NE._compare_directional(lhs, rhs, info, pt, 1e18, np.random.default_rng(seed))
-        except NE._Reject:
+            cmp = _compare_directional(lhs, rhs, info, pt, 1e18, np.random.default_rng(seed))
+        except _Reject:
             continue
         assert not cmp.differ
         assert 0 < cmp.ev.fd_evals <= 12
@@ -772,20 +778,20 @@ def deep_claim(text):
 
 def unscaled(monkeypatch):
     """Draw weights standard normal (no 1/√fan-in): activations of several hundreds, the hard case."""
-    real = NE._analyse
+    real = _analyse
 
     def analyse(*a, **kw):
         info = real(*a, **kw)
         info.fanin = {}
         return info
 
-    monkeypatch.setattr(NE, "_analyse", analyse)
+    monkeypatch.setattr(numeric_check, "_analyse", analyse)
 
 
 def test_reported_deep_claim_with_sin_and_cubic_is_never_different(monkeypatch):
     # the report: ell = sin, sigma = x³/6 + x; every instantiation made exactly that pair
     c = deep_claim(DEEP[0][0])
-    monkeypatch.setattr(NE, "ENTRY_FAMILY", ("sin", "cubic"))
+    monkeypatch.setattr(numeric_points, "ENTRY_FAMILY", ("sin", "cubic"))
     got = [N.check_equal(c.lhs, c.rhs, free=c.free, seed=s).status for s in range(10)]
     assert "different" not in got
     assert got.count("equal") >= 9, got
@@ -795,7 +801,7 @@ def test_reported_deep_claim_with_sin_and_cubic_is_never_different(monkeypatch):
 def test_deep_claim_at_large_activations_is_never_different(monkeypatch, cs):
     c = deep_claim(DEEP[0][0])
     unscaled(monkeypatch)
-    monkeypatch.setattr(NE, "ENTRY_FAMILY", ("sin", "cubic", "exp_half"))
+    monkeypatch.setattr(numeric_points, "ENTRY_FAMILY", ("sin", "cubic", "exp_half"))
     got = [N.check_equal(c.lhs, c.rhs, free=c.free, seed=s, complex_step=cs).status for s in range(10)]
     assert "different" not in got
     assert got.count("equal") >= (8 if cs else 3), got
@@ -829,15 +835,15 @@ def test_an_ill_conditioned_point_is_redrawn_not_a_difference():
     ee = ap("exp", ap("exp", u))
     lhs = d(ir.Sum(ap("sin", ee)), u, kind="grad")
     rhs = ir.Hadamard(ir.Hadamard(ap("cos", ee), ee), ap("exp", u))
-    info = NE._analyse([lhs, rhs])
+    info = _analyse([lhs, rhs])
     trust_cs = {id(lhs): True}  # skip the probe (it would reject these points itself): the MCA probe decides
     seen = 0
     for seed in range(6):
         pt = N.make_point([lhs, rhs], seed=seed, _info=info)
         pt.values["u"] = np.random.default_rng(seed).uniform(3.2, 3.4, size=pt.values["u"].shape)
         try:
-            cmp = NE._compare_full(lhs, rhs, info, pt, 1e18, True, dict(trust_cs))
-        except NE._Reject as exc:
+            cmp = _compare_full(lhs, rhs, info, pt, 1e18, True, dict(trust_cs))
+        except _Reject as exc:
             assert "ill-conditioned" in str(exc)
             seen += 1
             continue
@@ -847,7 +853,7 @@ def test_an_ill_conditioned_point_is_redrawn_not_a_difference():
     pt = N.make_point([lhs, rhs], seed=0, _info=info)
     pt.values["u"] = np.random.default_rng(0).uniform(3.2, 3.4, size=pt.values["u"].shape)
     wrong = ir.Hadamard(ap("cos", ee), ee)
-    assert NE._compare_full(lhs, wrong, NE._analyse([lhs, wrong]), pt, 1e18, True, dict(trust_cs)).differ
+    assert _compare_full(lhs, wrong, _analyse([lhs, wrong]), pt, 1e18, True, dict(trust_cs)).differ
 
 
 def _steps(delta_of_h, claimed, hs):
@@ -859,14 +865,14 @@ def test_taylor_slope_is_not_fooled_by_an_unresolved_oscillation():
     b = 1e9  # F(t) = sin(a + b t): the steps never resolve it; its true slope is b cos a ≈ claimed
     f = lambda h: np.sin(0.3 + b * h) - np.sin(0.3)  # noqa: E731
     claimed = b * np.cos(0.3)
-    assert NE._slope_verdict(_steps(f, claimed, hs), fmag=1.0, fval=1.0, csum=1.0) != "linear"
+    assert _slope_verdict(_steps(f, claimed, hs), fmag=1.0, fval=1.0, csum=1.0) != "linear"
     # resolved and wrong: linear; resolved and right: quadratic
     g = lambda h: np.sin(0.3 + 2.0 * h) - np.sin(0.3)  # noqa: E731
-    assert NE._slope_verdict(_steps(g, 3.0 * np.cos(0.3), hs), fmag=1.0, fval=1.0, csum=1.0) == "linear"
-    assert NE._slope_verdict(_steps(g, 2.0 * np.cos(0.3), hs), fmag=1.0, fval=1.0, csum=1.0) == "quadratic"
+    assert _slope_verdict(_steps(g, 3.0 * np.cos(0.3), hs), fmag=1.0, fval=1.0, csum=1.0) == "linear"
+    assert _slope_verdict(_steps(g, 2.0 * np.cos(0.3), hs), fmag=1.0, fval=1.0, csum=1.0) == "quadratic"
     # F does not move at all and the claim says it does: linear
     z = lambda h: np.zeros((1, 1))  # noqa: E731
-    assert NE._slope_verdict(_steps(z, 1.0, hs), fmag=1.0, fval=1.0, csum=1.0) == "linear"
+    assert _slope_verdict(_steps(z, 1.0, hs), fmag=1.0, fval=1.0, csum=1.0) == "linear"
 
 
 def test_central_differences_never_return_an_unresolved_step_with_confidence():
@@ -875,12 +881,12 @@ def test_central_differences_never_return_an_unresolved_step_with_confidence():
     t = ir.Var("t", (1, 1))
     f = ap("sin", sc(1000000, t))
     pt = N.Point(sizes={}, values={"t": np.array([[0.7]])})
-    ev = NE._Evaluator(pt, strict=True, allow_cs=False)
+    ev = _Evaluator(pt, strict=True, allow_cs=False)
     key, X0, _, _ = ev.wrt_target(t)
     true = 1e6 * math.cos(0.7e6)
     try:
         val, err = ev.dir_fd(key, X0, np.ones((1, 1)), f, False, levels=4)
-    except NE._Reject:
+    except _Reject:
         return
     assert abs(val[0, 0] - true) <= 10 * err[0, 0] + 1e-6 * abs(true)
 
@@ -927,7 +933,7 @@ def test_stacked_complex_step_equals_column_by_column(name, e, wrt, inst):
     pt = N.make_point([D], seed=3 + inst, instantiation=inst)
     got = {}
     for batch in (True, False):
-        ev = NE._Evaluator(pt, strict=False)
+        ev = _Evaluator(pt, strict=False)
         ev.batch = batch
         with np.errstate(all="ignore"):
             J, Je, _, _ = ev.jacobian(D)
@@ -943,7 +949,7 @@ def test_stacked_complex_step_equals_column_by_column(name, e, wrt, inst):
 def test_paths_through_unstacked_nodes_go_column_by_column():
     D = d(ir.Vec(ir.Kron(x, ap("tanh", x))), x, "numerator", kind="jacobian")
     pt = N.make_point([D], seed=1)
-    ev = NE._Evaluator(pt, strict=False)
+    ev = _Evaluator(pt, strict=False)
     with np.errstate(all="ignore"):
         J, _, _, _ = ev.jacobian(D)
     assert not any(v[0] for v in ev.batch_ok.values())
@@ -967,7 +973,7 @@ def test_entry_derivatives_share_one_stacked_jacobian(inst):
     pt = N.make_point([D], seed=7 + inst, instantiation=inst)
     vals = {}
     for batch in (True, False):
-        ev = NE._Evaluator(pt, strict=False)
+        ev = _Evaluator(pt, strict=False)
         ev.batch = batch
         out = {}
         with np.errstate(all="ignore"):
@@ -992,7 +998,7 @@ def test_entry_derivative_of_an_index_dependent_expression_is_taken_alone():
     jj = ir.Index("j", n)
     D = d(ir.EPower(ir.Entry(x, (jj,)), 3), ir.Entry(x, (jj,)))  # 3 x[j]², the expression depends on j
     pt = N.make_point([D], seed=2)
-    ev = NE._Evaluator(pt, strict=False)
+    ev = _Evaluator(pt, strict=False)
     with np.errstate(all="ignore"):
         for a in range(1, pt.sizes["n"] + 1):
             saved = ev.push({("idx", "j"): a})
@@ -1006,7 +1012,7 @@ def test_a_stack_too_large_to_hold_goes_column_by_column(size, stacked):
     e = ir.Sum(ir.Hadamard(mm(x, T(x)), A))  # xᵀ A x through an n×n intermediate
     D = d(e, x)
     pt = N.make_point([D], seed=4, sizes={"n": size})
-    ev = NE._Evaluator(pt, strict=False)
+    ev = _Evaluator(pt, strict=False)
     with np.errstate(all="ignore"):
         got = ev.ev(D)
     assert (ev.fd_evals < size) == stacked  # 150 members × 150² entries exceed STACK_MAX
