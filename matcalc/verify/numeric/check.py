@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from matcalc.shapes import ShapeError, fmt_shape
 from matcalc.verify.numeric.base import NumericError, _DeepRecursion, _OutOfTime, _Reject
 from matcalc.verify.numeric.compare import _big_wrt, _Cmp, _compare_directional, _compare_full
 from matcalc.verify.numeric.points import Point, draw_sizes, make_point
-from matcalc.verify.numeric.structure import _analyse, _analytic, _has_deriv
+from matcalc.verify.numeric.structure import _analyse, _analytic, _has_deriv, _Info
 from matcalc.verify.numeric.taylor import _taylor
 
 
@@ -87,7 +88,7 @@ def _counterexample(point: Point, cmp: _Cmp, *, directional: bool) -> dict:
 
 def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 5.0,
                 points: int = 3, complex_step: bool = True) -> NumericResult:
-    """Judge ``lhs = rhs`` numerically (see the module docstring and :func:`_check_equal`)."""
+    """Judge ``lhs = rhs`` numerically (see the package docstring and :func:`_check_equal`)."""
     with _DeepRecursion():
         return _check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s, points=points,
                             complex_step=complex_step)
@@ -95,7 +96,7 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, 
 
 def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 5.0,
                  points: int = 3, complex_step: bool = True) -> NumericResult:
-    """Judge ``lhs = rhs`` numerically (see the module docstring).
+    """Judge ``lhs = rhs`` numerically (see the package docstring).
 
     Args:
         lhs, rhs: the two sides (IR); equal shapes, or transposed shapes (then ``different`` at once).
@@ -116,132 +117,168 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0,
         raise ShapeError(f"the sides have different shapes: {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)}",
                          operands=(lhs, rhs))
     info = _analyse([lhs, rhs], tuple(free))
-    rng = np.random.default_rng(seed)
+    judge = _Judge(lhs, rhs, info, seed=seed, t0=t0, deadline=deadline, complex_step=complex_step)
     n_inst = 3 if (info.entry_fns or info.vec_fns) else 1
-    kinked = not (_analytic(lhs) and _analytic(rhs))
-    cs_probe: dict[int, bool] = {}  # the complex-step probe's finding per derivative, shared by the points
-    if kinked:  # a piecewise claim may differ on part of the domain only: look at more points
+    if judge.kinked:  # a piecewise claim may differ on part of the domain only: look at more points
         points += 3
-    has_d = _has_deriv(lhs) or _has_deriv(rhs)
-    done = 0
-    max_rel = 0.0
-    max_tol = 0.0
-    methods: set[str] = set()
-    seen_sizes: list[dict] = []
-    first_diff: tuple[Point, _Cmp, bool] | None = None
-    unconfirmed = ""
-    rejects: list[str] = []
+    try:
+        if transposed:
+            return judge.transposed(seed)
+        found = judge.search(points, n_inst)
+        if found is not None:
+            return found
+    except _OutOfTime:
+        return judge.finish("unknown", f"out of time budget ({budget_s:g} s) after {judge.done} points")
+    except RecursionError:
+        return judge.finish("unknown", "the expression is too deep for the numeric method")
+    except NumericError as exc:  # an input this method cannot evaluate: say which, never a silent verdict
+        return judge.finish("unknown", f"the numeric method cannot decide: {exc.message}")
+    except (ValueError, IndexError, TypeError, np.linalg.LinAlgError) as exc:  # never crash a verdict
+        return judge.finish("unknown", f"the numeric method failed: {type(exc).__name__}: {exc}")
+    return judge.summary(points, n_inst)
 
-    def finish(status: str, detail: str, **kw: Any) -> NumericResult:
-        return NumericResult(status, max_rel, max_tol, done, detail, methods=tuple(sorted(methods)),
-                             seconds=time.monotonic() - t0, **kw)
 
-    def draw(sizes: dict, inst: int) -> Point:
+class _Judge:
+    """One run of :func:`_check_equal`: the claim, its structure, the random stream and what has been seen."""
+
+    def __init__(self, lhs: ir.Expr, rhs: ir.Expr, info: _Info, *, seed: int, t0: float, deadline: float,
+                 complex_step: bool) -> None:
+        self.lhs, self.rhs, self.info = lhs, rhs, info
+        self.rng = np.random.default_rng(seed)
+        self.t0, self.deadline = t0, deadline
+        self.complex_step = complex_step
+        self.kinked = not (_analytic(lhs) and _analytic(rhs))
+        self.cs_probe: dict[int, bool] = {}  # the complex-step probe's finding per derivative, shared by the points
+        self.has_d = _has_deriv(lhs) or _has_deriv(rhs)
+        self.done = 0
+        self.max_rel = 0.0
+        self.max_tol = 0.0
+        self.methods: set[str] = set()
+        self.seen_sizes: list[dict] = []
+        self.rejects: list[str] = []
+
+    def finish(self, status: str, detail: str, **kw: Any) -> NumericResult:
+        return NumericResult(status, self.max_rel, self.max_tol, self.done, detail, methods=tuple(sorted(self.methods)),
+                             seconds=time.monotonic() - self.t0, **kw)
+
+    def new_sizes(self) -> dict:
+        """Sizes for the dimension symbols, preferring an assignment not seen before (then recorded as seen)."""
+        sizes = draw_sizes(self.info.dims, self.rng, min_size=self.info.min_size, avoid=self.seen_sizes)
+        self.seen_sizes.append(sizes)
+        return sizes
+
+    def draw(self, sizes: dict, inst: int) -> Iterator[Point]:
         for _attempt in range(12):
-            pt_seed = int(rng.integers(0, 2**31 - 1))
-            yield make_point([lhs, rhs], seed=pt_seed, sizes=sizes, instantiation=inst, _info=info)
+            pt_seed = int(self.rng.integers(0, 2**31 - 1))
+            yield make_point([self.lhs, self.rhs], seed=pt_seed, sizes=sizes, instantiation=inst, _info=self.info)
 
-    def run(point: Point) -> tuple[_Cmp, bool]:
+    def run(self, point: Point) -> tuple[_Cmp, bool]:
+        lhs, rhs, info = self.lhs, self.rhs, self.info
         directional = _big_wrt(lhs, rhs, point)
         if directional:
-            cmp = _compare_directional(lhs, rhs, info, point, deadline, rng, complex_step, cs_probe)
+            cmp = _compare_directional(lhs, rhs, info, point, self.deadline, self.rng, self.complex_step,
+                                       self.cs_probe)
         else:
-            cmp = _compare_full(lhs, rhs, info, point, deadline, complex_step, cs_probe)
+            cmp = _compare_full(lhs, rhs, info, point, self.deadline, self.complex_step, self.cs_probe)
         evs = cmp.ev if isinstance(cmp.ev, tuple) else (cmp.ev,)
         for e in evs:
             if e is not None:
-                methods.update(e.methods)
+                self.methods.update(e.methods)
         return cmp, directional
 
-    def attempt(sizes: dict, inst: int) -> tuple[Point, _Cmp, bool] | None:
-        for point in draw(sizes, inst):
+    def attempt(self, sizes: dict, inst: int) -> tuple[Point, _Cmp, bool] | None:
+        """The comparison at the first usable point of these sizes and instantiation (None: no usable point)."""
+        for point in self.draw(sizes, inst):
             try:
-                cmp, directional = run(point)
+                cmp, directional = self.run(point)
                 return point, cmp, directional
             except _Reject as exc:
-                rejects.append(str(exc))
+                self.rejects.append(str(exc))
                 continue
             except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError, OverflowError) as exc:
-                rejects.append(f"numerical failure: {exc}")
+                self.rejects.append(f"numerical failure: {exc}")
                 continue
         return None
 
-    try:
-        if transposed:
-            sizes = draw_sizes(info.dims, rng, min_size=info.min_size)
-            point = make_point([lhs, rhs], seed=seed, sizes=sizes, _info=info)
-            return NumericResult(
-                "different", 0.0, 0.0, 0, f"the sides have transposed shapes {fmt_shape(lhs.shape)} and "
-                f"{fmt_shape(rhs.shape)}: never equal as arrays", counterexample={**point.describe(), "entries": [],
-                "note": f"left side {fmt_shape(lhs.shape)}, right side {fmt_shape(rhs.shape)}"}, confirmed=True)
+    def transposed(self, seed: int) -> NumericResult:
+        """The sides have transposed shapes: ``different`` at once, with the sizes and values of one point."""
+        lhs, rhs = self.lhs, self.rhs
+        sizes = draw_sizes(self.info.dims, self.rng, min_size=self.info.min_size)
+        point = make_point([lhs, rhs], seed=seed, sizes=sizes, _info=self.info)
+        return NumericResult(
+            "different", 0.0, 0.0, 0, f"the sides have transposed shapes {fmt_shape(lhs.shape)} and "
+            f"{fmt_shape(rhs.shape)}: never equal as arrays", counterexample={**point.describe(), "entries": [],
+            "note": f"left side {fmt_shape(lhs.shape)}, right side {fmt_shape(rhs.shape)}"}, confirmed=True)
+
+    def search(self, points: int, n_inst: int) -> NumericResult | None:
+        """Compare at ``points`` sizes × ``n_inst`` instantiations; the result of a difference, else None."""
         tries = 0
-        while done < points * n_inst and tries < points * 5:
+        while self.done < points * n_inst and tries < points * 5:
             tries += 1
-            sizes = {d: v for d, v in draw_sizes(info.dims, rng, min_size=info.min_size, avoid=seen_sizes).items()}
-            seen_sizes.append(sizes)
+            sizes = self.new_sizes()
             for inst in range(n_inst):
-                got = attempt(sizes, inst)
+                got = self.attempt(sizes, inst)
                 if got is None:
                     break
                 point, cmp, directional = got
-                done += 1
-                max_rel = max(max_rel, cmp.rel)
-                max_tol = max(max_tol, cmp.tol_rel)
-                if not cmp.differ:
-                    continue
-                # a difference: confirm at other points, then by the Taylor slope
-                first_diff = first_diff or (point, cmp, directional)
-                for _c in range(6 if kinked else 2):
-                    got2 = attempt(sizes, inst)
-                    if got2 is None:  # these sizes give no usable point any more: confirm at other sizes
-                        sizes = draw_sizes(info.dims, rng, min_size=info.min_size, avoid=seen_sizes)
-                        seen_sizes.append(sizes)
-                        continue
-                    point2, cmp2, directional2 = got2
-                    done += 1
-                    max_rel = max(max_rel, cmp2.rel)
-                    if not cmp2.differ:
-                        unconfirmed = "a difference at one point was not seen at another point"
-                        continue
-                    if has_d:
-                        try:
-                            slope = _taylor(lhs, rhs, point2, cmp2, deadline)
-                        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-                            slope = f"inconclusive ({exc})"
-                        if slope != "linear":
-                            unconfirmed = f"a difference at two points but the Taylor-slope test was {slope}"
-                            continue
-                    cx = _counterexample(point, cmp, directional=directional)
-                    how = "at 2 points" + (" and by the Taylor slope (remainder O(h), not O(h²))" if has_d else "")
-                    return finish(
-                        "different",
-                        f"max relative error {cmp.rel:.1e} > tolerance {cmp.tol_rel:.1e}; confirmed {how}",
-                        counterexample=cx, confirmed=True,
-                    )
-                cx = _counterexample(*first_diff[:2], directional=first_diff[2])
-                return finish("unknown", f"max relative error {cmp.rel:.1e} > tolerance {cmp.tol_rel:.1e} at one "
-                              f"point, not confirmed: {unconfirmed or 'no further usable point'}",
-                              counterexample=cx, confirmed=False)
-            if done == 0 and tries >= 8:
+                self.done += 1
+                self.max_rel = max(self.max_rel, cmp.rel)
+                self.max_tol = max(self.max_tol, cmp.tol_rel)
+                if cmp.differ:
+                    return self.confirm(point, cmp, directional, sizes, inst)
+            if self.done == 0 and tries >= 8:
                 break
-    except _OutOfTime:
-        return finish("unknown", f"out of time budget ({budget_s:g} s) after {done} points")
-    except RecursionError:
-        return finish("unknown", "the expression is too deep for the numeric method")
-    except NumericError as exc:  # an input this method cannot evaluate: say which, never a silent verdict
-        return finish("unknown", f"the numeric method cannot decide: {exc.message}")
-    except (ValueError, IndexError, TypeError, np.linalg.LinAlgError) as exc:  # never crash a verdict
-        return finish("unknown", f"the numeric method failed: {type(exc).__name__}: {exc}")
-    if done == 0:
-        why = rejects[-1] if rejects else "no usable point"
-        return finish("unknown", f"no usable point: {why}")
-    what = ""
-    if n_inst > 1:
-        names = ", ".join(info.entry_fns + info.vec_fns)
-        what = f" × {n_inst} instantiations of ({names})"
-        pts = done // n_inst
-    else:
-        pts = done
-    if done < points * n_inst:
-        return finish("unknown", f"only {done} usable points; max relative error {max_rel:.1e}")
-    return finish("equal", f"max relative error {max_rel:.1e} (tolerance {max_tol:.1e}) at {pts} points{what}")
+        return None
+
+    def confirm(self, point: Point, cmp: _Cmp, directional: bool, sizes: dict, inst: int) -> NumericResult:
+        """A difference at ``point``: ``different`` when seen at another point and, where derivatives are
+        involved, by the Taylor slope; otherwise ``unknown`` with the unconfirmed counterexample."""
+        unconfirmed = ""
+        for _c in range(6 if self.kinked else 2):
+            got2 = self.attempt(sizes, inst)
+            if got2 is None:  # these sizes give no usable point any more: confirm at other sizes
+                sizes = self.new_sizes()
+                continue
+            point2, cmp2, directional2 = got2
+            self.done += 1
+            self.max_rel = max(self.max_rel, cmp2.rel)
+            if not cmp2.differ:
+                unconfirmed = "a difference at one point was not seen at another point"
+                continue
+            if self.has_d:
+                try:
+                    slope = _taylor(self.lhs, self.rhs, point2, cmp2, self.deadline)
+                except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+                    slope = f"inconclusive ({exc})"
+                if slope != "linear":
+                    unconfirmed = f"a difference at two points but the Taylor-slope test was {slope}"
+                    continue
+            cx = _counterexample(point, cmp, directional=directional)
+            how = "at 2 points" + (" and by the Taylor slope (remainder O(h), not O(h²))" if self.has_d else "")
+            return self.finish(
+                "different",
+                f"max relative error {cmp.rel:.1e} > tolerance {cmp.tol_rel:.1e}; confirmed {how}",
+                counterexample=cx, confirmed=True,
+            )
+        cx = _counterexample(point, cmp, directional=directional)
+        return self.finish("unknown", f"max relative error {cmp.rel:.1e} > tolerance {cmp.tol_rel:.1e} at one "
+                           f"point, not confirmed: {unconfirmed or 'no further usable point'}",
+                           counterexample=cx, confirmed=False)
+
+    def summary(self, points: int, n_inst: int) -> NumericResult:
+        """The verdict when no difference was found: ``equal`` at enough usable points, else ``unknown``."""
+        done, max_rel = self.done, self.max_rel
+        if done == 0:
+            why = self.rejects[-1] if self.rejects else "no usable point"
+            return self.finish("unknown", f"no usable point: {why}")
+        what = ""
+        if n_inst > 1:
+            names = ", ".join(self.info.entry_fns + self.info.vec_fns)
+            what = f" × {n_inst} instantiations of ({names})"
+            pts = done // n_inst
+        else:
+            pts = done
+        if done < points * n_inst:
+            return self.finish("unknown", f"only {done} usable points; max relative error {max_rel:.1e}")
+        return self.finish("equal", f"max relative error {max_rel:.1e} (tolerance {self.max_tol:.1e}) at {pts} points"
+                           f"{what}")
