@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import math
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -605,6 +607,15 @@ def test_independent_of_the_engine():
     assert "matcalc.verify.numeric.evaluator" in mods  # the scan sees the package's own modules
     banned = ("matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.verify.exact")
     assert not [mname for mname in mods if mname.startswith(banned)]
+
+
+def test_independent_of_the_engine_transitively():
+    """Importing the package loads no module of the engine, the simplifier, the exact method, nor SymPy."""
+    code = ("import sys, matcalc.verify.numeric; print(sorted(m for m in sys.modules if m.startswith(('matcalc.engine', "
+            "'matcalc.rules', 'matcalc.simplify', 'matcalc.normal', 'matcalc.verify.exact', 'sympy'))))")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_derivative_inside_a_product_bp4_matrix_form():
