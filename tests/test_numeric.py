@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import math
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +19,13 @@ import pytest
 from matcalc import ir
 from matcalc.shapes import ShapeError
 from matcalc.verify import numeric as N
+from matcalc.verify.numeric import check as numeric_check
+from matcalc.verify.numeric import points as numeric_points
+from matcalc.verify.numeric.base import _Reject
+from matcalc.verify.numeric.compare import _Cmp, _compare_directional, _compare_full
+from matcalc.verify.numeric.evaluator import _Evaluator
+from matcalc.verify.numeric.structure import _analyse
+from matcalc.verify.numeric.taylor import _slope_verdict, _taylor
 
 # ───────────────────────────── builders ─────────────────────────────
 
@@ -524,14 +533,14 @@ def test_overflow_is_unknown_not_a_crash():
 
 
 def test_a_difference_needs_the_taylor_slope(monkeypatch):
-    monkeypatch.setattr(N, "_taylor", lambda *a, **k: "inconclusive")
+    monkeypatch.setattr(numeric_check, "_taylor", lambda *a, **k: "inconclusive")
     r = check(d(xAx, x), sc(2, mm(A, x)))
     assert r.status == "unknown" and not r.confirmed and "Taylor" in r.detail
 
 
 def test_a_difference_at_one_point_only_is_not_confirmed(monkeypatch):
     calls = {"n": 0}
-    real = N._compare_full
+    real = _compare_full
 
     def flaky(*a, **kw):
         c = real(*a, **kw)
@@ -540,7 +549,7 @@ def test_a_difference_at_one_point_only_is_not_confirmed(monkeypatch):
             c.differ = False
         return c
 
-    monkeypatch.setattr(N, "_compare_full", flaky)
+    monkeypatch.setattr(numeric_check, "_compare_full", flaky)
     r = check(x, sc(2, x))
     assert r.status == "unknown" and not r.confirmed
 
@@ -549,13 +558,13 @@ def test_taylor_slope_separates_true_and_false_derivatives():
     true_rhs = mm(add(A, T(A)), x)
     for rhs, want in ((true_rhs, "quadratic"), (sc(2, mm(A, x)), "linear")):
         pt = N.make_point([xAx, rhs], seed=4)
-        ev = N._Evaluator(pt, strict=True)
+        ev = _Evaluator(pt, strict=True)
         L, R = ev.ev(d(xAx, x)), ev.ev(rhs)
         direction = None
         if want == "quadratic":
             direction = np.random.default_rng(0).normal(size=pt.values["x"].shape)
-        cmp = N._Cmp(True, 1.0, 0.0, L, R, 0.0, {}, ev, direction)
-        assert N._taylor(d(xAx, x), rhs, pt, cmp, deadline=1e18) == want
+        cmp = _Cmp(True, 1.0, 0.0, L, R, 0.0, {}, ev, direction)
+        assert _taylor(d(xAx, x), rhs, pt, cmp, deadline=1e18) == want
 
 
 def test_directional_mode_for_large_arguments():
@@ -588,15 +597,25 @@ def test_reproducible_with_a_seed():
 
 
 def test_independent_of_the_engine():
-    src = Path(N.__file__).read_text(encoding="utf-8")
     mods = set()
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            mods.add(node.module)
-        elif isinstance(node, ast.Import):
-            mods.update(a.name for a in node.names)
+    for path in sorted(Path(N.__file__).parent.glob("*.py")):  # every module of the package
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods.add(node.module)
+            elif isinstance(node, ast.Import):
+                mods.update(a.name for a in node.names)
+    assert "matcalc.verify.numeric.evaluator" in mods  # the scan sees the package's own modules
     banned = ("matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.verify.exact")
     assert not [mname for mname in mods if mname.startswith(banned)]
+
+
+def test_independent_of_the_engine_transitively():
+    """Importing the package loads no module of the engine, the simplifier, the exact method, nor SymPy."""
+    code = ("import sys, matcalc.verify.numeric; print(sorted(m for m in sys.modules if m.startswith(('matcalc.engine', "
+            "'matcalc.rules', 'matcalc.simplify', 'matcalc.normal', 'matcalc.verify.exact', 'sympy'))))")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_derivative_inside_a_product_bp4_matrix_form():
@@ -690,12 +709,12 @@ def test_directional_probes_use_at_most_12_evaluations_per_point(smooth):
     act = ap("tanh", pre) if smooth else ap("relu", pre)
     lhs = d(ir.Sum(act), Wb)
     rhs = mm(ap("tanh", pre, 1) if smooth else ap("step", pre), T(xb))
-    info = N._analyse([lhs, rhs])
+    info = _analyse([lhs, rhs])
     for seed in range(6):
         pt = N.make_point([lhs, rhs], seed=seed, _info=info)
         try:
-            cmp = N._compare_directional(lhs, rhs, info, pt, 1e18, np.random.default_rng(seed))
-        except N._Reject:
+            cmp = _compare_directional(lhs, rhs, info, pt, 1e18, np.random.default_rng(seed))
+        except _Reject:
             continue
         assert not cmp.differ
         assert 0 < cmp.ev.fd_evals <= 12
@@ -770,20 +789,20 @@ def deep_claim(text):
 
 def unscaled(monkeypatch):
     """Draw weights standard normal (no 1/√fan-in): activations of several hundreds, the hard case."""
-    real = N._analyse
+    real = _analyse
 
     def analyse(*a, **kw):
         info = real(*a, **kw)
         info.fanin = {}
         return info
 
-    monkeypatch.setattr(N, "_analyse", analyse)
+    monkeypatch.setattr(numeric_check, "_analyse", analyse)
 
 
 def test_reported_deep_claim_with_sin_and_cubic_is_never_different(monkeypatch):
     # the report: ell = sin, sigma = x³/6 + x; every instantiation made exactly that pair
     c = deep_claim(DEEP[0][0])
-    monkeypatch.setattr(N, "ENTRY_FAMILY", ("sin", "cubic"))
+    monkeypatch.setattr(numeric_points, "ENTRY_FAMILY", ("sin", "cubic"))
     got = [N.check_equal(c.lhs, c.rhs, free=c.free, seed=s).status for s in range(10)]
     assert "different" not in got
     assert got.count("equal") >= 9, got
@@ -793,7 +812,7 @@ def test_reported_deep_claim_with_sin_and_cubic_is_never_different(monkeypatch):
 def test_deep_claim_at_large_activations_is_never_different(monkeypatch, cs):
     c = deep_claim(DEEP[0][0])
     unscaled(monkeypatch)
-    monkeypatch.setattr(N, "ENTRY_FAMILY", ("sin", "cubic", "exp_half"))
+    monkeypatch.setattr(numeric_points, "ENTRY_FAMILY", ("sin", "cubic", "exp_half"))
     got = [N.check_equal(c.lhs, c.rhs, free=c.free, seed=s, complex_step=cs).status for s in range(10)]
     assert "different" not in got
     assert got.count("equal") >= (8 if cs else 3), got
@@ -827,15 +846,15 @@ def test_an_ill_conditioned_point_is_redrawn_not_a_difference():
     ee = ap("exp", ap("exp", u))
     lhs = d(ir.Sum(ap("sin", ee)), u, kind="grad")
     rhs = ir.Hadamard(ir.Hadamard(ap("cos", ee), ee), ap("exp", u))
-    info = N._analyse([lhs, rhs])
+    info = _analyse([lhs, rhs])
     trust_cs = {id(lhs): True}  # skip the probe (it would reject these points itself): the MCA probe decides
     seen = 0
     for seed in range(6):
         pt = N.make_point([lhs, rhs], seed=seed, _info=info)
         pt.values["u"] = np.random.default_rng(seed).uniform(3.2, 3.4, size=pt.values["u"].shape)
         try:
-            cmp = N._compare_full(lhs, rhs, info, pt, 1e18, True, dict(trust_cs))
-        except N._Reject as exc:
+            cmp = _compare_full(lhs, rhs, info, pt, 1e18, True, dict(trust_cs))
+        except _Reject as exc:
             assert "ill-conditioned" in str(exc)
             seen += 1
             continue
@@ -845,7 +864,7 @@ def test_an_ill_conditioned_point_is_redrawn_not_a_difference():
     pt = N.make_point([lhs, rhs], seed=0, _info=info)
     pt.values["u"] = np.random.default_rng(0).uniform(3.2, 3.4, size=pt.values["u"].shape)
     wrong = ir.Hadamard(ap("cos", ee), ee)
-    assert N._compare_full(lhs, wrong, N._analyse([lhs, wrong]), pt, 1e18, True, dict(trust_cs)).differ
+    assert _compare_full(lhs, wrong, _analyse([lhs, wrong]), pt, 1e18, True, dict(trust_cs)).differ
 
 
 def _steps(delta_of_h, claimed, hs):
@@ -857,14 +876,14 @@ def test_taylor_slope_is_not_fooled_by_an_unresolved_oscillation():
     b = 1e9  # F(t) = sin(a + b t): the steps never resolve it; its true slope is b cos a ≈ claimed
     f = lambda h: np.sin(0.3 + b * h) - np.sin(0.3)  # noqa: E731
     claimed = b * np.cos(0.3)
-    assert N._slope_verdict(_steps(f, claimed, hs), fmag=1.0, fval=1.0, csum=1.0) != "linear"
+    assert _slope_verdict(_steps(f, claimed, hs), fmag=1.0, fval=1.0, csum=1.0) != "linear"
     # resolved and wrong: linear; resolved and right: quadratic
     g = lambda h: np.sin(0.3 + 2.0 * h) - np.sin(0.3)  # noqa: E731
-    assert N._slope_verdict(_steps(g, 3.0 * np.cos(0.3), hs), fmag=1.0, fval=1.0, csum=1.0) == "linear"
-    assert N._slope_verdict(_steps(g, 2.0 * np.cos(0.3), hs), fmag=1.0, fval=1.0, csum=1.0) == "quadratic"
+    assert _slope_verdict(_steps(g, 3.0 * np.cos(0.3), hs), fmag=1.0, fval=1.0, csum=1.0) == "linear"
+    assert _slope_verdict(_steps(g, 2.0 * np.cos(0.3), hs), fmag=1.0, fval=1.0, csum=1.0) == "quadratic"
     # F does not move at all and the claim says it does: linear
     z = lambda h: np.zeros((1, 1))  # noqa: E731
-    assert N._slope_verdict(_steps(z, 1.0, hs), fmag=1.0, fval=1.0, csum=1.0) == "linear"
+    assert _slope_verdict(_steps(z, 1.0, hs), fmag=1.0, fval=1.0, csum=1.0) == "linear"
 
 
 def test_central_differences_never_return_an_unresolved_step_with_confidence():
@@ -873,12 +892,12 @@ def test_central_differences_never_return_an_unresolved_step_with_confidence():
     t = ir.Var("t", (1, 1))
     f = ap("sin", sc(1000000, t))
     pt = N.Point(sizes={}, values={"t": np.array([[0.7]])})
-    ev = N._Evaluator(pt, strict=True, allow_cs=False)
+    ev = _Evaluator(pt, strict=True, allow_cs=False)
     key, X0, _, _ = ev.wrt_target(t)
     true = 1e6 * math.cos(0.7e6)
     try:
         val, err = ev.dir_fd(key, X0, np.ones((1, 1)), f, False, levels=4)
-    except N._Reject:
+    except _Reject:
         return
     assert abs(val[0, 0] - true) <= 10 * err[0, 0] + 1e-6 * abs(true)
 
@@ -925,7 +944,7 @@ def test_stacked_complex_step_equals_column_by_column(name, e, wrt, inst):
     pt = N.make_point([D], seed=3 + inst, instantiation=inst)
     got = {}
     for batch in (True, False):
-        ev = N._Evaluator(pt, strict=False)
+        ev = _Evaluator(pt, strict=False)
         ev.batch = batch
         with np.errstate(all="ignore"):
             J, Je, _, _ = ev.jacobian(D)
@@ -941,7 +960,7 @@ def test_stacked_complex_step_equals_column_by_column(name, e, wrt, inst):
 def test_paths_through_unstacked_nodes_go_column_by_column():
     D = d(ir.Vec(ir.Kron(x, ap("tanh", x))), x, "numerator", kind="jacobian")
     pt = N.make_point([D], seed=1)
-    ev = N._Evaluator(pt, strict=False)
+    ev = _Evaluator(pt, strict=False)
     with np.errstate(all="ignore"):
         J, _, _, _ = ev.jacobian(D)
     assert not any(v[0] for v in ev.batch_ok.values())
@@ -965,7 +984,7 @@ def test_entry_derivatives_share_one_stacked_jacobian(inst):
     pt = N.make_point([D], seed=7 + inst, instantiation=inst)
     vals = {}
     for batch in (True, False):
-        ev = N._Evaluator(pt, strict=False)
+        ev = _Evaluator(pt, strict=False)
         ev.batch = batch
         out = {}
         with np.errstate(all="ignore"):
@@ -990,7 +1009,7 @@ def test_entry_derivative_of_an_index_dependent_expression_is_taken_alone():
     jj = ir.Index("j", n)
     D = d(ir.EPower(ir.Entry(x, (jj,)), 3), ir.Entry(x, (jj,)))  # 3 x[j]², the expression depends on j
     pt = N.make_point([D], seed=2)
-    ev = N._Evaluator(pt, strict=False)
+    ev = _Evaluator(pt, strict=False)
     with np.errstate(all="ignore"):
         for a in range(1, pt.sizes["n"] + 1):
             saved = ev.push({("idx", "j"): a})
@@ -1004,7 +1023,7 @@ def test_a_stack_too_large_to_hold_goes_column_by_column(size, stacked):
     e = ir.Sum(ir.Hadamard(mm(x, T(x)), A))  # xᵀ A x through an n×n intermediate
     D = d(e, x)
     pt = N.make_point([D], seed=4, sizes={"n": size})
-    ev = N._Evaluator(pt, strict=False)
+    ev = _Evaluator(pt, strict=False)
     with np.errstate(all="ignore"):
         got = ev.ev(D)
     assert (ev.fd_evals < size) == stacked  # 150 members × 150² entries exceed STACK_MAX

@@ -1,0 +1,287 @@
+"""Comparisons and tolerances of the numeric method.
+
+Contract: one comparison of ``lhs`` and ``rhs`` at one point over every free-index combination, as a
+:class:`_Cmp`: with full Jacobians (:func:`_compare_full`) or, for a large argument, contracted with random
+directions (:func:`_compare_directional`); the tolerance is the finite-difference error propagated through
+the rest of the expression plus the rounding floor, and a difference must stand out of the point's rounding
+sensitivity (:func:`_significant`, Monte Carlo arithmetic) or the point is rejected.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from matcalc import ir
+from matcalc.verify.numeric.arrange import _vec
+from matcalc.verify.numeric.base import BIG_WRT, FLOOR_REL, MAX_COMBOS, MCA_FACTOR, NumericError, _Reject
+from matcalc.verify.numeric.evaluator import _Evaluator
+from matcalc.verify.numeric.linear import _Linear
+from matcalc.verify.numeric.points import Point
+from matcalc.verify.numeric.structure import _facts, _has_deriv, _Info
+
+
+@dataclass
+class _Cmp:
+    """One comparison at one point (over every free-index combination)."""
+
+    differ: bool
+    rel: float
+    tol_rel: float
+    L: np.ndarray | None = None
+    R: np.ndarray | None = None
+    tol: float = 0.0
+    combo: dict = field(default_factory=dict)
+    ev: Any = None
+    direction: np.ndarray | None = None
+
+
+# ───────────────────────────── comparisons ─────────────────────────────
+
+
+def _finite(*arrs: np.ndarray) -> None:
+    for a in arrs:
+        if not np.all(np.isfinite(a)):
+            raise _Reject("overflow or NaN in the evaluation")
+
+
+def _value_at(ev: _Evaluator, e: ir.Expr, combo: dict) -> np.ndarray:
+    """The value of ``e`` for one index combination."""
+    extra = {("idx", k): v for k, v in combo.items()}
+    saved = ev.push(extra) if extra else None
+    try:
+        return _value(ev, e)[0]
+    finally:
+        if saved is not None:
+            ev.pop(saved)
+
+
+def _value(ev: _Evaluator, e: ir.Expr) -> tuple[np.ndarray, float]:
+    """(value, intermediate magnitude × condition) of ``e`` under the evaluator's active index values."""
+    ev.mag = 0.0
+    v = ev.ev(e)
+    mag = ev.mag
+    _finite(v)
+    return v, max(mag, float(np.max(np.abs(v), initial=0))) * ev.cond
+
+
+def _propagated_error(ev: _Evaluator, e: ir.Expr, v: np.ndarray) -> float:
+    """The finite-difference error estimates propagated to ``e``: ``e`` re-evaluated twice with every derivative
+    value at the point perturbed by its estimate (random signs); 3× the largest change."""
+    if not _has_deriv(e):
+        return 0.0
+    err = 0.0
+    for s in (1, 2):
+        ev.noise = np.random.default_rng(s)
+        inner = ev.push({("deriv",): True})
+        try:
+            vn = ev.ev(e)
+        finally:
+            ev.pop(inner)
+            ev.noise = None
+        err = max(err, float(np.max(np.abs(vn - v), initial=0)))
+    return 3.0 * err
+
+
+def _combos(info: _Info, point: Point) -> list[dict]:
+    names = sorted(info.free)
+    if not names:
+        return [{}]
+    ranges = [range(1, point.dim(info.free[n].dim) + 1) for n in names]
+    out = [dict(zip(names, vals)) for vals in itertools.product(*ranges)]
+    if len(out) > MAX_COMBOS:
+        raise NumericError(f"too many free-index values ({len(out)}) to check every one")
+    return out
+
+
+def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadline: float,
+                  complex_step: bool = True, cs_ok: dict | None = None) -> _Cmp:
+    evL = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+    evR = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+    worst: _Cmp | None = None
+    with np.errstate(all="ignore"):
+        for combo in _combos(info, point):
+            extra = {("idx", k): v for k, v in combo.items()}
+            sL = evL.push(extra) if extra else None
+            sR = evR.push(extra) if extra else None
+            try:
+                L, mL = _value(evL, lhs)
+                R, mR = _value(evR, rhs)
+                if L.shape != R.shape:
+                    raise NumericError(f"the sides evaluate to shapes {L.shape} and {R.shape}")
+                diff = float(np.max(np.abs(L - R), initial=0))
+                floor = FLOOR_REL * (mL + mR)
+                # the propagated finite-difference errors only widen the tolerance: needed only where the sides
+                # do not already agree within the rounding floor
+                eL = _propagated_error(evL, lhs, L) if diff > floor else 0.0
+                eR = _propagated_error(evR, rhs, R) if diff > floor else 0.0
+            finally:
+                if sR is not None:
+                    evR.pop(sR)
+                if sL is not None:
+                    evL.pop(sL)
+            tol = eL + eR + floor
+            den = max(float(np.max(np.abs(L), initial=0)), float(np.max(np.abs(R), initial=0)),
+                      1e-6 * (mL + mR), 1e-300)
+            c = _Cmp(diff > tol, diff / den, tol / den, L, R, tol, dict(combo), (evL, evR))
+            if worst is None or (c.differ and not worst.differ) or (c.differ == worst.differ and c.rel > worst.rel):
+                worst = c
+    assert worst is not None
+    worst.ev = (evL, evR)
+    if worst.differ:
+        spread = np.zeros(np.shape(worst.L))
+        for s in (1, 2):
+            mL = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+            mR = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+            mL.mca, mR.mca = np.random.default_rng([s, 1]), np.random.default_rng([s, 2])
+            try:
+                with np.errstate(all="ignore"):
+                    L2 = _value_at(mL, lhs, worst.combo)
+                    R2 = _value_at(mR, rhs, worst.combo)
+            except _Reject:  # the probe cannot run here: the difference stands as measured (confirmation follows)
+                break
+            spread = np.maximum(spread, np.abs((L2 - R2) - (worst.L - worst.R)))
+        _significant(worst, spread)
+    return worst
+
+
+def _significant(cmp: _Cmp, spread: np.ndarray) -> None:
+    """A difference must stand out of the rounding sensitivity of the point, measured by re-evaluating both sides
+    with every computed value perturbed at the rounding level (Monte Carlo arithmetic, finite differences and
+    complex steps included). A point where it does not is ill-conditioned for the claim (sin of a huge argument,
+    cancellation between large terms): it is re-drawn, never counted as a difference."""
+    d = np.abs(np.asarray(cmp.L) - np.asarray(cmp.R))
+    if not np.any(d > cmp.tol + MCA_FACTOR * spread):  # entry by entry: each against its own sensitivity
+        i = np.unravel_index(int(np.argmax(d)), d.shape) if d.size else ()
+        raise _Reject(f"ill-conditioned point: the difference {float(d[i]) if d.size else 0.0:.2g} is within "
+                      f"{MCA_FACTOR:g}× the rounding sensitivity {float(spread[i]) if d.size else 0.0:.2g} of the "
+                      "evaluation")
+
+
+def _big_wrt(lhs: ir.Expr, rhs: ir.Expr, point: Point) -> bool:
+    for root in (lhs, rhs):
+        for r, c in _facts(root)[3]:
+            try:
+                if point.dim(r) * point.dim(c) > BIG_WRT:
+                    return True
+            except NumericError:
+                continue
+    return False
+
+
+def _contract(lin: _Linear, ev: _Evaluator, V: np.ndarray, key: tuple, X0: np.ndarray, use_cs: dict,
+              es_of: dict, ws: tuple, side: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Σ c·J v over the terms (of one side: +1 lhs, −1 rhs, None both), its error, and a rounding scale."""
+    total = None
+    err = None
+    scale = 0.0
+    vv: np.ndarray | None = None
+    Vf = (V + V.T) / 2 if lin.sym else V  # the symmetrised derivative: J_sym v = J sym(v)
+    for t in lin.terms:
+        if side is not None and lin.side[id(t)] != side:
+            continue
+        c = lin.coef(ev, t) * (side if side is not None else 1)
+        if t.deriv:
+            d, e = ev.dir_fd(key, X0, Vf, t.node.expr, use_cs[id(t.node)])
+            part, perr = c * d, abs(c) * e
+            scale = max(scale, float(np.max(np.abs(part), initial=0)))
+        else:
+            G = ev.ev(t.node)
+            Gw = lin.as_gradient(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws)
+            if Gw is not None:  # a scalar's derivative: ⟨G, V⟩ without reshaping
+                prod = Gw * V
+                part = c * np.array([[np.sum(prod)]])
+                perr = FLOOR_REL * abs(c) * np.array([[np.sum(np.abs(prod))]])
+            else:
+                vv = _vec(V) if vv is None else vv
+                M = lin.to_ref(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws)
+                part = c * (M @ vv)
+                perr = FLOOR_REL * abs(c) * (np.abs(M) @ np.abs(vv))
+            scale = max(scale, float(np.max(np.abs(perr), initial=0)) / FLOOR_REL)
+        total = part if total is None else total + part
+        err = perr if err is None else err + perr
+    if total is None:
+        n = es_of[id(lin.ref.node)]
+        total = np.zeros((n[0] * n[1], 1))
+        err = np.zeros_like(total)
+    return total, err, scale
+
+
+def _prepare_linear(lin: _Linear, ev: _Evaluator) -> tuple[tuple, np.ndarray, tuple, dict, dict]:
+    D0 = lin.ref.node
+    key, X0, pos, sym = ev.wrt_target(D0.wrt)
+    es_of = {id(t.node): ev.ev(t.node.expr).shape for t in lin.derivs}
+    use_cs = {id(t.node): ev.cs_safe(t.node, key, X0, sym, pos) for t in lin.derivs}
+    lin.sym = sym and X0.shape[0] == X0.shape[1]
+    ev.methods.add("directional " + ("complex step" if all(use_cs.values()) else "central differences"))
+    return key, X0, pos, es_of, use_cs
+
+
+def _direction(rng: np.random.Generator, X0: np.ndarray, pos: tuple | None) -> np.ndarray:
+    if pos is not None:
+        V = np.zeros(X0.shape)
+        V[pos] = 1.0
+        return V
+    return rng.uniform(-1.0, 1.0, size=X0.shape)
+
+
+def _compare_directional(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadline: float,
+                         rng: np.random.Generator, complex_step: bool = True, cs_ok: dict | None = None) -> _Cmp:
+    lin = _Linear(lhs, rhs)
+    if not lin.ok:
+        raise NumericError("a derivative by a large argument stands in a non-linear position of the claim; "
+                           "the directional probes cannot contract it")
+    for t in lin.closed:
+        if _big_wrt(t.node, t.node, point):
+            raise NumericError("a derivative by a large argument stands inside a product or a function of the "
+                               "claim; the directional probes cannot contract it")
+    ev = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+    worst: _Cmp | None = None
+    with np.errstate(all="ignore"):
+        for combo in _combos(info, point):
+            saved = ev.push({("idx", k): v for k, v in combo.items()}) if combo else None
+            try:
+                key, X0, pos, es_of, use_cs = _prepare_linear(lin, ev)
+                if not lin.compatible(es_of, X0.shape if pos is None else (1, 1)):
+                    raise NumericError("the derivatives of the claim are arranged in incompatible layouts")
+                ws = (1, 1) if pos is not None else X0.shape
+                ndir = 3 if all(use_cs.values()) else 2
+                for _ in range(ndir):
+                    V = _direction(rng, X0, pos)
+                    a, ea, sa = _contract(lin, ev, V, key, X0, use_cs, es_of, ws, side=1)
+                    b, eb, sb = _contract(lin, ev, V, key, X0, use_cs, es_of, ws, side=-1)
+                    _finite(a, b)
+                    diff = float(np.max(np.abs(a - b), initial=0))
+                    tol = 3 * float(np.max(ea + eb, initial=0)) + FLOOR_REL * (sa + sb + ev.mag)
+                    den = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(b), initial=0)), 1e-300)
+                    c = _Cmp(diff > tol, diff / den, tol / den, a, b, tol, dict(combo), ev, V)
+                    if worst is None or (c.differ and not worst.differ) or (
+                            c.differ == worst.differ and c.rel > worst.rel):
+                        worst = c
+            finally:
+                if saved is not None:
+                    ev.pop(saved)
+    assert worst is not None
+    if worst.differ:
+        spread = np.zeros(np.shape(worst.L))
+        for s in (1, 2):
+            mev = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+            mev.mca = np.random.default_rng([s, 3])
+            with np.errstate(all="ignore"):
+                saved = mev.push({("idx", k): v for k, v in worst.combo.items()}) if worst.combo else None
+                try:
+                    key, X0, pos, es_of, use_cs = _prepare_linear(lin, mev)
+                    ws = (1, 1) if pos is not None else X0.shape
+                    a2 = _contract(lin, mev, worst.direction, key, X0, use_cs, es_of, ws, side=1)[0]
+                    b2 = _contract(lin, mev, worst.direction, key, X0, use_cs, es_of, ws, side=-1)[0]
+                except _Reject:  # the probe cannot run here: the difference stands as measured
+                    break
+                finally:
+                    if saved is not None:
+                        mev.pop(saved)
+            spread = np.maximum(spread, np.abs((a2 - b2) - (worst.L - worst.R)))
+        _significant(worst, spread)
+    return worst

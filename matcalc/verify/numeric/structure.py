@@ -1,0 +1,191 @@
+"""Structural facts of a claim for the numeric method.
+
+Contract: read from the IR alone, never evaluated: the free indices of an expression, whether it holds a
+derivative and whether it is analytic (no kinks), the shapes of its derivative arguments (memoised by node
+identity), and :func:`_analyse`: the variables, dimension symbols, declared functions and what each
+variable's draw must respect (positive, well conditioned, nonzero, fan-in of a weight) in a set of sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from matcalc import ir
+from matcalc.shapes import dim_symbols
+from matcalc.verify.numeric.base import KINKS, POLES
+
+
+# ───────────────────────────── structure analysis ─────────────────────────────
+
+
+def _free_indices(e: ir.Expr, bound: frozenset = frozenset()) -> dict[str, ir.Index]:
+    out: dict[str, ir.Index] = {}
+
+    def visit(n: ir.Expr, b: frozenset) -> None:
+        if isinstance(n, ir.IndexSum):
+            visit(n.body, b | {n.index.name})
+            return
+        if isinstance(n, ir.Entry):
+            for i in n.idx:
+                if isinstance(i, ir.Index) and i.name not in b:
+                    out.setdefault(i.name, i)
+        if isinstance(n, ir.Delta):
+            for i in (n.i, n.j):
+                if isinstance(i, ir.Index) and i.name not in b:
+                    out.setdefault(i.name, i)
+        for c in ir.children(n):
+            visit(c, b)
+
+    visit(e, bound)
+    return out
+
+
+_FACTS: dict[int, tuple[ir.Expr, bool, bool, tuple]] = {}  # id → (node, has a derivative, analytic, wrt shapes)
+
+
+def _facts(e: ir.Expr) -> tuple[ir.Expr, bool, bool, tuple]:
+    """Structural facts of ``e`` (memoised by identity; the entry keeps the node alive so its id stays unique)."""
+    f = _FACTS.get(id(e))
+    if f is not None and f[0] is e:
+        return f
+    has_d, analytic, wrts = False, True, []
+    for n in ir.walk(e):
+        if isinstance(n, ir.Derivative):
+            has_d = True
+            if not isinstance(n.wrt, ir.Entry):
+                wrts.append(n.wrt.shape)
+        elif isinstance(n, ir.MaxMin):
+            analytic = False
+        elif isinstance(n, ir.Apply) and not n.declared and n.fn in KINKS:
+            analytic = False
+    if len(_FACTS) > 50000:
+        _FACTS.clear()
+    f = _FACTS[id(e)] = (e, has_d, analytic, tuple(wrts))
+    return f
+
+
+def _has_deriv(e: ir.Expr) -> bool:
+    return _facts(e)[1]
+
+
+def _analytic(e: ir.Expr) -> bool:
+    return _facts(e)[2]
+
+
+@dataclass
+class _Info:
+    vars: dict
+    dims: list
+    min_size: dict
+    entry_fns: list
+    vec_fns: list
+    positive: set
+    wellcond: set
+    free: dict
+    nonzero: set = field(default_factory=set)
+    fanin: dict = field(default_factory=dict)  # variable → axes (0 rows, 1 columns) it is multiplied along
+
+
+def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
+    vars_: dict[str, ir.Var] = {}
+    dims: set[str] = set()
+    min_size: dict[str, int] = {}
+    entry_fns: set[str] = set()
+    vec_fns: set[str] = set()
+    positive: set[str] = set()
+    wellcond: set[str] = set()
+    nonzero: set[str] = set()
+    fanin: dict[str, set] = {}
+    smooth = all(_analytic(r) for r in exprs)  # with kinks, small activations only crowd the kinks
+
+    def add_dim(d: ir.Dim) -> None:
+        for s in dim_symbols(d) if isinstance(d, str) else ():
+            dims.add(s)
+
+    def mark(n: ir.Expr, target: set) -> None:
+        """A variable that IS the argument (up to transposes, vec and let names) of log, sqrt or a fractional
+        power: its domain is the positive numbers. Nothing deeper is forced positive — ``sqrt(x ⊙ x) = x`` must
+        stay false — and denominators are only kept away from 0 (by re-drawing)."""
+        if isinstance(n, ir.Var):
+            target.add(n.name)
+        elif isinstance(n, (ir.Transpose, ir.Named, ir.Vec)):
+            mark(ir.children(n)[0], target)
+
+    def mark_nonzero(n: ir.Expr) -> None:
+        """Variables inside a denominator: drawn away from 0 (random signs, |v| in [0.5, 2])."""
+        for v in ir.walk(n):
+            if isinstance(v, ir.Var):
+                nonzero.add(v.name)
+
+    def mark_wc(n: ir.Expr) -> None:
+        if isinstance(n, ir.Var):
+            wellcond.add(n.name)
+        elif isinstance(n, (ir.Transpose, ir.Named, ir.Neg)):
+            mark_wc(ir.children(n)[0])
+        elif isinstance(n, ir.Scale):
+            mark_wc(n.arg)
+        elif isinstance(n, ir.MatMul):
+            for c in n.args:
+                mark_wc(c)
+
+    for root in exprs:
+        for n in ir.walk(root):
+            if isinstance(n, ir.Var):
+                vars_.setdefault(n.name, n)
+                add_dim(n.dims[0])
+                add_dim(n.dims[1])
+            elif isinstance(n, ir.MatMul) and smooth:
+                for a in n.args[:-1]:  # a left factor: its columns (its rows, transposed) are summed over
+                    if isinstance(a, ir.Var):
+                        fanin.setdefault(a.name, set()).add(1)
+                    elif isinstance(a, ir.Transpose) and isinstance(a.arg, ir.Var):
+                        fanin.setdefault(a.arg.name, set()).add(0)
+            elif isinstance(n, (ir.Identity,)):
+                add_dim(n.n)
+            elif isinstance(n, (ir.Zeros, ir.Ones, ir.Broadcast)):
+                add_dim(n.dims[0])
+                add_dim(n.dims[1])
+            elif isinstance(n, ir.Apply):
+                if n.declared:
+                    entry_fns.add(n.fn)
+                elif n.fn in POLES:
+                    mark(n.arg, positive)
+            elif isinstance(n, ir.CallVec):
+                vec_fns.add(n.fn)
+            elif isinstance(n, (ir.Power, ir.EPower)):
+                if n.exp.denominator != 1 or n.exp < 0:
+                    if n.exp.denominator != 1:
+                        mark(n.base, positive)
+                    else:
+                        mark_nonzero(n.base)
+                    if isinstance(n, ir.Power) and not n.base.is_scalar and n.exp < 0:
+                        mark_wc(n.base)
+            elif isinstance(n, (ir.Inverse, ir.Det, ir.LogDet)):
+                mark_wc(n.arg)
+            elif isinstance(n, ir.HadDiv):
+                mark_nonzero(n.b)
+            elif isinstance(n, ir.Div):
+                mark_nonzero(n.scalar)
+            elif isinstance(n, ir.IndexSum):
+                add_dim(n.index.dim)
+            elif isinstance(n, ir.Entry):
+                for ax, i in enumerate(n.idx):
+                    if isinstance(i, ir.Index):
+                        add_dim(i.dim)
+                    elif isinstance(i, int):
+                        shp = n.arg.shape
+                        d = shp[ax] if len(n.idx) == 2 else (shp[0] if shp[1] == 1 else shp[1])
+                        if isinstance(d, str) and "*" not in d:
+                            min_size[d] = max(min_size.get(d, 2), i)
+            elif isinstance(n, ir.Delta):
+                for i in (n.i, n.j):
+                    if isinstance(i, ir.Index):
+                        add_dim(i.dim)
+    fr: dict[str, ir.Index] = {}
+    for root in exprs:
+        fr.update(_free_indices(root))
+    for i in free:
+        fr.setdefault(i.name, i)
+        add_dim(i.dim)
+    return _Info(vars_, sorted(dims), min_size, sorted(entry_fns), sorted(vec_fns), positive, wellcond, fr,
+                 nonzero, fanin)

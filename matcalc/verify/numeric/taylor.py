@@ -1,0 +1,127 @@
+"""The Taylor-slope confirmation of the numeric method.
+
+Contract: :func:`_taylor` confirms a difference where derivatives are involved: the remainder
+``F(x + h v) − F(x) − h·(claimed derivative)·v`` in the direction v of the discrepancy, at halving steps h,
+is judged by :func:`_slope_verdict` as "linear" (the claim is wrong), "quadratic" (it holds in that
+direction) or "inconclusive".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matcalc import ir
+from matcalc.verify.numeric.arrange import _vec
+from matcalc.verify.numeric.base import EPS, TAYLOR_STEPS, _Reject
+from matcalc.verify.numeric.compare import _Cmp, _finite
+from matcalc.verify.numeric.evaluator import _Evaluator
+from matcalc.verify.numeric.linear import _Linear
+from matcalc.verify.numeric.points import Point
+
+
+def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float) -> str:
+    """The Taylor-slope test at ``point`` in the direction of the discrepancy: "linear" (the claim is wrong),
+    "quadratic" (the claim holds in that direction) or "inconclusive"."""
+    lin = _Linear(lhs, rhs)
+    if not lin.ok:
+        return "inconclusive"
+    ev = _Evaluator(point, strict=True, deadline=deadline)
+    with np.errstate(all="ignore"):
+        saved = ev.push({("idx", k): v for k, v in cmp.combo.items()}) if cmp.combo else None
+        try:
+            key, X0, pos, sym = ev.wrt_target(lin.ref.node.wrt)
+            ws = (1, 1) if pos is not None else X0.shape
+            es_of = {id(t.node): ev.ev(t.node.expr).shape for t in lin.derivs}
+            if not lin.compatible(es_of, ws):
+                return "inconclusive"
+            if pos is not None:
+                V = np.ones((1, 1))
+            elif cmp.direction is not None:
+                V = cmp.direction
+            else:
+                Ediff = lin.to_ref(cmp.L - cmp.R, es_of[id(lin.ref.node)], ws)
+                row = int(np.argmax(np.sum(Ediff**2, axis=1)))
+                V = Ediff[row].reshape(ws, order="F").astype(float)
+                if not np.any(V):
+                    return "inconclusive"
+            vv = _vec(V)
+            Vf = (V + V.T) / 2 if sym and ws[0] == ws[1] else V  # symmetric argument: f moves along sym(V)
+            if pos is not None:  # one entry: f moves along that entry, the claim is contracted with 1
+                Vf = np.zeros(X0.shape)
+                Vf[pos] = 1.0
+            coefs = [lin.coef(ev, t) for t in lin.terms]
+            base = {id(t.node): _vec(ev.ev(t.node.expr)) for t in lin.derivs}
+            lin_part = None
+            fmag = ev.mag
+            for t, c in zip(lin.terms, coefs):
+                if not t.deriv:
+                    G = ev.ev(t.node)
+                    M = lin.to_ref(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws)
+                    part = c * (M @ vv)
+                    lin_part = part if lin_part is None else lin_part + part
+            Vs = Vf if np.any(Vf) else V
+            scale = max(1.0, float(np.max(np.abs(X0)))) if pos is None else max(1.0, abs(float(X0[pos])))
+            h0 = 0.1 * scale / max(float(np.max(np.abs(Vs))), 1e-300)
+            rs: list[tuple[float, np.ndarray, np.ndarray]] = []  # (h, change of f, remainder)
+            fval = max((float(np.max(np.abs(b), initial=0)) for b in base.values()), default=0.0)
+            csum = sum(abs(c) for c in coefs)
+            low = 0
+            for k in range(TAYLOR_STEPS):  # halve until the slope settles or the remainder sinks into rounding
+                h = h0 / 2**k
+                try:
+                    delta = None
+                    for t, c in zip(lin.terms, coefs):
+                        if t.deriv:
+                            fx = _vec(ev._f(key, X0 + h * Vf, t.node.expr))
+                            part = c * (fx - base[id(t.node)])
+                            delta = part if delta is None else delta + part
+                    r = delta + h * lin_part if lin_part is not None else delta
+                    _finite(r)
+                    rs.append((h, np.asarray(delta), np.asarray(r)))
+                except _Reject:
+                    continue
+                if len(rs) >= 4 and _slope_verdict(rs[-4:], max(fmag, ev.mag), fval, csum) == "linear":
+                    break
+                low = low + 1 if float(np.max(np.abs(r), initial=0)) <= 1e3 * 64 * EPS * max(fmag, ev.mag) * max(
+                    1.0, csum) else 0
+                if low >= 2:
+                    break
+            fmag = max(fmag, ev.mag)
+        finally:
+            if saved is not None:
+                ev.pop(saved)
+    return _slope_verdict(rs, fmag, fval, csum)
+
+
+def _slope_verdict(rs: list, fmag: float, fval: float, csum: float) -> str:
+    """The Taylor-slope verdict from (h, Δ(h), r(h)) at halving steps h, where Δ(h) = F(x + h v) − F(x) is the
+    change of the differentiated expressions and r(h) = Δ(h) − h·(claimed derivative)·v the remainder.
+
+    "linear" needs FOUR consecutive steps where (1) r/h settles on a nonzero vector (successive values within 5 %)
+    well above rounding and (2) the function itself is resolved at those steps: Δ/h settles as well (or F does
+    not move at all). Without (2) a step larger than the scale on which F varies (sin of a large argument, a steep
+    exp) makes F(x + h v) − F(x) a bounded oscillation that the linear term h·(claimed)·v dwarfs, and r/h then
+    LOOKS constant for a true claim. "quadratic": r shrinks by 4 per halving (three steps)."""
+    noise = 64 * EPS * fmag * max(1.0, csum)
+    flat = 1e3 * EPS * max(fval, 1e-300) * max(1.0, csum)  # F does not move beyond the rounding of its value
+
+    def close(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+        return float(np.max(np.abs(a - b), initial=0)) <= tol * float(np.max(np.abs(b), initial=0))
+
+    for win in zip(rs, rs[1:], rs[2:], rs[3:]):
+        if min(float(np.max(np.abs(r), initial=0)) for _, _, r in win) <= 1e3 * noise:
+            continue
+        qs = [r / h for h, _, r in win]
+        gs = [dl / h for h, dl, _ in win]
+        if not all(np.any(q) for q in qs):
+            continue
+        settled = all(close(a, b, 0.05) for a, b in zip(qs, qs[1:]))
+        resolved = all(float(np.max(np.abs(dl), initial=0)) <= flat for _, dl, _ in win) or all(
+            close(a, b, 0.05) for a, b in zip(gs, gs[1:]))
+        if settled and resolved:
+            return "linear"
+    for (_, _, r1), (_, _, r2), (_, _, r3) in zip(rs, rs[1:], rs[2:]):
+        n1, n2, n3 = (float(np.linalg.norm(r)) for r in (r1, r2, r3))
+        if n3 > 1e3 * noise and 3.0 <= n1 / n2 <= 5.0 and 3.0 <= n2 / n3 <= 5.0:
+            return "quadratic"
+    return "inconclusive"
