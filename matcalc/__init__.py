@@ -30,7 +30,7 @@ def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: i
         seed: the random seed of the numeric method.
 
     Returns:
-        A :class:`matcalc.verdict.CheckReport`; ``.verdict`` is ``verified``, ``refuted`` or ``inconclusive``.
+        A :class:`matcalc.verify.judge.CheckReport`; ``.verdict`` is ``verified``, ``refuted`` or ``inconclusive``.
     """
     from matcalc.api import check_text
 

@@ -3,7 +3,7 @@
 Contract: each function takes text (or theorem names), reads it with :mod:`matcalc.lang`, and returns a result object
 with ``verdict``, ``exit_code``, ``to_json()``, ``__rich__`` (terminal), ``__str__`` (plain text) and
 ``_repr_latex_``/``_repr_mimebundle_`` (Jupyter). User errors raise :class:`~matcalc.errors.MatcalcError`. The
-engine derives (for display and the symbolic method); the verdicts come from :mod:`matcalc.verdict`.
+engine derives (for display and the symbolic method); the verdicts come from :mod:`matcalc.verify.judge`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 from matcalc import ir
 from matcalc.document import Bare, Claim, Document, ErrorLine, Step
 from matcalc.errors import MatcalcError, TypeCheckError, UsageError
-from matcalc.verdict import CheckReport, MethodResult, Renderable, check_document, exit_code, overall
+from matcalc.verify.judge import CheckReport, MethodResult, Renderable, check_document, exit_code, overall
 
 
-_Renderable = Renderable  # the result objects below render like CheckReport (matcalc.verdict.Renderable)
+_Renderable = Renderable  # the result objects below render like CheckReport (matcalc.verify.judge.Renderable)
 
 
 def _need_text(**args) -> None:
@@ -137,7 +137,7 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     """Derive the document's last expression by each name in ``wrt`` and check each result numerically."""
     from matcalc.engine import differentiate
     from matcalc.lang import read_document
-    from matcalc.verdict import _guarded, _numeric
+    from matcalc.verify.judge import _guarded, _numeric
 
     t0 = time.perf_counter()
     if isinstance(wrt, (list, tuple)) and all(isinstance(w, str) for w in wrt):

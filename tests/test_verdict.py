@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from matcalc.verdict import MethodResult, combine, exit_code, overall
+from matcalc.verify.judge import MethodResult, combine, exit_code, overall
 
 STATUSES = ("equal", "different", "unknown")
 

@@ -1,6 +1,6 @@
 """Gradescope autograder output: a ``results.json`` per the Gradescope autograder specification.
 
-Contract: :func:`gradescope_results` turns a :class:`~matcalc.verdict.CheckReport` into the dict Gradescope reads
+Contract: :func:`gradescope_results` turns a :class:`~matcalc.verify.judge.CheckReport` into the dict Gradescope reads
 from ``/autograder/results/results.json``: top-level ``score`` (the sum of the tests' scores), ``execution_time``
 (seconds), ``output`` (Markdown: the overall verdict), ``output_format: "md"``, ``extra_data`` (matcalc's verdict and
 version) and ``tests``: one per claim or step, in line order, each with ``name`` (``"line 5: = (d/dw (X w − y))ᵀ …"``),
@@ -60,7 +60,7 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
     """The ``results.json`` content for a checked submission.
 
     Args:
-        report: the :class:`~matcalc.verdict.CheckReport` of the student's document.
+        report: the :class:`~matcalc.verify.judge.CheckReport` of the student's document.
         visibility: optional Gradescope visibility of the tests (one of :data:`VISIBILITIES`).
 
     Returns:

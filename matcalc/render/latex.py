@@ -1,6 +1,6 @@
 """LaTeX output: complete documents, Jupyter fragments, and PDF through pdflatex.
 
-Contract: :func:`document` turns a :class:`~matcalc.verdict.CheckReport`, a :class:`~matcalc.api.DeriveResult` or a
+Contract: :func:`document` turns a :class:`~matcalc.verify.judge.CheckReport`, a :class:`~matcalc.api.DeriveResult` or a
 :class:`~matcalc.api.ProveResult` into a complete LaTeX document (article class; the packages ``amsmath``,
 ``amssymb``, ``amsthm`` and ``bm`` only, all in Debian's ``texlive-latex-base``); :func:`rules_document` does the same
 for the rule table. :func:`fragment` gives a ``$$\\begin{aligned} … \\end{aligned}$$`` block for Jupyter's
@@ -869,14 +869,14 @@ def document(result: Any) -> str:
     """A complete LaTeX document for a check report, a derivation or proofs.
 
     Args:
-        result: a :class:`~matcalc.verdict.CheckReport`, :class:`~matcalc.api.DeriveResult` or
+        result: a :class:`~matcalc.verify.judge.CheckReport`, :class:`~matcalc.api.DeriveResult` or
             :class:`~matcalc.api.ProveResult` (a :class:`~matcalc.api.TheoremResult` is taken as one theorem).
 
     Returns:
         The document's text: pure ASCII, needing only amsmath, amssymb, amsthm and bm.
     """
     from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.verdict import CheckReport
+    from matcalc.verify.judge import CheckReport
 
     if isinstance(result, ProveResult):
         return _prove_document(result)
@@ -924,7 +924,7 @@ def _aligned(rows: list[str]) -> str:
 def fragment_rows(result: Any) -> list[str]:
     """The rows of :func:`fragment` (``aligned`` content), for the Markdown renderer too."""
     from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.verdict import CheckReport, ClaimResult
+    from matcalc.verify.judge import CheckReport, ClaimResult
 
     rows: list[str] = []
     if isinstance(result, CheckReport):

@@ -1,6 +1,6 @@
 """Markdown output: headings, verdict lines with ✓/✗/?, evidence, counterexamples, and ``$$`` math blocks.
 
-Contract: :func:`markdown` renders a :class:`~matcalc.verdict.CheckReport`, :class:`~matcalc.api.DeriveResult` or
+Contract: :func:`markdown` renders a :class:`~matcalc.verify.judge.CheckReport`, :class:`~matcalc.api.DeriveResult` or
 :class:`~matcalc.api.ProveResult` as Markdown. Mathematics sits in ``$$ … $$`` blocks holding one
 ``\\begin{aligned} … \\end{aligned}`` environment (never ``align*`` nor ``\\DeclareMathOperator``), which KaTeX and
 MathJax both accept. Expressions are re-printed from the IR (:func:`matcalc.printing.to_latex` in math,
@@ -199,14 +199,14 @@ def markdown(result: Any) -> str:
     """Markdown for a check report, a derivation or proofs.
 
     Args:
-        result: a :class:`~matcalc.verdict.CheckReport`, :class:`~matcalc.api.DeriveResult`,
+        result: a :class:`~matcalc.verify.judge.CheckReport`, :class:`~matcalc.api.DeriveResult`,
             :class:`~matcalc.api.ProveResult` or :class:`~matcalc.api.TheoremResult`.
 
     Returns:
         Markdown text whose ``$$`` blocks KaTeX and MathJax both render.
     """
     from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.verdict import CheckReport
+    from matcalc.verify.judge import CheckReport
 
     if isinstance(result, CheckReport):
         out = _check_md(result)

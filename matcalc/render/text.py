@@ -1,6 +1,6 @@
 """Terminal rendering with rich: check reports (a marked paper), derivations, proofs and the `prove all` table.
 
-Contract: :func:`render` turns any result object of :mod:`matcalc.api` or :mod:`matcalc.verdict` into one rich
+Contract: :func:`render` turns any result object of :mod:`matcalc.api` or :mod:`matcalc.verify.judge` into one rich
 renderable; :func:`to_plain` renders it to plain text (no colour, width 100) — what ``str(result)`` returns and what
 the tests compare. Only this package and the CLI import rich.
 """
@@ -37,7 +37,7 @@ def to_plain(obj: Any, width: int = 100) -> str:
 def render(obj: Any):
     """The rich renderable of a result object."""
     from matcalc.api import DeriveResult, ProveResult
-    from matcalc.verdict import CheckReport, ClaimResult
+    from matcalc.verify.judge import CheckReport, ClaimResult
 
     if isinstance(obj, CheckReport):
         return render_check(obj)
