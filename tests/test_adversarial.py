@@ -128,7 +128,7 @@ def test_a_method_that_overruns_its_budget_is_interrupted():
 
 
 def test_hard_deadline_interrupts_pure_python_work():
-    from matcalc.verify.judge import _HardTimeout, hard_deadline
+    from matcalc.verify.guard import _HardTimeout, hard_deadline
 
     t0 = time.perf_counter()
     with pytest.raises(_HardTimeout):
@@ -223,7 +223,7 @@ def test_diagonal_derivative_states_its_convention():
 
 def test_a_document_has_a_total_time_budget():
     from matcalc.lang import read_document
-    from matcalc.verify.judge import check_document
+    from matcalc.marking import check_document
 
     text = "x: n\nx^T x = ‖x‖^2\nx^T x = 2 ‖x‖^2\n= ‖x‖^2"
     full = check_document(read_document(text))

@@ -23,7 +23,7 @@ from matcalc.document import Bare, Claim, Declaration, Document, Env, FuncDecl, 
 from matcalc.errors import UsageError
 from matcalc.render import latex as L
 from matcalc.render.markdown import code_span, markdown, md_escape
-from matcalc.verify.judge import CheckReport, ClaimResult, MethodResult
+from matcalc.results import CheckReport, ClaimResult, MethodResult
 
 GOLDEN = Path(__file__).parent / "golden"
 ALLOWED_PACKAGES = {"amsmath", "amssymb", "amsthm", "bm"}

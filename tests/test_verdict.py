@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from matcalc.verify.judge import MethodResult, combine, exit_code, overall
+from matcalc.results import MethodResult, exit_code, overall
+from matcalc.verify.judge import combine
 
 STATUSES = ("equal", "different", "unknown")
 

@@ -876,7 +876,7 @@ def document(result: Any) -> str:
         The document's text: pure ASCII, needing only amsmath, amssymb, amsthm and bm.
     """
     from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.verify.judge import CheckReport
+    from matcalc.results import CheckReport
 
     if isinstance(result, ProveResult):
         return _prove_document(result)
@@ -924,7 +924,7 @@ def _aligned(rows: list[str]) -> str:
 def fragment_rows(result: Any) -> list[str]:
     """The rows of :func:`fragment` (``aligned`` content), for the Markdown renderer too."""
     from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.verify.judge import CheckReport, ClaimResult
+    from matcalc.results import CheckReport, ClaimResult
 
     rows: list[str] = []
     if isinstance(result, CheckReport):

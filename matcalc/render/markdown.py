@@ -206,7 +206,7 @@ def markdown(result: Any) -> str:
         Markdown text whose ``$$`` blocks KaTeX and MathJax both render.
     """
     from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.verify.judge import CheckReport
+    from matcalc.results import CheckReport
 
     if isinstance(result, CheckReport):
         out = _check_md(result)

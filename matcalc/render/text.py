@@ -37,7 +37,7 @@ def to_plain(obj: Any, width: int = 100) -> str:
 def render(obj: Any):
     """The rich renderable of a result object."""
     from matcalc.api import DeriveResult, ProveResult
-    from matcalc.verify.judge import CheckReport, ClaimResult
+    from matcalc.results import CheckReport, ClaimResult
 
     if isinstance(obj, CheckReport):
         return render_check(obj)
