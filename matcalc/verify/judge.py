@@ -151,7 +151,7 @@ def judge(
         if result.verdict == "refuted":
             result.counterexample = exact_cx if exact_res.status == "different" and exact_cx else num_cx
     if result.verdict == "refuted" and diagnose:
-        from matcalc.diagnose import diagnose as _diagnose
+        from matcalc.verify.diagnose import diagnose as _diagnose
 
         try:
             with hard_deadline(budget_s * 0.5):
