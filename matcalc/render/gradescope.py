@@ -67,7 +67,7 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
         A JSON-serialisable dict following the Gradescope autograder specification.
     """
     from matcalc import __version__
-    from matcalc.render.latex import _summary_sentence
+    from matcalc.render.rows import _summary_sentence
 
     _check_visibility(visibility)
     tests = []

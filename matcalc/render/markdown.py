@@ -14,15 +14,8 @@ import re
 from typing import Any
 
 from matcalc.printing import to_text
-from matcalc.render.latex import (
-    _aligned,
-    _derivation_rows,
-    _derive_head,
-    _summary_sentence,
-    chain_rows,
-    counterexample_items,
-    step_note,
-)
+from matcalc.render.common import counterexample_items, step_note
+from matcalc.render.rows import _aligned, _derivation_rows, _derive_head, _summary_sentence, chain_rows
 from matcalc.shapes import fmt_shape
 
 __all__ = ["markdown", "md_escape", "code_span", "MARK", "METHOD_MARK"]
