@@ -79,8 +79,8 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     """Derive the document's last expression by each name in ``wrt`` and check each result numerically."""
     from matcalc.engine import differentiate
     from matcalc.lang import read_document
-    from matcalc.verify.guard import _guarded
-    from matcalc.verify.judge import _numeric
+    from matcalc.verify.guard import guarded
+    from matcalc.verify.judge import run_numeric
 
     t0 = time.perf_counter()
     if isinstance(wrt, (list, tuple)) and all(isinstance(w, str) for w in wrt):
@@ -100,8 +100,8 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
         x = _lookup_wrt(name, doc)
         d = differentiate(expr, x, layout=layout_now)
         # the numeric check as the verifier runs it: a hard time limit, and a failure (out of memory) is "unknown"
-        num, _cx = _guarded(lambda: _numeric(ir.Derivative(expr, x, "d", layout_now), d.result, (), 5.0, seed),
-                            5.0, "numeric")
+        num, _cx = guarded(lambda: run_numeric(ir.Derivative(expr, x, "d", layout_now), d.result, (), 5.0, seed),
+                           5.0, "numeric")
         items.append(DeriveItem(x, d, num))
     if not items:
         raise UsageError("--wrt needs at least one variable")

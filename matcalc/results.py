@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from matcalc.document import Document
 
 VERDICTS = ("verified", "refuted", "inconclusive", "error")
+STATUSES = ("equal", "different", "unknown", "error")
+
+#: The one table of marks: a verdict's symbol and a method status's symbol, in every output format (the LaTeX
+#: renderer maps each symbol to a macro).
+MARK = {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}
+METHOD_MARK = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
 
 
 @dataclass
@@ -54,7 +60,7 @@ class ClaimResult:
 
     @property
     def symbol(self) -> str:
-        return {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}[self.verdict]
+        return MARK[self.verdict]
 
     def to_json(self) -> dict:
         return {
@@ -214,7 +220,6 @@ class TheoremResult:
 
     def methods_summary(self) -> str:
         """Which methods decided, e.g. ``symbolic ✓ · exact ✓ · numeric ✓``, for the summary table."""
-        marks = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
         counts: dict[str, list[str]] = {}
         for r in self.report.results:
             for k, m in r.methods.items():
@@ -225,7 +230,8 @@ class TheoremResult:
             if not sts:
                 continue
             eq = sum(s == "equal" for s in sts)
-            mark = marks["equal"] if eq == len(sts) else marks["different"] if "different" in sts else marks["unknown"]
+            status = "equal" if eq == len(sts) else "different" if "different" in sts else "unknown"
+            mark = METHOD_MARK[status]
             parts.append(f"{k} {mark} {eq}/{len(sts)}")
         return " · ".join(parts)
 

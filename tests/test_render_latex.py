@@ -346,7 +346,7 @@ def test_derivation_rows_are_the_engine_steps_ending_at_the_result() -> None:
 
     res = hand_derive(LSQ, W)
     d = res.items[0].derivation
-    head = rows_mod._derive_head(res, res.items[0])
+    head = rows_mod.derive_head(res, res.items[0])
     view = rows_mod.DerivationView(head, d)
     from matcalc.render.steps import display_steps
 

@@ -27,14 +27,15 @@ from matcalc.render.rows import (
     METHOD_MATH,
     VERDICT_MATH,
     DerivationView,
-    _aligned,
-    _claim_math,
-    _derivation_rows,
-    _derive_head,
-    _summary_sentence,
+    aligned,
+    claim_math,
+    derivation_rows,
+    derive_head,
+    summary_sentence,
     chain_rows,
 )
-from matcalc.render.tex import _ascii_only, escape_text, formula_math, math_text
+from matcalc.render.tex import ascii_only, escape_text, formula_math, math_text
+from matcalc.results import CheckReport, ClaimResult, DeriveResult, ProveResult, TheoremResult
 
 __all__ = ["document", "fragment", "rules_document", "escape_text", "math_text", "formula_math", "PART_TITLES"]
 
@@ -224,7 +225,7 @@ def _evidence(results: list) -> str:
 def _verdict_paragraph(report: Any) -> str:
     v = report.verdict
     return (r"\paragraph{Verdict.} $" + VERDICT_MATH[v] + "$ \\textbf{" + escape_text(v) + "}: "
-            + escape_text(_summary_sentence(report)) + ".\n")
+            + escape_text(summary_sentence(report)) + ".\n")
 
 
 # ───────────────────────────── document parts ─────────────────────────────
@@ -309,7 +310,7 @@ def _theorem_body(t: Any, *, sectioned: bool) -> str:
     claims = [s for s in (doc.statements if doc is not None else []) if isinstance(s, Claim)
               and s.lhs is not None and s.rhs is not None]
     if claims:
-        out.append(("Then\n" if decls or lets else "") + _align([_claim_math(c.lhs, c.rhs, c.free) for c in claims]))
+        out.append(("Then\n" if decls or lets else "") + _align([claim_math(c.lhs, c.rhs, c.free) for c in claims]))
     out.append("\\end{theorem}\n")
     verified = t.verdict == "verified"
     out.append("\\begin{proof}[Proof (checked by matcalc)]\n" if verified else
@@ -395,7 +396,7 @@ def _prove_document(res: Any) -> str:
     if len(theorems) == 1:
         t = theorems[0]
         title = escape_text(t.title or t.name)
-        return _ascii_only(_preamble(title) + _theorem_body(t, sectioned=False) + _END)
+        return ascii_only(_preamble(title) + _theorem_body(t, sectioned=False) + _END)
     body: list[str] = []
     groups: dict[str, list] = {}
     for t in theorems:
@@ -409,7 +410,7 @@ def _prove_document(res: Any) -> str:
             body.append(_theorem_body(t, sectioned=True))
     body.append(_summary_table(theorems))
     title = "Matrix calculus of neural networks: the theorems, derived and checked"
-    return _ascii_only(_preamble(escape_text(title), toc=True, numbered_theorems="[section]") + "".join(body) + _END)
+    return ascii_only(_preamble(escape_text(title), toc=True, numbered_theorems="[section]") + "".join(body) + _END)
 
 
 def _check_document(report: Any) -> str:
@@ -432,7 +433,7 @@ def _check_document(report: Any) -> str:
     out.append(r"\section*{Evidence}" + "\n")
     out.append(_evidence(report.results))
     out.append(_verdict_paragraph(report))
-    return _ascii_only(_preamble(escape_text(title)) + "".join(out) + _END)
+    return ascii_only(_preamble(escape_text(title)) + "".join(out) + _END)
 
 
 def _derive_document(res: Any) -> str:
@@ -445,28 +446,25 @@ def _derive_document(res: Any) -> str:
         d = item.derivation
         out.append(r"\section*{With respect to $" + to_latex(item.wrt) + "$}\n")
         out.append("The result is $" + _shape_text(d.result.shape) + "$.\n")
-        out.append(_derivation_latex(DerivationView(_derive_head(res, item), d)))
-        out.append("\\[\n  \\boxed{" + to_latex(_derive_head(res, item)) + " = " + to_latex(d.result) + "}\n\\]\n")
+        out.append(_derivation_latex(DerivationView(derive_head(res, item), d)))
+        out.append("\\[\n  \\boxed{" + to_latex(derive_head(res, item)) + " = " + to_latex(d.result) + "}\n\\]\n")
         m = item.numeric
         out.append(r"\paragraph{Numeric check.} $" + METHOD_MATH.get(m.status, r"\text{?}") + "$ "
                    + escape_text(m.detail or m.status) + "\n")
     title = "Derivative of $" + to_latex(res.expr) + "$"
-    return _ascii_only(_preamble(title) + "".join(out) + _END)
+    return ascii_only(_preamble(title) + "".join(out) + _END)
 
 
 def document(result: Any) -> str:
     """A complete LaTeX document for a check report, a derivation or proofs.
 
     Args:
-        result: a :class:`~matcalc.verify.judge.CheckReport`, :class:`~matcalc.api.DeriveResult` or
-            :class:`~matcalc.api.ProveResult` (a :class:`~matcalc.api.TheoremResult` is taken as one theorem).
+        result: a :class:`~matcalc.results.CheckReport`, :class:`~matcalc.results.DeriveResult` or
+            :class:`~matcalc.results.ProveResult` (a :class:`~matcalc.results.TheoremResult` is taken as one theorem).
 
     Returns:
         The document's text: pure ASCII, needing only amsmath, amssymb, amsthm and bm.
     """
-    from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.results import CheckReport
-
     if isinstance(result, ProveResult):
         return _prove_document(result)
     if isinstance(result, TheoremResult):
@@ -500,7 +498,7 @@ def rules_document(rows: list[dict], *, verified: dict[str, tuple[bool, str]] | 
             out.append(r"\\ \textit{check:} " + escape_text(verified[name][1]))
         out.append("\n")
     out.append("\\end{description}\n")
-    return _ascii_only(_preamble("matcalc rule table") + "".join(out) + _END)
+    return ascii_only(_preamble("matcalc rule table") + "".join(out) + _END)
 
 
 # ───────────────────────────── fragments (Jupyter, Markdown) ─────────────────────────────
@@ -508,15 +506,12 @@ def rules_document(rows: list[dict], *, verified: dict[str, tuple[bool, str]] | 
 
 def fragment_rows(result: Any) -> list[str]:
     """The rows of :func:`fragment` (``aligned`` content), for the Markdown renderer too."""
-    from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.results import CheckReport, ClaimResult
-
     rows: list[str] = []
     if isinstance(result, CheckReport):
         for chain in chain_rows(result.results):
             rows.extend(chain)
         rows.append(r"& " + VERDICT_MATH[result.verdict] + r"\ " + math_text(
-            f"{result.verdict}: {_summary_sentence(result)}"))
+            f"{result.verdict}: {summary_sentence(result)}"))
         return rows
     if isinstance(result, ClaimResult):
         for chain in chain_rows([result]):
@@ -524,7 +519,7 @@ def fragment_rows(result: Any) -> list[str]:
         return rows
     if isinstance(result, DeriveResult):
         for item in result.items:
-            rows.extend(_derivation_rows(_derive_head(result, item), item.derivation))
+            rows.extend(derivation_rows(derive_head(result, item), item.derivation))
             m = item.numeric
             rows.append(r"&& " + METHOD_MATH.get(m.status, r"\text{?}") + r"\ " + math_text(
                 "numeric check " + (m.detail or m.status)))
@@ -542,5 +537,5 @@ def fragment_rows(result: Any) -> list[str]:
 
 def fragment(result: Any) -> str:
     """``$$\\begin{aligned} … \\end{aligned}$$`` for Jupyter's ``_repr_latex_`` (KaTeX and MathJax safe)."""
-    return _ascii_only("$$\n" + _aligned(fragment_rows(result)) + "\n$$")
+    return ascii_only("$$\n" + aligned(fragment_rows(result)) + "\n$$")
 

@@ -15,21 +15,24 @@ from typing import Any, Iterable
 from matcalc import ir
 from matcalc.printing import latex_name, to_latex
 from matcalc.render.tex import math_text
+from matcalc.results import MARK, METHOD_MARK
 
 
-VERDICT_MATH = {"verified": r"\checkmark", "refuted": r"\times", "inconclusive": r"\text{?}", "error": r"\times"}
-METHOD_MATH = {"equal": r"\checkmark", "different": r"\times", "unknown": r"\text{?}", "error": r"\times"}
+#: The marks of :mod:`matcalc.results` as math-mode LaTeX.
+MARK_MATH = {"✓": r"\checkmark", "✗": r"\times", "?": r"\text{?}"}
+VERDICT_MATH = {v: MARK_MATH[m] for v, m in MARK.items()}
+METHOD_MATH = {s: MARK_MATH[m] for s, m in METHOD_MARK.items()}
 
 
-def _index_list(free: Iterable) -> str:
+def index_list(free: Iterable) -> str:
     names = [latex_name(i.name) if isinstance(i, ir.Index) else str(i) for i in free]
     return ", ".join(names)
 
 
-def _claim_math(lhs: ir.Expr, rhs: ir.Expr, free: tuple = ()) -> str:
+def claim_math(lhs: ir.Expr, rhs: ir.Expr, free: tuple = ()) -> str:
     s = to_latex(lhs) + " &= " + to_latex(rhs)
     if free:
-        s += r" \qquad \text{for all } " + _index_list(free)
+        s += r" \qquad \text{for all } " + index_list(free)
     return s
 
 
@@ -77,14 +80,14 @@ def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = T
         else:
             if rows:
                 chains.append(rows)
-            rows = [_claim_math(r.lhs, r.rhs) + tag]
+            rows = [claim_math(r.lhs, r.rhs) + tag]
         last_line = r.line
     if rows:
         chains.append(rows)
     return chains
 
 
-def _summary_sentence(report: Any) -> str:
+def summary_sentence(report: Any) -> str:
     steps = [r for r in report.results if r.kind == "step"]
     if steps:
         ok = sum(r.verdict == "verified" and r.after_wrong is None for r in steps)
@@ -116,23 +119,6 @@ RULE_LABELS = {
 def rule_label(rule: str) -> str:
     """A step's rule name as a short label (``chain-rule`` → ``Jacobian chain rule``)."""
     return RULE_LABELS.get(rule, rule.replace("-", " "))
-
-
-def _subst(e: ir.Expr, old: ir.Expr, new: ir.Expr) -> tuple[ir.Expr, bool]:
-    """``e`` with every occurrence of ``old`` replaced by ``new``, and whether there was one."""
-    if e == old:
-        return new, True
-    kids = ir.children(e)
-    if not kids:
-        return e, False
-    out, found = [], False
-    for k in kids:
-        k2, f = _subst(k, old, new)
-        out.append(k2)
-        found = found or f
-    if not found:
-        return e, False
-    return ir.rebuild(e, out), True
 
 
 class DerivationView:
@@ -204,17 +190,17 @@ class DerivationView:
                 "several times, the paths are added up); J is a Jacobian, in numerator layout:")
 
 
-def _derivation_rows(head: ir.Expr, derivation: Any) -> list[str]:
+def derivation_rows(head: ir.Expr, derivation: Any) -> list[str]:
     """The engine's steps as alignment rows (local rules, then the chain of equalities), each with its rule."""
     return DerivationView(head, derivation).rows
 
 
-def _derive_head(res: Any, item: Any) -> ir.Expr:
+def derive_head(res: Any, item: Any) -> ir.Expr:
     try:
         return ir.Derivative(res.expr, item.wrt, "d", res.layout)
     except Exception:  # noqa: BLE001 - a heading must not fail the document
         return item.wrt
 
 
-def _aligned(rows: list[str]) -> str:
+def aligned(rows: list[str]) -> str:
     return "\\begin{aligned}\n" + " \\\\\n".join("  " + r for r in rows) + "\n\\end{aligned}"

@@ -3,7 +3,7 @@
 Contract: :func:`escape_text` (text mode) and :func:`math_text` (math mode) escape the LaTeX specials and map Unicode
 to LaTeX macros (amssymb at most), so nothing from the input reaches pdflatex raw (``\\input{/etc/passwd}`` in a
 title prints as text); :func:`formula_math` sets a formula written in plain text (a rule's statement) as math;
-``_ascii_only`` is the last guard of a whole document. Accepted by LaTeX, KaTeX and MathJax alike.
+``ascii_only`` is the last guard of a whole document. Accepted by LaTeX, KaTeX and MathJax alike.
 """
 
 from __future__ import annotations
@@ -225,6 +225,6 @@ def formula_math(s: Any) -> str:
     return re.sub(r" +", " ", text).strip()
 
 
-def _ascii_only(s: str) -> str:
+def ascii_only(s: str) -> str:
     """A last guard: any non-ASCII character left (there should be none) becomes ``?``."""
     return s if s.isascii() else "".join(c if c.isascii() else "?" for c in s)

@@ -1,7 +1,7 @@
 """The hard time guard of the checking methods.
 
 Contract: :func:`hard_deadline` interrupts a block of code after a number of seconds (SIGALRM, main thread only) by
-raising :class:`_HardTimeout`, a ``BaseException`` no method catches by accident; :func:`_guarded` runs one method
+raising :class:`HardTimeout`, a ``BaseException`` no method catches by accident; :func:`guarded` runs one method
 under it and turns an overrun into an ``unknown`` finding. A method checks its own budget between steps; this guard
 catches the one step (a SymPy expansion) that runs for minutes.
 """
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from matcalc.results import MethodResult
 
 
-class _HardTimeout(BaseException):
+class HardTimeout(BaseException):
     """A method ran past its hard deadline (a BaseException, so no ``except Exception`` inside a method eats it)."""
 
 
@@ -28,7 +28,7 @@ HARD_SLACK_S = 0.5
 
 @contextmanager
 def hard_deadline(seconds: float):
-    """Interrupt the block with :class:`_HardTimeout` after ``seconds`` (SIGALRM, main thread only; elsewhere, or
+    """Interrupt the block with :class:`HardTimeout` after ``seconds`` (SIGALRM, main thread only; elsewhere, or
     when another interval timer is running, the block runs unguarded)."""
     usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
               and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
@@ -37,7 +37,7 @@ def hard_deadline(seconds: float):
         return
 
     def _alarm(signum, frame):
-        raise _HardTimeout()
+        raise HardTimeout()
 
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
@@ -50,11 +50,11 @@ def hard_deadline(seconds: float):
             signal.signal(signal.SIGALRM, old)
 
 
-def _guarded(fn, budget_s: float, what: str):
+def guarded(fn, budget_s: float, what: str):
     """Run ``fn()`` (returning a ``(MethodResult, extra)`` pair) under a hard deadline; past it, ``unknown``."""
     try:
         with hard_deadline(budget_s * HARD_FACTOR + HARD_SLACK_S):
             return fn()
-    except _HardTimeout:
+    except HardTimeout:
         return MethodResult("unknown", f"{what}: interrupted after {budget_s * HARD_FACTOR + HARD_SLACK_S:.1f} s "
                                        f"(time budget {budget_s:.1f} s)"), None

@@ -15,10 +15,10 @@ from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.results import ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
-from matcalc.verify.guard import _guarded, _HardTimeout, hard_deadline
+from matcalc.verify.guard import HardTimeout, guarded, hard_deadline
 
 
-def _symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
+def run_symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
     try:
         from matcalc.normal import equivalent
     except ImportError as exc:  # pragma: no cover - the engine is part of the package
@@ -45,7 +45,7 @@ def _run_method(call) -> tuple[object | None, MethodResult | None]:
         return None, MethodResult("unknown", f"the method failed: {type(exc).__name__}: {exc}")
 
 
-def _exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
+def run_exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
     from matcalc.verify import exact
 
     res, failed = _run_method(lambda: exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed))
@@ -54,7 +54,8 @@ def _exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) 
     return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)
 
 
-def _numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
+def run_numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float,
+                seed: int) -> tuple[MethodResult, dict | None]:
     from matcalc.verify import numeric
 
     res, failed = _run_method(lambda: numeric.check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s))
@@ -134,18 +135,20 @@ def judge(
         result.methods["symbolic"] = MethodResult(
             "different", f"the sides have transposed shapes: {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)}"
         )
-        exact_res, exact_cx = _guarded(lambda: _exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6, "exact")
+        exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6,
+                                      "exact")
         result.methods["exact"] = exact_res
         result.verdict = combine(result.methods)
         result.counterexample = exact_cx or {
             "note": f"the left side is {fmt_shape(lhs.shape)}, the right side {fmt_shape(rhs.shape)}",
         }
     else:
-        result.methods["symbolic"] = _guarded(lambda: (_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
-        exact_res, exact_cx = _guarded(lambda: _exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6, "exact")
+        result.methods["symbolic"] = guarded(lambda: (run_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
+        exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6,
+                                      "exact")
         result.methods["exact"] = exact_res
-        num_res, num_cx = _guarded(lambda: _numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4,
-                                   "numeric")
+        num_res, num_cx = guarded(lambda: run_numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4,
+                                  "numeric")
         result.methods["numeric"] = num_res
         result.verdict = combine(result.methods)
         if result.verdict == "refuted":
@@ -156,7 +159,7 @@ def judge(
         try:
             with hard_deadline(budget_s * 0.5):
                 result.diagnosis = _diagnose(lhs, rhs, free=free, seed=seed)
-        except (Exception, _HardTimeout):  # noqa: BLE001 - a diagnosis explains a verdict; its failure changes nothing
+        except (Exception, HardTimeout):  # noqa: BLE001 - a diagnosis explains a verdict; its failure changes nothing
             result.diagnosis = None
     result.seconds = time.perf_counter() - t0
     return result
