@@ -67,18 +67,77 @@ def run_numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float,
     return MethodResult(status, res.detail), getattr(res, "counterexample", None)
 
 
+#: The methods that share no code with the rule engine (SPEC section 5): only they can verify or refute.
+INDEPENDENT = ("exact", "numeric")
+
+
 def combine(methods: dict[str, MethodResult]) -> str:
-    """SPEC section 5's verdict from the methods' findings."""
+    """SPEC section 5's verdict from the methods' findings (``tests/test_verdict.py`` holds it as a table).
+
+    ``verified``: the exact or the numeric method shows equality and no method shows a difference — the symbolic
+    method alone never verifies, since for a derivative it is the rule engine checking itself. ``refuted``: the exact
+    or the numeric method (whose differences are confirmed before they get here) shows a difference and no method
+    shows equality — the symbolic method's ``different`` alone never refutes. ``inconclusive`` otherwise.
+    """
     statuses = {k: m.status for k, m in methods.items()}
-    says_equal = [k for k, s in statuses.items() if s == "equal"]
-    says_diff = [k for k, s in statuses.items() if s == "different"]
-    if says_equal and says_diff:
-        return "inconclusive"
-    if says_diff and ("exact" in says_diff or "numeric" in says_diff):
+    independent = [s for k, s in statuses.items() if k in INDEPENDENT]
+    if "equal" in statuses.values() and "different" in statuses.values():
+        return "inconclusive"  # the methods disagree: never a guess
+    if "different" in independent:
         return "refuted"
-    if "symbolic" in says_equal or "exact" in says_equal:
+    if "equal" in independent:
         return "verified"
     return "inconclusive"
+
+
+#: How the exact method says a matrix under an inverse is singular for every value of its (symbolic) entries.
+EXACT_SINGULAR = "the inverse of a singular matrix"
+#: How the numeric method says it found no point where the claim could be evaluated.
+NUMERIC_NO_POINT = "no usable point"
+
+
+def _has_inverse(e: ir.Expr) -> bool:
+    return any(isinstance(n, ir.Inverse) or (isinstance(n, ir.Power) and n.exp < 0) for n in ir.walk(e))
+
+
+def _undefined_side(lhs: ir.Expr, rhs: ir.Expr, methods: dict[str, MethodResult], free: tuple, budget_s: float,
+                    seed: int) -> str | None:
+    """Why a side of the claim is undefined at every point, when the exact method found a matrix under an inverse
+    singular whatever its entries (SymPy works with symbolic entries); ``None`` otherwise."""
+    exact = methods.get("exact")
+    if exact is None or EXACT_SINGULAR not in exact.detail:
+        return None
+    sides = [(name, e) for name, e in (("left", lhs), ("right", rhs)) if _has_inverse(e)]
+    if len(sides) > 1:  # which one: the exact method on each side alone
+        sides = [(name, e) for name, e in sides
+                 if EXACT_SINGULAR in guarded(lambda e=e: run_exact(e, e, free, budget_s, seed), budget_s,
+                                              "exact")[0].detail] or sides
+    from matcalc.printing import to_text
+
+    which = " and ".join(f"the {name} side, {to_text(e)}," for name, e in sides) if sides else "a side"
+    verb = "are" if len(sides) > 1 else "is"
+    why = (f"{which} {verb} undefined at every point: the exact method finds a matrix under an inverse singular "
+           f"whatever the values of its entries ({exact.detail})")
+    numeric = methods.get("numeric")
+    if numeric is not None and numeric.detail.startswith(NUMERIC_NO_POINT):
+        why += f", and the numeric method finds {numeric.detail}"
+    return why
+
+
+def explain_inconclusive(methods: dict[str, MethodResult], undefined: str | None = None) -> str | None:
+    """The sentence that says why a claim the symbolic method alone could decide is not verified (SPEC section 5)."""
+    symbolic = methods.get("symbolic")
+    others = [(k, methods[k]) for k in INDEPENDENT if k in methods]
+    if symbolic is None or symbolic.status not in ("equal", "different") or any(
+            m.status in ("equal", "different") for _, m in others):
+        return undefined
+    verb = "verifies" if symbolic.status == "equal" else "refutes"
+    alone = (f"the symbolic method alone never {verb} a claim, since for a derivative it is the rule engine checking "
+             f"itself")
+    if undefined is not None:
+        return f"{undefined}; only the symbolic method finds the sides {symbolic.status}, and {alone}"
+    reasons = "; ".join(f"{k}: {m.detail or m.status}" for k, m in others) or "no other method ran"
+    return f"only the symbolic method could decide ({reasons}): {alone}"
 
 
 def transposed_shapes(a: ir.Expr, b: ir.Expr) -> bool:
@@ -153,6 +212,9 @@ def judge(
         result.verdict = combine(result.methods)
         if result.verdict == "refuted":
             result.counterexample = exact_cx if exact_res.status == "different" and exact_cx else num_cx
+    if result.verdict == "inconclusive":
+        undefined = _undefined_side(lhs, rhs, result.methods, free, budget_s * 0.2, seed)
+        result.diagnosis = explain_inconclusive(result.methods, undefined)
     if result.verdict == "refuted" and diagnose:
         from matcalc.verify.diagnose import diagnose as _diagnose
 
