@@ -30,7 +30,7 @@ def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: i
         seed: the random seed of the numeric method.
 
     Returns:
-        A :class:`matcalc.verdict.CheckReport`; ``.verdict`` is ``verified``, ``refuted`` or ``inconclusive``.
+        A :class:`matcalc.results.CheckReport`; ``.verdict`` is ``verified``, ``refuted`` or ``inconclusive``.
     """
     from matcalc.api import check_text
 
@@ -41,7 +41,7 @@ def derive(expr: str, wrt: str, given: str | None = None, layout: str = "mixed",
     """Derive ``expr`` by the variables named in ``wrt`` (comma-separated) and check the result numerically.
 
     Returns:
-        A :class:`matcalc.api.DeriveResult` with the closed form, the steps and the numeric check.
+        A :class:`matcalc.results.DeriveResult` with the closed form, the steps and the numeric check.
     """
     from matcalc.api import derive_text
 
@@ -52,7 +52,7 @@ def prove(name: str, *, seed: int = 0):
     """Prove the theorem ``name`` from ``proofs/`` (or a path to a theorem file).
 
     Returns:
-        A :class:`matcalc.api.ProveResult`.
+        A :class:`matcalc.results.ProveResult`.
     """
     from matcalc.api import prove_many
 

@@ -3,22 +3,19 @@
 Contract: each function takes text (or theorem names), reads it with :mod:`matcalc.lang`, and returns a result object
 with ``verdict``, ``exit_code``, ``to_json()``, ``__rich__`` (terminal), ``__str__`` (plain text) and
 ``_repr_latex_``/``_repr_mimebundle_`` (Jupyter). User errors raise :class:`~matcalc.errors.MatcalcError`. The
-engine derives (for display and the symbolic method); the verdicts come from :mod:`matcalc.verdict`.
+engine derives (for display and the symbolic method); the verdicts come from :mod:`matcalc.marking` and
+:mod:`matcalc.verify.judge`, the result objects are :mod:`matcalc.results`'.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 from matcalc import ir
 from matcalc.document import Bare, Claim, Document, ErrorLine, Step
 from matcalc.errors import MatcalcError, TypeCheckError, UsageError
-from matcalc.verdict import CheckReport, MethodResult, Renderable, check_document, exit_code, overall
-
-
-_Renderable = Renderable  # the result objects below render like CheckReport (matcalc.verdict.Renderable)
+from matcalc.marking import check_document
+from matcalc.results import CheckReport, DeriveItem, DeriveResult, ProveResult, TheoremResult
 
 
 def _need_text(**args) -> None:
@@ -49,61 +46,6 @@ def check_text(text: str, *, given: str | None = None, layout: str = "mixed", wh
 
 
 # ───────────────────────────── derive ─────────────────────────────
-
-
-@dataclass
-class DeriveItem:
-    wrt: ir.Expr
-    derivation: Any  # matcalc.engine.Derivation
-    numeric: MethodResult
-
-
-@dataclass
-class DeriveResult(_Renderable):
-    expr: ir.Expr
-    items: list[DeriveItem]
-    layout: str
-    inferred: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def verdict(self) -> str:
-        if any(i.numeric.status == "different" for i in self.items):
-            return "refuted"
-        if all(i.numeric.status == "equal" for i in self.items):
-            return "verified"
-        return "inconclusive"
-
-    @property
-    def exit_code(self) -> int:
-        # A derivation that the numeric check contradicts is an engine fault; say so loudly with status 1.
-        return {"verified": 0, "refuted": 1, "inconclusive": 3}[self.verdict]
-
-    def to_json(self) -> dict:
-        from matcalc.printing import to_latex, to_text
-
-        return {
-            "verdict": self.verdict,
-            "expression": to_text(self.expr),
-            "layout": self.layout,
-            "inferred": self.inferred,
-            "derivatives": [
-                {
-                    "wrt": to_text(i.wrt),
-                    "result": to_text(i.derivation.result),
-                    "latex": to_latex(i.derivation.result),
-                    "shape": list(map(str, i.derivation.result.shape)),
-                    "steps": [
-                        {"rule": s.rule, "note": s.note,
-                         "before": to_text(s.before) if s.before is not None else None,
-                         "after": to_text(s.after)}
-                        for s in i.derivation.steps
-                    ],
-                    "numeric": i.numeric.to_json(),
-                }
-                for i in self.items
-            ],
-        }
 
 
 def _split_wrt(wrt: str) -> list[str]:
@@ -137,7 +79,8 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     """Derive the document's last expression by each name in ``wrt`` and check each result numerically."""
     from matcalc.engine import differentiate
     from matcalc.lang import read_document
-    from matcalc.verdict import _guarded, _numeric
+    from matcalc.verify.guard import guarded
+    from matcalc.verify.judge import run_numeric
 
     t0 = time.perf_counter()
     if isinstance(wrt, (list, tuple)) and all(isinstance(w, str) for w in wrt):
@@ -157,8 +100,8 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
         x = _lookup_wrt(name, doc)
         d = differentiate(expr, x, layout=layout_now)
         # the numeric check as the verifier runs it: a hard time limit, and a failure (out of memory) is "unknown"
-        num, _cx = _guarded(lambda: _numeric(ir.Derivative(expr, x, "d", layout_now), d.result, (), 5.0, seed),
-                            5.0, "numeric")
+        num, _cx = guarded(lambda: run_numeric(ir.Derivative(expr, x, "d", layout_now), d.result, (), 5.0, seed),
+                           5.0, "numeric")
         items.append(DeriveItem(x, d, num))
     if not items:
         raise UsageError("--wrt needs at least one variable")
@@ -177,65 +120,6 @@ def _layout_at(doc: Document, line: int, default: str) -> str:
 
 
 # ───────────────────────────── prove ─────────────────────────────
-
-
-@dataclass
-class TheoremResult:
-    name: str
-    title: str
-    source: str
-    part: str
-    document: Document
-    report: CheckReport
-    derivations: list  # (line, Derivative node, Derivation) for each derivative in a claim's left side
-    seconds: float
-
-    @property
-    def verdict(self) -> str:
-        if not self.report.results:
-            return "inconclusive"
-        return self.report.verdict
-
-    def methods_summary(self) -> str:
-        """Which methods decided, e.g. ``symbolic ✓ · exact ✓ · numeric ✓``, for the summary table."""
-        marks = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
-        counts: dict[str, list[str]] = {}
-        for r in self.report.results:
-            for k, m in r.methods.items():
-                counts.setdefault(k, []).append(m.status)
-        parts = []
-        for k in ("symbolic", "exact", "numeric"):
-            sts = counts.get(k, [])
-            if not sts:
-                continue
-            eq = sum(s == "equal" for s in sts)
-            mark = marks["equal"] if eq == len(sts) else marks["different"] if "different" in sts else marks["unknown"]
-            parts.append(f"{k} {mark} {eq}/{len(sts)}")
-        return " · ".join(parts)
-
-
-@dataclass
-class ProveResult(_Renderable):
-    theorems: list[TheoremResult]
-    seconds: float = 0.0
-
-    @property
-    def verdict(self) -> str:
-        return overall([t.verdict for t in self.theorems])
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.verdict)
-
-    def to_json(self) -> dict:
-        return {
-            "verdict": self.verdict,
-            "theorems": [
-                {"name": t.name, "title": t.title, "source": t.source, "verdict": t.verdict,
-                 "seconds": round(t.seconds, 3), **t.report.to_json()}
-                for t in self.theorems
-            ],
-        }
 
 
 def _engine_derivations(doc: Document) -> list:

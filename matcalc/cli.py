@@ -214,7 +214,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         from matcalc.printing import to_bracketed, to_latex
 
         if args.format == "latex":
-            from matcalc.render.latex import escape_text
+            from matcalc.render.tex import escape_text
 
             body = "\n".join(f"\\paragraph{{{escape_text(label)}}}\n\\[ {to_latex(e)} \\]" for label, e, _ in items)
             _emit("\\documentclass{article}\n\\usepackage{amsmath,amssymb,bm}\n\\begin{document}\n"
@@ -273,7 +273,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
     result = prove_many(args.names, seed=args.seed, progress=args.format == "text" and not args.output)
     if args.pdf:
-        from matcalc.render.latex import write_pdf
+        from matcalc.render.pdf import write_pdf
 
         out = args.output or ("lecture.pdf" if len(args.names) > 1 or args.names == ["all"] else
                               f"{Path(args.names[0]).stem}.pdf")

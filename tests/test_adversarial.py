@@ -116,7 +116,7 @@ def test_bracketed_powers_are_judged():
 
 
 def test_a_method_that_overruns_its_budget_is_interrupted():
-    from matcalc.verdict import judge
+    from matcalc.verify.judge import judge
 
     e, env = read_expr("A^64", given="A: n x n")
     f, _ = read_expr("A^32 A^32", given="A: n x n")
@@ -128,10 +128,10 @@ def test_a_method_that_overruns_its_budget_is_interrupted():
 
 
 def test_hard_deadline_interrupts_pure_python_work():
-    from matcalc.verdict import _HardTimeout, hard_deadline
+    from matcalc.verify.guard import HardTimeout, hard_deadline
 
     t0 = time.perf_counter()
-    with pytest.raises(_HardTimeout):
+    with pytest.raises(HardTimeout):
         with hard_deadline(0.2):
             while True:
                 pass
@@ -223,7 +223,7 @@ def test_diagonal_derivative_states_its_convention():
 
 def test_a_document_has_a_total_time_budget():
     from matcalc.lang import read_document
-    from matcalc.verdict import check_document
+    from matcalc.marking import check_document
 
     text = "x: n\nx^T x = ‖x‖^2\nx^T x = 2 ‖x‖^2\n= ‖x‖^2"
     full = check_document(read_document(text))

@@ -17,7 +17,7 @@ import pytest
 
 from matcalc import ir
 from matcalc.render.gradescope import NAME_LIMIT, gradescope_error, gradescope_results
-from matcalc.verdict import CheckReport, ClaimResult, MethodResult
+from matcalc.results import CheckReport, ClaimResult, MethodResult
 
 FORMATS = ["text", "html", "simple_format", "md", "ansi"]
 VISIBILITY = ["hidden", "after_due_date", "after_published", "visible"]

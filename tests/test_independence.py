@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "matcalc"
-ENGINE = {"matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.diagnose",
-          "matcalc.verdict", "matcalc.api"}
+ENGINE = {"matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.verify.diagnose",
+          "matcalc.verify.judge", "matcalc.marking", "matcalc.api"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -55,7 +55,8 @@ def test_scan_catches_an_engine_import(tmp_path: Path) -> None:
 
 
 def test_core_never_imports_rich() -> None:
-    for name in ("ir.py", "shapes.py", "errors.py", "document.py", "verdict.py", "diagnose.py", "printing.py"):
+    for name in ("ir.py", "shapes.py", "errors.py", "document.py", "results.py", "marking.py", "verify/judge.py",
+                 "verify/guard.py", "verify/diagnose.py", "printing.py"):
         path = PKG / name
         if path.is_file():
             assert not any(m.startswith("rich") for m in _imports(path)), name

@@ -52,8 +52,8 @@ def validate(report) -> list[str]:
         if c.get("verdict") == "refuted" and not c.get("counterexample"):
             errs.append(f"claims[{i}] is refuted without a counterexample")
         if c.get("verdict") == "verified" and not any(
-                m.get("status") == "equal" for k, m in c.get("methods", {}).items() if k in ("symbolic", "exact")):
-            errs.append(f"claims[{i}] is verified without the symbolic or exact method showing equality")
+                m.get("status") == "equal" for k, m in c.get("methods", {}).items() if k in ("exact", "numeric")):
+            errs.append(f"claims[{i}] is verified without the exact or numeric method showing equality")
     return errs
 
 
@@ -84,6 +84,9 @@ def test_single_claim_report_validates(capsys) -> None:
     lambda r: r["claims"][0].update(counterexample=None, verdict="refuted"),
     lambda r: r["claims"][0]["methods"].update(exact={"status": "probably", "detail": ""}),
     lambda r: r["claims"][0].update(line=0),
+    # verified on the symbolic method alone (SPEC section 5: never)
+    lambda r: r["claims"][0]["methods"].update(exact={"status": "unknown", "detail": ""},
+                                               numeric={"status": "unknown", "detail": ""}),
 ])
 def test_validator_rejects_malformed_reports(capsys, mutate) -> None:
     _, rep = _json(capsys, "check", "d/dx x^T A x = (A + A^T) x", "--given", "A: n x n, x: n")

@@ -1,4 +1,8 @@
-"""SPEC section 5's verdict rules, method by method, and the exit statuses of SPEC section 6."""
+"""SPEC section 5's verdict rules as a table, method by method, and the exit statuses of SPEC section 6.
+
+The expected values are written out literally: a table computed by a copy of the code under test would pass whatever
+the code says.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +10,102 @@ import itertools
 
 import pytest
 
-from matcalc.verdict import MethodResult, combine, exit_code, overall
+from matcalc.results import MethodResult, exit_code, overall
+from matcalc.verify.judge import combine
 
-STATUSES = ("equal", "different", "unknown")
+E, D, U = "equal", "different", "unknown"
+
+#: (symbolic, exact, numeric) → verdict, all 27 combinations. `verified` needs the exact or the numeric method to show
+#: equality and no method to show a difference (the symbolic method alone never verifies: for a derivative it is the
+#: rule engine checking itself); `refuted` needs the exact or the numeric method to show a difference and no method
+#: to show equality (the symbolic method's `different` alone never refutes); anything else is `inconclusive`.
+COMBINE = [
+    # symbolic equal
+    (E, E, E, "verified"),
+    (E, E, D, "inconclusive"),
+    (E, E, U, "verified"),
+    (E, D, E, "inconclusive"),
+    (E, D, D, "inconclusive"),
+    (E, D, U, "inconclusive"),
+    (E, U, E, "verified"),
+    (E, U, D, "inconclusive"),
+    (E, U, U, "inconclusive"),  # the symbolic method alone: never verified
+    # symbolic different
+    (D, E, E, "inconclusive"),
+    (D, E, D, "inconclusive"),
+    (D, E, U, "inconclusive"),
+    (D, D, E, "inconclusive"),
+    (D, D, D, "refuted"),
+    (D, D, U, "refuted"),
+    (D, U, E, "inconclusive"),
+    (D, U, D, "refuted"),
+    (D, U, U, "inconclusive"),  # the symbolic method alone: never refuted
+    # symbolic unknown
+    (U, E, E, "verified"),
+    (U, E, D, "inconclusive"),
+    (U, E, U, "verified"),
+    (U, D, E, "inconclusive"),
+    (U, D, D, "refuted"),
+    (U, D, U, "refuted"),
+    (U, U, E, "verified"),  # the numeric method shares no code with the engine (SPEC section 5: method 2 or 3)
+    (U, U, D, "refuted"),
+    (U, U, U, "inconclusive"),
+]
 
 
-def _m(s, e, n):
+def _m(s: str, e: str, n: str) -> dict[str, MethodResult]:
     return {"symbolic": MethodResult(s), "exact": MethodResult(e), "numeric": MethodResult(n)}
 
 
-@pytest.mark.parametrize("s,e,n", list(itertools.product(("equal", "unknown"), STATUSES, STATUSES)))
-def test_combine_follows_spec(s: str, e: str, n: str) -> None:
-    v = combine(_m(s, e, n))
-    statuses = (s, e, n)
-    if "equal" in statuses and "different" in statuses:
-        assert v == "inconclusive"  # the methods disagree: never a guess
-    elif "different" in (e, n):
-        assert v == "refuted"
-    elif s == "equal" or e == "equal":
-        assert v == "verified"
-    else:
-        assert v == "inconclusive"  # numeric agreement alone never verifies
+def test_the_table_has_every_combination_once() -> None:
+    assert sorted((s, e, n) for s, e, n, _ in COMBINE) == sorted(itertools.product((E, D, U), repeat=3))
 
 
-def test_numeric_alone_never_verifies() -> None:
-    assert combine(_m("unknown", "unknown", "equal")) == "inconclusive"
+@pytest.mark.parametrize("s,e,n,verdict", COMBINE, ids=[f"{s}-{e}-{n}" for s, e, n, _ in COMBINE])
+def test_combine_table(s: str, e: str, n: str, verdict: str) -> None:
+    assert combine(_m(s, e, n)) == verdict
 
 
-def test_never_verified_when_exact_disagrees() -> None:
-    assert combine(_m("equal", "different", "equal")) == "inconclusive"
+#: Claims with transposed shapes are judged by the symbolic (shapes) and exact methods only.
+COMBINE_TWO = [
+    (D, D, "refuted"),
+    (D, U, "inconclusive"),
+    (D, E, "inconclusive"),
+    (E, U, "inconclusive"),
+    (E, E, "verified"),
+    (U, D, "refuted"),
+]
 
 
-def test_overall_and_exit_codes() -> None:
-    assert overall(["verified", "verified"]) == "verified"
-    assert overall(["verified", "inconclusive"]) == "inconclusive"
-    assert overall(["inconclusive", "refuted"]) == "refuted"
-    assert overall(["verified", "error"]) == "refuted"
-    assert [exit_code(v) for v in ("verified", "refuted", "inconclusive", "error")] == [0, 1, 3, 1]
+@pytest.mark.parametrize("s,e,verdict", COMBINE_TWO)
+def test_combine_without_numeric(s: str, e: str, verdict: str) -> None:
+    assert combine({"symbolic": MethodResult(s), "exact": MethodResult(e)}) == verdict
+
+
+def test_an_error_status_decides_nothing() -> None:
+    assert combine(_m(E, "error", "error")) == "inconclusive"
+    assert combine(_m(U, "error", E)) == "verified"
+    assert combine(_m(U, D, "error")) == "refuted"
+
+
+OVERALL = [
+    (["verified", "verified"], "verified"),
+    (["verified", "inconclusive"], "inconclusive"),
+    (["inconclusive", "refuted"], "refuted"),
+    (["verified", "error"], "refuted"),
+    (["error"], "refuted"),
+    (["inconclusive", "inconclusive"], "inconclusive"),
+]
+
+
+@pytest.mark.parametrize("verdicts,expected", OVERALL)
+def test_overall(verdicts: list[str], expected: str) -> None:
+    assert overall(verdicts) == expected
+
+
+EXIT_CODES = [("verified", 0), ("refuted", 1), ("inconclusive", 3), ("error", 1)]
+
+
+@pytest.mark.parametrize("verdict,code", EXIT_CODES)
+def test_exit_codes(verdict: str, code: int) -> None:
+    assert exit_code(verdict) == code

@@ -1,6 +1,6 @@
 """Gradescope autograder output: a ``results.json`` per the Gradescope autograder specification.
 
-Contract: :func:`gradescope_results` turns a :class:`~matcalc.verdict.CheckReport` into the dict Gradescope reads
+Contract: :func:`gradescope_results` turns a :class:`~matcalc.results.CheckReport` into the dict Gradescope reads
 from ``/autograder/results/results.json``: top-level ``score`` (the sum of the tests' scores), ``execution_time``
 (seconds), ``output`` (Markdown: the overall verdict), ``output_format: "md"``, ``extra_data`` (matcalc's verdict and
 version) and ``tests``: one per claim or step, in line order, each with ``name`` (``"line 5: = (d/dw (X w − y))ᵀ …"``),
@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from matcalc.render.markdown import MARK, claim_details_md, code_span, md_escape
+from matcalc.render.markdown import claim_details_md, code_span, md_escape
+from matcalc.render.rows import summary_sentence
+from matcalc.results import MARK
 
 __all__ = ["gradescope_results", "gradescope_error", "VISIBILITIES", "NAME_LIMIT"]
 
@@ -60,14 +62,13 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
     """The ``results.json`` content for a checked submission.
 
     Args:
-        report: the :class:`~matcalc.verdict.CheckReport` of the student's document.
+        report: the :class:`~matcalc.results.CheckReport` of the student's document.
         visibility: optional Gradescope visibility of the tests (one of :data:`VISIBILITIES`).
 
     Returns:
         A JSON-serialisable dict following the Gradescope autograder specification.
     """
     from matcalc import __version__
-    from matcalc.render.latex import _summary_sentence
 
     _check_visibility(visibility)
     tests = []
@@ -86,7 +87,7 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
             test["visibility"] = visibility
         tests.append(test)
     v = report.verdict
-    summary = f"**{MARK[v]} {v}** — {md_escape(_summary_sentence(report))}" if report.results else \
+    summary = f"**{MARK[v]} {v}** — {md_escape(summary_sentence(report))}" if report.results else \
         "**✗** no claim or step was found to check"
     score = sum(t["score"] for t in tests)
     out: dict = {

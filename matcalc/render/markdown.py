@@ -1,7 +1,7 @@
 """Markdown output: headings, verdict lines with ✓/✗/?, evidence, counterexamples, and ``$$`` math blocks.
 
-Contract: :func:`markdown` renders a :class:`~matcalc.verdict.CheckReport`, :class:`~matcalc.api.DeriveResult` or
-:class:`~matcalc.api.ProveResult` as Markdown. Mathematics sits in ``$$ … $$`` blocks holding one
+Contract: :func:`markdown` renders a :class:`~matcalc.results.CheckReport`, :class:`~matcalc.results.DeriveResult` or
+:class:`~matcalc.results.ProveResult` as Markdown. Mathematics sits in ``$$ … $$`` blocks holding one
 ``\\begin{aligned} … \\end{aligned}`` environment (never ``align*`` nor ``\\DeclareMathOperator``), which KaTeX and
 MathJax both accept. Expressions are re-printed from the IR (:func:`matcalc.printing.to_latex` in math,
 :func:`matcalc.printing.to_text` in code spans); prose such as diagnoses is escaped with :func:`md_escape`, so
@@ -14,21 +14,13 @@ import re
 from typing import Any
 
 from matcalc.printing import to_text
-from matcalc.render.latex import (
-    _aligned,
-    _derivation_rows,
-    _derive_head,
-    _summary_sentence,
-    chain_rows,
-    counterexample_items,
-    step_note,
-)
+from matcalc.render.common import counterexample_items, step_note
+from matcalc.render.rows import aligned, chain_rows, derivation_rows, derive_head, summary_sentence
+from matcalc.results import MARK, METHOD_MARK, CheckReport, DeriveResult, ProveResult, TheoremResult
 from matcalc.shapes import fmt_shape
 
 __all__ = ["markdown", "md_escape", "code_span", "MARK", "METHOD_MARK"]
 
-MARK = {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}
-METHOD_MARK = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$&])")
 
@@ -49,7 +41,7 @@ def code_span(s: Any) -> str:
 
 
 def _math_block(rows: list[str]) -> str:
-    return "$$\n" + _aligned(rows) + "\n$$\n"
+    return "$$\n" + aligned(rows) + "\n$$\n"
 
 
 def _shown(r: Any) -> str:
@@ -141,7 +133,7 @@ def _check_md(report: Any, level: int = 1) -> str:
     for r in report.results:
         parts.append(claim_md(r))
     v = report.verdict
-    parts.append(f"\n**{MARK[v]} {v}** — {md_escape(_summary_sentence(report))}\n")
+    parts.append(f"\n**{MARK[v]} {v}** — {md_escape(summary_sentence(report))}\n")
     return "\n".join(parts)
 
 
@@ -152,7 +144,7 @@ def _derive_md(res: Any) -> str:
     for item in res.items:
         d = item.derivation
         parts.append(f"## ∂/∂{md_escape(to_text(item.wrt))} ({md_escape(fmt_shape(d.result.shape))})\n")
-        parts.append(_math_block(_derivation_rows(_derive_head(res, item), d)))
+        parts.append(_math_block(derivation_rows(derive_head(res, item), d)))
         steps = ["| # | expression | rule |", "| ---: | --- | --- |"]
         from matcalc.render.steps import display_steps
 
@@ -176,7 +168,7 @@ def _theorem_md(t: Any, level: int) -> str:
         parts.append("\n\n".join(decl) + "\n")
     for line, node, d in t.derivations:  # each distinct derivative once (matcalc.api._engine_derivations)
         parts.append(f"**derivation of** {code_span(to_text(node))} (line {int(line)}, rule engine)\n")
-        parts.append(_math_block(_derivation_rows(node, d)))
+        parts.append(_math_block(derivation_rows(node, d)))
     parts.append(_check_md(t.report, level + 1))
     return "\n".join(parts)
 
@@ -199,15 +191,12 @@ def markdown(result: Any) -> str:
     """Markdown for a check report, a derivation or proofs.
 
     Args:
-        result: a :class:`~matcalc.verdict.CheckReport`, :class:`~matcalc.api.DeriveResult`,
-            :class:`~matcalc.api.ProveResult` or :class:`~matcalc.api.TheoremResult`.
+        result: a :class:`~matcalc.results.CheckReport`, :class:`~matcalc.results.DeriveResult`,
+            :class:`~matcalc.results.ProveResult` or :class:`~matcalc.results.TheoremResult`.
 
     Returns:
         Markdown text whose ``$$`` blocks KaTeX and MathJax both render.
     """
-    from matcalc.api import DeriveResult, ProveResult, TheoremResult
-    from matcalc.verdict import CheckReport
-
     if isinstance(result, CheckReport):
         out = _check_md(result)
     elif isinstance(result, DeriveResult):

@@ -1,6 +1,6 @@
 """Terminal rendering with rich: check reports (a marked paper), derivations, proofs and the `prove all` table.
 
-Contract: :func:`render` turns any result object of :mod:`matcalc.api` or :mod:`matcalc.verdict` into one rich
+Contract: :func:`render` turns any result record of :mod:`matcalc.results` into one rich
 renderable; :func:`to_plain` renders it to plain text (no colour, width 100) — what ``str(result)`` returns and what
 the tests compare. Only this package and the CLI import rich.
 """
@@ -20,11 +20,10 @@ from matcalc import ir
 from matcalc.document import Declaration, Let
 from matcalc.printing import to_text
 from matcalc.render.common import counterexample_items, step_note
+from matcalc.results import MARK, METHOD_MARK, CheckReport, ClaimResult, DeriveResult, ProveResult
 from matcalc.shapes import fmt_shape
 
 STYLE = {"verified": "bold green", "refuted": "bold red", "inconclusive": "bold yellow", "error": "bold red"}
-MARK = {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}
-METHOD_MARK = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
 
 
 def to_plain(obj: Any, width: int = 100) -> str:
@@ -36,9 +35,6 @@ def to_plain(obj: Any, width: int = 100) -> str:
 
 def render(obj: Any):
     """The rich renderable of a result object."""
-    from matcalc.api import DeriveResult, ProveResult
-    from matcalc.verdict import CheckReport, ClaimResult
-
     if isinstance(obj, CheckReport):
         return render_check(obj)
     if isinstance(obj, ClaimResult):

@@ -1,0 +1,206 @@
+"""The rows of the aligned displays: claims and steps as LaTeX alignment rows, and the engine's steps as rows.
+
+Contract: :func:`chain_rows` turns the :class:`~matcalc.results.ClaimResult` records of a document into ``&=``
+alignment rows, one list per chain, with the verdict of each line in an annotation column; :class:`DerivationView`
+arranges a :class:`matcalc.engine.Derivation`'s steps as rows with their rules, notes and legend. Both the LaTeX
+documents (:mod:`matcalc.render.latex`) and the Markdown ``$$`` blocks (:mod:`matcalc.render.markdown`) use these
+rows; expressions are re-printed from the IR by :func:`matcalc.printing.to_latex`, every other string goes through
+:func:`matcalc.render.tex.math_text`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from matcalc import ir
+from matcalc.printing import latex_name, to_latex
+from matcalc.render.tex import math_text
+from matcalc.results import MARK, METHOD_MARK
+
+
+#: The marks of :mod:`matcalc.results` as math-mode LaTeX.
+MARK_MATH = {"✓": r"\checkmark", "✗": r"\times", "?": r"\text{?}"}
+VERDICT_MATH = {v: MARK_MATH[m] for v, m in MARK.items()}
+METHOD_MATH = {s: MARK_MATH[m] for s, m in METHOD_MARK.items()}
+
+
+def index_list(free: Iterable) -> str:
+    names = [latex_name(i.name) if isinstance(i, ir.Index) else str(i) for i in free]
+    return ", ".join(names)
+
+
+def claim_math(lhs: ir.Expr, rhs: ir.Expr, free: tuple = ()) -> str:
+    s = to_latex(lhs) + " &= " + to_latex(rhs)
+    if free:
+        s += r" \qquad \text{for all } " + index_list(free)
+    return s
+
+
+def _verdict_tag(r: Any) -> str:
+    if r.verdict == "verified" and r.kind == "step" and r.after_wrong is not None:
+        # follows from its predecessor, but the chain went wrong at an earlier line (a marked paper shows both)
+        return VERDICT_MATH[r.verdict] + r"\ " + math_text(f"follows (line {r.line}), after the error in line "
+                                                          f"{r.after_wrong}")
+    return VERDICT_MATH[r.verdict] + r"\ " + math_text(f"{r.verdict} (line {r.line})")
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = True) -> list[list[str]]:
+    """The claims and steps as alignment rows, one list of rows per chain (a claim or a start and its steps).
+
+    A line in error shows its text (escaped, shortened) and, with ``error_messages``, its message (documents leave
+    the message to the evidence list).
+    """
+    chains: list[list[str]] = []
+    rows: list[str] = []
+    last_line: int | None = None
+    for r in results:
+        tag = (" && " + _verdict_tag(r)) if annotate else ""
+        if r.kind == "error" or r.lhs is None or r.rhs is None:
+            if rows:
+                chains.append(rows)
+                rows = []
+            msg = (r.error or "cannot be typed").split("\n")[0]
+            rows.append("& " + math_text(_shorten(r.text)) + tag)
+            if error_messages:
+                rows.append(r"& \quad " + math_text("error: " + _shorten(msg, 120)))
+            chains.append(rows)
+            rows, last_line = [], None
+            continue
+        if r.kind == "step":
+            if last_line is None or r.against_line != last_line or not rows:
+                if rows:
+                    chains.append(rows)
+                rows = [to_latex(r.lhs) + (" && " + math_text(f"(line {r.against_line})") if annotate else "")]
+            rows.append("&= " + to_latex(r.rhs) + tag)
+        else:
+            if rows:
+                chains.append(rows)
+            rows = [claim_math(r.lhs, r.rhs) + tag]
+        last_line = r.line
+    if rows:
+        chains.append(rows)
+    return chains
+
+
+def summary_sentence(report: Any) -> str:
+    steps = [r for r in report.results if r.kind == "step"]
+    if steps:
+        ok = sum(r.verdict == "verified" and r.after_wrong is None for r in steps)
+        s = f"{ok} of {len(steps)} steps follow"
+        others = [r for r in report.results if r.kind != "step"]
+        if others:
+            s += f"; {sum(r.verdict == 'verified' for r in others)} of {len(others)} claims verified"
+        return s
+    n_ok = sum(r.verdict == "verified" for r in report.results)
+    return f"{n_ok} of {len(report.results)} claims verified"
+
+
+#: Short labels for the engine's step names in the alignment's annotation column.
+RULE_LABELS = {
+    "chain-rule": "Jacobian chain rule",
+    "shared-subexpression": "shared subexpression: adjoints add",
+    "expand-derivatives": "inner derivatives first",
+    "symmetric-convention": "symmetric argument",
+    "like-terms": "collect like terms",
+    "transpose-cancel": "transposes",
+    "products": "products",
+    "scalars": "scalar factors",
+    "layout": "layout",
+    "matmul-left": "matrix product (left factor)",
+    "matmul-right": "matrix product (right factor)",
+}
+
+
+def rule_label(rule: str) -> str:
+    """A step's rule name as a short label (``chain-rule`` → ``Jacobian chain rule``)."""
+    return RULE_LABELS.get(rule, rule.replace("-", " "))
+
+
+class DerivationView:
+    """The engine's steps arranged for typesetting.
+
+    Each step of :class:`matcalc.engine.Derivation` states an equality: a rule's step says what a derivative is
+    (``∇_u f = …``, ``J_x(u) = …``: the derivative of the output by an intermediate ``u``, or a local Jacobian), a
+    simplification's step rewrites a subexpression, and the last step (the Jacobian chain rule) states the
+    derivative asked for. ``rows`` holds one alignment row per step, ``before &= after && rule`` (``&= after`` when a
+    step continues from the one before it); the last row ends at the result. ``notes`` holds the steps that state
+    no equality (a convention); ``legend`` lists each rule used with its statement.
+    """
+
+    def __init__(self, head: ir.Expr, derivation: Any) -> None:
+        self.notes: list[str] = []
+        self.legend: list[tuple[str, str]] = []
+        entries: list[list] = []  # [lhs LaTeX or None (continues), rhs LaTeX, [labels]]
+        seen: set[str] = set()
+        prev_after: ir.Expr | None = None
+        last_lhs: ir.Expr | None = None
+
+        def add(lhs: str | None, rhs: str, label: str) -> None:
+            if entries and entries[-1][1] == rhs and (lhs is None or lhs == entries[-1][0]):
+                if label not in entries[-1][2]:
+                    entries[-1][2].append(label)  # the same equality again: one row, both rules
+                return
+            entries.append([lhs, rhs, [label]])
+
+        from matcalc.render.steps import display_steps
+
+        for s in display_steps(derivation.steps, drop_repeats=False):
+            label = rule_label(s.rule)
+            if s.rule not in seen:
+                seen.add(s.rule)
+                self.legend.append((label, s.note or ""))
+            before = s.before
+            if before is None:
+                if prev_after is not None and s.after.shape == prev_after.shape and s.after != prev_after:
+                    add(None, to_latex(s.after), label)
+                    prev_after = s.after
+                elif s.note:
+                    self.notes.append(s.note)
+                continue
+            try:
+                continues = prev_after is not None and before == prev_after
+            except RecursionError:
+                continues = False
+            if continues:
+                add(None, to_latex(s.after), label)
+            else:
+                add(to_latex(before), to_latex(s.after), label)
+                last_lhs = before
+            prev_after = s.after
+        try:
+            ends = prev_after is not None and prev_after == derivation.result and last_lhs == head
+        except RecursionError:
+            ends = False
+        if not ends:
+            add(to_latex(head), to_latex(derivation.result), "result")
+        self.rows: list[str] = [
+            (lhs + " &= " if lhs is not None else "&= ") + rhs + " && " + math_text(", ".join(labels))
+            for lhs, rhs, labels in entries
+        ]
+
+    @staticmethod
+    def intro() -> str:
+        return ("The steps of the rule engine, each with the rule that gives it. A nabla with a subscript u is the "
+                "derivative of the output by the intermediate u, along the paths taken so far (where u is used "
+                "several times, the paths are added up); J is a Jacobian, in numerator layout:")
+
+
+def derivation_rows(head: ir.Expr, derivation: Any) -> list[str]:
+    """The engine's steps as alignment rows (local rules, then the chain of equalities), each with its rule."""
+    return DerivationView(head, derivation).rows
+
+
+def derive_head(res: Any, item: Any) -> ir.Expr:
+    try:
+        return ir.Derivative(res.expr, item.wrt, "d", res.layout)
+    except Exception:  # noqa: BLE001 - a heading must not fail the document
+        return item.wrt
+
+
+def aligned(rows: list[str]) -> str:
+    return "\\begin{aligned}\n" + " \\\\\n".join("  " + r for r in rows) + "\n\\end{aligned}"

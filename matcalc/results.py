@@ -1,0 +1,260 @@
+"""The result records of matcalc: what a check, a derivation and a proof return, and how they say their verdict.
+
+Contract: this module owns every result record — :class:`MethodResult` (one method's finding),
+:class:`ClaimResult` (the verdict on one claim or step), :class:`CheckReport` (a document), :class:`DeriveResult`
+with its :class:`DeriveItem` (a derivation and its numeric check), :class:`TheoremResult` and :class:`ProveResult`
+(proofs) — with their ``verdict``, ``exit_code`` and ``to_json()``, and :func:`overall`/:func:`exit_code` (SPEC
+sections 5 and 6). It computes no verdict of a claim (that is :mod:`matcalc.verify.judge`) and renders nothing: the
+renderers in :mod:`matcalc.render` dispatch on these records, and the records' ``__str__``/``__rich__``/
+``_repr_latex_``/``_repr_mimebundle_`` call them lazily, inside the method (the one designed hook back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matcalc import ir
+    from matcalc.document import Document
+
+VERDICTS = ("verified", "refuted", "inconclusive", "error")
+STATUSES = ("equal", "different", "unknown", "error")
+
+#: The one table of marks: a verdict's symbol and a method status's symbol, in every output format (the LaTeX
+#: renderer maps each symbol to a macro).
+MARK = {"verified": "✓", "refuted": "✗", "inconclusive": "?", "error": "✗"}
+METHOD_MARK = {"equal": "✓", "different": "✗", "unknown": "?", "error": "✗"}
+
+
+@dataclass
+class MethodResult:
+    """One method's finding: ``status`` is ``equal``, ``different``, ``unknown`` or ``error``."""
+
+    status: str
+    detail: str = ""
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "detail": self.detail}
+
+
+@dataclass
+class ClaimResult:
+    """The verdict on one claim ``lhs = rhs`` (or one step of a chain) with its evidence."""
+
+    line: int
+    text: str
+    verdict: str
+    kind: str = "claim"  # "claim", "step" or "error"
+    lhs: ir.Expr | None = None
+    rhs: ir.Expr | None = None
+    methods: dict[str, MethodResult] = field(default_factory=dict)
+    counterexample: dict | None = None
+    diagnosis: str | None = None
+    error: str | None = None
+    against_line: int | None = None  # for a step: the line it was judged against
+    notes: list[str] = field(default_factory=list)  # conventions in force (e.g. a symmetric argument)
+    after_wrong: int | None = None  # a step that follows from a line that was wrong
+    vs_start: str | None = None  # for a step: whether the chain still equals its start
+    seconds: float = 0.0
+
+    @property
+    def symbol(self) -> str:
+        return MARK[self.verdict]
+
+    def to_json(self) -> dict:
+        return {
+            "line": self.line,
+            "text": self.text,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "methods": {k: v.to_json() for k, v in self.methods.items()},
+            "counterexample": self.counterexample,
+            "diagnosis": self.diagnosis,
+            "error": self.error,
+            "notes": self.notes,
+            "against_line": self.against_line,
+            "after_wrong": self.after_wrong,
+            "vs_start": self.vs_start,
+        }
+
+
+def overall(verdicts: list[str]) -> str:
+    """The document's verdict: refuted if any claim is refuted or in error, else inconclusive if any is, else verified."""
+    if any(v in ("refuted", "error") for v in verdicts):
+        return "refuted"
+    if any(v == "inconclusive" for v in verdicts):
+        return "inconclusive"
+    return "verified"
+
+
+def exit_code(verdict: str) -> int:
+    """SPEC section 6: 0 verified, 1 refuted or in error, 3 inconclusive and nothing refuted."""
+    return {"verified": 0, "refuted": 1, "error": 1, "inconclusive": 3}[verdict]
+
+
+class Renderable:
+    """Mixin for result objects: plain text (``str``), rich (``__rich__``) and Jupyter (LaTeX, Markdown) renderings
+    through :mod:`matcalc.render`, imported only when a rendering is asked for."""
+
+    def __rich__(self):
+        from matcalc.render.text import render
+
+        return render(self)
+
+    def __str__(self) -> str:
+        from matcalc.render.text import to_plain
+
+        return to_plain(self)
+
+    def _repr_latex_(self) -> str:
+        from matcalc.render.latex import fragment
+
+        return fragment(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from matcalc.render.markdown import markdown
+
+        return {"text/plain": str(self), "text/latex": self._repr_latex_(), "text/markdown": markdown(self)}
+
+
+@dataclass
+class CheckReport(Renderable):
+    """The verdicts on a whole document, in line order."""
+
+    document: Document | None
+    results: list[ClaimResult]
+    title: str | None = None
+    seconds: float = 0.0
+    where: str = "<input>"
+
+    @property
+    def verdict(self) -> str:
+        return overall([r.verdict for r in self.results])
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.verdict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "claims": [r.to_json() for r in self.results]}
+
+
+# ───────────────────────────── derive ─────────────────────────────
+
+
+@dataclass
+class DeriveItem:
+    wrt: ir.Expr
+    derivation: Any  # matcalc.engine.Derivation
+    numeric: MethodResult
+
+
+@dataclass
+class DeriveResult(Renderable):
+    expr: ir.Expr
+    items: list[DeriveItem]
+    layout: str
+    inferred: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        if any(i.numeric.status == "different" for i in self.items):
+            return "refuted"
+        if all(i.numeric.status == "equal" for i in self.items):
+            return "verified"
+        return "inconclusive"
+
+    @property
+    def exit_code(self) -> int:
+        # A derivation that the numeric check contradicts is an engine fault; say so loudly with status 1.
+        return {"verified": 0, "refuted": 1, "inconclusive": 3}[self.verdict]
+
+    def to_json(self) -> dict:
+        from matcalc.printing import to_latex, to_text
+
+        return {
+            "verdict": self.verdict,
+            "expression": to_text(self.expr),
+            "layout": self.layout,
+            "inferred": self.inferred,
+            "derivatives": [
+                {
+                    "wrt": to_text(i.wrt),
+                    "result": to_text(i.derivation.result),
+                    "latex": to_latex(i.derivation.result),
+                    "shape": list(map(str, i.derivation.result.shape)),
+                    "steps": [
+                        {"rule": s.rule, "note": s.note,
+                         "before": to_text(s.before) if s.before is not None else None,
+                         "after": to_text(s.after)}
+                        for s in i.derivation.steps
+                    ],
+                    "numeric": i.numeric.to_json(),
+                }
+                for i in self.items
+            ],
+        }
+
+
+# ───────────────────────────── prove ─────────────────────────────
+
+
+@dataclass
+class TheoremResult:
+    name: str
+    title: str
+    source: str
+    part: str
+    document: Document
+    report: CheckReport
+    derivations: list  # (line, Derivative node, Derivation) for each derivative in a claim's left side
+    seconds: float
+
+    @property
+    def verdict(self) -> str:
+        if not self.report.results:
+            return "inconclusive"
+        return self.report.verdict
+
+    def methods_summary(self) -> str:
+        """Which methods decided, e.g. ``symbolic ✓ · exact ✓ · numeric ✓``, for the summary table."""
+        counts: dict[str, list[str]] = {}
+        for r in self.report.results:
+            for k, m in r.methods.items():
+                counts.setdefault(k, []).append(m.status)
+        parts = []
+        for k in ("symbolic", "exact", "numeric"):
+            sts = counts.get(k, [])
+            if not sts:
+                continue
+            eq = sum(s == "equal" for s in sts)
+            status = "equal" if eq == len(sts) else "different" if "different" in sts else "unknown"
+            mark = METHOD_MARK[status]
+            parts.append(f"{k} {mark} {eq}/{len(sts)}")
+        return " · ".join(parts)
+
+
+@dataclass
+class ProveResult(Renderable):
+    theorems: list[TheoremResult]
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        return overall([t.verdict for t in self.theorems])
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.verdict)
+
+    def to_json(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "theorems": [
+                {"name": t.name, "title": t.title, "source": t.source, "verdict": t.verdict,
+                 "seconds": round(t.seconds, 3), **t.report.to_json()}
+                for t in self.theorems
+            ],
+        }

@@ -1,0 +1,227 @@
+"""Judging one claim: three independent methods, one verdict, a counterexample and a diagnosis.
+
+Contract: :func:`judge` takes two typed sides of an equality and returns a :class:`~matcalc.results.ClaimResult`
+whose verdict :func:`combine` reads off the three methods' findings as SPEC section 5 says; ``error`` for sides of
+different shapes. The three methods are called here and nowhere else (each under the hard time guard of
+:mod:`matcalc.verify.guard`); the exact and numeric methods never see the engine's output (the engine is only used
+for the symbolic method and, after a verdict is reached, to name the correct result in a diagnosis).
+"""
+
+from __future__ import annotations
+
+import time
+
+from matcalc import ir
+from matcalc.errors import MatcalcError
+from matcalc.results import ClaimResult, MethodResult
+from matcalc.shapes import fmt_shape
+from matcalc.verify.guard import HardTimeout, guarded, hard_deadline
+
+
+def run_symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
+    try:
+        from matcalc.normal import equivalent
+    except ImportError as exc:  # pragma: no cover - the engine is part of the package
+        return MethodResult("unknown", f"normal form unavailable: {exc}")
+    try:
+        if equivalent(lhs, rhs):
+            return MethodResult("equal", "same normal form at generic sizes")
+        return MethodResult("unknown", "normal forms differ (not a proof of inequality)")
+    except MatcalcError as exc:
+        return MethodResult("unknown", f"no normal form: {exc.message}")
+    except RecursionError:
+        return MethodResult("unknown", "no normal form: expression too deep")
+
+
+def _run_method(call) -> tuple[object | None, MethodResult | None]:
+    """Run one checking method; its failure (a user-level limit, memory, a bug) is ``unknown``, never a verdict."""
+    try:
+        return call(), None
+    except MatcalcError as exc:
+        return None, MethodResult("unknown", exc.message)
+    except MemoryError:
+        return None, MethodResult("unknown", "out of memory: the sizes are too large for this method")
+    except Exception as exc:  # noqa: BLE001 - a method's failure is "unknown", never a verdict and never a crash
+        return None, MethodResult("unknown", f"the method failed: {type(exc).__name__}: {exc}")
+
+
+def run_exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
+    from matcalc.verify import exact
+
+    res, failed = _run_method(lambda: exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed))
+    if failed is not None:
+        return failed, None
+    return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)
+
+
+def run_numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float,
+                seed: int) -> tuple[MethodResult, dict | None]:
+    from matcalc.verify import numeric
+
+    res, failed = _run_method(lambda: numeric.check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s))
+    if failed is not None:
+        return failed, None
+    status = res.status
+    if status == "different" and not getattr(res, "confirmed", True):
+        status = "unknown"
+    return MethodResult(status, res.detail), getattr(res, "counterexample", None)
+
+
+#: The methods that share no code with the rule engine (SPEC section 5): only they can verify or refute.
+INDEPENDENT = ("exact", "numeric")
+
+
+def combine(methods: dict[str, MethodResult]) -> str:
+    """SPEC section 5's verdict from the methods' findings (``tests/test_verdict.py`` holds it as a table).
+
+    ``verified``: the exact or the numeric method shows equality and no method shows a difference — the symbolic
+    method alone never verifies, since for a derivative it is the rule engine checking itself. ``refuted``: the exact
+    or the numeric method (whose differences are confirmed before they get here) shows a difference and no method
+    shows equality — the symbolic method's ``different`` alone never refutes. ``inconclusive`` otherwise.
+    """
+    statuses = {k: m.status for k, m in methods.items()}
+    independent = [s for k, s in statuses.items() if k in INDEPENDENT]
+    if "equal" in statuses.values() and "different" in statuses.values():
+        return "inconclusive"  # the methods disagree: never a guess
+    if "different" in independent:
+        return "refuted"
+    if "equal" in independent:
+        return "verified"
+    return "inconclusive"
+
+
+#: How the exact method says a matrix under an inverse is singular for every value of its (symbolic) entries.
+EXACT_SINGULAR = "the inverse of a singular matrix"
+#: How the numeric method says it found no point where the claim could be evaluated.
+NUMERIC_NO_POINT = "no usable point"
+
+
+def _has_inverse(e: ir.Expr) -> bool:
+    return any(isinstance(n, ir.Inverse) or (isinstance(n, ir.Power) and n.exp < 0) for n in ir.walk(e))
+
+
+def _undefined_side(lhs: ir.Expr, rhs: ir.Expr, methods: dict[str, MethodResult], free: tuple, budget_s: float,
+                    seed: int) -> str | None:
+    """Why a side of the claim is undefined at every point, when the exact method found a matrix under an inverse
+    singular whatever its entries (SymPy works with symbolic entries); ``None`` otherwise."""
+    exact = methods.get("exact")
+    if exact is None or EXACT_SINGULAR not in exact.detail:
+        return None
+    sides = [(name, e) for name, e in (("left", lhs), ("right", rhs)) if _has_inverse(e)]
+    if len(sides) > 1:  # which one: the exact method on each side alone
+        sides = [(name, e) for name, e in sides
+                 if EXACT_SINGULAR in guarded(lambda e=e: run_exact(e, e, free, budget_s, seed), budget_s,
+                                              "exact")[0].detail] or sides
+    from matcalc.printing import to_text
+
+    which = " and ".join(f"the {name} side, {to_text(e)}," for name, e in sides) if sides else "a side"
+    verb = "are" if len(sides) > 1 else "is"
+    why = (f"{which} {verb} undefined at every point: the exact method finds a matrix under an inverse singular "
+           f"whatever the values of its entries ({exact.detail})")
+    numeric = methods.get("numeric")
+    if numeric is not None and numeric.detail.startswith(NUMERIC_NO_POINT):
+        why += f", and the numeric method finds {numeric.detail}"
+    return why
+
+
+def explain_inconclusive(methods: dict[str, MethodResult], undefined: str | None = None) -> str | None:
+    """The sentence that says why a claim the symbolic method alone could decide is not verified (SPEC section 5)."""
+    symbolic = methods.get("symbolic")
+    others = [(k, methods[k]) for k in INDEPENDENT if k in methods]
+    if symbolic is None or symbolic.status not in ("equal", "different") or any(
+            m.status in ("equal", "different") for _, m in others):
+        return undefined
+    verb = "verifies" if symbolic.status == "equal" else "refutes"
+    alone = (f"the symbolic method alone never {verb} a claim, since for a derivative it is the rule engine checking "
+             f"itself")
+    if undefined is not None:
+        return f"{undefined}; only the symbolic method finds the sides {symbolic.status}, and {alone}"
+    reasons = "; ".join(f"{k}: {m.detail or m.status}" for k, m in others) or "no other method ran"
+    return f"only the symbolic method could decide ({reasons}): {alone}"
+
+
+def transposed_shapes(a: ir.Expr, b: ir.Expr) -> bool:
+    """Whether the sides have transposed (and different) shapes: 1×n against n×1, m×n against n×m."""
+    (p, q), (r, s) = a.shape, b.shape
+    return (p, q) != (r, s) and (p, q) == (s, r)
+
+
+def conventions(*sides: ir.Expr) -> list[str]:
+    """The conventions a claim's derivatives rely on, to be said in the output (SPEC section 2)."""
+    notes: list[str] = []
+    for side in sides:
+        for n in ir.walk(side):
+            if isinstance(n, ir.Derivative) and isinstance(n.wrt, ir.Var) and n.wrt.props & {"symmetric", "spd"}:
+                msg = (f"{n.wrt.name} is symmetric: a derivative by {n.wrt.name} is taken along symmetric directions, "
+                       f"the symmetric part (G + Gᵀ)/2 of the unconstrained gradient G")
+                if msg not in notes:
+                    notes.append(msg)
+            if (isinstance(n, ir.Derivative) and isinstance(n.wrt, ir.Var) and "diagonal" in n.wrt.props
+                    and not n.wrt.props & {"symmetric", "spd"}):
+                msg = (f"{n.wrt.name} is diagonal: a derivative by {n.wrt.name} is taken entry by entry as if every "
+                       f"entry were free (the unconstrained gradient G), not restricted to diagonal directions "
+                       f"(I ⊙ G)")
+                if msg not in notes:
+                    notes.append(msg)
+    return notes
+
+
+def judge(
+    lhs: ir.Expr,
+    rhs: ir.Expr,
+    *,
+    line: int = 1,
+    text: str = "",
+    free: tuple = (),
+    kind: str = "claim",
+    seed: int = 0,
+    budget_s: float = 8.0,
+    diagnose: bool = True,
+) -> ClaimResult:
+    """Judge ``lhs = rhs`` by the three methods; diagnose a refutation."""
+    t0 = time.perf_counter()
+    result = ClaimResult(line=line, text=text, verdict="inconclusive", kind=kind, lhs=lhs, rhs=rhs)
+    result.notes = conventions(lhs, rhs)
+    if lhs.shape != rhs.shape and not transposed_shapes(lhs, rhs):
+        result.verdict = "error"
+        result.error = (
+            f"the sides have different shapes: {lhs} is {fmt_shape(lhs.shape)}, {rhs} is {fmt_shape(rhs.shape)}"
+        )
+        return result
+    if transposed_shapes(lhs, rhs):
+        # Transposed shapes can never be equal at generic sizes; the exact method supplies the evidence at concrete
+        # sizes, and the diagnosis says in which layout (or for which transpose) the claim would hold.
+        result.methods["symbolic"] = MethodResult(
+            "different", f"the sides have transposed shapes: {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)}"
+        )
+        exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6,
+                                      "exact")
+        result.methods["exact"] = exact_res
+        result.verdict = combine(result.methods)
+        result.counterexample = exact_cx or {
+            "note": f"the left side is {fmt_shape(lhs.shape)}, the right side {fmt_shape(rhs.shape)}",
+        }
+    else:
+        result.methods["symbolic"] = guarded(lambda: (run_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
+        exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6,
+                                      "exact")
+        result.methods["exact"] = exact_res
+        num_res, num_cx = guarded(lambda: run_numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4,
+                                  "numeric")
+        result.methods["numeric"] = num_res
+        result.verdict = combine(result.methods)
+        if result.verdict == "refuted":
+            result.counterexample = exact_cx if exact_res.status == "different" and exact_cx else num_cx
+    if result.verdict == "inconclusive":
+        undefined = _undefined_side(lhs, rhs, result.methods, free, budget_s * 0.2, seed)
+        result.diagnosis = explain_inconclusive(result.methods, undefined)
+    if result.verdict == "refuted" and diagnose:
+        from matcalc.verify.diagnose import diagnose as _diagnose
+
+        try:
+            with hard_deadline(budget_s * 0.5):
+                result.diagnosis = _diagnose(lhs, rhs, free=free, seed=seed)
+        except (Exception, HardTimeout):  # noqa: BLE001 - a diagnosis explains a verdict; its failure changes nothing
+            result.diagnosis = None
+    result.seconds = time.perf_counter() - t0
+    return result
