@@ -34,8 +34,8 @@ number literals          20 characters; a bracketed constant exponent ``(1/3)`` 
 
 from __future__ import annotations
 
-from matcalc.lang.parser import MAX_DEPTH
-from matcalc.lang.typer import (
+from matcalc.lang.limits import (
+    MAX_DEPTH,
     MAX_DOCUMENT_CHARS,
     MAX_EXPANDED_NODES,
     MAX_LET_DEPTH,
@@ -44,6 +44,8 @@ from matcalc.lang.typer import (
     MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER,
     MAX_SIZE,
+)
+from matcalc.lang.typer import (
     parse_declarations,
     read_document,
     read_expr,

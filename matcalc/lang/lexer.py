@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from matcalc.errors import LimitError, ParseError
+from matcalc.lang.limits import MAX_NUMBER_CHARS
 
 __all__ = ["Token", "tokenize_line", "MAX_NUMBER_CHARS", "is_ident_start", "is_ident_char"]
-
-#: The longest number literal accepted (digits and the decimal point).
-MAX_NUMBER_CHARS = 20
 
 _SUPERSCRIPT_DIGITS = {"⁰": 0, "¹": 1, "²": 2, "³": 3, "⁴": 4, "⁵": 5, "⁶": 6, "⁷": 7, "⁸": 8, "⁹": 9}
 _SUBSCRIPT_DIGITS = "₀₁₂₃₄₅₆₇₈₉"

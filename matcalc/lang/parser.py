@@ -25,19 +25,13 @@ from fractions import Fraction
 
 from matcalc.errors import LimitError, ParseError
 from matcalc.lang.lexer import Token
+from matcalc.lang.limits import MAX_CONST, MAX_DEPTH, MAX_PRIMES, MAX_SIZE
 
 __all__ = [
     "MAX_DEPTH", "MAX_CONST", "MAX_PRIMES", "Node", "Num", "Name", "Call", "Chain", "Binary", "Neg", "Transp",
     "Pow", "NormN", "EntryN", "DeltaN", "IdxSum", "Deriv", "SStmt", "TypeSpec", "DeclGroup", "Parser", "parse_statement",
     "parse_type_decls", "LAYOUT_WORDS",
 ]
-
-#: The deepest nesting accepted (brackets, prefixes, postfix and entrywise chains).
-MAX_DEPTH = 100
-#: The largest numerator or denominator while evaluating a bracketed constant exponent.
-MAX_CONST = 10**12
-#: The most primes on a function name (``f''''(x)``).
-MAX_PRIMES = 4
 
 LAYOUT_WORDS = ("mixed", "numerator", "denominator")
 PROP_WORDS = ("symmetric", "spd", "diagonal", "positive", "probability")
@@ -708,8 +702,6 @@ class _TypeParser(Parser):
                 raise self.error("a size is a positive integer or a name", t)
             if t.value < 1:
                 raise self.error("a size must be at least 1", t)
-            from matcalc.lang.typer import MAX_SIZE
-
             if t.value > MAX_SIZE:
                 raise LimitError(f"a size larger than {MAX_SIZE}", line=t.line, col=t.col)
             return int(t.value)

@@ -1,0 +1,327 @@
+"""The typer: syntax trees to the typed IR of :mod:`matcalc.ir`, and whole documents to :class:`Document`.
+
+Contract: :func:`read_document` reads a document (SPEC section 1) and :func:`read_expr` one expression. Typing runs
+in two passes over the document:
+
+1. *inference* walks every statement in order and unifies dimensions: declared names have fixed sizes; an undeclared
+   name gets its kind from its spelling (upper-case: matrix, lower-case Latin: column vector, Greek: scalar) and
+   fresh size variables, which never unify with the size 1 (``x y`` of two columns is a shape error, not a
+   guess); ``I``, ``0``/``1`` standing alone on a side of ``=`` and ``1ᵀ``/``0ᵀ`` get flexible sizes that take
+   their value from the context, the other side of ``=`` included. Sizes left open get fresh names (``n``, ``m``,
+   ``p``, … avoiding every name in the text) and are listed in ``Env.inferred`` (``"A: n x n (inferred)"``).
+2. *building* constructs the IR statement by statement. The IR constructors check shapes; a
+   :class:`~matcalc.shapes.ShapeError` is given the position of the operator (``+`` for ``W x + y``).
+
+A statement that cannot be typed becomes an :class:`ErrorLine` (the rest is still read) unless no claim or
+expression of the document can be typed; then the first error is raised. A syntax error anywhere raises
+:class:`~matcalc.errors.ParseError` before any typing. A shape conflict that involves undeclared names says so and
+asks for a declaration.
+
+Readings fixed here (the printer in :mod:`matcalc.printing` follows them, so printed text reads back to the same
+IR): products are n-ary :class:`~matcalc.ir.MatMul` (flattened, left to right) and a 1×1 factor on either side makes
+a :class:`~matcalc.ir.Scale` whose ``scalar`` is that factor; sums are one flat :class:`~matcalc.ir.Add`, ``a - b``
+is ``Add((a, Neg(b)))``, and a scalar operand of ``+ - ⊙ ⊘ max min`` next to an array is a
+:class:`~matcalc.ir.Broadcast`; unary minus binds tighter than a product (``-xᵀ y`` is ``MatMul((Neg(xᵀ), y))``)
+and folds into a literal number (``-2`` is ``Num(-2)``); ``a/b`` of two numbers is a number; ``^-1`` of a matrix
+is :class:`~matcalc.ir.Inverse`, of a scalar ``Power(c, -1)``; ``x[i]`` of a column has one index, of a row
+``(1, i)``; a call ``x(y)`` of a name that is not a function is the product ``x y`` (postfix operators after the
+bracket belong to the bracket). Lines starting with ``theorem NAME:`` or ``source:`` are headers.
+
+Limits (SPEC section 8; exceeding one raises :class:`~matcalc.errors.LimitError` with a position):
+:data:`MAX_DOCUMENT_CHARS` characters per document, :data:`MAX_LINE_CHARS` per line, nesting depth
+:data:`matcalc.lang.parser.MAX_DEPTH`, matrix powers ``|k| <=`` :data:`MAX_MATRIX_POWER`, scalar and entrywise
+powers ``|k| <=`` :data:`MAX_SCALAR_POWER` (denominator at most :data:`MAX_SCALAR_POWER` too), integer sizes and
+indices at most :data:`MAX_SIZE`, at most :data:`MAX_PRODUCT_WRAPS` scalar factors and divisions nested in one
+product, a ``let`` chain at most :data:`MAX_LET_DEPTH` deep and at most
+:data:`MAX_EXPANDED_NODES` nodes with every ``let`` name expanded.
+"""
+
+from __future__ import annotations
+
+import re
+
+from matcalc import ir
+from matcalc.document import (
+    Bare, Claim, Declaration, Document, Env, ErrorLine, Let, LayoutSetting, Statement, Step,
+)
+from matcalc.errors import LimitError, MatcalcError, ParseError, TypeCheckError, UsageError
+from matcalc.lang import parser as P
+from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
+from matcalc.lang.limits import (
+    MAX_DOCUMENT_CHARS, MAX_EXPANDED_NODES, MAX_LET_DEPTH, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
+    MAX_SCALAR_POWER, MAX_SIZE, _check_size,
+)
+from matcalc.lang.segment import _parse_segments, _segments
+from matcalc.shapes import ShapeError, fmt_shape
+
+
+__all__ = [
+    "read_document", "read_expr", "parse_declarations", "AmbiguousShapeError", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_MATRIX_POWER",
+    "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES", "MAX_PRODUCT_WRAPS",
+]
+
+LAYOUTS = ("mixed", "numerator", "denominator")
+
+
+class _Reader(Builder):
+    """Holds the state of reading one document: symbols, the unifier, the current layout (both passes)."""
+
+
+# ───────────────────────────── entry points ─────────────────────────────
+
+
+def _names_in(text: str) -> set[str]:
+    return set(re.findall(r"[^\W\d]\w*", text))
+
+
+
+def _read_given(reader: _Reader, given: str) -> None:
+    where = "<given>"
+    try:
+        _check_size(given, "the declarations")
+        segs = _segments(given, headers=False)
+        for seg in segs:
+            st = P.parse_statement(seg.toks, seg.text)
+            if st.kind != "decl":
+                raise ParseError("expected declarations such as W: n x m, x: m", line=seg.line, col=seg.col)
+            saved = reader.source, reader.where
+            reader.source, reader.where = given, where
+            try:
+                reader.declare(st.groups, seg.line)
+            finally:
+                reader.source, reader.where = saved
+    except MatcalcError as e:
+        raise e.located(line=1, col=1, source=given, where=where)
+
+
+def read_document(text: str, *, given: str | None = None, layout: str = "mixed", where: str = "<input>") -> Document:
+    """Parse and type a whole document (SPEC section 1).
+
+    Args:
+        text: the document: statements separated by newlines or ``;``, ``#`` comments.
+        given: declaration text in force before the document (``"W: n x m, x: m, y: n"``).
+        layout: the derivative layout at the start (``mixed``, ``numerator`` or ``denominator``).
+        where: the name of the input in error messages (a file name).
+
+    Returns:
+        The :class:`Document`; a statement that cannot be typed is an :class:`ErrorLine`.
+
+    Raises:
+        ParseError: a syntax error anywhere (with line, column and caret).
+        LimitError: the input exceeds a documented limit.
+        MatcalcError: no claim or expression of the document can be typed (the first such error).
+    """
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout {layout!r}: use mixed, numerator or denominator")
+    try:
+        _check_size(text, "the document")
+    except MatcalcError as e:
+        raise e.located(line=1, col=1, source=text, where=where)
+    try:
+        segs = _segments(text, headers=True)
+    except MatcalcError as e:
+        raise e.located(line=1, col=1, source=text, where=where)
+    prepared = _parse_segments(segs, text, where)
+    used = _names_in(text) | _names_in(given or "")
+    reader = _Reader(text, where, layout, used)
+    if given:
+        _read_given(reader, given)
+    given_syms = set(reader.syms)
+
+    # pass 1: inference, statement by statement
+    prev_shape = None
+    for p in prepared:
+        st = p.st
+        if st is None:
+            continue
+        mark = reader.uf.mark()
+        nvars = len(reader.uf.vars)
+        reader.created = []
+        reader.index_vars = {}
+        reader.let_refs_depth = 0
+        reader.let_refs_size = 0
+        try:
+            if st.kind == "layout":
+                reader.layout = st.layout
+            elif st.kind == "decl":
+                reader.declare(st.groups, st.line)
+            elif st.kind == "let":
+                if st.name in reader.syms:
+                    old = reader.syms[st.name]
+                    raise reader.err(TypeCheckError, f"{st.name} is already {reader.describe_sym(old)}; choose "
+                                     "another name", st.line, st.name_col)
+                node = st.exprs[0]
+                shape = reader.infer(node)
+                if st.name in reader.syms:
+                    raise reader.err(TypeCheckError, f"{st.name} is used in its own definition", st.line,
+                                     st.name_col)
+                depth = node.depth + reader.let_refs_depth
+                if depth > MAX_LET_DEPTH:
+                    raise reader.err(LimitError, f"definitions nested more than {MAX_LET_DEPTH} levels deep",
+                                     st.line, st.name_col)
+                size = sum(1 for _ in P.walk_nodes(node)) + reader.let_refs_size
+                if size > MAX_EXPANDED_NODES:
+                    raise reader.err(LimitError, f"a definition with more than {MAX_EXPANDED_NODES} nodes written "
+                                     "out", st.line, st.name_col)
+                s = reader.new_sym(st.name, "let", st.line)
+                s.shape, s.depth, s.size = shape, depth, size
+            else:
+                sides = st.exprs
+                if st.kind == "claim" or (st.kind == "step" and prev_shape is not None):
+                    for e in sides:
+                        if isinstance(e, P.Neg):  # -1 or -0 on a side
+                            e = e.arg
+                        if isinstance(e, P.Num) and e.value in (0, 1):
+                            a, b = reader.uf.new(False, str(e.value)), reader.uf.new(False, str(e.value))
+                            reader.flex[id(e)] = (a, b)
+                            reader.default_one.extend((a, b))
+                shapes = [reader.infer(e) for e in sides]
+                chain = ([prev_shape] if st.kind == "step" and prev_shape is not None else []) + shapes
+                for x, y in zip(chain, chain[1:]):
+                    m = reader.uf.mark()
+                    if not (reader.uf.unify(x[0], y[0]) and reader.uf.unify(x[1], y[1])):
+                        reader.uf.undo(m)
+                        if not (reader.uf.unify(x[0], y[1]) and reader.uf.unify(x[1], y[0])):
+                            reader.uf.undo(m)
+                prev_shape = shapes[-1]
+            p.index_vars = dict(reader.index_vars)
+        except MatcalcError as e:
+            reader.uf.undo(mark)
+            del reader.uf.vars[nvars:]
+            for name in reader.created:
+                reader.syms.pop(name, None)
+            if st.kind == "let" and st.name not in reader.syms:
+                reader.new_sym(st.name, "broken", st.line)
+            p.error = reader.locate(e, st.line, st.col)
+    reader.finalize_dims()
+
+    # pass 2: building
+    statements: list[Statement] = []
+    prev: tuple | None = None  # (expr, line)
+    typed_any = False
+    first_error: MatcalcError | None = None
+    reader.layout = layout
+    let_free: dict[str, tuple] = {}
+    for p in prepared:
+        seg, st = p.seg, p.st
+        if seg.header is not None:
+            statements.append(seg.header)
+            continue
+        text_, line, col = seg.text, seg.line, seg.col
+        if st.kind == "layout":
+            reader.layout = st.layout
+            statements.append(LayoutSetting(line, col, text_, layout=st.layout))
+            continue
+        if p.error is None:
+            reader.index_vars = p.index_vars
+            try:
+                if st.kind == "decl":
+                    names = []
+                    for g in st.groups:
+                        for name, _l, _c in g.names:
+                            s = reader.syms[name]
+                            names.append(s.func if s.kind == "func" else reader.var(name))
+                    statements.append(Declaration(line, col, text_, names=tuple(names)))
+                    continue
+                if st.kind == "let":
+                    value = reader.build(st.exprs[0])
+                    s = reader.syms[st.name]
+                    s.value = value
+                    let_free[st.name] = free_indices([value], let_free)
+                    statements.append(Let(line, col, text_, name=st.name, value=value))
+                    continue
+                reader.flex_built = []
+                exprs = [reader.build(e) for e in st.exprs]
+                chain = ([prev[0]] if st.kind == "step" and prev is not None else []) + exprs
+                if st.kind in ("claim", "step"):
+                    reader.check_anchored(chain)
+                eqs = st.eq_cols
+                for k, (x, y) in enumerate(zip(chain, chain[1:])):
+                    if x.shape != y.shape and x.shape != (y.shape[1], y.shape[0]):
+                        raise ShapeError(f"the two sides of '=' have different shapes: {x} is "
+                                         f"{fmt_shape(x.shape)} and {y} is {fmt_shape(y.shape)}",
+                                         operands=(x, y)).located(line=line, col=eqs[k], source=reader.source,
+                                                                  where=reader.where)
+                if st.kind == "step" and prev is None:
+                    raise reader.err(TypeCheckError, "a step '= …' needs a previous line to compare with", line,
+                                     col)
+            except MatcalcError as e:
+                if st.kind == "let":
+                    reader.syms[st.name].kind = "broken"
+                if isinstance(e, ShapeError):
+                    e = reader.add_hint(e)
+                p.error = reader.locate(e, line, col)
+        if p.error is not None:
+            first_error = first_error or p.error
+            statements.append(ErrorLine(line, col, text_, error=p.error))
+            continue
+        typed_any = True
+        free = free_indices(exprs, let_free)
+        if st.kind == "bare":
+            statements.append(Bare(line, col, text_, expr=exprs[0]))
+            prev = (exprs[0], line)
+            continue
+        if st.kind == "claim":
+            statements.append(Claim(line, col, text_, lhs=exprs[0], rhs=exprs[1], free=free))
+            rest = exprs[2:]
+            cols = st.eq_cols[1:]
+            prev = (exprs[1], line)
+        else:
+            rest = exprs
+            cols = st.eq_cols
+        for e, c in zip(rest, cols):
+            statements.append(Step(line, c if st.kind == "claim" else col, text_, expr=e, prev=prev[0],
+                                   prev_line=prev[1], free=free_indices([prev[0], e], let_free)))
+            prev = (e, line)
+
+    if first_error is not None and not typed_any:
+        raise first_error
+
+    env = Env()
+    for name, s in sorted(reader.syms.items(), key=lambda kv: kv[1].order):
+        if s.kind == "var":
+            v = reader.var(name)
+            env.vars[name] = v
+            if not s.declared and name not in given_syms:
+                env.inferred.append(f"{name}: {_Reader.fmt_spec(v.dims)} (inferred)")
+        elif s.kind == "func":
+            env.funcs[name] = s.func
+        elif s.kind == "let" and s.value is not None:
+            env.lets[name] = s.value
+    return Document(statements, env, text, where)
+
+
+
+def read_expr(text: str, *, given: str | None = None, layout: str = "mixed",
+              where: str = "<input>") -> tuple[ir.Expr, Env]:
+    """One expression (with optional ``let`` lines and declarations before it), typed.
+
+    Returns ``(expr, env)``. Raises the first error of the text; a claim (``L = R``) is a ParseError here —
+    claims go through :func:`read_document`.
+    """
+    doc = read_document(text, given=given, layout=layout, where=where)
+    for s in doc.statements:
+        if isinstance(s, ErrorLine):
+            raise s.error
+    exprs = [s for s in doc.statements if isinstance(s, (Bare, Claim, Step))]
+    if not exprs:
+        raise ParseError("expected an expression", line=1, col=1, source=text, where=where)
+    if len(exprs) > 1 or not isinstance(exprs[0], Bare):
+        s = exprs[-1] if not isinstance(exprs[0], Bare) else exprs[1]
+        raise ParseError("expected one expression, not a claim or several expressions (use a document)",
+                         line=s.line, col=s.col, source=text, where=where)
+    return exprs[0].expr, doc.env
+
+
+def parse_declarations(text: str) -> Env:
+    """The environment declared by ``text`` (``"W: n x m, x: m"``); raises on any error."""
+    reader = _Reader(text, "<given>", "mixed", _names_in(text))
+    _read_given(reader, text)
+    reader.finalize_dims()
+    env = Env()
+    for name, s in reader.syms.items():
+        if s.kind == "var":
+            env.vars[name] = reader.var(name)
+        elif s.kind == "func":
+            env.funcs[name] = s.func
+    return env
