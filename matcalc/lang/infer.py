@@ -15,9 +15,11 @@ from matcalc.errors import LimitError, TypeCheckError
 from matcalc.lang import parser as P
 from matcalc.lang.lexer import Token
 from matcalc.lang.limits import MAX_EXPANDED_NODES, MAX_SIZE
-from matcalc.lang.scope import BUILTINS, SIGMA_ALIASES, Scope, Sym, _spelling_kind
-from matcalc.lang.unify import DVar, _concrete
+from matcalc.lang.scope import BUILTINS, SIGMA_ALIASES, Scope, Sym, spelling_kind
+from matcalc.lang.unify import DVar, concrete
 from matcalc.shapes import fmt_dim
+
+__all__ = ["Inferrer"]
 
 _CANDIDATE_DIMS = ("n", "m", "p", "k", "q", "r", "s", "l", "t", "u", "v", "w", "d", "c", "b", "a")
 
@@ -46,7 +48,7 @@ class Inferrer(Scope):
             raise self.err(TypeCheckError, f"{name} is a size in a declaration, not a variable; declare it if it "
                            "is a variable", node.line, node.col)
         s = self.new_sym(name, "var", line)
-        kind = _spelling_kind(name)
+        kind = spelling_kind(name)
         if kind == "scalar":
             s.shape = (1, 1)
         elif kind == "vector":
@@ -196,7 +198,7 @@ class Inferrer(Scope):
 
     def show_dim(self, d: object) -> str:
         d = self.uf.resolve(d)
-        if _concrete(d):
+        if concrete(d):
             return fmt_dim(d)
         if isinstance(d, DVar):
             return f"an inferred size (of {d.origin})" if d.origin else "an inferred size"

@@ -1,7 +1,7 @@
 """The limits of the matcalc language (SPEC section 8): every size, depth and length bound in one place.
 
 Contract: the constants here are the only limits the lexer, parser and typer enforce; input beyond any of them raises
-:class:`~matcalc.errors.LimitError` with a line and column, never a traceback or a hang. :func:`_check_size` checks
+:class:`~matcalc.errors.LimitError` with a line and column, never a traceback or a hang. :func:`check_text_size` checks
 the length of a whole text and of each of its lines. This module imports nothing from the rest of the language.
 """
 
@@ -12,6 +12,7 @@ from matcalc.errors import LimitError
 __all__ = [
     "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH",
     "MAX_PRODUCT_WRAPS", "MAX_EXPANDED_NODES", "MAX_DEPTH", "MAX_CONST", "MAX_PRIMES", "MAX_NUMBER_CHARS",
+    "check_text_size",
 ]
 
 #: The longest document accepted, in characters.
@@ -40,7 +41,7 @@ MAX_PRIMES = 4
 MAX_NUMBER_CHARS = 20
 
 
-def _check_size(text: str, what: str) -> None:
+def check_text_size(text: str, what: str) -> None:
     lines = text.split("\n")
     if len(text) > MAX_DOCUMENT_CHARS:
         total = 0

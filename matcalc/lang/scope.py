@@ -3,7 +3,7 @@
 Contract: :class:`Scope` holds the state of reading one document (the symbol table of :class:`Sym`, the
 :class:`~matcalc.lang.unify.Unifier`, the layout in force and the per-node decisions the inference pass leaves for
 the building pass) and reads declarations (``W: n x m``, ``f: R -> R``) into it, checking that a name is declared
-once and that its uses so far fit. :func:`_spelling_kind` gives an undeclared name's kind from its spelling;
+once and that its uses so far fit. :func:`spelling_kind` gives an undeclared name's kind from its spelling;
 :data:`BUILTINS` lists the built-in functions.
 """
 
@@ -15,8 +15,10 @@ from matcalc import ir
 from matcalc.document import FuncDecl
 from matcalc.errors import MatcalcError, TypeCheckError
 from matcalc.lang import parser as P
-from matcalc.lang.unify import DVar, Unifier, _concrete
+from matcalc.lang.unify import DVar, Unifier, concrete
 from matcalc.shapes import fmt_dim
+
+__all__ = ["Scope", "Sym", "spelling_kind", "BUILTINS", "SIGMA_ALIASES", "GREEK_WORDS"]
 
 GREEK_WORDS = (
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
@@ -51,7 +53,7 @@ class Sym:
         self.free: tuple = ()
 
 
-def _spelling_kind(name: str) -> str:
+def spelling_kind(name: str) -> str:
     """``matrix``, ``vector`` or ``scalar`` from a name's spelling (SPEC section 2)."""
     first = name.lstrip("_")[:1] or "x"
     if first.isupper():
@@ -175,7 +177,7 @@ class Scope:
         if s.kind in ("let", "broken"):
             return f"defined by let (line {s.line})"
         dims = tuple(self.uf.resolve(d) for d in s.shape)
-        shown = self.fmt_spec(dims) if all(_concrete(d) for d in dims) else "a " + _spelling_kind(s.name)
+        shown = self.fmt_spec(dims) if all(concrete(d) for d in dims) else "a " + spelling_kind(s.name)
         props = "".join(" " + p for p in sorted(s.props))
         how = "declared" if s.declared else "used"
         return f"{how} as {shown}{props} (line {s.line})"

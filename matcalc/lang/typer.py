@@ -49,9 +49,9 @@ from matcalc.lang import parser as P
 from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
 from matcalc.lang.limits import (
     MAX_DOCUMENT_CHARS, MAX_EXPANDED_NODES, MAX_LET_DEPTH, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
-    MAX_SCALAR_POWER, MAX_SIZE, _check_size,
+    MAX_SCALAR_POWER, MAX_SIZE, check_text_size,
 )
-from matcalc.lang.segment import _parse_segments, _segments
+from matcalc.lang.segment import parse_segments, split_statements
 from matcalc.shapes import ShapeError, fmt_shape
 
 
@@ -78,8 +78,8 @@ def _names_in(text: str) -> set[str]:
 def _read_given(reader: _Reader, given: str) -> None:
     where = "<given>"
     try:
-        _check_size(given, "the declarations")
-        segs = _segments(given, headers=False)
+        check_text_size(given, "the declarations")
+        segs = split_statements(given, headers=False)
         for seg in segs:
             st = P.parse_statement(seg.toks, seg.text)
             if st.kind != "decl":
@@ -114,14 +114,14 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}: use mixed, numerator or denominator")
     try:
-        _check_size(text, "the document")
+        check_text_size(text, "the document")
     except MatcalcError as e:
         raise e.located(line=1, col=1, source=text, where=where)
     try:
-        segs = _segments(text, headers=True)
+        segs = split_statements(text, headers=True)
     except MatcalcError as e:
         raise e.located(line=1, col=1, source=text, where=where)
-    prepared = _parse_segments(segs, text, where)
+    prepared = parse_segments(segs, text, where)
     used = _names_in(text) | _names_in(given or "")
     reader = _Reader(text, where, layout, used)
     if given:

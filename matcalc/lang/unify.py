@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from matcalc.shapes import _factors, dim_mul
 
-__all__ = ["DVar", "Unifier"]
+__all__ = ["DVar", "Unifier", "concrete"]
 
 
 class DVar:
@@ -25,7 +25,7 @@ class DVar:
         return f"?{self.id}"
 
 
-def _concrete(t: object) -> bool:
+def concrete(t: object) -> bool:
     return isinstance(t, (int, str))
 
 
@@ -59,7 +59,7 @@ class Unifier:
                 return b
             if b == 1:
                 return a
-            if _concrete(a) and _concrete(b):
+            if concrete(a) and concrete(b):
                 return dim_mul(a, b)
             return ("*", a, b)
         return t
@@ -112,9 +112,9 @@ class Unifier:
             return self._bind(a, b)
         if isinstance(b, DVar):
             return self._bind(b, a)
-        if isinstance(a, tuple) and _concrete(b):
+        if isinstance(a, tuple) and concrete(b):
             return self._solve_product(a, b)
-        if isinstance(b, tuple) and _concrete(a):
+        if isinstance(b, tuple) and concrete(a):
             return self._solve_product(b, a)
         if isinstance(a, tuple) or isinstance(b, tuple):
             return True  # products with open factors: the IR constructors check them once sizes are known
