@@ -51,7 +51,7 @@ from matcalc.lang.limits import (
     MAX_DOCUMENT_CHARS, MAX_EXPANDED_NODES, MAX_LET_DEPTH, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER, MAX_SIZE, check_text_size,
 )
-from matcalc.lang.segment import parse_segments, split_statements
+from matcalc.lang.segment import Prepared, Segment, parse_segments, split_statements
 from matcalc.shapes import ShapeError, fmt_shape
 
 
@@ -72,7 +72,6 @@ class _Reader(Builder):
 
 def _names_in(text: str) -> set[str]:
     return set(re.findall(r"[^\W\d]\w*", text))
-
 
 
 def _read_given(reader: _Reader, given: str) -> None:
@@ -113,6 +112,23 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     """
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}: use mixed, numerator or denominator")
+    prepared = _prepare(text, where)
+    used = _names_in(text) | _names_in(given or "")
+    reader = _Reader(text, where, layout, used)
+    if given:
+        _read_given(reader, given)
+    given_syms = set(reader.syms)
+    _infer_pass(reader, prepared)
+    reader.finalize_dims()
+    reader.layout = layout
+    statements, typed_any, first_error = _build_pass(reader, prepared)
+    if first_error is not None and not typed_any:
+        raise first_error
+    return Document(statements, _env_of(reader, given_syms), text, where)
+
+
+def _prepare(text: str, where: str) -> list[Prepared]:
+    """The document's statements, parsed; raises on a limit or a syntax error anywhere."""
     try:
         check_text_size(text, "the document")
     except MatcalcError as e:
@@ -121,14 +137,14 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
         segs = split_statements(text, headers=True)
     except MatcalcError as e:
         raise e.located(line=1, col=1, source=text, where=where)
-    prepared = parse_segments(segs, text, where)
-    used = _names_in(text) | _names_in(given or "")
-    reader = _Reader(text, where, layout, used)
-    if given:
-        _read_given(reader, given)
-    given_syms = set(reader.syms)
+    return parse_segments(segs, text, where)
 
-    # pass 1: inference, statement by statement
+
+# ───────────────────────────── pass 1: inference ─────────────────────────────
+
+
+def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
+    """Infer shapes statement by statement; a statement that fails is rolled back and keeps its error."""
     prev_shape = None
     for p in prepared:
         st = p.st
@@ -146,44 +162,9 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
             elif st.kind == "decl":
                 reader.declare(st.groups, st.line)
             elif st.kind == "let":
-                if st.name in reader.syms:
-                    old = reader.syms[st.name]
-                    raise reader.err(TypeCheckError, f"{st.name} is already {reader.describe_sym(old)}; choose "
-                                     "another name", st.line, st.name_col)
-                node = st.exprs[0]
-                shape = reader.infer(node)
-                if st.name in reader.syms:
-                    raise reader.err(TypeCheckError, f"{st.name} is used in its own definition", st.line,
-                                     st.name_col)
-                depth = node.depth + reader.let_refs_depth
-                if depth > MAX_LET_DEPTH:
-                    raise reader.err(LimitError, f"definitions nested more than {MAX_LET_DEPTH} levels deep",
-                                     st.line, st.name_col)
-                size = sum(1 for _ in P.walk_nodes(node)) + reader.let_refs_size
-                if size > MAX_EXPANDED_NODES:
-                    raise reader.err(LimitError, f"a definition with more than {MAX_EXPANDED_NODES} nodes written "
-                                     "out", st.line, st.name_col)
-                s = reader.new_sym(st.name, "let", st.line)
-                s.shape, s.depth, s.size = shape, depth, size
+                _infer_let(reader, st)
             else:
-                sides = st.exprs
-                if st.kind == "claim" or (st.kind == "step" and prev_shape is not None):
-                    for e in sides:
-                        if isinstance(e, P.Neg):  # -1 or -0 on a side
-                            e = e.arg
-                        if isinstance(e, P.Num) and e.value in (0, 1):
-                            a, b = reader.uf.new(False, str(e.value)), reader.uf.new(False, str(e.value))
-                            reader.flex[id(e)] = (a, b)
-                            reader.default_one.extend((a, b))
-                shapes = [reader.infer(e) for e in sides]
-                chain = ([prev_shape] if st.kind == "step" and prev_shape is not None else []) + shapes
-                for x, y in zip(chain, chain[1:]):
-                    m = reader.uf.mark()
-                    if not (reader.uf.unify(x[0], y[0]) and reader.uf.unify(x[1], y[1])):
-                        reader.uf.undo(m)
-                        if not (reader.uf.unify(x[0], y[1]) and reader.uf.unify(x[1], y[0])):
-                            reader.uf.undo(m)
-                prev_shape = shapes[-1]
+                prev_shape = _infer_sides(reader, st, prev_shape)
             p.index_vars = dict(reader.index_vars)
         except MatcalcError as e:
             reader.uf.undo(mark)
@@ -193,14 +174,64 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
             if st.kind == "let" and st.name not in reader.syms:
                 reader.new_sym(st.name, "broken", st.line)
             p.error = reader.locate(e, st.line, st.col)
-    reader.finalize_dims()
 
-    # pass 2: building
+
+def _infer_let(reader: _Reader, st: P.SStmt) -> None:
+    """``let NAME = e``: the shape of ``e``, and a new symbol within the let limits."""
+    if st.name in reader.syms:
+        old = reader.syms[st.name]
+        raise reader.err(TypeCheckError, f"{st.name} is already {reader.describe_sym(old)}; choose "
+                         "another name", st.line, st.name_col)
+    node = st.exprs[0]
+    shape = reader.infer(node)
+    if st.name in reader.syms:
+        raise reader.err(TypeCheckError, f"{st.name} is used in its own definition", st.line,
+                         st.name_col)
+    depth = node.depth + reader.let_refs_depth
+    if depth > MAX_LET_DEPTH:
+        raise reader.err(LimitError, f"definitions nested more than {MAX_LET_DEPTH} levels deep",
+                         st.line, st.name_col)
+    size = sum(1 for _ in P.walk_nodes(node)) + reader.let_refs_size
+    if size > MAX_EXPANDED_NODES:
+        raise reader.err(LimitError, f"a definition with more than {MAX_EXPANDED_NODES} nodes written "
+                         "out", st.line, st.name_col)
+    s = reader.new_sym(st.name, "let", st.line)
+    s.shape, s.depth, s.size = shape, depth, size
+
+
+def _infer_sides(reader: _Reader, st: P.SStmt, prev_shape: tuple | None) -> tuple:
+    """The sides of a claim, step or bare expression: their shapes, unified with each other (transposed when
+    that is what fits) and with the previous line for a step; returns the shape of the last side."""
+    sides = st.exprs
+    if st.kind == "claim" or (st.kind == "step" and prev_shape is not None):
+        for e in sides:
+            if isinstance(e, P.Neg):  # -1 or -0 on a side
+                e = e.arg
+            if isinstance(e, P.Num) and e.value in (0, 1):
+                a, b = reader.uf.new(False, str(e.value)), reader.uf.new(False, str(e.value))
+                reader.flex[id(e)] = (a, b)
+                reader.default_one.extend((a, b))
+    shapes = [reader.infer(e) for e in sides]
+    chain = ([prev_shape] if st.kind == "step" and prev_shape is not None else []) + shapes
+    for x, y in zip(chain, chain[1:]):
+        m = reader.uf.mark()
+        if not (reader.uf.unify(x[0], y[0]) and reader.uf.unify(x[1], y[1])):
+            reader.uf.undo(m)
+            if not (reader.uf.unify(x[0], y[1]) and reader.uf.unify(x[1], y[0])):
+                reader.uf.undo(m)
+    return shapes[-1]
+
+
+# ───────────────────────────── pass 2: building ─────────────────────────────
+
+
+def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Statement], bool, MatcalcError | None]:
+    """Build every statement; returns the statements, whether any claim or expression was typed, and the first
+    error."""
     statements: list[Statement] = []
     prev: tuple | None = None  # (expr, line)
     typed_any = False
     first_error: MatcalcError | None = None
-    reader.layout = layout
     let_free: dict[str, tuple] = {}
     for p in prepared:
         seg, st = p.seg, p.st
@@ -215,36 +246,10 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
         if p.error is None:
             reader.index_vars = p.index_vars
             try:
-                if st.kind == "decl":
-                    names = []
-                    for g in st.groups:
-                        for name, _l, _c in g.names:
-                            s = reader.syms[name]
-                            names.append(s.func if s.kind == "func" else reader.var(name))
-                    statements.append(Declaration(line, col, text_, names=tuple(names)))
+                if st.kind in ("decl", "let"):
+                    statements.append(_build_definition(reader, st, seg, let_free))
                     continue
-                if st.kind == "let":
-                    value = reader.build(st.exprs[0])
-                    s = reader.syms[st.name]
-                    s.value = value
-                    let_free[st.name] = free_indices([value], let_free)
-                    statements.append(Let(line, col, text_, name=st.name, value=value))
-                    continue
-                reader.flex_built = []
-                exprs = [reader.build(e) for e in st.exprs]
-                chain = ([prev[0]] if st.kind == "step" and prev is not None else []) + exprs
-                if st.kind in ("claim", "step"):
-                    reader.check_anchored(chain)
-                eqs = st.eq_cols
-                for k, (x, y) in enumerate(zip(chain, chain[1:])):
-                    if x.shape != y.shape and x.shape != (y.shape[1], y.shape[0]):
-                        raise ShapeError(f"the two sides of '=' have different shapes: {x} is "
-                                         f"{fmt_shape(x.shape)} and {y} is {fmt_shape(y.shape)}",
-                                         operands=(x, y)).located(line=line, col=eqs[k], source=reader.source,
-                                                                  where=reader.where)
-                if st.kind == "step" and prev is None:
-                    raise reader.err(TypeCheckError, "a step '= …' needs a previous line to compare with", line,
-                                     col)
+                exprs = _build_sides(reader, st, seg, prev)
             except MatcalcError as e:
                 if st.kind == "let":
                     reader.syms[st.name].kind = "broken"
@@ -256,27 +261,75 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
             statements.append(ErrorLine(line, col, text_, error=p.error))
             continue
         typed_any = True
-        free = free_indices(exprs, let_free)
-        if st.kind == "bare":
-            statements.append(Bare(line, col, text_, expr=exprs[0]))
-            prev = (exprs[0], line)
-            continue
-        if st.kind == "claim":
-            statements.append(Claim(line, col, text_, lhs=exprs[0], rhs=exprs[1], free=free))
-            rest = exprs[2:]
-            cols = st.eq_cols[1:]
-            prev = (exprs[1], line)
-        else:
-            rest = exprs
-            cols = st.eq_cols
-        for e, c in zip(rest, cols):
-            statements.append(Step(line, c if st.kind == "claim" else col, text_, expr=e, prev=prev[0],
-                                   prev_line=prev[1], free=free_indices([prev[0], e], let_free)))
-            prev = (e, line)
+        prev = _add_claims(statements, st, seg, exprs, prev, let_free)
+    return statements, typed_any, first_error
 
-    if first_error is not None and not typed_any:
-        raise first_error
 
+def _build_definition(reader: _Reader, st: P.SStmt, seg: Segment, let_free: dict) -> Statement:
+    """A declaration or a ``let`` line, built."""
+    text_, line, col = seg.text, seg.line, seg.col
+    if st.kind == "decl":
+        names = []
+        for g in st.groups:
+            for name, _l, _c in g.names:
+                s = reader.syms[name]
+                names.append(s.func if s.kind == "func" else reader.var(name))
+        return Declaration(line, col, text_, names=tuple(names))
+    value = reader.build(st.exprs[0])
+    s = reader.syms[st.name]
+    s.value = value
+    let_free[st.name] = free_indices([value], let_free)
+    return Let(line, col, text_, name=st.name, value=value)
+
+
+def _build_sides(reader: _Reader, st: P.SStmt, seg: Segment, prev: tuple | None) -> list[ir.Expr]:
+    """The sides of a claim, step or bare expression, built; the sides of each ``=`` (with the previous line's
+    last side for a step) must have one shape, or transposed shapes."""
+    line, col = seg.line, seg.col
+    reader.flex_built = []
+    exprs = [reader.build(e) for e in st.exprs]
+    chain = ([prev[0]] if st.kind == "step" and prev is not None else []) + exprs
+    if st.kind in ("claim", "step"):
+        reader.check_anchored(chain)
+    eqs = st.eq_cols
+    for k, (x, y) in enumerate(zip(chain, chain[1:])):
+        if x.shape != y.shape and x.shape != (y.shape[1], y.shape[0]):
+            raise ShapeError(f"the two sides of '=' have different shapes: {x} is "
+                             f"{fmt_shape(x.shape)} and {y} is {fmt_shape(y.shape)}",
+                             operands=(x, y)).located(line=line, col=eqs[k], source=reader.source,
+                                                      where=reader.where)
+    if st.kind == "step" and prev is None:
+        raise reader.err(TypeCheckError, "a step '= …' needs a previous line to compare with", line,
+                         col)
+    return exprs
+
+
+def _add_claims(statements: list, st: P.SStmt, seg: Segment, exprs: list, prev: tuple | None,
+                let_free: dict) -> tuple:
+    """Append the bare expression, claim or steps of one typed line; returns the new ``prev`` (expr, line)."""
+    text_, line, col = seg.text, seg.line, seg.col
+    free = free_indices(exprs, let_free)
+    if st.kind == "bare":
+        statements.append(Bare(line, col, text_, expr=exprs[0]))
+        return (exprs[0], line)
+    if st.kind == "claim":
+        statements.append(Claim(line, col, text_, lhs=exprs[0], rhs=exprs[1], free=free))
+        rest = exprs[2:]
+        cols = st.eq_cols[1:]
+        prev = (exprs[1], line)
+    else:
+        rest = exprs
+        cols = st.eq_cols
+    for e, c in zip(rest, cols):
+        statements.append(Step(line, c if st.kind == "claim" else col, text_, expr=e, prev=prev[0],
+                               prev_line=prev[1], free=free_indices([prev[0], e], let_free)))
+        prev = (e, line)
+    return prev
+
+
+def _env_of(reader: _Reader, given_syms: set[str]) -> Env:
+    """The environment a document leaves: every variable, function and ``let`` in order of appearance, and the
+    names whose kinds were inferred (not declared in the document or the given text)."""
     env = Env()
     for name, s in sorted(reader.syms.items(), key=lambda kv: kv[1].order):
         if s.kind == "var":
@@ -288,8 +341,10 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
             env.funcs[name] = s.func
         elif s.kind == "let" and s.value is not None:
             env.lets[name] = s.value
-    return Document(statements, env, text, where)
+    return env
 
+
+# ───────────────────────────── other entry points ─────────────────────────────
 
 
 def read_expr(text: str, *, given: str | None = None, layout: str = "mixed",
