@@ -13,10 +13,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 from matcalc import ir
-from matcalc.errors import LimitError, MatcalcError, TypeCheckError
+from matcalc.errors import MatcalcError, TypeCheckError
 from matcalc.lang import parser as P
 from matcalc.lang.infer import Inferrer
-from matcalc.lang.limits import MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS, MAX_SCALAR_POWER
+from matcalc.lang.limits import MAX_MATRIX_POWER, MAX_SCALAR_POWER, check_power, check_product_wraps
 from matcalc.lang.scope import SIGMA_ALIASES
 from matcalc.lang.unify import DVar
 from matcalc.shapes import ShapeError, dim_mul, fmt_dim, fmt_shape
@@ -167,25 +167,20 @@ class Builder(Inferrer):
         a = self.build(node.arg)
         k = node.exp
         if node.entrywise:
-            self.check_power(k, MAX_SCALAR_POWER, node)
+            check_power(k, MAX_SCALAR_POWER, node.line, node.col)
             return ir.EPower(a, k)
         if a.is_scalar:
             if k == "-T":
                 return ir.Power(a, -1)
-            self.check_power(k, MAX_SCALAR_POWER, node)
+            check_power(k, MAX_SCALAR_POWER, node.line, node.col)
             return ir.Power(a, k)
         if k == "-T":
             return self.shaped(lambda: ir.Transpose(ir.Inverse(a)), node.line, node.col)
         if k == -1:
             return self.shaped(lambda: ir.Inverse(a), node.line, node.col)
         if isinstance(k, Fraction) and k.denominator == 1:
-            self.check_power(k, MAX_MATRIX_POWER, node)
+            check_power(k, MAX_MATRIX_POWER, node.line, node.col)
         return self.shaped(lambda: ir.Power(a, k), node.line, node.col)
-
-    def check_power(self, k: Fraction, limit: int, node: P.Node) -> None:
-        if abs(k) > limit or k.denominator > limit:
-            raise self.err(LimitError, f"the exponent {k} is beyond the limit (|k| <= {limit})", node.line,
-                           node.col)
 
     def expand(self, a: ir.Expr, b: ir.Expr) -> tuple[ir.Expr, ir.Expr]:
         """Scalar expansion for an entrywise pair: a scalar side becomes a Broadcast to the other's shape."""
@@ -235,10 +230,7 @@ class Builder(Inferrer):
             except MatcalcError as e:
                 raise self.locate(e, line, col)
             if not isinstance(acc, ir.Num):
-                if wraps > MAX_PRODUCT_WRAPS:
-                    raise self.err(LimitError, f"a product nested more than {MAX_PRODUCT_WRAPS} levels deep (scalar "
-                                   "factors "
-                                   "and divisions each add a level)", line, col)
+                check_product_wraps(wraps, line, col)
             run, shape = [acc], acc.shape
             lead.clear()
         return close()

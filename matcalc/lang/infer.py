@@ -11,10 +11,10 @@ names the sizes left open (``n``, ``m``, ``p``, … avoiding every name in the t
 from __future__ import annotations
 
 from matcalc import ir
-from matcalc.errors import LimitError, TypeCheckError
+from matcalc.errors import TypeCheckError
 from matcalc.lang import parser as P
 from matcalc.lang.lexer import Token
-from matcalc.lang.limits import MAX_EXPANDED_NODES, MAX_SIZE
+from matcalc.lang.limits import check_expanded, check_size
 from matcalc.lang.scope import BUILTINS, SIGMA_ALIASES, Scope, Sym, spelling_kind
 from matcalc.lang.unify import DVar, concrete
 from matcalc.shapes import fmt_dim
@@ -105,9 +105,7 @@ class Inferrer(Scope):
         if s.kind == "let":
             self.let_refs_depth = max(self.let_refs_depth, s.depth)
             self.let_refs_size += s.size
-            if self.let_refs_size > MAX_EXPANDED_NODES:
-                raise self.err(LimitError, f"the expression has more than {MAX_EXPANDED_NODES} nodes with its let "
-                               "names written out", node.line, node.col)
+            check_expanded(self.let_refs_size, node.line, node.col)
         return s.shape
 
     def i_Neg(self, node: P.Neg) -> tuple:
@@ -220,8 +218,7 @@ class Inferrer(Scope):
     def index_positions(self, idx: list, dims: list) -> None:
         for (val, line, col), dim in zip(idx, dims):
             if isinstance(val, int):
-                if val > MAX_SIZE:
-                    raise self.err(LimitError, f"an index larger than {MAX_SIZE}", line, col)
+                check_size(val, line, col, "an index")
                 d = self.uf.resolve(dim)
                 if isinstance(d, int) and val > d:
                     raise self.err(TypeCheckError, f"the index {val} is out of range 1..{d}", line, col)
@@ -388,8 +385,7 @@ class Inferrer(Scope):
             if v.denominator != 1 or v < 1:
                 raise self.err(TypeCheckError, f"{fn} takes sizes: positive integers or size names", node.line,
                                node.col)
-            if v > MAX_SIZE:
-                raise self.err(LimitError, f"a size larger than {MAX_SIZE}", node.line, node.col)
+            check_size(v, node.line, node.col)
             return int(v)
         if isinstance(node, P.Name):
             return node.name

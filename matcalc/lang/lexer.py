@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from matcalc.errors import LimitError, ParseError
-from matcalc.lang.limits import MAX_NUMBER_CHARS
+from matcalc.errors import ParseError
+from matcalc.lang.limits import MAX_NUMBER_CHARS, check_number_literal, check_superscript
 
 __all__ = ["Token", "tokenize_line", "MAX_NUMBER_CHARS", "is_ident_start", "is_ident_char"]
 
@@ -113,8 +113,7 @@ def _read_number(text: str, i: int, line: int) -> tuple[Token, int]:
         while j < n and text[j].isdigit() and text[j].isascii():
             j += 1
     lit = text[i:j]
-    if len(lit) > MAX_NUMBER_CHARS:
-        raise LimitError(f"a number literal longer than {MAX_NUMBER_CHARS} characters", line=line, col=col)
+    check_number_literal(lit, line, col)
     return Token("NUMBER", lit, line, col, Fraction(lit if not lit.startswith(".") else "0" + lit)), j
 
 
@@ -130,8 +129,7 @@ def _read_superscript(text: str, i: int, line: int) -> tuple[Token, int]:
     if k == j:
         raise ParseError("'⁻' must be followed by a superscript number or ᵀ (as in A⁻¹, A⁻ᵀ)",
                          line=line, col=col)
-    if k - j > 4:
-        raise LimitError("a superscript exponent longer than 4 digits", line=line, col=col)
+    check_superscript(k - j, line, col)
     value = 0
     for c in text[j:k]:
         value = value * 10 + _SUPERSCRIPT_DIGITS[c]

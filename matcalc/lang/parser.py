@@ -23,9 +23,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from matcalc.errors import LimitError, ParseError
+from matcalc.errors import ParseError
 from matcalc.lang.lexer import Token
-from matcalc.lang.limits import MAX_CONST, MAX_DEPTH, MAX_PRIMES, MAX_SIZE
+from matcalc.lang.limits import (
+    MAX_CONST, MAX_DEPTH, MAX_PRIMES, check_constant, check_constant_exponent, check_constant_power, check_depth,
+    check_primes, check_size,
+)
 
 __all__ = [
     "MAX_DEPTH", "MAX_CONST", "MAX_PRIMES", "Node", "Num", "Name", "Call", "Chain", "Binary", "Neg", "Transp",
@@ -272,14 +275,10 @@ class Parser:
 
     def enter(self) -> None:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise LimitError(f"the expression is nested more than {MAX_DEPTH} levels deep", line=self.tok.line,
-                             col=self.tok.col)
+        check_depth(self.depth, self.tok.line, self.tok.col)
 
     def check_depth(self, node: Node) -> Node:
-        if node.depth > MAX_DEPTH:
-            raise LimitError(f"the expression is nested more than {MAX_DEPTH} levels deep", line=node.line,
-                             col=node.col)
+        check_depth(node.depth, node.line, node.col)
         return node
 
     def can_start_operand(self) -> bool:
@@ -466,22 +465,17 @@ class Parser:
             if self.tok.kind == "^":
                 op = self.next()
                 e = self.const_expr(2)
-                if e.denominator != 1 or abs(e) > 64:
-                    raise LimitError("a power inside a constant exponent needs an integer exponent of at most 64",
-                                     line=op.line, col=op.col)
+                check_constant_exponent(e, op.line, op.col)
                 if v == 0 and e < 0:
                     raise self.error("division by zero in a constant", op)
-                if abs(v.numerator) > 1 and abs(e) * max(len(str(v.numerator)), len(str(v.denominator))) > 13:
-                    raise LimitError(f"a constant larger than {MAX_CONST}", line=op.line, col=op.col)
+                check_constant_power(v, e, op.line, op.col)
                 v = self.const_check(v ** int(e), op)
             return v
         finally:
             self.depth -= 1
 
     def const_check(self, v: Fraction, op: Token) -> Fraction:
-        if abs(v.numerator) > MAX_CONST or v.denominator > MAX_CONST:
-            raise LimitError(f"a constant larger than {MAX_CONST}", line=op.line, col=op.col)
-        return v
+        return check_constant(v, op.line, op.col)
 
     def parse_indices(self) -> list:
         open_tok = self.expect("[", "'['")
@@ -589,8 +583,7 @@ class Parser:
                 j += 1
             if self.toks[j].kind == "(":  # the typer reads x'(y) as xᵀ y when x is not a function
                 primes = j - self.i
-                if primes > MAX_PRIMES:
-                    raise LimitError(f"more than {MAX_PRIMES} primes", line=t.line, col=t.col)
+                check_primes(primes, t.line, t.col)
                 self.i = j
                 open_tok = self.next()
                 self.enter()
@@ -702,8 +695,7 @@ class _TypeParser(Parser):
                 raise self.error("a size is a positive integer or a name", t)
             if t.value < 1:
                 raise self.error("a size must be at least 1", t)
-            if t.value > MAX_SIZE:
-                raise LimitError(f"a size larger than {MAX_SIZE}", line=t.line, col=t.col)
+            check_size(t.value, t.line, t.col)
             return int(t.value)
         raise self.error(f"expected a size (a name such as n or an integer), found {t.describe()}")
 

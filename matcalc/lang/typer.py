@@ -44,12 +44,12 @@ from matcalc import ir
 from matcalc.document import (
     Bare, Claim, Declaration, Document, Env, ErrorLine, Let, LayoutSetting, Statement, Step,
 )
-from matcalc.errors import LimitError, MatcalcError, ParseError, TypeCheckError, UsageError
+from matcalc.errors import MatcalcError, ParseError, TypeCheckError, UsageError
 from matcalc.lang import parser as P
 from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
 from matcalc.lang.limits import (
     MAX_DOCUMENT_CHARS, MAX_EXPANDED_NODES, MAX_LET_DEPTH, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
-    MAX_SCALAR_POWER, MAX_SIZE, check_text_size,
+    MAX_SCALAR_POWER, MAX_SIZE, check_let_depth, check_let_size, check_text_size,
 )
 from matcalc.lang.segment import Prepared, Segment, parse_segments, split_statements
 from matcalc.shapes import ShapeError, fmt_shape
@@ -188,13 +188,9 @@ def _infer_let(reader: _Reader, st: P.SStmt) -> None:
         raise reader.err(TypeCheckError, f"{st.name} is used in its own definition", st.line,
                          st.name_col)
     depth = node.depth + reader.let_refs_depth
-    if depth > MAX_LET_DEPTH:
-        raise reader.err(LimitError, f"definitions nested more than {MAX_LET_DEPTH} levels deep",
-                         st.line, st.name_col)
+    check_let_depth(depth, st.line, st.name_col)
     size = sum(1 for _ in P.walk_nodes(node)) + reader.let_refs_size
-    if size > MAX_EXPANDED_NODES:
-        raise reader.err(LimitError, f"a definition with more than {MAX_EXPANDED_NODES} nodes written "
-                         "out", st.line, st.name_col)
+    check_let_size(size, st.line, st.name_col)
     s = reader.new_sym(st.name, "let", st.line)
     s.shape, s.depth, s.size = shape, depth, size
 
