@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from matcalc import ir
 from matcalc.errors import MatcalcError, TypeCheckError
-from matcalc.lang import parser as P
+from matcalc.lang import syntax as P
 from matcalc.lang.infer import Inferrer
 from matcalc.lang.limits import MAX_MATRIX_POWER, MAX_SCALAR_POWER, check_power, check_product_wraps
 from matcalc.lang.scope import SIGMA_ALIASES

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from matcalc import ir
 from matcalc.errors import TypeCheckError
-from matcalc.lang import parser as P
+from matcalc.lang import syntax as P
 from matcalc.lang.lexer import Token
 from matcalc.lang.limits import check_expanded, check_size
 from matcalc.lang.scope import BUILTINS, SIGMA_ALIASES, Scope, Sym, spelling_kind

@@ -14,7 +14,7 @@ import re
 from matcalc import ir
 from matcalc.document import FuncDecl
 from matcalc.errors import MatcalcError, TypeCheckError
-from matcalc.lang import parser as P
+from matcalc.lang import syntax as P
 from matcalc.lang.unify import DVar, Unifier, concrete
 from matcalc.shapes import fmt_dim
 

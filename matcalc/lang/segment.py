@@ -2,7 +2,7 @@
 
 Contract: :func:`split_statements` splits text into lines, then at ``;``, drops ``#`` comments and keeps
 ``theorem NAME:`` and ``source:`` header lines whole (as :class:`~matcalc.document.Header`); :func:`parse_segments`
-parses each statement with :func:`matcalc.lang.parser.parse_statement` (layout settings, declarations, ``let``,
+parses each statement with :func:`matcalc.lang.statement.parse_statement` (layout settings, declarations, ``let``,
 claims, steps and bare expressions) and locates a syntax error in the document. Raises
 :class:`~matcalc.errors.ParseError`.
 """
@@ -13,8 +13,9 @@ import re
 
 from matcalc.document import Header
 from matcalc.errors import MatcalcError
-from matcalc.lang import parser as P
+from matcalc.lang import syntax as P
 from matcalc.lang.lexer import Token, tokenize_line
+from matcalc.lang.statement import parse_statement
 
 __all__ = ["Segment", "Prepared", "split_statements", "parse_segments"]
 
@@ -85,7 +86,7 @@ def parse_segments(segs: list[Segment], source: str, where: str) -> list[Prepare
         p = Prepared(seg)
         if seg.header is None:
             try:
-                p.st = P.parse_statement(seg.toks, seg.text)
+                p.st = parse_statement(seg.toks, seg.text)
             except MatcalcError as e:
                 raise e.located(line=seg.line, col=seg.col, source=source, where=where)
         out.append(p)

@@ -45,13 +45,14 @@ from matcalc.document import (
     Bare, Claim, Declaration, Document, Env, ErrorLine, Let, LayoutSetting, Statement, Step,
 )
 from matcalc.errors import MatcalcError, ParseError, TypeCheckError, UsageError
-from matcalc.lang import parser as P
+from matcalc.lang import syntax as P
 from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
 from matcalc.lang.limits import (
     MAX_DOCUMENT_CHARS, MAX_EXPANDED_NODES, MAX_LET_DEPTH, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER, MAX_SIZE, check_let_depth, check_let_size, check_text_size,
 )
 from matcalc.lang.segment import Prepared, Segment, parse_segments, split_statements
+from matcalc.lang.statement import parse_statement
 from matcalc.shapes import ShapeError, fmt_shape
 
 
@@ -80,7 +81,7 @@ def _read_given(reader: _Reader, given: str) -> None:
         check_text_size(given, "the declarations")
         segs = split_statements(given, headers=False)
         for seg in segs:
-            st = P.parse_statement(seg.toks, seg.text)
+            st = parse_statement(seg.toks, seg.text)
             if st.kind != "decl":
                 raise ParseError("expected declarations such as W: n x m, x: m", line=seg.line, col=seg.col)
             saved = reader.source, reader.where
