@@ -8,9 +8,13 @@ Contract (the public API other modules code against):
 * :func:`read_expr` ``(text, *, given=None, layout="mixed") -> (Expr, Env)`` reads one expression.
 * :func:`parse_declarations` ``(text) -> Env`` reads declaration text alone.
 
-Modules: :mod:`~matcalc.lang.lexer` (text → tokens), :mod:`~matcalc.lang.parser` (tokens → syntax tree with
-positions), :mod:`~matcalc.lang.typer` (syntax tree → IR, inference of undeclared sizes). Nothing here passes user
-text to eval, exec or SymPy.
+Modules: :mod:`~matcalc.lang.lexer` (text → tokens), :mod:`~matcalc.lang.syntax` (the syntax tree),
+:mod:`~matcalc.lang.parser` (tokens → expression trees with positions), :mod:`~matcalc.lang.statement` (statements
+and declarations), :mod:`~matcalc.lang.segment` (a document → parsed statements), :mod:`~matcalc.lang.typer` (the
+driver: syntax tree → IR), with :mod:`~matcalc.lang.scope` (names and declarations), :mod:`~matcalc.lang.unify`
+(the dimension unifier), :mod:`~matcalc.lang.infer` (inference of undeclared kinds and sizes),
+:mod:`~matcalc.lang.build` (IR building) and :mod:`~matcalc.lang.limits` (every limit below). Nothing here passes
+user text to eval, exec or SymPy.
 
 Limits (SPEC section 8). Input beyond any of them raises :class:`~matcalc.errors.LimitError` with the line and
 column, never a traceback or a hang:

@@ -1,10 +1,11 @@
-"""The parser of the matcalc language: tokens to a syntax tree with source positions (SPEC sections 1-3).
+"""The expression parser of the matcalc language: tokens to a syntax tree with source positions (SPEC sections 1-3).
 
-Contract: :func:`parse_statement` reads the tokens of one statement (a segment of a line between ``;``) into a
-:class:`SStmt`; :func:`parse_type_decls` reads declaration text. Expressions become :class:`Node` trees; each node
-has the ``line`` and ``col`` of its operator (for a binary operation) or of its first token, so the typer can point a
-caret at the operator of an ill-shaped operation. The parser knows no declarations: ``f(x)`` is a :class:`Call`
-whatever ``f`` is, and the typer decides whether ``f`` is a function or a factor of a product.
+Contract: :class:`Parser` reads the tokens of an expression into a :class:`~matcalc.lang.syntax.Node` tree
+(:meth:`Parser.parse_expression`); :mod:`matcalc.lang.statement` uses it to parse whole statements and declarations,
+and the tree's classes live in :mod:`matcalc.lang.syntax` (re-exported here). Each node has the ``line`` and ``col``
+of its operator (for a binary operation) or of its first token, so the typer can point a caret at the operator of an
+ill-shaped operation. The parser knows no declarations: ``f(x)`` is a :class:`Call` whatever ``f`` is, and the typer
+decides whether ``f`` is a function or a factor of a product.
 
 Precedence, loosest to tightest (SPEC section 3): sum (``+ -``, n-ary :class:`Chain` ``"+"``); the derivative
 prefix ``d/dX`` (its body reaches to the next binary ``+``/``-``, ``=``, ``,`` or closing bracket, a leading minus

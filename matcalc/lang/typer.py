@@ -1,6 +1,9 @@
 """The typer: syntax trees to the typed IR of :mod:`matcalc.ir`, and whole documents to :class:`Document`.
 
-Contract: :func:`read_document` reads a document (SPEC section 1) and :func:`read_expr` one expression. Typing runs
+Contract: :func:`read_document` reads a document (SPEC section 1) and :func:`read_expr` one expression. This module
+is the driver: :mod:`~matcalc.lang.segment` splits and parses the statements, :mod:`~matcalc.lang.scope` holds the
+names and declarations, :mod:`~matcalc.lang.infer` (with the unifier of :mod:`~matcalc.lang.unify`) and
+:mod:`~matcalc.lang.build` do the two passes below, and :mod:`~matcalc.lang.limits` holds every limit. Typing runs
 in two passes over the document:
 
 1. *inference* walks every statement in order and unifies dimensions: declared names have fixed sizes; an undeclared
@@ -29,7 +32,7 @@ bracket belong to the bracket). Lines starting with ``theorem NAME:`` or ``sourc
 
 Limits (SPEC section 8; exceeding one raises :class:`~matcalc.errors.LimitError` with a position):
 :data:`MAX_DOCUMENT_CHARS` characters per document, :data:`MAX_LINE_CHARS` per line, nesting depth
-:data:`matcalc.lang.parser.MAX_DEPTH`, matrix powers ``|k| <=`` :data:`MAX_MATRIX_POWER`, scalar and entrywise
+:data:`matcalc.lang.limits.MAX_DEPTH`, matrix powers ``|k| <=`` :data:`MAX_MATRIX_POWER`, scalar and entrywise
 powers ``|k| <=`` :data:`MAX_SCALAR_POWER` (denominator at most :data:`MAX_SCALAR_POWER` too), integer sizes and
 indices at most :data:`MAX_SIZE`, at most :data:`MAX_PRODUCT_WRAPS` scalar factors and divisions nested in one
 product, a ``let`` chain at most :data:`MAX_LET_DEPTH` deep and at most
@@ -57,8 +60,8 @@ from matcalc.shapes import ShapeError, fmt_shape
 
 
 __all__ = [
-    "read_document", "read_expr", "parse_declarations", "AmbiguousShapeError", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_MATRIX_POWER",
-    "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES", "MAX_PRODUCT_WRAPS",
+    "read_document", "read_expr", "parse_declarations", "AmbiguousShapeError", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS",
+    "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES", "MAX_PRODUCT_WRAPS",
 ]
 
 LAYOUTS = ("mixed", "numerator", "denominator")
