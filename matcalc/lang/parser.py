@@ -32,12 +32,13 @@ from matcalc.lang.limits import (
 )
 from matcalc.lang.syntax import (
     Binary, Call, Chain, DeclGroup, DeltaN, Deriv, EntryN, IdxSum, Name, Neg, Node, NormN, Num, Pow, SStmt, Transp,
-    TypeSpec,
+    TypeSpec, walk_nodes,
 )
 
 __all__ = [
     "MAX_DEPTH", "MAX_CONST", "MAX_PRIMES", "Node", "Num", "Name", "Call", "Chain", "Binary", "Neg", "Transp",
     "Pow", "NormN", "EntryN", "DeltaN", "IdxSum", "Deriv", "SStmt", "TypeSpec", "DeclGroup", "Parser",
+    "walk_nodes",
 ]
 
 
