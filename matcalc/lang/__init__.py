@@ -8,9 +8,13 @@ Contract (the public API other modules code against):
 * :func:`read_expr` ``(text, *, given=None, layout="mixed") -> (Expr, Env)`` reads one expression.
 * :func:`parse_declarations` ``(text) -> Env`` reads declaration text alone.
 
-Modules: :mod:`~matcalc.lang.lexer` (text → tokens), :mod:`~matcalc.lang.parser` (tokens → syntax tree with
-positions), :mod:`~matcalc.lang.typer` (syntax tree → IR, inference of undeclared sizes). Nothing here passes user
-text to eval, exec or SymPy.
+Modules: :mod:`~matcalc.lang.lexer` (text → tokens), :mod:`~matcalc.lang.syntax` (the syntax tree),
+:mod:`~matcalc.lang.parser` (tokens → expression trees with positions), :mod:`~matcalc.lang.statement` (statements
+and declarations), :mod:`~matcalc.lang.segment` (a document → parsed statements), :mod:`~matcalc.lang.typer` (the
+driver: syntax tree → IR), with :mod:`~matcalc.lang.scope` (names and declarations), :mod:`~matcalc.lang.unify`
+(the dimension unifier), :mod:`~matcalc.lang.infer` (inference of undeclared kinds and sizes),
+:mod:`~matcalc.lang.build` (IR building) and :mod:`~matcalc.lang.limits` (every limit below). Nothing here passes
+user text to eval, exec or SymPy.
 
 Limits (SPEC section 8). Input beyond any of them raises :class:`~matcalc.errors.LimitError` with the line and
 column, never a traceback or a hang:
@@ -34,8 +38,8 @@ number literals          20 characters; a bracketed constant exponent ``(1/3)`` 
 
 from __future__ import annotations
 
-from matcalc.lang.parser import MAX_DEPTH
-from matcalc.lang.typer import (
+from matcalc.lang.limits import (
+    MAX_DEPTH,
     MAX_DOCUMENT_CHARS,
     MAX_EXPANDED_NODES,
     MAX_LET_DEPTH,
@@ -44,6 +48,8 @@ from matcalc.lang.typer import (
     MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER,
     MAX_SIZE,
+)
+from matcalc.lang.typer import (
     parse_declarations,
     read_document,
     read_expr,

@@ -17,12 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from matcalc.errors import LimitError, ParseError
+from matcalc.errors import ParseError
+from matcalc.lang.limits import MAX_NUMBER_CHARS, check_number_literal, check_superscript
 
 __all__ = ["Token", "tokenize_line", "MAX_NUMBER_CHARS", "is_ident_start", "is_ident_char"]
-
-#: The longest number literal accepted (digits and the decimal point).
-MAX_NUMBER_CHARS = 20
 
 _SUPERSCRIPT_DIGITS = {"⁰": 0, "¹": 1, "²": 2, "³": 3, "⁴": 4, "⁵": 5, "⁶": 6, "⁷": 7, "⁸": 8, "⁹": 9}
 _SUBSCRIPT_DIGITS = "₀₁₂₃₄₅₆₇₈₉"
@@ -74,6 +72,70 @@ def _read_ident(text: str, i: int) -> int:
     return j
 
 
+def _read_sum(text: str, i: int, line: int) -> tuple[Token, int]:
+    """A summation ``Σ_k``, ``∑_{k}`` or ``sum_k`` at ``text[i]`` (a lone ``Σ`` is a name): the token and the
+    position after it."""
+    n, ch, col = len(text), text[i], i + 1
+    start = i + (4 if ch == "s" else 1)
+    if ch != "s":
+        if start < n and text[start] == "_":
+            start += 1
+        else:
+            if ch == "Σ":  # a capital sigma on its own is a name (a covariance matrix, say)
+                j = _read_ident(text, i + 1)
+                return Token("NAME", text[i:j], line, col, text[i:j]), j
+            raise ParseError("'∑' needs an index: write ∑_k e", line=line, col=col)
+    braced = start < n and text[start] == "{"
+    k = start + 1 if braced else start
+    if k < n and is_ident_start(text[k]):
+        j = _read_ident(text, k)
+        idx = text[k:j]
+        if braced:
+            if j < n and text[j] == "}":
+                j += 1
+            else:
+                raise ParseError("expected '}' after the summation index", line=line, col=j + 1)
+        return Token("SUMIDX", text[i:j], line, col, idx), j
+    if ch == "s":  # "sum_" followed by nothing sensible: read as a name and let the parser complain
+        j = _read_ident(text, i)
+        return Token("NAME", text[i:j], line, col, text[i:j]), j
+    raise ParseError("expected an index name after 'Σ_' (as in Σ_k e)", line=line, col=k + 1)
+
+
+def _read_number(text: str, i: int, line: int) -> tuple[Token, int]:
+    """A number literal at ``text[i]`` (``12``, ``0.5``, ``.5``): the token and the position after it."""
+    n, col = len(text), i + 1
+    j = i
+    while j < n and text[j].isdigit() and text[j].isascii():
+        j += 1
+    if j < n - 1 and text[j] == "." and text[j + 1].isdigit() and text[j + 1].isascii():
+        j += 1
+        while j < n and text[j].isdigit() and text[j].isascii():
+            j += 1
+    lit = text[i:j]
+    check_number_literal(lit, line, col)
+    return Token("NUMBER", lit, line, col, Fraction(lit if not lit.startswith(".") else "0" + lit)), j
+
+
+def _read_superscript(text: str, i: int, line: int) -> tuple[Token, int]:
+    """A superscript exponent at ``text[i]`` (``²``, ``⁻¹``, ``⁻ᵀ``): the token and the position after it."""
+    n, ch, col = len(text), text[i], i + 1
+    j = i + 1 if ch == "⁻" else i
+    if ch == "⁻" and j < n and text[j] == "ᵀ":
+        return Token("INVT", text[i:j + 1], line, col), j + 1
+    k = j
+    while k < n and text[k] in _SUPERSCRIPT_DIGITS:
+        k += 1
+    if k == j:
+        raise ParseError("'⁻' must be followed by a superscript number or ᵀ (as in A⁻¹, A⁻ᵀ)",
+                         line=line, col=col)
+    check_superscript(k - j, line, col)
+    value = 0
+    for c in text[j:k]:
+        value = value * 10 + _SUPERSCRIPT_DIGITS[c]
+    return Token("POW", text[i:k], line, col, -value if ch == "⁻" else value), k
+
+
 def tokenize_line(text: str, line: int) -> list[Token]:
     """The tokens of one line (without its comment), ending with an ``EOF`` token."""
     toks: list[Token] = []
@@ -91,36 +153,9 @@ def tokenize_line(text: str, line: int) -> list[Token]:
             i = j
             continue
         if ch in "Σ∑" or text.startswith("sum_", i):
-            start = i + (4 if ch == "s" else 1)
-            if ch != "s":
-                if start < n and text[start] == "_":
-                    start += 1
-                else:
-                    if ch == "Σ":  # a capital sigma on its own is a name (a covariance matrix, say)
-                        j = _read_ident(text, i + 1)
-                        toks.append(Token("NAME", text[i:j], line, col, text[i:j]))
-                        i = j
-                        continue
-                    raise ParseError("'∑' needs an index: write ∑_k e", line=line, col=col)
-            braced = start < n and text[start] == "{"
-            k = start + 1 if braced else start
-            if k < n and is_ident_start(text[k]):
-                j = _read_ident(text, k)
-                idx = text[k:j]
-                if braced:
-                    if j < n and text[j] == "}":
-                        j += 1
-                    else:
-                        raise ParseError("expected '}' after the summation index", line=line, col=j + 1)
-                toks.append(Token("SUMIDX", text[i:j], line, col, idx))
-                i = j
-                continue
-            if ch == "s":  # "sum_" followed by nothing sensible: read as a name and let the parser complain
-                j = _read_ident(text, i)
-                toks.append(Token("NAME", text[i:j], line, col, text[i:j]))
-                i = j
-                continue
-            raise ParseError("expected an index name after 'Σ_' (as in Σ_k e)", line=line, col=k + 1)
+            tok, i = _read_sum(text, i, line)
+            toks.append(tok)
+            continue
         if is_ident_start(ch):
             j = _read_ident(text, i)
             toks.append(Token("NAME", text[i:j], line, col, text[i:j]))
@@ -128,18 +163,8 @@ def tokenize_line(text: str, line: int) -> list[Token]:
             continue
         if ch.isdigit() and ch.isascii() or (ch == "." and i + 1 < n and text[i + 1].isdigit()
                                             and text[i + 1].isascii()):
-            j = i
-            while j < n and text[j].isdigit() and text[j].isascii():
-                j += 1
-            if j < n - 1 and text[j] == "." and text[j + 1].isdigit() and text[j + 1].isascii():
-                j += 1
-                while j < n and text[j].isdigit() and text[j].isascii():
-                    j += 1
-            lit = text[i:j]
-            if len(lit) > MAX_NUMBER_CHARS:
-                raise LimitError(f"a number literal longer than {MAX_NUMBER_CHARS} characters", line=line, col=col)
-            toks.append(Token("NUMBER", lit, line, col, Fraction(lit if not lit.startswith(".") else "0" + lit)))
-            i = j
+            tok, i = _read_number(text, i, line)
+            toks.append(tok)
             continue
         if ch == ".":
             nxt = text[i + 1] if i + 1 < n else ""
@@ -172,24 +197,8 @@ def tokenize_line(text: str, line: int) -> list[Token]:
             i += 2
             continue
         if ch == "⁻" or ch in _SUPERSCRIPT_DIGITS:
-            j = i + 1 if ch == "⁻" else i
-            if ch == "⁻" and j < n and text[j] == "ᵀ":
-                toks.append(Token("INVT", text[i:j + 1], line, col))
-                i = j + 1
-                continue
-            k = j
-            while k < n and text[k] in _SUPERSCRIPT_DIGITS:
-                k += 1
-            if k == j:
-                raise ParseError("'⁻' must be followed by a superscript number or ᵀ (as in A⁻¹, A⁻ᵀ)",
-                                 line=line, col=col)
-            if k - j > 4:
-                raise LimitError("a superscript exponent longer than 4 digits", line=line, col=col)
-            value = 0
-            for c in text[j:k]:
-                value = value * 10 + _SUPERSCRIPT_DIGITS[c]
-            toks.append(Token("POW", text[i:k], line, col, -value if ch == "⁻" else value))
-            i = k
+            tok, i = _read_superscript(text, i, line)
+            toks.append(tok)
             continue
         kind = _SINGLE.get(ch)
         if kind is not None:

@@ -1,10 +1,11 @@
-"""The parser of the matcalc language: tokens to a syntax tree with source positions (SPEC sections 1-3).
+"""The expression parser of the matcalc language: tokens to a syntax tree with source positions (SPEC sections 1-3).
 
-Contract: :func:`parse_statement` reads the tokens of one statement (a segment of a line between ``;``) into a
-:class:`SStmt`; :func:`parse_type_decls` reads declaration text. Expressions become :class:`Node` trees; each node
-has the ``line`` and ``col`` of its operator (for a binary operation) or of its first token, so the typer can point a
-caret at the operator of an ill-shaped operation. The parser knows no declarations: ``f(x)`` is a :class:`Call`
-whatever ``f`` is, and the typer decides whether ``f`` is a function or a factor of a product.
+Contract: :class:`Parser` reads the tokens of an expression into a :class:`~matcalc.lang.syntax.Node` tree
+(:meth:`Parser.parse_expression`); :mod:`matcalc.lang.statement` uses it to parse whole statements and declarations,
+and the tree's classes live in :mod:`matcalc.lang.syntax` (re-exported here). Each node has the ``line`` and ``col``
+of its operator (for a binary operation) or of its first token, so the typer can point a caret at the operator of an
+ill-shaped operation. The parser knows no declarations: ``f(x)`` is a :class:`Call` whatever ``f`` is, and the typer
+decides whether ``f`` is a function or a factor of a product.
 
 Precedence, loosest to tightest (SPEC section 3): sum (``+ -``, n-ary :class:`Chain` ``"+"``); the derivative
 prefix ``d/dX`` (its body reaches to the next binary ``+``/``-``, ``=``, ``,`` or closing bracket, a leading minus
@@ -23,220 +24,22 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from matcalc.errors import LimitError, ParseError
+from matcalc.errors import ParseError
 from matcalc.lang.lexer import Token
+from matcalc.lang.limits import (
+    MAX_CONST, MAX_DEPTH, MAX_PRIMES, check_constant, check_constant_exponent, check_constant_power, check_depth,
+    check_primes,
+)
+from matcalc.lang.syntax import (
+    Binary, Call, Chain, DeclGroup, DeltaN, Deriv, EntryN, IdxSum, Name, Neg, Node, NormN, Num, Pow, SStmt, Transp,
+    TypeSpec, walk_nodes,
+)
 
 __all__ = [
     "MAX_DEPTH", "MAX_CONST", "MAX_PRIMES", "Node", "Num", "Name", "Call", "Chain", "Binary", "Neg", "Transp",
-    "Pow", "NormN", "EntryN", "DeltaN", "IdxSum", "Deriv", "SStmt", "TypeSpec", "DeclGroup", "Parser", "parse_statement",
-    "parse_type_decls", "LAYOUT_WORDS",
+    "Pow", "NormN", "EntryN", "DeltaN", "IdxSum", "Deriv", "SStmt", "TypeSpec", "DeclGroup", "Parser",
+    "walk_nodes",
 ]
-
-#: The deepest nesting accepted (brackets, prefixes, postfix and entrywise chains).
-MAX_DEPTH = 100
-#: The largest numerator or denominator while evaluating a bracketed constant exponent.
-MAX_CONST = 10**12
-#: The most primes on a function name (``f''''(x)``).
-MAX_PRIMES = 4
-
-LAYOUT_WORDS = ("mixed", "numerator", "denominator")
-PROP_WORDS = ("symmetric", "spd", "diagonal", "positive", "probability")
-
-
-# ───────────────────────────── syntax tree ─────────────────────────────
-
-
-class Node:
-    """A syntax-tree node; ``line``/``col`` point at its operator or first token, ``depth`` is its nesting depth."""
-
-    __slots__ = ("line", "col", "depth", "end_col", "bracketed")
-
-    def __init__(self, tok: Token, depth: int = 1) -> None:
-        self.bracketed = False  # the node was written inside its own brackets: (c (x + u))ᵀ
-        self.line = tok.line
-        self.col = tok.col
-        self.end_col = tok.end_col
-        self.depth = depth
-
-    def __repr__(self) -> str:  # debugging aid
-        fields = {k: getattr(self, k) for k in getattr(self, "__slots__", ()) if k not in ("line", "col", "depth")}
-        return f"{type(self).__name__}({fields})"
-
-
-class Num(Node):
-    __slots__ = ("value",)
-
-    def __init__(self, tok: Token, value: Fraction) -> None:
-        super().__init__(tok)
-        self.value = value
-
-
-class Name(Node):
-    __slots__ = ("name",)
-
-    def __init__(self, tok: Token, name: str) -> None:
-        super().__init__(tok)
-        self.name = name
-
-
-class Call(Node):
-    """``name'…(args)``, or ``∇name(args)`` (``nabla``); the typer decides whether ``name`` is a function."""
-
-    __slots__ = ("name", "primes", "args", "nabla", "open_col")
-
-    def __init__(self, tok: Token, name: str, primes: int, args: list, nabla: bool, open_col: int) -> None:
-        super().__init__(tok, 1 + max((a.depth for a in args), default=0))
-        self.name, self.primes, self.args, self.nabla, self.open_col = name, primes, args, nabla, open_col
-
-
-class Chain(Node):
-    """An n-ary chain: ``kind="+"`` with ops ``+``/``-``, or ``kind="*"`` with ops ``juxt``/``*``/``/``.
-    ``items`` holds ``(op, op_token_line, op_col, operand)``; the first op is ``None``."""
-
-    __slots__ = ("kind", "items")
-
-    def __init__(self, tok: Token, kind: str, items: list) -> None:
-        super().__init__(tok, 1 + max(it[3].depth for it in items))
-        self.kind, self.items = kind, items
-
-
-class Binary(Node):
-    """An entrywise operation: ``op`` is ``⊙``, ``⊘`` or ``⊗``; ``line``/``col`` point at the operator."""
-
-    __slots__ = ("op", "a", "b")
-
-    def __init__(self, tok: Token, op: str, a: Node, b: Node) -> None:
-        super().__init__(tok, 1 + max(a.depth, b.depth))
-        self.op, self.a, self.b = op, a, b
-
-
-class Neg(Node):
-    __slots__ = ("arg",)
-
-    def __init__(self, tok: Token, arg: Node) -> None:
-        super().__init__(tok, 1 + arg.depth)
-        self.arg = arg
-
-
-class Transp(Node):
-    __slots__ = ("arg",)
-
-    def __init__(self, tok: Token, arg: Node) -> None:
-        super().__init__(tok, 1 + arg.depth)
-        self.arg = arg
-
-
-class Pow(Node):
-    """``arg^exp`` (``entrywise`` for ``.^``); ``exp`` is a Fraction or ``"-T"`` (inverse transpose)."""
-
-    __slots__ = ("arg", "exp", "entrywise")
-
-    def __init__(self, tok: Token, arg: Node, exp: object, entrywise: bool) -> None:
-        super().__init__(tok, 1 + arg.depth)
-        self.arg, self.exp, self.entrywise = arg, exp, entrywise
-
-
-class NormN(Node):
-    __slots__ = ("arg",)
-
-    def __init__(self, tok: Token, arg: Node) -> None:
-        super().__init__(tok, 1 + arg.depth)
-        self.arg = arg
-
-
-class EntryN(Node):
-    """``arg[i, j]``; ``idx`` holds ``(value, line, col)`` with value a name (str) or a 1-based int."""
-
-    __slots__ = ("arg", "idx")
-
-    def __init__(self, tok: Token, arg: Node, idx: list) -> None:
-        super().__init__(tok, 1 + arg.depth)
-        self.arg, self.idx = arg, idx
-
-
-class DeltaN(Node):
-    """The Kronecker delta ``[i = j]``; ``i`` and ``j`` are ``(value, line, col)`` like entry indices."""
-
-    __slots__ = ("i", "j")
-
-    def __init__(self, tok: Token, i: tuple, j: tuple) -> None:
-        super().__init__(tok)
-        self.i, self.j = i, j
-
-
-class IdxSum(Node):
-    __slots__ = ("index", "body")
-
-    def __init__(self, tok: Token, index: str, body: Node) -> None:
-        super().__init__(tok, 1 + body.depth)
-        self.index, self.body = index, body
-
-
-class Deriv(Node):
-    """``d/dX body`` (``wrt`` the name X, ``wrt_idx`` the entry indices of ``d/dX[j, k]`` or None)."""
-
-    __slots__ = ("wrt", "wrt_idx", "body", "wrt_col")
-
-    def __init__(self, tok: Token, wrt: str, wrt_idx: list | None, body: Node) -> None:
-        super().__init__(tok, 1 + body.depth)
-        self.wrt, self.wrt_idx, self.body = wrt, wrt_idx, body
-        self.wrt_col = tok.col + 3
-
-
-def walk_nodes(node: Node):
-    """Every node of a syntax tree, parents first (iterative)."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        if isinstance(n, Chain):
-            stack.extend(it[3] for it in n.items)
-        elif isinstance(n, Binary):
-            stack.extend((n.a, n.b))
-        elif isinstance(n, Call):
-            stack.extend(n.args)
-        elif isinstance(n, (Neg, Transp, Pow, NormN, EntryN)):
-            stack.append(n.arg)
-        elif isinstance(n, (IdxSum, Deriv)):
-            stack.append(n.body)
-
-
-# ───────────────────────────── statements ─────────────────────────────
-
-
-class TypeSpec:
-    """A parsed type: ``kind`` is ``"array"`` (``dims`` a pair of dims, ``props`` a set), ``"func"`` (``R -> R``)
-    or ``"vecfunc"`` (``R^n -> R``, ``dims[0]`` the length). A dim is an int or a name."""
-
-    __slots__ = ("kind", "dims", "props", "line", "col")
-
-    def __init__(self, kind: str, dims: tuple, props: frozenset, line: int, col: int) -> None:
-        self.kind, self.dims, self.props, self.line, self.col = kind, dims, props, line, col
-
-
-class DeclGroup:
-    """``a, b: type``: the names (with their positions) and their type."""
-
-    __slots__ = ("names", "spec")
-
-    def __init__(self, names: list, spec: TypeSpec) -> None:
-        self.names, self.spec = names, spec
-
-
-class SStmt:
-    """A parsed statement: ``kind`` is ``decl``, ``let``, ``claim``, ``bare``, ``step`` or ``layout``.
-
-    ``exprs`` holds the expressions (a claim ``L = R = S`` has three; a step ``= e`` one), ``eq_cols`` the
-    columns of the ``=`` signs before ``exprs[1:]`` (for a step, of its leading ``=``)."""
-
-    def __init__(self, kind: str, line: int, col: int, text: str) -> None:
-        self.kind, self.line, self.col, self.text = kind, line, col, text
-        self.exprs: list[Node] = []
-        self.eq_cols: list[int] = []
-        self.groups: list[DeclGroup] = []
-        self.name = ""
-        self.name_col = 0
-        self.layout = ""
 
 
 # ───────────────────────────── the parser ─────────────────────────────
@@ -278,14 +81,10 @@ class Parser:
 
     def enter(self) -> None:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise LimitError(f"the expression is nested more than {MAX_DEPTH} levels deep", line=self.tok.line,
-                             col=self.tok.col)
+        check_depth(self.depth, self.tok.line, self.tok.col)
 
     def check_depth(self, node: Node) -> Node:
-        if node.depth > MAX_DEPTH:
-            raise LimitError(f"the expression is nested more than {MAX_DEPTH} levels deep", line=node.line,
-                             col=node.col)
+        check_depth(node.depth, node.line, node.col)
         return node
 
     def can_start_operand(self) -> bool:
@@ -472,22 +271,17 @@ class Parser:
             if self.tok.kind == "^":
                 op = self.next()
                 e = self.const_expr(2)
-                if e.denominator != 1 or abs(e) > 64:
-                    raise LimitError("a power inside a constant exponent needs an integer exponent of at most 64",
-                                     line=op.line, col=op.col)
+                check_constant_exponent(e, op.line, op.col)
                 if v == 0 and e < 0:
                     raise self.error("division by zero in a constant", op)
-                if abs(v.numerator) > 1 and abs(e) * max(len(str(v.numerator)), len(str(v.denominator))) > 13:
-                    raise LimitError(f"a constant larger than {MAX_CONST}", line=op.line, col=op.col)
+                check_constant_power(v, e, op.line, op.col)
                 v = self.const_check(v ** int(e), op)
             return v
         finally:
             self.depth -= 1
 
     def const_check(self, v: Fraction, op: Token) -> Fraction:
-        if abs(v.numerator) > MAX_CONST or v.denominator > MAX_CONST:
-            raise LimitError(f"a constant larger than {MAX_CONST}", line=op.line, col=op.col)
-        return v
+        return check_constant(v, op.line, op.col)
 
     def parse_indices(self) -> list:
         open_tok = self.expect("[", "'['")
@@ -595,8 +389,7 @@ class Parser:
                 j += 1
             if self.toks[j].kind == "(":  # the typer reads x'(y) as xᵀ y when x is not a function
                 primes = j - self.i
-                if primes > MAX_PRIMES:
-                    raise LimitError(f"more than {MAX_PRIMES} primes", line=t.line, col=t.col)
+                check_primes(primes, t.line, t.col)
                 self.i = j
                 open_tok = self.next()
                 self.enter()
@@ -682,198 +475,3 @@ class Parser:
         if t.kind == ":":
             raise self.error("unexpected ':' (a declaration is `name: type`, e.g. W: n x m)")
         raise self.error(f"unexpected {t.describe()}{what}")
-
-
-# ───────────────────────────── types and declarations ─────────────────────────────
-
-
-def _is_real(t: Token) -> bool:
-    return t.kind == "ℝ" or (t.kind == "NAME" and t.value == "R")
-
-
-class _TypeParser(Parser):
-
-    def dim(self) -> object:
-        t = self.tok
-        if t.kind == "NAME":
-            self.next()
-            name = t.value
-            while self.tok.kind == "'":  # n' is a dimension name
-                self.next()
-                name += "'"
-            return name
-        if t.kind == "NUMBER":
-            self.next()
-            if t.value.denominator != 1:
-                raise self.error("a size is a positive integer or a name", t)
-            if t.value < 1:
-                raise self.error("a size must be at least 1", t)
-            from matcalc.lang.typer import MAX_SIZE
-
-            if t.value > MAX_SIZE:
-                raise LimitError(f"a size larger than {MAX_SIZE}", line=t.line, col=t.col)
-            return int(t.value)
-        raise self.error(f"expected a size (a name such as n or an integer), found {t.describe()}")
-
-    def is_times(self) -> bool:
-        t = self.tok
-        return t.kind in ("×", "*") or (t.kind == "NAME" and t.value == "x")
-
-    def dims(self) -> tuple:
-        r = self.dim()
-        if self.is_times():
-            self.next()
-            return (r, self.dim())
-        return (r, 1)
-
-    def type_spec(self) -> TypeSpec:
-        start = self.tok
-        if start.kind == "EOF" or start.kind == ",":
-            raise self.error("expected a type after ':' (scalar, n, n x m, R -> R, …)")
-        if start.kind == "NAME" and start.value == "scalar":
-            self.next()
-            spec = TypeSpec("array", (1, 1), frozenset(), start.line, start.col)
-        elif _is_real(start):
-            self.next()
-            if self.tok.kind == "->":
-                self.next()
-                if not _is_real(self.tok):
-                    raise self.error("expected R after '->' (functions return scalars: R -> R or R^n -> R)")
-                self.next()
-                return TypeSpec("func", (1, 1), frozenset(), start.line, start.col)
-            if self.tok.kind == "^":
-                self.next()
-                if self.tok.kind in ("(", "{"):
-                    close = ")" if self.tok.kind == "(" else "}"
-                    self.next()
-                    dims = self.dims()
-                    self.expect(close, f"'{close}'")
-                else:
-                    dims = (self.dim(), 1)
-                if self.tok.kind == "->":
-                    self.next()
-                    if not _is_real(self.tok):
-                        raise self.error("expected R after '->' (R^n -> R)")
-                    self.next()
-                    if dims[1] != 1:
-                        raise ParseError("a function R^(n x m) -> R is not supported; use R^n -> R",
-                                         line=start.line, col=start.col)
-                    return TypeSpec("vecfunc", dims, frozenset(), start.line, start.col)
-                spec = TypeSpec("array", dims, frozenset(), start.line, start.col)
-            else:
-                spec = TypeSpec("array", (1, 1), frozenset(), start.line, start.col)
-        else:
-            spec = TypeSpec("array", self.dims(), frozenset(), start.line, start.col)
-        props = set()
-        while self.tok.kind == "NAME" and self.tok.value in PROP_WORDS + ("definite",):
-            t = self.next()
-            word = t.value
-            if word == "positive" and self.tok.kind == "-" and self.peek().kind == "NAME" \
-                    and self.peek().value == "definite":
-                self.next()
-                self.next()
-                word = "spd"
-            elif word == "positive" and self.tok.kind == "NAME" and self.tok.value == "definite":
-                self.next()
-                word = "spd"
-            elif word == "definite":
-                raise self.error("'definite' goes after 'positive' (positive definite)", t)
-            props.add(word)
-            if word == "spd":
-                props.add("symmetric")
-        spec.props = frozenset(props)
-        return spec
-
-    def decl_groups(self) -> list[DeclGroup]:
-        groups = []
-        if self.tok.kind == "NAME" and self.tok.value == "given":
-            self.next()
-        while True:
-            names = []
-            while True:
-                t = self.tok
-                if t.kind != "NAME":
-                    raise self.error(f"expected a name to declare, found {t.describe()}")
-                self.next()
-                names.append((t.value, t.line, t.col))
-                if self.tok.kind == ",":
-                    self.next()
-                    continue
-                if self.tok.kind == ":":
-                    self.next()
-                    break
-                if self.tok.kind == "'":
-                    raise self.error("a declared name cannot contain a prime (it would read as a transpose)")
-                raise self.error(f"expected ':' after the name {t.value!r} (as in {t.value}: n x m), found "
-                                 f"{self.tok.describe()}")
-            spec = self.type_spec()
-            groups.append(DeclGroup(names, spec))
-            if self.tok.kind == ",":
-                self.next()
-                continue
-            if self.tok.kind == "EOF":
-                return groups
-            if self.is_times():
-                raise self.error("a type has at most two sizes (n x m)")
-            raise self.error(f"unexpected {self.tok.describe()} in the declaration (separate declarations with "
-                             "commas)")
-
-
-def parse_type_decls(toks: list[Token]) -> list[DeclGroup]:
-    """Declaration groups from the tokens of a declaration (``given W: n x m, x: m``)."""
-    return _TypeParser(toks).decl_groups()
-
-
-def parse_statement(toks: list[Token], text: str) -> SStmt:
-    """One statement from its tokens (ending with ``EOF``); ``text`` is its source text."""
-    first = toks[0]
-    kinds = [t.kind for t in toks]
-    if first.kind == "NAME" and first.value == "layout":
-        words = [t for t in toks if t.kind != ":"][1:-1]
-        if len(words) == 1 and words[0].kind == "NAME" and words[0].value in LAYOUT_WORDS:
-            st = SStmt("layout", first.line, first.col, text)
-            st.layout = words[0].value
-            return st
-        if len(words) <= 1:
-            raise ParseError("expected a layout: numerator, denominator or mixed", line=toks[-1].line,
-                             col=(words[0].col if words else toks[-1].col))
-    if (first.kind == "NAME" and first.value == "given") or ":" in kinds:
-        st = SStmt("decl", first.line, first.col, text)
-        st.groups = parse_type_decls(toks)
-        return st
-    if first.kind == "NAME" and first.value == "let":
-        p = Parser(toks)
-        p.next()
-        name = p.expect("NAME", "a name after 'let'")
-        if p.tok.kind == ":" and p.peek().kind == "=":
-            p.next()
-        p.expect("=", f"'=' after 'let {name.value}'")
-        if p.tok.kind == "EOF":
-            raise p.error(f"'let {name.value} =' needs an expression")
-        st = SStmt("let", first.line, first.col, text)
-        st.name, st.name_col = name.value, name.col
-        st.exprs.append(p.parse_expression())
-        if p.tok.kind == "=":
-            raise p.error("a definition has one '=' (let r = expression)")
-        p.finish()
-        return st
-    p = Parser(toks)
-    if first.kind == "=":
-        st = SStmt("step", first.line, first.col, text)
-        p.next()
-        st.eq_cols.append(first.col)
-        if p.tok.kind == "EOF":
-            raise p.error("'=' needs an expression after it")
-    else:
-        st = SStmt("bare", first.line, first.col, text)
-    st.exprs.append(p.parse_expression())
-    while p.tok.kind == "=":
-        eq = p.next()
-        if p.tok.kind == "EOF":
-            raise p.error("missing right-hand side after '='")
-        st.eq_cols.append(eq.col)
-        st.exprs.append(p.parse_expression())
-    p.finish()
-    if st.kind == "bare" and len(st.exprs) > 1:
-        st.kind = "claim"
-    return st

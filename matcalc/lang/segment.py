@@ -1,0 +1,93 @@
+"""The document segmenter: a document's text split into statements, before any typing.
+
+Contract: :func:`split_statements` splits text into lines, then at ``;``, drops ``#`` comments and keeps
+``theorem NAME:`` and ``source:`` header lines whole (as :class:`~matcalc.document.Header`); :func:`parse_segments`
+parses each statement with :func:`matcalc.lang.statement.parse_statement` (layout settings, declarations, ``let``,
+claims, steps and bare expressions) and locates a syntax error in the document. Raises
+:class:`~matcalc.errors.ParseError`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from matcalc.document import Header
+from matcalc.errors import MatcalcError
+from matcalc.lang import syntax as P
+from matcalc.lang.lexer import Token, tokenize_line
+from matcalc.lang.statement import parse_statement
+
+__all__ = ["Segment", "Prepared", "split_statements", "parse_segments"]
+
+_HEADER_THEOREM = re.compile(r"^\s*theorem\s+([^\s:]+)\s*(?::\s*(.*?))?\s*$")
+_HEADER_SOURCE = re.compile(r"^\s*source\s*:\s*(.*?)\s*$")
+
+
+class Segment:
+    """One statement's place and text: its tokens (ending with ``EOF``), or the header it is."""
+
+    __slots__ = ("line", "col", "text", "toks", "header")
+
+    def __init__(self, line: int, col: int, text: str, toks: list | None, header: Header | None = None) -> None:
+        self.line, self.col, self.text, self.toks, self.header = line, col, text, toks, header
+
+
+def split_statements(text: str, headers: bool) -> list[Segment]:
+    """Split text into statements: lines, then ``;``; headers whole; comments dropped. Raises ParseError."""
+    out = []
+    for no, raw in enumerate(text.split("\n"), 1):
+        hash_at = raw.find("#")
+        body = raw if hash_at < 0 else raw[:hash_at]
+        if not body.strip():
+            continue
+        if headers:
+            m = _HEADER_THEOREM.match(body)
+            if m:
+                col = body.index("theorem") + 1
+                out.append(Segment(no, col, body.strip(), None,
+                                    Header(no, col, body.strip(), key="theorem", name=m.group(1),
+                                           value=m.group(2) or "")))
+                continue
+            m = _HEADER_SOURCE.match(body)
+            if m:
+                col = body.index("source") + 1
+                out.append(Segment(no, col, body.strip(), None,
+                                    Header(no, col, body.strip(), key="source", value=m.group(1))))
+                continue
+        toks = tokenize_line(body, no)
+        seg: list[Token] = []
+        for t in toks:
+            if t.kind in (";", "EOF"):
+                if seg:
+                    start = seg[0].col - 1
+                    end = t.col - 1 if t.kind == ";" else len(body.rstrip())
+                    out.append(Segment(no, seg[0].col, body[start:end].strip(), seg + [Token("EOF", "", no, t.col)]))
+                seg = []
+            else:
+                seg.append(t)
+    return out
+
+
+class Prepared:
+    """A segment with its syntax tree, and what typing it gave (an error, the ranges of its indices)."""
+
+    __slots__ = ("seg", "st", "error", "index_vars")
+
+    def __init__(self, seg: Segment) -> None:
+        self.seg = seg
+        self.st: P.SStmt | None = None
+        self.error: MatcalcError | None = None
+        self.index_vars: dict = {}
+
+
+def parse_segments(segs: list[Segment], source: str, where: str) -> list[Prepared]:
+    out = []
+    for seg in segs:
+        p = Prepared(seg)
+        if seg.header is None:
+            try:
+                p.st = parse_statement(seg.toks, seg.text)
+            except MatcalcError as e:
+                raise e.located(line=seg.line, col=seg.col, source=source, where=where)
+        out.append(p)
+    return out
