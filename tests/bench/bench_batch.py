@@ -21,7 +21,8 @@ Contract: prints two tables.
     document for ``--sample`` (10) documents spread over the set, extrapolated to 200 and labelled so. Also two
     Python-API processes over all the documents (``--api-docs``, 0 to skip). Goal: < 120 s.
 
-Every process runs the code of this tree (see benchutil); the launcher is the console script when installed
+Each row gives wall seconds, items per wall second and CPU seconds (user + system of the processes, robust on a busy
+machine). Every process runs the code of this tree (see benchutil); the launcher is the console script when installed
 (``--launcher``). Exit status 0 whatever the figures; 1 if a run fails unexpectedly (a claim not verified, a
 crash).
 
@@ -103,7 +104,7 @@ CLAIMS_PER_S_GOAL = 20.0
 DOCS_GOAL_S = 120.0
 
 #: The body of a cold process that judges claims (JSONL) or documents (a folder) with the Python API and prints, as
-#: JSON, each item's seconds and verdict. Run as ``python -c API_LOOP KIND PATH``.
+#: JSON, each item's wall seconds, verdict and CPU seconds. Run as ``python -c API_LOOP KIND PATH``.
 API_LOOP = r"""
 import json, sys, time
 t_start = time.perf_counter()
@@ -113,15 +114,15 @@ out = []
 if kind == "claims":
     items = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     for it in items:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = matcalc.check(it["claim"], given=it.get("given"))
-        out.append((it["claim"], time.perf_counter() - t0, r.verdict))
+        out.append((it["claim"], time.perf_counter() - t0, r.verdict, time.process_time() - c0))
 else:
     import pathlib
     for f in sorted(pathlib.Path(path).glob("*.mc")):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = matcalc.check(f.read_text(encoding="utf-8"))
-        out.append((f.name, time.perf_counter() - t0, r.verdict))
+        out.append((f.name, time.perf_counter() - t0, r.verdict, time.process_time() - c0))
 print(json.dumps({"items": out, "in_process": time.perf_counter() - t_start}))
 """
 
@@ -137,7 +138,7 @@ def write_jsonl(path: Path, claims: list[tuple[str, str]]) -> None:
 
 def api_processes(kind: str, paths: list[Path], env: dict[str, str]) -> tuple[float, float, list]:
     """Run one API-loop process per path in parallel: the wall time of all, their CPU seconds, and every item's
-    (name, seconds, verdict)."""
+    (name, wall seconds, verdict, CPU seconds)."""
     import resource
     import subprocess
 
@@ -176,26 +177,29 @@ def part_a(args: argparse.Namespace, launcher: list[str], env: dict[str, str], t
     print(f"{'what':<52} {HEADER}")
     k = min(args.per_process, len(CLAIMS))
     t0, cpu = time.perf_counter(), 0.0
+    if not k:
+        print("one process each: skipped (--per-process 0)")
     for claim, given in CLAIMS[:k]:
         r = run([*launcher, "check", claim, "--given", given], env=env)
         cpu += r.cpu
         if r.code != 0:
             print(f"  not verified (exit {r.code}): {claim}\n{r.stdout[-600:]}{r.stderr[-600:]}")
             bad = True
-    row("one process each (matcalc check CLAIM)", k, time.perf_counter() - t0, cpu=cpu)
+    if k:
+        row("one process each (matcalc check CLAIM)", k, time.perf_counter() - t0, cpu=cpu)
 
     everything = tmp / "claims.jsonl"
     write_jsonl(everything, CLAIMS)
     wall, cpu, items = api_processes("claims", [everything], env)
-    warm = sum(s for _, s, _ in items[1:])
+    warm, warm_cpu = sum(x[1] for x in items[1:]), sum(x[3] for x in items[1:])
     row("one process, Python API loop (cold start included)", len(items), wall, cpu=cpu)
-    row("  the same, warm (after the first claim)", len(items) - 1, warm)
+    row("  the same, warm (after the first claim)", len(items) - 1, warm, cpu=warm_cpu)
     halves = [tmp / "claims_a.jsonl", tmp / "claims_b.jsonl"]
     write_jsonl(halves[0], CLAIMS[0::2])
     write_jsonl(halves[1], CLAIMS[1::2])
     wall2, cpu2, items2 = api_processes("claims", halves, env)
     row("two processes in parallel, Python API loop", len(items2), wall2, cpu=cpu2)
-    not_verified = [c for c, _, v in items + items2 if v != "verified"]
+    not_verified = [x[0] for x in items + items2 if x[2] != "verified"]
     if not_verified:
         print(f"  not verified: {not_verified}")
         bad = True
@@ -211,9 +215,9 @@ def part_a(args: argparse.Namespace, launcher: list[str], env: dict[str, str], t
             goal, len(CLAIMS) / r.wall >= CLAIMS_PER_S_GOAL, f"exit {r.code}", cpu=r.cpu)
     else:
         row("CLI batch mode (check --claims FILE.jsonl)", len(CLAIMS), None, goal, note="not available")
-    print("slowest claims in the warm API loop (s): "
-          + "; ".join(f"{s:.2f} {c}" for c, s, _ in sorted(items[1:], key=lambda x: -x[1])[:5]))
-    print(f"first claim (imports included): {items[0][1]:.2f} s")
+    print("slowest claims in the warm API loop (wall / CPU s): "
+          + "; ".join(f"{x[1]:.2f} / {x[3]:.2f} {x[0]}" for x in sorted(items[1:], key=lambda x: -x[3])[:5]))
+    print(f"first claim (imports included): {items[0][1]:.2f} s wall, {items[0][3]:.2f} s CPU")
     return bad
 
 
@@ -260,11 +264,11 @@ def part_b(args: argparse.Namespace, launcher: list[str], env: dict[str, str], t
         row("two processes in parallel, Python API loop", len(items), wall, goal, wall < DOCS_GOAL_S,
             "what --jobs 2 could reach", cpu=cpu)
         counts: dict[str, int] = {}
-        for _, _, v in items:
-            counts[v] = counts.get(v, 0) + 1
+        for x in items:
+            counts[x[2]] = counts.get(x[2], 0) + 1
         print("verdicts: " + ", ".join(f"{v} {c}" for v, c in sorted(counts.items()))
-              + "; slowest documents (s): "
-              + "; ".join(f"{s:.2f} {c}" for c, s, _ in sorted(items, key=lambda x: -x[1])[:5]))
+              + "; slowest documents (wall / CPU s): "
+              + "; ".join(f"{x[1]:.2f} / {x[3]:.2f} {x[0]}" for x in sorted(items, key=lambda x: -x[3])[:5]))
     return bad
 
 
