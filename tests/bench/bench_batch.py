@@ -22,7 +22,8 @@ Contract: prints two tables.
     Python-API processes over all the documents (``--api-docs``, 0 to skip). Goal: < 120 s.
 
 Each row gives wall seconds, items per wall second and CPU seconds (user + system of the processes, robust on a busy
-machine). Every process runs the code of this tree (see benchutil); the launcher is the console script when installed
+machine). Every process runs the code of this tree, with compiled modules cached unless ``--pyc env`` (see
+benchutil); the launcher is the console script when installed
 (``--launcher``). Exit status 0 whatever the figures; 1 if a run fails unexpectedly (a claim not verified, a
 crash).
 
@@ -41,7 +42,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchutil import child_env, machine_line, module_launcher, run, script_launcher  # noqa: E402
+from benchutil import (add_pyc_option, child_env, machine_line, module_launcher, run, script_launcher,  # noqa: E402
+                       set_pyc)
 from homework_gen import documents  # noqa: E402
 
 #: 50 textbook identities, all true: (claim, declarations).
@@ -286,14 +288,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="documents judged by two Python-API processes (default 200; 0 skips)")
     ap.add_argument("--only", choices=("a", "b"), help="run one part only")
     ap.add_argument("--keep", metavar="DIR", help="write the claims and documents to DIR and keep them")
+    add_pyc_option(ap)
     args = ap.parse_args(argv)
 
+    pyc_line = set_pyc(args.pyc)
     env = child_env()
     script = script_launcher()
     launcher = script if (args.launcher == "script" or (args.launcher == "auto" and script)) else module_launcher()
     print(machine_line())
-    print(f"launcher: {' '.join(launcher)}")
+    print(f"launcher: {' '.join(launcher)}; {pyc_line}")
     help_text = check_help(launcher, env)
+    run([*launcher, "check", CLAIMS[0][0], "--given", CLAIMS[0][1]], env=env)  # warm-up (byte code, page cache)
     print(f"batch options in `matcalc check --help`: --claims {'yes' if '--claims' in help_text else 'no'}, "
           f"--jobs {'yes' if '--jobs' in help_text else 'no'}")
     if args.keep:

@@ -13,10 +13,11 @@ just before it, which cancels most of the noise of a shared machine. The table a
 (user + system, children included) and the CPU ratio. Before the table, ``--help`` and the check are timed once with
 each launcher (``python -m matcalc``, the console script, and ``matcalc`` as found on PATH when that is a different
 file, e.g. a pyenv shim) and the script says which launcher the table uses (``--launcher auto``: the console script
-when installed, because its overhead is what users pay). Every process runs the code of this tree (see benchutil).
+when installed, because its overhead is what users pay). Every process runs the code of this tree, with compiled
+modules cached unless ``--pyc env`` (see benchutil); one untimed warm-up run of each command comes first.
 Exit status 0 whatever the figures (not a timed test); 1 if a command's exit status is not the expected one.
 
-Run: ``python tests/bench/bench_startup.py [--runs 7] [--launcher auto|module|script] [--skip-all]``.
+Run: ``python tests/bench/bench_startup.py [--runs 7] [--launcher auto|module|script] [--skip-all] [--pyc cache|env]``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchutil import (BASELINE, Series, child_env, machine_line, module_launcher, path_script,  # noqa: E402
-                       run, script_launcher)
+from benchutil import (BASELINE, Series, add_pyc_option, child_env, machine_line, module_launcher,  # noqa: E402
+                       path_script, run, script_launcher, set_pyc)
 
 CHECK = ["check", "d/dx x^T A x = (A + A^T) x", "--given", "A: n x n, x: n"]
 
@@ -75,16 +76,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="how matcalc is started (default auto: the console script if installed)")
     ap.add_argument("--skip-all", action="store_true", help="leave out `matcalc prove all` (the slow one)")
     ap.add_argument("--no-launchers", action="store_true", help="skip the one-off comparison of launchers")
+    add_pyc_option(ap)
     args = ap.parse_args(argv)
 
+    pyc_line = set_pyc(args.pyc)
     env = child_env()
     print(machine_line())
+    print(pyc_line)
     if not args.no_launchers:
         compare_launchers(env)
     label, launcher = choose_launcher(args.launcher)
     print(f'the table uses {label}; baseline: {BASELINE[0]} -c "{BASELINE[2]}"')
     subjects = [s for s in SUBJECTS if not (args.skip_all and s[1] == ["prove", "all"])]
     series = {s[0]: Series(s[0]) for s in subjects}
+    for _, cmd, *_ in subjects:  # warm-up: fill the byte-code cache and the page cache
+        run(BASELINE, env=env)
+        run([*launcher, *cmd], env=env)
     for i in range(args.runs):
         k = i % len(subjects)
         for name, cmd, *_ in subjects[k:] + subjects[:k]:  # rotate the order from round to round

@@ -2,7 +2,11 @@
 
 Contract: how a benchmark starts ``matcalc`` in a fresh process and what it measures. Every subprocess runs the code
 of the tree these scripts live in (its root is put first on ``PYTHONPATH``, so an editable install of another
-checkout does not win) with ``COLUMNS=120`` and output captured. A run is measured in wall seconds
+checkout does not win) with ``COLUMNS=120`` and output captured. Byte code: by default (``--pyc cache``) the
+processes may cache compiled modules, as an installed matcalc does — ``PYTHONDONTWRITEBYTECODE`` is dropped
+and ``PYTHONPYCACHEPREFIX`` points to a folder under the system's temporary directory, so the tree is not touched
+(the first run fills it; the scripts warm it up); ``--pyc env`` keeps the caller's environment (with
+``PYTHONDONTWRITEBYTECODE=1`` every run compiles matcalc's sources again, ~0.15 s of CPU). A run is measured in wall seconds
 (``time.perf_counter``) and in CPU seconds of the process and everything it waited for
 (``resource.getrusage(RUSAGE_CHILDREN)``, user + system), which is robust on a shared machine. The launcher is either
 ``python -m matcalc`` with ``sys.executable`` or the ``matcalc`` console script installed for that interpreter (in
@@ -18,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +32,33 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The baseline every ratio is taken against: the interpreter with matcalc's two heavy dependencies loaded.
 BASELINE = [sys.executable, "-c", "import sympy, numpy"]
 
+#: "cache" (compiled modules cached under PYC_DIR) or "env" (the caller's environment as it is); see set_pyc.
+PYC = {"mode": "cache"}
+PYC_DIR = Path(tempfile.gettempdir()) / "matcalc-bench-pycache"
+
+
+def set_pyc(mode: str) -> str:
+    """Choose how subprocesses treat byte code; returns a line saying so."""
+    PYC["mode"] = mode
+    if mode == "cache":
+        return f"byte code: cached under {PYC_DIR} (PYTHONDONTWRITEBYTECODE dropped), as for an installed matcalc"
+    flag = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    return (f"byte code: the caller's environment (PYTHONDONTWRITEBYTECODE={flag!r}"
+            f"{': matcalc is compiled from source in every run' if flag else ''})")
+
+
+def add_pyc_option(ap) -> None:
+    ap.add_argument("--pyc", choices=("cache", "env"), default="cache",
+                    help="cache compiled modules in a temporary folder as an installed matcalc does (default), or "
+                         "keep the environment as it is (env)")
+
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a benchmarked process: this tree first on PYTHONPATH, 120 columns, no colour."""
     env = dict(os.environ)
+    if PYC["mode"] == "cache":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYC_DIR)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     env["COLUMNS"] = "120"
     env.pop("FORCE_COLOR", None)

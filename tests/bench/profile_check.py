@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchutil import child_env, machine_line, run  # noqa: E402
+from benchutil import add_pyc_option, child_env, machine_line, run, set_pyc  # noqa: E402
 
 CHECK = ["check", "d/dx x^T A x = (A + A^T) x", "--given", "A: n x n, x: n"]
 EQ2 = ["prove", "eq2"]
@@ -297,9 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="runs for the importtime and teardown medians (default 5)")
     ap.add_argument("--top", type=int, default=15, help="functions listed by own time (default 15)")
     ap.add_argument("--only", default="1,2,3,4", help="sections to run, e.g. 1,3 (4 includes 5)")
+    add_pyc_option(ap)
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     print(machine_line())
+    print(set_pyc(args.pyc))
+    run([sys.executable, "-m", "matcalc", *CHECK])  # warm-up (byte code, page cache)
     if "1" in only:
         import_report("check", CHECK, args.runs)
         import_report("prove eq2", EQ2, args.runs)
