@@ -6,8 +6,8 @@ checkout does not win) with ``COLUMNS=120`` and output captured. Byte code: by d
 processes may cache compiled modules, as an installed matcalc does — ``PYTHONDONTWRITEBYTECODE`` is dropped
 and ``PYTHONPYCACHEPREFIX`` points to a folder under the system's temporary directory, so the tree is not touched
 (the first run fills it; the scripts warm it up); ``--pyc env`` keeps the caller's environment (with
-``PYTHONDONTWRITEBYTECODE=1`` every run compiles matcalc's sources again, ~0.15 s of CPU). A run is measured in wall seconds
-(``time.perf_counter``) and in CPU seconds of the process and everything it waited for
+``PYTHONDONTWRITEBYTECODE=1`` every run compiles matcalc's sources again, ~0.15 s of CPU). A run is measured in
+wall seconds (``time.perf_counter``) and in CPU seconds of the process and everything it waited for
 (``resource.getrusage(RUSAGE_CHILDREN)``, user + system), which is robust on a shared machine. The launcher is either
 ``python -m matcalc`` with ``sys.executable`` or the ``matcalc`` console script installed for that interpreter (in
 ``sysconfig``'s scripts directory, else on ``PATH``). Nothing here imports matcalc.
