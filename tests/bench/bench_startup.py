@@ -43,7 +43,7 @@ SUBJECTS = [
 
 
 def compare_launchers(env: dict[str, str]) -> None:
-    """Time ``--help`` and the check once with each launcher available (after one warm-up of the file cache)."""
+    """Time ``--help`` and the check once with each launcher available (after one untimed warm-up run of each)."""
     launchers = [("python -m matcalc", module_launcher())]
     script = script_launcher()
     if script:
@@ -53,7 +53,8 @@ def compare_launchers(env: dict[str, str]) -> None:
         launchers.append((f"matcalc on PATH {on_path}", [on_path]))
     print("launchers (one run each, wall s / CPU s):")
     for label, cmd in launchers:
-        run([*cmd, "--help"], env=env)  # warm the page cache
+        run([*cmd, "--help"], env=env)  # warm the page cache and the byte-code cache
+        run([*cmd, *CHECK], env=env)
         h = run([*cmd, "--help"], env=env)
         c = run([*cmd, *CHECK], env=env)
         print(f"  {label:<70} --help {h.wall:5.2f} / {h.cpu:5.2f}   check {c.wall:5.2f} / {c.cpu:5.2f}")
