@@ -18,7 +18,9 @@ E, D, U = "equal", "different", "unknown"
 #: (symbolic, exact, numeric) → verdict, all 27 combinations. `verified` needs the exact or the numeric method to show
 #: equality and no method to show a difference (the symbolic method alone never verifies: for a derivative it is the
 #: rule engine checking itself); `refuted` needs the exact or the numeric method to show a difference and no method
-#: to show equality (the symbolic method's `different` alone never refutes); anything else is `inconclusive`.
+#: to show equality (the symbolic method's `different` alone never refutes); the numeric method's `equal` verifies only
+#: with the exact method's or the symbolic method's `equal` beside it (float64 agreement within a tolerance would
+#: let a tiny constant difference through); anything else is `inconclusive`.
 COMBINE = [
     # symbolic equal
     (E, E, E, "verified"),
@@ -47,7 +49,7 @@ COMBINE = [
     (U, D, E, "inconclusive"),
     (U, D, D, "refuted"),
     (U, D, U, "refuted"),
-    (U, U, E, "verified"),  # the numeric method shares no code with the engine (SPEC section 5: method 2 or 3)
+    (U, U, E, "inconclusive"),  # float64 agreement alone is evidence, not a proof: it needs exact or symbolic too
     (U, U, D, "refuted"),
     (U, U, U, "inconclusive"),
 ]
@@ -84,7 +86,8 @@ def test_combine_without_numeric(s: str, e: str, verdict: str) -> None:
 
 def test_an_error_status_decides_nothing() -> None:
     assert combine(_m(E, "error", "error")) == "inconclusive"
-    assert combine(_m(U, "error", E)) == "verified"
+    assert combine(_m(U, "error", E)) == "inconclusive"
+    assert combine(_m(E, "error", E)) == "verified"
     assert combine(_m(U, D, "error")) == "refuted"
 
 

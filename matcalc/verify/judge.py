@@ -75,7 +75,9 @@ def combine(methods: dict[str, MethodResult]) -> str:
     """SPEC section 5's verdict from the methods' findings (``tests/test_verdict.py`` holds it as a table).
 
     ``verified``: the exact or the numeric method shows equality and no method shows a difference — the symbolic
-    method alone never verifies, since for a derivative it is the rule engine checking itself. ``refuted``: the exact
+    method alone never verifies, since for a derivative it is the rule engine checking itself; and the numeric
+    method's equality (float64 within a tolerance, at a few points) verifies only together with the exact method or
+    the normal form, since a tiny constant difference hides inside its tolerance. ``refuted``: the exact
     or the numeric method (whose differences are confirmed before they get here) shows a difference and no method
     shows equality — the symbolic method's ``different`` alone never refutes. ``inconclusive`` otherwise.
     """
@@ -85,7 +87,7 @@ def combine(methods: dict[str, MethodResult]) -> str:
         return "inconclusive"  # the methods disagree: never a guess
     if "different" in independent:
         return "refuted"
-    if "equal" in independent:
+    if statuses.get("exact") == "equal" or (statuses.get("numeric") == "equal" and statuses.get("symbolic") == "equal"):
         return "verified"
     return "inconclusive"
 
@@ -127,6 +129,12 @@ def _undefined_side(lhs: ir.Expr, rhs: ir.Expr, methods: dict[str, MethodResult]
 def explain_inconclusive(methods: dict[str, MethodResult], undefined: str | None = None) -> str | None:
     """The sentence that says why a claim the symbolic method alone could decide is not verified (SPEC section 5)."""
     symbolic = methods.get("symbolic")
+    exact, numeric = methods.get("exact"), methods.get("numeric")
+    if (undefined is None and numeric is not None and numeric.status == "equal" and exact is not None
+            and exact.status not in ("equal", "different") and (symbolic is None or symbolic.status != "different")):
+        return (f"only the numeric method could decide (exact: {exact.detail or exact.status}): agreement in float64 "
+                f"within a tolerance is evidence, not a proof, so it verifies only together with the exact method "
+                f"or the normal form")
     others = [(k, methods[k]) for k in INDEPENDENT if k in methods]
     if symbolic is None or symbolic.status not in ("equal", "different") or any(
             m.status in ("equal", "different") for _, m in others):
