@@ -143,7 +143,7 @@ def _guarded(fn, budget_s: float, what: str):
 
 def _symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
     try:
-        from matcalc.normal import equivalent
+        from matcalc.verify.symbolic import equivalent
     except ImportError as exc:  # pragma: no cover - the engine is part of the package
         return MethodResult("unknown", f"normal form unavailable: {exc}")
     try:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "matcalc"
-ENGINE = {"matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.diagnose",
+ENGINE = {"matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.verify.symbolic",
+          "matcalc.diagnose",
           "matcalc.verdict", "matcalc.api"}
 
 

@@ -2,7 +2,7 @@
 
 Contract: :data:`RULES` maps a rule name to a :class:`Rule`. Each rule names the IR class it handles (``op``), states
 itself in matrix form and in index notation, cites its source, and carries the two functions the composer
-(:mod:`matcalc.engine`) calls:
+(:mod:`matcalc.engine.compose`) calls:
 
 * ``vjp(node, G, i)`` — reverse mode: given the adjoint ``G`` of ``node`` (the gradient of a scalar output, shaped like
   ``node``), the contribution to the adjoint of operand ``i`` (shaped like that operand);

@@ -504,7 +504,7 @@ class _Fresh:
 
 def _expand_entries(e: Expr, fresh: _Fresh) -> Expr:
     """Entries of products as index sums: ``(A B)[i, j] = Σ_k A[i, k] B[k, j]`` (the componentwise direction)."""
-    from matcalc.simplify import _entry, _idx2
+    from matcalc.engine.simplify import _entry, _idx2
 
     kids = ir.children(e)
     if kids:
@@ -528,7 +528,7 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
     sums (``Σ_i Σ_j``) are put in the order whose normal form is least, so the order of summation does not matter."""
     from itertools import permutations
 
-    from matcalc.simplify import _subst
+    from matcalc.engine.simplify import _subst
 
     if isinstance(e, ir.IndexSum):
         idxs, body = [], e
@@ -563,7 +563,7 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
 def _prepare(e: Expr) -> Expr:
     """Named values inlined, derivatives expanded, sound simplification; index expressions in componentwise form."""
     from matcalc.engine import expand_derivatives
-    from matcalc.simplify import Simplifier, all_rules
+    from matcalc.engine.simplify import Simplifier, all_rules
 
     if any(isinstance(x, ir.Derivative) for x in ir.walk(e)):
         e = expand_derivatives(e)  # first: a derivative by a let name needs the name
@@ -609,14 +609,14 @@ def componentwise_form(e: Expr) -> tuple:
 
     Used to compare a componentwise statement (``z = Σ_i w[i] x[i] + b``) with a matrix one (``z = wᵀ x + b``).
     """
-    from matcalc.simplify import Simplifier, all_rules, componentwise
+    from matcalc.engine.simplify import Simplifier, all_rules, componentwise
 
     with _deep():
         return _componentwise_form(e)
 
 
 def _componentwise_form(e: Expr) -> tuple:
-    from matcalc.simplify import Simplifier, all_rules, componentwise
+    from matcalc.engine.simplify import Simplifier, all_rules, componentwise
 
     e = _prepare(e)
     if not is_scalar(e.shape):

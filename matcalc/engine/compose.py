@@ -4,13 +4,13 @@ Contract: :func:`differentiate` takes an expression and what to differentiate by
 :class:`~matcalc.ir.Named` (a ``let`` name: only the marked occurrences vary, other paths from the variables inside
 are held fixed) or an :class:`~matcalc.ir.Entry` of a variable — and returns a :class:`Derivation` whose ``result``
 has the shape ``ir.derivative_shape(expr.shape, wrt.shape, kind, layout)`` (SPEC section 4), simplified by
-:mod:`matcalc.simplify`, and whose ``steps`` name every rule used. The composer knows nothing about particular
+:mod:`matcalc.engine.simplify`, and whose ``steps`` name every rule used. The composer knows nothing about particular
 operations: it hash-conses the expression (shared subexpressions become one node), walks it once in topological
-order and looks the rules up in :mod:`matcalc.rules`. A scalar output is differentiated in reverse mode (adjoints
+order and looks the rules up in :mod:`matcalc.engine.rules`. A scalar output is differentiated in reverse mode (adjoints
 shaped like each node, summed at shared nodes: an L-layer network costs O(L)); a vector or matrix output by composing
 local Jacobians of ``vec``s (numerator layout, ``∂vec(W x)/∂vec(W) = xᵀ ⊗ I``), then converted to the layout asked
 for. Derivatives by one entry (``d/dW[j, k]``) give entries, Kronecker deltas and index sums. A missing rule raises
-:class:`~matcalc.rules.UnsupportedDerivative` naming the operation. Derivatives with respect to a symmetric matrix
+:class:`~matcalc.engine.rules.UnsupportedDerivative` naming the operation. Derivatives with respect to a symmetric matrix
 treat its entries as independent (the unconstrained gradient); the steps say so.
 """
 
@@ -27,7 +27,7 @@ from matcalc.ir import (
     Add, Apply, Delta, Derivative, Div, Entry, EPower, Expr, Hadamard, Identity, IndexSum, MatMul, Named, Neg, Num,
     Power, Scale, Transpose, Var, children, rebuild,
 )
-from matcalc.rules import UnsupportedDerivative, col, fprime, fused_operand, mm, rule_for, vsize
+from matcalc.engine.rules import UnsupportedDerivative, col, fprime, fused_operand, mm, rule_for, vsize
 from matcalc.shapes import is_scalar
 
 __all__ = ["Step", "Derivation", "differentiate", "differentiate_many", "expand_derivatives", "intern", "node_count"]
@@ -158,7 +158,7 @@ class _Tracer:
     DETAIL = 60  # tree-size limit for rewrite-by-rewrite display
 
     def __init__(self, steps: list[Step]) -> None:
-        from matcalc.simplify import Simplifier
+        from matcalc.engine.simplify import Simplifier
 
         self.steps = steps
         self.simp = Simplifier(record=True)
@@ -338,7 +338,7 @@ def _layout_jacobian(j: Expr, expr: Expr, wrt: Expr, kind: str, layout: str) -> 
             return Transpose(j) if layout == "denominator" else j
         if k == 1:
             return j if layout == "denominator" else Transpose(j)
-        from matcalc.rules import unvec
+        from matcalc.engine.rules import unvec
 
         g = unvec(j, expr.shape)  # dY/dc shaped like Y
         return Transpose(g) if layout == "denominator" else g
@@ -656,7 +656,7 @@ def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
             return d(Entry(v, idx))
         case Entry(arg=A, idx=idx):
             if not _has_index(A):
-                from matcalc.simplify import _idx2, componentwise
+                from matcalc.engine.simplify import _idx2, componentwise
 
                 comp = componentwise(A, *_idx2(A, idx))
                 if not (isinstance(comp, Entry) and comp.arg is A):

@@ -1,0 +1,15 @@
+"""The derivative engine: the chain-rule composer, the rule table, the simplifier (SPEC sections 3 and 4).
+
+Contract: this package re-exports what the rest of matcalc imports from ``matcalc.engine`` —
+:func:`differentiate`, :func:`differentiate_many`, :func:`expand_derivatives`, :func:`intern`, :func:`node_count`
+and the records :class:`Step` and :class:`Derivation`. The parts live in submodules: :mod:`.compose` (the
+composer), :mod:`.rules` (the rule table) and :mod:`.simplify` (the rewrite rules). Nothing here imports SymPy.
+"""
+
+from __future__ import annotations
+
+from matcalc.engine.compose import (
+    Derivation, Step, differentiate, differentiate_many, expand_derivatives, intern, node_count,
+)
+
+__all__ = ["Step", "Derivation", "differentiate", "differentiate_many", "expand_derivatives", "intern", "node_count"]
