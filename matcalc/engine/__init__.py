@@ -2,14 +2,15 @@
 
 Contract: this package re-exports what the rest of matcalc imports from ``matcalc.engine`` —
 :func:`differentiate`, :func:`differentiate_many`, :func:`expand_derivatives`, :func:`intern`, :func:`node_count`
-and the records :class:`Step` and :class:`Derivation`. The parts live in submodules: :mod:`.compose` (the
-composer), :mod:`.rules` (the rule table) and :mod:`.simplify` (the rewrite rules). Nothing here imports SymPy.
+and the records :class:`Step` and :class:`Derivation`. The parts live in submodules: :mod:`.differentiation`
+(the entry point), :mod:`.compose` (the composer's walks), :mod:`.entry` (derivatives by one entry),
+:mod:`.lecture` (the lecture's presentation of a chain), :mod:`.rules` (the rule table) and :mod:`.simplify` (the
+rewrite rules). Nothing here imports SymPy.
 """
 
 from __future__ import annotations
 
-from matcalc.engine.compose import (
-    Derivation, Step, differentiate, differentiate_many, expand_derivatives, intern, node_count,
-)
+from matcalc.engine.compose import Derivation, Step, intern, node_count
+from matcalc.engine.differentiation import differentiate, differentiate_many, expand_derivatives
 
 __all__ = ["Step", "Derivation", "differentiate", "differentiate_many", "expand_derivatives", "intern", "node_count"]

@@ -1,0 +1,128 @@
+"""Derivatives by one entry: ``∂e/∂X[p, q]`` for a scalar ``e``, by index rules.
+
+Contract: :func:`_by_entry` differentiates a scalar expression by one entry of a variable. An expression without
+index nodes gives an entry of its gradient (the composer's reverse mode); an index expression (entries, index sums,
+Kronecker deltas) is differentiated node by node with the product, quotient and chain rules and
+``∂X[i, j]/∂X[p, q] = [i = p][j = q]``; an entry of a matrix expression is first written componentwise. Every step
+is recorded in the derivation; a case without a rule raises :class:`~matcalc.engine.rules.UnsupportedDerivative`.
+"""
+
+from __future__ import annotations
+
+from matcalc import ir
+from matcalc.errors import MatcalcError
+from matcalc.ir import (
+    Add, Apply, Delta, Div, Entry, EPower, Expr, Hadamard, IndexSum, MatMul, Named, Neg, Num, Power, Scale, Transpose,
+    Var,
+)
+from matcalc.engine.compose import Step, _forward, _matcher, _reverse, _Tracer
+from matcalc.engine.rules import UnsupportedDerivative, fprime, vsize
+from matcalc.shapes import is_scalar
+
+
+def _has_index(e: Expr) -> bool:
+    return any(isinstance(x, (Entry, IndexSum, Delta)) for x in ir.walk(e))
+
+
+def _by_entry(expr: Expr, wrt: Entry, steps: list[Step], tracer: _Tracer | None = None) -> Expr:
+    """``∂expr/∂X[p, q]`` for a scalar ``expr``: entries of the gradient, or index rules for index expressions."""
+    X = wrt.arg
+    if not isinstance(X, Var):
+        raise MatcalcError("a derivative by an entry needs an entry of a variable, such as W[j, k]")
+    if not is_scalar(expr.shape):
+        raise UnsupportedDerivative("the derivative of a vector or matrix by one entry (take an entry of it first)")
+    is_x = _matcher(X)
+    return _dentry(expr, X, wrt.idx, is_x, steps)
+
+
+def _depends(e: Expr, X: Var) -> bool:
+    return any(isinstance(x, Var) and x.name == X.name and x.dims == X.dims for x in ir.walk(e))
+
+
+def _deltas(idx: tuple, pq: tuple) -> Expr:
+    ds = [Delta(a, b) for a, b in zip(idx, pq)]
+    out: Expr = ds[0]
+    for d in ds[1:]:
+        out = Scale(out, d)
+    return out
+
+
+def _entry_of_jacobian(A: Expr, idx: tuple, X: Var, pq: tuple, is_x, steps) -> Expr:
+    """``∂A[idx]/∂X[pq]`` for a matrix expression ``A`` without index nodes."""
+    if is_scalar(A.shape):
+        return _dentry(A, X, pq, is_x, steps)
+    if A.shape[1] == 1 and X.shape[1] == 1 and len(idx) == 1:
+        j = _forward(A, is_x, vsize(X), steps)
+        if j is None:
+            return Num(0)
+        return Entry(j, (idx[0], pq[0]))
+    # in general the entry's gradient needs unit vectors, which the IR does not have
+    raise UnsupportedDerivative("the derivative of an entry of a matrix expression by an entry (write it with "
+                                "index sums, or differentiate the whole expression)")
+
+
+def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
+    """Forward differentiation of a scalar (1×1) expression by the entry ``X[pq]``."""
+    if not _depends(e, X):
+        return Num(0)
+    if not _has_index(e):
+        g = _reverse(e, is_x, steps)
+        if g is None:
+            return Num(0)
+        out = Entry(g, pq)
+        steps.append(Step("entry", e, out, "∂e/∂X[p, q] = (∂e/∂X)[p, q]: an entry of the gradient"))
+        return out
+    d = lambda x: _dentry(x, X, pq, is_x, steps)  # noqa: E731
+    match e:
+        case Entry(arg=A, idx=idx) if is_x(A):
+            out = _deltas(idx, pq)
+            steps.append(Step("entry", e, out, "∂X[i, j]/∂X[p, q] = [i = p][j = q]"))
+            return out
+        case Entry(arg=Named(value=v), idx=idx):
+            return d(Entry(v, idx))
+        case Entry(arg=A, idx=idx):
+            if not _has_index(A):
+                from matcalc.engine.simplify import _idx2, componentwise
+
+                comp = componentwise(A, *_idx2(A, idx))
+                if not (isinstance(comp, Entry) and comp.arg is A):
+                    steps.append(Step("componentwise", e, comp, "(A B)[i, j] = Σ_k A[i, k] B[k, j]: the entry in "
+                                      "index form"))
+                    return d(comp)
+            return _entry_of_jacobian(A, idx, X, pq, is_x, steps)
+        case IndexSum(index=k, body=b):
+            out = IndexSum(k, d(b))
+            steps.append(Step("index-sum", e, out, "∂(Σ_k e_k)/∂v = Σ_k ∂e_k/∂v"))
+            return out
+        case Named(value=v):
+            return d(v)
+        case Add(args=args):
+            return Add(tuple(d(a) for a in args))
+        case Neg(arg=a):
+            return Neg(d(a))
+        case Scale(scalar=a, arg=b) if is_scalar(b.shape):
+            return Add((Scale(d(a), b), Scale(a, d(b))))
+        case Hadamard(a=a, b=b):
+            return Add((Scale(d(a), b), Scale(a, d(b))))
+        case MatMul(args=args) if all(is_scalar(a.shape) for a in args):
+            terms = []
+            for i in range(len(args)):
+                parts = [d(a) if j == i else a for j, a in enumerate(args)]
+                t = parts[0]
+                for p_ in parts[1:]:
+                    t = Scale(t, p_)
+                terms.append(t)
+            return terms[0] if len(terms) == 1 else Add(tuple(terms))
+        case Div(arg=a, scalar=c):
+            return Add((Div(d(a), c), Neg(Div(Scale(a, d(c)), Power(c, 2)))))
+        case ir.HadDiv(a=a, b=c):
+            return Add((Div(d(a), c), Neg(Div(Scale(a, d(c)), Power(c, 2)))))
+        case Power(base=c, exp=k):
+            return Scale(Scale(Num(k), Power(c, k - 1)), d(c))
+        case EPower(base=c, exp=k):
+            return Scale(Scale(Num(k), Power(c, k - 1)), d(c))
+        case Apply(fn=fn, arg=a, order=o, declared=dec):
+            return Scale(fprime(fn, a, o, dec), d(a))
+        case Transpose(arg=a):
+            return d(a)
+    raise UnsupportedDerivative(f"the derivative by an entry of {type(e).__name__} over index expressions")
