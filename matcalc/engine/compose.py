@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import Add, Derivative, Expr, Identity, Named, Num, Transpose, Var, children, rebuild
-from matcalc.engine.rules import UnsupportedDerivative, col, fused_operand, mm, rule_for
+from matcalc.engine.build import col, mm, unvec
+from matcalc.engine.rules import UnsupportedDerivative, fused_operand, rule_for
+from matcalc.engine.simplify import Simplifier
 from matcalc.shapes import is_scalar
 
 __all__ = ["Step", "Derivation", "intern", "node_count"]
@@ -148,8 +150,6 @@ class _Tracer:
     DETAIL = 60  # tree-size limit for rewrite-by-rewrite display
 
     def __init__(self, steps: list[Step]) -> None:
-        from matcalc.engine.simplify import Simplifier
-
         self.steps = steps
         self.simp = Simplifier(record=True)
 
@@ -328,8 +328,6 @@ def _layout_jacobian(j: Expr, expr: Expr, wrt: Expr, kind: str, layout: str) -> 
             return Transpose(j) if layout == "denominator" else j
         if k == 1:
             return j if layout == "denominator" else Transpose(j)
-        from matcalc.engine.rules import unvec
-
         g = unvec(j, expr.shape)  # dY/dc shaped like Y
         return Transpose(g) if layout == "denominator" else g
     return Transpose(j) if layout == "denominator" else j

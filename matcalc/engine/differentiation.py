@@ -20,7 +20,7 @@ from matcalc.engine.compose import (
 )
 from matcalc.engine.entry import _by_entry
 from matcalc.engine.lecture import _lecture_steps
-from matcalc.engine.rules import vsize
+from matcalc.engine.build import vsize
 from matcalc.shapes import is_scalar
 
 __all__ = ["differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]

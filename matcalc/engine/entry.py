@@ -16,7 +16,9 @@ from matcalc.ir import (
     Var,
 )
 from matcalc.engine.compose import Step, _forward, _matcher, _reverse, _Tracer
-from matcalc.engine.rules import UnsupportedDerivative, fprime, vsize
+from matcalc.engine.index import _idx2, componentwise
+from matcalc.engine.build import vsize
+from matcalc.engine.rules import UnsupportedDerivative, fprime
 from matcalc.shapes import is_scalar
 
 
@@ -82,8 +84,6 @@ def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
             return d(Entry(v, idx))
         case Entry(arg=A, idx=idx):
             if not _has_index(A):
-                from matcalc.engine.simplify import _idx2, componentwise
-
                 comp = componentwise(A, *_idx2(A, idx))
                 if not (isinstance(comp, Entry) and comp.arg is A):
                     steps.append(Step("componentwise", e, comp, "(A B)[i, j] = Σ_k A[i, k] B[k, j]: the entry in "

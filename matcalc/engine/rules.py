@@ -30,6 +30,7 @@ from matcalc.ir import (
     LogDet, LogSumExp, MatMul, MaxMin, Neg, Norm, Num, Ones, Power, Scale, Softmax, Sum, Trace, Transpose, Var, Vec,
     Zeros,
 )
+from matcalc.engine.build import T, col, diagc, inner, mm, num, sc, step_, unvec, vsize
 from matcalc.shapes import dim_mul, is_scalar
 
 __all__ = ["Rule", "RULES", "UnsupportedDerivative", "rule_for", "fused_operand", "verify_rules", "fprime", "vsize", "col",
@@ -43,77 +44,7 @@ class UnsupportedDerivative(MatcalcError):
     """The engine has no rule for this operation (or this use of it); the message names the operation."""
 
 
-# ───────────────────────────── small constructors ─────────────────────────────
-
-
-def vsize(e: Expr):
-    """The number of entries of ``e`` as a dimension (``|e|``)."""
-    return dim_mul(*e.shape)
-
-
-def col(e: Expr) -> Expr:
-    """``vec(e)``, written without ``vec`` where ``e`` is already a column or a row."""
-    r, c = e.shape
-    if c == 1:
-        return e
-    if r == 1:
-        return Transpose(e)
-    return Vec(e)
-
-
-def mm(*xs: Expr) -> Expr:
-    """The matrix product of ``xs`` (one factor is itself; a unit adjoint ``1`` is left out)."""
-    xs = tuple(x for x in xs if x is not None)
-    if len(xs) > 1:
-        xs = tuple(x for x in xs if not _one(x)) or xs[:1]
-    return xs[0] if len(xs) == 1 else MatMul(xs)
-
-
-def _one(x: Expr) -> bool:
-    return isinstance(x, Num) and x.value == 1
-
-
-def sc(g: Expr, e: Expr) -> Expr:
-    """``g e`` for a scalar adjoint ``g`` (``e`` itself when ``g`` is 1)."""
-    return e if _one(g) else Scale(g, e)
-
-
-def T(e: Expr) -> Expr:
-    return Transpose(e)
-
-
-def num(v) -> Num:
-    return Num(Fraction(v))
-
-
-def inner(a: Expr, b: Expr) -> Expr:
-    """``⟨a, b⟩ = sum(a ⊙ b)``, the Frobenius inner product, written ``aᵀ b`` for columns."""
-    if is_scalar(a.shape):
-        return mm(a, b)
-    if a.shape[1] == 1:
-        return mm(T(a), b)
-    if a.shape[0] == 1:
-        return mm(a, T(b))
-    return Sum(Hadamard(a, b))
-
-
-def unvec(g: Expr, shape) -> Expr:
-    """The inverse of ``vec`` for a column ``g`` of ``|shape|`` entries: ``(vec(I_m)ᵀ ⊗ I_n)(I_m ⊗ g)``."""
-    n, m = shape
-    if m == 1:
-        return g
-    if n == 1:
-        return T(g)
-    return mm(Kron(T(Vec(Identity(m))), Identity(n)), Kron(Identity(m), g))
-
-
-def diagc(e: Expr) -> Expr:
-    """``diag(vec(e))``: the Jacobian of an entrywise product by ``e``."""
-    return Diag(col(e))
-
-
-def step_(e: Expr) -> Expr:
-    return Apply("step", e)
+# ───────────────────────────── derivatives of the entrywise functions ─────────────────────────────
 
 
 def fprime(fn: str, x: Expr, order: int = 0, declared: bool = False) -> Expr:

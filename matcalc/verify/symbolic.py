@@ -493,42 +493,12 @@ def _has_index(e: Expr) -> bool:
     return any(isinstance(x, (ir.Entry, ir.IndexSum, ir.Delta)) for x in ir.walk(e))
 
 
-class _Fresh:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self, dim) -> ir.Index:
-        self.n += 1
-        return ir.Index(f"_k{self.n}", dim)
-
-
-def _expand_entries(e: Expr, fresh: _Fresh) -> Expr:
-    """Entries of products as index sums: ``(A B)[i, j] = Σ_k A[i, k] B[k, j]`` (the componentwise direction)."""
-    from matcalc.engine.simplify import _entry, _idx2
-
-    kids = ir.children(e)
-    if kids:
-        nk = [_expand_entries(k, fresh) for k in kids]
-        if any(a is not b for a, b in zip(nk, kids)):
-            e = ir.rebuild(e, nk)
-    if isinstance(e, ir.Entry) and isinstance(e.arg, ir.MatMul):
-        r, c = _idx2(e.arg, e.idx)
-        A, rest = e.arg.args[0], e.arg.args[1:]
-        R = rest[0] if len(rest) == 1 else ir.MatMul(rest)
-        d = A.shape[1]
-        if d == 1:
-            return ir.Scale(_entry(A, r, 1), _expand_entries(_entry(R, 1, c), fresh))
-        k = fresh(d)
-        return ir.IndexSum(k, ir.Scale(_entry(A, r, k), _expand_entries(_entry(R, k, c), fresh)))
-    return e
-
-
 def _canon_bound(e: Expr, depth: int = 0) -> Expr:
     """Bound indices renamed by nesting depth (``Σ_k … k …`` and ``Σ_j … j …`` read the same); directly nested
     sums (``Σ_i Σ_j``) are put in the order whose normal form is least, so the order of summation does not matter."""
     from itertools import permutations
 
-    from matcalc.engine.simplify import _subst
+    from matcalc.engine.index import _subst
 
     if isinstance(e, ir.IndexSum):
         idxs, body = [], e
@@ -563,6 +533,7 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
 def _prepare(e: Expr) -> Expr:
     """Named values inlined, derivatives expanded, sound simplification; index expressions in componentwise form."""
     from matcalc.engine import expand_derivatives
+    from matcalc.engine.index import _expand_entries, _Fresh
     from matcalc.engine.simplify import Simplifier, all_rules
 
     if any(isinstance(x, ir.Derivative) for x in ir.walk(e)):
@@ -609,14 +580,13 @@ def componentwise_form(e: Expr) -> tuple:
 
     Used to compare a componentwise statement (``z = Σ_i w[i] x[i] + b``) with a matrix one (``z = wᵀ x + b``).
     """
-    from matcalc.engine.simplify import Simplifier, all_rules, componentwise
-
     with _deep():
         return _componentwise_form(e)
 
 
 def _componentwise_form(e: Expr) -> tuple:
-    from matcalc.engine.simplify import Simplifier, all_rules, componentwise
+    from matcalc.engine.index import componentwise
+    from matcalc.engine.simplify import Simplifier, all_rules
 
     e = _prepare(e)
     if not is_scalar(e.shape):
