@@ -10,7 +10,8 @@ import dataclasses
 import pytest
 
 from matcalc import ir
-from matcalc.engine.rules import RULES, UnsupportedDerivative, rule_for, verify_rule, verify_rules
+from matcalc.engine.rulecheck import verify_rule, verify_rules
+from matcalc.engine.rules import RULES, UnsupportedDerivative, rule_for
 
 #: Every operation of SPEC section 3 and issue 3, by rule name.
 REQUIRED = [
