@@ -6,9 +6,9 @@ left; like terms are collected (``A x + Aᵀ x → (A + Aᵀ) x``), scalar facto
 inward where that does not add transposes, and index expressions reduced (``Σ_k [k = q] e_k → e_q``,
 ``(u vᵀ)[j, k] → u[j] v[k]``). :func:`simplify_steps` lists the rewrites applied, ``(rule name, before, after)``,
 each on the subexpression it changed. A rule is a function ``Expr -> Expr | None`` written with ``match``
-statements; rules live in named groups (:data:`GROUPS`) and are applied by small generic strategies
-(:func:`exhaust`, :func:`bottom_up`, :func:`chain`), memoised by node identity so shared subexpressions are
-simplified once. The IR constructors check shapes, so a rewrite that broke a shape would fail at once.
+statements; rules live in named groups (:data:`GROUPS`; the index rules come from :mod:`matcalc.engine.index`) and
+are applied by :class:`Simplifier` — bottom up, each node rewritten by the first rule that applies until none does —
+memoised by node identity so shared subexpressions are simplified once. The IR constructors check shapes, so a rewrite that broke a shape would fail at once.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from matcalc.engine.build import _coef, _is_one_fill, _is_zero, _mm, _num, _scal
 from matcalc.engine.index import r_entry, r_index_sum, r_index_to_matrix
 from matcalc.shapes import is_scalar
 
-__all__ = ["Simplifier", "simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule", "exhaust",
-           "bottom_up", "chain", "all_rules"]
+__all__ = ["Simplifier", "simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule",
+           "all_rules"]
 
 RuleFn = Callable[[Expr], "Expr | None"]
 
@@ -560,34 +560,12 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
     return rule.name, rule.statement
 
 
-# ───────────────────────────── strategies ─────────────────────────────
-
-
-def chain(*rules: RuleFn) -> RuleFn:
-    """The first rule that applies (SymPy's ``do_one``)."""
-    def go(e: Expr) -> Expr | None:
-        for r in rules:
-            out = r(e)
-            if out is not None and out is not e:
-                return out
-        return None
-    return go
-
-
-def exhaust(rule: RuleFn, *, limit: int = 1000) -> Callable[[Expr], Expr]:
-    """Apply ``rule`` at the top until it no longer applies."""
-    def go(e: Expr) -> Expr:
-        for _ in range(limit):
-            out = rule(e)
-            if out is None or out == e:
-                return e
-            e = out
-        return e
-    return go
+# ───────────────────────────── the simplifier ─────────────────────────────
 
 
 class Simplifier:
-    """``bottom_up(exhaust(chain(rules)))``, memoised by identity, recording each rewrite.
+    """The rules applied bottom up, each node until no rule applies (first match wins), memoised by identity,
+    recording each rewrite.
 
     One instance may simplify several expressions (the gradients of one cost); shared nodes are simplified once.
     """
@@ -631,10 +609,6 @@ class Simplifier:
                 break
             else:
                 return x
-
-
-def bottom_up(rules: list[RewriteRule], *, record: bool = False) -> Simplifier:
-    return Simplifier(rules, record)
 
 
 def simplify_steps_and_result(e: Expr) -> tuple[list[tuple[str, Expr, Expr, str]], Expr]:
