@@ -9,8 +9,9 @@ itself in matrix form and in index notation, cites its source, and carries the t
 * ``jac(node, i)`` — the local Jacobian ``∂vec(node)/∂vec(operand i)`` in numerator layout (``|node| × |operand|``),
   used for vector and matrix outputs.
 
-:func:`rule_for` picks the rule for operand ``i`` of a node (a lookup by node type, then by function name or operand
-position); an operation without a rule raises :class:`UnsupportedDerivative` naming it — never a silent zero.
+:func:`rule_for` picks the rule for operand ``i`` of a node (a lookup in :data:`DISPATCH` by node type; the few
+operations with several rules pick one by function name or operand position); an operation without a rule raises
+:class:`UnsupportedDerivative` naming it — never a silent zero.
 Each rule also has an ``example`` (an expression over variables with symbolic sizes and the variable to differentiate
 by) and, where SymPy can state it at generic ``n``, an ``index_proof``; :func:`matcalc.engine.rulecheck.verify_rules`
 checks every rule with them (SymPy is imported lazily there and only there). Style after HIPS autograd's ``numpy_vjps.py``: one line per
@@ -33,7 +34,7 @@ from matcalc.ir import (
 from matcalc.engine.build import T, col, diagc, inner, mm, num, sc, step_, unvec, vsize
 from matcalc.shapes import dim_mul, is_scalar
 
-__all__ = ["Rule", "RULES", "UnsupportedDerivative", "rule_for", "fused_operand", "fprime", "MAX_MATRIX_POWER"]
+__all__ = ["Rule", "RULES", "UnsupportedDerivative", "rule_for", "DISPATCH", "fused_operand", "fprime", "MAX_MATRIX_POWER"]
 
 #: Largest |k| for which ``X^k`` is differentiated (the rule expands to k terms).
 MAX_MATRIX_POWER = 64
@@ -589,39 +590,57 @@ defrule("index-sum", ir.IndexSum, "∂(Σ_k e_k)/∂v = Σ_k ∂e_k/∂v;  Σ_k 
 
 # ───────────────────────────── dispatch ─────────────────────────────
 
-_ENTRYWISE_RULE = {fn: fn for fn in ir.ENTRYWISE}
+def _by_position(first: str, second: str) -> Callable[[Expr, int], str]:
+    """The rule named ``first`` for operand 0 and ``second`` for operand 1."""
+    return lambda node, i: first if i == 0 else second
+
+
+def _add_rule(node: Add, i: int) -> str:
+    return "difference" if isinstance(node.args[i], Neg) else "sum"
+
+
+def _matmul_rule(node: MatMul, i: int) -> str:
+    a = node.args
+    if len(a) == 2 and a[0].shape[0] == 1 and a[1].shape[1] == 1 and isinstance(a[0], Transpose):
+        return "dot"
+    return "matmul-left" if i == 0 else "matmul-right" if i == len(a) - 1 else "matmul-middle"
+
+
+def _power_rule(node: Power, i: int) -> str:
+    return "power-scalar" if is_scalar(node.base.shape) else "power-matrix"
+
+
+def _apply_rule(node: Apply, i: int) -> str:
+    if node.declared:
+        return "declared-f"
+    if node.fn in ir.ENTRYWISE:
+        return node.fn
+    raise UnsupportedDerivative(f"no derivative rule for the function {node.fn}")
+
+
+#: node type -> ``(node, operand index) -> rule name``: the few operations with several rules pick one by operand.
+DISPATCH: dict[type, Callable[[Expr, int], str]] = {
+    Add: _add_rule,
+    MatMul: _matmul_rule,
+    Scale: _by_position("scale-scalar", "scale-arg"),
+    Div: _by_position("div-arg", "div-scalar"),
+    HadDiv: _by_position("hadamard-div-left", "hadamard-div-right"),
+    Power: _power_rule,
+    MaxMin: lambda node, i: node.op,
+    Apply: _apply_rule,
+}
+for _r in RULES.values():  # every other operation: its one rule (the first in the table with a vjp or a Jacobian)
+    if _r.vjp is not None or _r.jac is not None:
+        DISPATCH.setdefault(_r.op, lambda node, i, name=_r.name: name)
+del _r
 
 
 def rule_for(node: Expr, i: int) -> Rule:
     """The rule that differentiates ``node`` by its operand ``i``; raises :class:`UnsupportedDerivative` if none."""
-    t = type(node)
-    if t is Add:
-        return RULES["difference"] if isinstance(node.args[i], Neg) else RULES["sum"]
-    if t is MatMul:
-        a = node.args
-        if len(a) == 2 and a[0].shape[0] == 1 and a[1].shape[1] == 1 and isinstance(a[0], Transpose):
-            return RULES["dot"]
-        return RULES["matmul-left" if i == 0 else "matmul-right" if i == len(a) - 1 else "matmul-middle"]
-    if t is Scale:
-        return RULES["scale-scalar" if i == 0 else "scale-arg"]
-    if t is Div:
-        return RULES["div-arg" if i == 0 else "div-scalar"]
-    if t is HadDiv:
-        return RULES["hadamard-div-left" if i == 0 else "hadamard-div-right"]
-    if t is Power:
-        return RULES["power-scalar" if is_scalar(node.base.shape) else "power-matrix"]
-    if t is MaxMin:
-        return RULES[node.op]
-    if t is Apply:
-        if node.declared:
-            return RULES["declared-f"]
-        if node.fn in _ENTRYWISE_RULE:
-            return RULES[_ENTRYWISE_RULE[node.fn]]
-        raise UnsupportedDerivative(f"no derivative rule for the function {node.fn}")
-    for r in RULES.values():
-        if r.op is t and (r.vjp is not None or r.jac is not None):
-            return r
-    raise UnsupportedDerivative(f"no derivative rule for {_opname(node)}")
+    pick = DISPATCH.get(type(node))
+    if pick is None:
+        raise UnsupportedDerivative(f"no derivative rule for {_opname(node)}")
+    return RULES[pick(node, i)]
 
 
 def _opname(node: Expr) -> str:
