@@ -2,18 +2,21 @@
 
 Contract: :func:`_by_entry` differentiates a scalar expression by one entry of a variable. An expression without
 index nodes gives an entry of its gradient (the composer's reverse mode); an index expression (entries, index sums,
-Kronecker deltas) is differentiated node by node with the product, quotient and chain rules and
-``∂X[i, j]/∂X[p, q] = [i = p][j = q]``; an entry of a matrix expression is first written componentwise. Every step
-is recorded in the derivation; a case without a rule raises :class:`~matcalc.engine.rules.UnsupportedDerivative`.
+Kronecker deltas) is differentiated node by node by the rules of :data:`ENTRY_RULES` (one named rule per operation:
+sum, product, quotient, power, chain rule, …) and ``∂X[i, j]/∂X[p, q] = [i = p][j = q]``; an entry of a matrix
+expression is first written componentwise. Every step names its rule and is recorded in the derivation; a case without a rule raises :class:`~matcalc.engine.rules.UnsupportedDerivative`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import (
-    Add, Apply, Delta, Div, Entry, EPower, Expr, Hadamard, IndexSum, MatMul, Named, Neg, Num, Power, Scale, Transpose,
-    Var,
+    Add, Apply, Delta, Div, Entry, EPower, Expr, HadDiv, Hadamard, IndexSum, MatMul, Named, Neg, Num, Power, Scale,
+    Transpose, Var,
 )
 from matcalc.engine.compose import Step, _forward, _matcher, _reverse, _Tracer
 from matcalc.engine.index import _idx2, componentwise
@@ -90,16 +93,65 @@ def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
                                       "index form"))
                     return d(comp)
             return _entry_of_jacobian(A, idx, X, pq, is_x, steps)
-        case IndexSum(index=k, body=b):
-            out = IndexSum(k, d(b))
-            steps.append(Step("index-sum", e, out, "∂(Σ_k e_k)/∂v = Σ_k ∂e_k/∂v"))
-            return out
         case Named(value=v):
             return d(v)
-        case Add(args=args):
-            return Add(tuple(d(a) for a in args))
-        case Neg(arg=a):
-            return Neg(d(a))
+    rule = ENTRY_RULES.get(type(e))
+    if rule is None:
+        raise _unsupported(e)
+    out = rule.apply(d, e)
+    steps.append(Step(rule.name, e, out, rule.statement))
+    return out
+
+
+def _unsupported(e: Expr) -> UnsupportedDerivative:
+    return UnsupportedDerivative(f"the derivative by an entry of {type(e).__name__} over index expressions")
+
+
+# ───────────────────────────── the rules of the index form: one per operation ─────────────────────────────
+
+#: ``d(x)`` is the derivative of an operand by the entry; a rule returns the derivative of the whole node.
+EntryRuleFn = Callable[[Callable[[Expr], Expr], Expr], Expr]
+
+
+@dataclass(frozen=True)
+class EntryRule:
+    """A rule of the index form: its name and statement (shown as the step) and how to apply it."""
+
+    name: str
+    statement: str
+    apply: EntryRuleFn
+
+
+#: node type -> the rule that differentiates it by one entry (scalar, index-form expressions).
+ENTRY_RULES: dict[type, EntryRule] = {}
+
+
+def _defentry(name: str, statement: str, *ops: type) -> Callable[[EntryRuleFn], EntryRuleFn]:
+    def register(fn: EntryRuleFn) -> EntryRuleFn:
+        for op in ops:
+            ENTRY_RULES[op] = EntryRule(name, statement, fn)
+        return fn
+    return register
+
+
+@_defentry("index-sum", "∂(Σ_k e_k)/∂v = Σ_k ∂e_k/∂v", IndexSum)
+def _index_sum(d, e: IndexSum) -> Expr:
+    return IndexSum(e.index, d(e.body))
+
+
+@_defentry("entry-sum", "∂(a + b)/∂X[p, q] = ∂a/∂X[p, q] + ∂b/∂X[p, q]", Add)
+def _sum(d, e: Add) -> Expr:
+    return Add(tuple(d(a) for a in e.args))
+
+
+@_defentry("entry-negation", "∂(−a)/∂X[p, q] = −∂a/∂X[p, q]", Neg)
+def _negation(d, e: Neg) -> Expr:
+    return Neg(d(e.arg))
+
+
+@_defentry("entry-product", "∂(a b)/∂X[p, q] = ∂a/∂X[p, q] b + a ∂b/∂X[p, q] (product rule)", Scale, Hadamard, MatMul)
+def _product(d, e: Expr) -> Expr:
+    match e:
         case Scale(scalar=a, arg=b) if is_scalar(b.shape):
             return Add((Scale(d(a), b), Scale(a, d(b))))
         case Hadamard(a=a, b=b):
@@ -113,16 +165,26 @@ def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
                     t = Scale(t, p_)
                 terms.append(t)
             return terms[0] if len(terms) == 1 else Add(tuple(terms))
-        case Div(arg=a, scalar=c):
-            return Add((Div(d(a), c), Neg(Div(Scale(a, d(c)), Power(c, 2)))))
-        case ir.HadDiv(a=a, b=c):
-            return Add((Div(d(a), c), Neg(Div(Scale(a, d(c)), Power(c, 2)))))
-        case Power(base=c, exp=k):
-            return Scale(Scale(Num(k), Power(c, k - 1)), d(c))
-        case EPower(base=c, exp=k):
-            return Scale(Scale(Num(k), Power(c, k - 1)), d(c))
-        case Apply(fn=fn, arg=a, order=o, declared=dec):
-            return Scale(fprime(fn, a, o, dec), d(a))
-        case Transpose(arg=a):
-            return d(a)
-    raise UnsupportedDerivative(f"the derivative by an entry of {type(e).__name__} over index expressions")
+    raise _unsupported(e)
+
+
+@_defentry("entry-quotient", "∂(a / c)/∂X[p, q] = ∂a/∂X[p, q] / c − a ∂c/∂X[p, q] / c² (quotient rule)", Div, HadDiv)
+def _quotient(d, e: Expr) -> Expr:
+    a, c = (e.arg, e.scalar) if isinstance(e, Div) else (e.a, e.b)
+    return Add((Div(d(a), c), Neg(Div(Scale(a, d(c)), Power(c, 2)))))
+
+
+@_defentry("entry-power", "∂(c^k)/∂X[p, q] = k c^(k−1) ∂c/∂X[p, q] (power rule)", Power, EPower)
+def _power(d, e: Expr) -> Expr:
+    c, k = e.base, e.exp
+    return Scale(Scale(Num(k), Power(c, k - 1)), d(c))
+
+
+@_defentry("entry-chain", "∂f(a)/∂X[p, q] = f'(a) ∂a/∂X[p, q] (chain rule)", Apply)
+def _chain(d, e: Apply) -> Expr:
+    return Scale(fprime(e.fn, e.arg, e.order, e.declared), d(e.arg))
+
+
+@_defentry("entry-transpose", "∂(aᵀ)/∂X[p, q] = ∂a/∂X[p, q] for a 1×1 term", Transpose)
+def _transpose(d, e: Transpose) -> Expr:
+    return d(e.arg)
