@@ -16,6 +16,9 @@ from matcalc.ir import (
 )
 from matcalc.shapes import dim_mul, is_scalar
 
+__all__ = ["vsize", "col", "mm", "sc", "T", "num", "inner", "unvec", "diagc", "step_", "is_num", "is_zero", "is_one_fill",
+           "is_symmetric", "zeros_of", "matmul_of", "times", "coefficient", "scalar_factors"]
+
 
 # ───────────────────────────── small constructors ─────────────────────────────
 
@@ -93,42 +96,42 @@ def step_(e: Expr) -> Expr:
 # ───────────────────────────── the simplifier's helpers ─────────────────────────────
 
 
-def _num(e: Expr, v=None) -> bool:
+def is_num(e: Expr, v=None) -> bool:
     return isinstance(e, Num) and (v is None or e.value == v)
 
 
-def _is_zero(e: Expr) -> bool:
-    return isinstance(e, Zeros) or _num(e, 0) or (isinstance(e, Broadcast) and _num(e.arg, 0))
+def is_zero(e: Expr) -> bool:
+    return isinstance(e, Zeros) or is_num(e, 0) or (isinstance(e, Broadcast) and is_num(e.arg, 0))
 
 
-def _is_one_fill(e: Expr) -> bool:
-    return isinstance(e, Ones) or (isinstance(e, Broadcast) and _num(e.arg, 1)) or _num(e, 1)
+def is_one_fill(e: Expr) -> bool:
+    return isinstance(e, Ones) or (isinstance(e, Broadcast) and is_num(e.arg, 1)) or is_num(e, 1)
 
 
-def _symmetric(e: Expr) -> bool:
+def is_symmetric(e: Expr) -> bool:
     return isinstance(e, Var) and bool({"symmetric", "spd", "diagonal"} & set(e.props))
 
 
-def _zeros(shape) -> Expr:
+def zeros_of(shape) -> Expr:
     return Num(0) if is_scalar(shape) else Zeros(shape)
 
 
-def _mm(xs) -> Expr:
+def matmul_of(xs) -> Expr:
     xs = list(xs)
     return xs[0] if len(xs) == 1 else MatMul(tuple(xs))
 
 
-def _scale(c: Fraction, e: Expr) -> Expr:
+def times(c: Fraction, e: Expr) -> Expr:
     if c == 1:
         return e
     if c == -1:
         return Neg(e)
     if c == 0:
-        return _zeros(e.shape)
+        return zeros_of(e.shape)
     return Scale(Num(c), e)
 
 
-def _coef(e: Expr) -> tuple[Fraction, Expr]:
+def coefficient(e: Expr) -> tuple[Fraction, Expr]:
     """``e = c · core`` with a rational ``c`` peeled off (through Neg and numeric Scale)."""
     c = Fraction(1)
     while True:
@@ -140,8 +143,8 @@ def _coef(e: Expr) -> tuple[Fraction, Expr]:
             return c, e
 
 
-def _sfactors(s: Expr) -> list[Expr]:
+def scalar_factors(s: Expr) -> list[Expr]:
     """The scalar factors of a scalar product built with Scale."""
     if isinstance(s, Scale) and is_scalar(s.arg.shape):
-        return _sfactors(s.scalar) + _sfactors(s.arg)
+        return scalar_factors(s.scalar) + scalar_factors(s.arg)
     return [s]

@@ -2,11 +2,11 @@
 
 Contract: the composer knows nothing about particular operations. It hash-conses an expression (:func:`intern`:
 shared subexpressions become one node), walks it once in topological order and looks the rules up in
-:mod:`matcalc.engine.rules`. A scalar output is differentiated in reverse mode (:func:`_reverse_many`: adjoints
+:mod:`matcalc.engine.rules`. A scalar output is differentiated in reverse mode (:func:`reverse_many`: adjoints
 shaped like each node, summed at shared nodes, so an L-layer network costs O(L)); a vector or matrix output by
-composing local Jacobians of ``vec``s (:func:`_forward`: numerator layout, ``∂vec(W x)/∂vec(W) = xᵀ ⊗ I``), then
-converted to the layout asked for (:func:`_layout_scalar`, :func:`_layout_jacobian`). Intermediate results are
-simplified as they are formed by :class:`_Tracer` (with :mod:`matcalc.engine.simplify`), and every rule used is a
+composing local Jacobians of ``vec``s (:func:`forward`: numerator layout, ``∂vec(W x)/∂vec(W) = xᵀ ⊗ I``), then
+converted to the layout asked for (:func:`layout_scalar`, :func:`layout_jacobian`). Intermediate results are
+simplified as they are formed by :class:`Tracer` (with :mod:`matcalc.engine.simplify`), and every rule used is a
 :class:`Step` of the :class:`Derivation`. A missing rule raises :class:`~matcalc.engine.rules.UnsupportedDerivative`
 naming the operation. The entry point, :func:`matcalc.engine.differentiate`, lives in
 :mod:`matcalc.engine.differentiation`.
@@ -25,7 +25,8 @@ from matcalc.engine.rules import UnsupportedDerivative, fused_operand, rule_for
 from matcalc.engine.simplify import Simplifier
 from matcalc.shapes import is_scalar
 
-__all__ = ["Step", "Derivation", "intern", "node_count"]
+__all__ = ["Step", "Derivation", "Tracer", "intern", "node_count", "matcher", "links", "reverse", "reverse_many", "forward",
+           "layout_scalar", "layout_jacobian"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _topo(root: Expr, is_leaf) -> list[Expr]:
 # ───────────────────────────── what we differentiate by ─────────────────────────────
 
 
-def _matcher(wrt: Expr):
+def matcher(wrt: Expr):
     if isinstance(wrt, Var):
         return lambda x: isinstance(x, Var) and x.name == wrt.name and x.dims == wrt.dims
     if isinstance(wrt, Named):
@@ -139,7 +140,7 @@ def _matcher(wrt: Expr):
 # ───────────────────────────── reverse mode (scalar outputs) ─────────────────────────────
 
 
-class _Tracer:
+class Tracer:
     """Simplifies the composer's intermediate results as they are formed and records the steps.
 
     One memoised simplifier serves a whole derivation (shared nodes are simplified once). For small expressions each
@@ -196,19 +197,19 @@ def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
     return rebuild(e, nk)
 
 
-def _reverse(expr: Expr, is_wrt, steps: list[Step], tracer: _Tracer | None = None) -> Expr | None:
+def reverse(expr: Expr, is_wrt, steps: list[Step], tracer: Tracer | None = None) -> Expr | None:
     """The gradient of the scalar ``expr`` (shaped like the variable), or None if it does not depend on it."""
-    return _reverse_many(expr, lambda x: 0 if is_wrt(x) else None, steps, tracer).get(0)
+    return reverse_many(expr, lambda x: 0 if is_wrt(x) else None, steps, tracer).get(0)
 
 
-def _reverse_many(expr: Expr, which, steps: list[Step], tracer: _Tracer | None = None) -> dict:
+def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = None) -> dict:
     """Reverse mode for several variables at once: ``which(node)`` names the variable a leaf is (or None).
 
     Returns ``{name: gradient}`` for the variables ``expr`` depends on. Each node's adjoint is formed once, as the
     sum of its parents' contributions, and simplified once, so shared subexpressions cost once. Each step shows
     ``∂C/∂(operand)`` (``before``, a ``grad`` node) and the operand's adjoint contribution (``after``).
     """
-    tracer = tracer or _Tracer(steps)
+    tracer = tracer or Tracer(steps)
     is_leaf = lambda x: which(x) is not None  # noqa: E731
     order = _topo(expr, is_leaf)
     dep: dict[int, bool] = {}
@@ -235,7 +236,7 @@ def _reverse_many(expr: Expr, which, steps: list[Step], tracer: _Tracer | None =
         if isinstance(x, Named):
             adj.setdefault(id(x.value), []).append(g)
             continue
-        for i, k, rule in _links(x):
+        for i, k, rule in links(x):
             if not dep[id(k)]:
                 continue
             if rule.vjp is None:
@@ -246,7 +247,7 @@ def _reverse_many(expr: Expr, which, steps: list[Step], tracer: _Tracer | None =
     return {k: v[0] if len(v) == 1 else tracer.simplify(Add(tuple(v))) for k, v in found.items()}
 
 
-def _links(x: Expr):
+def links(x: Expr):
     """``(operand index, operand, rule)`` for each operand the composer differentiates ``x`` by.
 
     Usually the children with their rules; a fused rule (``‖u‖²`` by ``u``) replaces the chain through a child.
@@ -265,12 +266,12 @@ def _grad_of(expr: Expr, x: Expr) -> Expr:
 # ───────────────────────────── forward Jacobians (vector and matrix outputs) ─────────────────────────────
 
 
-def _forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: _Tracer | None = None) -> Expr | None:
+def forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: Tracer | None = None) -> Expr | None:
     """``∂vec(expr)/∂vec(X)`` (numerator layout, ``|expr| × |X|``), or None if ``expr`` does not depend on X.
 
     Each step shows a local Jacobian ``∂node/∂operand`` and then the Jacobian chain rule ``∂node/∂X``.
     """
-    tracer = tracer or _Tracer(steps)
+    tracer = tracer or Tracer(steps)
     order = _topo(expr, is_wrt)
     jac: dict[int, Expr] = {}
     wrt_node = None
@@ -285,7 +286,7 @@ def _forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: _Tracer | None
             continue
         terms = []
         direct = False
-        for i, k, rule in _links(x):
+        for i, k, rule in links(x):
             jk = jac.get(id(k))
             if jk is None:
                 continue
@@ -309,7 +310,7 @@ def _forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: _Tracer | None
 # ───────────────────────────── layouts ─────────────────────────────
 
 
-def _layout_scalar(g: Expr, kind: str, layout: str) -> Expr:
+def layout_scalar(g: Expr, kind: str, layout: str) -> Expr:
     """A gradient (shaped like X) in the requested kind and layout."""
     if kind == "grad":
         return g
@@ -318,7 +319,7 @@ def _layout_scalar(g: Expr, kind: str, layout: str) -> Expr:
     return Transpose(g) if layout == "numerator" else g
 
 
-def _layout_jacobian(j: Expr, expr: Expr, wrt: Expr, kind: str, layout: str) -> Expr:
+def layout_jacobian(j: Expr, expr: Expr, wrt: Expr, kind: str, layout: str) -> Expr:
     """A Jacobian of ``vec``s in the requested kind and layout."""
     if kind == "jacobian":
         return j

@@ -15,12 +15,12 @@ from fractions import Fraction
 from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import Derivative, Entry, Expr, Named, Var, children, rebuild
-from matcalc.engine.compose import (
-    Derivation, Step, _forward, _layout_jacobian, _layout_scalar, _matcher, _reverse_many, _Tracer, intern,
-)
-from matcalc.engine.entry import _by_entry
-from matcalc.engine.lecture import _lecture_steps
 from matcalc.engine.build import vsize
+from matcalc.engine.compose import (
+    Derivation, Step, Tracer, forward, intern, layout_jacobian, layout_scalar, matcher, reverse_many,
+)
+from matcalc.engine.entry import by_entry
+from matcalc.engine.lecture import lecture_steps
 from matcalc.shapes import is_scalar
 
 __all__ = ["differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
@@ -97,7 +97,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             else:
                 steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
                                   "treated as independent in this Jacobian"))
-    tracer = _Tracer(steps)
+    tracer = Tracer(steps)
     raws: list[Expr] = []
     notes: list[str] = []
     plain = [i for i, w in enumerate(wrts) if not isinstance(w, Entry)]
@@ -106,7 +106,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         by_var = {(wrts[i].name, wrts[i].dims): i for i in reversed(plain) if isinstance(wrts[i], Var)}
         by_name = {wrts[i].name: i for i in reversed(plain) if isinstance(wrts[i], Named)}
         for i in plain:
-            _matcher(wrts[i])  # rejects anything else
+            matcher(wrts[i])  # rejects anything else
 
         def which(x):  # a dictionary lookup: O(1) per node for any number of variables
             if isinstance(x, Var):
@@ -115,7 +115,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
                 return by_name.get(x.name)
             return None
 
-        grads = _reverse_many(expr, which, steps, tracer)
+        grads = reverse_many(expr, which, steps, tracer)
         for i in plain:  # a variable asked for twice gets the same gradient
             w = wrts[i]
             first = by_var.get((w.name, w.dims)) if isinstance(w, Var) else by_name.get(w.name)
@@ -123,27 +123,27 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
                 grads[i] = grads[first]
     for i, wrt in enumerate(wrts):
         if isinstance(wrt, Entry):
-            raws.append(_by_entry(expr, wrt, steps, tracer))
+            raws.append(by_entry(expr, wrt, steps, tracer))
             notes.append("derivative by one entry: index rules")
         elif is_scalar(expr.shape):
             g = grads.get(i)
             g = ir.Zeros(wrt.shape) if g is None else g
             if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props) and g.shape[0] != 1:
                 g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add((g, ir.Transpose(g))))
-            raws.append(_layout_scalar(g, kind, layout))
+            raws.append(layout_scalar(g, kind, layout))
             notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
                          "like each node)")
         else:
-            j = _forward(expr, _matcher(wrt), vsize(wrt), steps, tracer)
+            j = forward(expr, matcher(wrt), vsize(wrt), steps, tracer)
             j = ir.Zeros((vsize(expr), vsize(wrt))) if j is None else j
-            raws.append(_layout_jacobian(j, expr, wrt, kind, layout))
+            raws.append(layout_jacobian(j, expr, wrt, kind, layout))
             notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
     out = []
     for wrt, raw, note in zip(wrts, raws, notes):
         target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
         st = list(steps)
         st.append(Step("chain-rule", Derivative(original, wrt, kind, layout), raw, note))
-        local = _Tracer(st)
+        local = Tracer(st)
         local.simp = tracer.simp  # the shared memo: the parts simplified above are not redone
         result = local.simplify(raw)
         if result.shape != target:
@@ -151,7 +151,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
             st.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
         if len(wrts) == 1 and is_scalar(expr.shape) and not isinstance(wrt, Entry):
-            lecture = _lecture_steps(expr, wrt, result, kind, layout, tracer.simp)
+            lecture = lecture_steps(expr, wrt, result, kind, layout, tracer.simp)
             if lecture is not None:
                 st = [s_ for s_ in steps if s_.rule in ("expand-derivatives", "symmetric-convention")] + lecture
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))

@@ -1,6 +1,6 @@
 """Derivatives by one entry: ``∂e/∂X[p, q]`` for a scalar ``e``, by index rules.
 
-Contract: :func:`_by_entry` differentiates a scalar expression by one entry of a variable. An expression without
+Contract: :func:`by_entry` differentiates a scalar expression by one entry of a variable. An expression without
 index nodes gives an entry of its gradient (the composer's reverse mode); an index expression (entries, index sums,
 Kronecker deltas) is differentiated node by node by the rules of :data:`ENTRY_RULES` (one named rule per operation:
 sum, product, quotient, power, chain rule, …) and ``∂X[i, j]/∂X[p, q] = [i = p][j = q]``; an entry of a matrix
@@ -18,25 +18,27 @@ from matcalc.ir import (
     Add, Apply, Delta, Div, Entry, EPower, Expr, HadDiv, Hadamard, IndexSum, MatMul, Named, Neg, Num, Power, Scale,
     Transpose, Var,
 )
-from matcalc.engine.compose import Step, _forward, _matcher, _reverse, _Tracer
-from matcalc.engine.index import _idx2, componentwise
 from matcalc.engine.build import vsize
+from matcalc.engine.compose import Step, Tracer, forward, matcher, reverse
+from matcalc.engine.index import componentwise, row_col
 from matcalc.engine.rules import UnsupportedDerivative, fprime
 from matcalc.shapes import is_scalar
+
+__all__ = ["by_entry", "ENTRY_RULES", "EntryRule"]
 
 
 def _has_index(e: Expr) -> bool:
     return any(isinstance(x, (Entry, IndexSum, Delta)) for x in ir.walk(e))
 
 
-def _by_entry(expr: Expr, wrt: Entry, steps: list[Step], tracer: _Tracer | None = None) -> Expr:
+def by_entry(expr: Expr, wrt: Entry, steps: list[Step], tracer: Tracer | None = None) -> Expr:
     """``∂expr/∂X[p, q]`` for a scalar ``expr``: entries of the gradient, or index rules for index expressions."""
     X = wrt.arg
     if not isinstance(X, Var):
         raise MatcalcError("a derivative by an entry needs an entry of a variable, such as W[j, k]")
     if not is_scalar(expr.shape):
         raise UnsupportedDerivative("the derivative of a vector or matrix by one entry (take an entry of it first)")
-    is_x = _matcher(X)
+    is_x = matcher(X)
     return _dentry(expr, X, wrt.idx, is_x, steps)
 
 
@@ -57,7 +59,7 @@ def _entry_of_jacobian(A: Expr, idx: tuple, X: Var, pq: tuple, is_x, steps) -> E
     if is_scalar(A.shape):
         return _dentry(A, X, pq, is_x, steps)
     if A.shape[1] == 1 and X.shape[1] == 1 and len(idx) == 1:
-        j = _forward(A, is_x, vsize(X), steps)
+        j = forward(A, is_x, vsize(X), steps)
         if j is None:
             return Num(0)
         return Entry(j, (idx[0], pq[0]))
@@ -71,7 +73,7 @@ def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
     if not _depends(e, X):
         return Num(0)
     if not _has_index(e):
-        g = _reverse(e, is_x, steps)
+        g = reverse(e, is_x, steps)
         if g is None:
             return Num(0)
         out = Entry(g, pq)
@@ -87,7 +89,7 @@ def _dentry(e: Expr, X: Var, pq: tuple, is_x, steps: list[Step]) -> Expr:
             return d(Entry(v, idx))
         case Entry(arg=A, idx=idx):
             if not _has_index(A):
-                comp = componentwise(A, *_idx2(A, idx))
+                comp = componentwise(A, *row_col(A, idx))
                 if not (isinstance(comp, Entry) and comp.arg is A):
                     steps.append(Step("componentwise", e, comp, "(A B)[i, j] = Σ_k A[i, k] B[k, j]: the entry in "
                                       "index form"))

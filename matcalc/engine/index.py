@@ -1,7 +1,7 @@
 """The index machinery: entries, Kronecker deltas and index sums, and the componentwise form of an expression.
 
 Contract: :func:`componentwise` writes an entry ``e[r, c]`` as a scalar index expression (products become index
-sums, reductions become sums, entrywise operations act on entries); :func:`_expand_entries` does the same one level
+sums, reductions become sums, entrywise operations act on entries); :func:`expand_entries` does the same one level
 at a time for entries of products only. The index rewrite rules the simplifier applies live here too:
 :func:`r_entry` (``(u vᵀ)[j, k] = u[j] v[k]``, ``I[i, j] = [i = j]``), :func:`r_index_sum`
 (``Σ_k [k = q] e_k = e_q``) and :func:`r_index_to_matrix` (``Σ_k W[j, k] x[k] = (W x)[j]``), each
@@ -17,11 +17,14 @@ from matcalc.ir import (
     Add, Apply, Broadcast, Delta, Diag, Div, Entry, EPower, Expr, HadDiv, Hadamard, Identity, Index, IndexSum,
     MatMul, Named, Neg, Num, Ones, Power, Scale, Sum, Trace, Transpose, Var, Zeros, children, rebuild,
 )
-from matcalc.engine.build import _is_zero, _sfactors
+from matcalc.engine.build import is_zero, scalar_factors
 from matcalc.shapes import is_scalar
 
+__all__ = ["componentwise", "expand_entries", "FreshIndex", "row_col", "substitute", "r_entry", "r_index_sum",
+           "r_index_to_matrix"]
 
-def _idx2(a: Expr, idx: tuple) -> tuple:
+
+def row_col(a: Expr, idx: tuple) -> tuple:
     """Row and column index of ``a[idx]`` (a column's single index is its row)."""
     if len(idx) == 2:
         return idx
@@ -88,7 +91,7 @@ def r_entry(e: Expr) -> Expr | None:
     a = e.arg
     if len(e.idx) == 1 and not (a.shape[1] == 1 or a.shape[0] == 1):
         return None
-    r, c = _idx2(a, e.idx)
+    r, c = row_col(a, e.idx)
     if is_scalar(a.shape):
         return a
     out = _entry_of(a, r, c, _entry)
@@ -108,11 +111,11 @@ def r_entry(e: Expr) -> Expr | None:
     return None
 
 
-def _subst(e: Expr, k: Index, q) -> Expr:
+def substitute(e: Expr, k: Index, q) -> Expr:
     """``e`` with the index ``k`` replaced by ``q`` (in entries, deltas and inner sums)."""
     match e:
         case Entry(arg=a, idx=idx):
-            return Entry(_subst(a, k, q), tuple(q if i == k else i for i in idx))
+            return Entry(substitute(a, k, q), tuple(q if i == k else i for i in idx))
         case Delta(i=i, j=j):
             return _delta(q if i == k else i, q if j == k else j)
         case IndexSum(index=i, body=b) if i == k:
@@ -120,7 +123,7 @@ def _subst(e: Expr, k: Index, q) -> Expr:
     kids = children(e)
     if not kids:
         return e
-    return rebuild(e, [_subst(x, k, q) for x in kids])
+    return rebuild(e, [substitute(x, k, q) for x in kids])
 
 
 def _mentions(e: Expr, k: Index) -> bool:
@@ -136,7 +139,7 @@ def r_index_sum(e: Expr) -> Expr | None:
     if not isinstance(e, IndexSum):
         return None
     k, body = e.index, e.body
-    if _is_zero(body):
+    if is_zero(body):
         return Num(0)
     if isinstance(body, Add) and any(_delta_on(t, k) is not None for t in body.args):
         return Add(tuple(IndexSum(k, t) for t in body.args))
@@ -145,7 +148,7 @@ def r_index_sum(e: Expr) -> Expr | None:
     found = _delta_on(body, k)
     if found is not None:
         rest, q = found
-        return _subst(rest, k, q)
+        return substitute(rest, k, q)
     if isinstance(body, Scale) and not _mentions(body.scalar, k):
         return Scale(body.scalar, IndexSum(k, body.arg))
     return None
@@ -153,7 +156,7 @@ def r_index_sum(e: Expr) -> Expr | None:
 
 def _delta_on(t: Expr, k: Index):
     """If the scalar product ``t`` has a factor ``[k = q]``: (t without it, q)."""
-    fs = _sfactors(t)
+    fs = scalar_factors(t)
     for i, f in enumerate(fs):
         if isinstance(f, Delta) and (f.i == k or f.j == k) and f.i != f.j:
             q = f.j if f.i == k else f.i
@@ -243,7 +246,7 @@ def componentwise(e: Expr, r=1, c=1, fresh: FreshIndex | None = None) -> Expr:
         case ir.Norm(arg=a):
             return Power(cw(ir.Sum(EPower(a, 2))), Fraction(1, 2))
         case Entry(arg=a, idx=idx):
-            rr, cc = _idx2(a, idx)
+            rr, cc = row_col(a, idx)
             return cw(a, rr, cc)
         case IndexSum(index=k, body=b):
             return IndexSum(k, cw(b))
@@ -252,29 +255,20 @@ def componentwise(e: Expr, r=1, c=1, fresh: FreshIndex | None = None) -> Expr:
     return e if is_scalar(e.shape) else _entry(e, r, c)
 
 
-class _Fresh:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self, dim) -> ir.Index:
-        self.n += 1
-        return ir.Index(f"_k{self.n}", dim)
-
-
-def _expand_entries(e: Expr, fresh: _Fresh) -> Expr:
+def expand_entries(e: Expr, fresh: FreshIndex) -> Expr:
     """Entries of products as index sums: ``(A B)[i, j] = Σ_k A[i, k] B[k, j]`` (the componentwise direction)."""
     kids = ir.children(e)
     if kids:
-        nk = [_expand_entries(k, fresh) for k in kids]
+        nk = [expand_entries(k, fresh) for k in kids]
         if any(a is not b for a, b in zip(nk, kids)):
             e = ir.rebuild(e, nk)
     if isinstance(e, ir.Entry) and isinstance(e.arg, ir.MatMul):
-        r, c = _idx2(e.arg, e.idx)
+        r, c = row_col(e.arg, e.idx)
         A, rest = e.arg.args[0], e.arg.args[1:]
         R = rest[0] if len(rest) == 1 else ir.MatMul(rest)
         d = A.shape[1]
         if d == 1:
-            return ir.Scale(_entry(A, r, 1), _expand_entries(_entry(R, 1, c), fresh))
+            return ir.Scale(_entry(A, r, 1), expand_entries(_entry(R, 1, c), fresh))
         k = fresh(d)
-        return ir.IndexSum(k, ir.Scale(_entry(A, r, k), _expand_entries(_entry(R, k, c), fresh)))
+        return ir.IndexSum(k, ir.Scale(_entry(A, r, k), expand_entries(_entry(R, k, c), fresh)))
     return e

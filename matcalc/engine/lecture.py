@@ -1,6 +1,6 @@
 """The lecture's presentation of a derivation: the Jacobians along one path, multiplied by the chain rule.
 
-Contract: :func:`_lecture_steps` rewrites the steps of a derivative of a scalar by a variable it reaches along one
+Contract: :func:`lecture_steps` rewrites the steps of a derivative of a scalar by a variable it reaches along one
 path as the lecture writes them (outer and inner functions, the Jacobian of each link in numerator layout, their
 product by the Jacobian chain rule, the closed form, the layout asked for), or returns None so the composer's
 reverse-mode trace is kept. It only presents: the result is the composer's.
@@ -11,13 +11,15 @@ from __future__ import annotations
 from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import Derivative, Expr, MatMul, Named, Neg, Scale, Transpose, children
-from matcalc.engine.compose import Step, _links, _matcher, _Tracer
+from matcalc.engine.compose import Step, Tracer, links, matcher
+
+__all__ = ["lecture_steps"]
 
 
 _LECTURE_MAX_PATH = 12
 
 
-def _lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, simp) -> list[Step] | None:
+def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, simp) -> list[Step] | None:
     """The derivation as the lecture writes it, when ``wrt`` reaches the scalar ``expr`` along one path.
 
     Inner and outer functions are named, the Jacobian of each (numerator layout) is given, the Jacobian chain
@@ -25,7 +27,7 @@ def _lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, 
     ``vᵀ diag(u) = (v ⊙ u)ᵀ``), and the row becomes the derivative in the layout asked for. Returns None (the
     reverse-mode trace is kept) when there are several paths, the path is long, or anything is unsupported.
     """
-    is_wrt = _matcher(wrt)
+    is_wrt = matcher(wrt)
     try:
         path: list[tuple[Expr, tuple]] = []
         x = expr
@@ -33,15 +35,15 @@ def _lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, 
             if isinstance(x, Named):
                 x = x.value
                 continue
-            links = [(i, k, r) for i, k, r in _links(x) if _reaches(k, is_wrt)]
-            if len(links) != 1 or len(path) >= _LECTURE_MAX_PATH:
+            onward = [(i, k, r) for i, k, r in links(x) if _reaches(k, is_wrt)]
+            if len(onward) != 1 or len(path) >= _LECTURE_MAX_PATH:
                 return None
-            path.append((x, links[0]))
-            x = links[0][1]
+            path.append((x, onward[0]))
+            x = onward[0][1]
         if not path:
             return None
         steps: list[Step] = []
-        tracer = _Tracer(steps)
+        tracer = Tracer(steps)
         tracer.simp = simp
         from matcalc.printing import to_text
 

@@ -21,7 +21,9 @@ from matcalc.ir import (
     Add, Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Kron, MatMul, Neg, Num, Ones, Power,
     Scale, Sum, Trace, Transpose, Var, Vec, Zeros, children, rebuild,
 )
-from matcalc.engine.build import _coef, _is_one_fill, _is_zero, _mm, _num, _scale, _sfactors, _symmetric, _zeros
+from matcalc.engine.build import (
+    coefficient, is_num, is_one_fill, is_symmetric, is_zero, matmul_of, scalar_factors, times, zeros_of,
+)
 from matcalc.engine.index import r_entry, r_index_sum, r_index_to_matrix
 from matcalc.shapes import is_scalar
 
@@ -45,7 +47,7 @@ class RewriteRule:
 
 def _tcost(e: Expr) -> int:
     """How many transpose nodes ``eᵀ`` costs once simplified (0 for Aᵀ, scalars, symmetric names, I, diag)."""
-    if isinstance(e, (Transpose, Identity, Diag, Zeros, Ones, Broadcast, Num)) or is_scalar(e.shape) or _symmetric(e):
+    if isinstance(e, (Transpose, Identity, Diag, Zeros, Ones, Broadcast, Num)) or is_scalar(e.shape) or is_symmetric(e):
         return 0
     if isinstance(e, (Neg, Div)):
         return _tcost(e.arg)
@@ -63,7 +65,7 @@ def r_transpose(e: Expr) -> Expr | None:
             return a
         case Transpose(arg=a) if is_scalar(a.shape):
             return a
-        case Transpose(arg=a) if _symmetric(a) or isinstance(a, (Identity, Diag)):
+        case Transpose(arg=a) if is_symmetric(a) or isinstance(a, (Identity, Diag)):
             return a
         case Transpose(arg=Zeros(dims=(r, c))):
             return Zeros((c, r))
@@ -106,24 +108,24 @@ def r_scalar(e: Expr) -> Expr | None:
     match e:
         case Neg(arg=Neg(arg=a)):
             return a
-        case Neg(arg=a) if _is_zero(a):
+        case Neg(arg=a) if is_zero(a):
             return a
         case Neg(arg=Num(value=v)):
             return Num(-v)
         case Neg(arg=Scale(scalar=Num(value=v), arg=a)):
-            return _scale(-v, a)
-        case Scale(scalar=s, arg=a) if _num(s, 1):
+            return times(-v, a)
+        case Scale(scalar=s, arg=a) if is_num(s, 1):
             return a
-        case Scale(scalar=s, arg=a) if _is_zero(s) or _is_zero(a):
-            return _zeros(a.shape)
+        case Scale(scalar=s, arg=a) if is_zero(s) or is_zero(a):
+            return zeros_of(a.shape)
         case Scale(scalar=Num(value=v), arg=a) if v == -1:
             return Neg(a)
         case Scale(scalar=Num(value=v), arg=Num(value=w)):
             return Num(v * w)
         case Scale(scalar=Num(value=v), arg=Scale(scalar=Num(value=w), arg=a)):
-            return _scale(v * w, a)
+            return times(v * w, a)
         case Scale(scalar=Num(value=v), arg=Neg(arg=a)):
-            return _scale(-v, a)
+            return times(-v, a)
         case Scale(scalar=s, arg=Scale(scalar=Num() as c, arg=a)):
             return Scale(c, Scale(s, a))
         case Scale(scalar=s, arg=Neg(arg=a)):
@@ -136,9 +138,9 @@ def r_scalar(e: Expr) -> Expr | None:
             return Scale(c, s)
         case Scale(scalar=s, arg=Div(arg=a, scalar=t)) if _cancel(s, t) is not None:
             rest = _cancel(s, t)
-            return a if rest is None or _num(rest, 1) else Scale(rest, a)
+            return a if rest is None or is_num(rest, 1) else Scale(rest, a)
         case Div(arg=a, scalar=Num(value=v)) if v != 0:
-            return _scale(1 / v, a)
+            return times(1 / v, a)
         case Div(arg=Neg(arg=a), scalar=s):
             return Neg(Div(a, s))
         case Div(arg=Scale(scalar=Num() as c, arg=a), scalar=s):
@@ -147,7 +149,7 @@ def r_scalar(e: Expr) -> Expr | None:
             return a
         case Div(arg=a, scalar=t) if a == t:
             return Num(1)
-        case Div(arg=a, scalar=s) if _is_zero(a):
+        case Div(arg=a, scalar=s) if is_zero(a):
             return a
         case Power(base=Num(value=v), exp=k) if k.denominator == 1 and (v != 0 or k >= 0):
             return Num(v ** int(k))
@@ -164,7 +166,7 @@ def _cancel(s: Expr, t: Expr):
     """``s / t`` when ``t`` is one of the scalar factors of ``s`` (else None); 1 is returned as ``Num(1)``."""
     if not is_scalar(s.shape):
         return None
-    fs = _sfactors(s)
+    fs = scalar_factors(s)
     for i, f in enumerate(fs):
         if f == t:
             rest = fs[:i] + fs[i + 1:]
@@ -243,24 +245,24 @@ def r_products(e: Expr) -> Expr | None:
     match e:
         case MatMul(args=args) if len(args) > 1 and any(is_scalar(a.shape) for a in args):
             i = next(i for i, a in enumerate(args) if is_scalar(a.shape))
-            return Scale(args[i], _mm(args[:i] + args[i + 1:]))
+            return Scale(args[i], matmul_of(args[:i] + args[i + 1:]))
         case MatMul(args=args) if _scalar_run(args) is not None:
             i, j = _scalar_run(args)
-            return Scale(_mm(args[i:j + 1]), _mm(args[:i] + args[j + 1:]))
+            return Scale(matmul_of(args[i:j + 1]), matmul_of(args[:i] + args[j + 1:]))
         case MatMul(args=args) if any(isinstance(a, MatMul) for a in args):
             flat = []
             for a in args:
                 flat.extend(a.args if isinstance(a, MatMul) else [a])
             return MatMul(tuple(flat))
-        case MatMul(args=args) if any(_is_zero(a) for a in args):
-            return _zeros(e.shape)
+        case MatMul(args=args) if any(is_zero(a) for a in args):
+            return zeros_of(e.shape)
         case MatMul(args=args) if any(isinstance(a, Identity) for a in args):
             rest = [a for a in args if not isinstance(a, Identity)]
-            return _mm(rest) if rest else args[0]
+            return matmul_of(rest) if rest else args[0]
         case MatMul(args=args) if any(isinstance(a, (Neg, Scale, Div)) for a in args):
             i = next(i for i, a in enumerate(args) if isinstance(a, (Neg, Scale, Div)))
             a = args[i]
-            inner = _mm(args[:i] + (a.arg,) + args[i + 1:])
+            inner = matmul_of(args[:i] + (a.arg,) + args[i + 1:])
             if isinstance(a, Neg):
                 return Neg(inner)
             if isinstance(a, Scale):
@@ -268,14 +270,14 @@ def r_products(e: Expr) -> Expr | None:
             return Div(inner, a.scalar)
         case MatMul(args=args) if any(is_scalar(a.shape) for a in args):
             i = next(i for i, a in enumerate(args) if is_scalar(a.shape))
-            return Scale(args[i], _mm(args[:i] + args[i + 1:]))
+            return Scale(args[i], matmul_of(args[:i] + args[i + 1:]))
         case Hadamard(a=a, b=b) if is_scalar(a.shape):
             return Scale(a, b)
-        case Hadamard(a=a, b=b) if _is_zero(a) or _is_zero(b):
-            return _zeros(e.shape)
-        case Hadamard(a=a, b=b) if _is_one_fill(a):
+        case Hadamard(a=a, b=b) if is_zero(a) or is_zero(b):
+            return zeros_of(e.shape)
+        case Hadamard(a=a, b=b) if is_one_fill(a):
             return b
-        case Hadamard(a=a, b=b) if _is_one_fill(b):
+        case Hadamard(a=a, b=b) if is_one_fill(b):
             return a
         case Hadamard(a=Broadcast(arg=s), b=b):
             return Scale(s, b)
@@ -297,7 +299,7 @@ def r_products(e: Expr) -> Expr | None:
             return Div(a, b)
         case HadDiv(a=a, b=Broadcast(arg=s)):
             return Div(a, s)
-        case HadDiv(a=a, b=b) if _is_zero(a):
+        case HadDiv(a=a, b=b) if is_zero(a):
             return a
         case HadDiv(a=Neg(arg=a), b=b):
             return Neg(HadDiv(a, b))
@@ -318,7 +320,7 @@ def r_products(e: Expr) -> Expr | None:
             return Scale(a, b)
         case Kron(a=a, b=b) if is_scalar(b.shape):
             return Scale(b, a)
-        case Kron(a=a, b=b) if _is_zero(a) or _is_zero(b):
+        case Kron(a=a, b=b) if is_zero(a) or is_zero(b):
             return Zeros(e.shape)
         case Kron(a=Scale(scalar=s, arg=a), b=b):
             return Scale(s, Kron(a, b))
@@ -330,9 +332,9 @@ def r_products(e: Expr) -> Expr | None:
             return Neg(Kron(a, b))
         case Broadcast(arg=s, dims=d) if is_scalar(d):
             return s
-        case Broadcast(arg=s, dims=d) if _num(s, 0):
+        case Broadcast(arg=s, dims=d) if is_num(s, 0):
             return Zeros(d)
-        case Broadcast(arg=s, dims=d) if _num(s, 1):
+        case Broadcast(arg=s, dims=d) if is_num(s, 1):
             return Ones(d)
         case Vec(arg=a) if a.shape[1] == 1:
             return a
@@ -366,14 +368,14 @@ def r_diag(e: Expr) -> Expr | None:
     if args[0].shape[0] == 1:  # a row prefix times diag(u): (r) diag(u) = (rᵀ ⊙ u)ᵀ
         for i in range(2, len(args)):
             if isinstance(args[i], Diag):
-                new = Transpose(Hadamard(Transpose(_mm(args[:i])), args[i].arg))
-                return _mm((new,) + args[i + 1:])
+                new = Transpose(Hadamard(Transpose(matmul_of(args[:i])), args[i].arg))
+                return matmul_of((new,) + args[i + 1:])
     for i in range(len(args) - 1):
         a, b = args[i], args[i + 1]
         new = None
         if a.shape[0] == 1 and isinstance(b, Kron) and isinstance(b.b, Identity) and b.a.shape[0] == 1:
             new = Kron(b.a, a)  # r (A ⊗ I) = A ⊗ r for a row r and a row A (mixed product)
-            return _mm(args[:i] + (new,) + args[i + 2:])
+            return matmul_of(args[:i] + (new,) + args[i + 2:])
         if isinstance(a, Diag) and isinstance(b, Diag):
             new = Diag(Hadamard(a.arg, b.arg))
         elif isinstance(a, Diag) and b.shape[1] == 1:
@@ -381,7 +383,7 @@ def r_diag(e: Expr) -> Expr | None:
         elif isinstance(b, Diag) and a.shape[0] == 1:
             new = Transpose(Hadamard(Transpose(a), b.arg))
         if new is not None:
-            return _mm(args[:i] + (new,) + args[i + 2:])
+            return matmul_of(args[:i] + (new,) + args[i + 2:])
     return None
 
 
@@ -415,14 +417,14 @@ def r_add(e: Expr) -> Expr | None:
         for a in args:
             flat.extend(a.args if isinstance(a, Add) else [a])
         return Add(tuple(flat))
-    if any(_is_zero(a) for a in args):
-        rest = [a for a in args if not _is_zero(a)]
-        return _zeros(e.shape) if not rest else (rest[0] if len(rest) == 1 else Add(tuple(rest)))
+    if any(is_zero(a) for a in args):
+        rest = [a for a in args if not is_zero(a)]
+        return zeros_of(e.shape) if not rest else (rest[0] if len(rest) == 1 else Add(tuple(rest)))
     if all(isinstance(a, Num) for a in args):
         return Num(sum((a.value for a in args), Fraction(0)))
     terms: list[list] = []
     for a in args:
-        c, core = _coef(a)
+        c, core = coefficient(a)
         for t in terms:
             if t[1] == core:
                 t[0] += c
@@ -430,9 +432,9 @@ def r_add(e: Expr) -> Expr | None:
         else:
             terms.append([c, core])
     if len(terms) < len(args):
-        parts = [_scale(c, core) for c, core in terms if c != 0]
+        parts = [times(c, core) for c, core in terms if c != 0]
         if not parts:
-            return _zeros(e.shape)
+            return zeros_of(e.shape)
         return parts[0] if len(parts) == 1 else Add(tuple(parts))
     factored = _factor(e, terms)
     if factored is not None:
@@ -463,11 +465,11 @@ def _factor(e: Expr, terms) -> Expr | None:
             rests = []
             for i in idx:
                 c, core = terms[i]
-                rest = _mm(core.args[:-1]) if side == -1 else _mm(core.args[1:])
-                rests.append(_scale(c, rest))
+                rest = matmul_of(core.args[:-1]) if side == -1 else matmul_of(core.args[1:])
+                rests.append(times(c, rest))
             summed = Add(tuple(rests))
             merged = MatMul((summed, f)) if side == -1 else MatMul((f, summed))
-            out = [merged] + [_scale(c, core) for i, (c, core) in enumerate(terms) if i not in idx]
+            out = [merged] + [times(c, core) for i, (c, core) in enumerate(terms) if i not in idx]
             return out[0] if len(out) == 1 else Add(tuple(out))
     return None
 
@@ -509,7 +511,7 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
             return "transpose-twice", "(Aᵀ)ᵀ = A"
         case Transpose(arg=a) if is_scalar(a.shape):
             return "transpose-scalar", "a 1×1 term is its own transpose"
-        case Transpose(arg=a) if _symmetric(a):
+        case Transpose(arg=a) if is_symmetric(a):
             return "transpose-symmetric", "Sᵀ = S for a symmetric S"
         case Transpose(arg=Diag()):
             return "transpose-diag", "diag(v)ᵀ = diag(v)"
@@ -533,9 +535,9 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
             return "scalar-out", "A (c B) = c (A B): scalar factors in front"
         case MatMul():
             return "scalar-out", "xᵀ y is a scalar: (xᵀ y) vᵀ = scalar times vᵀ"
-        case Hadamard(a=a, b=b) if _is_one_fill(a) or _is_one_fill(b):
+        case Hadamard(a=a, b=b) if is_one_fill(a) or is_one_fill(b):
             return "hadamard-one", "1 ⊙ A = A"
-        case Hadamard(a=a, b=b) if _is_zero(a) or _is_zero(b):
+        case Hadamard(a=a, b=b) if is_zero(a) or is_zero(b):
             return "hadamard-zero", "0 ⊙ A = 0"
         case Hadamard():
             return "scalar-out", "(c a) ⊙ b = c (a ⊙ b)"

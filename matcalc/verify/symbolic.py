@@ -498,7 +498,7 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
     sums (``Σ_i Σ_j``) are put in the order whose normal form is least, so the order of summation does not matter."""
     from itertools import permutations
 
-    from matcalc.engine.index import _subst
+    from matcalc.engine.index import substitute
 
     if isinstance(e, ir.IndexSum):
         idxs, body = [], e
@@ -510,11 +510,11 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
             b = body
             tmp = [ir.Index(f"@{depth}.{pos}@", i.dim) for pos, i in enumerate(idxs)]
             for i, t in zip(idxs, tmp):  # two phases, so that no renaming captures another index
-                b = _subst(b, i, t)
+                b = substitute(b, i, t)
             names = []
             for pos, src in enumerate(perm):
                 k = ir.Index(f"#{depth + pos + 1}#", idxs[src].dim)
-                b = _subst(b, tmp[src], k)
+                b = substitute(b, tmp[src], k)
                 names.append(k)
             b = _canon_bound(b, depth + len(idxs))
             for k in reversed(names):
@@ -533,7 +533,7 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
 def _prepare(e: Expr) -> Expr:
     """Named values inlined, derivatives expanded, sound simplification; index expressions in componentwise form."""
     from matcalc.engine import expand_derivatives
-    from matcalc.engine.index import _expand_entries, _Fresh
+    from matcalc.engine.index import FreshIndex, expand_entries
     from matcalc.engine.simplify import Simplifier, all_rules
 
     if any(isinstance(x, ir.Derivative) for x in ir.walk(e)):
@@ -542,7 +542,7 @@ def _prepare(e: Expr) -> Expr:
     rules = [r for r in all_rules() if r.name != "index-to-matrix"]
     e = Simplifier(rules).go(e)
     if _has_index(e):
-        e = _expand_entries(e, _Fresh())
+        e = expand_entries(e, FreshIndex())
         e = Simplifier(rules).go(e)
         e = _canon_bound(e)
     return e
