@@ -175,8 +175,8 @@ from matcalc.ir import (  # noqa: E402
     IndexSum, Kron, LogSumExp, MatMul, MaxMin, Named, Neg, Norm, Num, Ones, Power, Scale, Softmax, Sum, Trace,
     Transpose, Var,
 )
-from matcalc.rules import UnsupportedDerivative  # noqa: E402
-from matcalc.simplify import simplify  # noqa: E402
+from matcalc.engine.rules import UnsupportedDerivative  # noqa: E402
+from matcalc.engine.simplify import simplify  # noqa: E402
 
 SIZES = {"n": 3, "m": 2, "k": 4, "h": 5}
 SIZES2 = {"n": 2, "m": 4, "k": 3, "h": 2}
@@ -220,7 +220,7 @@ def numeric_differs(expr, wrt, wrong, *, layout="mixed"):
 def same(a, b):
     if a == simplify(b):
         return True
-    from matcalc.normal import equivalent
+    from matcalc.verify.symbolic import equivalent
 
     return equivalent(a, b)
 
@@ -599,7 +599,7 @@ PARSED = [
 @pytest.mark.parametrize("text,wrt,given,want,wrong", PARSED, ids=[p[0] + " by " + p[1] for p in PARSED])
 def test_parsed_expected_results(text, wrt, given, want, wrong):
     from matcalc.lang import read_expr
-    from matcalc.normal import equivalent
+    from matcalc.verify.symbolic import equivalent
 
     e, env = read_expr(text, given=given)
     v = env.vars[wrt]

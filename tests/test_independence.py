@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "matcalc"
-ENGINE = {"matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.verify.diagnose",
+ENGINE = {"matcalc.engine", "matcalc.rules", "matcalc.simplify", "matcalc.normal", "matcalc.verify.symbolic",
+          "matcalc.verify.diagnose",
           "matcalc.verify.judge", "matcalc.marking", "matcalc.api"}
 
 

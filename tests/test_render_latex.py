@@ -660,7 +660,7 @@ def test_render_rules_all_formats(monkeypatch) -> None:
 
 
 def test_render_rules_verify_names_the_failing_rule(monkeypatch) -> None:
-    import matcalc.rules as rules_mod
+    import matcalc.engine.rulecheck as rules_mod
     from matcalc.render.rules import render_rules, rule_rows
 
     names = [r["name"] for r in rule_rows()]

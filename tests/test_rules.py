@@ -1,4 +1,4 @@
-"""Tests of the rule kernel (matcalc.rules): a parametrised walk over the table — every rule must have a SymPy proof
+"""Tests of the rule kernel (matcalc.engine.rules): a parametrised walk over the table — every rule must have a SymPy proof
 (its index form at generic n, or exact entry-by-entry agreement at two sizes) and a finite-difference check — plus
 checks that the table covers SPEC section 3, that a missing rule is loud, and that a broken rule is caught.
 """
@@ -10,7 +10,8 @@ import dataclasses
 import pytest
 
 from matcalc import ir
-from matcalc.rules import RULES, UnsupportedDerivative, rule_for, verify_rule, verify_rules
+from matcalc.engine.rulecheck import verify_rule, verify_rules
+from matcalc.engine.rules import RULES, UnsupportedDerivative, rule_for
 
 #: Every operation of SPEC section 3 and issue 3, by rule name.
 REQUIRED = [
@@ -78,6 +79,6 @@ def test_rules_module_does_not_import_sympy_at_startup():
     import subprocess
     import sys
 
-    code = "import sys, matcalc.rules, matcalc.engine, matcalc.simplify, matcalc.normal; print('sympy' in sys.modules)"
+    code = "import sys, matcalc.engine.rules, matcalc.engine, matcalc.engine.simplify, matcalc.verify.symbolic; print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

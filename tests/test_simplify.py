@@ -1,4 +1,4 @@
-"""Tests of the simplifier (matcalc.simplify): each leftover pattern of issue 3 item 4 is removed, like terms are
+"""Tests of the simplifier (matcalc.engine.simplify): each leftover pattern of issue 3 item 4 is removed, like terms are
 collected, scalars gathered, transposes pushed; every rewrite rule, applied at every node of a corpus, keeps the shape
 and the value (checked with the numpy evaluator of test_derive, independent of the engine); and nothing is rewritten
 that should stay (``diag(u) W`` is already closed form).
@@ -17,7 +17,7 @@ from matcalc.ir import (
     Add, Apply, Broadcast, Delta, Diag, Div, Entry, EPower, Hadamard, Identity, Index, IndexSum, Kron, MatMul, Neg,
     Norm, Num, Ones, Power, Scale, Sum, Trace, Transpose, Var, Zeros,
 )
-from matcalc.simplify import GROUPS, all_rules, simplify, simplify_steps
+from matcalc.engine.simplify import GROUPS, all_rules, simplify, simplify_steps
 from test_derive import SIZES, evaluate, random_env
 
 T = Transpose
@@ -194,9 +194,9 @@ def test_groups_are_named():
     assert set(GROUPS) >= {"transpose", "products", "diag", "sums", "indices"}
 
 
-# ───────────── the normal form (matcalc.normal): sound, and complete on the textbook identities ─────────────
+# ───────────── the normal form (matcalc.verify.symbolic): sound, and complete on the textbook identities ─────────────
 
-from matcalc.normal import equivalent, normal_form  # noqa: E402
+from matcalc.verify.symbolic import equivalent, normal_form  # noqa: E402
 
 m_ = V("x", "m")
 r_ = Add((mm(W, m_), Neg(y)))

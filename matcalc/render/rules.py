@@ -1,9 +1,9 @@
 """``matcalc rules``: the rule table of the derivative engine in every output format, optionally verified.
 
-Contract: :func:`render_rules` reads :data:`matcalc.rules.RULES` (entries with ``name``, ``statement``, ``source``,
+Contract: :func:`render_rules` reads :data:`matcalc.engine.rules.RULES` (entries with ``name``, ``statement``, ``source``,
 ``index_form``) and returns ``(exit_code, output)``: a rich :class:`~rich.table.Table` for ``text``, a JSON string for
 ``json``, a Markdown table for ``markdown``, a complete LaTeX document for ``latex``. With ``verify=True`` it calls
-:func:`matcalc.rules.verify_rules` (``(name, ok, detail)`` tuples), adds a ✓/✗ column, and returns exit code 1 with
+:func:`matcalc.engine.rulecheck.verify_rules` (``(name, ok, detail)`` tuples), adds a ✓/✗ column, and returns exit code 1 with
 the failing rules named (in the output, and in a line after the table); otherwise 0. A rule that the verifier did
 not report on counts as failing: a rule without a proof is not a proved rule.
 """
@@ -24,7 +24,7 @@ def _as_text(v: Any) -> str:
 
 def rule_rows() -> list[dict]:
     """The rule table as plain dicts: ``name``, ``statement``, ``source``, ``index_form``."""
-    from matcalc.rules import RULES
+    from matcalc.engine.rules import RULES
 
     entries = RULES.values() if isinstance(RULES, dict) else RULES
     rows = []
@@ -39,7 +39,7 @@ def rule_rows() -> list[dict]:
 
 
 def _verify(rows: list[dict]) -> tuple[dict[str, tuple[bool, str]], list[str]]:
-    from matcalc.rules import verify_rules
+    from matcalc.engine.rulecheck import verify_rules
 
     results: dict[str, tuple[bool, str]] = {}
     for name, ok, detail in verify_rules():

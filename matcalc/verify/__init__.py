@@ -6,7 +6,8 @@ Contract: this package module imports nothing, so importing :mod:`matcalc.verify
 (:mod:`matcalc.verify.exact`, SymPy entry by entry at small concrete sizes), the numeric method
 (:mod:`matcalc.verify.numeric`, finite differences in float64), the symbolic method (normal forms) and
 :mod:`~matcalc.verify.diagnose` (naming the mistake in a refuted claim). The exact and numeric methods import nothing
-from the rule engine, the simplifier or the normaliser.
+from the rule engine, the simplifier or the symbolic method
+(the package ``matcalc.engine`` and :mod:`matcalc.verify.symbolic`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from matcalc.verify.guard import HardTimeout, guarded, hard_deadline
 
 def run_symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
     try:
-        from matcalc.normal import equivalent
+        from matcalc.verify.symbolic import equivalent
     except ImportError as exc:  # pragma: no cover - the engine is part of the package
         return MethodResult("unknown", f"normal form unavailable: {exc}")
     try:

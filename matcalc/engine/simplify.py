@@ -6,9 +6,9 @@ left; like terms are collected (``A x + Aᵀ x → (A + Aᵀ) x``), scalar facto
 inward where that does not add transposes, and index expressions reduced (``Σ_k [k = q] e_k → e_q``,
 ``(u vᵀ)[j, k] → u[j] v[k]``). :func:`simplify_steps` lists the rewrites applied, ``(rule name, before, after)``,
 each on the subexpression it changed. A rule is a function ``Expr -> Expr | None`` written with ``match``
-statements; rules live in named groups (:data:`GROUPS`) and are applied by small generic strategies
-(:func:`exhaust`, :func:`bottom_up`, :func:`chain`), memoised by node identity so shared subexpressions are
-simplified once. The IR constructors check shapes, so a rewrite that broke a shape would fail at once.
+statements; rules live in named groups (:data:`GROUPS`; the index rules come from :mod:`matcalc.engine.index`) and
+are applied by :class:`Simplifier` — bottom up, each node rewritten by the first rule that applies until none does —
+memoised by node identity so shared subexpressions are simplified once. The IR constructors check shapes, so a rewrite that broke a shape would fail at once.
 """
 
 from __future__ import annotations
@@ -17,15 +17,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
-from matcalc import ir
 from matcalc.ir import (
-    Add, Apply, Broadcast, Delta, Diag, Div, Entry, EPower, Expr, HadDiv, Hadamard, Identity, Index, IndexSum,
-    Kron, MatMul, Named, Neg, Num, Ones, Power, Scale, Sum, Trace, Transpose, Var, Vec, Zeros, children, rebuild,
+    Add, Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Kron, MatMul, Neg, Num, Ones, Power,
+    Scale, Sum, Trace, Transpose, Var, Vec, Zeros, children, rebuild,
 )
+from matcalc.engine.build import (
+    coefficient, is_num, is_one_fill, is_symmetric, is_zero, matmul_of, scalar_factors, times, zeros_of,
+)
+from matcalc.engine.index import r_entry, r_index_sum, r_index_to_matrix
 from matcalc.shapes import is_scalar
 
-__all__ = ["Simplifier", "componentwise", "FreshIndex", "simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule", "exhaust",
-           "bottom_up", "chain", "all_rules"]
+__all__ = ["Simplifier", "simplify", "simplify_steps", "simplify_steps_and_result", "GROUPS", "RewriteRule",
+           "all_rules"]
 
 RuleFn = Callable[[Expr], "Expr | None"]
 
@@ -42,62 +45,15 @@ class RewriteRule:
 # ───────────────────────────── helpers ─────────────────────────────
 
 
-def _num(e: Expr, v=None) -> bool:
-    return isinstance(e, Num) and (v is None or e.value == v)
-
-
-def _is_zero(e: Expr) -> bool:
-    return isinstance(e, Zeros) or _num(e, 0) or (isinstance(e, Broadcast) and _num(e.arg, 0))
-
-
-def _is_one_fill(e: Expr) -> bool:
-    return isinstance(e, Ones) or (isinstance(e, Broadcast) and _num(e.arg, 1)) or _num(e, 1)
-
-
-def _symmetric(e: Expr) -> bool:
-    return isinstance(e, Var) and bool({"symmetric", "spd", "diagonal"} & set(e.props))
-
-
-def _zeros(shape) -> Expr:
-    return Num(0) if is_scalar(shape) else Zeros(shape)
-
-
 def _tcost(e: Expr) -> int:
     """How many transpose nodes ``eᵀ`` costs once simplified (0 for Aᵀ, scalars, symmetric names, I, diag)."""
-    if isinstance(e, (Transpose, Identity, Diag, Zeros, Ones, Broadcast, Num)) or is_scalar(e.shape) or _symmetric(e):
+    if isinstance(e, (Transpose, Identity, Diag, Zeros, Ones, Broadcast, Num)) or is_scalar(e.shape) or is_symmetric(e):
         return 0
     if isinstance(e, (Neg, Div)):
         return _tcost(e.arg)
     if isinstance(e, Scale):
         return _tcost(e.arg)
     return 1
-
-
-def _mm(xs) -> Expr:
-    xs = list(xs)
-    return xs[0] if len(xs) == 1 else MatMul(tuple(xs))
-
-
-def _scale(c: Fraction, e: Expr) -> Expr:
-    if c == 1:
-        return e
-    if c == -1:
-        return Neg(e)
-    if c == 0:
-        return _zeros(e.shape)
-    return Scale(Num(c), e)
-
-
-def _coef(e: Expr) -> tuple[Fraction, Expr]:
-    """``e = c · core`` with a rational ``c`` peeled off (through Neg and numeric Scale)."""
-    c = Fraction(1)
-    while True:
-        if isinstance(e, Neg):
-            c, e = -c, e.arg
-        elif isinstance(e, Scale) and isinstance(e.scalar, Num):
-            c, e = c * e.scalar.value, e.arg
-        else:
-            return c, e
 
 
 # ───────────────────────────── transposes ─────────────────────────────
@@ -109,7 +65,7 @@ def r_transpose(e: Expr) -> Expr | None:
             return a
         case Transpose(arg=a) if is_scalar(a.shape):
             return a
-        case Transpose(arg=a) if _symmetric(a) or isinstance(a, (Identity, Diag)):
+        case Transpose(arg=a) if is_symmetric(a) or isinstance(a, (Identity, Diag)):
             return a
         case Transpose(arg=Zeros(dims=(r, c))):
             return Zeros((c, r))
@@ -152,24 +108,24 @@ def r_scalar(e: Expr) -> Expr | None:
     match e:
         case Neg(arg=Neg(arg=a)):
             return a
-        case Neg(arg=a) if _is_zero(a):
+        case Neg(arg=a) if is_zero(a):
             return a
         case Neg(arg=Num(value=v)):
             return Num(-v)
         case Neg(arg=Scale(scalar=Num(value=v), arg=a)):
-            return _scale(-v, a)
-        case Scale(scalar=s, arg=a) if _num(s, 1):
+            return times(-v, a)
+        case Scale(scalar=s, arg=a) if is_num(s, 1):
             return a
-        case Scale(scalar=s, arg=a) if _is_zero(s) or _is_zero(a):
-            return _zeros(a.shape)
+        case Scale(scalar=s, arg=a) if is_zero(s) or is_zero(a):
+            return zeros_of(a.shape)
         case Scale(scalar=Num(value=v), arg=a) if v == -1:
             return Neg(a)
         case Scale(scalar=Num(value=v), arg=Num(value=w)):
             return Num(v * w)
         case Scale(scalar=Num(value=v), arg=Scale(scalar=Num(value=w), arg=a)):
-            return _scale(v * w, a)
+            return times(v * w, a)
         case Scale(scalar=Num(value=v), arg=Neg(arg=a)):
-            return _scale(-v, a)
+            return times(-v, a)
         case Scale(scalar=s, arg=Scale(scalar=Num() as c, arg=a)):
             return Scale(c, Scale(s, a))
         case Scale(scalar=s, arg=Neg(arg=a)):
@@ -182,9 +138,9 @@ def r_scalar(e: Expr) -> Expr | None:
             return Scale(c, s)
         case Scale(scalar=s, arg=Div(arg=a, scalar=t)) if _cancel(s, t) is not None:
             rest = _cancel(s, t)
-            return a if rest is None or _num(rest, 1) else Scale(rest, a)
+            return a if rest is None or is_num(rest, 1) else Scale(rest, a)
         case Div(arg=a, scalar=Num(value=v)) if v != 0:
-            return _scale(1 / v, a)
+            return times(1 / v, a)
         case Div(arg=Neg(arg=a), scalar=s):
             return Neg(Div(a, s))
         case Div(arg=Scale(scalar=Num() as c, arg=a), scalar=s):
@@ -193,7 +149,7 @@ def r_scalar(e: Expr) -> Expr | None:
             return a
         case Div(arg=a, scalar=t) if a == t:
             return Num(1)
-        case Div(arg=a, scalar=s) if _is_zero(a):
+        case Div(arg=a, scalar=s) if is_zero(a):
             return a
         case Power(base=Num(value=v), exp=k) if k.denominator == 1 and (v != 0 or k >= 0):
             return Num(v ** int(k))
@@ -206,18 +162,11 @@ def r_scalar(e: Expr) -> Expr | None:
     return None
 
 
-def _sfactors(s: Expr) -> list[Expr]:
-    """The scalar factors of a scalar product built with Scale."""
-    if isinstance(s, Scale) and is_scalar(s.arg.shape):
-        return _sfactors(s.scalar) + _sfactors(s.arg)
-    return [s]
-
-
 def _cancel(s: Expr, t: Expr):
     """``s / t`` when ``t`` is one of the scalar factors of ``s`` (else None); 1 is returned as ``Num(1)``."""
     if not is_scalar(s.shape):
         return None
-    fs = _sfactors(s)
+    fs = scalar_factors(s)
     for i, f in enumerate(fs):
         if f == t:
             rest = fs[:i] + fs[i + 1:]
@@ -296,24 +245,24 @@ def r_products(e: Expr) -> Expr | None:
     match e:
         case MatMul(args=args) if len(args) > 1 and any(is_scalar(a.shape) for a in args):
             i = next(i for i, a in enumerate(args) if is_scalar(a.shape))
-            return Scale(args[i], _mm(args[:i] + args[i + 1:]))
+            return Scale(args[i], matmul_of(args[:i] + args[i + 1:]))
         case MatMul(args=args) if _scalar_run(args) is not None:
             i, j = _scalar_run(args)
-            return Scale(_mm(args[i:j + 1]), _mm(args[:i] + args[j + 1:]))
+            return Scale(matmul_of(args[i:j + 1]), matmul_of(args[:i] + args[j + 1:]))
         case MatMul(args=args) if any(isinstance(a, MatMul) for a in args):
             flat = []
             for a in args:
                 flat.extend(a.args if isinstance(a, MatMul) else [a])
             return MatMul(tuple(flat))
-        case MatMul(args=args) if any(_is_zero(a) for a in args):
-            return _zeros(e.shape)
+        case MatMul(args=args) if any(is_zero(a) for a in args):
+            return zeros_of(e.shape)
         case MatMul(args=args) if any(isinstance(a, Identity) for a in args):
             rest = [a for a in args if not isinstance(a, Identity)]
-            return _mm(rest) if rest else args[0]
+            return matmul_of(rest) if rest else args[0]
         case MatMul(args=args) if any(isinstance(a, (Neg, Scale, Div)) for a in args):
             i = next(i for i, a in enumerate(args) if isinstance(a, (Neg, Scale, Div)))
             a = args[i]
-            inner = _mm(args[:i] + (a.arg,) + args[i + 1:])
+            inner = matmul_of(args[:i] + (a.arg,) + args[i + 1:])
             if isinstance(a, Neg):
                 return Neg(inner)
             if isinstance(a, Scale):
@@ -321,14 +270,14 @@ def r_products(e: Expr) -> Expr | None:
             return Div(inner, a.scalar)
         case MatMul(args=args) if any(is_scalar(a.shape) for a in args):
             i = next(i for i, a in enumerate(args) if is_scalar(a.shape))
-            return Scale(args[i], _mm(args[:i] + args[i + 1:]))
+            return Scale(args[i], matmul_of(args[:i] + args[i + 1:]))
         case Hadamard(a=a, b=b) if is_scalar(a.shape):
             return Scale(a, b)
-        case Hadamard(a=a, b=b) if _is_zero(a) or _is_zero(b):
-            return _zeros(e.shape)
-        case Hadamard(a=a, b=b) if _is_one_fill(a):
+        case Hadamard(a=a, b=b) if is_zero(a) or is_zero(b):
+            return zeros_of(e.shape)
+        case Hadamard(a=a, b=b) if is_one_fill(a):
             return b
-        case Hadamard(a=a, b=b) if _is_one_fill(b):
+        case Hadamard(a=a, b=b) if is_one_fill(b):
             return a
         case Hadamard(a=Broadcast(arg=s), b=b):
             return Scale(s, b)
@@ -350,7 +299,7 @@ def r_products(e: Expr) -> Expr | None:
             return Div(a, b)
         case HadDiv(a=a, b=Broadcast(arg=s)):
             return Div(a, s)
-        case HadDiv(a=a, b=b) if _is_zero(a):
+        case HadDiv(a=a, b=b) if is_zero(a):
             return a
         case HadDiv(a=Neg(arg=a), b=b):
             return Neg(HadDiv(a, b))
@@ -371,7 +320,7 @@ def r_products(e: Expr) -> Expr | None:
             return Scale(a, b)
         case Kron(a=a, b=b) if is_scalar(b.shape):
             return Scale(b, a)
-        case Kron(a=a, b=b) if _is_zero(a) or _is_zero(b):
+        case Kron(a=a, b=b) if is_zero(a) or is_zero(b):
             return Zeros(e.shape)
         case Kron(a=Scale(scalar=s, arg=a), b=b):
             return Scale(s, Kron(a, b))
@@ -383,9 +332,9 @@ def r_products(e: Expr) -> Expr | None:
             return Neg(Kron(a, b))
         case Broadcast(arg=s, dims=d) if is_scalar(d):
             return s
-        case Broadcast(arg=s, dims=d) if _num(s, 0):
+        case Broadcast(arg=s, dims=d) if is_num(s, 0):
             return Zeros(d)
-        case Broadcast(arg=s, dims=d) if _num(s, 1):
+        case Broadcast(arg=s, dims=d) if is_num(s, 1):
             return Ones(d)
         case Vec(arg=a) if a.shape[1] == 1:
             return a
@@ -419,14 +368,14 @@ def r_diag(e: Expr) -> Expr | None:
     if args[0].shape[0] == 1:  # a row prefix times diag(u): (r) diag(u) = (rᵀ ⊙ u)ᵀ
         for i in range(2, len(args)):
             if isinstance(args[i], Diag):
-                new = Transpose(Hadamard(Transpose(_mm(args[:i])), args[i].arg))
-                return _mm((new,) + args[i + 1:])
+                new = Transpose(Hadamard(Transpose(matmul_of(args[:i])), args[i].arg))
+                return matmul_of((new,) + args[i + 1:])
     for i in range(len(args) - 1):
         a, b = args[i], args[i + 1]
         new = None
         if a.shape[0] == 1 and isinstance(b, Kron) and isinstance(b.b, Identity) and b.a.shape[0] == 1:
             new = Kron(b.a, a)  # r (A ⊗ I) = A ⊗ r for a row r and a row A (mixed product)
-            return _mm(args[:i] + (new,) + args[i + 2:])
+            return matmul_of(args[:i] + (new,) + args[i + 2:])
         if isinstance(a, Diag) and isinstance(b, Diag):
             new = Diag(Hadamard(a.arg, b.arg))
         elif isinstance(a, Diag) and b.shape[1] == 1:
@@ -434,7 +383,7 @@ def r_diag(e: Expr) -> Expr | None:
         elif isinstance(b, Diag) and a.shape[0] == 1:
             new = Transpose(Hadamard(Transpose(a), b.arg))
         if new is not None:
-            return _mm(args[:i] + (new,) + args[i + 2:])
+            return matmul_of(args[:i] + (new,) + args[i + 2:])
     return None
 
 
@@ -468,14 +417,14 @@ def r_add(e: Expr) -> Expr | None:
         for a in args:
             flat.extend(a.args if isinstance(a, Add) else [a])
         return Add(tuple(flat))
-    if any(_is_zero(a) for a in args):
-        rest = [a for a in args if not _is_zero(a)]
-        return _zeros(e.shape) if not rest else (rest[0] if len(rest) == 1 else Add(tuple(rest)))
+    if any(is_zero(a) for a in args):
+        rest = [a for a in args if not is_zero(a)]
+        return zeros_of(e.shape) if not rest else (rest[0] if len(rest) == 1 else Add(tuple(rest)))
     if all(isinstance(a, Num) for a in args):
         return Num(sum((a.value for a in args), Fraction(0)))
     terms: list[list] = []
     for a in args:
-        c, core = _coef(a)
+        c, core = coefficient(a)
         for t in terms:
             if t[1] == core:
                 t[0] += c
@@ -483,9 +432,9 @@ def r_add(e: Expr) -> Expr | None:
         else:
             terms.append([c, core])
     if len(terms) < len(args):
-        parts = [_scale(c, core) for c, core in terms if c != 0]
+        parts = [times(c, core) for c, core in terms if c != 0]
         if not parts:
-            return _zeros(e.shape)
+            return zeros_of(e.shape)
         return parts[0] if len(parts) == 1 else Add(tuple(parts))
     factored = _factor(e, terms)
     if factored is not None:
@@ -516,247 +465,13 @@ def _factor(e: Expr, terms) -> Expr | None:
             rests = []
             for i in idx:
                 c, core = terms[i]
-                rest = _mm(core.args[:-1]) if side == -1 else _mm(core.args[1:])
-                rests.append(_scale(c, rest))
+                rest = matmul_of(core.args[:-1]) if side == -1 else matmul_of(core.args[1:])
+                rests.append(times(c, rest))
             summed = Add(tuple(rests))
             merged = MatMul((summed, f)) if side == -1 else MatMul((f, summed))
-            out = [merged] + [_scale(c, core) for i, (c, core) in enumerate(terms) if i not in idx]
+            out = [merged] + [times(c, core) for i, (c, core) in enumerate(terms) if i not in idx]
             return out[0] if len(out) == 1 else Add(tuple(out))
     return None
-
-
-# ───────────────────────────── entries and index sums ─────────────────────────────
-
-
-def _idx2(a: Expr, idx: tuple) -> tuple:
-    """Row and column index of ``a[idx]`` (a column's single index is its row)."""
-    if len(idx) == 2:
-        return idx
-    r, c = a.shape
-    if c == 1:
-        return (idx[0], 1)
-    if r == 1:
-        return (1, idx[0])
-    return idx
-
-
-def _entry(a: Expr, r, c) -> Expr:
-    if is_scalar(a.shape):
-        return a
-    if a.shape[1] == 1 and c == 1:
-        return Entry(a, (r,))
-    return Entry(a, (r, c))
-
-
-def _delta(i, j) -> Expr:
-    if isinstance(i, int) and isinstance(j, int):
-        return Num(1 if i == j else 0)
-    if i == j:
-        return Num(1)
-    return Delta(i, j)
-
-
-def _entry_of(a: Expr, r, c, sub) -> Expr | None:
-    """``a[r, c]`` for the operations that act entry by entry (sums, ⊙, ⊘, functions, powers, transposes, the
-    constants, diag), with ``sub(x, i, j)`` giving the entries of the operands: one level (``_entry``) for the
-    simplifier's rewrite, all the way down (``componentwise``) for index forms. ``None`` for anything else."""
-    match a:
-        case Add(args=args):
-            return Add(tuple(sub(x, r, c) for x in args))
-        case Neg(arg=x):
-            return Neg(sub(x, r, c))
-        case Hadamard(a=x, b=y):
-            return Scale(sub(x, r, c), sub(y, r, c))
-        case HadDiv(a=x, b=y):
-            return Div(sub(x, r, c), sub(y, r, c))
-        case Apply(fn=f, arg=x, order=o, declared=d):
-            return Apply(f, sub(x, r, c), o, d)
-        case EPower(base=x, exp=k):
-            return Power(sub(x, r, c), k)
-        case Transpose(arg=x):
-            return sub(x, c, r)
-        case Identity():
-            return _delta(r, c)
-        case Zeros():
-            return Num(0)
-        case Ones():
-            return Num(1)
-        case Diag(arg=u):
-            return Scale(sub(u, r, 1), _delta(r, c))
-    return None
-
-
-def r_entry(e: Expr) -> Expr | None:
-    if isinstance(e, Delta):
-        d = _delta(e.i, e.j)
-        return d if d != e else None
-    if not isinstance(e, Entry):
-        return None
-    a = e.arg
-    if len(e.idx) == 1 and not (a.shape[1] == 1 or a.shape[0] == 1):
-        return None
-    r, c = _idx2(a, e.idx)
-    if is_scalar(a.shape):
-        return a
-    out = _entry_of(a, r, c, _entry)
-    if out is not None:
-        return out
-    match a:
-        case Scale(scalar=s, arg=x):
-            return Scale(s, _entry(x, r, c))
-        case Div(arg=x, scalar=s):
-            return Div(_entry(x, r, c), s)
-        case MatMul(args=(u, v)) if u.shape[1] == 1:
-            return Scale(_entry(u, r, 1), _entry(v, 1, c))
-        case Broadcast(arg=s):
-            return s
-    if len(e.idx) == 2 and a.shape[1] == 1 and e.idx[1] == 1:
-        return Entry(a, (e.idx[0],))
-    return None
-
-
-def _subst(e: Expr, k: Index, q) -> Expr:
-    """``e`` with the index ``k`` replaced by ``q`` (in entries, deltas and inner sums)."""
-    match e:
-        case Entry(arg=a, idx=idx):
-            return Entry(_subst(a, k, q), tuple(q if i == k else i for i in idx))
-        case Delta(i=i, j=j):
-            return _delta(q if i == k else i, q if j == k else j)
-        case IndexSum(index=i, body=b) if i == k:
-            return e
-    kids = children(e)
-    if not kids:
-        return e
-    return rebuild(e, [_subst(x, k, q) for x in kids])
-
-
-def _mentions(e: Expr, k: Index) -> bool:
-    for x in ir.walk(e):
-        if isinstance(x, Entry) and k in x.idx:
-            return True
-        if isinstance(x, Delta) and k in (x.i, x.j):
-            return True
-    return False
-
-
-def r_index_sum(e: Expr) -> Expr | None:
-    if not isinstance(e, IndexSum):
-        return None
-    k, body = e.index, e.body
-    if _is_zero(body):
-        return Num(0)
-    if isinstance(body, Add) and any(_delta_on(t, k) is not None for t in body.args):
-        return Add(tuple(IndexSum(k, t) for t in body.args))
-    if isinstance(body, Neg):
-        return Neg(IndexSum(k, body.arg))
-    found = _delta_on(body, k)
-    if found is not None:
-        rest, q = found
-        return _subst(rest, k, q)
-    if isinstance(body, Scale) and not _mentions(body.scalar, k):
-        return Scale(body.scalar, IndexSum(k, body.arg))
-    return None
-
-
-def _delta_on(t: Expr, k: Index):
-    """If the scalar product ``t`` has a factor ``[k = q]``: (t without it, q)."""
-    fs = _sfactors(t)
-    for i, f in enumerate(fs):
-        if isinstance(f, Delta) and (f.i == k or f.j == k) and f.i != f.j:
-            q = f.j if f.i == k else f.i
-            rest = fs[:i] + fs[i + 1:]
-            if not rest:
-                return Num(1), q
-            out = rest[0]
-            for r in rest[1:]:
-                out = Scale(out, r)
-            return out, q
-    return None
-
-
-def r_index_to_matrix(e: Expr) -> Expr | None:
-    """``Σ_k A[j, k] x[k] → (A x)[j]`` (the index rule that moves a componentwise sum to matrix form)."""
-    match e:
-        case IndexSum(index=k, body=Scale(scalar=Entry(arg=A, idx=(j, k1)), arg=Entry(arg=x, idx=(k2,)))) \
-                if k1 == k and k2 == k and j != k and x.shape[1] == 1 and A.shape[1] == x.shape[0]:
-            return Entry(MatMul((A, x)), (j,))
-        case IndexSum(index=k, body=Scale(scalar=Entry(arg=x, idx=(k2,)), arg=Entry(arg=A, idx=(j, k1)))) \
-                if k1 == k and k2 == k and j != k and x.shape[1] == 1 and A.shape[1] == x.shape[0]:
-            return Entry(MatMul((A, x)), (j,))
-    return None
-
-
-class FreshIndex:
-    """Fresh summation indices ``_k1``, ``_k2``, … for the componentwise form."""
-
-    def __init__(self, prefix: str = "_k") -> None:
-        self.prefix, self.n = prefix, 0
-
-    def __call__(self, dim) -> Index:
-        self.n += 1
-        return Index(f"{self.prefix}{self.n}", dim)
-
-
-_FRESH = FreshIndex()  # process-wide, so that no two conversions bind the same name
-
-
-def componentwise(e: Expr, r=1, c=1, fresh: FreshIndex | None = None) -> Expr:
-    """The entry ``e[r, c]`` as a scalar index expression: products become index sums (``(A B)[i, j] =
-    Σ_k A[i, k] B[k, j]``), reductions become sums (``sum(A) = Σ_i Σ_j A[i, j]``, ``tr(A) = Σ_i A[i, i]``,
-    ``‖x‖ = (Σ_i x[i]²)^(1/2)``), entrywise operations act on entries. Operations without a componentwise form
-    (inverse, det, softmax, a declared C, …) stay as an entry of the operation.
-    """
-    fresh = fresh or _FRESH
-    cw = lambda x, i=1, j=1: componentwise(x, i, j, fresh)  # noqa: E731
-    if is_scalar(e.shape):
-        r = c = 1
-    match e:
-        case Var() | Named():
-            return e if is_scalar(e.shape) else _entry(e, r, c)
-        case Num():
-            return e
-        case Identity() | Zeros() | Ones() | Add() | Neg() | Hadamard() | HadDiv() | Apply() | EPower() | \
-                Transpose() | Diag():
-            return _entry_of(e, r, c, cw)
-        case Broadcast(arg=s_):
-            return cw(s_)
-        case Scale(scalar=s_, arg=a):
-            return Scale(cw(s_), cw(a, r, c))
-        case Div(arg=a, scalar=s_):
-            return Div(cw(a, r, c), cw(s_))
-        case MatMul(args=args):
-            A, rest = args[0], args[1:]
-            R = rest[0] if len(rest) == 1 else MatMul(rest)
-            d = A.shape[1]
-            if d == 1:
-                return Scale(cw(A, r, 1), cw(R, 1, c))
-            k = fresh(d)
-            return IndexSum(k, Scale(cw(A, r, k), cw(R, k, c)))
-        case Power(base=a, exp=k) if is_scalar(a.shape):
-            return Power(cw(a), k)
-        case ir.MaxMin(op=op, a=a, b=b):
-            return ir.MaxMin(op, cw(a, r, c), cw(b, r, c))
-        case Sum(arg=a):
-            n, m = a.shape
-            i = fresh(n) if n != 1 else 1
-            j = fresh(m) if m != 1 else 1
-            body = cw(a, i, j)
-            if m != 1:
-                body = IndexSum(j, body)
-            return IndexSum(i, body) if n != 1 else body
-        case Trace(arg=a):
-            i = fresh(a.shape[0])
-            return IndexSum(i, cw(a, i, i))
-        case ir.Norm(arg=a):
-            return Power(cw(ir.Sum(EPower(a, 2))), Fraction(1, 2))
-        case Entry(arg=a, idx=idx):
-            rr, cc = _idx2(a, idx)
-            return cw(a, rr, cc)
-        case IndexSum(index=k, body=b):
-            return IndexSum(k, cw(b))
-        case Delta():
-            return e
-    return e if is_scalar(e.shape) else _entry(e, r, c)
 
 
 # ───────────────────────────── the groups ─────────────────────────────
@@ -796,7 +511,7 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
             return "transpose-twice", "(Aᵀ)ᵀ = A"
         case Transpose(arg=a) if is_scalar(a.shape):
             return "transpose-scalar", "a 1×1 term is its own transpose"
-        case Transpose(arg=a) if _symmetric(a):
+        case Transpose(arg=a) if is_symmetric(a):
             return "transpose-symmetric", "Sᵀ = S for a symmetric S"
         case Transpose(arg=Diag()):
             return "transpose-diag", "diag(v)ᵀ = diag(v)"
@@ -820,9 +535,9 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
             return "scalar-out", "A (c B) = c (A B): scalar factors in front"
         case MatMul():
             return "scalar-out", "xᵀ y is a scalar: (xᵀ y) vᵀ = scalar times vᵀ"
-        case Hadamard(a=a, b=b) if _is_one_fill(a) or _is_one_fill(b):
+        case Hadamard(a=a, b=b) if is_one_fill(a) or is_one_fill(b):
             return "hadamard-one", "1 ⊙ A = A"
-        case Hadamard(a=a, b=b) if _is_zero(a) or _is_zero(b):
+        case Hadamard(a=a, b=b) if is_zero(a) or is_zero(b):
             return "hadamard-zero", "0 ⊙ A = 0"
         case Hadamard():
             return "scalar-out", "(c a) ⊙ b = c (a ⊙ b)"
@@ -847,34 +562,12 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
     return rule.name, rule.statement
 
 
-# ───────────────────────────── strategies ─────────────────────────────
-
-
-def chain(*rules: RuleFn) -> RuleFn:
-    """The first rule that applies (SymPy's ``do_one``)."""
-    def go(e: Expr) -> Expr | None:
-        for r in rules:
-            out = r(e)
-            if out is not None and out is not e:
-                return out
-        return None
-    return go
-
-
-def exhaust(rule: RuleFn, *, limit: int = 1000) -> Callable[[Expr], Expr]:
-    """Apply ``rule`` at the top until it no longer applies."""
-    def go(e: Expr) -> Expr:
-        for _ in range(limit):
-            out = rule(e)
-            if out is None or out == e:
-                return e
-            e = out
-        return e
-    return go
+# ───────────────────────────── the simplifier ─────────────────────────────
 
 
 class Simplifier:
-    """``bottom_up(exhaust(chain(rules)))``, memoised by identity, recording each rewrite.
+    """The rules applied bottom up, each node until no rule applies (first match wins), memoised by identity,
+    recording each rewrite.
 
     One instance may simplify several expressions (the gradients of one cost); shared nodes are simplified once.
     """
@@ -918,10 +611,6 @@ class Simplifier:
                 break
             else:
                 return x
-
-
-def bottom_up(rules: list[RewriteRule], *, record: bool = False) -> Simplifier:
-    return Simplifier(rules, record)
 
 
 def simplify_steps_and_result(e: Expr) -> tuple[list[tuple[str, Expr, Expr, str]], Expr]:

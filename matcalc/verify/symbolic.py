@@ -15,6 +15,7 @@ expression is defined) are used.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any, NamedTuple
 
 from matcalc import ir
 from matcalc.ir import Expr
@@ -30,8 +31,51 @@ class NormalFormTooLarge(TypeError):
     """The expansion exceeded :data:`MAX_TERMS`."""
 
 
-Poly = dict  # term -> Fraction; term = (scalars, chain); scalars = ((base, exp), ...); chain = ((atom, r, c), ...)
-ONE_TERM = ((), ())
+class Link(NamedTuple):
+    """One factor of a non-commutative product: a matrix atom and its shape (``rows × cols``)."""
+
+    atom: tuple
+    rows: Any
+    cols: Any
+
+    __repr__ = tuple.__repr__  # normal forms are ordered by repr: a record reads as the tuple it is
+
+
+class Term(NamedTuple):
+    """One product of a polynomial (its rational coefficient is the value in the :data:`Poly` dict).
+
+    ``scalars`` is ``((base, exponent), ...)``, a multiset of scalar factors with rational exponents; ``chain`` is
+    ``(Link, ...)``, the matrix factors in order (empty for a scalar term).
+    """
+
+    scalars: tuple
+    chain: tuple
+
+    __repr__ = tuple.__repr__
+
+
+class VarAtom(NamedTuple):
+    """A variable as a matrix atom; ``tag`` is ``"var"``, or ``"varT"`` for its transpose (a symmetric one has none)."""
+
+    tag: str
+    name: str
+    rows: Any
+    cols: Any
+    symmetric: bool = False
+
+    __repr__ = tuple.__repr__
+
+
+# The other atoms are tuples that start with a tag: ("I", n), ("ones", r, c), ("diag", key), ("had", keys),
+# ("apply", fn, order, declared, key), ("epow", k, key), ("inv", key), ("kron", key, key), ("hdiv", key, key),
+# ("max", op, keys), ("T", atom), ("mpow", k, key), ("vec", key), … where a key is a polynomial's canonical key (_k).
+Poly = dict  # Term -> Fraction
+ONE_TERM = Term((), ())
+
+
+def _pure(chain: tuple) -> Poly:
+    """The polynomial of one product with coefficient 1 and no scalar factors."""
+    return {Term((), chain): Fraction(1)}
 
 
 def _k(p: Poly) -> tuple:
@@ -56,36 +100,42 @@ def _scale(p: Poly, c: Fraction) -> Poly:
 
 
 def _t_atom(a: tuple) -> tuple:
+    """The transpose of a matrix atom."""
+    if isinstance(a, VarAtom):
+        return a if a.symmetric else a._replace(tag="varT" if a.tag == "var" else "var")
     tag = a[0]
-    if tag == "var":
-        return a if a[4] else ("varT",) + a[1:4]
-    if tag == "varT":
-        return ("var",) + a[1:4] + (False,)
     if tag in ("I", "diag"):
         return a
     if tag == "had":
-        return ("had", tuple(sorted((_t_key(f) for f in a[1]), key=repr)))
-    if tag in ("apply",):
-        return a[:4] + (_t_key(a[4]),)
-    if tag in ("epow",):
-        return (tag, a[1], _t_key(a[2]))
-    if tag in ("inv",):
-        return (tag, _t_key(a[1]))
+        _, factors = a
+        return ("had", tuple(sorted((_t_key(f) for f in factors), key=repr)))
+    if tag == "apply":
+        _, fn, order, declared, arg = a
+        return (tag, fn, order, declared, _t_key(arg))
+    if tag == "epow":
+        _, k, base = a
+        return (tag, k, _t_key(base))
+    if tag == "inv":
+        _, arg = a
+        return (tag, _t_key(arg))
     if tag in ("kron", "hdiv"):
-        return (tag, _t_key(a[1]), _t_key(a[2]))
+        _, left, right = a
+        return (tag, _t_key(left), _t_key(right))
     if tag == "max":
-        return (tag, a[1], tuple(sorted((_t_key(f) for f in a[2]), key=repr)))
+        _, op, args = a
+        return (tag, op, tuple(sorted((_t_key(f) for f in args), key=repr)))
     if tag == "T":
-        return a[1]
+        _, untransposed = a
+        return untransposed
     return ("T", a)
 
 
 def _t_chain(chain: tuple) -> tuple:
-    return tuple((_t_atom(a), c, r) for a, r, c in reversed(chain))
+    return tuple(Link(_t_atom(a), c, r) for a, r, c in reversed(chain))
 
 
 def _t_poly(p: Poly) -> Poly:
-    return {(s, _t_chain(ch)): c for (s, ch), c in p.items()}
+    return {Term(s, _t_chain(ch)): c for (s, ch), c in p.items()}
 
 
 def _t_key(k: tuple) -> tuple:
@@ -113,7 +163,7 @@ def _merge_scalars(s1: tuple, s2: tuple) -> dict:
 
 
 def _shape_of(chain: tuple):
-    return (chain[0][1], chain[-1][2])
+    return (chain[0].rows, chain[-1].cols)
 
 
 def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
@@ -122,28 +172,31 @@ def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
         return {}
     chain = tuple(chain)
     if len(chain) > 1:
-        chain = tuple(x for x in chain if x[0][0] != "I") or chain[:1]
+        chain = tuple(x for x in chain if x.atom[0] != "I") or chain[:1]
     # diag(u) v → u ⊙ v (a diag followed by a product that is a column), vᵀ diag(u) → (v ⊙ u)ᵀ
-    head = {(tuple(scal.items()), ()): coef}
+    head = {Term(tuple(scal.items()), ()): coef}
     for i, (a, r, c) in enumerate(chain):
         if a[0] != "diag":
             continue
+        _, u = a
         pre, post = chain[:i], chain[i + 1:]
-        if post and chain[-1][2] == 1:
+        if post and chain[-1].cols == 1:
             out = _mul(head, _norm_term({}, pre, Fraction(1))) if pre else head
-            return _mul(out, _had(dict(a[1]), _norm_term({}, post, Fraction(1))))
-        if pre and chain[0][1] == 1:
-            had = _t_poly(_had(_t_poly(_norm_term({}, pre, Fraction(1))), dict(a[1])))
+            return _mul(out, _had(dict(u), _norm_term({}, post, Fraction(1))))
+        if pre and chain[0].rows == 1:
+            had = _t_poly(_had(_t_poly(_norm_term({}, pre, Fraction(1))), dict(u)))
             out = _mul(head, had)
             return _mul(out, _norm_term({}, post, Fraction(1))) if post else out
     # 1ᵀ (a ⊙ b) = aᵀ b and (a ⊙ b) 1 = a bᵀ for vectors
     for i in range(len(chain) - 1):
         (a1, r1, c1), (a2, r2, c2) = chain[i], chain[i + 1]
         if a1[0] == "ones" and r1 == 1 and a2[0] == "had" and c2 == 1:
-            f1, rest = a2[1][0], _had_rest(a2[1][1:], r2, c2)
+            _, (f1, *others) = a2
+            rest = _had_rest(tuple(others), r2, c2)
             mid = _mul(_t_poly(dict(f1)), rest)
         elif a1[0] == "had" and r1 == 1 and a2[0] == "ones" and c2 == 1:
-            f1, rest = a1[1][0], _had_rest(a1[1][1:], r1, c1)
+            _, (f1, *others) = a1
+            rest = _had_rest(tuple(others), r1, c1)
             mid = _mul(rest, _t_poly(dict(f1)))
         else:
             continue
@@ -152,23 +205,23 @@ def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
         return _mul(out, _norm_term({}, chain[i + 2:], Fraction(1))) if i + 2 < len(chain) else out
     # a row times a Kronecker product whose left factor is a row: r (A ⊗ B) = A ⊗ (r B) (mixed product)
     for i, (a, r, c) in enumerate(chain):
-        if a[0] != "kron" or i == 0 or chain[0][1] != 1:
+        if a[0] != "kron" or i == 0 or chain[0].rows != 1:
             continue
-        A, B = a[1], a[2]
+        _, A, B = a
         if _pshape(A)[0] != 1:
             continue
         rb = _mul(_norm_term({}, chain[:i], Fraction(1)), dict(B))
         kr: Poly = {}
         for (sc, ch), v in rb.items():
-            kr = _add(kr, _mul({(sc, ()): v}, _atom(("kron", A, _k({((), ch): Fraction(1)})), (1, c))))
+            kr = _add(kr, _mul({Term(sc, ()): v}, _atom(("kron", A, _k(_pure(ch))), (1, c))))
         out = _mul(head, kr)
         return _mul(out, _norm_term({}, chain[i + 1:], Fraction(1))) if i + 1 < len(chain) else out
     # 1×1 sub-products become scalar factors
     for i in range(len(chain)):
-        if chain[i][1] != 1:
+        if chain[i].rows != 1:
             continue
         for j in range(i, len(chain)):
-            if chain[j][2] == 1:
+            if chain[j].cols == 1:
                 scal = dict(scal)
                 base = _scalar_base(chain[i:j + 1])
                 scal[base] = scal.get(base, Fraction(0)) + 1
@@ -179,37 +232,37 @@ def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
         if e == 0:
             continue
         if b[0] == "poly" and e.denominator == 1 and 0 < e <= 4:
+            _, poly_key = b
             rest = {k: v for k, v in scal.items() if k != b}
-            base = {((tuple(rest.items())), chain): coef}
-            p = base
+            p = {Term(tuple(rest.items()), chain): coef}
             for _ in range(int(e)):
-                p = _mul(p, dict(b[1]))
+                p = _mul(p, dict(poly_key))
             return p
         items.append((b, e))
-    return {(tuple(sorted(items, key=repr)), chain): coef}
+    return {Term(tuple(sorted(items, key=repr)), chain): coef}
 
 
 def _had_rest(factors: tuple, r, c) -> Poly:
     """The Hadamard product of the remaining factor keys, as a polynomial."""
     if len(factors) == 1:
         return dict(factors[0])
-    return {((), ((("had", tuple(factors)), r, c),)): Fraction(1)}
+    return _pure((Link(("had", tuple(factors)), r, c),))
 
 
 def _pshape(key: tuple):
     """The shape of a polynomial given by its key (a scalar when it has no matrix factors)."""
     for (sc, ch), _v in key:
         if ch:
-            return (ch[0][1], ch[-1][2])
+            return _shape_of(ch)
     return (1, 1)
 
 
 def _scalar_base(sub: tuple) -> tuple:
     """A 1×1 product as a scalar factor in canonical orientation (``aᵀ b = bᵀ a``)."""
     if len(sub) == 1:
-        a = sub[0][0]
+        a = sub[0].atom
         if a[0] == "T":
-            a = a[1]
+            _, a = a
         return ("s", a)
     t = _t_chain(sub)
     return ("chain", min(sub, t, key=repr))
@@ -228,21 +281,20 @@ def _had(p: Poly, q: Poly) -> Poly:
                 continue
             factors = []
             for ch in (c1, c2):
-                if len(ch) == 1 and ch[0][0][0] == "had":
-                    factors.extend(ch[0][0][1])
-                elif len(ch) == 1 and ch[0][0][0] == "ones":
-                    continue
-                elif len(ch) == 2 and ch[0][0][0] == "ones" and ch[1][0][0] == "ones":
+                tags = [link.atom[0] for link in ch]
+                if tags == ["had"]:
+                    factors.extend(ch[0].atom[1])
+                elif tags in (["ones"], ["ones", "ones"]):
                     continue
                 else:
-                    factors.append(_k({((), ch): Fraction(1)}))
+                    factors.append(_k(_pure(ch)))
             r, c = _shape_of(c1)
             if not factors:
                 chain = c1
             elif len(factors) == 1:
-                chain = dict(factors[0]).popitem()[0][1]
+                chain = dict(factors[0]).popitem()[0].chain
             else:
-                chain = ((("had", tuple(sorted(factors, key=repr))), r, c),)
+                chain = (Link(("had", tuple(sorted(factors, key=repr))), r, c),)
             out = _add(out, _norm_term(scal, chain, v1 * v2))
     return out
 
@@ -254,15 +306,14 @@ def _atom(a: tuple, shape) -> Poly:
     r, c = shape
     if (r, c) == (1, 1):
         return _norm_term({("s", a): Fraction(1)}, (), Fraction(1))
-    return {((), ((a, r, c),)): Fraction(1)}
+    return _pure((Link(a, r, c),))
 
 
 def _linear(p: Poly, wrap, shape) -> Poly:
     """Apply a linear map to each term's pure product (coefficients and scalars stay outside)."""
     out: Poly = {}
     for (s, ch), v in p.items():
-        pure = _k({((), ch): Fraction(1)})
-        out = _add(out, _mul({(s, ()): v}, _atom(wrap(pure), shape)))
+        out = _add(out, _mul({Term(s, ()): v}, _atom(wrap(_k(_pure(ch))), shape)))
     return out
 
 
@@ -271,10 +322,10 @@ def _ones(r, c) -> Poly:
         return {ONE_TERM: Fraction(1)}
     chain = []
     if r != 1:
-        chain.append((("ones", r, 1), r, 1))
+        chain.append(Link(("ones", r, 1), r, 1))
     if c != 1:
-        chain.append((("ones", 1, c), 1, c))
-    return {((), tuple(chain)): Fraction(1)}
+        chain.append(Link(("ones", 1, c), 1, c))
+    return _pure(tuple(chain))
 
 
 def _inner(e: Expr) -> Expr:
@@ -318,11 +369,11 @@ class _NF:
         match e:
             case ir.Var(name=n, dims=(r, c), props=props):
                 sym = bool({"symmetric", "spd", "diagonal"} & set(props)) or (r == c == 1)
-                return _atom(("var", n, r, c, sym), sh)
+                return _atom(VarAtom("var", n, r, c, sym), sh)
             case ir.Num(value=v):
                 return {ONE_TERM: v} if v != 0 else {}
             case ir.Identity(n=n):
-                return {ONE_TERM: Fraction(1)} if n == 1 else {((), ((("I", n), n, n),)): Fraction(1)}
+                return {ONE_TERM: Fraction(1)} if n == 1 else _pure((Link(("I", n), n, n),))
             case ir.Zeros():
                 return {}
             case ir.Ones(dims=(r, c)):
@@ -370,7 +421,7 @@ class _NF:
                 base = P(a) if k > 0 else _atom(("inv", _k(P(a))), sh)
                 kk = abs(k)
                 if kk.denominator == 1 and kk <= 6:
-                    out = {((), ((("I", sh[0]), sh[0], sh[0]),)): Fraction(1)}
+                    out = _pure((Link(("I", sh[0]), sh[0], sh[0]),))
                     for _ in range(int(kk)):
                         out = _mul(out, base)
                     return out
@@ -383,8 +434,8 @@ class _NF:
                 out = {}
                 for (s1, c1), v1 in P(a).items():
                     for (s2, c2), v2 in P(b).items():
-                        atom = ("kron", _k({((), c1): Fraction(1)}), _k({((), c2): Fraction(1)}))
-                        out = _add(out, _mul({(tuple(_merge_scalars(s1, s2).items()), ()): v1 * v2},
+                        atom = ("kron", _k(_pure(c1)), _k(_pure(c2)))
+                        out = _add(out, _mul({Term(tuple(_merge_scalars(s1, s2).items()), ()): v1 * v2},
                                              _atom(atom, sh)))
                 return out
             case ir.MaxMin(op="max", a=a, b=b) if not P(a) or not P(b):
@@ -435,14 +486,14 @@ class _NF:
         """``vec`` is linear; ``vec(c r) = rᵀ ⊗ c`` for a column c and a row r."""
         out: Poly = {}
         for (sc, ch), v in p.items():
-            split = next((j for j in range(1, len(ch)) if ch[j - 1][2] == 1), None)
+            split = next((j for j in range(1, len(ch)) if ch[j - 1].cols == 1), None)
             if split is not None:
-                col_k = _k({((), ch[:split]): Fraction(1)})
-                row_k = _k(_t_poly({((), ch[split:]): Fraction(1)}))
+                col_k = _k(_pure(ch[:split]))
+                row_k = _k(_t_poly(_pure(ch[split:])))
                 atom = ("kron", row_k, col_k)
             else:
-                atom = ("vec", _k({((), ch): Fraction(1)}))
-            out = _add(out, _mul({(sc, ()): v}, _atom(atom, sh)))
+                atom = ("vec", _k(_pure(ch)))
+            out = _add(out, _mul({Term(sc, ()): v}, _atom(atom, sh)))
         return out
 
     def _isum(self, k: ir.Index, body: Poly) -> Poly:
@@ -464,7 +515,7 @@ class _NF:
         for (s, ch), v in p.items():
             rots = [ch[i:] + ch[:i] for i in range(len(ch))] or [ch]
             for rot in rots:
-                if rot and rot[0][1] == 1 and rot[-1][2] == 1:
+                if rot and rot[0].rows == 1 and rot[-1].cols == 1:
                     out = _add(out, _norm_term(dict(s), rot, v))
                     break
             else:
@@ -493,42 +544,12 @@ def _has_index(e: Expr) -> bool:
     return any(isinstance(x, (ir.Entry, ir.IndexSum, ir.Delta)) for x in ir.walk(e))
 
 
-class _Fresh:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self, dim) -> ir.Index:
-        self.n += 1
-        return ir.Index(f"_k{self.n}", dim)
-
-
-def _expand_entries(e: Expr, fresh: _Fresh) -> Expr:
-    """Entries of products as index sums: ``(A B)[i, j] = Σ_k A[i, k] B[k, j]`` (the componentwise direction)."""
-    from matcalc.simplify import _entry, _idx2
-
-    kids = ir.children(e)
-    if kids:
-        nk = [_expand_entries(k, fresh) for k in kids]
-        if any(a is not b for a, b in zip(nk, kids)):
-            e = ir.rebuild(e, nk)
-    if isinstance(e, ir.Entry) and isinstance(e.arg, ir.MatMul):
-        r, c = _idx2(e.arg, e.idx)
-        A, rest = e.arg.args[0], e.arg.args[1:]
-        R = rest[0] if len(rest) == 1 else ir.MatMul(rest)
-        d = A.shape[1]
-        if d == 1:
-            return ir.Scale(_entry(A, r, 1), _expand_entries(_entry(R, 1, c), fresh))
-        k = fresh(d)
-        return ir.IndexSum(k, ir.Scale(_entry(A, r, k), _expand_entries(_entry(R, k, c), fresh)))
-    return e
-
-
 def _canon_bound(e: Expr, depth: int = 0) -> Expr:
     """Bound indices renamed by nesting depth (``Σ_k … k …`` and ``Σ_j … j …`` read the same); directly nested
     sums (``Σ_i Σ_j``) are put in the order whose normal form is least, so the order of summation does not matter."""
     from itertools import permutations
 
-    from matcalc.simplify import _subst
+    from matcalc.engine.index import substitute
 
     if isinstance(e, ir.IndexSum):
         idxs, body = [], e
@@ -540,11 +561,11 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
             b = body
             tmp = [ir.Index(f"@{depth}.{pos}@", i.dim) for pos, i in enumerate(idxs)]
             for i, t in zip(idxs, tmp):  # two phases, so that no renaming captures another index
-                b = _subst(b, i, t)
+                b = substitute(b, i, t)
             names = []
             for pos, src in enumerate(perm):
                 k = ir.Index(f"#{depth + pos + 1}#", idxs[src].dim)
-                b = _subst(b, tmp[src], k)
+                b = substitute(b, tmp[src], k)
                 names.append(k)
             b = _canon_bound(b, depth + len(idxs))
             for k in reversed(names):
@@ -563,7 +584,8 @@ def _canon_bound(e: Expr, depth: int = 0) -> Expr:
 def _prepare(e: Expr) -> Expr:
     """Named values inlined, derivatives expanded, sound simplification; index expressions in componentwise form."""
     from matcalc.engine import expand_derivatives
-    from matcalc.simplify import Simplifier, all_rules
+    from matcalc.engine.index import FreshIndex, expand_entries
+    from matcalc.engine.simplify import Simplifier, all_rules
 
     if any(isinstance(x, ir.Derivative) for x in ir.walk(e)):
         e = expand_derivatives(e)  # first: a derivative by a let name needs the name
@@ -571,7 +593,7 @@ def _prepare(e: Expr) -> Expr:
     rules = [r for r in all_rules() if r.name != "index-to-matrix"]
     e = Simplifier(rules).go(e)
     if _has_index(e):
-        e = _expand_entries(e, _Fresh())
+        e = expand_entries(e, FreshIndex())
         e = Simplifier(rules).go(e)
         e = _canon_bound(e)
     return e
@@ -609,14 +631,13 @@ def componentwise_form(e: Expr) -> tuple:
 
     Used to compare a componentwise statement (``z = Σ_i w[i] x[i] + b``) with a matrix one (``z = wᵀ x + b``).
     """
-    from matcalc.simplify import Simplifier, all_rules, componentwise
-
     with _deep():
         return _componentwise_form(e)
 
 
 def _componentwise_form(e: Expr) -> tuple:
-    from matcalc.simplify import Simplifier, all_rules, componentwise
+    from matcalc.engine.index import componentwise
+    from matcalc.engine.simplify import Simplifier, all_rules
 
     e = _prepare(e)
     if not is_scalar(e.shape):

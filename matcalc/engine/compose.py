@@ -1,0 +1,334 @@
+"""The chain-rule composer: the walks that compose derivative rules, and the record of the steps taken.
+
+Contract: the composer knows nothing about particular operations. It hash-conses an expression (:func:`intern`:
+shared subexpressions become one node), walks it once in topological order and looks the rules up in
+:mod:`matcalc.engine.rules`. A scalar output is differentiated in reverse mode (:func:`reverse_many`: adjoints
+shaped like each node, summed at shared nodes, so an L-layer network costs O(L)); a vector or matrix output by
+composing local Jacobians of ``vec``s (:func:`forward`: numerator layout, ``∂vec(W x)/∂vec(W) = xᵀ ⊗ I``), then
+converted to the layout asked for (:func:`layout_scalar`, :func:`layout_jacobian`). Intermediate results are
+simplified as they are formed by :class:`Tracer` (with :mod:`matcalc.engine.simplify`), and every rule used is a
+:class:`Step` of the :class:`Derivation`. A missing rule raises :class:`~matcalc.engine.rules.UnsupportedDerivative`
+naming the operation. The entry point, :func:`matcalc.engine.differentiate`, lives in
+:mod:`matcalc.engine.differentiation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from matcalc import ir
+from matcalc.errors import MatcalcError
+from matcalc.ir import Add, Derivative, Expr, Identity, Named, Num, Transpose, Var, children, rebuild
+from matcalc.engine.build import col, mm, unvec
+from matcalc.engine.rules import UnsupportedDerivative, fused_operand, rule_for
+from matcalc.engine.simplify import Simplifier
+from matcalc.shapes import is_scalar
+
+__all__ = ["Step", "Derivation", "Tracer", "intern", "node_count", "matcher", "links", "reverse", "reverse_many", "forward",
+           "layout_scalar", "layout_jacobian"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation: a named rule turned ``before`` into ``after``."""
+
+    rule: str
+    before: Expr | None
+    after: Expr
+    note: str = ""
+
+
+@dataclass
+class Derivation:
+    """The derivative of ``expr`` by ``wrt``: ``result`` in closed form, ``raw`` as composed, and the ``steps``."""
+
+    expr: Expr
+    wrt: Expr
+    result: Expr
+    steps: list[Step] = field(default_factory=list)
+    kind: str = "d"
+    layout: str = "mixed"
+    raw: Expr | None = None
+
+    def __str__(self) -> str:
+        return str(self.result)
+
+
+# ───────────────────────────── hash-consing ─────────────────────────────
+
+_NONCHILD: dict[type, tuple[str, ...]] = {}
+
+
+def _nonchild_fields(t: type) -> tuple[str, ...]:
+    if t not in _NONCHILD:
+        kids = set(ir._CHILD_FIELDS[t])
+        _NONCHILD[t] = tuple(f.name for f in dataclasses.fields(t) if f.name not in kids)
+    return _NONCHILD[t]
+
+
+def intern(e: Expr, table: dict | None = None, memo: dict | None = None) -> Expr:
+    """``e`` with structurally equal subexpressions made one object (linear time, no deep hashing)."""
+    table = {} if table is None else table
+    memo = {} if memo is None else memo
+
+    def go(x: Expr) -> Expr:
+        got = memo.get(id(x))
+        if got is not None:
+            return got[1]
+        kids = children(x)
+        if not kids:
+            key = (type(x), x)
+            new = x
+        else:
+            nk = [go(k) for k in kids]
+            key = (type(x), tuple(id(k) for k in nk), tuple(getattr(x, f) for f in _nonchild_fields(type(x))))
+            new = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        out = table.setdefault(key, (new, nk if kids else ()))[0]
+        memo[id(x)] = (x, out)
+        return out
+
+    return go(e)
+
+
+def node_count(*es: Expr) -> int:
+    """The number of distinct IR nodes (by identity) in ``es`` — the size of the DAG."""
+    seen: set[int] = set()
+    stack = list(es)
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        stack.extend(children(x))
+    return len(seen)
+
+
+def _topo(root: Expr, is_leaf) -> list[Expr]:
+    """Nodes of the DAG in post-order (children first), each once."""
+    order: list[Expr] = []
+    seen: set[int] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        x, done = stack.pop()
+        if done:
+            order.append(x)
+            continue
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        stack.append((x, True))
+        if not is_leaf(x):
+            for k in reversed(children(x)):
+                if id(k) not in seen:
+                    stack.append((k, False))
+    return order
+
+
+# ───────────────────────────── what we differentiate by ─────────────────────────────
+
+
+def matcher(wrt: Expr):
+    if isinstance(wrt, Var):
+        return lambda x: isinstance(x, Var) and x.name == wrt.name and x.dims == wrt.dims
+    if isinstance(wrt, Named):
+        return lambda x: isinstance(x, Named) and x.name == wrt.name
+    raise MatcalcError(f"cannot differentiate by {type(wrt).__name__}: by a variable, a let name or an entry only")
+
+
+
+# ───────────────────────────── reverse mode (scalar outputs) ─────────────────────────────
+
+
+class Tracer:
+    """Simplifies the composer's intermediate results as they are formed and records the steps.
+
+    One memoised simplifier serves a whole derivation (shared nodes are simplified once). For small expressions each
+    rewrite is shown on the whole expression (``(A B)ᵀ = Bᵀ Aᵀ``, ``vᵀ diag(u) = (v ⊙ u)ᵀ``); for large ones the
+    rewrites are summarised in one step, so the trace stays linear in the size of the expression.
+    """
+
+    DETAIL = 60  # tree-size limit for rewrite-by-rewrite display
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+        self.simp = Simplifier(record=True)
+
+    def simplify(self, e: Expr) -> Expr:
+        n0 = len(self.simp.steps)
+        out = self.simp.go(e)
+        new = self.simp.steps[n0:]
+        if out is e or out == e:
+            return out
+        if _tree_size(e, self.DETAIL) <= self.DETAIL:
+            cur = e
+            for name, b, a, why in new:
+                nxt = _replace(cur, b, a)
+                if nxt is not cur:
+                    self.steps.append(Step(name, cur, nxt, why))
+                    cur = nxt
+            if not (cur is out or cur == out):
+                self.steps.append(Step("simplify", cur, out, "the same rewrites, on the shared parts"))
+        else:
+            whys = list(dict.fromkeys(why for _n, _b, _a, why in new))
+            self.steps.append(Step("simplify", e, out, "; ".join(whys[:6]) or "simplified"))
+        return out
+
+
+def _tree_size(e: Expr, limit: int) -> int:
+    n, stack = 0, [e]
+    while stack and n <= limit:
+        x = stack.pop()
+        n += 1
+        stack.extend(children(x))
+    return n
+
+
+def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
+    """``e`` with the first occurrences of ``old`` replaced by ``new`` (``e`` itself when there is none)."""
+    if e is old or (type(e) is type(old) and e == old):
+        return new
+    kids = children(e)
+    if not kids:
+        return e
+    nk = [_replace(k, old, new) for k in kids]
+    if all(a is b for a, b in zip(nk, kids)):
+        return e
+    return rebuild(e, nk)
+
+
+def reverse(expr: Expr, is_wrt, steps: list[Step], tracer: Tracer | None = None) -> Expr | None:
+    """The gradient of the scalar ``expr`` (shaped like the variable), or None if it does not depend on it."""
+    return reverse_many(expr, lambda x: 0 if is_wrt(x) else None, steps, tracer).get(0)
+
+
+def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = None) -> dict:
+    """Reverse mode for several variables at once: ``which(node)`` names the variable a leaf is (or None).
+
+    Returns ``{name: gradient}`` for the variables ``expr`` depends on. Each node's adjoint is formed once, as the
+    sum of its parents' contributions, and simplified once, so shared subexpressions cost once. Each step shows
+    ``∂C/∂(operand)`` (``before``, a ``grad`` node) and the operand's adjoint contribution (``after``).
+    """
+    tracer = tracer or Tracer(steps)
+    is_leaf = lambda x: which(x) is not None  # noqa: E731
+    order = _topo(expr, is_leaf)
+    dep: dict[int, bool] = {}
+    for x in order:
+        dep[id(x)] = is_leaf(x) or any(dep.get(id(k), False) for k in children(x))
+    if not dep[id(expr)]:
+        return {}
+    adj: dict[int, list[Expr]] = {id(expr): [Num(1)]}
+    found: dict = {}
+    for x in reversed(order):
+        contribs = adj.pop(id(x), None)
+        if contribs is None:
+            continue
+        contribs.reverse()  # in the order the operands appear
+        g = contribs[0] if len(contribs) == 1 else Add(tuple(contribs))
+        if len(contribs) > 1:
+            steps.append(Step("shared-subexpression", _grad_of(expr, x), g, "a subexpression used several times: "
+                              "its adjoints add up (total-derivative chain rule, P&H A6)"))
+            g = tracer.simplify(g)
+        key = which(x)
+        if key is not None:
+            found.setdefault(key, []).append(g)
+            continue
+        if isinstance(x, Named):
+            adj.setdefault(id(x.value), []).append(g)
+            continue
+        for i, k, rule in links(x):
+            if not dep[id(k)]:
+                continue
+            if rule.vjp is None:
+                raise UnsupportedDerivative(f"no reverse-mode rule for {rule.name}")
+            gk = rule.vjp(x, g, i)
+            steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note))
+            adj.setdefault(id(k), []).append(tracer.simplify(gk))
+    return {k: v[0] if len(v) == 1 else tracer.simplify(Add(tuple(v))) for k, v in found.items()}
+
+
+def links(x: Expr):
+    """``(operand index, operand, rule)`` for each operand the composer differentiates ``x`` by.
+
+    Usually the children with their rules; a fused rule (``‖u‖²`` by ``u``) replaces the chain through a child.
+    """
+    fused = fused_operand(x)
+    if fused is not None:
+        return [(0, fused[0], fused[1])]
+    return [(i, k, rule_for(x, i)) for i, k in enumerate(children(x))]
+
+
+def _grad_of(expr: Expr, x: Expr) -> Expr:
+    """``∂expr/∂x`` as a ``grad`` node, the label of a reverse-mode step."""
+    return Derivative(expr, x, "grad")
+
+
+# ───────────────────────────── forward Jacobians (vector and matrix outputs) ─────────────────────────────
+
+
+def forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: Tracer | None = None) -> Expr | None:
+    """``∂vec(expr)/∂vec(X)`` (numerator layout, ``|expr| × |X|``), or None if ``expr`` does not depend on X.
+
+    Each step shows a local Jacobian ``∂node/∂operand`` and then the Jacobian chain rule ``∂node/∂X``.
+    """
+    tracer = tracer or Tracer(steps)
+    order = _topo(expr, is_wrt)
+    jac: dict[int, Expr] = {}
+    wrt_node = None
+    for x in order:
+        if is_wrt(x):
+            jac[id(x)] = Identity(size)
+            wrt_node = x
+            continue
+        if isinstance(x, Named):
+            if id(x.value) in jac:
+                jac[id(x)] = jac[id(x.value)]
+            continue
+        terms = []
+        direct = False
+        for i, k, rule in links(x):
+            jk = jac.get(id(k))
+            if jk is None:
+                continue
+            if rule.jac is None:
+                raise UnsupportedDerivative(f"no Jacobian rule for {rule.name}")
+            local = rule.jac(x, i)
+            steps.append(Step(rule.name, Derivative(x, k, "jacobian"), local, rule.note))
+            local = tracer.simplify(local)
+            direct = k is wrt_node
+            terms.append(local if direct else mm(local, jk))
+        if len(terms) == 1 and direct:
+            jac[id(x)] = terms[0]  # the operand is X itself: ∂node/∂X is the local Jacobian
+        elif terms:
+            j = terms[0] if len(terms) == 1 else Add(tuple(terms))
+            steps.append(Step("chain-rule", Derivative(x, wrt_node, "jacobian") if wrt_node is not None else None,
+                              j, "Jacobian chain rule: ∂y/∂x = ∂y/∂u ∂u/∂x (P&H A6)"))
+            jac[id(x)] = tracer.simplify(j)
+    return jac.get(id(expr))
+
+
+# ───────────────────────────── layouts ─────────────────────────────
+
+
+def layout_scalar(g: Expr, kind: str, layout: str) -> Expr:
+    """A gradient (shaped like X) in the requested kind and layout."""
+    if kind == "grad":
+        return g
+    if kind == "jacobian":
+        return Transpose(col(g))
+    return Transpose(g) if layout == "numerator" else g
+
+
+def layout_jacobian(j: Expr, expr: Expr, wrt: Expr, kind: str, layout: str) -> Expr:
+    """A Jacobian of ``vec``s in the requested kind and layout."""
+    if kind == "jacobian":
+        return j
+    k, l = expr.shape
+    if is_scalar(wrt.shape):
+        if l == 1:
+            return Transpose(j) if layout == "denominator" else j
+        if k == 1:
+            return j if layout == "denominator" else Transpose(j)
+        g = unvec(j, expr.shape)  # dY/dc shaped like Y
+        return Transpose(g) if layout == "denominator" else g
+    return Transpose(j) if layout == "denominator" else j

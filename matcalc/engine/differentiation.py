@@ -1,0 +1,186 @@
+"""The engine's entry point: what to differentiate by decides the walk, and the result is simplified and checked.
+
+Contract: :func:`differentiate` (and :func:`differentiate_many`, several variables sharing one reverse pass)
+expands nested derivatives, hash-conses the expression and picks the walk — reverse mode for a scalar by a variable
+or a let name, forward Jacobians for a vector or matrix, index rules for one entry (:mod:`matcalc.engine.entry`) —
+then simplifies the result, checks its shape against ``ir.derivative_shape`` and, for a single path, presents the
+steps as the lecture does (:mod:`matcalc.engine.lecture`). :func:`expand_derivatives` replaces every ``Derivative``
+node by its closed form. A deep expression raises the recursion limit; one too deep is a clear user error.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from matcalc import ir
+from matcalc.errors import MatcalcError
+from matcalc.ir import Derivative, Entry, Expr, Named, Var, children, rebuild
+from matcalc.engine.build import vsize
+from matcalc.engine.compose import (
+    Derivation, Step, Tracer, forward, intern, layout_jacobian, layout_scalar, matcher, reverse_many,
+)
+from matcalc.engine.entry import by_entry
+from matcalc.engine.lecture import lecture_steps
+from matcalc.shapes import is_scalar
+
+__all__ = ["differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
+
+
+def _has_derivative(e: Expr) -> bool:
+    return any(isinstance(x, Derivative) for x in ir.walk(e))
+
+
+def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixed") -> Derivation:
+    """The derivative of ``expr`` by ``wrt`` in closed matrix form, with its derivation steps.
+
+    Args:
+        expr: the expression (nested ``Derivative`` nodes are expanded first, innermost first).
+        wrt: an ``ir.Var``, an ``ir.Named`` (a let name) or ``ir.Entry(Var, indices)``.
+        kind: ``"d"`` (in ``layout``), ``"grad"`` (shaped like ``wrt``) or ``"jacobian"`` (numerator, of ``vec``s).
+        layout: ``"mixed"``, ``"numerator"`` or ``"denominator"`` (SPEC section 4).
+
+    Raises:
+        UnsupportedDerivative: an operation without a rule (named in the message).
+    """
+    return differentiate_many(expr, [wrt], kind=kind, layout=layout)[0]
+
+
+#: Python recursion allowed while deriving (the walks recurse along the depth of the expression).
+RECURSION_LIMIT = 20_000
+
+
+class _deep:
+    """Raise the recursion limit for a deep expression; turn a RecursionError into a clear user error."""
+
+    def __enter__(self):
+        import sys
+
+        self.old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(self.old, RECURSION_LIMIT))
+
+    def __exit__(self, tp, exc, tb):
+        import sys
+
+        sys.setrecursionlimit(self.old)
+        if tp is RecursionError:
+            raise MatcalcError("the expression is nested too deeply for the derivative engine") from exc
+        return False
+
+
+def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed") -> list[Derivation]:
+    """:func:`differentiate` by several variables at once, sharing one reverse pass and one simplifier.
+
+    For a scalar ``expr`` (a cost) this is backpropagation: the gradients by every weight and bias of an L-layer
+    network cost O(L) time and O(L) distinct result nodes together. The derivations share their steps.
+    """
+    with _deep():
+        return _differentiate_many(expr, wrts, kind=kind, layout=layout)
+
+
+def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed") -> list[Derivation]:
+    if kind not in ("d", "grad", "jacobian"):
+        raise ValueError(f"unknown derivative kind {kind!r}")
+    if layout not in ir.LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}")
+    steps: list[Step] = []
+    original = expr
+    if _has_derivative(expr):
+        expr = expand_derivatives(expr)
+        steps.append(Step("expand-derivatives", original, expr, "inner derivatives first"))
+    expr = intern(expr)
+    for wrt in wrts:
+        if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props):
+            if is_scalar(expr.shape):
+                steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: the gradient is the "
+                                  "symmetric part (G + Gᵀ)/2 of the unconstrained gradient G (the derivative along "
+                                  "symmetric directions; the Matrix Cookbook, sec. 2.8, uses G + Gᵀ − diag(G))"))
+            else:
+                steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
+                                  "treated as independent in this Jacobian"))
+    tracer = Tracer(steps)
+    raws: list[Expr] = []
+    notes: list[str] = []
+    plain = [i for i, w in enumerate(wrts) if not isinstance(w, Entry)]
+    grads: dict = {}
+    if is_scalar(expr.shape) and plain:
+        by_var = {(wrts[i].name, wrts[i].dims): i for i in reversed(plain) if isinstance(wrts[i], Var)}
+        by_name = {wrts[i].name: i for i in reversed(plain) if isinstance(wrts[i], Named)}
+        for i in plain:
+            matcher(wrts[i])  # rejects anything else
+
+        def which(x):  # a dictionary lookup: O(1) per node for any number of variables
+            if isinstance(x, Var):
+                return by_var.get((x.name, x.dims))
+            if isinstance(x, Named):
+                return by_name.get(x.name)
+            return None
+
+        grads = reverse_many(expr, which, steps, tracer)
+        for i in plain:  # a variable asked for twice gets the same gradient
+            w = wrts[i]
+            first = by_var.get((w.name, w.dims)) if isinstance(w, Var) else by_name.get(w.name)
+            if first in grads:
+                grads[i] = grads[first]
+    for i, wrt in enumerate(wrts):
+        if isinstance(wrt, Entry):
+            raws.append(by_entry(expr, wrt, steps, tracer))
+            notes.append("derivative by one entry: index rules")
+        elif is_scalar(expr.shape):
+            g = grads.get(i)
+            g = ir.Zeros(wrt.shape) if g is None else g
+            if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props) and g.shape[0] != 1:
+                g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add((g, ir.Transpose(g))))
+            raws.append(layout_scalar(g, kind, layout))
+            notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
+                         "like each node)")
+        else:
+            j = forward(expr, matcher(wrt), vsize(wrt), steps, tracer)
+            j = ir.Zeros((vsize(expr), vsize(wrt))) if j is None else j
+            raws.append(layout_jacobian(j, expr, wrt, kind, layout))
+            notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
+    out = []
+    for wrt, raw, note in zip(wrts, raws, notes):
+        target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
+        st = list(steps)
+        st.append(Step("chain-rule", Derivative(original, wrt, kind, layout), raw, note))
+        local = Tracer(st)
+        local.simp = tracer.simp  # the shared memo: the parts simplified above are not redone
+        result = local.simplify(raw)
+        if result.shape != target:
+            raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
+        if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
+            st.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
+        if len(wrts) == 1 and is_scalar(expr.shape) and not isinstance(wrt, Entry):
+            lecture = lecture_steps(expr, wrt, result, kind, layout, tracer.simp)
+            if lecture is not None:
+                st = [s_ for s_ in steps if s_.rule in ("expand-derivatives", "symmetric-convention")] + lecture
+        out.append(Derivation(original, wrt, result, st, kind, layout, raw))
+    return out
+
+
+def expand_derivatives(expr: Expr) -> Expr:
+    """``expr`` with every ``Derivative`` node replaced by its closed form (innermost first)."""
+    with _deep():
+        return _expand_derivatives(expr)
+
+
+def _expand_derivatives(expr: Expr) -> Expr:
+    memo: dict[int, Expr] = {}
+
+    def go(x: Expr) -> Expr:
+        if id(x) in memo:
+            return memo[id(x)]
+        if isinstance(x, Derivative):
+            inner = go(x.expr)
+            out = differentiate(inner, x.wrt, kind=x.kind, layout=x.layout).result
+        else:
+            kids = children(x)
+            if not kids:
+                out = x
+            else:
+                nk = [go(k) for k in kids]
+                out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        memo[id(x)] = out
+        return out
+
+    return go(expr)
