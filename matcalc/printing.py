@@ -288,7 +288,7 @@ class _Printer:
     def p_Identity(self, e: ir.Identity) -> _P:
         if e.n == 1:
             return self.p(ir.Num(1))
-        return self.constant("eye", [e.n], [e.n])
+        return self.constant("eye", _dim_factors(e.n), _dim_factors(e.n))
 
     def p_Zeros(self, e: ir.Zeros) -> _P:
         return self._filled("zeros", e.dims)
@@ -347,7 +347,11 @@ class _Printer:
     def p_Add(self, e: ir.Add) -> _P:
         # An I among the terms is sized by the sum when another term has a size the reader knows (A + I).
         sized = any(not isinstance(_unneg(a), (ir.Identity, ir.Broadcast)) for a in e.args)
-        first = self.left(self.term(e.args[0], sized), SUM)
+        if not any(not isinstance(_unneg(a), ir.Broadcast) for a in e.args):
+            # only expanded scalars: the first one carries the size (c ones(n) + d), or the sum would be a scalar
+            first = self.left(self.p(e.args[0]), SUM)
+        else:
+            first = self.left(self.term(e.args[0], sized), SUM)
         if isinstance(e.args[0], ir.Broadcast) and first.prec <= SUM:
             first = self.br(first)  # an expanded scalar sum is one term: (c + d) + x
         out = [first.s]
@@ -380,6 +384,8 @@ class _Printer:
         # outside an expanding context: the scalar times the ones of the shape (same value and shape)
         if e.dims == (1, 1):
             return self.p(e.arg)
+        if isinstance(e.arg, ir.Num) and e.arg.value in (0, 1):
+            return self.p((ir.Ones if e.arg.value == 1 else ir.Zeros)(e.dims))  # ones(n, m), not 1 ones(n, m)
         s = self.lead(e.arg)
         return _P(s.s + " " + self.p_Ones(ir.Ones(e.dims)).s, PROD, None, s.neg)
 
@@ -496,6 +502,10 @@ class _Printer:
             return self.p(type(a)((a.dims[1], a.dims[0])))  # the transpose of a constant is a constant
         if isinstance(a, ir.Identity):
             return self.p(a)
+        if a.shape == (1, 1):
+            q = self.p(a)
+            if q.s in ("0", "1"):
+                return q  # a number is its own transpose; "1ᵀ" would read as a row of ones
         if isinstance(a, ir.Inverse):
             return _P(self.script_operand(a.arg).s + self.inverse_transpose_mark(), POSTFIX)
         return _P(self.script_operand(a).s + self.transpose_mark(), POSTFIX)
