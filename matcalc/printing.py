@@ -1,13 +1,21 @@
 """Printers of the IR: Unicode text in the matcalc language, LaTeX, and a fully bracketed reading.
 
 Contract: :func:`to_text` prints an expression in the matcalc language (SPEC section 3) with the fewest brackets that
-keep its meaning, so that parsing the printed text gives the same IR back (``Wᵀ δ ⊙ σ'(z)``,
-``(W x - y)ᵀ (W x - y)``, ``-(a b)``). :func:`to_latex` prints the same structure for amsmath math mode (only
-``amsmath``, ``amssymb`` and ``bm`` are needed): every variable is set as a plain italic symbol, vectors and matrices
-alike (``W x``, as Nielsen prints them), Greek names (``delta`` or ``δ``) become their macros (``\\delta``), a
-trailing number or an ``_`` part becomes a subscript (``W1`` → ``W_{1}``, ``n_l`` → ``n_{l}``); the constants
-``1`` and ``0`` are bold (``\\mathbf{1}``), the identity is ``I``. No user text reaches the LaTeX output raw: names
-go through :func:`latex_name`, which emits only letters, digits, braces, ``_`` and a fixed set of macros.
+keep its meaning, so that the reader, with the same declarations, reads the printed text back to the same expression
+— same shape, same value (SPEC section 6, "It reads back"; ``tests/test_readback.py`` is the property test):
+``Wᵀ δ ⊙ σ'(z)``, ``(W x - y)ᵀ (W x - y)``, ``-(a b)``. So a constant carries its size (``ones(n)``, a row
+``ones(n)ᵀ``, ``ones(n, m)``, ``zeros(n, m)``, ``eye(n)``; a size that is a product is a Kronecker product,
+``(ones(m) ⊗ ones(n))``), except an ``I`` among the terms of a sum that another term sizes (``A + I``); two
+numbers are never juxtaposed (``2 · 3``); a scalar division leading a product is bracketed (``(1 / N) Xᵀ r``);
+a power or postfix mark on a postfix or power is bracketed (``(Xᵀ)^2``, ``(Aᵀ)⁻¹``).
+:func:`to_latex` prints the same structure for amsmath math mode (only ``amsmath``, ``amssymb`` and ``bm`` are
+needed): every variable is set as a plain italic symbol, vectors and matrices alike (``W x``, as Nielsen prints
+them), Greek names (``delta`` or ``δ``) become their macros (``\\delta``), a trailing number or an ``_`` part
+becomes a subscript (``W1`` → ``W_{1}``, ``n_l`` → ``n_{l}``); the constants are ``\\mathbf{1}_{n}``,
+``\\mathbf{1}_{n}^{\\top}``, ``\\mathbf{0}_{n \\times m}``, ``I_{n}``; an entry of a subscripted name is
+``\\left(z_{2}\\right)_{k}`` (never ``z_{2k}``) and a compound ``∇`` subscript is bracketed. No user text reaches
+the LaTeX output raw: names go through :func:`latex_name`, which emits only letters, digits, braces, ``_`` and a
+fixed set of macros.
 :func:`to_bracketed` prints every operation in brackets (``((W x) ⊙ b)``) for ``matcalc show``. This module imports
 nothing heavy (no SymPy, numpy or rich).
 
