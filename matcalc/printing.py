@@ -1,13 +1,21 @@
 """Printers of the IR: Unicode text in the matcalc language, LaTeX, and a fully bracketed reading.
 
 Contract: :func:`to_text` prints an expression in the matcalc language (SPEC section 3) with the fewest brackets that
-keep its meaning, so that parsing the printed text gives the same IR back (``Wᵀ δ ⊙ σ'(z)``,
-``(W x - y)ᵀ (W x - y)``, ``-(a b)``). :func:`to_latex` prints the same structure for amsmath math mode (only
-``amsmath``, ``amssymb`` and ``bm`` are needed): every variable is set as a plain italic symbol, vectors and matrices
-alike (``W x``, as Nielsen prints them), Greek names (``delta`` or ``δ``) become their macros (``\\delta``), a
-trailing number or an ``_`` part becomes a subscript (``W1`` → ``W_{1}``, ``n_l`` → ``n_{l}``); the constants
-``1`` and ``0`` are bold (``\\mathbf{1}``), the identity is ``I``. No user text reaches the LaTeX output raw: names
-go through :func:`latex_name`, which emits only letters, digits, braces, ``_`` and a fixed set of macros.
+keep its meaning, so that the reader, with the same declarations, reads the printed text back to the same expression
+— same shape, same value (SPEC section 6, "It reads back"; ``tests/test_readback.py`` is the property test):
+``Wᵀ δ ⊙ σ'(z)``, ``(W x - y)ᵀ (W x - y)``, ``-(a b)``. So a constant carries its size (``ones(n)``, a row
+``ones(n)ᵀ``, ``ones(n, m)``, ``zeros(n, m)``, ``eye(n)``; a size that is a product is a Kronecker product,
+``(ones(m) ⊗ ones(n))``), except an ``I`` among the terms of a sum that another term sizes (``A + I``); two
+numbers are never juxtaposed (``2 · 3``); a scalar division leading a product is bracketed (``(1 / N) Xᵀ r``);
+a power or postfix mark on a postfix or power is bracketed (``(Xᵀ)^2``, ``(Aᵀ)⁻¹``).
+:func:`to_latex` prints the same structure for amsmath math mode (only ``amsmath``, ``amssymb`` and ``bm`` are
+needed): every variable is set as a plain italic symbol, vectors and matrices alike (``W x``, as Nielsen prints
+them), Greek names (``delta`` or ``δ``) become their macros (``\\delta``), a trailing number or an ``_`` part
+becomes a subscript (``W1`` → ``W_{1}``, ``n_l`` → ``n_{l}``); the constants are ``\\mathbf{1}_{n}``,
+``\\mathbf{1}_{n}^{\\top}``, ``\\mathbf{0}_{n \\times m}``, ``I_{n}``; an entry of a subscripted name is
+``\\left(z_{2}\\right)_{k}`` (never ``z_{2k}``) and a compound ``∇`` subscript is bracketed. No user text reaches
+the LaTeX output raw: names go through :func:`latex_name`, which emits only letters, digits, braces, ``_`` and a
+fixed set of macros.
 :func:`to_bracketed` prints every operation in brackets (``((W x) ⊙ b)``) for ``matcalc show``. This module imports
 nothing heavy (no SymPy, numpy or rich).
 
@@ -188,6 +196,27 @@ _FUNC_TEXT = {
 }
 
 
+def _dim_factors(d: object) -> list:
+    """The factors of a dimension (``"2*m*n"`` → ``[2, "m", "n"]``; ``1`` → ``[]``)."""
+    if isinstance(d, int):
+        return [] if d == 1 else [d]
+    return [int(f) if f.isdigit() else f for f in str(d).split("*")]
+
+
+def _ends_with_number(s: str) -> bool:
+    """Whether ``s`` ends with a number token (``2``, ``X^2``; not the name ``z2``)."""
+    from matcalc.lang.lexer import is_ident_char
+
+    i = len(s)
+    while i > 0 and (s[i - 1].isascii() and s[i - 1].isdigit() or s[i - 1] == "."):
+        i -= 1
+    return i < len(s) and not (i > 0 and is_ident_char(s[i - 1]))
+
+
+def _unneg(e: Expr) -> Expr:
+    return e.arg if isinstance(e, ir.Neg) else e
+
+
 def _min(a: int, b: int | None) -> int:
     return a if b is None else min(a, b)
 
@@ -220,6 +249,12 @@ class _Printer:
         if p.prec < level or (p.tail is not None and p.tail <= level):
             return self.br(p)
         return p
+
+    def lead(self, e: Expr) -> _P:
+        """The scalar ``e`` leading a product: a division is bracketed, ``(1/N) Xᵀ r`` (``1 / N Xᵀ r`` would read
+        as 1 / (N Xᵀ r))."""
+        q = self.left(self.p(e), PROD)
+        return self.br(q) if isinstance(e, ir.Div) and q.prec <= PROD else q
 
     def right(self, p: _P, level: int) -> _P:
         """``p`` as a right operand of a left-associative binary operator at ``level``.
@@ -257,14 +292,52 @@ class _Printer:
     def p_Named(self, e: ir.Named) -> _P:
         return _P(self.name(e.name), ATOM)
 
+    # constants: printed with their size (SPEC section 6: "it reads back"); a bare I only where a sum sizes it
     def p_Identity(self, e: ir.Identity) -> _P:
-        return _P("I", ATOM)
+        if e.n == 1:
+            return self.p(ir.Num(1))
+        return self.constant("eye", _dim_factors(e.n), _dim_factors(e.n))
 
     def p_Zeros(self, e: ir.Zeros) -> _P:
-        return _P("0", ATOM)
+        return self._filled("zeros", e.dims)
 
     def p_Ones(self, e: ir.Ones) -> _P:
-        return _P("1", ATOM)
+        return self._filled("ones", e.dims)
+
+    def _filled(self, fn: str, dims: tuple) -> _P:
+        rows, cols = dims
+        if rows == 1 and cols == 1:
+            return self.p(ir.Num(0 if fn == "zeros" else 1))
+        return self.constant(fn, _dim_factors(rows), _dim_factors(cols))
+
+    def bare_identity(self) -> _P:
+        return _P("I", ATOM)
+
+    def dim(self, d: object) -> str:
+        return str(d)
+
+    def constant(self, fn: str, rows: list, cols: list) -> _P:
+        """``ones``/``zeros``/``eye`` of the size ``rows × cols`` (each a list of factors: ``[m, n]`` is m·n).
+
+        A row is the transpose of a column (``ones(n)ᵀ``); a size that is a product, which ``ones(…)`` cannot
+        take, is a Kronecker product of constants of the factors (``ones(m) ⊗ ones(n)`` is ``ones(m·n)``).
+        """
+        if fn == "eye":
+            if len(rows) == 1:
+                return _P(self.call(self.fname("eye"), [self.dim(rows[0])]), ATOM)
+            pieces = [self.call(self.fname("eye"), [self.dim(f)]) for f in rows]
+            return _P(self.paren((" " + self.sym("⊗") + " ").join(pieces)), ATOM)
+        if not rows:  # a row: the transpose of the column
+            col = self.constant(fn, cols, [])
+            return _P(col.s + self.transpose_mark(), POSTFIX)
+        if len(rows) == 1 and len(cols) <= 1:
+            return _P(self.call(self.fname(fn), [self.dim(d) for d in rows + cols]), ATOM)
+        pieces = [self.call(self.fname(fn if i == 0 else "ones"), [self.dim(f)]) for i, f in enumerate(rows)]
+        pieces += [self.call(self.fname("ones"), [self.dim(f)]) + self.transpose_mark() for f in cols]
+        return _P(self.paren((" " + self.sym("⊗") + " ").join(pieces)), ATOM)
+
+    def transpose_mark(self) -> str:
+        return "ᵀ"
 
     def p_Num(self, e: ir.Num) -> _P:
         q = e.value
@@ -280,20 +353,31 @@ class _Printer:
 
     # sums and products
     def p_Add(self, e: ir.Add) -> _P:
-        first = self.left(self.operand(e.args[0], expand=True), SUM)
+        # An I among the terms is sized by the sum when another term has a size the reader knows (A + I).
+        sized = any(not isinstance(_unneg(a), (ir.Identity, ir.Broadcast)) for a in e.args)
+        if not any(not isinstance(_unneg(a), ir.Broadcast) for a in e.args):
+            # only expanded scalars: the first one carries the size (c ones(n) + d), or the sum would be a scalar
+            first = self.left(self.p(e.args[0]), SUM)
+        else:
+            first = self.left(self.term(e.args[0], sized), SUM)
         if isinstance(e.args[0], ir.Broadcast) and first.prec <= SUM:
             first = self.br(first)  # an expanded scalar sum is one term: (c + d) + x
         out = [first.s]
         tail = first.tail
         for a in e.args[1:]:
             if isinstance(a, ir.Neg):
-                q = self.right(self.operand(a.arg, expand=True), SUM)
+                q = self.right(self.term(a.arg, sized), SUM)
                 out.append(self.minus_sign() + q.s)
             else:
-                q = self.right(self.operand(a, expand=True), SUM)
+                q = self.right(self.term(a, sized), SUM)
                 out.append(" + " + q.s)
             tail = q.tail
         return _P("".join(out), SUM, tail, first.neg)
+
+    def term(self, e: Expr, sized: bool) -> _P:
+        if sized and isinstance(e, ir.Identity) and e.n != 1:
+            return self.bare_identity()
+        return self.operand(e, expand=True)
 
     def minus_sign(self) -> str:
         return " - "
@@ -306,7 +390,11 @@ class _Printer:
 
     def p_Broadcast(self, e: ir.Broadcast) -> _P:
         # outside an expanding context: the scalar times the ones of the shape (same value and shape)
-        s = self.left(self.p(e.arg), PROD)
+        if e.dims == (1, 1):
+            return self.p(e.arg)
+        if isinstance(e.arg, ir.Num) and e.arg.value in (0, 1):
+            return self.p((ir.Ones if e.arg.value == 1 else ir.Zeros)(e.dims))  # ones(n, m), not 1 ones(n, m)
+        s = self.lead(e.arg)
         return _P(s.s + " " + self.p_Ones(ir.Ones(e.dims)).s, PROD, None, s.neg)
 
     def p_Neg(self, e: ir.Neg) -> _P:
@@ -337,6 +425,8 @@ class _Printer:
                     callish = s + " * " + q.s
                 elif not (matmul and n > 0 and _is_name(prev)):
                     s, neg = self.paren(s), False
+            if sep == " " and _ends_with_number(s) and q.s[:1].isdigit():
+                sep = self.number_times()  # two numbers are never juxtaposed: 2 · 3, not 2 3
             s += sep + q.s
             prev = q.s
             tail = q.tail
@@ -359,8 +449,11 @@ class _Printer:
     def juxt_between(self, a: _P, b: _P) -> str:
         return " "
 
+    def number_times(self) -> str:
+        return " · "
+
     def p_Scale(self, e: ir.Scale) -> _P:
-        a, b = self.p(e.scalar), self.p(e.arg)
+        a, b = self.lead(e.scalar), self.p(e.arg)
         if isinstance(e.arg, ir.MatMul) and not b.neg and not isinstance(e.arg.args[0], ir.Div):
             # A scalar in front scales the whole product that follows (the reader's rule): 2 (W x - y) xᵀ
             b = _P(b.s, POSTFIX, b.tail, b.neg)
@@ -403,24 +496,47 @@ class _Printer:
             return self.br(q)
         return q
 
+    def script_operand(self, e: Expr) -> _P:
+        """The operand of a postfix mark or a power, bracketed when it already carries one: ``(Xᵀ)^2``,
+        ``(Aᵀ)⁻¹``, ``(X^2)ᵀ`` (``Xᵀ^2`` is hard to read)."""
+        q = self.postfix_operand(e)
+        if q.prec in (POSTFIX, POWER):
+            return self.br(q)
+        return q
+
     def p_Transpose(self, e: ir.Transpose) -> _P:
-        if isinstance(e.arg, ir.Inverse):
-            return _P(self.postfix_operand(e.arg.arg).s + "⁻ᵀ", POSTFIX)
-        return _P(self.postfix_operand(e.arg).s + "ᵀ", POSTFIX)
+        a = e.arg
+        if isinstance(a, (ir.Ones, ir.Zeros)):
+            return self.p(type(a)((a.dims[1], a.dims[0])))  # the transpose of a constant is a constant
+        if isinstance(a, ir.Identity):
+            return self.p(a)
+        if a.shape == (1, 1):
+            q = self.p(a)
+            if q.s in ("0", "1"):
+                return q  # a number is its own transpose; "1ᵀ" would read as a row of ones
+        if isinstance(a, ir.Inverse):
+            return _P(self.script_operand(a.arg).s + self.inverse_transpose_mark(), POSTFIX)
+        return _P(self.script_operand(a).s + self.transpose_mark(), POSTFIX)
+
+    def inverse_transpose_mark(self) -> str:
+        return "⁻ᵀ"
 
     def p_Inverse(self, e: ir.Inverse) -> _P:
-        return _P(self.postfix_operand(e.arg).s + "⁻¹", POSTFIX)
+        return _P(self.script_operand(e.arg).s + self.inverse_mark(), POSTFIX)
+
+    def inverse_mark(self) -> str:
+        return "⁻¹"
 
     def exponent(self, k: Fraction) -> str:
         s = fmt_number(k)
         return "(" + s + ")" if "/" in s else s
 
     def p_Power(self, e: ir.Power) -> _P:
-        b = self.postfix_operand(e.base)
+        b = self.script_operand(e.base)
         return _P(b.s + "^" + self.exponent(e.exp), POWER)
 
     def p_EPower(self, e: ir.EPower) -> _P:
-        b = self.postfix_operand(e.base)
+        b = self.script_operand(e.base)
         sep = " " if b.s[-1:].isdigit() else ""
         return _P(b.s + sep + ".^" + self.exponent(e.exp), POWER)
 
@@ -539,11 +655,20 @@ class _LatexPrinter(_Printer):
     def sym(self, s: str) -> str:
         return {"⊙": "\\odot", "⊘": "\\oslash", "⊗": "\\otimes"}[s]
 
-    def p_Zeros(self, e: ir.Zeros) -> _P:
-        return _P("\\mathbf{0}", ATOM)
+    def dim(self, d: object) -> str:
+        return " ".join(str(f) if isinstance(f, int) else latex_name(f) for f in _dim_factors(d)) or "1"
 
-    def p_Ones(self, e: ir.Ones) -> _P:
-        return _P("\\mathbf{1}", ATOM)
+    def constant(self, fn: str, rows: list, cols: list) -> _P:
+        """``\\mathbf{1}_{n}``, ``\\mathbf{1}_{n}^{\\top}``, ``\\mathbf{0}_{n \\times m}``, ``I_{n}``."""
+        size = lambda fs: " ".join(self.dim(f) for f in fs)  # noqa: E731
+        if fn == "eye":
+            return _P("I_{" + size(rows) + "}", ATOM)
+        base = "\\mathbf{1}" if fn == "ones" else "\\mathbf{0}"
+        if not rows:
+            return _P(base + "_{" + size(cols) + "}^{\\top}", POSTFIX)
+        if not cols:
+            return _P(base + "_{" + size(rows) + "}", ATOM)
+        return _P(base + "_{" + size(rows) + " \\times " + size(cols) + "}", ATOM)
 
     def p_Num(self, e: ir.Num) -> _P:
         q = e.value
@@ -564,19 +689,17 @@ class _LatexPrinter(_Printer):
             return " \\cdot "
         return " "
 
-    def script_base(self, q: _P) -> str:
-        """``q`` ready to carry a superscript: braced when it already carries one."""
-        if q.prec == POSTFIX or q.prec == POWER:
-            return "{" + q.s + "}"
-        return q.s
+    def number_times(self) -> str:
+        return " \\cdot "
 
-    def p_Transpose(self, e: ir.Transpose) -> _P:
-        if isinstance(e.arg, ir.Inverse):
-            return _P(self.script_base(self.postfix_operand(e.arg.arg)) + "^{-\\top}", POSTFIX)
-        return _P(self.script_base(self.postfix_operand(e.arg)) + "^{\\top}", POSTFIX)
+    def transpose_mark(self) -> str:
+        return "^{\\top}"
 
-    def p_Inverse(self, e: ir.Inverse) -> _P:
-        return _P(self.script_base(self.postfix_operand(e.arg)) + "^{-1}", POSTFIX)
+    def inverse_transpose_mark(self) -> str:
+        return "^{-\\top}"
+
+    def inverse_mark(self) -> str:
+        return "^{-1}"
 
     def exponent(self, k: Fraction) -> str:
         if k.denominator == 1:
@@ -584,12 +707,12 @@ class _LatexPrinter(_Printer):
         return ("-" if k < 0 else "") + f"{abs(k.numerator)}/{k.denominator}"
 
     def p_Power(self, e: ir.Power) -> _P:
-        b = self.postfix_operand(e.base)
-        return _P(self.script_base(b) + "^{" + self.exponent(e.exp) + "}", POWER)
+        b = self.script_operand(e.base)
+        return _P(b.s + "^{" + self.exponent(e.exp) + "}", POWER)
 
     def p_EPower(self, e: ir.EPower) -> _P:
-        b = self.postfix_operand(e.base)
-        return _P(self.script_base(b) + "^{\\circ " + self.exponent(e.exp) + "}", POWER)
+        b = self.script_operand(e.base)
+        return _P(b.s + "^{\\circ " + self.exponent(e.exp) + "}", POWER)
 
     def p_Apply(self, e: ir.Apply) -> _P:
         primes = "'" * e.order
@@ -614,12 +737,9 @@ class _LatexPrinter(_Printer):
 
     def p_Entry(self, e: ir.Entry) -> _P:
         q = self.p(e.arg)
-        if q.prec < ATOM:
-            q = self.br(q)
-        base = q.s
-        if "_" in base or "^" in base:
-            base = "{" + base + "}"
-        return _P(base + "_{" + ",".join(self.index(i) for i in e.idx) + "}", ATOM)
+        if q.prec < ATOM or "_" in q.s or "^" in q.s:
+            q = self.br(q)  # an entry of z2 is (z_{2})_{k}: z_{2}_{k} or {z_{2}}_{k} would read as z_{2k}
+        return _P(q.s + "_{" + ",".join(self.index(i) for i in e.idx) + "}", ATOM)
 
     def sigma_sum(self, i: ir.Index) -> str:
         return "\\sum_{" + self.index(i) + "}"
@@ -634,7 +754,9 @@ class _LatexPrinter(_Printer):
         if body.prec < DERIV and not body.prefix:
             body = self.br(body)
         if e.kind == "grad":
-            return _P("\\nabla_{" + self.wrt(e.wrt) + "} " + body.s, DERIV, DERIV, prefix=True)
+            w = self.p(e.wrt)  # a compound subscript is bracketed, as in the text: \nabla_{(x u^{\top})}
+            wrt = w.s if w.prec >= POSTFIX else self.paren(w.s)
+            return _P("\\nabla_{" + wrt + "} " + body.s, DERIV, DERIV, prefix=True)
         return _P("\\frac{\\partial}{\\partial " + self.wrt(e.wrt) + "} " + body.s, DERIV, DERIV, prefix=True)
 
 

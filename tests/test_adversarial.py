@@ -100,7 +100,7 @@ def test_stacked_powers_are_an_error(text):
 
 
 @pytest.mark.parametrize("text, printed", [
-    ("(c^2)^3", "(c^2)^3"), ("c^(2^3)", "c^8"), ("A^-1^T", "A⁻ᵀ"), ("A⁻¹⁻¹", "A⁻¹⁻¹"), ("A⁻¹^2", "A⁻¹^2"),
+    ("(c^2)^3", "(c^2)^3"), ("c^(2^3)", "c^8"), ("A^-1^T", "A⁻ᵀ"), ("A⁻¹⁻¹", "(A⁻¹)⁻¹"), ("A⁻¹^2", "(A⁻¹)^2"),
 ])
 def test_bracketed_or_transposed_powers_still_read(text, printed):
     e, _ = read_expr(text, given="c: scalar, A: n x n")
