@@ -18,7 +18,7 @@ to 5 count CPU seconds, so that a busy machine changes them little; sections 1 a
    seconds in the symbolic, exact and numeric methods and the rest;
 5. the slowest single calls of the exact and the numeric method in ``prove all``.
 
-The stage functions are today's (``matcalc/verdict.py``: ``_symbolic``, ``_exact``, ``_numeric``, ``judge``;
+The stage functions are today's (``matcalc/verify/judge.py``: ``run_symbolic``, ``run_exact``, ``run_numeric``, ``judge``;
 ``matcalc/lang/typer.py``: ``read_document``; ...); after a reorganisation, update ``STAGES`` and ``PER_THEOREM``.
 Not a test.
 
@@ -48,11 +48,11 @@ HEAVY = ("sympy", "numpy", "mpmath", "rich")
 #: stage → (path suffix of the module, function name); cumulative time in cProfile
 STAGES = [
     ("parse (read_document)", "matcalc/lang/typer.py", "read_document"),
-    ("judge (all methods)", "matcalc/verdict.py", "judge"),
-    ("  symbolic", "matcalc/verdict.py", "_symbolic"),
-    ("  exact", "matcalc/verdict.py", "_exact"),
-    ("  numeric", "matcalc/verdict.py", "_numeric"),
-    ("  diagnose", "matcalc/diagnose.py", "diagnose"),
+    ("judge (all methods)", "matcalc/verify/judge.py", "judge"),
+    ("  symbolic", "matcalc/verify/judge.py", "run_symbolic"),
+    ("  exact", "matcalc/verify/judge.py", "run_exact"),
+    ("  numeric", "matcalc/verify/judge.py", "run_numeric"),
+    ("  diagnose", "matcalc/verify/diagnose.py", "diagnose"),
     ("engine derivations (prove)", "matcalc/api.py", "_engine_derivations"),
     ("render (rich print)", "matcalc/cli.py", "_render_result"),
 ]
@@ -157,8 +157,8 @@ mode, out, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 from matcalc.cli import main
 if mode in ("preloaded", "second"):
     import sympy, numpy, rich.console, rich.table, rich.text
-    import matcalc.verify.exact, matcalc.verify.numeric, matcalc.normal, matcalc.engine, matcalc.diagnose
-    import matcalc.render.text, matcalc.lang, matcalc.api, matcalc.simplify
+    import matcalc.verify.exact, matcalc.verify.numeric, matcalc.verify.symbolic, matcalc.engine, matcalc.verify.diagnose
+    import matcalc.render.text, matcalc.lang, matcalc.api, matcalc.engine.simplify
 real = sys.stdout
 sys.stdout = io.StringIO()
 if mode == "second":
