@@ -37,6 +37,13 @@ class Step:
     before: Expr | None
     after: Expr
     note: str = ""
+    #: how the lecture's presentation labels the equation (render/steps.py reads it): ``("d", f, u)`` ∂f/∂u,
+    #: ``("grad", f, x)`` ∇_x f, ``("through", k, "x")`` the k-th occurrence's contribution, ``("defs",)`` the
+    #: definitions in ``defs``; empty for the composer's steps
+    label: tuple = ()
+    defs: tuple = ()
+    #: the equation the step states, ``(lhs, rhs)`` in IR, when it is not ``before = after`` (a contribution)
+    claim: tuple | None = None
 
 
 @dataclass

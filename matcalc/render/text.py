@@ -146,7 +146,7 @@ def _steps_table(derivation) -> Table:
     from matcalc.render.steps import display_steps
 
     for i, s in enumerate(display_steps(derivation.steps), 1):
-        note = s.note.split(";")[0].strip()  # the rule's first clause; the full text is in --format json
+        note = s.note if s.label or s.rule == "algebra" else s.note.split(";")[0].strip()
         t.add_row(str(i), step_text(s), note)
     return t
 
@@ -158,7 +158,17 @@ def _group(e: ir.Expr) -> str:
 
 def step_text(s) -> str:
     """A derivation step as it reads in the lecture: ``∂z'/∂a = W`` for a Jacobian, ``= …`` for a rewrite."""
+    from matcalc.render.steps import definitions, label_of
+
     before, after = s.before, s.after
+    defs = definitions(s)
+    if defs is not None:
+        return defs
+    lhs = label_of(s)
+    if lhs is not None:
+        return f"{lhs} {to_text(after)}" if lhs.endswith(":") else f"{lhs} = {to_text(after)}"
+    if getattr(s, "rule", "") == "algebra" or s.label[:1] == ("same",):
+        return f"  = {to_text(after)}"
     if isinstance(before, ir.Derivative) and before.kind != "grad":
         return f"∂{_group(before.expr)}/∂{_group(before.wrt)} = {to_text(after)}"
     if isinstance(before, ir.Derivative):
