@@ -224,6 +224,11 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
         dep[id(x)] = is_leaf(x) or any(dep.get(id(k), False) for k in children(x))
     if not dep[id(expr)]:
         return {}
+    fan: dict[int, int] = {}  # how many operand slots of dependent nodes each node fills
+    for x in order:
+        if dep[id(x)] and not is_leaf(x):
+            for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
+                fan[id(k)] = fan.get(id(k), 0) + 1
     adj: dict[int, list[Expr]] = {id(expr): [Num(1)]}
     found: dict = {}
     for x in reversed(order):
@@ -249,7 +254,9 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
             if rule.vjp is None:
                 raise UnsupportedDerivative(f"no reverse-mode rule for {rule.name}")
             gk = rule.vjp(x, g, i)
-            steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note))
+            # a node used several times gets one contribution per use: labelled as a part, never as the whole
+            label = ("part", expr, k) if fan.get(id(k), 0) > 1 else ()
+            steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note, label=label))
             adj.setdefault(id(k), []).append(tracer.simplify(gk))
     return {k: v[0] if len(v) == 1 else tracer.simplify(Add(tuple(v))) for k, v in found.items()}
 

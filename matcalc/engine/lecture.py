@@ -162,8 +162,10 @@ def _rules_of(derivation) -> list[str]:
 
 class _Lecture:
     folds: list = []
+    final: Expr | None = None  # the presentation's closed form, when it differs from the engine's (never longer)
 
     def __init__(self, expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str) -> None:
+        self.head = Derivative(expr, wrt, kind, layout)
         self.expr, self.wrt, self.result, self.kind, self.layout = expr, wrt, result, kind, layout
         self.is_wrt = matcher(wrt)
         self.taken = _names_in(expr)
@@ -192,6 +194,8 @@ class _Lecture:
     # ─────────────── the plan ───────────────
 
     def steps(self) -> list[Step] | None:
+        while isinstance(self.expr, Named) and not self.is_wrt(self.expr):
+            self.expr = self.expr.value  # a let name for the output: its definition is what is differentiated
         expr, wrt = self.expr, self.wrt
         if not is_scalar(expr.shape):
             return None
@@ -276,7 +280,7 @@ class _Lecture:
         fresh = {n.name for n in names if not _is_let(n, self.expr)}
         if self.simplify(_unfold(out, fresh))[0] != self.result:
             out2, whys2 = self.simplify(e, distribute=True)
-            if self.simplify(_unfold(out2, fresh))[0] == self.result:
+            if self.simplify(_unfold(out2, fresh))[0] == self.result or _size(out2) < _size(out):
                 return out2, whys2
         return out, whys
 
@@ -288,7 +292,7 @@ class _Lecture:
         closed = self.fold(closed)
         if column:
             whys = [f"the gradient is the transposed Jacobian (a column, like {getattr(wrt, 'name', 'x')})"] + whys
-        head = Derivative(self.expr, wrt, self.kind, self.layout)
+        head = self.head
         lab = ("grad" if column else "d", f, wrt)
         if closed != g or column:
             steps.append(Step("gradient" if column else "algebra", head, closed, "; ".join(whys) or "the result",
@@ -300,11 +304,13 @@ class _Lecture:
         unnamed = _unfold(g, fresh)
         final, whys = self.simplify(unnamed)
         if final != self.result:
-            return None  # the presentation did not reach the engine's closed form: keep the composer's trace
+            if _size(final) > _size(self.result):
+                return None  # the presentation did not reach the engine's closed form: keep the composer's trace
+            self.final = final  # as short or shorter, and equal: the presentation's form becomes the result
         if unnamed is g and final == g and steps and steps[-1].after == g:
             return steps
         subs = [f"{n.name} = {_txt(n.value)}" for n in names if n.name in fresh and _mentions(g, n.name)]
-        head = Derivative(self.expr, self.wrt, self.kind, self.layout)
+        head = self.head
         steps.append(Step("result", head, final, "; ".join(subs + whys) or "the result",
                           label=("same",) if steps[-1].label == lab else lab))
         return steps
@@ -315,23 +321,43 @@ class _Lecture:
         dW = Var("d" + W.name, W.dims)
         du = _differential(u.value, self.is_wrt, dW)
         # ∇_W f for f = row u(W) with row fixed: the engine's gradient of a linear function of W
-        held = Var(u.name, u.shape)  # ∂f/∂u is held fixed: u by a plain variable while the gradient is taken
-        fixed = _replace_named(row, u.name, held)
+        # ∂f/∂u is held fixed: its names by plain variables while the gradient is taken, then put back
+        held = {x.name: x for x in ir.walk(row) if isinstance(x, Named)}
+        fixed = row
+        for name, nm in held.items():
+            fixed = _replace_named(fixed, name, Var(name, nm.shape))
         g = _engine(MatMul((fixed, u.value)) if fixed.shape != (1, 1) else ir.Scale(fixed, u.value), W, "grad", "mixed")
-        grad = _substitute_var(g.result, u.name, u)
+        grad = g.result
+        for name, nm in held.items():
+            grad = _substitute_var(grad, name, nm)
         note = (f"{u.name} = {_txt(u.value)} is linear in {W.name}: d{u.name} = {_txt(du)}, so "
                 f"df = (∂f/∂{u.name}) d{u.name} = tr(Gᵀ d{W.name}) with G the gradient (aᵀ B c = tr(c aᵀ B))")
-        claim_lhs = Derivative(self.expr, W, "grad")
+        claim_lhs = Derivative(self.head.expr, W, "grad")
         steps.append(Step("gradient", claim_lhs, grad, note, label=("grad", f, W)))
         return self._finish(steps, f, grad, list(steps[0].defs[1:]), ("grad", f, W))
 
     # ─────────────── one link: the occurrences of the variable ───────────────
 
+    def one_step(self) -> list[Step]:
+        """The variable occurs once and no map is worth naming: one step, its rules listed."""
+        head = self.head
+        d = _engine(self.expr, self.wrt, self.kind, self.layout)
+        why = _all_rules_of(d)
+        column = self.kind != "jacobian" and not (self.kind == "d" and self.layout == "numerator") \
+            and self.wrt.shape[1] == 1 and self.wrt.shape != (1, 1)
+        if column:
+            why.append("the gradient is the transposed Jacobian")
+        kind = "grad" if self.kind == "grad" or column or (self.kind == "d" and self.layout == "mixed"
+                                                            and self.wrt.shape != (1, 1)) else "d"
+        return [Step("result", head, self.result, "; ".join(why) or "the result", label=(kind, self.head.expr, self.wrt))]
+
     def one_link(self, dep) -> list[Step] | None:
         expr, wrt = self.expr, self.wrt
         count = _count_occurrences(expr, self.is_wrt, _MAX_OCCURRENCES + 1)
-        if count <= 1 or count > _MAX_OCCURRENCES:
-            return None  # one occurrence: the composer's short trace reads well
+        if count > _MAX_OCCURRENCES:
+            return None
+        if count <= 1:
+            return self.one_step()
         name = getattr(wrt, "name", "x")
         fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
         f = Named(fname, expr)
@@ -349,12 +375,14 @@ class _Lecture:
                               label=("through", k, name), claim=(Derivative(ek, xk, self.kind, self.layout), d.result)))
             contribs.append(shown)
         total = ir.Add(tuple(contribs))
-        head = Derivative(expr, wrt, self.kind, self.layout)
+        head = self.head
         steps.append(Step("sum-of-contributions", head, total, "the sum of the contributions",
                           label=(kind, f, wrt)))
         final, whys = self.simplify(total)
         if final != self.result:
-            return None
+            if _size(final) > _size(self.result):
+                return None
+            self.final = final
         if final != total:
             steps.append(Step("algebra", None, final, "; ".join(whys)))
         return steps
@@ -407,6 +435,19 @@ def _replace_named(e: Expr, name: str, by: Expr) -> Expr:
         return e
     nk = [_replace_named(k, name, by) for k in kids]
     return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+
+
+def _all_rules_of(derivation) -> list[str]:
+    """The derivative rules a derivation used, then the rewrites that fired (first clause of each, each once)."""
+    from matcalc.engine.rules import RULES
+
+    out = _rules_of(derivation)
+    for s in derivation.steps:
+        if s.rule not in RULES and s.rule not in ("chain-rule", "shared-subexpression", "expand-derivatives", "layout"):
+            why = (s.note or s.rule).split(";")[0].strip()
+            if why and why not in out and not why.startswith("the same rewrites"):
+                out.append(why)
+    return out
 
 
 def _times(k: int) -> str:

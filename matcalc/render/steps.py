@@ -81,6 +81,11 @@ def label_of(s, fmt: str = "text") -> str | None:
     if lab[0] == "grad":
         top, by = _name(lab[1], fmt), _name(lab[2], fmt)
         return f"\\nabla_{{{by}}} {top}" if tex else f"∇_{by} {top}"
+    if lab[0] == "part":  # the composer's reverse mode: one use's contribution to the gradient by a shared node
+        top, by = _name(lab[1], fmt), _name(lab[2], fmt)
+        if tex:
+            return f"\\text{{one use's part of }} \\nabla_{{{by}}} {top}\\text{{:}}"
+        return f"one use's part of ∇_{by} {top}:"
     if lab[0] == "through":
         k, name = lab[1], lab[2]
         from matcalc.engine.lecture import ORDINALS
@@ -104,3 +109,25 @@ def definitions(s, fmt: str = "text") -> str | None:
     if fmt == "latex":
         return ", \\quad ".join(f"{_name(n, fmt)} = {to_latex(n.value)}" for n in s.defs)
     return ",  ".join(f"{n.name} = {to_text(n.value)}" for n in s.defs)
+
+
+def equation_text(s) -> str:
+    """A step as one line of text: ``∂f/∂u = 2 uᵀ``, ``through the first x: A x``, ``  = …`` for a continuation."""
+    from matcalc.printing import to_text
+
+    before, after = s.before, s.after
+    defs = definitions(s)
+    if defs is not None:
+        return defs
+    lhs = label_of(s)
+    if lhs is not None:
+        return f"{lhs} {to_text(after)}" if lhs.endswith(":") else f"{lhs} = {to_text(after)}"
+    if getattr(s, "rule", "") == "algebra" or tuple(getattr(s, "label", ()))[:1] == ("same",):
+        return f"  = {to_text(after)}"
+    if isinstance(before, ir.Derivative) and before.kind != "grad":
+        return f"∂{_name(before.expr, 'text')}/∂{_name(before.wrt, 'text')} = {to_text(after)}"
+    if isinstance(before, ir.Derivative):
+        return f"∇_{_name(before.wrt, 'text')} {_name(before.expr, 'text')} = {to_text(after)}"
+    if before is not None and before != after and s.rule not in ("chain",):
+        return f"  = {to_text(after)}"
+    return to_text(after)

@@ -151,31 +151,11 @@ def _steps_table(derivation) -> Table:
     return t
 
 
-def _group(e: ir.Expr) -> str:
-    s = to_text(e)
-    return s if " " not in s else f"({s})"
-
-
 def step_text(s) -> str:
     """A derivation step as it reads in the lecture: ``∂z'/∂a = W`` for a Jacobian, ``= …`` for a rewrite."""
-    from matcalc.render.steps import definitions, label_of
+    from matcalc.render.steps import equation_text
 
-    before, after = s.before, s.after
-    defs = definitions(s)
-    if defs is not None:
-        return defs
-    lhs = label_of(s)
-    if lhs is not None:
-        return f"{lhs} {to_text(after)}" if lhs.endswith(":") else f"{lhs} = {to_text(after)}"
-    if getattr(s, "rule", "") == "algebra" or s.label[:1] == ("same",):
-        return f"  = {to_text(after)}"
-    if isinstance(before, ir.Derivative) and before.kind != "grad":
-        return f"∂{_group(before.expr)}/∂{_group(before.wrt)} = {to_text(after)}"
-    if isinstance(before, ir.Derivative):
-        return f"∇_{_group(before.wrt)} {_group(before.expr)} = {to_text(after)}"
-    if before is not None and before != after and s.rule not in ("chain",):
-        return f"  = {to_text(after)}"
-    return to_text(after)
+    return equation_text(s)
 
 
 def render_derive(res) -> Group:
