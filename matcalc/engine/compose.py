@@ -25,7 +25,7 @@ from matcalc.engine.rules import UnsupportedDerivative, fused_operand, rule_for
 from matcalc.engine.simplify import Simplifier
 from matcalc.shapes import is_scalar
 
-__all__ = ["Step", "Derivation", "Tracer", "intern", "node_count", "matcher", "links", "reverse", "reverse_many", "forward",
+__all__ = ["Step", "Derivation", "Tracer", "rewrite_why", "intern", "node_count", "matcher", "links", "reverse", "reverse_many", "forward",
            "layout_scalar", "layout_jacobian"]
 
 
@@ -170,6 +170,7 @@ class Tracer:
         if _tree_size(e, self.DETAIL) <= self.DETAIL:
             cur = e
             for name, b, a, why in new:
+                why = rewrite_why(name, b, a, why)
                 nxt = _replace(cur, b, a)
                 if nxt is not cur:
                     self.steps.append(Step(name, cur, nxt, why))
@@ -177,9 +178,31 @@ class Tracer:
             if not (cur is out or cur == out):
                 self.steps.append(Step("simplify", cur, out, "the same rewrites, on the shared parts"))
         else:
-            whys = list(dict.fromkeys(why for _n, _b, _a, why in new))
+            whys = list(dict.fromkeys(rewrite_why(*r) for r in new))
             self.steps.append(Step("simplify", e, out, "; ".join(whys[:6]) or "simplified"))
         return out
+
+
+def rewrite_why(name: str, before: Expr, after: Expr, why: str) -> str:
+    """The statement of one recorded rewrite, corrected where the simplifier names a cancellation by its shape.
+
+    The simplifier describes a rewrite by the shape of the expression it rewrote, so ``1ᵀ y = 1`` (y a probability
+    vector) and ``aᵀ (b ⊙ a.^-1) = 1ᵀ b`` would be cited as ``xᵀ y is a scalar``; a rewrite that the cancellation
+    rule makes is cited as that rule.
+    """
+    from matcalc.engine.simplify import r_cancel
+
+    try:
+        cancelled = r_cancel(before)
+    except Exception:  # noqa: BLE001 - a description must not fail the derivation
+        cancelled = None
+    if cancelled is None or cancelled != after:
+        return why
+    if isinstance(after, Num) and after.value == 1:
+        return "1ᵀ y = Σᵢ yᵢ = 1 for a probability vector y"
+    if isinstance(before, ir.MatMul):
+        return "aᵀ (b ⊙ a.^-1) = 1ᵀ b"
+    return "a ⊙ b ⊙ a.^-1 = b"
 
 
 def _tree_size(e: Expr, limit: int) -> int:

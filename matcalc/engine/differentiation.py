@@ -157,7 +157,8 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             shown = lecture_steps(expr, wrt, result, kind, layout)
             if shown is not None:
                 st = [s_ for s_ in steps if s_.rule == "expand-derivatives"] + shown
-                result = shown[-1].after  # the same derivative; the presentation's closed form is never longer
+                if shown[-1].after != result:  # the same derivative; the presentation's closed form is never longer
+                    result = intern(shown[-1].after)
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))
     return out
 

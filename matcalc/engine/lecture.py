@@ -22,7 +22,8 @@ from __future__ import annotations
 from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import Derivative, Expr, MatMul, Named, Transpose, Var, children, rebuild
-from matcalc.engine.compose import Step, matcher
+from matcalc.engine.compose import Step, matcher, rewrite_why
+from matcalc.engine.rules import fused_operand
 from matcalc.engine.simplify import Simplifier
 from matcalc.shapes import is_scalar
 
@@ -30,6 +31,7 @@ __all__ = ["lecture_steps", "ORDINALS"]
 
 _MAX_NODES = 400  # larger expressions keep the composer's trace (the skeleton is for a reader)
 _MAX_OCCURRENCES = 6
+_MAX_LINKS = 8
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 
 # maps that are linear in their operand when only one operand depends on the variable
@@ -188,7 +190,7 @@ class _Lecture:
                 whys.append(DISTRIBUTE)
         s = Simplifier(record=True)
         out = s.go(e)
-        whys += [why.split(";")[0].strip() for _n, _b, _a, why in s.steps]
+        whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps]
         return out, list(dict.fromkeys(whys))
 
     # ─────────────── the plan ───────────────
@@ -203,6 +205,8 @@ class _Lecture:
         if not dep[id(expr)] or len(dep["order"]) > _MAX_NODES:
             return None
         chain = _dominators(expr, self.is_wrt, dep)
+        fused = {id(x.base) for x in chain if fused_operand(x) is not None}
+        chain = [x for x in chain if id(x) not in fused]  # ‖u‖² is one map of u (its rule skips the norm)
         cuts: list[Expr] = []  # the dominators named, from the output down (the output and the variable excluded)
         top = chain[0]
         for lower in chain[1:]:
@@ -211,6 +215,8 @@ class _Lecture:
             if isinstance(lower, Named) or _nonlinear(top, lower, dep):
                 cuts.append(lower)
                 top = lower
+        if len(cuts) > _MAX_LINKS:
+            return None  # a deep network: the composer's trace, linear in the depth
         if any(c.shape[0] != 1 and c.shape[1] != 1 for c in cuts):
             return None  # a matrix in the middle: Jacobians of vecs do not read like the book
         matrix = wrt.shape[1] != 1
@@ -258,7 +264,7 @@ class _Lecture:
             steps.append(Step("jacobian", Derivative(tops[i], bys[i], "d", "numerator"), j, note,
                               label=("d", top_label, bys[i])))
             jacs.append(j)
-        row = jacs[0] if len(jacs) == 1 else MatMul(tuple(jacs))
+        row = jacs[0] if len(jacs) == 1 else _product(jacs)
         by = names[-1] if matrix else wrt
         if len(jacs) > 1:
             steps.append(Step("chain-rule", Derivative(f_value, by, "d", "numerator"), row,
@@ -447,6 +453,23 @@ def _all_rules_of(derivation) -> list[str]:
             why = (s.note or s.rule).split(";")[0].strip()
             if why and why not in out and not why.startswith("the same rewrites"):
                 out.append(why)
+    return out
+
+
+def _product(jacs: list[Expr]) -> Expr:
+    """The Jacobians multiplied, as one flat product with the scalar factors in front (``2 uᵀ W diag(σ'(z))``)."""
+    scalars, factors = [], []
+    for j in jacs:
+        while isinstance(j, ir.Scale) and not is_scalar(j.arg.shape):
+            scalars.append(j.scalar)
+            j = j.arg
+        factors.extend(j.args if isinstance(j, MatMul) else (j,))
+    if len(factors) == 1:
+        out = factors[0]
+    else:
+        out = MatMul(tuple(factors))
+    for c in reversed(scalars):
+        out = ir.Scale(c, out)
     return out
 
 
