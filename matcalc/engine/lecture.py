@@ -39,10 +39,17 @@ _LINEAR = (ir.Add, ir.Neg, ir.Transpose, ir.Sum, ir.Trace, ir.Vec, ir.Broadcast,
            ir.Hadamard, ir.Named, ir.Diag, ir.Kron)
 
 
-def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, simp=None) -> list[Step] | None:
-    """The derivation as the lecture writes it (see the module docstring), or None to keep the composer's trace."""
+def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str,
+                  reserved: frozenset = frozenset()) -> list[Step] | None:
+    """The derivation as the lecture writes it (see the module docstring), or None to keep the composer's trace.
+
+    ``reserved``: names the reader's document already uses (declared variables and functions, ``let`` names); the
+    names the lecture gives its intermediate results avoid them.
+    """
     try:
-        return _Lecture(expr, wrt, result, kind, layout).steps()
+        lec = _Lecture(expr, wrt, result, kind, layout)
+        lec.taken |= set(reserved)
+        return lec.steps()
     except (MatcalcError, RecursionError):
         return None
 
@@ -248,7 +255,7 @@ class _Lecture:
         self.folds = [(c, n) for c, n in zip(cuts, names) if not isinstance(c, Named)]
         fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
         f = Named(fname, f_value)
-        steps = [Step("chain", None, f, "outer and inner functions, differentiated link by link (chain rule)",
+        steps = [Step("chain", None, f_value, "outer and inner functions, differentiated link by link (chain rule)",
                       label=("defs",), defs=(f, *names))]
         # the Jacobian of each link, numerator layout; the last link by the variable
         tops: list[Expr] = [f_value] + [n.value for n in names]
@@ -368,7 +375,7 @@ class _Lecture:
         fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
         f = Named(fname, expr)
         kind = "grad" if self.kind == "grad" or (self.kind == "d" and self.layout != "numerator") else self.kind
-        steps = [Step("chain", None, f, f"{name} occurs {count} times: differentiate one occurrence at a time, the "
+        steps = [Step("chain", None, expr, f"{name} occurs {_times(count)}: differentiate one occurrence at a time, the "
                       "others held fixed, and add the contributions (product rule)", label=("defs",), defs=(f,))]
         contribs = []
         for k in range(count):

@@ -168,7 +168,7 @@ class DerivationView:
                 if defs is not None:
                     entries.append([None, defs, [label], ""])
                 elif lhs is not None and s.label[0] == "through":
-                    entries.append([lhs, to_latex(s.after), [label], "\quad "])
+                    entries.append([lhs, to_latex(s.after), [label], "\\quad "])
                 elif lhs is not None:
                     add(lhs, to_latex(s.after), label)
                 else:
