@@ -722,7 +722,7 @@ def test_no_step_changes_nothing_and_no_tautology():
     for name, d in _traces():
         shown = display_steps(d.steps)
         for prev, s in zip(shown, shown[1:]):
-            if s.label[:1] != ("through",):
+            if s.label[:1] not in (("through",), ("defs",)):  # contributions may agree; definitions are no step
                 assert s.after != prev.after, f"{name}: a step that changes nothing: {equation_text(s)}"
         for s in shown:
             left, _, right = equation_text(s).partition(" = ")

@@ -150,12 +150,10 @@ def matcher(wrt: Expr):
 class Tracer:
     """Simplifies the composer's intermediate results as they are formed and records the steps.
 
-    One memoised simplifier serves a whole derivation (shared nodes are simplified once). For small expressions each
-    rewrite is shown on the whole expression (``(A B)ᵀ = Bᵀ Aᵀ``, ``vᵀ diag(u) = (v ⊙ u)ᵀ``); for large ones the
-    rewrites are summarised in one step, so the trace stays linear in the size of the expression.
+    One memoised simplifier serves a whole derivation (shared nodes are simplified once). The rewrites of one
+    simplification are one step of algebra whose note lists the rules that fired (``(A B)ᵀ = Bᵀ Aᵀ; vᵀ diag(u) =
+    (v ⊙ u)ᵀ``), so the trace stays linear in the size of the expression and no step shows a half-way form.
     """
-
-    DETAIL = 60  # tree-size limit for rewrite-by-rewrite display
 
     def __init__(self, steps: list[Step]) -> None:
         self.steps = steps
@@ -167,19 +165,9 @@ class Tracer:
         new = self.simp.steps[n0:]
         if out is e or out == e:
             return out
-        if _tree_size(e, self.DETAIL) <= self.DETAIL:
-            cur = e
-            for name, b, a, why in new:
-                why = rewrite_why(name, b, a, why)
-                nxt = _replace(cur, b, a)
-                if nxt is not cur:
-                    self.steps.append(Step(name, cur, nxt, why))
-                    cur = nxt
-            if not (cur is out or cur == out):
-                self.steps.append(Step("simplify", cur, out, "the same rewrites, on the shared parts"))
-        else:
-            whys = list(dict.fromkeys(rewrite_why(*r) for r in new))
-            self.steps.append(Step("simplify", e, out, "; ".join(whys[:6]) or "simplified"))
+        # one grouped step of algebra, listing each rule that fired once (in the order they fired)
+        whys = list(dict.fromkeys(rewrite_why(*r) for r in new))
+        self.steps.append(Step("simplify", e, out, "; ".join(whys) or "the same rewrites, on the shared parts"))
         return out
 
 

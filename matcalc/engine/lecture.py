@@ -189,16 +189,20 @@ class _Lecture:
 
     def simplify(self, e: Expr, distribute: bool = False) -> tuple[Expr, list[str]]:
         """``e`` simplified, and the rules that fired (first clause of each statement, each once)."""
-        whys = []
-        if distribute:
-            d = _distribute(Simplifier().go(e))
-            if d is not e:
-                e = d
-                whys.append(DISTRIBUTE)
+        whys: list[str] = []
         s = Simplifier(record=True)
         out = s.go(e)
-        whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps]
-        return out, list(dict.fromkeys(whys))
+        best, best_whys = out, len(s.steps)
+        for _ in range(4 if distribute else 0):  # multiply out one level, simplify, while it gets shorter
+            d = _distribute(out)
+            if d is out:
+                break
+            out = s.go(d)
+            if _size(out) < _size(best):
+                best, best_whys = out, len(s.steps)
+                whys.append(DISTRIBUTE)
+        whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps[:best_whys]]
+        return best, list(dict.fromkeys(whys))
 
     # ─────────────── the plan ───────────────
 
@@ -282,9 +286,14 @@ class _Lecture:
         return self.vector_end(steps, f, row, names)
 
     def fold(self, e: Expr) -> Expr:
-        """``e`` with each named cut's value written as its name (``softmax(z)`` as ``s``)."""
+        """``e`` with each named cut's value written as its name (``softmax(z)`` as ``s``), and ``σ'(z)`` as
+        ``a ⊙ (1 − a)`` where ``a = σ(z)`` is named (σ' = σ (1 − σ), so that the algebra can cancel it)."""
         for cut, name in self.folds:
             e = _fold(e, cut, name)
+            v = name.value
+            if isinstance(v, ir.Apply) and v.fn == "sigma" and v.order == 0 and not v.declared:
+                one_minus = ir.Hadamard(name, ir.Add((ir.Ones(name.shape), ir.Neg(name))))
+                e = _fold(_fold(e, ir.Apply("sigma", v.arg, 1), one_minus), ir.Apply("sigma", cut.arg, 1), one_minus)
         return e
 
     def _grouped(self, e: Expr, names: list[Named]) -> tuple[Expr, list[str]]:
@@ -308,8 +317,9 @@ class _Lecture:
         head = self.head
         lab = ("grad" if column else "d", f, wrt)
         if closed != g or column:
+            cont = not column and len(steps) > 1 and steps[-1].label == lab  # the same ∂f/∂x: continue its line
             steps.append(Step("gradient" if column else "algebra", head, closed, "; ".join(whys) or "the result",
-                              label=lab))
+                              label=("same",) if cont else lab))
         return self._finish(steps, f, closed, names, lab)
 
     def _finish(self, steps, f, g, names, lab) -> list[Step] | None:
@@ -325,7 +335,7 @@ class _Lecture:
         subs = [f"{n.name} = {_txt(n.value)}" for n in names if n.name in fresh and _mentions(g, n.name)]
         head = self.head
         steps.append(Step("result", head, final, "; ".join(subs + whys) or "the result",
-                          label=("same",) if steps[-1].label == lab else lab))
+                          label=("same",) if steps[-1].label == lab or steps[-1].before == head else lab))
         return steps
 
     def matrix_end(self, steps: list[Step], f: Named, u: Named, row: Expr) -> list[Step] | None:
@@ -409,24 +419,39 @@ def _size(e: Expr) -> int:
 
 
 def _distribute(e: Expr) -> Expr:
-    """``e`` with products multiplied out over the sums among their factors (the sums of the Jacobians)."""
-    kids = children(e)
-    if kids and not isinstance(e, Named):
-        nk = [_distribute(k) for k in kids]
-        if any(a is not b for a, b in zip(nk, kids)):
-            e = rebuild(e, nk)
-    if isinstance(e, ir.Neg) and isinstance(e.arg, ir.Add):
-        return ir.Add(tuple(t.arg if isinstance(t, ir.Neg) else ir.Neg(t) for t in e.arg.args))
+    """``e`` with the outermost sums among the factors of its products multiplied out, one level, each factor kept
+    whole (``(p − q) ⊙ r = p ⊙ r − q ⊙ r``, ``A (B − C) = A B − A C``, ``−(a − b) = −a + b``)."""
+    if isinstance(e, ir.Add):
+        args = tuple(_distribute(t) for t in e.args)
+        return e if all(x is y for x, y in zip(args, e.args)) else ir.Add(args)
+    if isinstance(e, ir.Neg):
+        if isinstance(e.arg, ir.Add):
+            return ir.Add(tuple(t.arg if isinstance(t, ir.Neg) else ir.Neg(t) for t in e.arg.args))
+        inner = _distribute(e.arg)
+        return e if inner is e.arg else ir.Neg(inner)
+    if isinstance(e, ir.Hadamard):
+        for sum_, other in ((e.a, e.b), (e.b, e.a)):
+            if isinstance(sum_, ir.Add):
+                return ir.Add(tuple(ir.Neg(ir.Hadamard(t.arg, other)) if isinstance(t, ir.Neg)
+                                    else ir.Hadamard(t, other) for t in sum_.args))
+        a2 = _distribute(e.a)
+        if a2 is not e.a:
+            return ir.Hadamard(a2, e.b)
+        b2 = _distribute(e.b)
+        return e if b2 is e.b else ir.Hadamard(e.a, b2)
     if isinstance(e, MatMul):
         for i, a in enumerate(e.args):
             if isinstance(a, ir.Add):
-                terms = []
-                for t in a.args:
-                    neg = isinstance(t, ir.Neg)
-                    core = t.arg if neg else t
-                    prod = MatMul(e.args[:i] + (core,) + e.args[i + 1:])
-                    terms.append(ir.Neg(prod) if neg else prod)
-                return _distribute(ir.Add(tuple(terms)))
+                return ir.Add(tuple(ir.Neg(MatMul(e.args[:i] + (t.arg,) + e.args[i + 1:])) if isinstance(t, ir.Neg)
+                                    else MatMul(e.args[:i] + (t,) + e.args[i + 1:]) for t in a.args))
+        for i, a in enumerate(e.args):
+            t = _distribute(a)
+            if t is not a:
+                return MatMul(e.args[:i] + (t,) + e.args[i + 1:])
+    if isinstance(e, (ir.Scale, Transpose)):
+        kids = children(e)
+        nk = [_distribute(k) for k in kids]
+        return e if all(x is y for x, y in zip(nk, kids)) else rebuild(e, nk)
     return e
 
 
@@ -467,7 +492,7 @@ def _product(jacs: list[Expr]) -> Expr:
     """The Jacobians multiplied, as one flat product with the scalar factors in front (``2 uᵀ W diag(σ'(z))``)."""
     scalars, factors = [], []
     for j in jacs:
-        while isinstance(j, ir.Scale) and not is_scalar(j.arg.shape):
+        while isinstance(j, ir.Scale) and (not is_scalar(j.arg.shape) or isinstance(j.scalar, ir.Num)):
             scalars.append(j.scalar)
             j = j.arg
         factors.extend(j.args if isinstance(j, MatMul) else (j,))
@@ -475,9 +500,13 @@ def _product(jacs: list[Expr]) -> Expr:
         out = factors[0]
     else:
         out = MatMul(tuple(factors))
-    for c in reversed(scalars):
+    k = 1
+    for c in [c for c in scalars if isinstance(c, ir.Num)]:
+        k *= c.value
+    rest = [c for c in scalars if not isinstance(c, ir.Num)]
+    for c in reversed(rest):
         out = ir.Scale(c, out)
-    return out
+    return out if k == 1 else ir.Scale(ir.Num(k), out)
 
 
 def _times(k: int) -> str:

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 
 from matcalc import ir
 
-#: Engine rules that only tidy the previous step's result.
+#: Engine rules that only tidy the previous step's result (and their statements, for a grouped algebra step).
 TIDY = ("transpose-twice", "identity")
+TIDY_NOTES = ("(Aᵀ)ᵀ = A", "I A = A")
+
+
+def _tidy(step) -> bool:
+    if step.rule in TIDY:
+        return True
+    return step.rule == "simplify" and all(c.strip() in TIDY_NOTES for c in step.note.split(";"))
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
             is_rewrite = not isinstance(step.before, ir.Derivative) and not step.label
             if step.after == prev.after and not step.label and (drop_repeats or is_rewrite):
                 continue  # a step that changes nothing (a rewrite with no effect, a chain of one link)
-            if (is_rewrite and step.rule in TIDY and step.before == prev.after
+            if (is_rewrite and _tidy(step) and step.before == prev.after
                     and (_has_double_transpose(prev.after) or prev.rule == "chain-rule")):
                 first = prev.note.split(";")[0].strip()
                 tidy = step.note.split(";")[0].strip()

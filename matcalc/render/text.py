@@ -146,8 +146,8 @@ def _steps_table(derivation) -> Table:
     from matcalc.render.steps import display_steps
 
     for i, s in enumerate(display_steps(derivation.steps), 1):
-        note = s.note if s.label or s.rule == "algebra" else s.note.split(";")[0].strip()
-        t.add_row(str(i), step_text(s), note)
+        note = s.note if s.label or s.rule in ("algebra", "simplify") else s.note.split(";")[0].strip()
+        t.add_row(str(i), Text(step_text(s)), Text(note))  # Text: a note's [w > x] is not rich markup
     return t
 
 
