@@ -259,7 +259,7 @@ class _Lecture:
         self.folds = [(c, n) for c, n in zip(cuts, names) if not isinstance(c, Named)]
         fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
         f = Named(fname, f_value)
-        steps = [Step("chain", None, f_value, "outer and inner functions, differentiated link by link (chain rule)",
+        steps = [Step("chain", None, f_value, "outer and inner functions (the chain rule multiplies their Jacobians)",
                       label=("defs",), defs=(f, *names))]
         # the Jacobian of each link, numerator layout; the last link by the variable
         tops: list[Expr] = [f_value] + [n.value for n in names]
