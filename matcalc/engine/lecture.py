@@ -385,7 +385,7 @@ class _Lecture:
         fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
         f = Named(fname, expr)
         kind = "grad" if self.kind == "grad" or (self.kind == "d" and self.layout != "numerator") else self.kind
-        steps = [Step("chain", None, expr, f"{name} occurs {_times(count)}: differentiate one occurrence at a time, the "
+        steps = [Step("occurrences", None, expr, f"{name} occurs {_times(count)}: differentiate one occurrence at a time, the "
                       "others held fixed, and add the contributions (product rule)", label=("defs",), defs=(f,))]
         contribs = []
         for k in range(count):

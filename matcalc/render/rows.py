@@ -115,6 +115,7 @@ RULE_LABELS = {
     "matmul-right": "matrix product (right factor)",
     # the lecture's presentation (engine/lecture.py)
     "chain": "outer and inner functions",
+    "occurrences": "one occurrence at a time",
     "jacobian": "Jacobian",
     "gradient": "gradient",
     "algebra": "algebra",
