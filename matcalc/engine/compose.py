@@ -193,28 +193,6 @@ def rewrite_why(name: str, before: Expr, after: Expr, why: str) -> str:
     return "a ⊙ b ⊙ a.^-1 = b"
 
 
-def _tree_size(e: Expr, limit: int) -> int:
-    n, stack = 0, [e]
-    while stack and n <= limit:
-        x = stack.pop()
-        n += 1
-        stack.extend(children(x))
-    return n
-
-
-def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
-    """``e`` with the first occurrences of ``old`` replaced by ``new`` (``e`` itself when there is none)."""
-    if e is old or (type(e) is type(old) and e == old):
-        return new
-    kids = children(e)
-    if not kids:
-        return e
-    nk = [_replace(k, old, new) for k in kids]
-    if all(a is b for a, b in zip(nk, kids)):
-        return e
-    return rebuild(e, nk)
-
-
 def reverse(expr: Expr, is_wrt, steps: list[Step], tracer: Tracer | None = None) -> Expr | None:
     """The gradient of the scalar ``expr`` (shaped like the variable), or None if it does not depend on it."""
     return reverse_many(expr, lambda x: 0 if is_wrt(x) else None, steps, tracer).get(0)
