@@ -98,7 +98,7 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     items = []
     for name in [w for w in _split_wrt(wrt) if w.strip()]:
         x = _lookup_wrt(name, doc)
-        d = differentiate(expr, x, layout=layout_now)
+        d = differentiate(expr, x, layout=layout_now, reserved=_names_in_use(doc))
         # the numeric check as the verifier runs it: a hard time limit, and a failure (out of memory) is "unknown"
         num, _cx = guarded(lambda: run_numeric(ir.Derivative(expr, x, "d", layout_now), d.result, (), 5.0, seed),
                            5.0, "numeric")
@@ -122,6 +122,11 @@ def _layout_at(doc: Document, line: int, default: str) -> str:
 # ───────────────────────────── prove ─────────────────────────────
 
 
+def _names_in_use(doc: Document) -> frozenset:
+    """The names a document declares or defines (the derivation's own names for intermediate results avoid them)."""
+    return frozenset(doc.env.vars) | frozenset(doc.env.funcs) | frozenset(doc.env.lets)
+
+
 def _engine_derivations(doc: Document) -> list:
     from matcalc.engine import differentiate
 
@@ -135,7 +140,8 @@ def _engine_derivations(doc: Document) -> list:
                         break
                     seen.add(node)
                     try:
-                        d = differentiate(node.expr, node.wrt, kind=node.kind, layout=node.layout)
+                        d = differentiate(node.expr, node.wrt, kind=node.kind, layout=node.layout,
+                                          reserved=_names_in_use(doc))
                     except MatcalcError:
                         continue
                     out.append((s.line, node, d))

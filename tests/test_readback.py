@@ -267,6 +267,18 @@ def _printed_of(result) -> list[ir.Expr]:
     return out
 
 
+def _lecture_lets(result) -> str:
+    """``let`` lines for the names a lecture trace gives its intermediate results (``u = W x - y``), innermost
+    first: its steps are written with them, as a reader reads them after the trace's first line."""
+    lines = []
+    for item in result.items:
+        for s in item.derivation.steps:
+            if s.label[:1] == ("defs",):
+                lines += [f"let {n.name} = {to_text(n.value)}" for n in reversed(s.defs[1:])
+                          if f"let {n.name} " not in "\n".join(lines)]
+    return "\n".join(lines)
+
+
 def _doc_reader(prefix: str, given: str | None = None, layout: str = "mixed"):
     """A reader of one expression under the declarations (and ``let`` definitions) of ``prefix``."""
 
@@ -314,7 +326,7 @@ def test_every_theorem_derivative_reads_back():
     failures, count = [], 0
     for name, prefix, expr, wrt, layout in _theorem_derivations():
         result = matcalc.derive(prefix + "\n" + to_text(expr), wrt, layout=layout)
-        read = _doc_reader(prefix, layout=layout)
+        read = _doc_reader(prefix + "\n" + _lecture_lets(result), layout=layout)
         for e in _printed_of(result):
             count += 1
             why = read_back_failure(e, read)
@@ -488,9 +500,10 @@ def test_random_derivations_read_back():
             skipped.append((text, wrt, str(err)))
             continue
         derived += 1
+        lets = _lecture_lets(result)
         for e in _printed_of(result):
             printed += 1
-            why = read_back_failure(e, read)
+            why = read_back_failure(e, _doc_reader(lets, given=GIVEN) if lets else read)
             if why is not None:
                 failures.append(f"d/d{wrt} {text}: {why}")
     print(f"readback: {derived} derivations ({len(skipped)} not derivable), {printed} expressions printed, "

@@ -335,7 +335,9 @@ def test_derive_document_compiles_with_rules_annotated(tmp_path: Path) -> None:
     res = hand_derive(LSQ, W)
     tex = L.document(res)
     check_packages(tex)
-    assert re.search(r"(&& |\\tag\*\{\$)\\text\{Jacobian chain rule\}", tex)
+    # the lecture's rows: each numbered, its rules in the legend under the same number
+    assert re.search(r"(&& |\\tag\*\{\$)\\text\{\(2\)\}", tex)
+    assert "\\item[{(2) Jacobian}]" in tex and "\\item[{(3) gradient}]" in tex
     assert "\\boxed{" in tex and "\\longmapsto" not in tex
     assert tex.count("\\begin{align*}") == tex.count("\\end{align*}") >= 1
     compile_tex(tex, tmp_path)
@@ -351,13 +353,14 @@ def test_derivation_rows_are_the_engine_steps_ending_at_the_result() -> None:
     from matcalc.render.steps import display_steps
 
     shown = display_steps(d.steps, drop_repeats=False)
-    # one row per shown step at most (rows with the same right side merge), plus the result row if missing
-    assert 2 <= len(view.rows) <= len([s for s in shown if s.before is not None]) + 1
-    assert all(" &= " in r or r.startswith("&= ") for r in view.rows)
-    assert all(" && " in r for r in view.rows)
-    last = view.rows[-1]
-    assert last.startswith(to_latex(head) + " &= " + to_latex(d.result) + " && ")
-    assert [label for label, _ in view.legend].count("Jacobian chain rule") == 1
+    # the lecture: one row per shown step, f = uᵀ u with u = W x − y, ∂f/∂u, ∇_W f, and the result
+    assert len(view.rows) == len(shown) == 4
+    assert view.rows[0].startswith("&f = u^{\\top} u, \\quad u = W x - y && ")
+    assert view.rows[1].startswith("\\frac{\\partial f}{\\partial u} &= 2 u^{\\top} && ")
+    assert view.rows[2].startswith("\\nabla_{W} f &= 2 u x^{\\top} && ")
+    assert view.rows[-1].startswith("&= " + to_latex(d.result) + " && ")
+    assert [label for label, _ in view.legend] == ["(1) outer and inner functions", "(2) Jacobian", "(3) gradient",
+                                                   "(4) result"]
 
 
 def test_derivation_view_merges_repeated_equalities_and_continues_chains() -> None:
@@ -534,7 +537,8 @@ def test_markdown_derive_and_prove() -> None:
 
     md = markdown(hand_derive(LSQ, W))
     assert md.startswith("# derive `(W x - y)ᵀ (W x - y)`") and "## ∂/∂W (n×m)" in md
-    assert "\\text{Jacobian chain rule}" in md and "align*" not in md
+    assert "\\nabla_{W} f &= 2 u x^{\\top} && \\text{(3)}" in md and "align*" not in md
+    assert "| 3 | `∇_W f = 2 u xᵀ` |" in md  # the table gives each step's equation with its rules
     ths = [hand_theorem("eq2", "The error of any layer (BP2)", "4.2.2"),
            hand_theorem("eq1", "The error of the last layer (BP1)", "4.2.1")]
     md2 = markdown(ProveResult(theorems=ths))

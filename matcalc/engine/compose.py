@@ -25,7 +25,7 @@ from matcalc.engine.rules import UnsupportedDerivative, fused_operand, rule_for
 from matcalc.engine.simplify import Simplifier
 from matcalc.shapes import is_scalar
 
-__all__ = ["Step", "Derivation", "Tracer", "intern", "node_count", "matcher", "links", "reverse", "reverse_many", "forward",
+__all__ = ["Step", "Derivation", "Tracer", "rewrite_why", "intern", "node_count", "matcher", "links", "reverse", "reverse_many", "forward",
            "layout_scalar", "layout_jacobian"]
 
 
@@ -37,6 +37,13 @@ class Step:
     before: Expr | None
     after: Expr
     note: str = ""
+    #: how the lecture's presentation labels the equation (render/steps.py reads it): ``("d", f, u)`` ∂f/∂u,
+    #: ``("grad", f, x)`` ∇_x f, ``("through", k, "x")`` the k-th occurrence's contribution, ``("defs",)`` the
+    #: definitions in ``defs``; empty for the composer's steps
+    label: tuple = ()
+    defs: tuple = ()
+    #: the equation the step states, ``(lhs, rhs)`` in IR, when it is not ``before = after`` (a contribution)
+    claim: tuple | None = None
 
 
 @dataclass
@@ -143,12 +150,10 @@ def matcher(wrt: Expr):
 class Tracer:
     """Simplifies the composer's intermediate results as they are formed and records the steps.
 
-    One memoised simplifier serves a whole derivation (shared nodes are simplified once). For small expressions each
-    rewrite is shown on the whole expression (``(A B)ᵀ = Bᵀ Aᵀ``, ``vᵀ diag(u) = (v ⊙ u)ᵀ``); for large ones the
-    rewrites are summarised in one step, so the trace stays linear in the size of the expression.
+    One memoised simplifier serves a whole derivation (shared nodes are simplified once). The rewrites of one
+    simplification are one step of algebra whose note lists the rules that fired (``(A B)ᵀ = Bᵀ Aᵀ; vᵀ diag(u) =
+    (v ⊙ u)ᵀ``), so the trace stays linear in the size of the expression and no step shows a half-way form.
     """
-
-    DETAIL = 60  # tree-size limit for rewrite-by-rewrite display
 
     def __init__(self, steps: list[Step]) -> None:
         self.steps = steps
@@ -160,41 +165,32 @@ class Tracer:
         new = self.simp.steps[n0:]
         if out is e or out == e:
             return out
-        if _tree_size(e, self.DETAIL) <= self.DETAIL:
-            cur = e
-            for name, b, a, why in new:
-                nxt = _replace(cur, b, a)
-                if nxt is not cur:
-                    self.steps.append(Step(name, cur, nxt, why))
-                    cur = nxt
-            if not (cur is out or cur == out):
-                self.steps.append(Step("simplify", cur, out, "the same rewrites, on the shared parts"))
-        else:
-            whys = list(dict.fromkeys(why for _n, _b, _a, why in new))
-            self.steps.append(Step("simplify", e, out, "; ".join(whys[:6]) or "simplified"))
+        # one grouped step of algebra, listing each rule that fired once (in the order they fired)
+        whys = list(dict.fromkeys(rewrite_why(*r) for r in new))
+        self.steps.append(Step("simplify", e, out, "; ".join(whys) or "the same rewrites, on the shared parts"))
         return out
 
 
-def _tree_size(e: Expr, limit: int) -> int:
-    n, stack = 0, [e]
-    while stack and n <= limit:
-        x = stack.pop()
-        n += 1
-        stack.extend(children(x))
-    return n
+def rewrite_why(name: str, before: Expr, after: Expr, why: str) -> str:
+    """The statement of one recorded rewrite, corrected where the simplifier names a cancellation by its shape.
 
+    The simplifier describes a rewrite by the shape of the expression it rewrote, so ``1ᵀ y = 1`` (y a probability
+    vector) and ``aᵀ (b ⊙ a.^-1) = 1ᵀ b`` would be cited as ``xᵀ y is a scalar``; a rewrite that the cancellation
+    rule makes is cited as that rule.
+    """
+    from matcalc.engine.simplify import r_cancel
 
-def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
-    """``e`` with the first occurrences of ``old`` replaced by ``new`` (``e`` itself when there is none)."""
-    if e is old or (type(e) is type(old) and e == old):
-        return new
-    kids = children(e)
-    if not kids:
-        return e
-    nk = [_replace(k, old, new) for k in kids]
-    if all(a is b for a, b in zip(nk, kids)):
-        return e
-    return rebuild(e, nk)
+    try:
+        cancelled = r_cancel(before)
+    except Exception:  # noqa: BLE001 - a description must not fail the derivation
+        cancelled = None
+    if cancelled is None or cancelled != after:
+        return why
+    if isinstance(after, Num) and after.value == 1:
+        return "1ᵀ y = Σᵢ yᵢ = 1 for a probability vector y"
+    if isinstance(before, ir.MatMul):
+        return "aᵀ (b ⊙ a.^-1) = 1ᵀ b"
+    return "a ⊙ b ⊙ a.^-1 = b"
 
 
 def reverse(expr: Expr, is_wrt, steps: list[Step], tracer: Tracer | None = None) -> Expr | None:
@@ -217,6 +213,11 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
         dep[id(x)] = is_leaf(x) or any(dep.get(id(k), False) for k in children(x))
     if not dep[id(expr)]:
         return {}
+    fan: dict[int, int] = {}  # how many operand slots of dependent nodes each node fills
+    for x in order:
+        if dep[id(x)] and not is_leaf(x):
+            for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
+                fan[id(k)] = fan.get(id(k), 0) + 1
     adj: dict[int, list[Expr]] = {id(expr): [Num(1)]}
     found: dict = {}
     for x in reversed(order):
@@ -242,7 +243,9 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
             if rule.vjp is None:
                 raise UnsupportedDerivative(f"no reverse-mode rule for {rule.name}")
             gk = rule.vjp(x, g, i)
-            steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note))
+            # a node used several times gets one contribution per use: labelled as a part, never as the whole
+            label = ("part", expr, k) if fan.get(id(k), 0) > 1 else ()
+            steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note, label=label))
             adj.setdefault(id(k), []).append(tracer.simplify(gk))
     return {k: v[0] if len(v) == 1 else tracer.simplify(Add(tuple(v))) for k, v in found.items()}
 

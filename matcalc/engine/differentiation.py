@@ -30,7 +30,8 @@ def _has_derivative(e: Expr) -> bool:
     return any(isinstance(x, Derivative) for x in ir.walk(e))
 
 
-def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixed") -> Derivation:
+def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixed", lecture: bool = True,
+                  reserved: frozenset = frozenset()) -> Derivation:
     """The derivative of ``expr`` by ``wrt`` in closed matrix form, with its derivation steps.
 
     Args:
@@ -38,11 +39,13 @@ def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixe
         wrt: an ``ir.Var``, an ``ir.Named`` (a let name) or ``ir.Entry(Var, indices)``.
         kind: ``"d"`` (in ``layout``), ``"grad"`` (shaped like ``wrt``) or ``"jacobian"`` (numerator, of ``vec``s).
         layout: ``"mixed"``, ``"numerator"`` or ``"denominator"`` (SPEC section 4).
+        lecture: present the steps as the lecture does (:mod:`matcalc.engine.lecture`) where it can.
+        reserved: names the caller's document uses, which the lecture's names for intermediate results avoid.
 
     Raises:
         UnsupportedDerivative: an operation without a rule (named in the message).
     """
-    return differentiate_many(expr, [wrt], kind=kind, layout=layout)[0]
+    return differentiate_many(expr, [wrt], kind=kind, layout=layout, lecture=lecture, reserved=reserved)[0]
 
 
 #: Python recursion allowed while deriving (the walks recurse along the depth of the expression).
@@ -67,17 +70,19 @@ class _deep:
         return False
 
 
-def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed") -> list[Derivation]:
+def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed",
+                       lecture: bool = True, reserved: frozenset = frozenset()) -> list[Derivation]:
     """:func:`differentiate` by several variables at once, sharing one reverse pass and one simplifier.
 
     For a scalar ``expr`` (a cost) this is backpropagation: the gradients by every weight and bias of an L-layer
     network cost O(L) time and O(L) distinct result nodes together. The derivations share their steps.
     """
     with _deep():
-        return _differentiate_many(expr, wrts, kind=kind, layout=layout)
+        return _differentiate_many(expr, wrts, kind=kind, layout=layout, lecture=lecture, reserved=reserved)
 
 
-def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed") -> list[Derivation]:
+def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed",
+                        lecture: bool = True, reserved: frozenset = frozenset()) -> list[Derivation]:
     if kind not in ("d", "grad", "jacobian"):
         raise ValueError(f"unknown derivative kind {kind!r}")
     if layout not in ir.LAYOUTS:
@@ -150,12 +155,19 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
         if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
             st.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
-        if len(wrts) == 1 and is_scalar(expr.shape) and not isinstance(wrt, Entry):
-            lecture = lecture_steps(expr, wrt, result, kind, layout, tracer.simp)
-            if lecture is not None:
-                st = [s_ for s_ in steps if s_.rule in ("expand-derivatives", "symmetric-convention")] + lecture
+        if lecture and len(wrts) == 1 and is_scalar(expr.shape) and not isinstance(wrt, Entry) \
+                and not _symmetric(wrt):
+            shown = lecture_steps(expr, wrt, result, kind, layout, reserved)
+            if shown is not None:
+                st = [s_ for s_ in steps if s_.rule == "expand-derivatives"] + shown
+                if shown[-1].after != result:  # the same derivative; the presentation's closed form is never longer
+                    result = intern(shown[-1].after)
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))
     return out
+
+
+def _symmetric(wrt: Expr) -> bool:
+    return isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props)
 
 
 def expand_derivatives(expr: Expr) -> Expr:

@@ -1,101 +1,602 @@
-"""The lecture's presentation of a derivation: the Jacobians along one path, multiplied by the chain rule.
+"""The lecture's presentation of a derivation: the chain-rule skeleton, one grouped algebra step, the result.
 
-Contract: :func:`lecture_steps` rewrites the steps of a derivative of a scalar by a variable it reaches along one
-path as the lecture writes them (outer and inner functions, the Jacobian of each link in numerator layout, their
-product by the Jacobian chain rule, the closed form, the layout asked for), or returns None so the composer's
-reverse-mode trace is kept. It only presents: the result is the composer's.
+Contract: :func:`lecture_steps` presents the derivative of a scalar by a variable as a textbook writes it, or
+returns None so the composer's trace is kept. It only presents — every equation it shows is computed by the engine
+(the Jacobian of each link, the gradient), each as a :class:`~matcalc.engine.compose.Step` whose ``claim`` is the
+equation it states, in IR, true as written (tests/test_derive.py checks each one with the exact and numeric methods).
+
+The skeleton. The nodes every path from the output to the variable passes through (its dominators) split the
+expression into links; a link ends after a nonlinear map or at a ``let`` name, and each cut is named (a ``let``
+name, or ``u``, ``s``, ``a``, ``z`` … as a :class:`~matcalc.ir.Named` node, so the names read back and the
+equations are checkable). The steps: ``f = …, u = …`` (outer and inner functions); ``∂f/∂u = …`` for each link
+(numerator layout: a row for a scalar); their product by the Jacobian chain rule; one step of algebra listing the
+simplifier's rules that fired; the gradient in the layout asked for, with the names put back. A variable that
+occurs several times in a one-link expression (``xᵀ A x``) is differentiated one occurrence at a time, each
+contribution labelled "through the first x:" — never with the full derivative's name — and the contributions are
+added. A matrix variable is reached through a last link linear in it (``u = W x − y``): ``du = dW x``, so
+``∇_W f = (∇_u f) xᵀ``.
 """
 
 from __future__ import annotations
 
 from matcalc import ir
 from matcalc.errors import MatcalcError
-from matcalc.ir import Derivative, Expr, MatMul, Named, Neg, Scale, Transpose, children
-from matcalc.engine.compose import Step, Tracer, links, matcher
+from matcalc.ir import Derivative, Expr, MatMul, Named, Transpose, Var, children, rebuild
+from matcalc.engine.compose import Step, matcher, rewrite_why
+from matcalc.engine.rules import fused_operand
+from matcalc.engine.simplify import Simplifier
+from matcalc.shapes import is_scalar
 
-__all__ = ["lecture_steps"]
+__all__ = ["lecture_steps", "ORDINALS"]
+
+_MAX_NODES = 400  # larger expressions keep the composer's trace (the skeleton is for a reader)
+_MAX_OCCURRENCES = 6
+_MAX_LINKS = 8
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+
+# maps that are linear in their operand when only one operand depends on the variable
+_LINEAR = (ir.Add, ir.Neg, ir.Transpose, ir.Sum, ir.Trace, ir.Vec, ir.Broadcast, ir.Scale, ir.MatMul, ir.Div,
+           ir.Hadamard, ir.Named, ir.Diag, ir.Kron)
 
 
-_LECTURE_MAX_PATH = 12
+def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str,
+                  reserved: frozenset = frozenset()) -> list[Step] | None:
+    """The derivation as the lecture writes it (see the module docstring), or None to keep the composer's trace.
 
-
-def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, simp) -> list[Step] | None:
-    """The derivation as the lecture writes it, when ``wrt`` reaches the scalar ``expr`` along one path.
-
-    Inner and outer functions are named, the Jacobian of each (numerator layout) is given, the Jacobian chain
-    rule multiplies them into a row, the simplifier brings the row to closed form (``(A B)ᵀ = Bᵀ Aᵀ``,
-    ``vᵀ diag(u) = (v ⊙ u)ᵀ``), and the row becomes the derivative in the layout asked for. Returns None (the
-    reverse-mode trace is kept) when there are several paths, the path is long, or anything is unsupported.
+    ``reserved``: names the reader's document already uses (declared variables and functions, ``let`` names); the
+    names the lecture gives its intermediate results avoid them.
     """
-    is_wrt = matcher(wrt)
     try:
-        path: list[tuple[Expr, tuple]] = []
-        x = expr
-        while not is_wrt(x):
-            if isinstance(x, Named):
-                x = x.value
-                continue
-            onward = [(i, k, r) for i, k, r in links(x) if _reaches(k, is_wrt)]
-            if len(onward) != 1 or len(path) >= _LECTURE_MAX_PATH:
-                return None
-            path.append((x, onward[0]))
-            x = onward[0][1]
-        if not path:
-            return None
-        steps: list[Step] = []
-        tracer = Tracer(steps)
-        tracer.simp = simp
-        from matcalc.printing import to_text
-
-        inner = path[0][1][1]
-        inner_txt = to_text(inner)
-        inner_txt = inner_txt if len(inner_txt) <= 60 else inner_txt[:57] + "…"
-        steps.append(Step("chain", expr, expr, f"outer and inner functions: the outer function of u = {inner_txt}, "
-                          "and so on down to the variable; differentiated link by link (P&H A6)"))
-        jacs = []
-        for node, (i, u, rule) in path:
-            if rule.jac is None:
-                return None
-            local = rule.jac(node, i)
-            steps.append(Step(rule.name, Derivative(node, u, "d", "numerator"), local, f"Jacobian: {rule.statement}"))
-            jacs.append(tracer.simplify(local))
-        product = MatMul(tuple(jacs)) if len(jacs) > 1 else jacs[0]
-        steps.append(Step("chain-rule", Derivative(expr, wrt, "jacobian"), product,
-                          "Jacobian chain rule: ∂C/∂x = ∂C/∂u ∂u/∂x, the product of the Jacobians (numerator layout)"))
-        row = tracer.simplify(product)
-        r, c = wrt.shape
-        if c == 1:  # a scalar or a column: the row is the numerator-layout derivative
-            if kind == "d" and layout == "numerator":
-                final = row
-            else:
-                final = Transpose(row)
-                steps.append(Step("gradient", row, final, "the gradient is the transposed Jacobian (mixed layout: "
-                                  "a column, like x)"))
-                final = tracer.simplify(final)
-        else:
-            core = row
-            while isinstance(core, (Scale, Neg)):
-                core = core.arg
-            if not isinstance(core, ir.Kron):
-                return None  # no closed row form: the reverse-mode trace reads better
-            steps.append(Step("vec-reshape", row, result, "∂C/∂vec(X) = vec(∂C/∂X)ᵀ, with vec(u xᵀ) = x ⊗ u "
-                              "(Magnus & Neudecker): the derivative shaped by the layout"))
-            final = result
-        if not (final is result or final == result):
-            return None  # the chain did not reach the closed form: keep the reverse-mode trace
-        return steps
-    except MatcalcError:
+        lec = _Lecture(expr, wrt, result, kind, layout)
+        lec.taken |= set(reserved)
+        return lec.steps()
+    except (MatcalcError, RecursionError):
         return None
 
 
-def _reaches(e: Expr, is_wrt) -> bool:
-    stack, seen = [e], set()
+def _kids(x: Expr) -> tuple[Expr, ...]:
+    return children(x)
+
+
+def _reach(expr: Expr, is_wrt) -> dict[int, bool]:
+    """For each node of the DAG, whether it depends on the variable."""
+    dep: dict[int, bool] = {}
+    order, seen, stack = [], set(), [(expr, False)]
     while stack:
-        x = stack.pop()
+        x, done = stack.pop()
+        if done:
+            order.append(x)
+            continue
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if is_wrt(x):
+        stack.append((x, True))
+        stack.extend((k, False) for k in _kids(x))
+    for x in order:
+        dep[id(x)] = is_wrt(x) or any(dep.get(id(k), False) for k in _kids(x))
+    dep["order"] = order  # type: ignore[index]
+    return dep
+
+
+def _dominators(expr: Expr, is_wrt, dep) -> list[Expr]:
+    """The nodes every path from ``expr`` to the variable passes through, from the output down (both ends included)."""
+    order = dep["order"]
+    dom: dict[int, frozenset] = {id(expr): frozenset([id(expr)])}
+    node = {id(x): x for x in order}
+    for x in reversed(order):  # parents before children
+        if id(x) not in dom or is_wrt(x):
+            continue
+        for k in _kids(x):
+            if not dep[id(k)]:
+                continue
+            mine = dom[id(x)] | {id(k)}
+            dom[id(k)] = mine if id(k) not in dom else (dom[id(k)] & dom[id(x)]) | {id(k)}
+    target = next(x for x in order if is_wrt(x))
+    chain = [node[i] for i in dom[id(target)]]
+    depth = {id(x): i for i, x in enumerate(reversed(order))}
+    return sorted(chain, key=lambda x: depth[id(x)])
+
+
+def _nonlinear(top: Expr, bottom: Expr, dep) -> bool:
+    """Whether the map from ``bottom`` to ``top`` (the nodes between them) is not linear."""
+    stack, seen = [top], set()
+    while stack:
+        x = stack.pop()
+        if x is bottom or id(x) in seen:
+            continue
+        seen.add(id(x))
+        dk = [k for k in _kids(x) if dep[id(k)]]
+        if not isinstance(x, _LINEAR) or (len(dk) > 1 and not isinstance(x, ir.Add)):
             return True
-        stack.extend(children(x))
+        if isinstance(x, ir.Div) and dep[id(x.scalar)]:
+            return True
+        stack.extend(dk)
     return False
+
+
+def _replace_node(e: Expr, old: Expr, new: Expr) -> Expr:
+    """``e`` with the node ``old`` (by identity) replaced by ``new`` everywhere."""
+    memo: dict[int, Expr] = {}
+
+    def go(x: Expr) -> Expr:
+        if x is old:
+            return new
+        got = memo.get(id(x))
+        if got is not None:
+            return got
+        kids = children(x)
+        out = x
+        if kids and not isinstance(x, Named):
+            nk = [go(k) for k in kids]
+            if any(a is not b for a, b in zip(nk, kids)):
+                out = rebuild(x, nk)
+        memo[id(x)] = out
+        return out
+
+    return go(e)
+
+
+def _names_in(e: Expr) -> set[str]:
+    out = set()
+    for x in ir.walk(e):
+        for attr in ("name", "fn"):
+            v = getattr(x, attr, None)
+            if isinstance(v, str):
+                out.add(v)
+    return out
+
+
+_PREFERRED = {ir.Softmax: "s", ir.Apply: "a", ir.MatMul: "z"}
+_FALLBACK = ("u", "v", "r", "q", "h", "g", "p", "t")
+
+
+def _engine(e: Expr, by: Expr, kind: str = "d", layout: str = "numerator"):
+    from matcalc.engine.differentiation import differentiate
+
+    return differentiate(e, by, kind=kind, layout=layout, lecture=False)
+
+
+#: derivative rules too plain to cite beside another (sums, negation, transposes, scalar factors)
+_PLAIN = ("sum", "difference", "negation", "scalar-expansion", "transpose", "scale-arg", "vec")
+
+
+def _rules_of(derivation) -> list[str]:
+    """The derivative rules a derivation used (first clause of each statement), the plain ones only if alone."""
+    from matcalc.engine.rules import RULES
+
+    used = list(dict.fromkeys(s.rule for s in derivation.steps if s.rule in RULES))
+    main = [r for r in used if r not in _PLAIN] or used
+    return [RULES[r].statement.split(";")[0].strip() for r in main]
+
+
+class _Lecture:
+    folds: list = []
+    final: Expr | None = None  # the presentation's closed form, when it differs from the engine's (never longer)
+
+    def __init__(self, expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str) -> None:
+        self.head = Derivative(expr, wrt, kind, layout)
+        self.expr, self.wrt, self.result, self.kind, self.layout = expr, wrt, result, kind, layout
+        self.is_wrt = matcher(wrt)
+        self.taken = _names_in(expr)
+
+    def fresh(self, node: Expr) -> str:
+        first = _PREFERRED.get(type(node))
+        for name in ((first,) if first else ()) + _FALLBACK:
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+        raise MatcalcError("no free name")
+
+    def simplify(self, e: Expr, distribute: bool = False) -> tuple[Expr, list[str]]:
+        """``e`` simplified, and the rules that fired (first clause of each statement, each once)."""
+        whys: list[str] = []
+        s = Simplifier(record=True)
+        out = s.go(e)
+        best, best_whys = out, len(s.steps)
+        for _ in range(4 if distribute else 0):  # multiply out one level, simplify, while it gets shorter
+            d = _distribute(out)
+            if d is out:
+                break
+            out = s.go(d)
+            if _size(out) < _size(best):
+                best, best_whys = out, len(s.steps)
+                whys.append(DISTRIBUTE)
+        whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps[:best_whys]]
+        return best, list(dict.fromkeys(whys))
+
+    # ─────────────── the plan ───────────────
+
+    def steps(self) -> list[Step] | None:
+        while isinstance(self.expr, Named) and not self.is_wrt(self.expr):
+            self.expr = self.expr.value  # a let name for the output: its definition is what is differentiated
+        expr, wrt = self.expr, self.wrt
+        if not is_scalar(expr.shape):
+            return None
+        dep = _reach(expr, self.is_wrt)
+        if not dep[id(expr)] or len(dep["order"]) > _MAX_NODES:
+            return None
+        chain = _dominators(expr, self.is_wrt, dep)
+        fused = {id(x.base) for x in chain if fused_operand(x) is not None}
+        chain = [x for x in chain if id(x) not in fused]  # ‖u‖² is one map of u (its rule skips the norm)
+        cuts: list[Expr] = []  # the dominators named, from the output down (the output and the variable excluded)
+        top = chain[0]
+        for lower in chain[1:]:
+            if self.is_wrt(lower):
+                break
+            if isinstance(lower, Named) or _nonlinear(top, lower, dep):
+                cuts.append(lower)
+                top = lower
+        if len(cuts) > _MAX_LINKS:
+            return None  # a deep network: the composer's trace, linear in the depth
+        if any(c.shape[0] != 1 and c.shape[1] != 1 for c in cuts):
+            return None  # a matrix in the middle: Jacobians of vecs do not read like the book
+        matrix = wrt.shape[1] != 1
+        if matrix and (self.kind not in ("d", "grad") or (self.kind == "d" and self.layout == "numerator")):
+            return None
+        if matrix and _nonlinear(cuts[-1] if cuts else expr, self._wrt_node(dep), dep):
+            return None
+        if not cuts:
+            return self.one_link(dep)
+        return self.chain(cuts, matrix)
+
+    def _wrt_node(self, dep) -> Expr:
+        return next(x for x in dep["order"] if self.is_wrt(x))
+
+    # ─────────────── several links ───────────────
+
+    def chain(self, cuts: list[Expr], matrix: bool) -> list[Step] | None:
+        wrt = self.wrt
+        # the names, innermost first, so each value is written in terms of the names below it
+        # each cut dominates the ones below it: its name replaces it, and its value is written with the next name
+        names: list[Named] = [None] * len(cuts)  # type: ignore[list-item]
+        for i in range(len(cuts) - 1, -1, -1):
+            c = cuts[i]
+            v = c.value if isinstance(c, Named) else c
+            if i + 1 < len(cuts):
+                v = _replace_node(v, cuts[i + 1], names[i + 1])
+            names[i] = Named(c.name if isinstance(c, Named) else self.fresh(c), v)
+        f_value = _replace_node(self.expr, cuts[0], names[0])
+        self.folds = [(c, n) for c, n in zip(cuts, names) if not isinstance(c, Named)]
+        fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
+        f = Named(fname, f_value)
+        steps = [Step("chain", None, f_value, "outer and inner functions (the chain rule multiplies their Jacobians)",
+                      label=("defs",), defs=(f, *names))]
+        # the Jacobian of each link, numerator layout; the last link by the variable
+        tops: list[Expr] = [f_value] + [n.value for n in names]
+        bys: list[Expr] = list(names) + [wrt]
+        jacs: list[Expr] = []
+        links = len(tops) - 1 if matrix else len(tops)
+        for i in range(links):
+            top_label = f if i == 0 else names[i - 1]
+            d = _engine(tops[i], bys[i])
+            j = self.fold(d.result)
+            why = _rules_of(d)
+            note = "; ".join(why) if why else "Jacobian"
+            steps.append(Step("jacobian", Derivative(tops[i], bys[i], "d", "numerator"), j, note,
+                              label=("d", top_label, bys[i])))
+            jacs.append(j)
+        row = jacs[0] if len(jacs) == 1 else _product(jacs)
+        by = names[-1] if matrix else wrt
+        if len(jacs) > 1:
+            steps.append(Step("chain-rule", Derivative(f_value, by, "d", "numerator"), row,
+                              "Jacobian chain rule: the product of the Jacobians (numerator layout)",
+                              label=("d", f, by)))
+        if matrix:
+            return self.matrix_end(steps, f, names[-1], row)
+        return self.vector_end(steps, f, row, names)
+
+    def fold(self, e: Expr) -> Expr:
+        """``e`` with each named cut's value written as its name (``softmax(z)`` as ``s``), and ``σ'(z)`` as
+        ``a ⊙ (1 − a)`` where ``a = σ(z)`` is named (σ' = σ (1 − σ), so that the algebra can cancel it)."""
+        for cut, name in self.folds:
+            e = _fold(e, cut, name)
+            v = name.value
+            if isinstance(v, ir.Apply) and v.fn == "sigma" and v.order == 0 and not v.declared:
+                one_minus = ir.Hadamard(name, ir.Add((ir.Ones(name.shape), ir.Neg(name))))
+                e = _fold(_fold(e, ir.Apply("sigma", v.arg, 1), one_minus), ir.Apply("sigma", cut.arg, 1), one_minus)
+        return e
+
+    def _grouped(self, e: Expr, names: list[Named]) -> tuple[Expr, list[str]]:
+        """One step of algebra: simplified, multiplied out first when that is what reaches the closed form."""
+        out, whys = self.simplify(e)
+        fresh = {n.name for n in names if not _is_let(n, self.expr)}
+        if self.simplify(_unfold(out, fresh))[0] != self.result:
+            out2, whys2 = self.simplify(e, distribute=True)
+            if self.simplify(_unfold(out2, fresh))[0] == self.result or _size(out2) < _size(out):
+                return out2, whys2
+        return out, whys
+
+    def vector_end(self, steps: list[Step], f: Named, row: Expr, names: list[Named]) -> list[Step] | None:
+        wrt, kind, layout = self.wrt, self.kind, self.layout
+        column = not (kind == "jacobian" or (kind == "d" and layout == "numerator")) and wrt.shape != (1, 1)
+        g = Transpose(row) if column else row
+        closed, whys = self._grouped(g, names)
+        closed = self.fold(closed)
+        if column:
+            whys = [f"the gradient is the transposed Jacobian (a column, like {getattr(wrt, 'name', 'x')})"] + whys
+        head = self.head
+        lab = ("grad" if column else "d", f, wrt)
+        if closed != g or column:
+            cont = not column and len(steps) > 1 and steps[-1].label == lab  # the same ∂f/∂x: continue its line
+            steps.append(Step("gradient" if column else "algebra", head, closed, "; ".join(whys) or "the result",
+                              label=("same",) if cont else lab))
+        return self._finish(steps, f, closed, names, lab)
+
+    def _finish(self, steps, f, g, names, lab) -> list[Step] | None:
+        fresh = {n.name for n in names if not _is_let(n, self.expr)}
+        unnamed = _unfold(g, fresh)
+        final, whys = self.simplify(unnamed)
+        if final != self.result:
+            if _size(final) > _size(self.result):
+                return None  # the presentation did not reach the engine's closed form: keep the composer's trace
+            self.final = final  # as short or shorter, and equal: the presentation's form becomes the result
+        if unnamed is g and final == g and steps and steps[-1].after == g:
+            return steps
+        subs = [f"{n.name} = {_txt(n.value)}" for n in names if n.name in fresh and _mentions(g, n.name)]
+        head = self.head
+        steps.append(Step("result", head, final, "; ".join(subs + whys) or "the result",
+                          label=("same",) if steps[-1].label == lab or steps[-1].before == head else lab))
+        return steps
+
+    def matrix_end(self, steps: list[Step], f: Named, u: Named, row: Expr) -> list[Step] | None:
+        """The last link ``u = u(W)`` is linear in W: ``du`` in the note, the gradient by the vjp of that map."""
+        W = self.wrt
+        dW = Var("d" + W.name, W.dims)
+        du = _differential(u.value, self.is_wrt, dW)
+        # ∇_W f for f = row u(W) with row fixed: the engine's gradient of a linear function of W
+        # ∂f/∂u is held fixed: its names by plain variables while the gradient is taken, then put back
+        held = {x.name: x for x in ir.walk(row) if isinstance(x, Named)}
+        fixed = row
+        for name, nm in held.items():
+            fixed = _replace_named(fixed, name, Var(name, nm.shape))
+        g = _engine(MatMul((fixed, u.value)) if fixed.shape != (1, 1) else ir.Scale(fixed, u.value), W, "grad", "mixed")
+        grad = g.result
+        for name, nm in held.items():
+            grad = _substitute_var(grad, name, nm)
+        note = (f"{u.name} = {_txt(u.value)} is linear in {W.name}: d{u.name} = {_txt(du)}, so "
+                f"df = (∂f/∂{u.name}) d{u.name} = tr(Gᵀ d{W.name}) with G the gradient (aᵀ B c = tr(c aᵀ B))")
+        claim_lhs = Derivative(self.head.expr, W, "grad")
+        steps.append(Step("gradient", claim_lhs, grad, note, label=("grad", f, W)))
+        return self._finish(steps, f, grad, list(steps[0].defs[1:]), ("grad", f, W))
+
+    # ─────────────── one link: the occurrences of the variable ───────────────
+
+    def one_step(self) -> list[Step]:
+        """The variable occurs once and no map is worth naming: one step, its rules listed."""
+        head = self.head
+        d = _engine(self.expr, self.wrt, self.kind, self.layout)
+        why = _all_rules_of(d)
+        column = self.kind != "jacobian" and not (self.kind == "d" and self.layout == "numerator") \
+            and self.wrt.shape[1] == 1 and self.wrt.shape != (1, 1)
+        if column:
+            why.append("the gradient is the transposed Jacobian")
+        kind = "grad" if self.kind == "grad" or column or (self.kind == "d" and self.layout == "mixed"
+                                                            and self.wrt.shape != (1, 1)) else "d"
+        return [Step("result", head, self.result, "; ".join(why) or "the result", label=(kind, self.head.expr, self.wrt))]
+
+    def one_link(self, dep) -> list[Step] | None:
+        expr, wrt = self.expr, self.wrt
+        count = _count_occurrences(expr, self.is_wrt, _MAX_OCCURRENCES + 1)
+        if count > _MAX_OCCURRENCES:
+            return None
+        if count <= 1:
+            return self.one_step()
+        name = getattr(wrt, "name", "x")
+        fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
+        f = Named(fname, expr)
+        kind = "grad" if self.kind == "grad" or (self.kind == "d" and self.layout != "numerator") else self.kind
+        steps = [Step("occurrences", None, expr, f"{name} occurs {_times(count)}: differentiate one occurrence at a time, the "
+                      "others held fixed, and add the contributions (product rule)", label=("defs",), defs=(f,))]
+        contribs = []
+        for k in range(count):
+            xk = Var(f"{name}__{k + 1}", wrt.dims, getattr(wrt, "props", frozenset()))
+            ek = _replace_occurrence(expr, self.is_wrt, k, xk)
+            d = _engine(ek, xk, self.kind, self.layout)
+            shown = _substitute_var(d.result, xk.name, wrt)
+            why = _rules_of(d)
+            steps.append(Step("contribution", None, shown, "; ".join(why) or "one occurrence",
+                              label=("through", k, name), claim=(Derivative(ek, xk, self.kind, self.layout), d.result)))
+            contribs.append(shown)
+        total = ir.Add(tuple(contribs))
+        head = self.head
+        steps.append(Step("sum-of-contributions", head, total, "the sum of the contributions",
+                          label=(kind, f, wrt)))
+        final, whys = self.simplify(total)
+        if final != self.result:
+            if _size(final) > _size(self.result):
+                return None
+            self.final = final
+        if final != total:
+            steps.append(Step("algebra", None, final, "; ".join(whys)))
+        return steps
+
+
+DISTRIBUTE = "A (B + C) = A B + A C"
+
+
+def _size(e: Expr) -> int:
+    return sum(1 for _ in ir.walk(e))
+
+
+def _distribute(e: Expr) -> Expr:
+    """``e`` with the outermost sums among the factors of its products multiplied out, one level, each factor kept
+    whole (``(p − q) ⊙ r = p ⊙ r − q ⊙ r``, ``A (B − C) = A B − A C``, ``−(a − b) = −a + b``)."""
+    if isinstance(e, ir.Add):
+        args = tuple(_distribute(t) for t in e.args)
+        return e if all(x is y for x, y in zip(args, e.args)) else ir.Add(args)
+    if isinstance(e, ir.Neg):
+        if isinstance(e.arg, ir.Add):
+            return ir.Add(tuple(t.arg if isinstance(t, ir.Neg) else ir.Neg(t) for t in e.arg.args))
+        inner = _distribute(e.arg)
+        return e if inner is e.arg else ir.Neg(inner)
+    if isinstance(e, ir.Hadamard):
+        for sum_, other in ((e.a, e.b), (e.b, e.a)):
+            if isinstance(sum_, ir.Add):
+                return ir.Add(tuple(ir.Neg(ir.Hadamard(t.arg, other)) if isinstance(t, ir.Neg)
+                                    else ir.Hadamard(t, other) for t in sum_.args))
+        a2 = _distribute(e.a)
+        if a2 is not e.a:
+            return ir.Hadamard(a2, e.b)
+        b2 = _distribute(e.b)
+        return e if b2 is e.b else ir.Hadamard(e.a, b2)
+    if isinstance(e, MatMul):
+        for i, a in enumerate(e.args):
+            if isinstance(a, ir.Add):
+                return ir.Add(tuple(ir.Neg(MatMul(e.args[:i] + (t.arg,) + e.args[i + 1:])) if isinstance(t, ir.Neg)
+                                    else MatMul(e.args[:i] + (t,) + e.args[i + 1:]) for t in a.args))
+        for i, a in enumerate(e.args):
+            t = _distribute(a)
+            if t is not a:
+                return MatMul(e.args[:i] + (t,) + e.args[i + 1:])
+    if isinstance(e, (ir.Scale, Transpose)):
+        kids = children(e)
+        nk = [_distribute(k) for k in kids]
+        return e if all(x is y for x, y in zip(nk, kids)) else rebuild(e, nk)
+    return e
+
+
+def _fold(e: Expr, value: Expr, name: Named) -> Expr:
+    if e == value:
+        return name
+    kids = children(e)
+    if not kids or isinstance(e, Named):
+        return e
+    nk = [_fold(k, value, name) for k in kids]
+    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+
+
+def _replace_named(e: Expr, name: str, by: Expr) -> Expr:
+    if isinstance(e, Named) and e.name == name:
+        return by
+    kids = children(e)
+    if not kids or isinstance(e, Named):
+        return e
+    nk = [_replace_named(k, name, by) for k in kids]
+    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+
+
+def _all_rules_of(derivation) -> list[str]:
+    """The derivative rules a derivation used, then the rewrites that fired (first clause of each, each once)."""
+    from matcalc.engine.rules import RULES
+
+    out = _rules_of(derivation)
+    for s in derivation.steps:
+        if s.rule not in RULES and s.rule not in ("chain-rule", "shared-subexpression", "expand-derivatives", "layout"):
+            why = (s.note or s.rule).split(";")[0].strip()
+            if why and why not in out and not why.startswith("the same rewrites"):
+                out.append(why)
+    return out
+
+
+def _product(jacs: list[Expr]) -> Expr:
+    """The Jacobians multiplied, as one flat product with the scalar factors in front (``2 uᵀ W diag(σ'(z))``)."""
+    scalars, factors = [], []
+    for j in jacs:
+        while isinstance(j, ir.Scale) and (not is_scalar(j.arg.shape) or isinstance(j.scalar, ir.Num)):
+            scalars.append(j.scalar)
+            j = j.arg
+        factors.extend(j.args if isinstance(j, MatMul) else (j,))
+    if len(factors) == 1:
+        out = factors[0]
+    else:
+        out = MatMul(tuple(factors))
+    k = 1
+    for c in [c for c in scalars if isinstance(c, ir.Num)]:
+        k *= c.value
+    rest = [c for c in scalars if not isinstance(c, ir.Num)]
+    for c in reversed(rest):
+        out = ir.Scale(c, out)
+    return out if k == 1 else ir.Scale(ir.Num(k), out)
+
+
+def _times(k: int) -> str:
+    return {2: "twice", 3: "three times"}.get(k, f"{k} times")
+
+
+def _txt(e: Expr) -> str:
+    from matcalc.printing import to_text
+
+    s = to_text(e)
+    return s if len(s) <= 60 else s[:57] + "…"
+
+
+def _is_let(n: Named, expr: Expr) -> bool:
+    return any(isinstance(x, Named) and x.name == n.name for x in ir.walk(expr))
+
+
+def _mentions(e: Expr, name: str) -> bool:
+    return any(isinstance(x, Named) and x.name == name for x in ir.walk(e))
+
+
+def _unfold(e: Expr, names: set[str]) -> Expr:
+    """``e`` with the named cuts in ``names`` replaced by their values (the ``let`` names of the input stay)."""
+    if isinstance(e, Named) and e.name in names:
+        return _unfold(e.value, names)
+    kids = children(e)
+    if not kids or isinstance(e, Named):
+        return e
+    nk = [_unfold(k, names) for k in kids]
+    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+
+
+def _differential(e: Expr, is_wrt, dW: Expr) -> Expr:
+    """The differential of ``e``, linear (affine) in the variable: the variable replaced by ``dW``, constants dropped."""
+    from matcalc.engine.simplify import simplify
+
+    def dep(x):
+        return is_wrt(x) or any(dep(k) for k in children(x))
+
+    def go(x: Expr) -> Expr:
+        if is_wrt(x):
+            return dW
+        if isinstance(x, ir.Add):
+            return ir.Add(tuple(go(a) for a in x.args if dep(a))) if sum(dep(a) for a in x.args) > 1 else \
+                go(next(a for a in x.args if dep(a)))
+        if isinstance(x, Named):
+            return go(x.value)
+        kids = children(x)
+        return rebuild(x, [go(k) if dep(k) else k for k in kids])
+
+    return simplify(go(e))
+
+
+def _count_occurrences(e: Expr, is_wrt, limit: int) -> int:
+    n, stack = 0, [e]
+    while stack and n < limit:
+        x = stack.pop()
+        if is_wrt(x):
+            n += 1
+        elif isinstance(x, Named):
+            if any(is_wrt(y) for y in ir.walk(x.value)):
+                return limit + 1  # inside a let name: the occurrences are not the reader's to count
+        else:
+            stack.extend(children(x))
+    return n
+
+
+def _replace_occurrence(e: Expr, is_wrt, k: int, new: Expr) -> Expr:
+    """``e`` with the ``k``-th occurrence (0-based, left to right as printed) of the variable replaced by ``new``."""
+    seen = [0]
+
+    def go(x: Expr) -> Expr:
+        if is_wrt(x):
+            i = seen[0]
+            seen[0] += 1
+            return new if i == k else x
+        kids = children(x)
+        if not kids or isinstance(x, Named):
+            return x
+        nk = [go(c) for c in kids]
+        return x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+
+    return go(e)
+
+
+def _substitute_var(e: Expr, name: str, by: Expr) -> Expr:
+    if isinstance(e, Var) and e.name == name:
+        return by
+    kids = children(e)
+    if not kids:
+        return e
+    nk = [_substitute_var(k, name, by) for k in kids]
+    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)

@@ -146,10 +146,10 @@ def _derive_md(res: Any) -> str:
         parts.append(f"## ∂/∂{md_escape(to_text(item.wrt))} ({md_escape(fmt_shape(d.result.shape))})\n")
         parts.append(_math_block(derivation_rows(derive_head(res, item), d)))
         steps = ["| # | expression | rule |", "| ---: | --- | --- |"]
-        from matcalc.render.steps import display_steps
+        from matcalc.render.steps import display_steps, equation_text
 
         for i, s in enumerate(display_steps(d.steps), 1):
-            steps.append(f"| {i} | {code_span(to_text(s.after))} | {md_escape(s.note or s.rule)} |")
+            steps.append(f"| {i} | {code_span(equation_text(s).strip())} | {md_escape(s.note or s.rule)} |")
         if d.steps:
             parts.append("\n".join(steps) + "\n")
         parts.append(f"**result** {code_span(to_text(d.result))}\n")

@@ -113,6 +113,15 @@ RULE_LABELS = {
     "layout": "layout",
     "matmul-left": "matrix product (left factor)",
     "matmul-right": "matrix product (right factor)",
+    # the lecture's presentation (engine/lecture.py)
+    "chain": "outer and inner functions",
+    "occurrences": "one occurrence at a time",
+    "jacobian": "Jacobian",
+    "gradient": "gradient",
+    "algebra": "algebra",
+    "result": "result",
+    "contribution": "one occurrence",
+    "sum-of-contributions": "sum of the contributions",
 }
 
 
@@ -141,19 +150,40 @@ class DerivationView:
         last_lhs: ir.Expr | None = None
 
         def add(lhs: str | None, rhs: str, label: str) -> None:
-            if entries and entries[-1][1] == rhs and (lhs is None or lhs == entries[-1][0]):
+            if entries and entries[-1][1] == rhs and (lhs is None or lhs == entries[-1][0]) and entries[-1][3] == "= ":
                 if label not in entries[-1][2]:
                     entries[-1][2].append(label)  # the same equality again: one row, both rules
                 return
-            entries.append([lhs, rhs, [label]])
+            entries.append([lhs, rhs, [label], "= "])
 
-        from matcalc.render.steps import display_steps
+        from matcalc.render.steps import definitions, display_steps, label_of
 
-        for s in display_steps(derivation.steps, drop_repeats=False):
+        shown = display_steps(derivation.steps, drop_repeats=False)
+        self.lecture = any(s.label and s.label[0] != "part" for s in shown)
+        for i, s in enumerate(shown, 1):
+            if self.lecture:  # the lecture's steps: each row numbered, its rules in the legend under its number
+                label = f"({i})"
+                self.legend.append((f"({i}) {rule_label(s.rule)}", s.note or ""))
+                defs = definitions(s, "latex")
+                lhs = label_of(s, "latex")
+                if defs is not None:
+                    entries.append([None, defs, [label], ""])
+                elif lhs is not None and s.label[0] == "through":
+                    entries.append([lhs, to_latex(s.after), [label], "\\quad "])
+                elif lhs is not None:
+                    add(lhs, to_latex(s.after), label)
+                else:
+                    add(None, to_latex(s.after), label)
+                prev_after, last_lhs = s.after, head
+                continue
             label = rule_label(s.rule)
             if s.rule not in seen:
                 seen.add(s.rule)
                 self.legend.append((label, s.note or ""))
+            if s.label and s.label[0] == "part":  # one use's contribution: not an equation for the whole gradient
+                entries.append([label_of(s, "latex"), to_latex(s.after), [label], "\\quad "])
+                prev_after, last_lhs = s.after, None
+                continue
             before = s.before
             if before is None:
                 if prev_after is not None and s.after.shape == prev_after.shape and s.after != prev_after:
@@ -179,12 +209,15 @@ class DerivationView:
         if not ends:
             add(to_latex(head), to_latex(derivation.result), "result")
         self.rows: list[str] = [
-            (lhs + " &= " if lhs is not None else "&= ") + rhs + " && " + math_text(", ".join(labels))
-            for lhs, rhs, labels in entries
+            (lhs + " &" if lhs is not None else "&") + sep + rhs + " && " + math_text(", ".join(labels))
+            for lhs, rhs, labels, sep in entries
         ]
 
-    @staticmethod
-    def intro() -> str:
+    def intro(self) -> str:
+        if getattr(self, "lecture", False):
+            return ("The derivation as the chain rule gives it: the outer and inner functions, the Jacobian of each "
+                    "(numerator layout: a row for a scalar), their product, the algebra, the result; the rules of "
+                    "each numbered step are listed below it:")
         return ("The steps of the rule engine, each with the rule that gives it. A nabla with a subscript u is the "
                 "derivative of the output by the intermediate u, along the paths taken so far (where u is used "
                 "several times, the paths are added up); J is a Jacobian, in numerator layout:")

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 
 from matcalc import ir
 
-#: Engine rules that only tidy the previous step's result.
+#: Engine rules that only tidy the previous step's result (and their statements, for a grouped algebra step).
 TIDY = ("transpose-twice", "identity")
+TIDY_NOTES = ("(Aᵀ)ᵀ = A", "I A = A")
+
+
+def _tidy(step) -> bool:
+    if step.rule in TIDY:
+        return True
+    return step.rule == "simplify" and all(c.strip() in TIDY_NOTES for c in step.note.split(";"))
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,8 @@ class ShownStep:
     before: ir.Expr | None
     after: ir.Expr
     note: str
+    label: tuple = ()
+    defs: tuple = ()
 
 
 def _has_double_transpose(e: ir.Expr) -> bool:
@@ -38,13 +47,13 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
     """
     out: list[ShownStep] = []
     for s in steps:
-        step = ShownStep(s.rule, s.before, s.after, s.note or s.rule)
+        step = ShownStep(s.rule, s.before, s.after, s.note or s.rule, getattr(s, "label", ()), getattr(s, "defs", ()))
         if out:
             prev = out[-1]
-            is_rewrite = not isinstance(step.before, ir.Derivative)
-            if step.after == prev.after and (drop_repeats or is_rewrite):
+            is_rewrite = not isinstance(step.before, ir.Derivative) and not step.label
+            if step.after == prev.after and not step.label and (drop_repeats or is_rewrite):
                 continue  # a step that changes nothing (a rewrite with no effect, a chain of one link)
-            if (is_rewrite and step.rule in TIDY and step.before == prev.after
+            if (is_rewrite and _tidy(step) and step.before == prev.after
                     and (_has_double_transpose(prev.after) or prev.rule == "chain-rule")):
                 first = prev.note.split(";")[0].strip()
                 tidy = step.note.split(";")[0].strip()
@@ -52,3 +61,80 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
                 continue
         out.append(step)
     return out
+
+
+def _name(e, fmt: str) -> str:
+    from matcalc.printing import to_latex, to_text
+
+    if isinstance(e, str):
+        return e
+    if isinstance(e, (ir.Named, ir.Var)):
+        return to_latex(e) if fmt == "latex" else e.name
+    s = to_latex(e) if fmt == "latex" else to_text(e)
+    if " " in s:
+        s = f"\\left({s}\\right)" if fmt == "latex" else f"({s})"
+    return s
+
+
+def label_of(s, fmt: str = "text") -> str | None:
+    """The left-hand side of a lecture step (``∂f/∂u``, ``∇_x f``, ``through the first x:``), or None."""
+    lab = getattr(s, "label", ()) or ()
+    if not lab or lab[0] in ("defs", "same"):
+        return None
+    tex = fmt == "latex"
+    if lab[0] == "d":
+        top, by = _name(lab[1], fmt), _name(lab[2], fmt)
+        return f"\\frac{{\\partial {top}}}{{\\partial {by}}}" if tex else f"∂{top}/∂{by}"
+    if lab[0] == "grad":
+        top, by = _name(lab[1], fmt), _name(lab[2], fmt)
+        return f"\\nabla_{{{by}}} {top}" if tex else f"∇_{by} {top}"
+    if lab[0] == "part":  # the composer's reverse mode: one use's contribution to the gradient by a shared node
+        top, by = _name(lab[1], fmt), _name(lab[2], fmt)
+        if tex:
+            return f"\\text{{one use's part of }} \\nabla_{{{by}}} {top}\\text{{:}}"
+        return f"one use's part of ∇_{by} {top}:"
+    if lab[0] == "through":
+        k, name = lab[1], lab[2]
+        from matcalc.engine.lecture import ORDINALS
+
+        nth = ORDINALS[k] if k < len(ORDINALS) else f"{k + 1}th"
+        if tex:
+            from matcalc.printing import to_latex
+
+            return f"\\text{{through the {nth} }} {to_latex(ir.Var(name, (1, 1)))}\\text{{:}}"
+        return f"through the {nth} {name}:"
+    return None
+
+
+def definitions(s, fmt: str = "text") -> str | None:
+    """The outer and inner functions of a lecture's first step, ``f = sum(u.^2),  u = W x - y``, or None."""
+    lab = getattr(s, "label", ()) or ()
+    if not lab or lab[0] != "defs":
+        return None
+    from matcalc.printing import to_latex, to_text
+
+    if fmt == "latex":
+        return ", \\quad ".join(f"{_name(n, fmt)} = {to_latex(n.value)}" for n in s.defs)
+    return ",  ".join(f"{n.name} = {to_text(n.value)}" for n in s.defs)
+
+
+def equation_text(s) -> str:
+    """A step as one line of text: ``∂f/∂u = 2 uᵀ``, ``through the first x: A x``, ``  = …`` for a continuation."""
+    from matcalc.printing import to_text
+
+    before, after = s.before, s.after
+    defs = definitions(s)
+    if defs is not None:
+        return defs
+    lhs = label_of(s)
+    if lhs is not None:
+        return f"{lhs} {to_text(after)}" if lhs.endswith(":") else f"{lhs} = {to_text(after)}"
+    if getattr(s, "rule", "") == "algebra" or tuple(getattr(s, "label", ()))[:1] == ("same",):
+        return f"  = {to_text(after)}"
+    if isinstance(before, ir.Derivative) and before.kind != "grad":
+        return f"∂{_name(before.expr, 'text')}/∂{_name(before.wrt, 'text')} = {to_text(after)}"
+    if isinstance(before, ir.Derivative):
+        return f"∇_{_name(before.wrt, 'text')} {_name(before.expr, 'text')} = {to_text(after)}"
+    if before is not None and before != after and s.rule not in ("chain",):
+        return f"  = {to_text(after)}"
+    return to_text(after)

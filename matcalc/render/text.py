@@ -146,26 +146,16 @@ def _steps_table(derivation) -> Table:
     from matcalc.render.steps import display_steps
 
     for i, s in enumerate(display_steps(derivation.steps), 1):
-        note = s.note.split(";")[0].strip()  # the rule's first clause; the full text is in --format json
-        t.add_row(str(i), step_text(s), note)
+        note = s.note if s.label or s.rule in ("algebra", "simplify") else s.note.split(";")[0].strip()
+        t.add_row(str(i), Text(step_text(s)), Text(note))  # Text: a note's [w > x] is not rich markup
     return t
-
-
-def _group(e: ir.Expr) -> str:
-    s = to_text(e)
-    return s if " " not in s else f"({s})"
 
 
 def step_text(s) -> str:
     """A derivation step as it reads in the lecture: ``∂z'/∂a = W`` for a Jacobian, ``= …`` for a rewrite."""
-    before, after = s.before, s.after
-    if isinstance(before, ir.Derivative) and before.kind != "grad":
-        return f"∂{_group(before.expr)}/∂{_group(before.wrt)} = {to_text(after)}"
-    if isinstance(before, ir.Derivative):
-        return f"∇_{_group(before.wrt)} {_group(before.expr)} = {to_text(after)}"
-    if before is not None and before != after and s.rule not in ("chain",):
-        return f"  = {to_text(after)}"
-    return to_text(after)
+    from matcalc.render.steps import equation_text
+
+    return equation_text(s)
 
 
 def render_derive(res) -> Group:
