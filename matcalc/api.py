@@ -93,6 +93,9 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
         if errors and errors[-1].error is not None:
             raise errors[-1].error
         raise UsageError("nothing to derive: give an expression (the last line of a document), not a claim")
+    late = [s for s in errors if s.line > bare[-1].line and s.error is not None]
+    if late:  # the last line could not be read: deriving an earlier expression instead would mislead
+        raise late[0].error
     expr = bare[-1].expr
     layout_now = getattr(bare[-1], "layout", None) or _layout_at(doc, bare[-1].line, layout)
     items = []

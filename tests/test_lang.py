@@ -499,7 +499,7 @@ def test_error_in_given_text() -> None:
     ("W: n x", 1, 7, "size"),
     ("W: ", 1, 3, "type"),
     ("layout sideways", 1, 8, "layout"),
-    ("x\ny +\nz", 2, 4, "missing operand"),
+    ("x: n\ny +", 2, 4, "missing operand"),
     ("d/dx", 1, 5, "needs an expression"),
     ("()", 1, 2, "empty"),
 ])
@@ -514,9 +514,35 @@ def test_syntax_errors(text: str, line: int, col: int, frag: str) -> None:
     assert out[2].index("^") == col + 1  # two spaces of indent
 
 
-def test_syntax_error_anywhere_raises_even_after_good_lines() -> None:
-    with pytest.raises(ParseError):
-        read_document("x: n\nx^T x\n(x")
+def test_a_syntax_error_is_that_lines_error_and_the_rest_is_read() -> None:
+    # SPEC section 6: a line that cannot be parsed gets its located error; the other lines are still read, and a
+    # step after it continues from the last readable line
+    doc = read_document("x: n\nx^T x\n= (x\n= ‖x‖^2\n  = x^T x", where="hw.mc")
+    errs = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert [(s.line, type(s.error).__name__) for s in errs] == [(3, "ParseError")]
+    assert str(errs[0].error).split("\n")[0] == "hw.mc:3:5: expected ')' to match the '(' at column 3"
+    steps = [s for s in doc.statements if isinstance(s, Step)]
+    assert [(s.line, s.prev_line) for s in steps] == [(4, 2), (5, 4)]
+
+
+def test_an_unknown_character_is_that_lines_error() -> None:
+    doc = read_document("x: n\nx^T x $\nx^T x = ‖x‖^2")
+    errs = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert [(s.line, s.error.col, s.error.message) for s in errs] == [(2, 7, "unknown character '$' (U+0024)")]
+    assert any(isinstance(s, Claim) for s in doc.statements)
+
+
+def test_a_let_that_cannot_be_parsed_leaves_its_name_broken() -> None:
+    doc = read_document("x: n\nlet r = (x\nr^T r = ‖x‖^2\nx^T x = ‖x‖^2")
+    errs = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert [s.line for s in errs] == [2, 3]
+    assert "line 2" in errs[1].error.message
+
+
+def test_nothing_readable_raises_the_first_syntax_error() -> None:
+    with pytest.raises(ParseError) as info:
+        read_document("x: n\n(x\nx)")
+    assert info.value.line == 2
 
 
 # ───────────────────────────── documents ─────────────────────────────

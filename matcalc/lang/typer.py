@@ -15,9 +15,9 @@ in two passes over the document:
 2. *building* constructs the IR statement by statement. The IR constructors check shapes; a
    :class:`~matcalc.shapes.ShapeError` is given the position of the operator (``+`` for ``W x + y``).
 
-A statement that cannot be typed becomes an :class:`ErrorLine` (the rest is still read) unless no claim or
-expression of the document can be typed; then the first error is raised. A syntax error anywhere raises
-:class:`~matcalc.errors.ParseError` before any typing. A shape conflict that involves undeclared names says so and
+A statement that cannot be parsed or typed becomes an :class:`ErrorLine` with its located error (the rest is still
+read; a step after it continues from the last line that could be read) unless no claim or expression of the
+document can be typed; then the first error is raised (a :class:`~matcalc.errors.ParseError` for a syntax error). A shape conflict that involves undeclared names says so and
 asks for a declaration.
 
 Readings fixed here (the printer in :mod:`matcalc.printing` follows them, so printed text reads back to the same
@@ -138,10 +138,10 @@ def _prepare(text: str, where: str) -> list[Prepared]:
     except MatcalcError as e:
         raise e.located(line=1, col=1, source=text, where=where)
     try:
-        segs = split_statements(text, headers=True)
+        segs = split_statements(text, headers=True, per_line=True)
     except MatcalcError as e:
         raise e.located(line=1, col=1, source=text, where=where)
-    return parse_segments(segs, text, where)
+    return parse_segments(segs, text, where, per_line=True)
 
 
 # ───────────────────────────── pass 1: inference ─────────────────────────────
@@ -153,6 +153,8 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
     for p in prepared:
         st = p.st
         if st is None:
+            if p.error is not None:
+                _unparsed_let(reader, p)
             continue
         mark = reader.uf.mark()
         nvars = len(reader.uf.vars)
@@ -178,6 +180,14 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
             if st.kind == "let" and st.name not in reader.syms:
                 reader.new_sym(st.name, "broken", st.line)
             p.error = reader.locate(e, st.line, st.col)
+
+
+def _unparsed_let(reader: _Reader, p: Prepared) -> None:
+    """A ``let NAME = …`` line that cannot be parsed still defines NAME, as broken: later uses say so."""
+    toks = p.seg.toks or []
+    if len(toks) > 2 and toks[0].kind == "NAME" and toks[0].value == "let" and toks[1].kind == "NAME" \
+            and toks[1].value not in reader.syms:
+        reader.new_sym(toks[1].value, "broken", p.seg.line)
 
 
 def _infer_let(reader: _Reader, st: P.SStmt) -> None:
@@ -239,6 +249,10 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
             statements.append(seg.header)
             continue
         text_, line, col = seg.text, seg.line, seg.col
+        if st is None:  # a line that cannot be parsed: its error, and the next step continues from ``prev``
+            first_error = first_error or p.error
+            statements.append(ErrorLine(line, col, text_, error=p.error))
+            continue
         if st.kind == "layout":
             reader.layout = st.layout
             statements.append(LayoutSetting(line, col, text_, layout=st.layout))

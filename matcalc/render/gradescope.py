@@ -49,7 +49,11 @@ def _test_output(r: Any) -> str:
     if r.text:
         lines.append("as written: " + code_span(r.text))
         lines.append("")
-    lines.extend(claim_details_md(r))
+    if r.verdict == "error" and r.error and "\n" in r.error:
+        # the located message with its caret, as the terminal shows it
+        lines.extend(["**error:**", "", "```", r.error.replace("```", "'''"), "```", ""])
+    else:
+        lines.extend(claim_details_md(r))
     return "\n".join(lines).rstrip() + "\n"
 
 
