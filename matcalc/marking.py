@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from matcalc import ir
-from matcalc.document import Bare, Claim, Document, ErrorLine, Let, Statement, Step
+from matcalc.document import Bare, Claim, Document, ErrorLine, Statement, Step
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
 from matcalc.verify.judge import judge
@@ -27,94 +27,138 @@ def _stmt_text(s: Statement) -> str:
 DOCUMENT_BUDGET_S = 180.0
 
 
+class _Chain:
+    """The chain being marked: its start (a bare expression or a claim's left side) and the first wrong line since
+    it was last right."""
+
+    def __init__(self) -> None:
+        self.start: ir.Expr | None = None
+        self.start_line: int | None = None
+        self.wrong: int | None = None
+
+    def restart(self, expr: ir.Expr | None, line: int) -> None:
+        self.start, self.start_line, self.wrong = expr, line, None
+
+
+def _budget_out(s: Statement, budget: float) -> ClaimResult:
+    res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="inconclusive",
+                      kind="step" if isinstance(s, Step) else "claim")
+    res.methods = {k: MethodResult("unknown", f"not judged: the document's time budget of {budget:g} s ran out")
+                   for k in ("symbolic", "exact", "numeric")}
+    return res
+
+
+def _error_result(s: ErrorLine) -> ClaimResult:
+    err = s.error
+    res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
+                      error=err.message if err else "cannot be typed")
+    if err is not None:
+        res.error = str(err)
+    return res
+
+
+def _vs_start(s: Step, chain: _Chain, seed: int, budget_s: float) -> tuple[str | None, bool]:
+    """For a step that follows from a wrong line: whether the chain equals its start again (and the message)."""
+    start, n = chain.start, chain.start_line
+    if start is None:
+        return None, False
+    if start.shape != s.expr.shape:
+        return (f"follows from line {s.prev_line}, but the chain no longer equals line {n}: its shape is "
+                f"{fmt_shape(s.expr.shape)}, line {n}'s is {fmt_shape(start.shape)}"), False
+    again = judge(start, s.expr, line=s.line, free=s.free, kind="step", seed=seed, budget_s=budget_s / 2,
+                  diagnose=False)
+    if again.verdict == "refuted":
+        return f"follows from line {s.prev_line}, but the chain no longer equals line {n}", False
+    if again.verdict == "verified":
+        return f"equals line {n} again", True
+    return None, False
+
+
+def _back_on_track(s: Step, res: ClaimResult, chain: _Chain, seed: int, budget_s: float) -> ClaimResult | None:
+    """A step that does not follow from a wrong line but equals the chain's start again: the marker does not punish
+    the same mistake twice — it is judged against the start, and counts as following (README, "Checking
+    homework")."""
+    start = chain.start
+    if start is None or start.shape != s.expr.shape:
+        return None
+    again = judge(start, s.expr, line=s.line, text=res.text, free=s.free, kind="step", seed=seed,
+                  budget_s=budget_s, diagnose=False)
+    if again.verdict != "verified":
+        return None
+    again.against_line = chain.start_line
+    again.after_wrong = chain.wrong
+    why = "which was wrong" if s.prev_line == chain.wrong else f"which came after the wrong line {chain.wrong}"
+    again.vs_start = (f"back on track: equals line {chain.start_line} again (it does not follow from line "
+                      f"{s.prev_line}, {why})")
+    return again
+
+
+def _mark_step(s: Step, chain: _Chain, seed: int, budget_s: float) -> ClaimResult:
+    """Judge a step against its predecessor and mark it in its chain (the chain's state is updated)."""
+    res = judge(s.prev, s.expr, line=s.line, text=_stmt_text(s), free=s.free, kind="step", seed=seed,
+                budget_s=budget_s)
+    res.against_line = s.prev_line
+    wrong = chain.wrong
+    if wrong is not None and s.prev_line is not None and s.prev_line >= wrong:
+        # the predecessor is the wrong line or came after it
+        if res.verdict == "verified":
+            res.after_wrong = wrong
+            res.vs_start, again = _vs_start(s, chain, seed, budget_s)
+            if again:
+                chain.wrong = None
+            return res
+        back = _back_on_track(s, res, chain, seed, budget_s)
+        if back is not None:
+            chain.wrong = None
+            return back
+        return res
+    if wrong is not None and res.verdict == "verified":
+        chain.wrong = None  # judged against a line before the wrong one (that could not be read): on track again
+    elif res.verdict in ("refuted", "error"):
+        chain.wrong = s.line
+    return res
+
+
 def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progress=None,
                    document_budget_s: float = DOCUMENT_BUDGET_S) -> CheckReport:
     """Judge every claim and step of ``doc``.
 
     A step is judged against its predecessor (SPEC section 1). Once a step in a chain is wrong, each later step is
     still judged against its own predecessor, marked as following from a wrong line, and also compared with the
-    start of the chain. Claims and steps reached after ``document_budget_s`` seconds are ``inconclusive``.
+    start of the chain; a step that does not follow from a wrong line but equals the start again is back on track.
+    Claims and steps reached after ``document_budget_s`` seconds are ``inconclusive``.
     """
     t0 = time.perf_counter()
     results: list[ClaimResult] = []
     judged = doc.judged()
-    chain_start: ir.Expr | None = None
-    chain_start_line: int | None = None
-    wrong_in_chain: int | None = None
-    line_verdict: dict[int, str] = {}
+    chain = _Chain()
     for s in doc.statements:
         if isinstance(s, Bare):
-            chain_start, chain_start_line, wrong_in_chain = s.expr, s.line, None
-            continue
-        if isinstance(s, Let):
+            chain.restart(s.expr, s.line)
             continue
         if s not in judged:
             continue
         if progress is not None:
             progress(s)
         if isinstance(s, (Claim, Step)) and time.perf_counter() - t0 > document_budget_s:
-            res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="inconclusive",
-                              kind="step" if isinstance(s, Step) else "claim")
-            res.methods = {k: MethodResult("unknown", f"not judged: the document's time budget of "
-                                                      f"{document_budget_s:g} s ran out")
-                           for k in ("symbolic", "exact", "numeric")}
-            results.append(res)
-            line_verdict[s.line] = "inconclusive"
+            results.append(_budget_out(s, document_budget_s))
             continue
         if isinstance(s, ErrorLine):
-            err = s.error
-            res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
-                              error=err.message if err else "cannot be typed")
-            if err is not None:
-                res.error = str(err)
-            results.append(res)
-            line_verdict[s.line] = "error"
-            if wrong_in_chain is None:
-                wrong_in_chain = s.line
-            continue
-        if isinstance(s, Claim):
+            results.append(_error_result(s))
+            if chain.wrong is None:
+                chain.wrong = s.line
+        elif isinstance(s, Claim):
             res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s)
-            chain_start, chain_start_line, wrong_in_chain = s.lhs, s.line, None
+            chain.restart(s.lhs, s.line)
             if res.verdict in ("refuted", "error"):
-                wrong_in_chain = s.line
+                chain.wrong = s.line
             results.append(res)
-            line_verdict[s.line] = res.verdict
-            continue
-        if isinstance(s, Step):
+        elif isinstance(s, Step):
             if s.prev is None:
-                res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
-                                  error="a step needs a previous line to compare with")
-                results.append(res)
+                results.append(ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
+                                           error="a step needs a previous line to compare with"))
                 continue
-            res = judge(s.prev, s.expr, line=s.line, text=_stmt_text(s), free=s.free, kind="step", seed=seed,
-                        budget_s=budget_s)
-            res.against_line = s.prev_line
-            recovered = False
-            if (wrong_in_chain is not None and res.verdict == "verified" and s.prev_line is not None
-                    and s.prev_line >= wrong_in_chain):
-                res.after_wrong = wrong_in_chain
-                if chain_start is not None and chain_start.shape != s.expr.shape:
-                    res.vs_start = (f"follows from line {s.prev_line}, but the chain no longer equals line "
-                                    f"{chain_start_line}: its shape is {fmt_shape(s.expr.shape)}, line "
-                                    f"{chain_start_line}'s is {fmt_shape(chain_start.shape)}")
-                elif chain_start is not None:
-                    start = judge(chain_start, s.expr, line=s.line, free=s.free, kind="step", seed=seed,
-                                  budget_s=budget_s / 2, diagnose=False)
-                    if start.verdict == "refuted":
-                        res.vs_start = (f"follows from line {s.prev_line}, but the chain no longer equals "
-                                        f"line {chain_start_line}")
-                    elif start.verdict == "verified":
-                        res.vs_start = f"equals line {chain_start_line} again"
-                        recovered = True
-            elif (wrong_in_chain is not None and res.verdict == "verified" and s.prev_line is not None
-                    and s.prev_line < wrong_in_chain):
-                recovered = True  # judged against a line before the wrong one: the chain goes on from there
-            if recovered:
-                wrong_in_chain = None
-            if res.verdict in ("refuted", "error") and wrong_in_chain is None:
-                wrong_in_chain = s.line
-            results.append(res)
-            line_verdict[s.line] = res.verdict
+            results.append(_mark_step(s, chain, seed, budget_s))
     report = CheckReport(document=doc, results=results, seconds=time.perf_counter() - t0)
     th = doc.theorem
     if th is not None:

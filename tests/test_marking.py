@@ -1,0 +1,136 @@
+"""Golden tests of marking (issue 16): how each line of a chain is marked, as literal texts.
+
+A fair marker marks a slip once: a step that follows from a wrong line is verified and says so; a step that does
+not follow from a wrong line but equals the chain's start again is "back on track" and counts as following.
+Every expected text below is written out by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from matcalc.api import check_text
+from matcalc.render.common import step_note
+from matcalc.results import ClaimResult, tally
+
+HOMEWORK = Path(__file__).parent / "homework"
+
+
+def _marks(report) -> list[tuple[int, str, str | None]]:
+    return [(r.line, r.verdict, step_note(r)) for r in report.results]
+
+
+def _check_file(name: str):
+    path = HOMEWORK / name
+    return check_text(path.read_text(encoding="utf-8"), where=f"tests/homework/{name}")
+
+
+def test_a_chain_from_a_bare_expression_is_judged_line_by_line() -> None:
+    rep = check_text("given A: n x n, x: n\nx^T A x\n  = x^T (A x)\n  = (A x)^T x")
+    assert _marks(rep) == [(3, "verified", "judged against line 2"), (4, "verified", "judged against line 3")]
+    text = str(rep)
+    assert "None" not in text and "was wrong" not in text
+    assert text.splitlines()[0] == "2 of 2 steps follow"
+    assert rep.verdict == "verified"
+
+
+def test_a_wrong_start_of_a_bare_chain_is_not_claimed() -> None:
+    # the bare expression itself is never judged, so a wrong first step is the first wrong line
+    rep = check_text("given A: n x n, x: n\nx^T A x\n  = x^T A^T A x\n  = (A x)^T (A x)")
+    assert _marks(rep) == [
+        (3, "refuted", "judged against line 2"),
+        (4, "verified", "follows from line 3 — but that line was wrong; the chain no longer equals line 2"),
+    ]
+
+
+def test_back_on_track_after_a_wrong_line() -> None:
+    rep = _check_file("back_on_track.mc")
+    assert _marks(rep) == [
+        (4, "refuted", "judged against line 3"),
+        (5, "verified", "follows from line 4 — but that line was wrong; the chain no longer equals line 3"),
+        (6, "verified", "back on track: equals line 3 again (it does not follow from line 5, which came after the "
+                        "wrong line 4)"),
+        (7, "verified", "judged against line 6"),
+    ]
+    back = rep.results[2]
+    assert (back.against_line, back.after_wrong) == (3, 4)
+    assert tally(rep.results).sentence() == "3 of 4 steps follow (2 after a wrong line)"
+    assert rep.verdict == "refuted"
+
+
+def test_back_on_track_right_after_the_wrong_line() -> None:
+    rep = check_text("given A: n x n, x: n\nd/dx x^T A x\n  = 2 A x\n  = (A + A^T) x")
+    assert _marks(rep)[1] == (4, "verified", "back on track: equals line 2 again (it does not follow from line 3, "
+                                             "which was wrong)")
+
+
+def test_after_a_wrong_claim_a_correction_is_back_on_track() -> None:
+    rep = check_text("given A: n x n, x: n\nd/dx x^T A x = 2 A x\n  = (A + A^T) x\n  = A x + A^T x")
+    assert _marks(rep) == [
+        (2, "refuted", None),
+        (3, "verified", "back on track: equals line 2 again (it does not follow from line 2, which was wrong)"),
+        (4, "verified", "judged against line 3"),
+    ]
+
+
+def test_a_step_that_is_wrong_twice_stays_wrong() -> None:
+    # not back on track: the step follows neither its (wrong) predecessor nor the start
+    rep = check_text("given A: n x n, x: n\nd/dx x^T A x\n  = 2 A x\n  = 3 A x")
+    assert _marks(rep) == [(3, "refuted", "judged against line 2"), (4, "refuted", "judged against line 3")]
+    assert tally(rep.results).sentence() == "0 of 2 steps follow"
+
+
+def test_the_shape_message_names_both_shapes() -> None:
+    rep = _check_file("least_squares_transpose.mc")
+    assert _marks(rep) == [
+        (4, "verified", "judged against line 3"),
+        (5, "verified", "judged against line 4"),
+        (6, "refuted", "judged against line 5"),
+        (7, "verified", "follows from line 6 — but that line was wrong; the chain no longer equals line 3: its shape "
+                        "is 1×d, line 3's is d×1"),
+        (8, "verified", "follows from line 7 — but line 6 was wrong; the chain no longer equals line 3: its shape "
+                        "is 1×d, line 3's is d×1"),
+    ]
+
+
+# ───────────────────────────── one count in every format ─────────────────────────────
+
+
+def _sentences(rep) -> dict[str, str]:
+    from matcalc.render.gradescope import gradescope_results
+    from matcalc.render.latex import document
+    from matcalc.render.markdown import markdown
+
+    return {"text": str(rep), "markdown": markdown(rep), "gradescope": gradescope_results(rep)["output"],
+            "json": json.dumps(rep.to_json(), ensure_ascii=False), "latex": document(rep)}
+
+
+@pytest.mark.parametrize("name, sentence", [
+    ("least_squares_transpose.mc", "4 of 5 steps follow (2 after a wrong line)"),
+    ("ill_shaped.mc", "2 of 3 steps follow"),
+    ("back_on_track.mc", "3 of 4 steps follow (2 after a wrong line)"),
+])
+def test_every_format_says_the_same_count(name: str, sentence: str) -> None:
+    rep = _check_file(name)
+    for fmt, out in _sentences(rep).items():
+        assert sentence in out, fmt
+        assert "steps follow" not in out.replace(sentence, ""), fmt  # no second, different count
+
+
+def test_the_readme_excerpt_says_the_count_matcalc_prints() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rep = _check_file("least_squares_transpose.mc")
+    assert f"tests/homework/least_squares_transpose.mc   {tally(rep.results).sentence()}\n" in readme
+
+
+def test_tally_counts_steps_in_error_and_leaves_claims_apart() -> None:
+    rs = [ClaimResult(2, "d/dx x = I", "verified"), ClaimResult(3, "= a", "verified", kind="step"),
+          ClaimResult(4, "= (a", "error", kind="error"), ClaimResult(5, "= b", "verified", kind="step", after_wrong=4),
+          ClaimResult(6, "y = (z", "error", kind="error"), ClaimResult(7, "= c", "refuted", kind="step")]
+    t = tally(rs)
+    assert (t.steps, t.follow, t.after_wrong, t.claims, t.verified) == (4, 2, 1, 2, 1)
+    assert t.sentence() == "2 of 4 steps follow (1 after a wrong line); 1 of 2 claims verified"
+    assert tally([]).sentence() == "0 of 0 claims verified"
