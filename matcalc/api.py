@@ -21,7 +21,7 @@ from matcalc.results import CheckReport, DeriveItem, DeriveResult, ProveResult, 
 def _need_text(**args) -> None:
     """A clear TypeError for an argument that is not text (``None`` is allowed for ``given`` only)."""
     for name, value in args.items():
-        if value is None and name == "given":
+        if value is None and name in ("given", "problem"):
             continue
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, not {type(value).__name__}")
@@ -31,13 +31,14 @@ def _need_text(**args) -> None:
 
 
 def check_text(text: str, *, given: str | None = None, layout: str = "mixed", where: str = "<input>",
-               seed: int = 0, progress=None) -> CheckReport:
-    """Judge every claim and step of a document (SPEC section 6, ``matcalc check``)."""
+               seed: int = 0, progress=None, problem: str | None = None) -> CheckReport:
+    """Judge every claim and step of a document (SPEC section 6, ``matcalc check``); with ``problem`` (or a
+    ``problem:`` line) the first derivation must start from it and end in a closed form."""
     from matcalc.lang import read_document
 
-    _need_text(text=text, given=given, layout=layout)
-    doc = read_document(text, given=given, layout=layout, where=where)
-    if not doc.judged():
+    _need_text(text=text, given=given, layout=layout, problem=problem)
+    doc = read_document(text, given=given, layout=layout, where=where, problem=problem)
+    if not doc.judged() and doc.problem is None:
         raise UsageError("nothing to check: the input has no claim (`a = b`) and no step (`= b`); "
                          "to differentiate an expression use `matcalc derive EXPR --wrt X`")
     report = check_document(doc, seed=seed, progress=progress)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from matcalc import ir
-from matcalc.document import Bare, Claim, Document, ErrorLine, Statement, Step
+from matcalc.document import Bare, Claim, Document, ErrorLine, Problem, Statement, Step
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
 from matcalc.verify.judge import judge
@@ -159,8 +159,83 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
                                            error="a step needs a previous line to compare with"))
                 continue
             results.append(_mark_step(s, chain, seed, budget_s))
+    if doc.problem is not None:
+        results = _with_problem_checks(doc, results, seed, budget_s)
     report = CheckReport(document=doc, results=results, seconds=time.perf_counter() - t0)
     th = doc.theorem
     if th is not None:
         report.title = th.value
     return report
+
+
+# ───────────────────────────── the problem (--problem, a problem: line) ─────────────────────────────
+
+
+def _first_chain(doc: Document) -> tuple[tuple[int, ir.Expr], tuple[int, ir.Expr]] | None:
+    """The document's first derivation chain: (line, expression) of its start and of its last readable line."""
+    start = last = None
+    for s in doc.statements:
+        if isinstance(s, (Bare, Claim)):
+            if start is not None:
+                break
+            start = (s.line, s.expr if isinstance(s, Bare) else s.lhs)
+            last = start if isinstance(s, Bare) else (s.line, s.rhs)
+        elif isinstance(s, Step) and start is not None:
+            last = (s.line, s.expr)
+    return None if start is None else (start, last)
+
+
+def _starts_at_problem(problem: Problem, line: int, start: ir.Expr, seed: int, budget_s: float) -> ClaimResult:
+    """Whether the chain's first line is the problem: equal as expressions (judged, not compared as text)."""
+    from matcalc.printing import to_text
+
+    text = f"starts from the problem {to_text(problem.expr)}"
+    p = problem.expr
+    if p.shape != start.shape and p.shape != (start.shape[1], start.shape[0]):
+        res = ClaimResult(line=line, text=text, verdict="refuted", kind="problem")
+        res.diagnosis = (f"off the problem: the derivation starts from line {line}, which is "
+                         f"{fmt_shape(start.shape)}; the problem is {fmt_shape(p.shape)}")
+        res.lhs, res.rhs = None, None
+        return res
+    res = judge(p, start, line=line, text=text, kind="problem", seed=seed, budget_s=budget_s, diagnose=False)
+    if res.verdict == "verified":
+        res.notes.append(f"the derivation starts from the problem: line {line} equals it")
+    elif res.verdict == "inconclusive":
+        res.diagnosis = f"could not decide whether line {line} equals the problem; it needs a human look"
+    else:
+        res.verdict = "refuted"
+        res.diagnosis = f"off the problem: the derivation starts from line {line}, which does not equal the problem"
+    return res
+
+
+def _ends_in_closed_form(line: int, last: ir.Expr) -> ClaimResult:
+    """Whether the chain's last line is an answer: no derivative left in it (``let`` names looked through)."""
+    from matcalc.printing import to_text
+
+    left = next((n for n in ir.walk(last) if isinstance(n, ir.Derivative)), None)
+    res = ClaimResult(line=line, text="ends in a closed form", verdict="verified" if left is None else "refuted",
+                      kind="problem")
+    if left is None:
+        res.notes.append(f"line {line} is a closed form (no derivative left)")
+    else:
+        res.diagnosis = (f"not a closed form: the derivation stops at line {line}, which still contains "
+                         f"{to_text(left)}")
+    return res
+
+
+def _with_problem_checks(doc: Document, results: list[ClaimResult], seed: int,
+                         budget_s: float) -> list[ClaimResult]:
+    """The results with the problem's two checks in line order: the first chain starts from the problem, and its
+    last line is a closed form (``kind="problem"``; counted as neither steps nor claims)."""
+    problem = doc.problem
+    chain = _first_chain(doc)
+    if chain is None:
+        res = ClaimResult(line=max(problem.line, 1), text=f"starts from the problem {problem.text}",
+                          verdict="refuted", kind="problem")
+        res.diagnosis = "no derivation: the submission has no expression or claim to start from the problem"
+        return [res, *results]
+    (l0, start), (l1, last) = chain
+    keyed = [((r.line, 1), r) for r in results]
+    keyed.append(((l0, 0), _starts_at_problem(problem, l0, start, seed, budget_s)))
+    keyed.append(((l1, 2), _ends_in_closed_form(l1, last)))
+    return [r for _k, r in sorted(keyed, key=lambda kr: kr[0])]

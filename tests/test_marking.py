@@ -134,3 +134,88 @@ def test_tally_counts_steps_in_error_and_leaves_claims_apart() -> None:
     assert (t.steps, t.follow, t.after_wrong, t.claims, t.verified) == (4, 2, 1, 2, 1)
     assert t.sentence() == "2 of 4 steps follow (1 after a wrong line); 1 of 2 claims verified"
     assert tally([]).sentence() == "0 of 0 claims verified"
+
+
+# ───────────────────────────── the problem: --problem and problem: lines ─────────────────────────────
+
+LSQ = "given X: N x d, w: d, y: N\nd/dw (X w - y)^T (X w - y)\n  = 2 X^T (X w - y)\n"
+
+
+def _problem_marks(report) -> list[tuple[int, str, str, str | None, list]]:
+    return [(r.line, r.verdict, r.text, r.diagnosis, r.notes) for r in report.results if r.kind == "problem"]
+
+
+def test_a_derivation_of_the_problem_to_a_closed_form_passes() -> None:
+    # the first line equals the problem as an expression (‖e‖² = eᵀ e), not as text
+    rep = check_text(LSQ, problem="d/dw ‖X w − y‖^2")
+    assert _problem_marks(rep) == [
+        (2, "verified", "starts from the problem d/dw ‖X w - y‖^2", None,
+         ["the derivation starts from the problem: line 2 equals it"]),
+        (3, "verified", "ends in a closed form", None, ["line 3 is a closed form (no derivative left)"]),
+    ]
+    assert [r.kind for r in rep.results] == ["problem", "step", "problem"]
+    assert rep.verdict == "verified" and tally(rep.results).sentence() == "1 of 1 steps follow"
+
+
+def test_off_the_problem_and_not_closed_is_flagged_in_every_format() -> None:
+    rep = _check_file("off_problem.mc")
+    assert _problem_marks(rep) == [
+        (4, "refuted", "starts from the problem d/dw ‖X w - y‖^2",
+         "off the problem: the derivation starts from line 4, which does not equal the problem", []),
+        (5, "refuted", "ends in a closed form",
+         "not a closed form: the derivation stops at line 5, which still contains d/dw (X w + y)ᵀ (X w + y)", []),
+    ]
+    assert rep.verdict == "refuted" and rep.exit_code == 1
+    assert rep.results[0].counterexample  # the start was judged against the problem, with evidence
+    outs = _sentences(rep)
+    for fmt in ("text", "markdown", "latex", "json"):
+        assert "off the problem" in outs[fmt] and "not a closed form" in outs[fmt], fmt
+    from matcalc.render.gradescope import gradescope_results
+
+    gs = gradescope_results(rep)
+    assert [(t["name"], t["status"]) for t in gs["tests"]] == [
+        ("line 4: starts from the problem d/dw ‖X w - y‖^2", "failed"),
+        ("line 5: = d/dw (X w + y)ᵀ (X w + y)", "passed"),
+        ("line 5: ends in a closed form", "failed"),
+    ]
+    assert "**flagged** (line 4): off the problem" in gs["output"]
+    assert "**flagged** (line 5): not a closed form" in gs["output"]
+
+
+def test_the_command_line_problem_overrides_the_documents() -> None:
+    text = (HOMEWORK / "off_problem.mc").read_text(encoding="utf-8")
+    rep = check_text(text, problem="d/dw ‖X w + y‖^2")
+    assert [(r.line, r.verdict) for r in rep.results if r.kind == "problem"] == [(4, "verified"), (5, "refuted")]
+
+
+def test_a_start_of_another_shape_is_off_the_problem() -> None:
+    rep = check_text("given X: N x d, w: d, y: N\nX w - y\n  = -(y - X w)", problem="d/dw ‖X w - y‖^2")
+    assert _problem_marks(rep)[0][1:4] == (
+        "refuted", "starts from the problem d/dw ‖X w - y‖^2",
+        "off the problem: the derivation starts from line 2, which is N×1; the problem is d×1")
+
+
+def test_a_problem_that_cannot_be_read_is_the_teachers_error(capsys, tmp_path) -> None:
+    from matcalc import cli
+
+    f = tmp_path / "hw.mc"
+    f.write_text(LSQ, encoding="utf-8")
+    assert cli.main(["check", str(f), "--problem", "d/dw (X w"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --problem:1:10: expected ')' to match the '(' at column 6\n  d/dw (X w\n")
+    assert cli.main(["check", str(f), "--problem", "X y"]) == 2
+    assert capsys.readouterr().err == ("error: --problem X y: cannot multiply X (N×d) and y (N×1): inner dimensions "
+                                       "d and N differ\n")
+
+
+def test_cli_problem_flags_the_submission(capsys, tmp_path) -> None:
+    from matcalc import cli
+
+    f = tmp_path / "hw.mc"
+    f.write_text(LSQ.replace("  = 2 X^T (X w - y)\n", ""), encoding="utf-8")
+    assert cli.main(["check", str(f), "--problem", "d/dw ‖X w − y‖^2", "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    probs = [c for c in data["claims"] if c["kind"] == "problem"]
+    assert [(c["line"], c["verdict"]) for c in probs] == [(2, "verified"), (2, "refuted")]
+    assert probs[1]["diagnosis"] == ("not a closed form: the derivation stops at line 2, which still contains "
+                                     "d/dw (X w - y)ᵀ (X w - y)")

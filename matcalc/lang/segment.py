@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from matcalc.document import Header
-from matcalc.errors import MatcalcError
+from matcalc.errors import MatcalcError, ParseError
 from matcalc.lang import syntax as P
 from matcalc.lang.lexer import Token, tokenize_line
 from matcalc.lang.statement import parse_statement
@@ -21,6 +21,7 @@ __all__ = ["Segment", "Prepared", "split_statements", "parse_segments"]
 
 _HEADER_THEOREM = re.compile(r"^\s*theorem\s+([^\s:]+)\s*(?::\s*(.*?))?\s*$")
 _HEADER_SOURCE = re.compile(r"^\s*source\s*:\s*(.*?)\s*$")
+_HEADER_PROBLEM = re.compile(r"^(\s*problem\s*:)\s*(.*?)\s*$")
 
 
 class Segment:
@@ -57,6 +58,10 @@ def split_statements(text: str, headers: bool, per_line: bool = False) -> list[S
                 out.append(Segment(no, col, body.strip(), None,
                                     Header(no, col, body.strip(), key="source", value=m.group(1))))
                 continue
+            m = _HEADER_PROBLEM.match(body)
+            if m:  # the expression a derivation must start from; its tokens keep their columns
+                out.append(problem_segment(" " * len(m.group(1)) + body[m.end(1):], no, body.index("problem") + 1))
+                continue
         try:
             toks = tokenize_line(body, no)
         except MatcalcError as e:
@@ -78,6 +83,12 @@ def split_statements(text: str, headers: bool, per_line: bool = False) -> list[S
     return out
 
 
+def problem_segment(text: str, line: int, col: int) -> Segment:
+    """A ``problem:`` header (or ``--problem``): the expression's tokens, as a header whose ``key`` is ``problem``."""
+    toks = tokenize_line(text, line)
+    return Segment(line, col, text.strip(), toks, Header(line, col, text.strip(), key="problem", value=text.strip()))
+
+
 class Prepared:
     """A segment with its syntax tree, and what typing it gave (an error, the ranges of its indices)."""
 
@@ -96,7 +107,15 @@ def parse_segments(segs: list[Segment], source: str, where: str, per_line: bool 
     out = []
     for seg in segs:
         p = Prepared(seg)
-        if seg.header is None:
+        if seg.header is not None and seg.header.key == "problem":
+            try:
+                p.st = parse_statement(seg.toks, seg.text)
+                if p.st.kind != "bare":
+                    raise ParseError("a problem is one expression, such as problem: d/dw ‖X w - y‖^2",
+                                       line=seg.line, col=seg.col)
+            except MatcalcError as e:
+                raise e.located(line=seg.line, col=seg.col, source=source, where=where)
+        elif seg.header is None:
             try:
                 if seg.error is not None:
                     raise seg.error

@@ -65,9 +65,11 @@ def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = T
                 chains.append(rows)
                 rows = []
             msg = (r.error or "cannot be typed").split("\n")[0]
+            if r.kind == "problem":  # a check of the teacher's problem: its finding, not an error
+                msg = r.diagnosis or "; ".join(r.notes)
             rows.append("& " + math_text(_shorten(r.text)) + tag)
-            if error_messages:
-                rows.append(r"& \quad " + math_text("error: " + _shorten(msg, 120)))
+            if error_messages and msg:
+                rows.append(r"& \quad " + math_text(("" if r.kind == "problem" else "error: ") + _shorten(msg, 120)))
             chains.append(rows)
             rows, last_line = [], None
             continue
