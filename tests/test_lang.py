@@ -851,3 +851,72 @@ def test_power_forms() -> None:
     assert isinstance(e, ShapeError) and "integer exponent" in e.message and e.col == 2
     e = err("y^0.5", G)
     assert isinstance(e, ShapeError) and "y.^0.5" in e.message
+
+
+# ───────────────────────────── student spellings (issue 15) ─────────────────────────────
+
+
+def _claim(text: str, given: str | None = None):
+    doc = read_document(text, given=given)
+    errs = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert not errs, str(errs[0].error)
+    return next(s for s in doc.statements if isinstance(s, Claim))
+
+
+@pytest.mark.parametrize("leibniz, prefix", [
+    ("d(x^T A x)/dx", "d/dx (x^T A x)"),
+    ("∂(x^T A x)/∂x", "d/dx (x^T A x)"),
+    ("d(x^T A x) / dx", "d/dx (x^T A x)"),
+    ("d(‖A x‖^2)/dx + x", "d/dx ‖A x‖^2 + x"),
+    ("2 d(x^T x)/dx", "2 (d/dx x^T x)"),
+    ("d(x^T x)/dx^T", "(d/dx x^T x)^T"),
+])
+def test_leibniz_spelling_reads_as_the_prefix_derivative(leibniz: str, prefix: str) -> None:
+    g = "A: n x n, x: n"
+    assert read_expr(leibniz, given=g)[0] == read_expr(prefix, given=g)[0]
+
+
+def test_leibniz_scope_is_the_bracket() -> None:
+    e, _ = read_expr("d(x^T x)/dx + x", given="x: n")
+    assert isinstance(e, ir.Add) and isinstance(e.args[0], ir.Derivative) and e.args[1] == ir.Var("x", ("n", 1))
+
+
+def test_a_variable_called_d_still_multiplies() -> None:
+    e, _ = read_expr("d (x^T x)", given="d: scalar, x: n")
+    assert not any(isinstance(n, ir.Derivative) for n in ir.walk(e))
+    e, _ = read_expr("d(x^T x)", given="d: scalar, x: n")
+    assert not any(isinstance(n, ir.Derivative) for n in ir.walk(e))
+
+
+def test_leibniz_with_a_space_after_d_shows_the_accepted_spelling() -> None:
+    with pytest.raises(ParseError) as info:
+        read_document("x: n\nd(x^T x)/d x = 2 x")
+    e = info.value
+    assert (e.line, e.col) == (2, 10)
+    assert e.message == ("in Leibniz spelling the d and the variable go together: write d(x^T x)/dx, or "
+                         "d/dx (x^T x)")
+
+
+def test_df_dx_of_a_let_name_is_its_derivative() -> None:
+    c = _claim("x: n\nlet f = x^T x\ndf/dx = 2 x")
+    assert c.lhs == ir.Derivative(ir.Named("f", c.lhs.expr.value), ir.Var("x", ("n", 1)))
+    c = _claim("x: n\nlet f = x^T x\n3 df/dx = 6 x")
+    assert any(isinstance(n, ir.Derivative) for n in ir.walk(c.lhs))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("W: n x m, x: m\ndC/dW = x", "dC/dW reads as a division of dC by dW (C is not declared, not a let name): for a "
+                                  "derivative write d/dW C(…), or d(C(…))/dW, or define let C = … first and then "
+                                  "dC/dW"),
+    ("x: n\ndx/dx = I", "dx/dx reads as a division of dx by dx (x is a variable, not a let name): for a derivative "
+                        "write d/dx x, or d(x)/dx"),
+])
+def test_near_miss_fractions_show_the_accepted_spelling(text: str, message: str) -> None:
+    with pytest.raises(ParseError) as info:
+        read_document(text)
+    assert (info.value.line, info.value.col, info.value.message) == (2, 1, message)
+
+
+def test_declared_names_starting_with_d_divide() -> None:
+    c = _claim("dy: scalar, dx: scalar\ndy/dx = dy/dx")
+    assert not any(isinstance(n, ir.Derivative) for n in ir.walk(c.lhs))

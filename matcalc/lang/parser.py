@@ -44,7 +44,7 @@ __all__ = [
 
 # ───────────────────────────── the parser ─────────────────────────────
 
-_ATOM_START = ("NAME", "NUMBER", "(", "‖", "∇", "DERIV", "SUMIDX")
+_ATOM_START = ("NAME", "NUMBER", "(", "‖", "∇", "DERIV", "SUMIDX", "LDERIV")
 
 
 class Parser:
@@ -371,6 +371,17 @@ class Parser:
 
     def parse_atom(self) -> Node:
         t = self.tok
+        if t.kind == "LDERIV":  # d(e)/dX: the bracket is the scope (the lexer dropped the /dX)
+            self.next()
+            self.enter()
+            try:
+                body = self.parse_atom()
+            finally:
+                self.depth -= 1
+            wrt, wrt_col = t.value
+            node = Deriv(t, wrt, None, body)
+            node.wrt_col = wrt_col
+            return self.check_depth(node)
         if t.kind == "NUMBER":
             self.next()
             return Num(t, t.value)

@@ -50,6 +50,7 @@ from matcalc.document import (
 from matcalc.errors import MatcalcError, ParseError, TypeCheckError, UsageError
 from matcalc.lang import syntax as P
 from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
+from matcalc.lang.leibniz import rewrite_fractions
 from matcalc.lang.limits import (
     MAX_DOCUMENT_CHARS, MAX_EXPANDED_NODES, MAX_LET_DEPTH, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER, MAX_SIZE, check_let_depth, check_let_size, check_text_size,
@@ -177,6 +178,7 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
                 _unparsed_let(reader, p)
             continue
         if p.seg.header is not None:  # a problem line: its shapes unify with the document's
+            rewrite_fractions(reader.syms, st)
             reader.index_vars = {}
             reader.infer(st.exprs[0])
             p.index_vars = dict(reader.index_vars)
@@ -188,6 +190,8 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
         reader.let_refs_depth = 0
         reader.let_refs_size = 0
         try:
+            if st.kind in ("let", "claim", "step", "bare"):
+                rewrite_fractions(reader.syms, st)
             if st.kind == "layout":
                 reader.layout = st.layout
             elif st.kind == "decl":
