@@ -718,7 +718,7 @@ def test_round_trip_through_printer(text: str) -> None:
     ("ones(x + x)", "x: n", 6, "takes sizes"),
     ("ones(0.5)", None, 6, "positive integers"),
     ("y (x, x)", "x: n, y: n", 1, "y is not a function"),
-    ("x + n", "x: n", 5, "n is a size"),
+    ("d/dn x", "x: n", 4, "cannot differentiate by n: it is a size, not a variable"),
     ("d/dI x", "x: n", 4, "identity"),
     ("let s = r; d/ds[j] s", "r: n", 15, "an entry of a let name"),
     ("x[i] + W[1, 1]", "x: n, W: 2 x 2", 1, None),
@@ -920,3 +920,49 @@ def test_near_miss_fractions_show_the_accepted_spelling(text: str, message: str)
 def test_declared_names_starting_with_d_divide() -> None:
     c = _claim("dy: scalar, dx: scalar\ndy/dx = dy/dx")
     assert not any(isinstance(n, ir.Derivative) for n in ir.walk(c.lhs))
+
+
+# ───────────────────────────── sizes as numbers, mean ─────────────────────────────
+
+
+def test_a_declared_size_where_a_scalar_belongs_is_that_size() -> None:
+    e, _ = read_expr("1/N sum(X w)", given="X: N x d, w: d")
+    assert ir.Size("N") in set(ir.walk(e))
+    assert not any(isinstance(n, ir.Var) and n.name == "N" for n in ir.walk(e))
+    e, _ = read_expr("K q / sqrt(d)", given="K: n x d, q: d")
+    assert isinstance(e, ir.Div) and e.scalar == ir.Apply("sqrt", ir.Size("d"), 0)
+    e, _ = read_expr("ones(N)ᵀ X / N", given="X: N x d")
+    assert e.shape == (1, "d") and e.scalar == ir.Size("N")
+
+
+def test_a_size_is_not_a_variable_of_the_derivative() -> None:
+    with pytest.raises(TypeCheckError) as info:
+        read_expr("d/dN N x", given="x: N")
+    assert info.value.message == "cannot differentiate by N: it is a size, not a variable"
+
+
+def test_mean_divides_the_sum_by_the_number_of_entries() -> None:
+    g = "x: n, X: n x m, Y: 3 x 2"
+    assert read_expr("mean(x)", given=g)[0] == ir.Div(ir.Sum(ir.Var("x", ("n", 1))), ir.Size("n"))
+    assert read_expr("mean(X)", given=g)[0] == read_expr("sum(X) / (n m)", given=g)[0]
+    assert read_expr("mean(Y)", given=g)[0] == ir.Div(ir.Sum(ir.Var("Y", (3, 2))), ir.Num(6))
+
+
+@pytest.mark.parametrize("claim, given, verdict", [
+    ("d/dw 1/N sum((X w - y).^2) = (2/N) X^T (X w - y)", "X: N x d, w: d, y: N", "verified"),
+    ("d/dw 1/N sum((X w - y).^2) = 2 X^T (X w - y)", "X: N x d, w: d, y: N", "refuted"),
+    ("d/dw mean((X w - y).^2) = (2/N) X^T (X w - y)", "X: N x d, w: d, y: N", "verified"),
+    ("d/dw mean((X w - y).^2) = (2/d) X^T (X w - y)", "X: N x d, w: d, y: N", "refuted"),
+    ("d/dq sum(K q / sqrt(d)) = K^T ones(n) / sqrt(d)", "K: n x d, q: d", "verified"),
+    ("d/dq sum(K q / sqrt(d)) = K^T ones(n) / sqrt(n)", "K: n x d, q: d", "refuted"),
+    ("d/dw ones(N)^T X w / N = X^T ones(N) / N", "X: N x d, w: d", "verified"),
+    ("mean(X) = sum(X) / (n m)", "X: n x m", "verified"),
+    ("mean(X) = sum(X) / n", "X: n x m", "refuted"),
+])
+def test_sizes_as_numbers_are_judged_at_concrete_sizes(claim: str, given: str, verdict: str) -> None:
+    from matcalc.api import check_text
+
+    rep = check_text(claim, given=given)
+    assert rep.results[0].verdict == verdict, str(rep)
+    if verdict == "verified":
+        assert rep.results[0].methods["exact"].status == "equal"
