@@ -487,7 +487,7 @@ def test_error_in_given_text() -> None:
     ("W x)", 1, 4, "unbalanced ')'"),
     ("x +", 1, 4, "missing operand"),
     ("x ^", 1, 4, "without an exponent"),
-    ("x ^ y", 1, 5, "expected an exponent"),
+    ("x ^ y", 1, 5, "a power by a name is not supported"),
     ("x $", 1, 3, "unknown character"),
     ("‖x", 1, 3, "closing"),
     ("x ⊙", 1, 4, "missing operand"),
@@ -966,3 +966,49 @@ def test_sizes_as_numbers_are_judged_at_concrete_sizes(claim: str, given: str, v
     assert rep.results[0].verdict == verdict, str(rep)
     if verdict == "verified":
         assert rep.results[0].methods["exact"].status == "equal"
+
+
+# ───────────────────────────── helpful errors for what students write ─────────────────────────────
+
+
+@pytest.mark.parametrize("given, col, message", [
+    ("A: nxn", 4, "'nxn' is one name, not a matrix size: write n x n (spaces around the x)"),
+    ("A: R^{nxm}", 7, "'nxm' is one name, not a matrix size: write n x m (spaces around the x)"),
+    ("A: 3x3", 5, "write 3 x 3 (spaces around the x) for a matrix size"),
+    ("A: n xm", 6, "write n x m (spaces around the x) for a matrix size"),
+])
+def test_sizes_written_without_spaces_are_errors_with_the_spelling(given: str, col: int, message: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_declarations(given)
+    assert (info.value.col, info.value.message) == (col, message)
+
+
+def test_names_with_an_x_are_still_sizes() -> None:
+    env = parse_declarations("x: nx, y: xn, M: max x n_x1")
+    assert env.vars["x"].shape == ("nx", 1) and env.vars["y"].shape == ("xn", 1)
+    assert env.vars["M"].shape == ("max", "n_x1")
+
+
+@pytest.mark.parametrize("text, col, message", [
+    ("z^L", 3, "'^L': a power by a name is not supported (an exponent is a number such as 2 or -1, T, -T, or a "
+               "bracketed constant such as (1/3)); for a layer index write z_L or zL, for an exponential exp(…)"),
+    ("(W a)^l", 7, "'^l': a power by a name is not supported (an exponent is a number such as 2 or -1, T, -T, or a "
+                   "bracketed constant such as (1/3)); for an exponential exp(…)"),
+    ("x.^k", 4, "'.^k': a power by a name is not supported (an exponent is a number such as 2 or -1, or a bracketed "
+                "constant such as (1/3)); for a layer index write x_k or xk, for an exponential exp(…)"),
+])
+def test_a_power_by_a_name_says_what_to_write(text: str, col: int, message: str) -> None:
+    with pytest.raises(ParseError) as info:
+        read_expr(text)
+    assert (info.value.col, info.value.message) == (col, message)
+
+
+def test_repeated_given_adds_declarations(capsys) -> None:
+    from matcalc import cli
+
+    assert cli.main(["show", "A x", "--given", "A: n x n", "--given", "x: n"]) == 0
+    assert "A  n×n" in capsys.readouterr().out
+    # the merged declarations still refuse a second, different type for one name, with its position
+    assert cli.main(["show", "A x", "--given", "A: n x n, x: n", "--given", "x: m"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: <given>:2:1: ") and "x" in err
