@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from matcalc import ir
+from matcalc.errors import MatcalcError
 from matcalc.document import Bare, Claim, Document, ErrorLine, Problem, Statement, Step
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
@@ -25,6 +26,11 @@ def _stmt_text(s: Statement) -> str:
 #: The time budget of a whole document: a document of many slow claims (a 100 000-character file holds thousands)
 #: must not run for hours; claims reached after it ran out are ``inconclusive``, never guessed.
 DOCUMENT_BUDGET_S = 180.0
+
+
+def _add_note(res: ClaimResult, note: str | None) -> None:
+    if note is not None:
+        res.notes.append(note)
 
 
 class _Chain:
@@ -93,6 +99,55 @@ def _back_on_track(s: Step, res: ClaimResult, chain: _Chain, seed: int, budget_s
     return again
 
 
+# ───────────────────────────── notes on how a line was read ─────────────────────────────
+
+_LOGISTIC = ("σ", "sigmoid", "sigma")
+
+
+def _builtin_note(s: Statement, exprs: tuple, seen: set) -> str | None:
+    """A note, the first time a line uses an undeclared σ, that it was read as the logistic function."""
+    if "logistic" in seen:
+        return None
+    if not any(isinstance(n, ir.Apply) and n.fn == "sigma" and not n.declared for e in exprs if e is not None
+               for n in ir.walk(e)):
+        return None
+    seen.add("logistic")
+    name = next((a for a in _LOGISTIC if a in s.text), "σ")
+    return (f"{name} read as the logistic function 1/(1 + exp(-x)); declare {name}: R -> R for any activation "
+            f"(then {name}' is its derivative)")
+
+
+def _unexpanded(e: ir.Expr) -> ir.Expr:
+    """A sum's term as written: scalar expansion (added for the derivative's shape) taken off."""
+    if isinstance(e, ir.Neg):
+        return ir.Neg(_unexpanded(e.arg))
+    return e.arg if isinstance(e, ir.Broadcast) else e
+
+
+def _scope_note(lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> str | None:
+    """For a refuted ``d/dx a + b = R``: if ``d/dx (a + b) = R`` holds, say that d/dx covered only its first term
+    (SPEC section 3: the derivative stops at the next binary + or -)."""
+    from matcalc.printing import to_text
+
+    if not isinstance(lhs, ir.Add) or not isinstance(lhs.args[0], ir.Derivative):
+        return None
+    d, rest = lhs.args[0], lhs.args[1:]
+    if any(isinstance(n, ir.Derivative) for t in rest for n in ir.walk(t)):
+        return None
+    try:
+        whole = ir.Derivative(ir.Add((d.expr, *(_unexpanded(t) for t in rest))), d.wrt, d.kind, d.layout)
+    except (ValueError, MatcalcError):
+        return None
+    if whole.shape != rhs.shape:
+        return None
+    again = judge(whole, rhs, seed=seed, budget_s=budget_s / 2, diagnose=False)
+    if again.verdict != "verified":
+        return None
+    op = to_text(ir.Derivative(ir.Var(to_text(d.wrt), (1, 1)), d.wrt, d.kind, d.layout)).split(" ")[0]
+    return (f"{op} covers only the first term, {to_text(d.expr)} (a derivative stops at the next + or -); the claim "
+            f"holds with brackets: {to_text(whole)}")
+
+
 def _mark_step(s: Step, chain: _Chain, seed: int, budget_s: float) -> ClaimResult:
     """Judge a step against its predecessor and mark it in its chain (the chain's state is updated)."""
     res = judge(s.prev, s.expr, line=s.line, text=_stmt_text(s), free=s.free, kind="step", seed=seed,
@@ -132,6 +187,7 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
     results: list[ClaimResult] = []
     judged = doc.judged()
     chain = _Chain()
+    seen: set = set()  # notes given once per document
     for s in doc.statements:
         if isinstance(s, Bare):
             chain.restart(s.expr, s.line)
@@ -149,6 +205,9 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
                 chain.wrong = s.line
         elif isinstance(s, Claim):
             res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s)
+            if res.verdict == "refuted":
+                _add_note(res, _scope_note(s.lhs, s.rhs, seed, budget_s))
+            _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen))
             chain.restart(s.lhs, s.line)
             if res.verdict in ("refuted", "error"):
                 chain.wrong = s.line
@@ -158,7 +217,11 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
                 results.append(ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
                                            error="a step needs a previous line to compare with"))
                 continue
-            results.append(_mark_step(s, chain, seed, budget_s))
+            res = _mark_step(s, chain, seed, budget_s)
+            if res.verdict == "refuted" and s.prev_line == chain.start_line and s.prev is chain.start:
+                _add_note(res, _scope_note(s.prev, s.expr, seed, budget_s))
+            _add_note(res, _builtin_note(s, (s.prev, s.expr), seen))
+            results.append(res)
     if doc.problem is not None:
         results = _with_problem_checks(doc, results, seed, budget_s)
     report = CheckReport(document=doc, results=results, seconds=time.perf_counter() - t0)

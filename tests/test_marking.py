@@ -219,3 +219,43 @@ def test_cli_problem_flags_the_submission(capsys, tmp_path) -> None:
     assert [(c["line"], c["verdict"]) for c in probs] == [(2, "verified"), (2, "refuted")]
     assert probs[1]["diagnosis"] == ("not a closed form: the derivation stops at line 2, which still contains "
                                      "d/dw (X w - y)ᵀ (X w - y)")
+
+
+# ───────────────────────────── notes on how a line was read ─────────────────────────────
+
+SCOPE_NOTE = ("d/dx covers only the first term, xᵀ A x (a derivative stops at the next + or -); the claim holds "
+              "with brackets: d/dx (xᵀ A x + cᵀ x)")
+
+
+def test_a_derivative_that_stopped_at_a_plus_says_so() -> None:
+    g = "A: n x n, x: n, c: n"
+    rep = check_text("d/dx x^T A x + c^T x = (A + A^T) x + c", given=g)
+    assert rep.results[0].verdict == "refuted" and rep.results[0].notes == [SCOPE_NOTE]
+    rep = check_text(f"given {g}\nd/dx x^T A x + c^T x\n  = (A + A^T) x + c")
+    assert rep.results[0].verdict == "refuted" and rep.results[0].notes == [SCOPE_NOTE]
+
+
+@pytest.mark.parametrize("claim, verdict", [
+    ("d/dx (x^T A x + c^T x) = (A + A^T) x + c", "verified"),  # bracketed: nothing to say
+    ("d/dx x^T A x + c^T x = 2 A x + c", "refuted"),  # brackets would not make it true either
+    ("d/dx x^T A x + c^T x = (A + A^T) x + c^T x", "verified"),  # the first term only, as meant
+])
+def test_no_scope_note_where_brackets_are_not_the_fix(claim: str, verdict: str) -> None:
+    rep = check_text(claim, given="A: n x n, x: n, c: n")
+    assert rep.results[0].verdict == verdict and rep.results[0].notes == []
+
+
+def test_an_undeclared_sigma_is_read_as_the_logistic_function_and_says_so() -> None:
+    rep = check_text("d/dz sum(σ(z)) = σ(z) .* (1 - σ(z))\nd/dz sum(σ(2 z)) = 2 σ(2 z) .* (1 - σ(2 z))",
+                     given="z: n")
+    assert [r.verdict for r in rep.results] == ["verified", "verified"]
+    assert rep.results[0].notes == ["σ read as the logistic function 1/(1 + exp(-x)); declare σ: R -> R for any "
+                                    "activation (then σ' is its derivative)"]
+    assert rep.results[1].notes == []  # once per document
+    rep = check_text("d/dz sum(sigmoid(z)) = sigmoid(z) .* (1 - sigmoid(z))", given="z: n")
+    assert rep.results[0].notes[0].startswith("sigmoid read as the logistic function")
+
+
+def test_a_declared_sigma_gets_no_note() -> None:
+    rep = check_text("d/dz sum(σ(z)) = σ'(z)", given="z: n, σ: R -> R")
+    assert rep.results[0].verdict == "verified" and rep.results[0].notes == []
