@@ -1012,3 +1012,14 @@ def test_repeated_given_adds_declarations(capsys) -> None:
     assert cli.main(["show", "A x", "--given", "A: n x n, x: n", "--given", "x: m"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: <given>:2:1: ") and "x" in err
+
+
+@pytest.mark.parametrize("text", ["1/N sum(X w)", "K w / sqrt(d)", "ones(N)ᵀ X / N", "mean(X)", "mean(X w) + d"])
+def test_sizes_as_numbers_read_back(text: str) -> None:
+    from matcalc.printing import to_latex, to_text
+
+    g = "X: N x d, w: d, K: n x d"
+    e, _ = read_expr(text, given=g)
+    printed = to_text(e)
+    assert read_expr(printed, given=g)[0] == e, printed
+    assert "N" in to_latex(e) or "d" in to_latex(e)

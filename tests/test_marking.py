@@ -259,3 +259,12 @@ def test_an_undeclared_sigma_is_read_as_the_logistic_function_and_says_so() -> N
 def test_a_declared_sigma_gets_no_note() -> None:
     rep = check_text("d/dz sum(σ(z)) = σ'(z)", given="z: n, σ: R -> R")
     assert rep.results[0].verdict == "verified" and rep.results[0].notes == []
+
+
+def test_the_python_api_takes_the_problem() -> None:
+    import matcalc
+
+    rep = matcalc.check(LSQ, problem="d/dw ‖X w − y‖^2")
+    assert [(r.line, r.verdict) for r in rep.results if r.kind == "problem"] == [(2, "verified"), (3, "verified")]
+    rep = matcalc.check(LSQ, problem="d/dw ‖X w + y‖^2")
+    assert [(r.line, r.verdict) for r in rep.results if r.kind == "problem"] == [(2, "refuted"), (3, "verified")]
