@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = ["check", "derive", "prove", "__version__"]
 
 
-def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0):
+def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0, problem: str | None = None):
     """Judge every claim and step of ``text`` (a claim or a whole document).
 
     Args:
@@ -28,13 +28,15 @@ def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: i
         given: declarations in force, e.g. ``"A: n x n, x: n"``.
         layout: ``"mixed"`` (default), ``"numerator"`` or ``"denominator"``.
         seed: the random seed of the numeric method.
+        problem: the expression the derivation must start from, ending in a closed form (as ``--problem``).
 
     Returns:
-        A :class:`matcalc.results.CheckReport`; ``.verdict`` is ``verified``, ``refuted`` or ``inconclusive``.
+        A :class:`matcalc.results.CheckReport`; ``.verdict`` is ``verified``, ``refuted``, ``error`` or
+        ``inconclusive``.
     """
     from matcalc.api import check_text
 
-    return check_text(text, given=given, layout=layout, seed=seed)
+    return check_text(text, given=given, layout=layout, seed=seed, problem=problem)
 
 
 def derive(expr: str, wrt: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0):

@@ -21,7 +21,7 @@ from matcalc.results import CheckReport, DeriveItem, DeriveResult, ProveResult, 
 def _need_text(**args) -> None:
     """A clear TypeError for an argument that is not text (``None`` is allowed for ``given`` only)."""
     for name, value in args.items():
-        if value is None and name == "given":
+        if value is None and name in ("given", "problem"):
             continue
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, not {type(value).__name__}")
@@ -31,13 +31,14 @@ def _need_text(**args) -> None:
 
 
 def check_text(text: str, *, given: str | None = None, layout: str = "mixed", where: str = "<input>",
-               seed: int = 0, progress=None) -> CheckReport:
-    """Judge every claim and step of a document (SPEC section 6, ``matcalc check``)."""
+               seed: int = 0, progress=None, problem: str | None = None) -> CheckReport:
+    """Judge every claim and step of a document (SPEC section 6, ``matcalc check``); with ``problem`` (or a
+    ``problem:`` line) the first derivation must start from it and end in a closed form."""
     from matcalc.lang import read_document
 
-    _need_text(text=text, given=given, layout=layout)
-    doc = read_document(text, given=given, layout=layout, where=where)
-    if not doc.judged():
+    _need_text(text=text, given=given, layout=layout, problem=problem)
+    doc = read_document(text, given=given, layout=layout, where=where, problem=problem)
+    if not doc.judged() and doc.problem is None:
         raise UsageError("nothing to check: the input has no claim (`a = b`) and no step (`= b`); "
                          "to differentiate an expression use `matcalc derive EXPR --wrt X`")
     report = check_document(doc, seed=seed, progress=progress)
@@ -93,6 +94,9 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
         if errors and errors[-1].error is not None:
             raise errors[-1].error
         raise UsageError("nothing to derive: give an expression (the last line of a document), not a claim")
+    late = [s for s in errors if s.line > bare[-1].line and s.error is not None]
+    if late:  # the last line could not be read: deriving an earlier expression instead would mislead
+        raise late[0].error
     expr = bare[-1].expr
     layout_now = getattr(bare[-1], "layout", None) or _layout_at(doc, bare[-1].line, layout)
     items = []

@@ -64,7 +64,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         epilog='example:\n  matcalc show "W x + b" --given "W: n x m, x: m, b: n"',
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("input", metavar="EXPR|FILE")
-    sp.add_argument("--given", metavar="DECLS", help='declarations, e.g. "W: n x m, x: m"')
+    sp.add_argument("--given", metavar="DECLS", action="append",
+                    help='declarations, e.g. "W: n x m, x: m" (repeat it to add more)')
     sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
     common(sp)
 
@@ -74,7 +75,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("input", metavar="EXPR|FILE", help="an expression, or a .mc document (its last expression)")
     sp.add_argument("--wrt", required=True, metavar="X[,Y...]", help="the variables to differentiate by")
-    sp.add_argument("--given", metavar="DECLS", help='declarations, e.g. "W: n x m, x: m"')
+    sp.add_argument("--given", metavar="DECLS", action="append",
+                    help='declarations, e.g. "W: n x m, x: m" (repeat it to add more)')
     sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed",
                     help="derivative layout (default: mixed)")
     sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
@@ -85,10 +87,13 @@ def _build_parser() -> argparse.ArgumentParser:
                         "  matcalc check homework.mc\n  cat homework.mc | matcalc check -",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("input", metavar="CLAIM|FILE|-", help="a claim, a .mc document, or - for standard input")
-    sp.add_argument("--given", metavar="DECLS", help='declarations, e.g. "A: n x n, x: n"')
+    sp.add_argument("--given", metavar="DECLS", action="append",
+                    help='declarations, e.g. "A: n x n, x: n" (repeat it to add more)')
     sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed",
                     help="derivative layout (default: mixed)")
     sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
+    sp.add_argument("--problem", metavar="EXPR", help="the expression the derivation must start from; its last line "
+                    "must be a closed form (overrides a 'problem:' line)")
     common(sp, (*FORMATS, "gradescope"))
 
     sp = sub.add_parser("rules", help="the rule table; --verify proves each rule")
@@ -256,14 +261,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         from matcalc.render.gradescope import gradescope_error, gradescope_results
 
         try:
-            report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed)
+            report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed,
+                                problem=args.problem)
         except MatcalcError as exc:
             _emit(json.dumps(gradescope_error(exc), indent=2, ensure_ascii=False), args.output)
             print(f"error: {exc}", file=sys.stderr)
             return 2
         _emit(json.dumps(gradescope_results(report), indent=2, ensure_ascii=False), args.output)
         return report.exit_code
-    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed)
+    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed,
+                        problem=args.problem)
     _render_result(report, args)
     return report.exit_code
 
@@ -340,7 +347,7 @@ def _protect_minus(argv: list[str]) -> list[str]:
     ``--…``) and the value after an option that takes one are left alone.
     """
     out: list[str] = []
-    takes_value = {"-o", "--output", "--format", "--given", "--layout", "--seed", "--wrt"}
+    takes_value = {"-o", "--output", "--format", "--given", "--layout", "--seed", "--wrt", "--problem"}
     prev = ""
     for a in argv:
         if (len(a) > 1 and a.startswith("-") and not a.startswith("--") and a[:2] not in ("-h", "-o")
@@ -362,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if isinstance(getattr(args, "given", None), list):  # a repeated --given adds declarations (one line each)
+        args.given = "\n".join(args.given)
     try:
         return COMMANDS[args.command](args)
     except MatcalcError as exc:

@@ -82,6 +82,13 @@ class Step(Statement):
 
 
 @dataclass
+class Problem(Statement):
+    """``problem: e`` (or ``--problem``): the expression a derivation must start from, ending in a closed form."""
+
+    expr: Expr | None = None
+
+
+@dataclass
 class LayoutSetting(Statement):
     layout: str = "mixed"
 
@@ -106,6 +113,12 @@ class Document:
     def source_note(self) -> str | None:
         h = next((s for s in self.statements if isinstance(s, Header) and s.key == "source"), None)
         return h.value if h else None
+
+    @property
+    def problem(self) -> Problem | None:
+        """``--problem`` (line 0) if given, else the document's last ``problem:`` line."""
+        found = [s for s in self.statements if isinstance(s, Problem)]
+        return next((s for s in found if s.line == 0), found[-1] if found else None)
 
     def judged(self) -> list[Statement]:
         """Claims, steps and error lines: what gets a verdict."""

@@ -130,6 +130,18 @@ class Num(Expr):
 
 
 @dataclass(frozen=True)
+class Size(Expr):
+    """A declared dimension used as a number (``1/N``, ``sqrt(d)``): a positive integer constant, the size ``dim``
+    takes wherever the expression is evaluated. It is not a variable: nothing is differentiated by it."""
+
+    dim: Dim
+
+    @property
+    def shape(self) -> Shape:
+        return (1, 1)
+
+
+@dataclass(frozen=True)
 class Identity(Expr):
     n: Dim
 
@@ -654,7 +666,7 @@ class Derivative(Expr):
 # ───────────────────────────── generic traversal ─────────────────────────────
 
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {
-    Var: (), Num: (), Identity: (), Zeros: (), Ones: (), Delta: (),
+    Var: (), Num: (), Size: (), Identity: (), Zeros: (), Ones: (), Delta: (),
     Add: ("args",), MatMul: ("args",),
     Neg: ("arg",), Transpose: ("arg",), Inverse: ("arg",), Broadcast: ("arg",), Apply: ("arg",), CallVec: ("arg",),
     Sum: ("arg",), Trace: ("arg",), Det: ("arg",), LogDet: ("arg",), Diag: ("arg",), Vec: ("arg",), Norm: ("arg",),

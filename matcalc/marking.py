@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 
 from matcalc import ir
-from matcalc.document import Bare, Claim, Document, ErrorLine, Let, Statement, Step
+from matcalc.errors import MatcalcError
+from matcalc.document import Bare, Claim, Document, ErrorLine, Problem, Statement, Step
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
 from matcalc.verify.judge import judge
@@ -27,96 +28,277 @@ def _stmt_text(s: Statement) -> str:
 DOCUMENT_BUDGET_S = 180.0
 
 
+def _add_note(res: ClaimResult, note: str | None) -> None:
+    if note is not None:
+        res.notes.append(note)
+
+
+class _Chain:
+    """The chain being marked: its start (a bare expression or a claim's left side) and the first wrong line since
+    it was last right."""
+
+    def __init__(self) -> None:
+        self.start: ir.Expr | None = None
+        self.start_line: int | None = None
+        self.wrong: int | None = None
+
+    def restart(self, expr: ir.Expr | None, line: int) -> None:
+        self.start, self.start_line, self.wrong = expr, line, None
+
+
+def _budget_out(s: Statement, budget: float) -> ClaimResult:
+    res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="inconclusive",
+                      kind="step" if isinstance(s, Step) else "claim")
+    res.methods = {k: MethodResult("unknown", f"not judged: the document's time budget of {budget:g} s ran out")
+                   for k in ("symbolic", "exact", "numeric")}
+    return res
+
+
+def _error_result(s: ErrorLine) -> ClaimResult:
+    err = s.error
+    res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
+                      error=err.message if err else "cannot be typed")
+    if err is not None:
+        res.error = str(err)
+    return res
+
+
+def _vs_start(s: Step, chain: _Chain, seed: int, budget_s: float) -> tuple[str | None, bool]:
+    """For a step that follows from a wrong line: whether the chain equals its start again (and the message)."""
+    start, n = chain.start, chain.start_line
+    if start is None:
+        return None, False
+    if start.shape != s.expr.shape:
+        return (f"follows from line {s.prev_line}, but the chain no longer equals line {n}: its shape is "
+                f"{fmt_shape(s.expr.shape)}, line {n}'s is {fmt_shape(start.shape)}"), False
+    again = judge(start, s.expr, line=s.line, free=s.free, kind="step", seed=seed, budget_s=budget_s / 2,
+                  diagnose=False)
+    if again.verdict == "refuted":
+        return f"follows from line {s.prev_line}, but the chain no longer equals line {n}", False
+    if again.verdict == "verified":
+        return f"equals line {n} again", True
+    return None, False
+
+
+def _back_on_track(s: Step, res: ClaimResult, chain: _Chain, seed: int, budget_s: float) -> ClaimResult | None:
+    """A step that does not follow from a wrong line but equals the chain's start again: the marker does not punish
+    the same mistake twice — it is judged against the start, and counts as following (README, "Checking
+    homework")."""
+    start = chain.start
+    if start is None or start.shape != s.expr.shape:
+        return None
+    again = judge(start, s.expr, line=s.line, text=res.text, free=s.free, kind="step", seed=seed,
+                  budget_s=budget_s, diagnose=False)
+    if again.verdict != "verified":
+        return None
+    again.against_line = chain.start_line
+    again.after_wrong = chain.wrong
+    why = "which was wrong" if s.prev_line == chain.wrong else f"which came after the wrong line {chain.wrong}"
+    again.vs_start = (f"back on track: equals line {chain.start_line} again (it does not follow from line "
+                      f"{s.prev_line}, {why})")
+    return again
+
+
+# ───────────────────────────── notes on how a line was read ─────────────────────────────
+
+_LOGISTIC = ("σ", "sigmoid", "sigma")
+
+
+def _builtin_note(s: Statement, exprs: tuple, seen: set) -> str | None:
+    """A note, the first time a line uses an undeclared σ, that it was read as the logistic function."""
+    if "logistic" in seen:
+        return None
+    if not any(isinstance(n, ir.Apply) and n.fn == "sigma" and not n.declared for e in exprs if e is not None
+               for n in ir.walk(e)):
+        return None
+    seen.add("logistic")
+    name = next((a for a in _LOGISTIC if a in s.text), "σ")
+    return (f"{name} read as the logistic function 1/(1 + exp(-x)); declare {name}: R -> R for any activation "
+            f"(then {name}' is its derivative)")
+
+
+def _unexpanded(e: ir.Expr) -> ir.Expr:
+    """A sum's term as written: scalar expansion (added for the derivative's shape) taken off."""
+    if isinstance(e, ir.Neg):
+        return ir.Neg(_unexpanded(e.arg))
+    return e.arg if isinstance(e, ir.Broadcast) else e
+
+
+def _scope_note(lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> str | None:
+    """For a refuted ``d/dx a + b = R``: if ``d/dx (a + b) = R`` holds, say that d/dx covered only its first term
+    (SPEC section 3: the derivative stops at the next binary + or -)."""
+    from matcalc.printing import to_text
+
+    if not isinstance(lhs, ir.Add) or not isinstance(lhs.args[0], ir.Derivative):
+        return None
+    d, rest = lhs.args[0], lhs.args[1:]
+    if any(isinstance(n, ir.Derivative) for t in rest for n in ir.walk(t)):
+        return None
+    try:
+        whole = ir.Derivative(ir.Add((d.expr, *(_unexpanded(t) for t in rest))), d.wrt, d.kind, d.layout)
+    except (ValueError, MatcalcError):
+        return None
+    if whole.shape != rhs.shape:
+        return None
+    again = judge(whole, rhs, seed=seed, budget_s=budget_s / 2, diagnose=False)
+    if again.verdict != "verified":
+        return None
+    op = to_text(ir.Derivative(ir.Var(to_text(d.wrt), (1, 1)), d.wrt, d.kind, d.layout)).split(" ")[0]
+    return (f"{op} covers only the first term, {to_text(d.expr)} (a derivative stops at the next + or -); the claim "
+            f"holds with brackets: {to_text(whole)}")
+
+
+def _mark_step(s: Step, chain: _Chain, seed: int, budget_s: float) -> ClaimResult:
+    """Judge a step against its predecessor and mark it in its chain (the chain's state is updated)."""
+    res = judge(s.prev, s.expr, line=s.line, text=_stmt_text(s), free=s.free, kind="step", seed=seed,
+                budget_s=budget_s)
+    res.against_line = s.prev_line
+    wrong = chain.wrong
+    if wrong is not None and s.prev_line is not None and s.prev_line >= wrong:
+        # the predecessor is the wrong line or came after it
+        if res.verdict == "verified":
+            res.after_wrong = wrong
+            res.vs_start, again = _vs_start(s, chain, seed, budget_s)
+            if again:
+                chain.wrong = None
+            return res
+        back = _back_on_track(s, res, chain, seed, budget_s)
+        if back is not None:
+            chain.wrong = None
+            return back
+        return res
+    if wrong is not None and res.verdict == "verified":
+        chain.wrong = None  # judged against a line before the wrong one (that could not be read): on track again
+    elif res.verdict in ("refuted", "error"):
+        chain.wrong = s.line
+    return res
+
+
 def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progress=None,
                    document_budget_s: float = DOCUMENT_BUDGET_S) -> CheckReport:
     """Judge every claim and step of ``doc``.
 
     A step is judged against its predecessor (SPEC section 1). Once a step in a chain is wrong, each later step is
     still judged against its own predecessor, marked as following from a wrong line, and also compared with the
-    start of the chain. Claims and steps reached after ``document_budget_s`` seconds are ``inconclusive``.
+    start of the chain; a step that does not follow from a wrong line but equals the start again is back on track.
+    Claims and steps reached after ``document_budget_s`` seconds are ``inconclusive``.
     """
     t0 = time.perf_counter()
     results: list[ClaimResult] = []
     judged = doc.judged()
-    chain_start: ir.Expr | None = None
-    chain_start_line: int | None = None
-    wrong_in_chain: int | None = None
-    line_verdict: dict[int, str] = {}
+    chain = _Chain()
+    seen: set = set()  # notes given once per document
     for s in doc.statements:
         if isinstance(s, Bare):
-            chain_start, chain_start_line, wrong_in_chain = s.expr, s.line, None
-            continue
-        if isinstance(s, Let):
+            chain.restart(s.expr, s.line)
             continue
         if s not in judged:
             continue
         if progress is not None:
             progress(s)
         if isinstance(s, (Claim, Step)) and time.perf_counter() - t0 > document_budget_s:
-            res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="inconclusive",
-                              kind="step" if isinstance(s, Step) else "claim")
-            res.methods = {k: MethodResult("unknown", f"not judged: the document's time budget of "
-                                                      f"{document_budget_s:g} s ran out")
-                           for k in ("symbolic", "exact", "numeric")}
-            results.append(res)
-            line_verdict[s.line] = "inconclusive"
+            results.append(_budget_out(s, document_budget_s))
             continue
         if isinstance(s, ErrorLine):
-            err = s.error
-            res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
-                              error=err.message if err else "cannot be typed")
-            if err is not None:
-                res.error = str(err)
-            results.append(res)
-            line_verdict[s.line] = "error"
-            if wrong_in_chain is None:
-                wrong_in_chain = s.line
-            continue
-        if isinstance(s, Claim):
+            results.append(_error_result(s))
+            if chain.wrong is None:
+                chain.wrong = s.line
+        elif isinstance(s, Claim):
             res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s)
-            chain_start, chain_start_line, wrong_in_chain = s.lhs, s.line, None
+            if res.verdict == "refuted":
+                _add_note(res, _scope_note(s.lhs, s.rhs, seed, budget_s))
+            _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen))
+            chain.restart(s.lhs, s.line)
             if res.verdict in ("refuted", "error"):
-                wrong_in_chain = s.line
+                chain.wrong = s.line
             results.append(res)
-            line_verdict[s.line] = res.verdict
-            continue
-        if isinstance(s, Step):
+        elif isinstance(s, Step):
             if s.prev is None:
-                res = ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
-                                  error="a step needs a previous line to compare with")
-                results.append(res)
+                results.append(ClaimResult(line=s.line, text=_stmt_text(s), verdict="error", kind="error",
+                                           error="a step needs a previous line to compare with"))
                 continue
-            res = judge(s.prev, s.expr, line=s.line, text=_stmt_text(s), free=s.free, kind="step", seed=seed,
-                        budget_s=budget_s)
-            res.against_line = s.prev_line
-            recovered = False
-            if (wrong_in_chain is not None and res.verdict == "verified" and s.prev_line is not None
-                    and s.prev_line >= wrong_in_chain):
-                res.after_wrong = wrong_in_chain
-                if chain_start is not None and chain_start.shape != s.expr.shape:
-                    res.vs_start = (f"follows from line {s.prev_line}, but the chain no longer equals line "
-                                    f"{chain_start_line}: its shape is {fmt_shape(s.expr.shape)}, line "
-                                    f"{chain_start_line}'s is {fmt_shape(chain_start.shape)}")
-                elif chain_start is not None:
-                    start = judge(chain_start, s.expr, line=s.line, free=s.free, kind="step", seed=seed,
-                                  budget_s=budget_s / 2, diagnose=False)
-                    if start.verdict == "refuted":
-                        res.vs_start = (f"follows from line {s.prev_line}, but the chain no longer equals "
-                                        f"line {chain_start_line}")
-                    elif start.verdict == "verified":
-                        res.vs_start = f"equals line {chain_start_line} again"
-                        recovered = True
-            elif (wrong_in_chain is not None and res.verdict == "verified" and s.prev_line is not None
-                    and s.prev_line < wrong_in_chain):
-                recovered = True  # judged against a line before the wrong one: the chain goes on from there
-            if recovered:
-                wrong_in_chain = None
-            if res.verdict in ("refuted", "error") and wrong_in_chain is None:
-                wrong_in_chain = s.line
+            res = _mark_step(s, chain, seed, budget_s)
+            if res.verdict == "refuted" and s.prev_line == chain.start_line and s.prev is chain.start:
+                _add_note(res, _scope_note(s.prev, s.expr, seed, budget_s))
+            _add_note(res, _builtin_note(s, (s.prev, s.expr), seen))
             results.append(res)
-            line_verdict[s.line] = res.verdict
+    if doc.problem is not None:
+        results = _with_problem_checks(doc, results, seed, budget_s)
     report = CheckReport(document=doc, results=results, seconds=time.perf_counter() - t0)
     th = doc.theorem
     if th is not None:
         report.title = th.value
     return report
+
+
+# ───────────────────────────── the problem (--problem, a problem: line) ─────────────────────────────
+
+
+def _first_chain(doc: Document) -> tuple[tuple[int, ir.Expr], tuple[int, ir.Expr]] | None:
+    """The document's first derivation chain: (line, expression) of its start and of its last readable line."""
+    start = last = None
+    for s in doc.statements:
+        if isinstance(s, (Bare, Claim)):
+            if start is not None:
+                break
+            start = (s.line, s.expr if isinstance(s, Bare) else s.lhs)
+            last = start if isinstance(s, Bare) else (s.line, s.rhs)
+        elif isinstance(s, Step) and start is not None:
+            last = (s.line, s.expr)
+    return None if start is None else (start, last)
+
+
+def _starts_at_problem(problem: Problem, line: int, start: ir.Expr, seed: int, budget_s: float) -> ClaimResult:
+    """Whether the chain's first line is the problem: equal as expressions (judged, not compared as text)."""
+    from matcalc.printing import to_text
+
+    text = f"starts from the problem {to_text(problem.expr)}"
+    p = problem.expr
+    if p.shape != start.shape and p.shape != (start.shape[1], start.shape[0]):
+        res = ClaimResult(line=line, text=text, verdict="refuted", kind="problem")
+        res.diagnosis = (f"off the problem: the derivation starts from line {line}, which is "
+                         f"{fmt_shape(start.shape)}; the problem is {fmt_shape(p.shape)}")
+        res.lhs, res.rhs = None, None
+        return res
+    res = judge(p, start, line=line, text=text, kind="problem", seed=seed, budget_s=budget_s, diagnose=False)
+    if res.verdict == "verified":
+        res.notes.append(f"the derivation starts from the problem: line {line} equals it")
+    elif res.verdict == "inconclusive":
+        res.diagnosis = f"could not decide whether line {line} equals the problem; it needs a human look"
+    else:
+        res.verdict = "refuted"
+        res.diagnosis = f"off the problem: the derivation starts from line {line}, which does not equal the problem"
+    return res
+
+
+def _ends_in_closed_form(line: int, last: ir.Expr) -> ClaimResult:
+    """Whether the chain's last line is an answer: no derivative left in it (``let`` names looked through)."""
+    from matcalc.printing import to_text
+
+    left = next((n for n in ir.walk(last) if isinstance(n, ir.Derivative)), None)
+    res = ClaimResult(line=line, text="ends in a closed form", verdict="verified" if left is None else "refuted",
+                      kind="problem")
+    if left is None:
+        res.notes.append(f"line {line} is a closed form (no derivative left)")
+    else:
+        res.diagnosis = (f"not a closed form: the derivation stops at line {line}, which still contains "
+                         f"{to_text(left)}")
+    return res
+
+
+def _with_problem_checks(doc: Document, results: list[ClaimResult], seed: int,
+                         budget_s: float) -> list[ClaimResult]:
+    """The results with the problem's two checks in line order: the first chain starts from the problem, and its
+    last line is a closed form (``kind="problem"``; counted as neither steps nor claims)."""
+    problem = doc.problem
+    chain = _first_chain(doc)
+    if chain is None:
+        res = ClaimResult(line=max(problem.line, 1), text=f"starts from the problem {problem.text}",
+                          verdict="refuted", kind="problem")
+        res.diagnosis = "no derivation: the submission has no expression or claim to start from the problem"
+        return [res, *results]
+    (l0, start), (l1, last) = chain
+    keyed = [((r.line, 1), r) for r in results]
+    keyed.append(((l0, 0), _starts_at_problem(problem, l0, start, seed, budget_s)))
+    keyed.append(((l1, 2), _ends_in_closed_form(l1, last)))
+    return [r for _k, r in sorted(keyed, key=lambda kr: kr[0])]

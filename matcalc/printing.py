@@ -292,6 +292,9 @@ class _Printer:
     def p_Named(self, e: ir.Named) -> _P:
         return _P(self.name(e.name), ATOM)
 
+    def p_Size(self, e: ir.Size) -> _P:
+        return _P(self.dim(e.dim), ATOM)
+
     # constants: printed with their size (SPEC section 6: "it reads back"); a bare I only where a sum sizes it
     def p_Identity(self, e: ir.Identity) -> _P:
         if e.n == 1:

@@ -3,8 +3,8 @@
 Contract: this module owns every result record — :class:`MethodResult` (one method's finding),
 :class:`ClaimResult` (the verdict on one claim or step), :class:`CheckReport` (a document), :class:`DeriveResult`
 with its :class:`DeriveItem` (a derivation and its numeric check), :class:`TheoremResult` and :class:`ProveResult`
-(proofs) — with their ``verdict``, ``exit_code`` and ``to_json()``, and :func:`overall`/:func:`exit_code` (SPEC
-sections 5 and 6). It computes no verdict of a claim (that is :mod:`matcalc.verify.judge`) and renders nothing: the
+(proofs) — with their ``verdict``, ``exit_code`` and ``to_json()``, :func:`overall`/:func:`exit_code` (SPEC
+sections 5 and 6) and :func:`tally`, the one count of steps and claims every format prints. It computes no verdict of a claim (that is :mod:`matcalc.verify.judge`) and renders nothing: the
 renderers in :mod:`matcalc.render` dispatch on these records, and the records' ``__str__``/``__rich__``/
 ``_repr_latex_``/``_repr_mimebundle_`` call them lazily, inside the method (the one designed hook back).
 """
@@ -79,18 +79,67 @@ class ClaimResult:
         }
 
 
+#: The order of badness of a document's verdicts (SPEC section 6): the overall verdict is the first one present.
+VERDICT_ORDER = ("refuted", "error", "inconclusive", "verified")
+
+
 def overall(verdicts: list[str]) -> str:
-    """The document's verdict: refuted if any claim is refuted or in error, else inconclusive if any is, else verified."""
-    if any(v in ("refuted", "error") for v in verdicts):
-        return "refuted"
-    if any(v == "inconclusive" for v in verdicts):
-        return "inconclusive"
+    """The document's verdict: the worst of its lines in the order refuted, error, inconclusive, verified."""
+    for v in VERDICT_ORDER:
+        if v in verdicts:
+            return v
     return "verified"
 
 
 def exit_code(verdict: str) -> int:
     """SPEC section 6: 0 verified, 1 refuted or in error, 3 inconclusive and nothing refuted."""
     return {"verified": 0, "refuted": 1, "error": 1, "inconclusive": 3}[verdict]
+
+
+def is_step(r: ClaimResult) -> bool:
+    """Whether a result is a line of a derivation chain: a step, or a line in error that was written as a step."""
+    return r.kind == "step" or (r.kind == "error" and str(r.text).lstrip().startswith("="))
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The one count of a checked document that every format prints (text, Markdown, LaTeX, Gradescope, JSON).
+
+    A step *follows* when it is verified against the line before it — after a wrong line too (a fair marker marks a
+    slip once; ``after_wrong`` of them came after one). A step in ``error`` is a step that does not follow. Every
+    other judged line (a claim, a claim in error) is a claim; problem checks (``kind="problem"``) are neither.
+    """
+
+    steps: int
+    follow: int
+    after_wrong: int
+    claims: int
+    verified: int
+
+    def sentence(self) -> str:
+        """``4 of 5 steps follow (2 after a wrong line); 1 of 1 claims verified``."""
+        parts = []
+        if self.steps:
+            s = f"{self.follow} of {self.steps} steps follow"
+            if self.after_wrong:
+                s += f" ({self.after_wrong} after a wrong line)"
+            parts.append(s)
+        if self.claims or not self.steps:
+            parts.append(f"{self.verified} of {self.claims} claims verified")
+        return "; ".join(parts)
+
+    def to_json(self) -> dict:
+        return {"steps": self.steps, "steps_follow": self.follow, "after_wrong_line": self.after_wrong,
+                "claims": self.claims, "claims_verified": self.verified}
+
+
+def tally(results: list[ClaimResult]) -> Tally:
+    """The counts of :class:`Tally` for a document's results."""
+    steps = [r for r in results if is_step(r)]
+    claims = [r for r in results if not is_step(r) and r.kind != "problem"]
+    follow = [r for r in steps if r.verdict == "verified"]
+    return Tally(len(steps), len(follow), sum(r.after_wrong is not None for r in follow), len(claims),
+                 sum(r.verdict == "verified" for r in claims))
 
 
 class Renderable:
@@ -136,8 +185,13 @@ class CheckReport(Renderable):
     def exit_code(self) -> int:
         return exit_code(self.verdict)
 
+    @property
+    def tally(self) -> Tally:
+        return tally(self.results)
+
     def to_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "claims": [r.to_json() for r in self.results]}
+        return {"verdict": self.verdict, "claims": [r.to_json() for r in self.results],
+                "counts": self.tally.to_json(), "summary": self.tally.sentence()}
 
 
 # ───────────────────────────── derive ─────────────────────────────

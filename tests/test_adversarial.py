@@ -227,7 +227,9 @@ def test_a_document_has_a_total_time_budget():
 
     text = "x: n\nx^T x = ‖x‖^2\nx^T x = 2 ‖x‖^2\n= ‖x‖^2"
     full = check_document(read_document(text))
-    assert [r.verdict for r in full.results] == ["verified", "refuted", "refuted"]
+    # line 4 does not follow from the wrong line 3 but equals its start again: back on track (README)
+    assert [r.verdict for r in full.results] == ["verified", "refuted", "verified"]
+    assert full.results[2].vs_start.startswith("back on track: equals line 3 again")
     cut = check_document(read_document(text), document_budget_s=0.0)
     assert [r.verdict for r in cut.results] == ["inconclusive"] * 3  # never a guess, never verified
     assert "time budget" in cut.results[0].methods["exact"].detail

@@ -145,7 +145,10 @@ def test_check_generic_functions_verified_by_all_methods(capsys) -> None:
 def test_check_json_is_stable(capsys) -> None:
     code, out, err = run(capsys, "check", "d/dx x^T A x = 2 A x", "--given", "A: n x n, x: n", "--format", "json")
     data = json.loads(out)
-    assert set(data) == {"verdict", "claims"}
+    assert set(data) == {"verdict", "claims", "counts", "summary"}
+    assert data["counts"] == {"steps": 0, "steps_follow": 0, "after_wrong_line": 0, "claims": 1,
+                              "claims_verified": 0}
+    assert data["summary"] == "0 of 1 claims verified"
     claim = data["claims"][0]
     for key in ("line", "text", "verdict", "methods", "counterexample", "diagnosis"):
         assert key in claim

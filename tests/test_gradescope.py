@@ -277,3 +277,31 @@ def test_cli_gradescope_ill_shaped_step_and_correct_solution(tmp_path) -> None:
     code, d = _cli_results(tmp_path, "least_squares_ok")
     assert code == 0 and validate(d, RESULTS_SCHEMA) == []
     assert d["score"] == len(d["tests"]) == 3 and all(t["status"] == "passed" for t in d["tests"])
+
+
+def test_cli_gradescope_unbalanced_bracket_is_one_lines_error(tmp_path) -> None:
+    # issue 15: one unbalanced bracket on the last line used to give the whole submission 0 and "tests": []
+    code, d = _cli_results(tmp_path, "unbalanced_bracket")
+    assert code == 1 and validate(d, RESULTS_SCHEMA) == []
+    assert [(t["name"], t["status"]) for t in d["tests"]] == [
+        ("line 4: = 2 Xᵀ (X w - y)", "passed"),
+        ("line 5: = 2 Xᵀ X w - 2 Xᵀ y", "passed"),
+        ("line 6: = 2 X^T (X w - y", "failed"),
+    ]
+    assert d["score"] == 2
+    assert d["extra_data"]["verdict"] == "error" and d["extra_data"]["exit_code"] == 1
+    out = d["tests"][2]["output"]
+    assert "unbalanced_bracket.mc:6:19: expected ')' to match the '(' at column 11" in out
+    assert "    = 2 X^T (X w - y\n                    ^\n" in out
+    assert "**✗ error** — 2 of 3 steps follow" in d["output"]
+
+
+def test_overall_error_when_nothing_is_refuted() -> None:
+    ok = ClaimResult(line=2, text="= a", verdict="verified", kind="step")
+    bad = ClaimResult(line=3, text="= (a", verdict="error", kind="error", error="x")
+    d = gradescope_results(CheckReport(None, [ok, bad]))
+    assert d["extra_data"]["verdict"] == "error" and d["extra_data"]["exit_code"] == 1
+    assert d["output"].endswith("**✗ error** — 1 of 2 steps follow\n")
+    wrong = ClaimResult(line=4, text="= b", verdict="refuted", kind="step")
+    d = gradescope_results(CheckReport(None, [ok, bad, wrong]))
+    assert d["extra_data"]["verdict"] == "refuted"

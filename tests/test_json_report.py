@@ -35,7 +35,7 @@ def validate(report) -> list[str]:
     errs = []
     if not isinstance(report, dict):
         return ["report is not an object"]
-    if report.get("verdict") not in ("verified", "refuted", "inconclusive"):
+    if report.get("verdict") not in ("verified", "refuted", "inconclusive", "error"):
         errs.append(f"bad top-level verdict {report.get('verdict')!r}")
     claims = report.get("claims")
     if not isinstance(claims, list) or not claims:
@@ -68,7 +68,7 @@ def _json(capsys, *argv) -> tuple[int, dict]:
 def test_homework_reports_validate(capsys, name: str) -> None:
     code, rep = _json(capsys, "check", str(HOMEWORK / name))
     assert validate(rep) == []
-    assert code == {"verified": 0, "refuted": 1, "inconclusive": 3}[rep["verdict"]]
+    assert code == {"verified": 0, "refuted": 1, "error": 1, "inconclusive": 3}[rep["verdict"]]
 
 
 def test_single_claim_report_validates(capsys) -> None:

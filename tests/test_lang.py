@@ -487,7 +487,7 @@ def test_error_in_given_text() -> None:
     ("W x)", 1, 4, "unbalanced ')'"),
     ("x +", 1, 4, "missing operand"),
     ("x ^", 1, 4, "without an exponent"),
-    ("x ^ y", 1, 5, "expected an exponent"),
+    ("x ^ y", 1, 5, "a power by a name is not supported"),
     ("x $", 1, 3, "unknown character"),
     ("‖x", 1, 3, "closing"),
     ("x ⊙", 1, 4, "missing operand"),
@@ -499,7 +499,7 @@ def test_error_in_given_text() -> None:
     ("W: n x", 1, 7, "size"),
     ("W: ", 1, 3, "type"),
     ("layout sideways", 1, 8, "layout"),
-    ("x\ny +\nz", 2, 4, "missing operand"),
+    ("x: n\ny +", 2, 4, "missing operand"),
     ("d/dx", 1, 5, "needs an expression"),
     ("()", 1, 2, "empty"),
 ])
@@ -514,9 +514,35 @@ def test_syntax_errors(text: str, line: int, col: int, frag: str) -> None:
     assert out[2].index("^") == col + 1  # two spaces of indent
 
 
-def test_syntax_error_anywhere_raises_even_after_good_lines() -> None:
-    with pytest.raises(ParseError):
-        read_document("x: n\nx^T x\n(x")
+def test_a_syntax_error_is_that_lines_error_and_the_rest_is_read() -> None:
+    # SPEC section 6: a line that cannot be parsed gets its located error; the other lines are still read, and a
+    # step after it continues from the last readable line
+    doc = read_document("x: n\nx^T x\n= (x\n= ‖x‖^2\n  = x^T x", where="hw.mc")
+    errs = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert [(s.line, type(s.error).__name__) for s in errs] == [(3, "ParseError")]
+    assert str(errs[0].error).split("\n")[0] == "hw.mc:3:5: expected ')' to match the '(' at column 3"
+    steps = [s for s in doc.statements if isinstance(s, Step)]
+    assert [(s.line, s.prev_line) for s in steps] == [(4, 2), (5, 4)]
+
+
+def test_an_unknown_character_is_that_lines_error() -> None:
+    doc = read_document("x: n\nx^T x $\nx^T x = ‖x‖^2")
+    errs = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert [(s.line, s.error.col, s.error.message) for s in errs] == [(2, 7, "unknown character '$' (U+0024)")]
+    assert any(isinstance(s, Claim) for s in doc.statements)
+
+
+def test_a_let_that_cannot_be_parsed_leaves_its_name_broken() -> None:
+    doc = read_document("x: n\nlet r = (x\nr^T r = ‖x‖^2\nx^T x = ‖x‖^2")
+    errs = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert [s.line for s in errs] == [2, 3]
+    assert "line 2" in errs[1].error.message
+
+
+def test_nothing_readable_raises_the_first_syntax_error() -> None:
+    with pytest.raises(ParseError) as info:
+        read_document("x: n\n(x\nx)")
+    assert info.value.line == 2
 
 
 # ───────────────────────────── documents ─────────────────────────────
@@ -692,7 +718,7 @@ def test_round_trip_through_printer(text: str) -> None:
     ("ones(x + x)", "x: n", 6, "takes sizes"),
     ("ones(0.5)", None, 6, "positive integers"),
     ("y (x, x)", "x: n, y: n", 1, "y is not a function"),
-    ("x + n", "x: n", 5, "n is a size"),
+    ("d/dn x", "x: n", 4, "cannot differentiate by n: it is a size, not a variable"),
     ("d/dI x", "x: n", 4, "identity"),
     ("let s = r; d/ds[j] s", "r: n", 15, "an entry of a let name"),
     ("x[i] + W[1, 1]", "x: n, W: 2 x 2", 1, None),
@@ -825,3 +851,175 @@ def test_power_forms() -> None:
     assert isinstance(e, ShapeError) and "integer exponent" in e.message and e.col == 2
     e = err("y^0.5", G)
     assert isinstance(e, ShapeError) and "y.^0.5" in e.message
+
+
+# ───────────────────────────── student spellings (issue 15) ─────────────────────────────
+
+
+def _claim(text: str, given: str | None = None):
+    doc = read_document(text, given=given)
+    errs = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert not errs, str(errs[0].error)
+    return next(s for s in doc.statements if isinstance(s, Claim))
+
+
+@pytest.mark.parametrize("leibniz, prefix", [
+    ("d(x^T A x)/dx", "d/dx (x^T A x)"),
+    ("∂(x^T A x)/∂x", "d/dx (x^T A x)"),
+    ("d(x^T A x) / dx", "d/dx (x^T A x)"),
+    ("d(‖A x‖^2)/dx + x", "d/dx ‖A x‖^2 + x"),
+    ("2 d(x^T x)/dx", "2 (d/dx x^T x)"),
+    ("d(x^T x)/dx^T", "(d/dx x^T x)^T"),
+])
+def test_leibniz_spelling_reads_as_the_prefix_derivative(leibniz: str, prefix: str) -> None:
+    g = "A: n x n, x: n"
+    assert read_expr(leibniz, given=g)[0] == read_expr(prefix, given=g)[0]
+
+
+def test_leibniz_scope_is_the_bracket() -> None:
+    e, _ = read_expr("d(x^T x)/dx + x", given="x: n")
+    assert isinstance(e, ir.Add) and isinstance(e.args[0], ir.Derivative) and e.args[1] == ir.Var("x", ("n", 1))
+
+
+def test_a_variable_called_d_still_multiplies() -> None:
+    e, _ = read_expr("d (x^T x)", given="d: scalar, x: n")
+    assert not any(isinstance(n, ir.Derivative) for n in ir.walk(e))
+    e, _ = read_expr("d(x^T x)", given="d: scalar, x: n")
+    assert not any(isinstance(n, ir.Derivative) for n in ir.walk(e))
+
+
+def test_leibniz_with_a_space_after_d_shows_the_accepted_spelling() -> None:
+    with pytest.raises(ParseError) as info:
+        read_document("x: n\nd(x^T x)/d x = 2 x")
+    e = info.value
+    assert (e.line, e.col) == (2, 10)
+    assert e.message == ("in Leibniz spelling the d and the variable go together: write d(x^T x)/dx, or "
+                         "d/dx (x^T x)")
+
+
+def test_df_dx_of_a_let_name_is_its_derivative() -> None:
+    c = _claim("x: n\nlet f = x^T x\ndf/dx = 2 x")
+    assert c.lhs == ir.Derivative(ir.Named("f", c.lhs.expr.value), ir.Var("x", ("n", 1)))
+    c = _claim("x: n\nlet f = x^T x\n3 df/dx = 6 x")
+    assert any(isinstance(n, ir.Derivative) for n in ir.walk(c.lhs))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("W: n x m, x: m\ndC/dW = x", "dC/dW reads as a division of dC by dW (C is not declared, not a let name): for a "
+                                  "derivative write d/dW C(…), or d(C(…))/dW, or define let C = … first and then "
+                                  "dC/dW"),
+    ("x: n\ndx/dx = I", "dx/dx reads as a division of dx by dx (x is a variable, not a let name): for a derivative "
+                        "write d/dx x, or d(x)/dx"),
+])
+def test_near_miss_fractions_show_the_accepted_spelling(text: str, message: str) -> None:
+    with pytest.raises(ParseError) as info:
+        read_document(text)
+    assert (info.value.line, info.value.col, info.value.message) == (2, 1, message)
+
+
+def test_declared_names_starting_with_d_divide() -> None:
+    c = _claim("dy: scalar, dx: scalar\ndy/dx = dy/dx")
+    assert not any(isinstance(n, ir.Derivative) for n in ir.walk(c.lhs))
+
+
+# ───────────────────────────── sizes as numbers, mean ─────────────────────────────
+
+
+def test_a_declared_size_where_a_scalar_belongs_is_that_size() -> None:
+    e, _ = read_expr("1/N sum(X w)", given="X: N x d, w: d")
+    assert ir.Size("N") in set(ir.walk(e))
+    assert not any(isinstance(n, ir.Var) and n.name == "N" for n in ir.walk(e))
+    e, _ = read_expr("K q / sqrt(d)", given="K: n x d, q: d")
+    assert isinstance(e, ir.Div) and e.scalar == ir.Apply("sqrt", ir.Size("d"), 0)
+    e, _ = read_expr("ones(N)ᵀ X / N", given="X: N x d")
+    assert e.shape == (1, "d") and e.scalar == ir.Size("N")
+
+
+def test_a_size_is_not_a_variable_of_the_derivative() -> None:
+    with pytest.raises(TypeCheckError) as info:
+        read_expr("d/dN N x", given="x: N")
+    assert info.value.message == "cannot differentiate by N: it is a size, not a variable"
+
+
+def test_mean_divides_the_sum_by_the_number_of_entries() -> None:
+    g = "x: n, X: n x m, Y: 3 x 2"
+    assert read_expr("mean(x)", given=g)[0] == ir.Div(ir.Sum(ir.Var("x", ("n", 1))), ir.Size("n"))
+    assert read_expr("mean(X)", given=g)[0] == read_expr("sum(X) / (n m)", given=g)[0]
+    assert read_expr("mean(Y)", given=g)[0] == ir.Div(ir.Sum(ir.Var("Y", (3, 2))), ir.Num(6))
+
+
+@pytest.mark.parametrize("claim, given, verdict", [
+    ("d/dw 1/N sum((X w - y).^2) = (2/N) X^T (X w - y)", "X: N x d, w: d, y: N", "verified"),
+    ("d/dw 1/N sum((X w - y).^2) = 2 X^T (X w - y)", "X: N x d, w: d, y: N", "refuted"),
+    ("d/dw mean((X w - y).^2) = (2/N) X^T (X w - y)", "X: N x d, w: d, y: N", "verified"),
+    ("d/dw mean((X w - y).^2) = (2/d) X^T (X w - y)", "X: N x d, w: d, y: N", "refuted"),
+    ("d/dq sum(K q / sqrt(d)) = K^T ones(n) / sqrt(d)", "K: n x d, q: d", "verified"),
+    ("d/dq sum(K q / sqrt(d)) = K^T ones(n) / sqrt(n)", "K: n x d, q: d", "refuted"),
+    ("d/dw ones(N)^T X w / N = X^T ones(N) / N", "X: N x d, w: d", "verified"),
+    ("mean(X) = sum(X) / (n m)", "X: n x m", "verified"),
+    ("mean(X) = sum(X) / n", "X: n x m", "refuted"),
+])
+def test_sizes_as_numbers_are_judged_at_concrete_sizes(claim: str, given: str, verdict: str) -> None:
+    from matcalc.api import check_text
+
+    rep = check_text(claim, given=given)
+    assert rep.results[0].verdict == verdict, str(rep)
+    if verdict == "verified":
+        assert rep.results[0].methods["exact"].status == "equal"
+
+
+# ───────────────────────────── helpful errors for what students write ─────────────────────────────
+
+
+@pytest.mark.parametrize("given, col, message", [
+    ("A: nxn", 4, "'nxn' is one name, not a matrix size: write n x n (spaces around the x)"),
+    ("A: R^{nxm}", 7, "'nxm' is one name, not a matrix size: write n x m (spaces around the x)"),
+    ("A: 3x3", 5, "write 3 x 3 (spaces around the x) for a matrix size"),
+    ("A: n xm", 6, "write n x m (spaces around the x) for a matrix size"),
+])
+def test_sizes_written_without_spaces_are_errors_with_the_spelling(given: str, col: int, message: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_declarations(given)
+    assert (info.value.col, info.value.message) == (col, message)
+
+
+def test_names_with_an_x_are_still_sizes() -> None:
+    env = parse_declarations("x: nx, y: xn, M: max x n_x1")
+    assert env.vars["x"].shape == ("nx", 1) and env.vars["y"].shape == ("xn", 1)
+    assert env.vars["M"].shape == ("max", "n_x1")
+
+
+@pytest.mark.parametrize("text, col, message", [
+    ("z^L", 3, "'^L': a power by a name is not supported (an exponent is a number such as 2 or -1, T, -T, or a "
+               "bracketed constant such as (1/3)); for a layer index write z_L or zL, for an exponential exp(…)"),
+    ("(W a)^l", 7, "'^l': a power by a name is not supported (an exponent is a number such as 2 or -1, T, -T, or a "
+                   "bracketed constant such as (1/3)); for an exponential exp(…)"),
+    ("x.^k", 4, "'.^k': a power by a name is not supported (an exponent is a number such as 2 or -1, or a bracketed "
+                "constant such as (1/3)); for a layer index write x_k or xk, for an exponential exp(…)"),
+])
+def test_a_power_by_a_name_says_what_to_write(text: str, col: int, message: str) -> None:
+    with pytest.raises(ParseError) as info:
+        read_expr(text)
+    assert (info.value.col, info.value.message) == (col, message)
+
+
+def test_repeated_given_adds_declarations(capsys) -> None:
+    from matcalc import cli
+
+    assert cli.main(["show", "A x", "--given", "A: n x n", "--given", "x: n"]) == 0
+    assert "A  n×n" in capsys.readouterr().out
+    # the merged declarations still refuse a second, different type for one name, with its position
+    assert cli.main(["show", "A x", "--given", "A: n x n, x: n", "--given", "x: m"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: <given>:2:1: ") and "x" in err
+
+
+@pytest.mark.parametrize("text", ["1/N sum(X w)", "K w / sqrt(d)", "ones(N)ᵀ X / N", "mean(X)", "mean(X w) + d"])
+def test_sizes_as_numbers_read_back(text: str) -> None:
+    from matcalc.printing import to_latex, to_text
+
+    g = "X: N x d, w: d, K: n x d"
+    e, _ = read_expr(text, given=g)
+    printed = to_text(e)
+    assert read_expr(printed, given=g)[0] == e, printed
+    assert "N" in to_latex(e) or "d" in to_latex(e)

@@ -95,8 +95,11 @@ OVERALL = [
     (["verified", "verified"], "verified"),
     (["verified", "inconclusive"], "inconclusive"),
     (["inconclusive", "refuted"], "refuted"),
-    (["verified", "error"], "refuted"),
-    (["error"], "refuted"),
+    (["verified", "error"], "error"),
+    (["error"], "error"),
+    (["error", "refuted", "verified"], "refuted"),
+    (["inconclusive", "error", "verified"], "error"),
+    (["refuted", "inconclusive"], "refuted"),
     (["inconclusive", "inconclusive"], "inconclusive"),
 ]
 

@@ -139,6 +139,8 @@ class Builder(Inferrer):
             built = ir.Identity(n)
             self.flex_built.append((built, node.line, node.col))
             return built
+        if node.name not in self.syms and node.name in self.dim_names:
+            return ir.Size(node.name)  # a declared size used as a number
         s = self.syms[node.name]
         if s.kind == "let":
             return ir.Named(node.name, s.value)
@@ -389,6 +391,8 @@ class Builder(Inferrer):
                 return ir.MatMul((ir.Transpose(x), y))
             if fn == "inv" and a.is_scalar:
                 return ir.Power(a, -1)
+            if fn == "mean":  # sum(e) / (the number of entries of e): sizes as numbers
+                return entry_mean(a)
             simple = {"sum": ir.Sum, "tr": ir.Trace, "trace": ir.Trace, "det": ir.Det, "logdet": ir.LogDet,
                       "inv": ir.Inverse, "diag": ir.Diag, "vec": ir.Vec, "norm": ir.Norm, "softmax": ir.Softmax,
                       "logsumexp": ir.LogSumExp}
@@ -432,3 +436,21 @@ def _dim_atoms(d: object) -> set[str]:
     if not isinstance(d, str):
         return set()
     return {a for a in d.split("*") if a and not a.isdigit()}
+
+
+def entry_mean(a: ir.Expr) -> ir.Expr:
+    """``mean(a)``: ``sum(a)`` divided by the number of entries of ``a`` (an integer, or sizes as numbers)."""
+    coef, names = 1, []
+    for d in a.shape:
+        for f in (str(d).split("*") if isinstance(d, str) else [d]):
+            if isinstance(f, int) or f.isdigit():
+                coef *= int(f)
+            else:
+                names.append(f)
+    factors: list[ir.Expr] = ([ir.Num(coef)] if coef != 1 or not names else []) + [ir.Size(n) for n in names]
+    count = factors[0]
+    for f in factors[1:]:
+        count = ir.Scale(count, f)
+    total = ir.Sum(a) if not a.is_scalar else a
+    return total if isinstance(count, ir.Num) and count.value == 1 else ir.Div(total, count)
+

@@ -44,9 +44,10 @@ class Inferrer(Scope):
             return s
         if name in BUILTINS:
             raise self.err(TypeCheckError, f"{name} is a function: write {name}(…)", node.line, node.col)
-        if name in self.dim_names:
-            raise self.err(TypeCheckError, f"{name} is a size in a declaration, not a variable; declare it if it "
-                           "is a variable", node.line, node.col)
+        if name in self.dim_names:  # a declared size used as a number (SPEC section 3): a scalar constant
+            s = Sym(name, "dim", line, -1)
+            s.shape = (1, 1)
+            return s
         s = self.new_sym(name, "var", line)
         kind = spelling_kind(name)
         if kind == "scalar":
@@ -431,7 +432,7 @@ class Inferrer(Scope):
             self.uf.unify(b[1], 1)
             self.uf.unify(a[0], b[0])
             return (1, 1)
-        if fn in ("sum", "norm", "logsumexp"):
+        if fn in ("sum", "mean", "norm", "logsumexp"):
             return (1, 1)
         if fn in ("tr", "trace", "det", "logdet"):
             self.uf.unify(s[0], s[1])

@@ -6,7 +6,8 @@ points at the end of the input). Every ASCII and Unicode spelling of SPEC sectio
 here (``−`` is ``-``; ``⊙ ∘ .*`` are ``⊙``; ``⊘ ./`` are ``⊘``; ``‖`` and ``||`` are ``‖``; ``ᵀ`` and ``.T`` are
 ``T``; ``⁻ᵀ`` is ``INVT``; superscript numbers such as ``²`` or ``⁻¹`` are ``POW`` with an integer value;
 ``→``/``->`` are ``->``; ``@``, ``·`` and ``*`` are ``*``). ``d/dX`` and ``∂/∂X`` lex as one ``DERIV`` token
-whose ``value`` is the name ``X``; ``sum_k``, ``Σ_k`` and ``∑_k`` lex as ``SUMIDX`` with ``value`` ``k``.
+whose ``value`` is the name ``X``; Leibniz spelling ``d(e)/dX`` and ``∂(e)/∂X`` lexes as an ``LDERIV`` token (value
+``(X, column of X)``) followed by the bracket ``(e)``, the ``/dX`` dropped; ``sum_k``, ``Σ_k`` and ``∑_k`` lex as ``SUMIDX`` with ``value`` ``k``.
 Anything else raises :class:`~matcalc.errors.ParseError` at the offending column; nothing here evaluates user text.
 
 Limits (SPEC section 8): a number literal has at most :data:`MAX_NUMBER_CHARS` characters.
@@ -136,16 +137,81 @@ def _read_superscript(text: str, i: int, line: int) -> tuple[Token, int]:
     return Token("POW", text[i:k], line, col, -value if ch == "⁻" else value), k
 
 
+_OPEN_CLOSE = {"(": ")", "[": "]", "{": "}"}
+
+
+def _matching_close(text: str, i: int) -> int:
+    """The index of the bracket that closes the ``(`` at ``text[i]`` on this line, or -1."""
+    stack = []
+    for j in range(i, len(text)):
+        c = text[j]
+        if c in _OPEN_CLOSE:
+            stack.append(_OPEN_CLOSE[c])
+        elif c in ")]}":
+            if not stack or stack.pop() != c:
+                return -1
+            if not stack:
+                return j
+    return -1
+
+
+def _leibniz(text: str, i: int, line: int) -> tuple[Token, int, int] | None:
+    """Leibniz spelling at ``text[i]``: ``d(e)/dX`` or ``∂(e)/∂X`` (SPEC section 3). Returns the ``LDERIV`` token
+    (``value`` is ``(X, column of X)``), where the ``/dX`` part starts and where it ends; None if this is not one.
+    ``d(e)/d X`` (a space after the d) is a near miss: an error that shows the accepted spellings."""
+    if text[i] not in "d∂" or i + 1 >= len(text) or text[i + 1] != "(":
+        return None
+    close = _matching_close(text, i + 1)
+    if close < 0:
+        return None
+    j = close + 1
+    while j < len(text) and text[j] in " \t":
+        j += 1
+    if j >= len(text) or text[j] != "/":
+        return None
+    slash = j
+    j += 1
+    while j < len(text) and text[j] in " \t":
+        j += 1
+    if j >= len(text) or text[j] not in "d∂":
+        return None
+    k = j + 1
+    while k < len(text) and text[k] in " \t":
+        k += 1
+    if k >= len(text) or not is_ident_start(text[k]):
+        return None
+    end = _read_ident(text, k)
+    name = text[k:end]
+    if k > j + 1:
+        body = text[i + 2:close]
+        raise ParseError(f"in Leibniz spelling the {text[j]} and the variable go together: write "
+                         f"{text[i]}({body})/{text[j]}{name}, or {text[i]}/{text[j]}{name} ({body})", line=line,
+                         col=j + 1)
+    return Token("LDERIV", text[i], line, i + 1, (name, k + 1)), slash, end
+
+
 def tokenize_line(text: str, line: int) -> list[Token]:
     """The tokens of one line (without its comment), ending with an ``EOF`` token."""
     toks: list[Token] = []
     i, n = 0, len(text)
+    skip: dict[int, int] = {}  # the "/dX" of a Leibniz derivative: where it starts → where it ends
     while i < n:
         ch = text[i]
         col = i + 1
+        if i in skip:
+            i = skip.pop(i)
+            continue
         if ch in " \t\r\u00a0\ufeff":
             i += 1
             continue
+        if ch in "d∂" and not (toks and toks[-1].kind == "NAME" and toks[-1].col + len(toks[-1].text) == col):
+            found = _leibniz(text, i, line)
+            if found is not None:
+                tok, slash, end = found
+                toks.append(tok)
+                skip[slash] = end
+                i += 1
+                continue
         # derivative operators: d/dX and ∂/∂X (d/d<name> is always a derivative)
         if (text.startswith("d/d", i) or text.startswith("∂/∂", i)) and i + 3 < n and is_ident_start(text[i + 3]):
             j = _read_ident(text, i + 3)
@@ -205,6 +271,8 @@ def tokenize_line(text: str, line: int) -> list[Token]:
             toks.append(Token(kind, ch, line, col))
             i += 1
             continue
+        if ch == "∂":
+            raise ParseError("'∂' starts a derivative: write ∂/∂x e, or ∂(e)/∂x", line=line, col=col)
         name = f"U+{ord(ch):04X}"
         shown = ch if ch.isprintable() and not (0xD800 <= ord(ch) <= 0xDFFF) else "?"
         raise ParseError(f"unknown character {shown!r} ({name})", line=line, col=col)

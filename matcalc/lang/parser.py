@@ -44,7 +44,7 @@ __all__ = [
 
 # ───────────────────────────── the parser ─────────────────────────────
 
-_ATOM_START = ("NAME", "NUMBER", "(", "‖", "∇", "DERIV", "SUMIDX")
+_ATOM_START = ("NAME", "NUMBER", "(", "‖", "∇", "DERIV", "SUMIDX", "LDERIV")
 
 
 class Parser:
@@ -194,7 +194,7 @@ class Parser:
             raise self.error("missing operand before '+'")
         return self.parse_postfix()
 
-    def parse_exponent(self, caret: Token, entrywise: bool) -> object:
+    def parse_exponent(self, caret: Token, entrywise: bool, base: str = "") -> object:
         """The exponent after ``^``/``.^``: ``T``, ``-T``, a signed number or a bracketed constant."""
         t = self.tok
         if t.kind == "NAME" and t.value == "T" and not entrywise:
@@ -227,7 +227,13 @@ class Parser:
             return sign * self.next().value
         if self.tok.kind == "EOF":
             raise self.error(f"'{caret.text}' without an exponent at the end of the input")
-        hint = "; write exp(x) for the exponential" if self.tok.kind == "NAME" else ""
+        if self.tok.kind == "NAME":
+            name = self.tok.value
+            layer = f"for a layer index write {base}_{name} or {base}{name}, " if base else ""
+            raise self.error(f"'{caret.text}{name}': a power by a name is not supported (an exponent is a number such "
+                             f"as 2 or -1, " + ("" if entrywise else "T, -T, ") + "or a bracketed constant such as "
+                             f"(1/3)); {layer}for an exponential exp(…)")
+        hint = ""
         raise self.error(f"expected an exponent after '{caret.text}' (a number such as 2 or -1, "
                          + ("" if entrywise else "T, -T, ") + "or a bracketed constant such as (1/3)), found "
                          + self.tok.describe() + hint)
@@ -324,7 +330,7 @@ class Parser:
                 node = Transp(t, node)
             elif t.kind in ("^", ".^"):
                 self.next()
-                exp = self.parse_exponent(t, t.kind == ".^")
+                exp = self.parse_exponent(t, t.kind == ".^", node.name if isinstance(node, Name) else "")
                 if exp != "T" and node is caret_pow and isinstance(node.exp, Fraction):
                     # c^2^3 is c^8 in mathematics but (c^2)^3 read left to right: make the writer choose
                     raise self.error(f"'{t.text}' after a power is ambiguous: write brackets, as in (c^2)^3 or "
@@ -371,6 +377,17 @@ class Parser:
 
     def parse_atom(self) -> Node:
         t = self.tok
+        if t.kind == "LDERIV":  # d(e)/dX: the bracket is the scope (the lexer dropped the /dX)
+            self.next()
+            self.enter()
+            try:
+                body = self.parse_atom()
+            finally:
+                self.depth -= 1
+            wrt, wrt_col = t.value
+            node = Deriv(t, wrt, None, body)
+            node.wrt_col = wrt_col
+            return self.check_depth(node)
         if t.kind == "NUMBER":
             self.next()
             return Num(t, t.value)

@@ -8,6 +8,8 @@ and a bare expression apart and parses each (expressions with :class:`~matcalc.l
 
 from __future__ import annotations
 
+import re
+
 from matcalc.errors import ParseError
 from matcalc.lang.lexer import Token
 from matcalc.lang.limits import check_size
@@ -24,11 +26,27 @@ def _is_real(t: Token) -> bool:
     return t.kind == "ℝ" or (t.kind == "NAME" and t.value == "R")
 
 
+_SIZE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9]+")
+
+
+def _glued_sizes(word: str) -> tuple[str, str] | None:
+    """``("n", "m")`` for ``nxm`` (two sizes written without spaces around the x), else None."""
+    for i, ch in enumerate(word):
+        if ch == "x" and 0 < i < len(word) - 1 and _SIZE_WORD.fullmatch(word[:i]) and \
+                _SIZE_WORD.fullmatch(word[i + 1:]):
+            return word[:i], word[i + 1:]
+    return None
+
+
 class _TypeParser(Parser):
 
     def dim(self) -> object:
         t = self.tok
         if t.kind == "NAME":
+            glued = _glued_sizes(t.value)
+            if glued is not None:
+                raise self.error(f"{t.value!r} is one name, not a matrix size: write {glued[0]} x {glued[1]} "
+                                 "(spaces around the x)", t)
             self.next()
             name = t.value
             while self.tok.kind == "'":  # n' is a dimension name
@@ -51,6 +69,9 @@ class _TypeParser(Parser):
 
     def dims(self) -> tuple:
         r = self.dim()
+        t = self.tok
+        if t.kind == "NAME" and t.value.startswith("x") and _SIZE_WORD.fullmatch(t.value[1:]):
+            raise self.error(f"write {r} x {t.value[1:]} (spaces around the x) for a matrix size", t)
         if self.is_times():
             self.next()
             return (r, self.dim())

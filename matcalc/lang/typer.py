@@ -15,9 +15,9 @@ in two passes over the document:
 2. *building* constructs the IR statement by statement. The IR constructors check shapes; a
    :class:`~matcalc.shapes.ShapeError` is given the position of the operator (``+`` for ``W x + y``).
 
-A statement that cannot be typed becomes an :class:`ErrorLine` (the rest is still read) unless no claim or
-expression of the document can be typed; then the first error is raised. A syntax error anywhere raises
-:class:`~matcalc.errors.ParseError` before any typing. A shape conflict that involves undeclared names says so and
+A statement that cannot be parsed or typed becomes an :class:`ErrorLine` with its located error (the rest is still
+read; a step after it continues from the last line that could be read) unless no claim or expression of the
+document can be typed; then the first error is raised (a :class:`~matcalc.errors.ParseError` for a syntax error). A shape conflict that involves undeclared names says so and
 asks for a declaration.
 
 Readings fixed here (the printer in :mod:`matcalc.printing` follows them, so printed text reads back to the same
@@ -45,16 +45,17 @@ import re
 
 from matcalc import ir
 from matcalc.document import (
-    Bare, Claim, Declaration, Document, Env, ErrorLine, Let, LayoutSetting, Statement, Step,
+    Bare, Claim, Declaration, Document, Env, ErrorLine, Let, LayoutSetting, Problem, Statement, Step,
 )
 from matcalc.errors import MatcalcError, ParseError, TypeCheckError, UsageError
 from matcalc.lang import syntax as P
 from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
+from matcalc.lang.leibniz import rewrite_fractions
 from matcalc.lang.limits import (
     MAX_DOCUMENT_CHARS, MAX_EXPANDED_NODES, MAX_LET_DEPTH, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER, MAX_SIZE, check_let_depth, check_let_size, check_text_size,
 )
-from matcalc.lang.segment import Prepared, Segment, parse_segments, split_statements
+from matcalc.lang.segment import Prepared, Segment, parse_segments, problem_segment, split_statements
 from matcalc.lang.statement import parse_statement
 from matcalc.shapes import ShapeError, fmt_shape
 
@@ -97,7 +98,8 @@ def _read_given(reader: _Reader, given: str) -> None:
         raise e.located(line=1, col=1, source=given, where=where)
 
 
-def read_document(text: str, *, given: str | None = None, layout: str = "mixed", where: str = "<input>") -> Document:
+def read_document(text: str, *, given: str | None = None, layout: str = "mixed", where: str = "<input>",
+                  problem: str | None = None) -> Document:
     """Parse and type a whole document (SPEC section 1).
 
     Args:
@@ -105,6 +107,8 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
         given: declaration text in force before the document (``"W: n x m, x: m, y: n"``).
         layout: the derivative layout at the start (``mixed``, ``numerator`` or ``denominator``).
         where: the name of the input in error messages (a file name).
+        problem: the expression the document's derivation must start from (``--problem``; it overrides a
+            ``problem:`` line of the document).
 
     Returns:
         The :class:`Document`; a statement that cannot be typed is an :class:`ErrorLine`.
@@ -117,7 +121,9 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}: use mixed, numerator or denominator")
     prepared = _prepare(text, where)
-    used = _names_in(text) | _names_in(given or "")
+    if problem is not None:
+        prepared.insert(0, _prepare_problem(problem))
+    used = _names_in(text) | _names_in(given or "") | _names_in(problem or "")
     reader = _Reader(text, where, layout, used)
     if given:
         _read_given(reader, given)
@@ -138,10 +144,25 @@ def _prepare(text: str, where: str) -> list[Prepared]:
     except MatcalcError as e:
         raise e.located(line=1, col=1, source=text, where=where)
     try:
-        segs = split_statements(text, headers=True)
+        segs = split_statements(text, headers=True, per_line=True)
     except MatcalcError as e:
         raise e.located(line=1, col=1, source=text, where=where)
-    return parse_segments(segs, text, where)
+    return parse_segments(segs, text, where, per_line=True)
+
+
+def _prepare_problem(problem: str) -> Prepared:
+    """``--problem``: one expression, read with the document's declarations; errors name ``--problem``."""
+    where = "--problem"
+    try:
+        check_text_size(problem, "the problem")
+        if "\n" in problem:
+            raise ParseError("a problem is one expression on one line", line=1, col=1)
+        seg = problem_segment(problem, 1, 1)
+        [p] = parse_segments([seg], problem, where)
+    except MatcalcError as e:
+        raise e.located(line=1, col=1, source=problem, where=where)
+    p.seg.line = p.seg.header.line = 0  # before the document's first line
+    return p
 
 
 # ───────────────────────────── pass 1: inference ─────────────────────────────
@@ -153,6 +174,14 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
     for p in prepared:
         st = p.st
         if st is None:
+            if p.error is not None:
+                _unparsed_let(reader, p)
+            continue
+        if p.seg.header is not None:  # a problem line: its shapes unify with the document's
+            rewrite_fractions(reader.syms, st)
+            reader.index_vars = {}
+            reader.infer(st.exprs[0])
+            p.index_vars = dict(reader.index_vars)
             continue
         mark = reader.uf.mark()
         nvars = len(reader.uf.vars)
@@ -161,6 +190,8 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
         reader.let_refs_depth = 0
         reader.let_refs_size = 0
         try:
+            if st.kind in ("let", "claim", "step", "bare"):
+                rewrite_fractions(reader.syms, st)
             if st.kind == "layout":
                 reader.layout = st.layout
             elif st.kind == "decl":
@@ -178,6 +209,14 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
             if st.kind == "let" and st.name not in reader.syms:
                 reader.new_sym(st.name, "broken", st.line)
             p.error = reader.locate(e, st.line, st.col)
+
+
+def _unparsed_let(reader: _Reader, p: Prepared) -> None:
+    """A ``let NAME = …`` line that cannot be parsed still defines NAME, as broken: later uses say so."""
+    toks = p.seg.toks or []
+    if len(toks) > 2 and toks[0].kind == "NAME" and toks[0].value == "let" and toks[1].kind == "NAME" \
+            and toks[1].value not in reader.syms:
+        reader.new_sym(toks[1].value, "broken", p.seg.line)
 
 
 def _infer_let(reader: _Reader, st: P.SStmt) -> None:
@@ -236,9 +275,13 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
     for p in prepared:
         seg, st = p.seg, p.st
         if seg.header is not None:
-            statements.append(seg.header)
+            statements.append(_build_problem(reader, p) if seg.header.key == "problem" else seg.header)
             continue
         text_, line, col = seg.text, seg.line, seg.col
+        if st is None:  # a line that cannot be parsed: its error, and the next step continues from ``prev``
+            first_error = first_error or p.error
+            statements.append(ErrorLine(line, col, text_, error=p.error))
+            continue
         if st.kind == "layout":
             reader.layout = st.layout
             statements.append(LayoutSetting(line, col, text_, layout=st.layout))
@@ -263,6 +306,20 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
         typed_any = True
         prev = _add_claims(statements, st, seg, exprs, prev, let_free)
     return statements, typed_any, first_error
+
+
+def _build_problem(reader: _Reader, p: Prepared) -> Problem:
+    """The ``problem:`` expression, built; an error in it is the teacher's, and stops the check."""
+    seg = p.seg
+    reader.index_vars = p.index_vars
+    reader.flex_built = []
+    try:
+        expr = reader.build(p.st.exprs[0])
+    except MatcalcError as e:
+        if seg.line == 0:
+            raise UsageError(f"--problem {seg.text}: {e.message}") from None
+        raise reader.locate(e, seg.line, seg.col)
+    return Problem(seg.line, seg.col, seg.text, expr=expr)
 
 
 def _build_definition(reader: _Reader, st: P.SStmt, seg: Segment, let_free: dict) -> Statement:

@@ -66,6 +66,8 @@ def step_note(r: Any) -> str | None:
         return None
     if r.after_wrong is None:
         return f"judged against line {r.against_line}"
+    if str(r.vs_start or "").startswith("back on track"):
+        return str(r.vs_start)
     note = f"follows from line {r.against_line}"
     note += f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else " — but that line was wrong"
     if r.vs_start:

@@ -7,6 +7,8 @@ version) and ``tests``: one per claim or step, in line order, each with ``name``
 ``number``, ``score`` (1 for a verified line, else 0), ``max_score`` 1, ``status`` (``"passed"``/``"failed"``),
 ``output`` (Markdown: verdict, how a step was judged, diagnosis, counterexample, each method's evidence) and
 ``output_format: "md"``. A step that follows correctly from a wrong line earns its point (the slip is marked once).
+With a problem (``--problem`` or a ``problem:`` line) two more tests say whether the derivation starts from it and
+ends in a closed form, and the overall output flags a submission that does not.
 An inconclusive line earns no point and says it needs a human look. :func:`gradescope_error` gives the results for a
 submission that cannot be read at all (score 0 and the error message), so an autograder always writes a file.
 Optional ``visibility`` values are the specification's: ``hidden``, ``after_due_date``, ``after_published``,
@@ -31,7 +33,9 @@ NAME_LIMIT = 200  # long step names are shortened with "…"
 def _name(r: Any) -> str:
     from matcalc.printing import to_text
 
-    if r.lhs is not None and r.rhs is not None:
+    if r.kind == "problem":
+        body = r.text
+    elif r.lhs is not None and r.rhs is not None:
         body = ("= " + to_text(r.rhs)) if r.kind == "step" else (to_text(r.lhs) + " = " + to_text(r.rhs))
     else:
         body = " ".join(str(r.text).split())
@@ -46,10 +50,14 @@ def _test_output(r: Any) -> str:
     elif r.verdict == "verified" and r.after_wrong is not None:
         head += " — this step follows from the line before it (the earlier slip is marked once)"
     lines = [head, ""]
-    if r.text:
+    if r.text and r.kind != "problem":
         lines.append("as written: " + code_span(r.text))
         lines.append("")
-    lines.extend(claim_details_md(r))
+    if r.verdict == "error" and r.error and "\n" in r.error:
+        # the located message with its caret, as the terminal shows it
+        lines.extend(["**error:**", "", "```", r.error.replace("```", "'''"), "```", ""])
+    else:
+        lines.extend(claim_details_md(r))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -89,6 +97,9 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
     v = report.verdict
     summary = f"**{MARK[v]} {v}** — {md_escape(summary_sentence(report))}" if report.results else \
         "**✗** no claim or step was found to check"
+    flags = [r for r in report.results if r.kind == "problem" and r.verdict != "verified"]
+    for r in flags:  # the teacher's problem: a derivation off it, or one that stops early, is flagged up front
+        summary += f"\n\n**flagged** (line {r.line}): {md_escape(r.diagnosis or r.text)}"
     score = sum(t["score"] for t in tests)
     out: dict = {
         "score": score,

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from matcalc import ir
 from matcalc.printing import latex_name, to_latex
 from matcalc.render.tex import math_text
-from matcalc.results import MARK, METHOD_MARK
+from matcalc.results import MARK, METHOD_MARK, tally
 
 
 #: The marks of :mod:`matcalc.results` as math-mode LaTeX.
@@ -65,9 +65,11 @@ def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = T
                 chains.append(rows)
                 rows = []
             msg = (r.error or "cannot be typed").split("\n")[0]
+            if r.kind == "problem":  # a check of the teacher's problem: its finding, not an error
+                msg = r.diagnosis or "; ".join(r.notes)
             rows.append("& " + math_text(_shorten(r.text)) + tag)
-            if error_messages:
-                rows.append(r"& \quad " + math_text("error: " + _shorten(msg, 120)))
+            if error_messages and msg:
+                rows.append(r"& \quad " + math_text(("" if r.kind == "problem" else "error: ") + _shorten(msg, 120)))
             chains.append(rows)
             rows, last_line = [], None
             continue
@@ -88,16 +90,8 @@ def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = T
 
 
 def summary_sentence(report: Any) -> str:
-    steps = [r for r in report.results if r.kind == "step"]
-    if steps:
-        ok = sum(r.verdict == "verified" and r.after_wrong is None for r in steps)
-        s = f"{ok} of {len(steps)} steps follow"
-        others = [r for r in report.results if r.kind != "step"]
-        if others:
-            s += f"; {sum(r.verdict == 'verified' for r in others)} of {len(others)} claims verified"
-        return s
-    n_ok = sum(r.verdict == "verified" for r in report.results)
-    return f"{n_ok} of {len(report.results)} claims verified"
+    """The document's counts, as every format says them (:func:`matcalc.results.tally`)."""
+    return tally(report.results).sentence()
 
 
 #: Short labels for the engine's step names in the alignment's annotation column.

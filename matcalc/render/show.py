@@ -29,7 +29,7 @@ __all__ = ["show_tree", "show_json", "show_latex", "op_label", "op_name", "MAX_N
 MAX_NODES = 400
 
 _OP_NAMES: dict[type, str] = {
-    ir.Var: "var", ir.Num: "num", ir.Identity: "identity", ir.Zeros: "zeros", ir.Ones: "ones", ir.Add: "add",
+    ir.Var: "var", ir.Num: "num", ir.Size: "size", ir.Identity: "identity", ir.Zeros: "zeros", ir.Ones: "ones", ir.Add: "add",
     ir.Neg: "neg", ir.MatMul: "matmul", ir.Scale: "scale", ir.Div: "div", ir.Hadamard: "hadamard",
     ir.HadDiv: "entrywise-div", ir.Kron: "kron", ir.Transpose: "transpose", ir.Inverse: "inverse",
     ir.Power: "power", ir.EPower: "entrywise-power", ir.Broadcast: "expand", ir.Apply: "apply",
@@ -57,7 +57,7 @@ def op_name(e: Expr) -> str:
 
 def op_label(e: Expr) -> str:
     """A short human label of ``e``'s operation for the tree (``⊙``, ``d/dW``, ``σ'``, ``W``)."""
-    if isinstance(e, (ir.Var, ir.Num, ir.Delta)):
+    if isinstance(e, (ir.Var, ir.Num, ir.Size, ir.Delta)):
         return to_text(e)
     if isinstance(e, ir.Named):
         return f"let {e.name}"

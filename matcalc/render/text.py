@@ -20,7 +20,7 @@ from matcalc import ir
 from matcalc.document import Declaration, Let
 from matcalc.printing import to_text
 from matcalc.render.common import counterexample_items, step_note
-from matcalc.results import MARK, METHOD_MARK, CheckReport, ClaimResult, DeriveResult, ProveResult
+from matcalc.results import MARK, METHOD_MARK, CheckReport, ClaimResult, DeriveResult, ProveResult, tally
 from matcalc.shapes import fmt_shape
 
 STYLE = {"verified": "bold green", "refuted": "bold red", "inconclusive": "bold yellow", "error": "bold red"}
@@ -107,27 +107,11 @@ def render_check(report) -> Group:
     parts: list = []
     doc = report.document
     title = report.title or getattr(report, "where", None) or ""
-    steps = [r for r in report.results if r.kind == "step"]
     summary = Text()
     if title and title != "<input>":
         summary.append(title, style="bold")
         summary.append("   ")
-    n_ok = sum(r.verdict == "verified" for r in report.results)
-    if steps:
-        # a step "follows" when it follows from its own predecessor (as the Gradescope score counts it); a line
-        # in error inside a chain counts as a step that does not follow
-        steps = [r for r in report.results if r.kind in ("step", "error")]
-        ok_steps = sum(r.verdict == "verified" for r in steps)
-        summary.append(f"{ok_steps} of {len(steps)} steps follow", style="bold")
-        after = sum(r.verdict == "verified" and r.after_wrong is not None for r in steps)
-        if after:
-            summary.append(f" ({after} after a wrong line)")
-        others = len(report.results) - len(steps)
-        if others:
-            summary.append(f" · {sum(r.verdict == 'verified' for r in report.results if r.kind != 'step')} of "
-                           f"{others} claims verified")
-    else:
-        summary.append(f"{n_ok} of {len(report.results)} claims verified", style="bold")
+    summary.append(tally(report.results).sentence(), style="bold")
     parts.append(summary)
     if doc is not None and doc.env.inferred:
         parts.append(Text("inferred  " + ", ".join(doc.env.inferred), style="dim"))

@@ -372,6 +372,8 @@ class _NF:
                 return _atom(VarAtom("var", n, r, c, sym), sh)
             case ir.Num(value=v):
                 return {ONE_TERM: v} if v != 0 else {}
+            case ir.Size(dim=d):  # a size used as a number: an opaque positive scalar
+                return _atom(VarAtom("size", str(d), 1, 1, True), sh)
             case ir.Identity(n=n):
                 return {ONE_TERM: Fraction(1)} if n == 1 else _pure((Link(("I", n), n, n),))
             case ir.Zeros():

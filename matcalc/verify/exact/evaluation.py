@@ -149,6 +149,8 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
             return ov if ov is not None else _var_matrix(e, env)
         case ir.Num(value=v):
             return S.Matrix([[S.Rational(v.numerator, v.denominator)]])
+        case ir.Size(dim=d):
+            return S.Matrix([[S.Integer(env.dim(d))]])
         case ir.Identity(n=n):
             return S.eye(env.dim(n))
         case ir.Zeros(dims=(r, c)):

@@ -22,7 +22,7 @@ from matcalc.verify.numeric.structure import _analytic
 #: node types that evaluate a stack of values (batch, r, c) member by member: a complex-step Jacobian whose
 #: perturbed argument reaches the root through these only takes all its columns in one evaluation
 _BATCH_OK = frozenset({
-    ir.Var, ir.Named, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Add, ir.Neg, ir.MatMul, ir.Scale, ir.Div,
+    ir.Var, ir.Named, ir.Num, ir.Size, ir.Identity, ir.Zeros, ir.Ones, ir.Add, ir.Neg, ir.MatMul, ir.Scale, ir.Div,
     ir.Hadamard, ir.HadDiv, ir.Transpose, ir.Inverse, ir.Power, ir.EPower, ir.Broadcast, ir.Apply, ir.CallVec,
     ir.Sum, ir.Trace, ir.Det, ir.LogDet, ir.Norm, ir.Softmax, ir.LogSumExp, ir.Entry, ir.IndexSum, ir.Delta,
 })

@@ -28,7 +28,7 @@ from matcalc.verify.numeric.scalars import _lse, _lse_b, _re, _scalar_fn, _softm
 # ───────────────────────────── the evaluator ─────────────────────────────
 
 
-_LEAVES = (ir.Var, ir.Named, ir.Num, ir.Identity, ir.Zeros, ir.Ones, ir.Transpose, ir.Vec)
+_LEAVES = (ir.Var, ir.Named, ir.Num, ir.Size, ir.Identity, ir.Zeros, ir.Ones, ir.Transpose, ir.Vec)
 #: nodes whose value carries no rounding of its own (inputs, constants, rearrangements, finite differences of
 #: already perturbed evaluations)
 _EXACT = _LEAVES + (ir.Delta, ir.Entry, ir.Derivative)
@@ -220,6 +220,9 @@ class _Evaluator(_Differences):
 
     def _c_num(self, e: ir.Num) -> np.ndarray:
         return np.array([[float(e.value)]])
+
+    def _c_size(self, e: ir.Size) -> np.ndarray:
+        return np.array([[float(self.pt.dim(e.dim))]])
 
     def _c_identity(self, e: ir.Identity) -> np.ndarray:
         return np.eye(self.pt.dim(e.n))
@@ -430,7 +433,7 @@ class _Evaluator(_Differences):
 
 
 _DISPATCH: dict[type, Any] = {
-    ir.Var: _Evaluator._c_var, ir.Num: _Evaluator._c_num, ir.Identity: _Evaluator._c_identity,
+    ir.Var: _Evaluator._c_var, ir.Num: _Evaluator._c_num, ir.Size: _Evaluator._c_size, ir.Identity: _Evaluator._c_identity,
     ir.Zeros: _Evaluator._c_zeros, ir.Ones: _Evaluator._c_ones, ir.Add: _Evaluator._c_add, ir.Neg: _Evaluator._c_neg,
     ir.MatMul: _Evaluator._c_matmul, ir.Scale: _Evaluator._c_scale, ir.Div: _Evaluator._c_div,
     ir.Hadamard: _Evaluator._c_hadamard, ir.HadDiv: _Evaluator._c_haddiv, ir.Kron: _Evaluator._c_kron,
