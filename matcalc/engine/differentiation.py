@@ -36,7 +36,8 @@ def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixe
     Args:
         expr: the expression (nested ``Derivative`` nodes are expanded first, innermost first).
         wrt: an ``ir.Var``, an ``ir.Named`` (a let name) or ``ir.Entry(Var, indices)``.
-        kind: ``"d"`` (in ``layout``), ``"grad"`` (shaped like ``wrt``) or ``"jacobian"`` (numerator, of ``vec``s).
+        kind: ``"d"`` (in ``layout``), ``"grad"`` (shaped like ``wrt``), ``"jacobian"`` (numerator, of ``vec``s) or
+            ``"hessian"`` (of a scalar: the Jacobian of its gradient, by ``vec(wrt)`` for a matrix).
         layout: ``"mixed"``, ``"numerator"`` or ``"denominator"`` (SPEC section 4).
 
     Raises:
@@ -74,7 +75,21 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
     network cost O(L) time and O(L) distinct result nodes together. The derivations share their steps.
     """
     with _deep():
+        if kind == "hessian":
+            return [_hessian(expr, w, layout) for w in wrts]
         return _differentiate_many(expr, wrts, kind=kind, layout=layout)
+
+
+def _hessian(expr: Expr, wrt: Expr, layout: str) -> Derivation:
+    """``hessian(f, X) = jacobian(grad(f, X), X)``: the gradient, then its Jacobian (by ``vec(X)`` for a matrix)."""
+    if not is_scalar(expr.shape):
+        raise MatcalcError("the Hessian needs a scalar function")
+    g = _differentiate_many(expr, [wrt], kind="grad", layout=layout)[0]
+    h = _differentiate_many(g.result, [wrt], kind="jacobian", layout=layout)[0]
+    steps = list(g.steps) + [Step("hessian", Derivative(expr, wrt, "hessian"),
+                                  Derivative(g.result, wrt, "jacobian"),
+                                  "the Hessian is the Jacobian of the gradient")] + list(h.steps)
+    return Derivation(expr, wrt, h.result, steps, "hessian", layout, h.raw)
 
 
 def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed") -> list[Derivation]:
@@ -170,7 +185,11 @@ def _expand_derivatives(expr: Expr) -> Expr:
     def go(x: Expr) -> Expr:
         if id(x) in memo:
             return memo[id(x)]
-        if isinstance(x, Derivative):
+        if isinstance(x, Derivative) and x.kind == "hessian":
+            inner = go(x.expr)
+            grad = differentiate(inner, x.wrt, kind="grad").result
+            out = differentiate(grad, x.wrt, kind="jacobian").result
+        elif isinstance(x, Derivative):
             inner = go(x.expr)
             out = differentiate(inner, x.wrt, kind=x.kind, layout=x.layout).result
         else:

@@ -233,9 +233,23 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
             return _index_sum(ix, body, env)
         case ir.Delta(i=i, j=j):
             return S.Matrix([[S.Integer(1 if _index_value(i, env) == _index_value(j, env) else 0)]])
+        case ir.Derivative(kind="hessian"):
+            return _ev(ir.nest_hessians(e), env)
         case ir.Derivative():
             return _derivative(e, env)
+        case ir.Commutation(m=m, n=n):
+            return _commutation(env.dim(m), env.dim(n))
     raise ExactError(f"the exact method cannot evaluate {type(e).__name__}")
+
+
+def _commutation(m: int, n: int) -> sympy.Matrix:
+    """``K(m, n)``: the permutation with ``vec(Xᵀ) = K vec(X)`` for X m×n (entry (i, j) of X is at j·m + i of
+    ``vec(X)`` and at i·n + j of ``vec(Xᵀ)``)."""
+    K = sympy.zeros(m * n, m * n)
+    for i in range(m):
+        for j in range(n):
+            K[i * n + j, j * m + i] = 1
+    return K
 
 
 def _kron(A: sympy.Matrix, B: sympy.Matrix, env: ExactEnv) -> sympy.Matrix:
@@ -276,6 +290,8 @@ def _call_vec(fn: str, order: int, args: list) -> sympy.Matrix:
         return sympy.Matrix([[vector_function(fn, n)(*args)]])
     if order == 1:
         return sympy.Matrix(n, 1, lambda i, j: vector_function(fn, n, (i + 1,))(*args))
+    if order == 2:  # the Hessian: generic second partials, one symbol per unordered pair (symmetric)
+        return sympy.Matrix(n, n, lambda i, j: vector_function(fn, n, (i + 1, j + 1))(*args))
     raise ExactError(f"CallVec order {order} is not supported")
 
 
