@@ -349,7 +349,7 @@ defrule("transpose", Transpose, "∂Aᵀ: dY = dAᵀ, gradient Gᵀ", "Matrix Co
         example=lambda: (Trace(MatMul((T(_v("A", _n, _m)), _v("B", _n, _m)))), _v("A", _n, _m)),
         index_proof=lambda s: (s["X"][s["j"], s["i"]], s["X"][s["p"], s["q"]],
                                s["d"](s["j"], s["p"]) * s["d"](s["i"], s["q"])))
-defrule("commutation", Transpose, "∂vec(Xᵀ)/∂vec X = K(m, n), the commutation matrix, for X m×n",
+defrule("commutation", Transpose, "∂Xᵀ: dY = dXᵀ, gradient Gᵀ; vec(dXᵀ) = K(m, n) vec(dX) for X m×n",
         "Magnus & Neudecker, Matrix Differential Calculus, ch. 3 (vec(Xᵀ) = K vec X) and ch. 9",
         "∂(X_ji)/∂X_pq = δ_jp δ_iq",
         vjp=lambda y, g, i: T(g), jac=_transpose_jac,
