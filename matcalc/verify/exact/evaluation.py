@@ -333,10 +333,34 @@ def _inverse(m: sympy.Matrix) -> sympy.Matrix:
         raise ExactError("the inverse of a non-square matrix")
     if m.rows == 1:
         return sympy.Matrix([[1 / m[0, 0]]])
-    d = m.det(method="berkowitz")
+    if m.is_diagonal():  # entry by entry: the determinant's simplification would cost seconds on σ or exp entries
+        if any(m[i, i] == 0 for i in range(m.rows)):
+            raise ExactError("the inverse of a singular matrix")
+        return sympy.diag(*[1 / m[i, i] for i in range(m.rows)])
+    from sympy.matrices.utilities import dotprodsimp
+
+    with dotprodsimp(False):  # plain products: the zero tests of the check simplify later, entry by entry
+        d = m.det(method="berkowitz")
     if d == 0:
         raise ExactError("the inverse of a singular matrix")
-    return m.adjugate(method="berkowitz") / d
+    if not _surely_nonzero(d):
+        d = m.det(method="berkowitz")  # with SymPy's simplification: shows a structurally singular matrix
+        if d == 0:
+            raise ExactError("the inverse of a singular matrix")
+    with dotprodsimp(False):
+        return m.adjugate(method="berkowitz") / d
+
+
+def _surely_nonzero(d: sympy.Expr) -> bool:
+    """True when ``d`` is far from 0 at a point of its free symbols (so it is not identically 0); False when the
+    point cannot tell (a generic function, a value near 0)."""
+    syms = sorted(d.free_symbols, key=str)
+    vals = {x: sympy.Rational(3 + 2 * k, 7 + k) for k, x in enumerate(syms)}
+    try:
+        v = d.xreplace(vals).evalf(30)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return False
+    return bool(v.is_number and v.is_finite and abs(v) > 1e-12)
 
 
 # ───────────────────────────── derivatives ─────────────────────────────

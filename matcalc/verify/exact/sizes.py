@@ -59,6 +59,56 @@ def _least_sizes(exprs: list) -> dict[str, int]:
     return least
 
 
+def _simple(d: object) -> bool:
+    return isinstance(d, int) or (isinstance(d, str) and dim_symbols(d) == [d])
+
+
+def _rank_needs(exprs: list) -> list[tuple]:
+    """Pairs (big, small) of dimensions with big ≥ small needed for an inverted product to be invertible: in
+    ``inv(Xᵀ X)`` with X N×d the rank is at most N, so N ≥ d (a tall X stays tall). Single symbols only."""
+    needs: list[tuple] = []
+
+    def unwrap(x: ir.Expr) -> ir.Expr:
+        while isinstance(x, (ir.Transpose, ir.Named, ir.Neg, ir.Scale, ir.Div)):
+            x = x.value if isinstance(x, ir.Named) else x.arg
+        return x
+
+    for e in exprs:
+        for node in ir.walk(e):
+            if isinstance(node, (ir.Inverse, ir.LogDet)):
+                arg = node.arg
+            elif isinstance(node, ir.Power) and node.exp < 0 and not node.base.is_scalar:
+                arg = node.base
+            else:
+                continue
+            n = arg.shape[0]
+            inner = unwrap(arg)
+            if not isinstance(inner, ir.MatMul) or not _simple(n):
+                continue
+            for f in inner.args:
+                for d in f.shape:
+                    if d != n and _simple(d) and (d, n) not in needs:
+                        needs.append((d, n))
+    return needs
+
+
+def _meet_rank_needs(sz: dict, needs: list[tuple], fixed: dict) -> dict:
+    """``sz`` with each symbol that must be at least another one raised above it (tall stays tall)."""
+    out = dict(sz)
+    for _ in range(3):
+        for big, small in needs:
+            b = out.get(big, big) if isinstance(big, str) else big
+            s = out.get(small, small) if isinstance(small, str) else small
+            if isinstance(b, int) and isinstance(s, int) and b < s and isinstance(big, str) and big not in fixed:
+                out[big] = s + 1
+    return out
+
+
+def _meets(sz: dict, needs: list[tuple]) -> bool:
+    val = lambda d: sz.get(d) if isinstance(d, str) else d  # noqa: E731
+    return all(val(b) is None or val(s) is None or val(b) >= val(s) for b, s in needs)
+
+
 #: Limits on one size assignment: symbols for all variables, entries of the largest node.
 MAX_VAR_ENTRIES = 72
 MAX_NODE_ENTRIES = 144
@@ -91,6 +141,7 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
         return [dict(fixed)]
 
     least = _least_sizes(exprs)
+    needs = _rank_needs(exprs)
 
     def build(values: list[int]) -> dict[str, int]:
         out = dict(fixed)
@@ -98,7 +149,7 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
         for sym, lo in least.items():  # ``x[3]`` needs n ≥ 3
             if sym in out and sym not in fixed and out[sym] < lo:
                 out[sym] = lo
-        return out
+        return out if _meets(out, needs) else _meet_rank_needs(out, needs, fixed)
 
     def fits(sz: dict) -> bool:
         v, largest = _cost(exprs, sz)
