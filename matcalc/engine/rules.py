@@ -324,14 +324,18 @@ defrule("kronecker", Kron, "∂(a ⊗ b)/∂a = I ⊗ b, ∂(a ⊗ b)/∂b = a �
         index_proof=lambda s: (s["a"][s["i"]] * s["b"][s["k"]], s["a"][s["j"]], s["d"](s["i"], s["j"]) * s["b"][s["k"]]))
 defrule("kronecker-left", Kron, "∂vec(X ⊗ B)/∂vec X = (I_n ⊗ K(q, m) ⊗ I_p)(I_mn ⊗ vec B), X m×n, B p×q",
         "Magnus & Neudecker, Matrix Differential Calculus, ch. 3 (Theorem 3.10) and ch. 9",
-        "∂(X_ij B_kl)/∂X_rs = δ_ir δ_js B_kl",
+        "∂(X_ij B_kl)/∂X_pq = δ_ip δ_jq B_kl",
         vjp=_kron_vjp, jac=_kron_jac,
-        example=lambda: (Kron(_v("X", _n, _m), _v("B", _k, 2)), _v("X", _n, _m)))
+        example=lambda: (Kron(_v("X", _n, _m), _v("B", _k, 2)), _v("X", _n, _m)),
+        index_proof=lambda s: (s["X"][s["i"], s["j"]] * s["B"][s["k"], s["l"]], s["X"][s["p"], s["q"]],
+                               s["d"](s["i"], s["p"]) * s["d"](s["j"], s["q"]) * s["B"][s["k"], s["l"]]))
 defrule("kronecker-right", Kron, "∂vec(A ⊗ X)/∂vec X = (I_n ⊗ K(q, m) ⊗ I_p)(vec A ⊗ I_pq), A m×n, X p×q",
         "Magnus & Neudecker, Matrix Differential Calculus, ch. 3 (Theorem 3.10) and ch. 9",
-        "∂(A_ij X_kl)/∂X_rs = A_ij δ_kr δ_ls",
+        "∂(A_ij X_kl)/∂X_pq = A_ij δ_kp δ_lq",
         vjp=_kron_vjp, jac=_kron_jac,
-        example=lambda: (Kron(_v("A", _n, _m), _v("X", _k, 2)), _v("X", _k, 2)))
+        example=lambda: (Kron(_v("A", _n, _m), _v("X", _k, 2)), _v("X", _k, 2)),
+        index_proof=lambda s: (s["A"][s["i"], s["j"]] * s["X"][s["k"], s["l"]], s["X"][s["p"], s["q"]],
+                               s["A"][s["i"], s["j"]] * s["d"](s["k"], s["p"]) * s["d"](s["l"], s["q"])))
 
 
 # ───────────────────────────── transpose, inverse, powers ─────────────────────────────
@@ -344,16 +348,19 @@ def _transpose_jac(y: Transpose, i: int) -> Expr:
     return Commutation(r, c)  # vec(Xᵀ) = K(m, n) vec(X) for X m×n
 
 
-defrule("transpose", Transpose, "∂Aᵀ: dY = dAᵀ, gradient Gᵀ", "Matrix Cookbook (4)", "∂(X_ji)/∂X_pq = δ_jp δ_iq",
+defrule("transpose", Transpose, "∂aᵀ: dY = daᵀ, gradient Gᵀ (a vector: vec(aᵀ) = a)", "Matrix Cookbook (4)",
+        "∂(X_ji)/∂X_pq = δ_jp δ_iq",
         vjp=lambda y, g, i: T(g), jac=_transpose_jac,
-        example=lambda: (Trace(MatMul((T(_v("A", _n, _m)), _v("B", _n, _m)))), _v("A", _n, _m)),
+        example=lambda: (MatMul((T(_v("a", _n)), _v("B", _n, _m))), _v("a", _n)),
         index_proof=lambda s: (s["X"][s["j"], s["i"]], s["X"][s["p"], s["q"]],
                                s["d"](s["j"], s["p"]) * s["d"](s["i"], s["q"])))
 defrule("commutation", Transpose, "∂Xᵀ: dY = dXᵀ, gradient Gᵀ; vec(dXᵀ) = K(m, n) vec(dX) for X m×n",
         "Magnus & Neudecker, Matrix Differential Calculus, ch. 3 (vec(Xᵀ) = K vec X) and ch. 9",
         "∂(X_ji)/∂X_pq = δ_jp δ_iq",
         vjp=lambda y, g, i: T(g), jac=_transpose_jac,
-        example=lambda: (Transpose(_v("X", _n, _m)), _v("X", _n, _m)))
+        example=lambda: (Transpose(_v("X", _n, _m)), _v("X", _n, _m)),
+        index_proof=lambda s: (s["X"][s["j"], s["i"]], s["X"][s["p"], s["q"]],
+                               s["d"](s["j"], s["p"]) * s["d"](s["i"], s["q"])))
 defrule("inverse", Inverse, "∂X⁻¹: dY = −X⁻¹ dX X⁻¹, gradient −X⁻ᵀ G X⁻ᵀ", "Matrix Cookbook (59), (61)",
         "∂(X⁻¹)_ij/∂X_pq = −(X⁻¹)_ip (X⁻¹)_qj",
         vjp=lambda y, g, i: Neg(mm(T(y), g, T(y))), jac=lambda y, i: Neg(Kron(T(y), y)),
