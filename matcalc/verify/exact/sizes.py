@@ -37,11 +37,18 @@ def _cost(exprs: list, sizes: dict) -> tuple[int, int]:
     for e in exprs:
         for node in ir.walk(e):
             r, c = eval_dim(node.shape[0], sizes), eval_dim(node.shape[1], sizes)
-            largest = max(largest, r * c)
+            if not _permutation_like(node):  # 0/1 constants (I, K(m, n) and their ⊗) cost no symbolic work
+                largest = max(largest, r * c)
             if isinstance(node, ir.Var) and node.name not in seen:
                 seen.add(node.name)
                 var_entries += r * c
     return var_entries, largest
+
+
+def _permutation_like(node: ir.Expr) -> bool:
+    if isinstance(node, (ir.Identity, ir.Commutation)):
+        return True
+    return isinstance(node, ir.Kron) and _permutation_like(node.a) and _permutation_like(node.b)
 
 
 def _least_sizes(exprs: list) -> dict[str, int]:
@@ -177,7 +184,24 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
             return ok
     # over budget even at 2/3: the cheapest distinct-ish assignment, then all 2
     cheap = build([2 + (i % 2) for i in range(k)])
-    return [cheap] if fits(cheap) else [build([2] * k)]
+    return [cheap] if fits(cheap) else [_commutations_differ(build([2] * k), exprs, fixed)]
+
+
+def _commutations_differ(sz: dict, exprs: list, fixed: dict) -> dict:
+    """``sz`` with the two sizes of every ``K(m, n)`` made different: K(2, 2) is symmetric, so at equal sizes
+    K(m, n) and K(n, m) (a transposed Kronecker order) could not be told apart."""
+    out = dict(sz)
+    for e in exprs:
+        for node in ir.walk(e):
+            if isinstance(node, ir.Commutation) and node.m != node.n and _simple(node.m) and _simple(node.n):
+                m = out.get(node.m, node.m) if isinstance(node.m, str) else node.m
+                n = out.get(node.n, node.n) if isinstance(node.n, str) else node.n
+                if m == n:
+                    for sym in (node.n, node.m):
+                        if isinstance(sym, str) and sym not in fixed:
+                            out[sym] = m + 1
+                            break
+    return out
 
 
 # ───────────────────────────── free indices ─────────────────────────────
