@@ -149,6 +149,7 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
 
     least = _least_sizes(exprs)
     needs = _rank_needs(exprs)
+    repaired: list[bool] = []
 
     def build(values: list[int]) -> dict[str, int]:
         out = dict(fixed)
@@ -156,7 +157,10 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
         for sym, lo in least.items():  # ``x[3]`` needs n ≥ 3
             if sym in out and sym not in fixed and out[sym] < lo:
                 out[sym] = lo
-        return out if _meets(out, needs) else _meet_rank_needs(out, needs, fixed)
+        if _meets(out, needs):
+            return out
+        repaired.append(True)
+        return _meet_rank_needs(out, needs, fixed)
 
     def fits(sz: dict) -> bool:
         v, largest = _cost(exprs, sz)
@@ -173,9 +177,16 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
         else:
             # two symbols equal in the first assignment differ in the second (up to c² symbols)
             second = [cycle[(i % c + i // c + 1) % c] for i in range(k)]
+        repaired.clear()
         cands = [build(first)]
+        first_repaired = bool(repaired)
         if second != first:
-            cands.append(build(second))
+            repaired.clear()
+            second_sz = build(second)
+            # a second assignment that a rank need had to enlarge costs much more (inverting a 3×3 of sums where the
+            # first inverts a 2×2): kept only when the first was enlarged too
+            if not repaired or first_repaired:
+                cands.append(second_sz)
         ok: list[dict] = []
         for cand in cands:
             if fits(cand) and cand not in ok:
