@@ -52,6 +52,10 @@ TRUE = [
     ("jacobian(kron(X, X), X) = kron(kron(eye(n), K(n, m)), eye(m)) (kron(kron(eye(n), eye(m)), vec(X)) "
      "+ kron(vec(X), kron(eye(n), eye(m))))", "X: m x n"),
     ("d/dX tr(A X^T B) = B A", "A: n x m, X: p x m, B: p x n"),
+    # derivatives of vectors by one entry, taken entry by entry
+    ("d/dx[i] (A x)[j] = A[j, i]", "A: n x m, x: m"),
+    ("d/dW[j, k] (W x)[l] = [l = j] x[k]", "W: n x m, x: m"),
+    ("d/dx[i] (x ⊙ x)[j] = 2 [i = j] x[j]", "x: n"),
 ]
 
 FALSE = [
@@ -76,6 +80,8 @@ FALSE = [
      "A: p x q, X: m x n"),
     ("jacobian(kron(X, X), X) = 2 kron(kron(eye(n), K(n, m)), eye(m)) kron(vec(X), kron(eye(n), eye(m)))",
      "X: m x n"),
+    ("d/dx[i] (A x)[j] = A[i, j]", "A: n x n, x: n"),
+    ("d/dW[j, k] (W x)[l] = [l = k] x[j]", "W: n x n, x: n"),
 ]
 
 
@@ -232,3 +238,21 @@ def test_derive_first_order_kronecker_and_commutation_forms(expr: str, given: st
     r = matcalc.derive(expr, "X", given=given)
     assert piece in to_text(r.items[0].derivation.result)
     assert r.items[0].numeric.status == "equal"
+
+
+def test_exact_matrix_powers_by_repeated_squaring() -> None:
+    from matcalc.verify import exact
+
+    A = ir.Var("A", ("n", "n"))
+    P = lambda k: ir.Power(A, k)  # noqa: E731
+    assert exact.check_equal(P(64), ir.MatMul((P(32), P(32))), budget_s=30).status == "equal"
+    assert exact.check_equal(P(5), ir.MatMul((P(2), P(3))), budget_s=30).status == "equal"
+    assert exact.check_equal(P(5), ir.MatMul((P(2), P(2), P(2))), budget_s=30).status == "different"
+
+
+def test_vector_by_one_entry_says_how_to_write_it() -> None:
+    from matcalc.engine import differentiate
+
+    A, x = ir.Var("A", ("n", "m")), ir.Var("x", ("m", 1))
+    with pytest.raises(MatcalcError, match=r"d/dx\[i\] \(A x\)\[j\]"):
+        differentiate(ir.MatMul((A, x)), ir.Entry(x, (2,)))

@@ -348,7 +348,7 @@ def _transpose_jac(y: Transpose, i: int) -> Expr:
     return Commutation(r, c)  # vec(Xᵀ) = K(m, n) vec(X) for X m×n
 
 
-defrule("transpose", Transpose, "∂aᵀ: dY = daᵀ, gradient Gᵀ (a vector: vec(aᵀ) = a)", "Matrix Cookbook (4)",
+defrule("transpose", Transpose, "∂Aᵀ: dY = dAᵀ, gradient Gᵀ", "Matrix Cookbook (4)",
         "∂(X_ji)/∂X_pq = δ_jp δ_iq",
         vjp=lambda y, g, i: T(g), jac=_transpose_jac,
         example=lambda: (MatMul((T(_v("a", _n)), _v("B", _n, _m))), _v("a", _n)),

@@ -268,10 +268,19 @@ def _power(B: sympy.Matrix, k: Fraction, env: ExactEnv) -> sympy.Matrix:
     n = int(k)
     if n < 0:
         B, n = _inverse(B), -n
-    out = sympy.eye(B.rows)
-    for _ in range(n):  # plain products: Matrix.__pow__ runs a slow simplification on every step
-        out = _matmul(out, B, env)
-    return out
+    if n == 0:
+        return sympy.eye(B.rows)
+    # by repeated squaring, in plain products (Matrix.__pow__ runs a slow simplification on every step): B^64 is
+    # B^32 B^32 entry by entry, the same expressions as the product written out
+    out = None
+    while True:
+        if n & 1:
+            out = B if out is None else _matmul(out, B, env)
+        n >>= 1
+        if not n:
+            return out
+        env.check_time()
+        B = _matmul(B, B, env)
 
 
 def _apply(fn: str, order: int, declared: bool, A: sympy.Matrix) -> sympy.Matrix:
