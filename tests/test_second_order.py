@@ -213,6 +213,12 @@ def test_derive_order_2_gives_the_hessian(capsys) -> None:
     out = capsys.readouterr().out
     assert rc == 0
     assert "result  A + Aᵀ" in out and "numeric check ✓" in out
+    # every equation shown is true as written: the Hessian step is not labelled ∂f/∂x
+    assert "∇²_x (xᵀ A x) = jacobian((A + Aᵀ) x, x)" in out and "∂(xᵀ A x)/∂x = jacobian" not in out
+    rc = main(["derive", "x^T A x", "--wrt", "x", "--order", "2", "--format", "latex"])
+    tex = capsys.readouterr().out
+    assert rc == 0 and "\\nabla^{2}_{x}\\left(x^{\\top} A x\\right) &= A + A^{\\top}" in tex
+    assert "\\frac{\\partial}{\\partial x} x^{\\top} A x &= A + A^{\\top}" not in tex
 
 
 def test_derive_order_2_by_a_matrix_and_of_a_declared_function() -> None:

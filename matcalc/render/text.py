@@ -159,6 +159,8 @@ def _group(e: ir.Expr) -> str:
 def step_text(s) -> str:
     """A derivation step as it reads in the lecture: ``∂z'/∂a = W`` for a Jacobian, ``= …`` for a rewrite."""
     before, after = s.before, s.after
+    if isinstance(before, ir.Derivative) and before.kind == "hessian":
+        return f"∇²_{_group(before.wrt)} {_group(before.expr)} = {to_text(after)}"
     if isinstance(before, ir.Derivative) and before.kind != "grad":
         return f"∂{_group(before.expr)}/∂{_group(before.wrt)} = {to_text(after)}"
     if isinstance(before, ir.Derivative):
