@@ -52,6 +52,10 @@ TRUE = [
     ("jacobian(kron(X, X), X) = kron(kron(eye(n), K(n, m)), eye(m)) (kron(kron(eye(n), eye(m)), vec(X)) "
      "+ kron(vec(X), kron(eye(n), eye(m))))", "X: m x n"),
     ("d/dX tr(A X^T B) = B A", "A: n x m, X: p x m, B: p x n"),
+    # Hessian-vector products
+    ("hessian(sum(softplus(X w)) - y^T X w, w) v = X^T (sigma'(X w) ⊙ (X v))", LOGISTIC + ", v: d"),
+    ("hessian(x^T A x, x) v = (A + A^T) v", QUAD + ", v: n"),
+    ("hessian(x^T A x, x) x = (A + A^T) x", QUAD),
     # derivatives of vectors by one entry, taken entry by entry
     ("d/dx[i] (A x)[j] = A[j, i]", "A: n x m, x: m"),
     ("d/dW[j, k] (W x)[l] = [l = j] x[k]", "W: n x m, x: m"),
@@ -80,6 +84,8 @@ FALSE = [
      "A: p x q, X: m x n"),
     ("jacobian(kron(X, X), X) = 2 kron(kron(eye(n), K(n, m)), eye(m)) kron(vec(X), kron(eye(n), eye(m)))",
      "X: m x n"),
+    ("hessian(x^T A x, x) v = 2 A v", QUAD + ", v: n"),
+    ("hessian(sum(softplus(X w)) - y^T X w, w) v = X^T (sigma(X w) ⊙ (X v))", LOGISTIC + ", v: d"),
     ("d/dx[i] (A x)[j] = A[i, j]", "A: n x n, x: n"),
     ("d/dW[j, k] (W x)[l] = [l = k] x[j]", "W: n x n, x: n"),
 ]
@@ -262,3 +268,14 @@ def test_vector_by_one_entry_says_how_to_write_it() -> None:
     A, x = ir.Var("A", ("n", "m")), ir.Var("x", ("m", 1))
     with pytest.raises(MatcalcError, match=r"d/dx\[i\] \(A x\)\[j\]"):
         differentiate(ir.MatMul((A, x)), ir.Entry(x, (2,)))
+
+
+def test_hessian_vector_product_is_derived_without_the_hessian() -> None:
+    from matcalc.engine import expand_derivatives
+
+    e = _last("hessian(sum(softplus(X w)) - y^T X w, w) v", LOGISTIC + ", v: d")
+    out = expand_derivatives(e)
+    assert not any(isinstance(n, ir.Diag) for n in ir.walk(out)), to_text(out)  # no d×d matrix formed
+    # by w itself the product is not a Hessian-vector product with a constant vector: the Hessian is formed
+    e = _last("hessian(x^T A x, x) x", QUAD)
+    assert to_text(expand_derivatives(e)) == "(A + Aᵀ) x"

@@ -173,6 +173,25 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
     return out
 
 
+def _hessian_vector(x: ir.MatMul, go) -> Expr | None:
+    """``hessian(f, x) v`` with v a column free of x, as ``grad(grad(f, x)ᵀ v, x)``: the Hessian-vector product
+    without forming the Hessian (Pearlmutter's trick; the Hessian is symmetric). None when no factor is such."""
+    args = list(x.args)
+    for i, h in enumerate(args[:-1]):
+        v = args[i + 1]
+        if not (isinstance(h, Derivative) and h.kind == "hessian" and h.wrt.shape[1] == 1 and v.shape[1] == 1):
+            continue
+        w = h.wrt
+        names = {n.name for n in ir.walk(w.value) if isinstance(n, Var)} if isinstance(w, Named) else {w.name}
+        if any(isinstance(n, (Var, Named)) and n.name in names for n in ir.walk(v)):
+            continue
+        g = differentiate(go(h.expr), w, kind="grad").result
+        hv = differentiate(ir.MatMul((ir.Transpose(g), go(v))), w, kind="grad").result
+        rest = [go(a) for a in args[:i]] + [hv] + [go(a) for a in args[i + 2:]]
+        return rest[0] if len(rest) == 1 else ir.MatMul(tuple(rest))
+    return None
+
+
 def expand_derivatives(expr: Expr) -> Expr:
     """``expr`` with every ``Derivative`` node replaced by its closed form (innermost first)."""
     with _deep():
@@ -185,7 +204,10 @@ def _expand_derivatives(expr: Expr) -> Expr:
     def go(x: Expr) -> Expr:
         if id(x) in memo:
             return memo[id(x)]
-        if isinstance(x, Derivative) and x.kind == "hessian":
+        hv = _hessian_vector(x, go) if isinstance(x, ir.MatMul) else None
+        if hv is not None:
+            out = hv
+        elif isinstance(x, Derivative) and x.kind == "hessian":
             inner = go(x.expr)
             grad = differentiate(inner, x.wrt, kind="grad").result
             out = differentiate(grad, x.wrt, kind="jacobian").result
