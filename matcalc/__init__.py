@@ -39,7 +39,7 @@ def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: i
     return check_text(text, given=given, layout=layout, seed=seed, problem=problem)
 
 
-def derive(expr: str, wrt: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0):
+def derive(expr: str, wrt: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0, order: int = 1):
     """Derive ``expr`` by the variables named in ``wrt`` (comma-separated) and check the result numerically.
 
     Returns:
@@ -47,7 +47,7 @@ def derive(expr: str, wrt: str, given: str | None = None, layout: str = "mixed",
     """
     from matcalc.api import derive_text
 
-    return derive_text(expr, wrt=wrt, given=given, layout=layout, seed=seed)
+    return derive_text(expr, wrt=wrt, given=given, layout=layout, seed=seed, order=order)
 
 
 def prove(name: str, *, seed: int = 0):

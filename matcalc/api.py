@@ -15,6 +15,7 @@ from matcalc import ir
 from matcalc.document import Bare, Claim, Document, ErrorLine, Step
 from matcalc.errors import MatcalcError, TypeCheckError, UsageError
 from matcalc.marking import check_document
+from matcalc.shapes import fmt_shape
 from matcalc.results import CheckReport, DeriveItem, DeriveResult, ProveResult, TheoremResult
 
 
@@ -76,8 +77,9 @@ def _lookup_wrt(name: str, doc: Document) -> ir.Expr:
 
 
 def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = "mixed", where: str = "<input>",
-                seed: int = 0) -> DeriveResult:
-    """Derive the document's last expression by each name in ``wrt`` and check each result numerically."""
+                seed: int = 0, order: int = 1) -> DeriveResult:
+    """Derive the document's last expression by each name in ``wrt`` and check each result numerically; with
+    ``order=2`` the Hessian of a scalar expression (SPEC section 6, ``derive --order 2``)."""
     from matcalc.engine import differentiate
     from matcalc.lang import read_document
     from matcalc.verify.guard import guarded
@@ -99,12 +101,19 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
         raise late[0].error
     expr = bare[-1].expr
     layout_now = getattr(bare[-1], "layout", None) or _layout_at(doc, bare[-1].line, layout)
+    if order not in (1, 2):
+        raise UsageError("--order is 1 (the derivative) or 2 (the Hessian)")
+    if order == 2 and not expr.is_scalar:
+        raise UsageError(f"--order 2 gives the Hessian of a scalar, but {expr} is {fmt_shape(expr.shape)}")
+    kind = "hessian" if order == 2 else "d"
     items = []
     for name in [w for w in _split_wrt(wrt) if w.strip()]:
         x = _lookup_wrt(name, doc)
-        d = differentiate(expr, x, layout=layout_now, reserved=_names_in_use(doc))
+        if kind == "hessian" and isinstance(x, ir.Entry):
+            raise UsageError("--order 2 differentiates by a vector or a matrix, not by one entry")
+        d = differentiate(expr, x, kind=kind, layout=layout_now, reserved=_names_in_use(doc))
         # the numeric check as the verifier runs it: a hard time limit, and a failure (out of memory) is "unknown"
-        num, _cx = guarded(lambda: run_numeric(ir.Derivative(expr, x, "d", layout_now), d.result, (), 5.0, seed),
+        num, _cx = guarded(lambda: run_numeric(ir.Derivative(expr, x, kind, layout_now), d.result, (), 5.0, seed),
                            5.0, "numeric")
         items.append(DeriveItem(x, d, num))
     if not items:

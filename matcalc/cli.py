@@ -71,6 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("derive", help="the derivative in closed matrix form, with its steps and a numeric check",
                         epilog='examples:\n  matcalc derive "x^T A x" --wrt x\n'
+                        '  matcalc derive "x^T A x" --wrt x --order 2\n'
                         '  matcalc derive "sigma(W x + b)" --wrt x,W --given "W: n x m, x: m, b: n"',
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("input", metavar="EXPR|FILE", help="an expression, or a .mc document (its last expression)")
@@ -80,6 +81,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed",
                     help="derivative layout (default: mixed)")
     sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
+    sp.add_argument("--order", type=int, choices=(1, 2), default=1,
+                    help="1: the derivative (default); 2: the Hessian of a scalar (by vec(X) for a matrix X)")
     common(sp)
 
     sp = sub.add_parser("check", help="judge claims: verified, refuted (with a counterexample) or inconclusive",
@@ -247,7 +250,8 @@ def cmd_derive(args: argparse.Namespace) -> int:
     from matcalc.api import derive_text
 
     text, where = _read_input(args.input)
-    result = derive_text(text, wrt=args.wrt, given=args.given, layout=args.layout, where=where, seed=args.seed)
+    result = derive_text(text, wrt=args.wrt, given=args.given, layout=args.layout, where=where, seed=args.seed,
+                         order=args.order)
     _render_result(result, args)
     return result.exit_code
 

@@ -11,11 +11,14 @@ Conventions fixed here for every stage:
 
 * ``Apply(fn, arg, order)`` is an entrywise scalar function; ``order`` counts primes (``σ'(z)`` has order 1).
   Built-in names are in :data:`ENTRYWISE`; a declared ``f: R -> R`` is ``Apply`` with ``declared=True``.
-* ``CallVec(fn, arg, order)`` is a declared ``C: R^n -> R``: order 0 is a scalar, order 1 its gradient (a column).
+* ``CallVec(fn, arg, order)`` is a declared ``C: R^n -> R``: order 0 is a scalar, order 1 its gradient (a column),
+  order 2 its Hessian ``C''(u)`` (a symmetric n×n matrix).
+* ``Commutation(m, n)`` is the commutation matrix ``K(m, n)``: ``vec(Xᵀ) = K(m, n) vec(X)`` for X m×n (mn×mn).
 * ``Named(name, value)`` marks a ``let`` name where it is used: transparent for value and shape; a derivative
   by ``name`` differentiates through the marked occurrences only (SPEC section 3).
 * ``Derivative(expr, wrt, kind, layout)``: ``kind`` is ``"d"`` (``d/dX``, in ``layout``), ``"grad"`` (shaped
-  like ``wrt``) or ``"jacobian"`` (numerator layout of ``vec``s); ``wrt`` is a :class:`Var`, a :class:`Named`
+  like ``wrt``), ``"jacobian"`` (numerator layout of ``vec``s) or ``"hessian"`` (of a scalar, by ``vec(wrt)``: it is
+  ``jacobian(grad(e, X), X)``, see :func:`nest_hessians`); ``wrt`` is a :class:`Var`, a :class:`Named`
   or an :class:`Entry` of a :class:`Var`.
 * Index expressions: ``Entry(arg, (i, j))`` with indices ``Index`` or ``int`` (1-based); ``IndexSum(index, body)``;
   ``Delta(i, j)`` is the Kronecker delta ``[i = j]``.
@@ -42,7 +45,8 @@ __all__ = [
     "Expr", "Var", "Num", "Identity", "Zeros", "Ones", "Add", "Neg", "MatMul", "Scale", "Div", "Hadamard",
     "HadDiv", "Kron", "Transpose", "Inverse", "Power", "EPower", "Broadcast", "Apply", "CallVec", "MaxMin",
     "Sum", "Trace", "Det", "LogDet", "Diag", "Vec", "Norm", "Softmax", "LogSumExp", "Derivative", "Named",
-    "Index", "Entry", "IndexSum", "Delta", "ENTRYWISE", "PROPS", "children", "walk", "rebuild", "Dim", "Shape",
+    "Index", "Entry", "IndexSum", "Delta", "Commutation", "nest_hessians", "ENTRYWISE", "PROPS", "children", "walk",
+    "rebuild", "Dim", "Shape",
 ]
 
 #: Built-in entrywise functions (SPEC section 3). ``sigma`` is the logistic function.
@@ -434,7 +438,8 @@ class Apply(Expr):
 
 @dataclass(frozen=True)
 class CallVec(Expr):
-    """A declared ``C: R^n -> R`` at a column ``arg``; order 0 is the value (scalar), order 1 the gradient (column)."""
+    """A declared ``C: R^n -> R`` at a column ``arg``: order 0 the value (scalar), 1 the gradient (column), 2 the
+    Hessian (symmetric n×n)."""
 
     fn: str
     arg: Expr
@@ -444,12 +449,27 @@ class CallVec(Expr):
         if self.arg.shape[1] != 1:
             raise ShapeError(f"{self.fn} takes a column vector, but {_desc(self.arg)} is {fmt_shape(self.arg.shape)}",
                              operands=(self.arg,))
-        if self.order not in (0, 1):
-            raise ValueError("CallVec supports the value and the gradient only")
+        if self.order not in (0, 1, 2):
+            raise ValueError("CallVec supports the value, the gradient and the Hessian only")
 
     @property
     def shape(self) -> Shape:
+        if self.order == 2:
+            return (self.arg.shape[0], self.arg.shape[0])
         return (1, 1) if self.order == 0 else self.arg.shape
+
+
+@dataclass(frozen=True)
+class Commutation(Expr):
+    """The commutation matrix ``K(m, n)`` (Magnus & Neudecker, ch. 3): ``vec(Xᵀ) = K(m, n) vec(X)`` for X m×n."""
+
+    m: Dim
+    n: Dim
+
+    @property
+    def shape(self) -> Shape:
+        d = dim_mul(self.m, self.n)
+        return (d, d)
 
 
 # ───────────────────────────── reductions and structure ─────────────────────────────
@@ -629,6 +649,8 @@ def derivative_shape(expr_shape: Shape, wrt_shape: Shape, kind: str, layout: str
         return wrt_shape
     if kind == "jacobian":
         return (dim_mul(k, l), dim_mul(p, q))
+    if kind == "hessian":
+        return (dim_mul(p, q), dim_mul(p, q))
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}")
     if is_scalar(expr_shape):
@@ -651,11 +673,11 @@ class Derivative(Expr):
     layout: str = "mixed"
 
     def __post_init__(self) -> None:
-        if self.kind not in ("d", "grad", "jacobian"):
+        if self.kind not in ("d", "grad", "jacobian", "hessian"):
             raise ValueError(f"unknown derivative kind {self.kind!r}")
-        if self.kind == "grad" and not is_scalar(self.expr.shape):
+        if self.kind in ("grad", "hessian") and not is_scalar(self.expr.shape):
             raise ShapeError(
-                f"grad needs a scalar, but {_desc(self.expr)} is {fmt_shape(self.expr.shape)}", operands=(self.expr,)
+                f"{self.kind} needs a scalar, but {_desc(self.expr)} is {fmt_shape(self.expr.shape)}", operands=(self.expr,)
             )
 
     @property
@@ -666,7 +688,7 @@ class Derivative(Expr):
 # ───────────────────────────── generic traversal ─────────────────────────────
 
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {
-    Var: (), Num: (), Size: (), Identity: (), Zeros: (), Ones: (), Delta: (),
+    Var: (), Num: (), Size: (), Identity: (), Zeros: (), Ones: (), Delta: (), Commutation: (),
     Add: ("args",), MatMul: ("args",),
     Neg: ("arg",), Transpose: ("arg",), Inverse: ("arg",), Broadcast: ("arg",), Apply: ("arg",), CallVec: ("arg",),
     Sum: ("arg",), Trace: ("arg",), Det: ("arg",), LogDet: ("arg",), Diag: ("arg",), Vec: ("arg",), Norm: ("arg",),
@@ -719,6 +741,27 @@ def walk(e: Expr) -> Iterator[Expr]:
 def variables(e: Expr) -> set[Var]:
     """The variables occurring in ``e`` (inside ``let`` names too)."""
     return {n for n in walk(e) if isinstance(n, Var)}
+
+
+def nest_hessians(e: Expr) -> Expr:
+    """``e`` with every ``hessian(f, X)`` written as what it means, ``jacobian(grad(f, X), X)`` (SPEC section 3)."""
+    if not any(isinstance(x, Derivative) and x.kind == "hessian" for x in walk(e)):
+        return e
+    memo: dict[int, Expr] = {}
+
+    def go(x: Expr) -> Expr:
+        got = memo.get(id(x))
+        if got is not None:
+            return got
+        kids = children(x)
+        nk = [go(k) for k in kids]
+        out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        if isinstance(out, Derivative) and out.kind == "hessian":
+            out = Derivative(Derivative(out.expr, out.wrt, "grad"), out.wrt, "jacobian")
+        memo[id(x)] = out
+        return out
+
+    return go(e)
 
 
 Number = Union[int, Fraction]

@@ -553,6 +553,9 @@ class _Printer:
     def p_CallVec(self, e: ir.CallVec) -> _P:
         return _P(self.call(e.fn + "'" * e.order, [self.arg(e.arg)]), ATOM)
 
+    def p_Commutation(self, e: ir.Commutation) -> _P:
+        return _P(self.call("K", [self.dim(e.m), self.dim(e.n)]), ATOM)
+
     def _unary_call(self, e: Expr) -> _P:
         return _P(self.call(self.fname(_FUNC_TEXT[type(e)]), [self.arg(e.arg)]), ATOM)
 
@@ -595,8 +598,8 @@ class _Printer:
     def p_Derivative(self, e: ir.Derivative) -> _P:
         if e.kind == "grad":
             return _P(self.call("grad", [self.arg(e.expr), self.wrt(e.wrt)]), ATOM)
-        if e.kind == "jacobian":
-            return _P(self.call("jacobian", [self.arg(e.expr), self.wrt(e.wrt)]), ATOM)
+        if e.kind in ("jacobian", "hessian"):
+            return _P(self.call(e.kind, [self.arg(e.expr), self.wrt(e.wrt)]), ATOM)
         body = self.p(e.expr)
         if body.prec < DERIV and not body.prefix:
             body = self.br(body)
@@ -733,7 +736,12 @@ class _LatexPrinter(_Printer):
         fn = latex_name(e.fn)
         if e.order == 1:
             fn = "\\nabla " + fn
+        elif e.order == 2:
+            fn = "\\nabla^{2} " + fn
         return _P(self.call(fn, [self.arg(e.arg)]), ATOM)
+
+    def p_Commutation(self, e: ir.Commutation) -> _P:
+        return _P("K_{" + self.dim(e.m) + "," + self.dim(e.n) + "}", ATOM)
 
     def p_Norm(self, e: ir.Norm) -> _P:
         return _P("\\left\\lVert " + self.arg(e.arg) + " \\right\\rVert", ATOM)
@@ -753,6 +761,8 @@ class _LatexPrinter(_Printer):
     def p_Derivative(self, e: ir.Derivative) -> _P:
         if e.kind == "jacobian":
             return _P("\\mathrm{J}_{" + self.wrt(e.wrt) + "}\\left(" + self.arg(e.expr) + "\\right)", ATOM)
+        if e.kind == "hessian":
+            return _P("\\nabla^{2}_{" + self.wrt(e.wrt) + "}\\left(" + self.arg(e.expr) + "\\right)", ATOM)
         body = self.p(e.expr)
         if body.prec < DERIV and not body.prefix:
             body = self.br(body)

@@ -55,6 +55,13 @@ LECTURE: tuple[tuple[str, str], ...] = (
     ("nielsen-e2", "ex."),
     ("nielsen-e3", "ex."),
     ("nielsen-p2", "ex."),
+    # "Looking forward": second order (THEOREMS.md section C)
+    ("hessian-quadratic", "fwd."),
+    ("hessian-least-squares", "fwd."),
+    ("hessian-logistic", "fwd."),
+    ("hessian-softmax-ce", "fwd."),
+    ("gauss-newton", "fwd."),
+    ("hessian-chain-linear", "fwd."),
 )
 _PART = dict(LECTURE)
 _ORDER = {name: i for i, (name, _) in enumerate(LECTURE)}

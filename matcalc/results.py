@@ -236,6 +236,7 @@ class DeriveResult(Renderable):
             "derivatives": [
                 {
                     "wrt": to_text(i.wrt),
+                    "order": 2 if i.derivation.kind == "hessian" else 1,
                     "result": to_text(i.derivation.result),
                     "latex": to_latex(i.derivation.result),
                     "shape": list(map(str, i.derivation.result.shape)),

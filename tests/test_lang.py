@@ -712,7 +712,7 @@ def test_round_trip_through_printer(text: str) -> None:
     ("∇f(x)", "f: R -> R, x: n", 1, "∇ needs a function of a vector"),
     ("∇exp(x)", "x: n", 1, "∇ needs a declared function"),
     ("∇y(x)", "x: n, y: n", 1, "∇ needs a declared function"),
-    ("C''(x)", "C: R^n -> R, x: n", 1, "only the value and the gradient"),
+    ("C'''(x)", "C: R^n -> R, x: n", 1, "the value, the gradient"),  # C''(x) is the Hessian (issue 13)
     ("exp(x, x)", "x: n", 1, "exp takes one argument, not 2"),
     ("max(x)", "x: n", 1, "max takes 2 arguments"),
     ("ones(x + x)", "x: n", 6, "takes sizes"),

@@ -37,7 +37,8 @@ def differentiate(expr: Expr, wrt: Expr, *, kind: str = "d", layout: str = "mixe
     Args:
         expr: the expression (nested ``Derivative`` nodes are expanded first, innermost first).
         wrt: an ``ir.Var``, an ``ir.Named`` (a let name) or ``ir.Entry(Var, indices)``.
-        kind: ``"d"`` (in ``layout``), ``"grad"`` (shaped like ``wrt``) or ``"jacobian"`` (numerator, of ``vec``s).
+        kind: ``"d"`` (in ``layout``), ``"grad"`` (shaped like ``wrt``), ``"jacobian"`` (numerator, of ``vec``s) or
+            ``"hessian"`` (of a scalar: the Jacobian of its gradient, by ``vec(wrt)`` for a matrix).
         layout: ``"mixed"``, ``"numerator"`` or ``"denominator"`` (SPEC section 4).
         lecture: present the steps as the lecture does (:mod:`matcalc.engine.lecture`) where it can.
         reserved: names the caller's document uses, which the lecture's names for intermediate results avoid.
@@ -78,7 +79,21 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
     network cost O(L) time and O(L) distinct result nodes together. The derivations share their steps.
     """
     with _deep():
+        if kind == "hessian":
+            return [_hessian(expr, w, layout) for w in wrts]
         return _differentiate_many(expr, wrts, kind=kind, layout=layout, lecture=lecture, reserved=reserved)
+
+
+def _hessian(expr: Expr, wrt: Expr, layout: str) -> Derivation:
+    """``hessian(f, X) = jacobian(grad(f, X), X)``: the gradient, then its Jacobian (by ``vec(X)`` for a matrix)."""
+    if not is_scalar(expr.shape):
+        raise MatcalcError("the Hessian needs a scalar function")
+    g = _differentiate_many(expr, [wrt], kind="grad", layout=layout, lecture=False)[0]
+    h = _differentiate_many(g.result, [wrt], kind="jacobian", layout=layout, lecture=False)[0]
+    steps = list(g.steps) + [Step("hessian", Derivative(expr, wrt, "hessian"),
+                                  Derivative(g.result, wrt, "jacobian"),
+                                  "the Hessian is the Jacobian of the gradient")] + list(h.steps)
+    return Derivation(expr, wrt, h.result, steps, "hessian", layout, h.raw)
 
 
 def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed",
@@ -170,6 +185,25 @@ def _symmetric(wrt: Expr) -> bool:
     return isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props)
 
 
+def _hessian_vector(x: ir.MatMul, go) -> Expr | None:
+    """``hessian(f, x) v`` with v a column free of x, as ``grad(grad(f, x)ᵀ v, x)``: the Hessian-vector product
+    without forming the Hessian (Pearlmutter's trick; the Hessian is symmetric). None when no factor is such."""
+    args = list(x.args)
+    for i, h in enumerate(args[:-1]):
+        v = args[i + 1]
+        if not (isinstance(h, Derivative) and h.kind == "hessian" and h.wrt.shape[1] == 1 and v.shape[1] == 1):
+            continue
+        w = h.wrt
+        names = {n.name for n in ir.walk(w.value) if isinstance(n, Var)} if isinstance(w, Named) else {w.name}
+        if any(isinstance(n, (Var, Named)) and n.name in names for n in ir.walk(v)):
+            continue
+        g = differentiate(go(h.expr), w, kind="grad").result
+        hv = differentiate(ir.MatMul((ir.Transpose(g), go(v))), w, kind="grad").result
+        rest = [go(a) for a in args[:i]] + [hv] + [go(a) for a in args[i + 2:]]
+        return rest[0] if len(rest) == 1 else ir.MatMul(tuple(rest))
+    return None
+
+
 def expand_derivatives(expr: Expr) -> Expr:
     """``expr`` with every ``Derivative`` node replaced by its closed form (innermost first)."""
     with _deep():
@@ -182,7 +216,14 @@ def _expand_derivatives(expr: Expr) -> Expr:
     def go(x: Expr) -> Expr:
         if id(x) in memo:
             return memo[id(x)]
-        if isinstance(x, Derivative):
+        hv = _hessian_vector(x, go) if isinstance(x, ir.MatMul) else None
+        if hv is not None:
+            out = hv
+        elif isinstance(x, Derivative) and x.kind == "hessian":
+            inner = go(x.expr)
+            grad = differentiate(inner, x.wrt, kind="grad").result
+            out = differentiate(grad, x.wrt, kind="jacobian").result
+        elif isinstance(x, Derivative):
             inner = go(x.expr)
             out = differentiate(inner, x.wrt, kind=x.kind, layout=x.layout).result
         else:

@@ -37,7 +37,9 @@ def by_entry(expr: Expr, wrt: Entry, steps: list[Step], tracer: Tracer | None = 
     if not isinstance(X, Var):
         raise MatcalcError("a derivative by an entry needs an entry of a variable, such as W[j, k]")
     if not is_scalar(expr.shape):
-        raise UnsupportedDerivative("the derivative of a vector or matrix by one entry (take an entry of it first)")
+        raise UnsupportedDerivative("the derivative of a vector or matrix by one entry has no closed matrix form "
+                                    "here (it would need unit vectors): take an entry of it first, as in "
+                                    "d/dx[i] (A x)[j] = A[j, i]")
     is_x = matcher(X)
     return _dentry(expr, X, wrt.idx, is_x, steps)
 

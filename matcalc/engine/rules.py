@@ -27,7 +27,7 @@ from typing import Callable
 from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import (
-    Add, Apply, Broadcast, CallVec, Det, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, Kron,
+    Add, Apply, Broadcast, CallVec, Commutation, Det, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, Kron,
     LogDet, LogSumExp, MatMul, MaxMin, Neg, Norm, Ones, Power, Scale, Softmax, Sum, Trace, Transpose, Var, Vec,
     Zeros,
 )
@@ -288,23 +288,33 @@ defrule("min", MaxMin, "∂min(w, x)/∂w = diag([w < x])", "derived with the el
                                s["H"](s["w"][s["i"]] - s["x"][s["i"]]) * s["d"](s["i"], s["j"])))
 
 
-def _kron_check(y: Kron) -> None:
-    for a in (y.a, y.b):
-        if not (a.shape[1] == 1):
-            raise UnsupportedDerivative("the derivative of a Kronecker product of matrices (only column vectors "
-                                        "are supported: ∂(a ⊗ b)/∂a = I ⊗ b)")
+def _columns(y: Kron) -> bool:
+    return y.a.shape[1] == 1 and y.b.shape[1] == 1
 
 
 def _kron_vjp(y: Kron, g: Expr, i: int) -> Expr:
-    _kron_check(y)
+    if not _columns(y):
+        x = y.a if i == 0 else y.b
+        return unvec(mm(T(_kron_matrix_jac(y, i)), col(g)), x.shape)
     if i == 0:
         return mm(Kron(Identity(y.a.shape[0]), T(y.b)), g)
     return mm(Kron(T(y.a), Identity(y.b.shape[0])), g)
 
 
 def _kron_jac(y: Kron, i: int) -> Expr:
-    _kron_check(y)
+    if not _columns(y):
+        return _kron_matrix_jac(y, i)
     return Kron(Identity(y.a.shape[0]), y.b) if i == 0 else Kron(y.a, Identity(y.b.shape[0]))
+
+
+def _kron_matrix_jac(y: Kron, i: int) -> Expr:
+    """``vec(A ⊗ B) = (I_n ⊗ K(q, m) ⊗ I_p)(vec A ⊗ vec B)`` for A m×n, B p×q (Magnus & Neudecker, ch. 3,
+    Theorem 10), and ``vec A ⊗ vec B = (I_mn ⊗ vec B) vec A = (vec A ⊗ I_pq) vec B``."""
+    (m, n), (p, q) = y.a.shape, y.b.shape
+    P = Kron(Kron(Identity(n), Commutation(q, m)), Identity(p))
+    if i == 0:
+        return mm(P, Kron(Identity(dim_mul(m, n)), col(y.b)))
+    return mm(P, Kron(col(y.a), Identity(dim_mul(p, q))))
 
 
 defrule("kronecker", Kron, "∂(a ⊗ b)/∂a = I ⊗ b, ∂(a ⊗ b)/∂b = a ⊗ I (columns)", "Magnus & Neudecker, ch. 3 and 9",
@@ -312,6 +322,20 @@ defrule("kronecker", Kron, "∂(a ⊗ b)/∂a = I ⊗ b, ∂(a ⊗ b)/∂b = a �
         vjp=_kron_vjp, jac=_kron_jac,
         example=lambda: (Kron(_v("a", _n), _v("b", _m)), _v("a", _n)),
         index_proof=lambda s: (s["a"][s["i"]] * s["b"][s["k"]], s["a"][s["j"]], s["d"](s["i"], s["j"]) * s["b"][s["k"]]))
+defrule("kronecker-left", Kron, "∂vec(X ⊗ B)/∂vec X = (I_n ⊗ K(q, m) ⊗ I_p)(I_mn ⊗ vec B), X m×n, B p×q",
+        "Magnus & Neudecker, Matrix Differential Calculus, ch. 3 (Theorem 3.10) and ch. 9",
+        "∂(X_ij B_kl)/∂X_pq = δ_ip δ_jq B_kl",
+        vjp=_kron_vjp, jac=_kron_jac,
+        example=lambda: (Kron(_v("X", _n, _m), _v("B", _k, 2)), _v("X", _n, _m)),
+        index_proof=lambda s: (s["X"][s["i"], s["j"]] * s["B"][s["k"], s["l"]], s["X"][s["p"], s["q"]],
+                               s["d"](s["i"], s["p"]) * s["d"](s["j"], s["q"]) * s["B"][s["k"], s["l"]]))
+defrule("kronecker-right", Kron, "∂vec(A ⊗ X)/∂vec X = (I_n ⊗ K(q, m) ⊗ I_p)(vec A ⊗ I_pq), A m×n, X p×q",
+        "Magnus & Neudecker, Matrix Differential Calculus, ch. 3 (Theorem 3.10) and ch. 9",
+        "∂(A_ij X_kl)/∂X_pq = A_ij δ_kp δ_lq",
+        vjp=_kron_vjp, jac=_kron_jac,
+        example=lambda: (Kron(_v("A", _n, _m), _v("X", _k, 2)), _v("X", _k, 2)),
+        index_proof=lambda s: (s["A"][s["i"], s["j"]] * s["X"][s["k"], s["l"]], s["X"][s["p"], s["q"]],
+                               s["A"][s["i"], s["j"]] * s["d"](s["k"], s["p"]) * s["d"](s["l"], s["q"])))
 
 
 # ───────────────────────────── transpose, inverse, powers ─────────────────────────────
@@ -321,13 +345,20 @@ def _transpose_jac(y: Transpose, i: int) -> Expr:
     r, c = y.arg.shape
     if r == 1 or c == 1:
         return Identity(vsize(y))
-    raise UnsupportedDerivative("the Jacobian of the transpose of a matrix (it needs the commutation matrix); "
-                                "differentiate a scalar or a vector function of it instead")
+    return Commutation(r, c)  # vec(Xᵀ) = K(m, n) vec(X) for X m×n
 
 
-defrule("transpose", Transpose, "∂Aᵀ: dY = dAᵀ, gradient Gᵀ", "Matrix Cookbook (4)", "∂(X_ji)/∂X_pq = δ_jp δ_iq",
+defrule("transpose", Transpose, "∂Aᵀ: dY = dAᵀ, gradient Gᵀ", "Matrix Cookbook (4)",
+        "∂(X_ji)/∂X_pq = δ_jp δ_iq",
         vjp=lambda y, g, i: T(g), jac=_transpose_jac,
-        example=lambda: (Trace(MatMul((T(_v("A", _n, _m)), _v("B", _n, _m)))), _v("A", _n, _m)),
+        example=lambda: (MatMul((T(_v("a", _n)), _v("B", _n, _m))), _v("a", _n)),
+        index_proof=lambda s: (s["X"][s["j"], s["i"]], s["X"][s["p"], s["q"]],
+                               s["d"](s["j"], s["p"]) * s["d"](s["i"], s["q"])))
+defrule("commutation", Transpose, "∂Xᵀ: dY = dXᵀ, gradient Gᵀ; vec(dXᵀ) = K(m, n) vec(dX) for X m×n",
+        "Magnus & Neudecker, Matrix Differential Calculus, ch. 3 (vec(Xᵀ) = K vec X) and ch. 9",
+        "∂(X_ji)/∂X_pq = δ_jp δ_iq",
+        vjp=lambda y, g, i: T(g), jac=_transpose_jac,
+        example=lambda: (Transpose(_v("X", _n, _m)), _v("X", _n, _m)),
         index_proof=lambda s: (s["X"][s["j"], s["i"]], s["X"][s["p"], s["q"]],
                                s["d"](s["j"], s["p"]) * s["d"](s["i"], s["q"])))
 defrule("inverse", Inverse, "∂X⁻¹: dY = −X⁻¹ dX X⁻¹, gradient −X⁻ᵀ G X⁻ᵀ", "Matrix Cookbook (59), (61)",
@@ -553,17 +584,21 @@ defrule("logsumexp", LogSumExp, "∂logsumexp(z)/∂z = softmax(z)ᵀ, gradient 
 
 
 def _callvec_check(y: CallVec) -> None:
-    if y.order != 0:
-        raise UnsupportedDerivative(f"the derivative of the gradient {y.fn}' of a declared function (its Hessian)")
+    if y.order > 1:
+        raise UnsupportedDerivative(f"the derivative of the Hessian {y.fn}'' of a declared function (third order)")
 
 
 def _callvec_vjp(y: CallVec, g: Expr, i: int) -> Expr:
     _callvec_check(y)
+    if y.order == 1:  # the adjoint of the gradient C'(u): C''(u)ᵀ G = C''(u) G (the Hessian is symmetric)
+        return mm(CallVec(y.fn, y.arg, 2), g)
     return sc(g, CallVec(y.fn, y.arg, 1))
 
 
 def _callvec_jac(y: CallVec, i: int) -> Expr:
     _callvec_check(y)
+    if y.order == 1:
+        return CallVec(y.fn, y.arg, 2)
     return T(CallVec(y.fn, y.arg, 1))
 
 
@@ -571,6 +606,11 @@ defrule("declared-C", CallVec, "∂C(u)/∂u = C'(u)ᵀ, gradient C'(u) = ∇C(u
         "Parr & Howard, gradient (A1); Nielsen (BP1a) ∇_a C", "∂C(u)/∂u_j = (∇C(u))_j",
         vjp=_callvec_vjp, jac=_callvec_jac,
         example=lambda: (CallVec("C", Apply("f", _v("z", _n), 0, True)), _v("z", _n)))
+defrule("declared-C-hessian", CallVec, "∂C'(u)/∂u = C''(u) = ∇²C(u), the symmetric Hessian of a declared "
+        "C: R^n → R", "Magnus & Neudecker, Matrix Differential Calculus, ch. 6 and 10 (the Hessian matrix)",
+        "∂(∂C/∂u_i)/∂u_j = ∂²C/∂u_i∂u_j",
+        vjp=_callvec_vjp, jac=_callvec_jac,
+        example=lambda: (CallVec("C", MatMul((_W(), _x())), 1), _x()))
 
 
 # ───────────────────────────── entries and index sums (index mode, see engine/entry.py) ─────────────────────────────
@@ -628,6 +668,9 @@ DISPATCH: dict[type, Callable[[Expr, int], str]] = {
     Power: _power_rule,
     MaxMin: lambda node, i: node.op,
     Apply: _apply_rule,
+    Transpose: lambda node, i: "transpose" if 1 in node.arg.shape else "commutation",
+    Kron: lambda node, i: "kronecker" if _columns(node) else ("kronecker-left" if i == 0 else "kronecker-right"),
+    CallVec: lambda node, i: "declared-C-hessian" if node.order == 1 else "declared-C",
 }
 for _r in RULES.values():  # every other operation: its one rule (the first in the table with a vjp or a Jacobian)
     if _r.vjp is not None or _r.jac is not None:

@@ -356,7 +356,7 @@ class Builder(Inferrer):
                 raise self.err(ShapeError, f"{what.name} takes a column vector of length {fmt_dim(what.dim)} "
                                f"({what.name}: R^{fmt_dim(what.dim)} -> R), but {a} is {fmt_shape(a.shape)}",
                                line, col)
-            return ir.CallVec(what.name, a, node.primes + (1 if node.nabla else 0))
+            return ir.CallVec(what.name, a, node.primes + int(node.nabla))
         fn = what
         if fn in ("ones", "zeros", "eye"):
             dims = [self.dim_arg(a, fn) for a in node.args]
@@ -364,7 +364,10 @@ class Builder(Inferrer):
                 return ir.Identity(dims[0])
             shape = (dims[0], dims[1] if len(dims) > 1 else 1)
             return ir.Ones(shape) if fn == "ones" else ir.Zeros(shape)
-        if fn in ("grad", "jacobian"):
+        if fn == "K":
+            m, n = (self.dim_arg(a, fn) for a in node.args)
+            return ir.Commutation(m, n)
+        if fn in ("grad", "jacobian", "hessian"):
             e = self.build(node.args[0])
             w = node.args[1]
             if isinstance(w, P.Name):

@@ -365,12 +365,15 @@ class Inferrer(Scope):
                     raise self.err(TypeCheckError, f"∇ needs a function of a vector (C: R^n -> R); {node.name} is "
                                    "entrywise (R -> R): write " + node.name + "'(…)", node.line, node.col)
                 return how, what
-            order = node.primes + (1 if node.nabla else 0)
-            if order > 1:
-                raise self.err(TypeCheckError, f"{node.name}: only the value and the gradient ({node.name}'(u) or "
-                               f"∇{node.name}(u)) of a function R^n -> R are supported", node.line, node.col)
+            order = node.primes + int(node.nabla)
+            if order > 2 or (node.primes and node.nabla):
+                raise self.err(TypeCheckError, f"{node.name}: the value, the gradient ({node.name}'(u) or "
+                               f"∇{node.name}(u)) and the Hessian ({node.name}''(u) or ∇²{node.name}(u)) of a "
+                               "function R^n -> R are supported", node.line, node.col)
             return how, what
         name = what
+        if name == "K" and len(node.args) != 2:
+            return "product", None
         if node.nabla:
             raise self.err(TypeCheckError, f"∇ needs a declared function C: R^n -> R, not the built-in {name}",
                            node.line, node.col)
@@ -402,7 +405,8 @@ class Inferrer(Scope):
                 return s
             self.uf.unify(s[0], what.dim)
             self.uf.unify(s[1], 1)
-            return (1, 1) if node.primes + node.nabla == 0 else s
+            order = node.primes + int(node.nabla)
+            return (1, 1) if order == 0 else (s[0], s[0]) if order == 2 else s
         fn = what
         args = node.args
         if fn in ("ones", "zeros", "eye"):
@@ -410,9 +414,20 @@ class Inferrer(Scope):
             if fn == "eye":
                 return (dims[0], dims[0])
             return (dims[0], dims[1] if len(dims) > 1 else 1)
-        if fn in ("grad", "jacobian"):
+        if fn == "K":  # the commutation matrix K(m, n): vec(Xᵀ) = K(m, n) vec(X) for X m×n
+            m, n = (self.dim_arg(a, fn) for a in args)
+            return (("*", m, n), ("*", m, n))
+        if fn in ("grad", "jacobian", "hessian"):
             es = self.infer(args[0])
             ws = self.wrt_of_arg(args[1], fn)
+            if fn == "hessian":
+                if isinstance(args[1], P.EntryN):
+                    raise self.err(TypeCheckError, "hessian differentiates by a vector or a matrix, not by one entry",
+                                   args[1].line, args[1].col)
+                if not self.sc(es):
+                    self.uf.unify(es[0], 1)
+                    self.uf.unify(es[1], 1)
+                return (self.prod(ws), self.prod(ws))
             if fn == "grad":
                 if not self.sc(es):
                     self.uf.unify(es[0], 1)

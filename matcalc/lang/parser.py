@@ -418,6 +418,10 @@ class Parser:
             return Name(t, t.value)
         if t.kind == "∇":
             self.next()
+            order = 1
+            if self.tok.kind == "POW" and self.tok.value == 2:  # ∇²C(u): the Hessian
+                self.next()
+                order = 2
             name = self.expect("NAME", "a function name after '∇'")
             open_tok = self.expect("(", f"'(' after ∇{name.value}")
             self.enter()
@@ -425,7 +429,7 @@ class Parser:
                 args = self.parse_args(open_tok)
             finally:
                 self.depth -= 1
-            return Call(t, name.value, 0, args, True, open_tok.col)
+            return Call(t, name.value, 0, args, order, open_tok.col)
         if t.kind == "(":
             self.next()
             self.enter()

@@ -31,6 +31,7 @@ BUILTINS = {fn: 1 for fn in ir.ENTRYWISE}
 BUILTINS.update({
     "σ": 1, "sigmoid": 1, "max": 2, "min": 2, "sum": 1, "mean": 1, "dot": 2, "tr": 1, "trace": 1, "det": 1, "logdet": 1,
     "inv": 1, "diag": 1, "vec": 1, "norm": 1, "softmax": 1, "logsumexp": 1, "kron": 2, "grad": 2, "jacobian": 2,
+    "hessian": 2, "K": 2,
     "ones": (1, 2), "zeros": (1, 2), "eye": 1,
 })
 

@@ -143,7 +143,8 @@ def _derive_md(res: Any) -> str:
         parts.append("**inferred** " + ", ".join(code_span(x) for x in res.inferred) + "\n")
     for item in res.items:
         d = item.derivation
-        parts.append(f"## ∂/∂{md_escape(to_text(item.wrt))} ({md_escape(fmt_shape(d.result.shape))})\n")
+        head = ("Hessian ∇²_" if d.kind == "hessian" else "∂/∂") + md_escape(to_text(item.wrt))
+        parts.append(f"## {head} ({md_escape(fmt_shape(d.result.shape))})\n")
         parts.append(_math_block(derivation_rows(derive_head(res, item), d)))
         steps = ["| # | expression | rule |", "| ---: | --- | --- |"]
         from matcalc.render.steps import display_steps, equation_text

@@ -224,7 +224,8 @@ def derivation_rows(head: ir.Expr, derivation: Any) -> list[str]:
 
 def derive_head(res: Any, item: Any) -> ir.Expr:
     try:
-        return ir.Derivative(res.expr, item.wrt, "d", res.layout)
+        kind = "hessian" if getattr(item.derivation, "kind", "d") == "hessian" else "d"
+        return ir.Derivative(res.expr, item.wrt, kind, res.layout)
     except Exception:  # noqa: BLE001 - a heading must not fail the document
         return item.wrt
 

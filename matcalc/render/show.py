@@ -57,7 +57,7 @@ def op_name(e: Expr) -> str:
 
 def op_label(e: Expr) -> str:
     """A short human label of ``e``'s operation for the tree (``⊙``, ``d/dW``, ``σ'``, ``W``)."""
-    if isinstance(e, (ir.Var, ir.Num, ir.Size, ir.Delta)):
+    if isinstance(e, (ir.Var, ir.Num, ir.Size, ir.Delta, ir.Commutation)):
         return to_text(e)
     if isinstance(e, ir.Named):
         return f"let {e.name}"

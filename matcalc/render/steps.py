@@ -131,6 +131,8 @@ def equation_text(s) -> str:
         return f"{lhs} {to_text(after)}" if lhs.endswith(":") else f"{lhs} = {to_text(after)}"
     if getattr(s, "rule", "") == "algebra" or tuple(getattr(s, "label", ()))[:1] == ("same",):
         return f"  = {to_text(after)}"
+    if isinstance(before, ir.Derivative) and before.kind == "hessian":
+        return f"∇²_{_name(before.wrt, 'text')} {_name(before.expr, 'text')} = {to_text(after)}"
     if isinstance(before, ir.Derivative) and before.kind != "grad":
         return f"∂{_name(before.expr, 'text')}/∂{_name(before.wrt, 'text')} = {to_text(after)}"
     if isinstance(before, ir.Derivative):

@@ -150,7 +150,8 @@ def render_derive(res) -> Group:
     for item in res.items:
         d = item.derivation
         parts.append(Text(""))
-        parts.append(Text.assemble((f"∂/∂{to_text(item.wrt)}", "bold"), f"  ({fmt_shape(d.result.shape)})"))
+        head = ("Hessian ∇²_" if d.kind == "hessian" else "∂/∂") + to_text(item.wrt)
+        parts.append(Text.assemble((head, "bold"), f"  ({fmt_shape(d.result.shape)})"))
         parts.append(_steps_table(d))
         parts.append(Text.assemble(("result  ", "bold"), (to_text(d.result), "bold green")))
         m = item.numeric

@@ -122,6 +122,7 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
         ExactError: on shapes that differ other than by transposition, or an expression that cannot be evaluated.
     """
     t0 = time.perf_counter()
+    lhs, rhs = ir.nest_hessians(lhs), ir.nest_hessians(rhs)  # hessian(f, X) = jacobian(grad(f, X), X)
     try:
         return _check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed, symmetric=symmetric, sizes=sizes,
                             max_assignments=max_assignments)

@@ -235,9 +235,23 @@ def _ev_node(e: ir.Expr, env: ExactEnv) -> sympy.Matrix:  # noqa: C901 - one cas
             return _index_sum(ix, body, env)
         case ir.Delta(i=i, j=j):
             return S.Matrix([[S.Integer(1 if _index_value(i, env) == _index_value(j, env) else 0)]])
+        case ir.Derivative(kind="hessian"):
+            return _ev(ir.nest_hessians(e), env)
         case ir.Derivative():
             return _derivative(e, env)
+        case ir.Commutation(m=m, n=n):
+            return _commutation(env.dim(m), env.dim(n))
     raise ExactError(f"the exact method cannot evaluate {type(e).__name__}")
+
+
+def _commutation(m: int, n: int) -> sympy.Matrix:
+    """``K(m, n)``: the permutation with ``vec(Xᵀ) = K vec(X)`` for X m×n (entry (i, j) of X is at j·m + i of
+    ``vec(X)`` and at i·n + j of ``vec(Xᵀ)``)."""
+    K = sympy.zeros(m * n, m * n)
+    for i in range(m):
+        for j in range(n):
+            K[i * n + j, j * m + i] = 1
+    return K
 
 
 def _kron(A: sympy.Matrix, B: sympy.Matrix, env: ExactEnv) -> sympy.Matrix:
@@ -256,10 +270,19 @@ def _power(B: sympy.Matrix, k: Fraction, env: ExactEnv) -> sympy.Matrix:
     n = int(k)
     if n < 0:
         B, n = _inverse(B), -n
-    out = sympy.eye(B.rows)
-    for _ in range(n):  # plain products: Matrix.__pow__ runs a slow simplification on every step
-        out = _matmul(out, B, env)
-    return out
+    if n == 0:
+        return sympy.eye(B.rows)
+    # by repeated squaring, in plain products (Matrix.__pow__ runs a slow simplification on every step): B^64 is
+    # B^32 B^32 entry by entry, the same expressions as the product written out
+    out = None
+    while True:
+        if n & 1:
+            out = B if out is None else _matmul(out, B, env)
+        n >>= 1
+        if not n:
+            return out
+        env.check_time()
+        B = _matmul(B, B, env)
 
 
 def _apply(fn: str, order: int, declared: bool, A: sympy.Matrix) -> sympy.Matrix:
@@ -278,6 +301,8 @@ def _call_vec(fn: str, order: int, args: list) -> sympy.Matrix:
         return sympy.Matrix([[vector_function(fn, n)(*args)]])
     if order == 1:
         return sympy.Matrix(n, 1, lambda i, j: vector_function(fn, n, (i + 1,))(*args))
+    if order == 2:  # the Hessian: generic second partials, one symbol per unordered pair (symmetric)
+        return sympy.Matrix(n, n, lambda i, j: vector_function(fn, n, (i + 1, j + 1))(*args))
     raise ExactError(f"CallVec order {order} is not supported")
 
 
@@ -319,10 +344,34 @@ def _inverse(m: sympy.Matrix) -> sympy.Matrix:
         raise ExactError("the inverse of a non-square matrix")
     if m.rows == 1:
         return sympy.Matrix([[1 / m[0, 0]]])
-    d = m.det(method="berkowitz")
+    if m.is_diagonal():  # entry by entry: the determinant's simplification would cost seconds on σ or exp entries
+        if any(m[i, i] == 0 for i in range(m.rows)):
+            raise ExactError("the inverse of a singular matrix")
+        return sympy.diag(*[1 / m[i, i] for i in range(m.rows)])
+    from sympy.matrices.utilities import dotprodsimp
+
+    with dotprodsimp(False):  # plain products: the zero tests of the check simplify later, entry by entry
+        d = m.det(method="berkowitz")
     if d == 0:
         raise ExactError("the inverse of a singular matrix")
-    return m.adjugate(method="berkowitz") / d
+    if not _surely_nonzero(d):
+        d = m.det(method="berkowitz")  # with SymPy's simplification: shows a structurally singular matrix
+        if d == 0:
+            raise ExactError("the inverse of a singular matrix")
+    with dotprodsimp(False):
+        return m.adjugate(method="berkowitz") / d
+
+
+def _surely_nonzero(d: sympy.Expr) -> bool:
+    """True when ``d`` is far from 0 at a point of its free symbols (so it is not identically 0); False when the
+    point cannot tell (a generic function, a value near 0)."""
+    syms = sorted(d.free_symbols, key=str)
+    vals = {x: sympy.Rational(3 + 2 * k, 7 + k) for k, x in enumerate(syms)}
+    try:
+        v = d.xreplace(vals).evalf(30)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return False
+    return bool(v.is_number and v.is_finite and abs(v) > 1e-12)
 
 
 # ───────────────────────────── derivatives ─────────────────────────────

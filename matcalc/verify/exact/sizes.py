@@ -37,11 +37,18 @@ def _cost(exprs: list, sizes: dict) -> tuple[int, int]:
     for e in exprs:
         for node in ir.walk(e):
             r, c = eval_dim(node.shape[0], sizes), eval_dim(node.shape[1], sizes)
-            largest = max(largest, r * c)
+            if not _permutation_like(node):  # 0/1 constants (I, K(m, n) and their ⊗) cost no symbolic work
+                largest = max(largest, r * c)
             if isinstance(node, ir.Var) and node.name not in seen:
                 seen.add(node.name)
                 var_entries += r * c
     return var_entries, largest
+
+
+def _permutation_like(node: ir.Expr) -> bool:
+    if isinstance(node, (ir.Identity, ir.Commutation)):
+        return True
+    return isinstance(node, ir.Kron) and _permutation_like(node.a) and _permutation_like(node.b)
 
 
 def _least_sizes(exprs: list) -> dict[str, int]:
@@ -57,6 +64,56 @@ def _least_sizes(exprs: list) -> dict[str, int]:
                 if isinstance(ix, int) and isinstance(d, str) and len(dim_symbols(d)) == 1 and d == dim_symbols(d)[0]:
                     least[d] = max(least.get(d, 0), ix)
     return least
+
+
+def _simple(d: object) -> bool:
+    return isinstance(d, int) or (isinstance(d, str) and dim_symbols(d) == [d])
+
+
+def _rank_needs(exprs: list) -> list[tuple]:
+    """Pairs (big, small) of dimensions with big ≥ small needed for an inverted product to be invertible: in
+    ``inv(Xᵀ X)`` with X N×d the rank is at most N, so N ≥ d (a tall X stays tall). Single symbols only."""
+    needs: list[tuple] = []
+
+    def unwrap(x: ir.Expr) -> ir.Expr:
+        while isinstance(x, (ir.Transpose, ir.Named, ir.Neg, ir.Scale, ir.Div)):
+            x = x.value if isinstance(x, ir.Named) else x.arg
+        return x
+
+    for e in exprs:
+        for node in ir.walk(e):
+            if isinstance(node, (ir.Inverse, ir.LogDet)):
+                arg = node.arg
+            elif isinstance(node, ir.Power) and node.exp < 0 and not node.base.is_scalar:
+                arg = node.base
+            else:
+                continue
+            n = arg.shape[0]
+            inner = unwrap(arg)
+            if not isinstance(inner, ir.MatMul) or not _simple(n):
+                continue
+            for f in inner.args:
+                for d in f.shape:
+                    if d != n and _simple(d) and (d, n) not in needs:
+                        needs.append((d, n))
+    return needs
+
+
+def _meet_rank_needs(sz: dict, needs: list[tuple], fixed: dict) -> dict:
+    """``sz`` with each symbol that must be at least another one raised above it (tall stays tall)."""
+    out = dict(sz)
+    for _ in range(3):
+        for big, small in needs:
+            b = out.get(big, big) if isinstance(big, str) else big
+            s = out.get(small, small) if isinstance(small, str) else small
+            if isinstance(b, int) and isinstance(s, int) and b < s and isinstance(big, str) and big not in fixed:
+                out[big] = s + 1
+    return out
+
+
+def _meets(sz: dict, needs: list[tuple]) -> bool:
+    val = lambda d: sz.get(d) if isinstance(d, str) else d  # noqa: E731
+    return all(val(b) is None or val(s) is None or val(b) >= val(s) for b, s in needs)
 
 
 #: Limits on one size assignment: symbols for all variables, entries of the largest node.
@@ -91,6 +148,8 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
         return [dict(fixed)]
 
     least = _least_sizes(exprs)
+    needs = _rank_needs(exprs)
+    repaired: list[bool] = []
 
     def build(values: list[int]) -> dict[str, int]:
         out = dict(fixed)
@@ -98,7 +157,10 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
         for sym, lo in least.items():  # ``x[3]`` needs n ≥ 3
             if sym in out and sym not in fixed and out[sym] < lo:
                 out[sym] = lo
-        return out
+        if _meets(out, needs):
+            return out
+        repaired.append(True)
+        return _meet_rank_needs(out, needs, fixed)
 
     def fits(sz: dict) -> bool:
         v, largest = _cost(exprs, sz)
@@ -115,9 +177,16 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
         else:
             # two symbols equal in the first assignment differ in the second (up to c² symbols)
             second = [cycle[(i % c + i // c + 1) % c] for i in range(k)]
+        repaired.clear()
         cands = [build(first)]
+        first_repaired = bool(repaired)
         if second != first:
-            cands.append(build(second))
+            repaired.clear()
+            second_sz = build(second)
+            # a second assignment that a rank need had to enlarge costs much more (inverting a 3×3 of sums where the
+            # first inverts a 2×2): kept only when the first was enlarged too
+            if not repaired or first_repaired:
+                cands.append(second_sz)
         ok: list[dict] = []
         for cand in cands:
             if fits(cand) and cand not in ok:
@@ -126,7 +195,24 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
             return ok
     # over budget even at 2/3: the cheapest distinct-ish assignment, then all 2
     cheap = build([2 + (i % 2) for i in range(k)])
-    return [cheap] if fits(cheap) else [build([2] * k)]
+    return [cheap] if fits(cheap) else [_commutations_differ(build([2] * k), exprs, fixed)]
+
+
+def _commutations_differ(sz: dict, exprs: list, fixed: dict) -> dict:
+    """``sz`` with the two sizes of every ``K(m, n)`` made different: K(2, 2) is symmetric, so at equal sizes
+    K(m, n) and K(n, m) (a transposed Kronecker order) could not be told apart."""
+    out = dict(sz)
+    for e in exprs:
+        for node in ir.walk(e):
+            if isinstance(node, ir.Commutation) and node.m != node.n and _simple(node.m) and _simple(node.n):
+                m = out.get(node.m, node.m) if isinstance(node.m, str) else node.m
+                n = out.get(node.n, node.n) if isinstance(node.n, str) else node.n
+                if m == n:
+                    for sym in (node.n, node.m):
+                        if isinstance(sym, str) and sym not in fixed:
+                            out[sym] = m + 1
+                            break
+    return out
 
 
 # ───────────────────────────── free indices ─────────────────────────────

@@ -89,6 +89,7 @@ def _counterexample(point: Point, cmp: _Cmp, *, directional: bool) -> dict:
 def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 5.0,
                 points: int = 3, complex_step: bool = True) -> NumericResult:
     """Judge ``lhs = rhs`` numerically (see the package docstring and :func:`_check_equal`)."""
+    lhs, rhs = ir.nest_hessians(lhs), ir.nest_hessians(rhs)  # hessian(f, X) = jacobian(grad(f, X), X)
     with _DeepRecursion():
         return _check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s, points=points,
                             complex_step=complex_step)

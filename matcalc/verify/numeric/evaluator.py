@@ -28,7 +28,7 @@ from matcalc.verify.numeric.scalars import _lse, _lse_b, _re, _scalar_fn, _softm
 # ───────────────────────────── the evaluator ─────────────────────────────
 
 
-_LEAVES = (ir.Var, ir.Named, ir.Num, ir.Size, ir.Identity, ir.Zeros, ir.Ones, ir.Transpose, ir.Vec)
+_LEAVES = (ir.Var, ir.Named, ir.Num, ir.Size, ir.Identity, ir.Zeros, ir.Ones, ir.Transpose, ir.Vec, ir.Commutation)
 #: nodes whose value carries no rounding of its own (inputs, constants, rearrangements, finite differences of
 #: already perturbed evaluations)
 _EXACT = _LEAVES + (ir.Delta, ir.Entry, ir.Derivative)
@@ -429,7 +429,30 @@ class _Evaluator(_Differences):
         return np.array([[1.0 if self.index_value(e.i) == self.index_value(e.j) else 0.0]])
 
     def _c_derivative(self, e: ir.Derivative) -> np.ndarray:
+        if e.kind == "hessian":  # jacobian(grad(f, X), X): finite differences of finite differences
+            return self.ev(_nested(e))
         return self._derivative(e)
+
+    def _c_commutation(self, e: ir.Commutation) -> np.ndarray:
+        m, n = self.pt.dim(e.m), self.pt.dim(e.n)
+        K = np.zeros((m * n, m * n))
+        for i in range(m):
+            for j in range(n):
+                K[i * n + j, j * m + i] = 1.0
+        return K
+
+
+_NESTED: dict[int, tuple[ir.Expr, ir.Expr]] = {}
+
+
+def _nested(e: ir.Derivative) -> ir.Expr:
+    """``hessian(f, X)`` as ``jacobian(grad(f, X), X)``, one node per Hessian (the caches are keyed by node id)."""
+    got = _NESTED.get(id(e))
+    if got is None or got[0] is not e:
+        if len(_NESTED) > 10000:
+            _NESTED.clear()
+        got = _NESTED[id(e)] = (e, ir.nest_hessians(e))
+    return got[1]
 
 
 _DISPATCH: dict[type, Any] = {
@@ -444,7 +467,7 @@ _DISPATCH: dict[type, Any] = {
     ir.Diag: _Evaluator._c_diag, ir.Vec: _Evaluator._c_vec, ir.Norm: _Evaluator._c_norm,
     ir.Softmax: _Evaluator._c_softmax, ir.LogSumExp: _Evaluator._c_logsumexp, ir.Named: _Evaluator._c_named,
     ir.Entry: _Evaluator._c_entry, ir.IndexSum: _Evaluator._c_indexsum, ir.Delta: _Evaluator._c_delta,
-    ir.Derivative: _Evaluator._c_derivative,
+    ir.Derivative: _Evaluator._c_derivative, ir.Commutation: _Evaluator._c_commutation,
 }
 
 

@@ -122,9 +122,29 @@ def _lse_b(u: np.ndarray) -> np.ndarray:
     return m + np.log(_sum_b(np.exp(u - m)))
 
 
+def _vec_hessian(name: str, u: np.ndarray, point: Point, fn: str) -> np.ndarray:
+    """The Hessian of the concrete function ``name`` at ``u`` (n×1, or a stack (batch, n, 1)): (…, n, n)."""
+    n = u.shape[-2]
+    v = u[..., 0]
+    if name == "half_sq":
+        d = np.ones_like(v)
+    elif name == "logcosh":
+        d = 1.0 - np.tanh(v) ** 2
+    elif name == "quartic":
+        d = 3.0 * v**2
+    elif name == "lse":
+        p = _softmax_b(u) if u.ndim > 2 else _softmax(u)
+        return (np.eye(n) * p) - p * np.swapaxes(p, -1, -2)  # diag(p) − p pᵀ
+    else:
+        raise NumericError(f"no vector function {name!r}")
+    return d[..., None] * np.eye(n)
+
+
 def _vec_fn_b(name: str, order: int, u: np.ndarray, point: Point, fn: str) -> np.ndarray:
     """:func:`_vec_fn` for a stack of arguments (batch, n, 1)."""
     n = u.shape[-2]
+    if order == 2:
+        return _vec_hessian(name, u, point, fn)
     if name == "half_sq":
         t, _ = point.param(fn, n)
         return 0.5 * _sum_b((u - t) ** 2) if order == 0 else u - t
@@ -141,6 +161,8 @@ def _vec_fn_b(name: str, order: int, u: np.ndarray, point: Point, fn: str) -> np
 def _vec_fn(name: str, order: int, u: np.ndarray, point: Point, fn: str) -> np.ndarray:
     if u.ndim > 2:
         return _vec_fn_b(name, order, u, point, fn)
+    if order == 2:
+        return _vec_hessian(name, u, point, fn)
     n = u.shape[0]
     if name == "half_sq":
         t, _ = point.param(fn, n)

@@ -142,6 +142,9 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
                         fanin.setdefault(a.arg.name, set()).add(0)
             elif isinstance(n, (ir.Identity,)):
                 add_dim(n.n)
+            elif isinstance(n, ir.Commutation):
+                add_dim(n.m)
+                add_dim(n.n)
             elif isinstance(n, (ir.Zeros, ir.Ones, ir.Broadcast)):
                 add_dim(n.dims[0])
                 add_dim(n.dims[1])
