@@ -82,14 +82,23 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("check", help="judge claims: verified, refuted (with a counterexample) or inconclusive",
                         epilog='examples:\n  matcalc check "d/dx x^T A x = (A + A^T) x" --given "A: n x n, x: n"\n'
-                        "  matcalc check homework.mc\n  cat homework.mc | matcalc check -",
+                        "  matcalc check homework.mc\n  cat homework.mc | matcalc check -\n"
+                        "  matcalc check submissions/ --jobs 2 --format csv\n"
+                        "  matcalc check submissions/ --format gradescope -o results/\n"
+                        "  matcalc check --claims claims.jsonl",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    sp.add_argument("input", metavar="CLAIM|FILE|-", help="a claim, a .mc document, or - for standard input")
+    sp.add_argument("input", nargs="*", metavar="CLAIM|FILE...|DIR|-",
+                    help="a claim, .mc documents or folders of them (each checked on its own), or - for standard "
+                         "input")
+    sp.add_argument("--claims", metavar="FILE.jsonl",
+                    help='unrelated claims, one JSON object per line: {"claim": ..., "given": ..., "layout": ...}')
+    sp.add_argument("--jobs", type=int, default=None, metavar="N",
+                    help="check several documents or claims in N processes (0: one per core; default 1)")
     sp.add_argument("--given", metavar="DECLS", help='declarations, e.g. "A: n x n, x: n"')
     sp.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed",
                     help="derivative layout (default: mixed)")
     sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
-    common(sp, (*FORMATS, "gradescope"))
+    common(sp, (*FORMATS, "csv", "gradescope"))
 
     sp = sub.add_parser("rules", help="the rule table; --verify proves each rule")
     sp.add_argument("--verify", action="store_true", help="prove every rule with SymPy and finite differences")
@@ -248,9 +257,16 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if (args.claims or len(args.input) != 1 or args.format == "csv"
+            or (args.input[0] != "-" and len(args.input[0]) < 4096 and os.path.isdir(args.input[0]))):
+        from matcalc.batch import check_command
+
+        if not args.claims and not args.input:
+            raise UsageError("check needs a claim, files, a folder, - for standard input, or --claims FILE.jsonl")
+        return check_command(args, _console, _emit)
     from matcalc.api import check_text
 
-    text, where = _read_input(args.input)
+    text, where = _read_input(args.input[0])
     if args.format == "gradescope":
         # An autograder must always get a results.json: a submission that cannot be read scores 0 with the message.
         from matcalc.render.gradescope import gradescope_error, gradescope_results
@@ -340,7 +356,7 @@ def _protect_minus(argv: list[str]) -> list[str]:
     ``--…``) and the value after an option that takes one are left alone.
     """
     out: list[str] = []
-    takes_value = {"-o", "--output", "--format", "--given", "--layout", "--seed", "--wrt"}
+    takes_value = {"-o", "--output", "--format", "--given", "--layout", "--seed", "--wrt", "--claims", "--jobs"}
     prev = ""
     for a in argv:
         if (len(a) > 1 and a.startswith("-") and not a.startswith("--") and a[:2] not in ("-h", "-o")
