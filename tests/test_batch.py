@@ -208,3 +208,23 @@ def test_one_claim_still_checks_as_before(capsys) -> None:
     code, out, _ = _run(["check", "d/dx x^T x = 2 x", "--given", "x: n", "--format", "csv"], capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and [(r["document"], r["verdict"], r["verified"]) for r in rows] == [("<input>", "verified", "1")]
+
+
+def test_the_entry_point_ends_with_all_output_written(tmp_path) -> None:
+    """``python -m matcalc`` ends with os._exit (no interpreter teardown): the output, piped or in a file, is whole
+    and the exit status is main()'s."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "matcalc", "check"]
+    p = subprocess.run([*cmd, "d/dx a^T x = x", "--given", "a: n, x: n"], capture_output=True, text=True, env=env)
+    assert p.returncode == 1 and p.stdout.rstrip().endswith("✗ refuted") and "counterexample" in p.stdout
+    out = tmp_path / "report.json"
+    p = subprocess.run([*cmd, str(HOMEWORK), "--format", "json", "-o", str(out)], capture_output=True, text=True,
+                       env=env)
+    assert p.returncode == 1
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == len(list(HOMEWORK.glob("*.mc")))
+    p = subprocess.run([*cmd, "d/dx x^T x = 2 x +"], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "missing operand" in p.stderr and "Traceback" not in p.stderr
