@@ -207,6 +207,13 @@ def judge_item(item: Item, seed: int = 0) -> Outcome:
     return Outcome(item.name, report, None, time.perf_counter() - t0)
 
 
+def _preload() -> None:
+    """Import the checking methods (SymPy, numpy) before the first item, so its seconds are its own."""
+    import matcalc.engine  # noqa: F401
+    import matcalc.verify.exact  # noqa: F401
+    import matcalc.verify.numeric  # noqa: F401
+
+
 def _warm_up() -> None:
     """Import the heavy modules and run one tiny check, so forked workers start with SymPy's and numpy's lazy
     parts loaded and their caches set up."""
@@ -222,6 +229,8 @@ def judge_all(items: list[Item], *, seed: int = 0, jobs: int = 1,
     outcomes: list[Outcome | None] = [None] * len(items)
     todo = [i for i, it in enumerate(items) if it.error is None]
     jobs = max(1, min(jobs, len(todo)))
+    if todo:
+        _preload()
     if jobs == 1:
         for i, it in enumerate(items):
             outcomes[i] = judge_item(it, seed)
