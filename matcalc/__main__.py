@@ -1,5 +1,5 @@
-"""``python -m matcalc`` runs the command-line interface."""
+"""``python -m matcalc`` runs the command-line interface (and ends without the interpreter's slow teardown)."""
 
-from matcalc.cli import main
+from matcalc.cli import run
 
-raise SystemExit(main())
+run()

@@ -236,7 +236,10 @@ def test_a_document_has_a_total_time_budget():
 
 
 def test_a_directory_or_device_is_not_read_as_a_claim(capsys, tmp_path):
+    # a folder is a batch of its .mc files (SPEC section 6): one without any is a usage error, never a claim
     assert main(["check", str(tmp_path)]) == 2
+    assert "no .mc files" in capsys.readouterr().err
+    assert main(["check", "/dev/null"]) == 2
     assert "not a regular file" in capsys.readouterr().err
 
 

@@ -236,8 +236,9 @@ PER_THEOREM = r"""
 import json, os, sys, time
 os.environ["MATCALC_WORKERS"] = "1"
 t_start = time.process_time()
-from matcalc import api, verdict
-import matcalc.verify.exact, matcalc.verify.numeric, matcalc.normal, matcalc.engine, matcalc.lang  # noqa
+from matcalc import api
+from matcalc.verify import judge as verdict
+import matcalc.verify.exact, matcalc.verify.numeric, matcalc.verify.symbolic, matcalc.engine, matcalc.lang  # noqa
 t_imports = time.process_time() - t_start
 rows, calls, current = {}, [], ["?"]
 def hook(name):
@@ -252,7 +253,7 @@ def hook(name):
             rows[current[0]][name] += dt
             calls.append((dt, name, current[0], str(lhs)[:60] + " = " + str(rhs)[:40]))
     setattr(verdict, name, wrapped)
-for name in ("_symbolic", "_exact", "_numeric"):
+for name in ("run_symbolic", "run_exact", "run_numeric"):
     hook(name)
 one = api.prove_one
 def prove_one(name, **k):
@@ -279,17 +280,17 @@ def per_theorem() -> None:
     print(f"\n4. `prove all` in one process (MATCALC_WORKERS=1), per theorem, CPU seconds (verdict {data['verdict']}; "
           f"{data['cpu']:.2f} s in all, of which {data['imports']:.2f} s importing matcalc, SymPy and numpy first)")
     print(f"   {'theorem':<20} {'claims':>6} {'total':>7} {'symbolic':>9} {'exact':>7} {'numeric':>8} {'rest':>7}")
-    sums = {"total": 0.0, "_symbolic": 0.0, "_exact": 0.0, "_numeric": 0.0, "claims": 0}
+    sums = {"total": 0.0, "run_symbolic": 0.0, "run_exact": 0.0, "run_numeric": 0.0, "claims": 0}
     for name, r in sorted(rows.items(), key=lambda kv: -kv[1].get("total", 0)):
-        s, e, n, t = (r.get(k, 0.0) for k in ("_symbolic", "_exact", "_numeric", "total"))
+        s, e, n, t = (r.get(k, 0.0) for k in ("run_symbolic", "run_exact", "run_numeric", "total"))
         for k in sums:
             sums[k] += r.get(k, 0)
         print(f"   {name:<20} {r.get('claims', 0):>6} {t:7.3f} {s:9.3f} {e:7.3f} {n:8.3f} {t - s - e - n:7.3f}")
-    s, e, n, t = (sums[k] for k in ("_symbolic", "_exact", "_numeric", "total"))
+    s, e, n, t = (sums[k] for k in ("run_symbolic", "run_exact", "run_numeric", "total"))
     print(f"   {'sum':<20} {sums['claims']:>6} {t:7.3f} {s:9.3f} {e:7.3f} {n:8.3f} {t - s - e - n:7.3f}")
     print("\n5. the slowest single method calls in `prove all` (CPU s, method, theorem, claim):")
     for dt, name, th, text in data["calls"]:
-        print(f"   {dt:6.3f} {name[1:]:<8} {th:<18} {text}")
+        print(f"   {dt:6.3f} {name[4:]:<8} {th:<18} {text}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,9 +14,24 @@ from matcalc.shapes import dim_symbols, eval_dim
 # ───────────────────────────── sizes ─────────────────────────────
 
 
+def _distinct_nodes(e: ir.Expr, seen: set | None = None):
+    """The nodes of ``e`` in :func:`matcalc.ir.walk`'s order, each node object once: a subtree met again (a shared
+    ``let`` value, the same subexpression in both sides) is skipped. Every use below is a set, a maximum or an
+    order of first appearance, which the repeats cannot change; on a theorem's DAG this saves most of the walk."""
+    seen = set() if seen is None else seen
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        stack.extend(reversed(ir.children(node)))
+
+
 def _dims_of(e: ir.Expr) -> list:
     out: list = []
-    for node in ir.walk(e):
+    for node in _distinct_nodes(e):
         out.extend(node.shape)
         if isinstance(node, ir.Var):
             out.extend(node.dims)
@@ -34,8 +49,9 @@ def _cost(exprs: list, sizes: dict) -> tuple[int, int]:
     var_entries = 0
     largest = 0
     seen: set = set()
+    visited: set = set()  # node ids, shared by the expressions (kept alive by ``exprs``)
     for e in exprs:
-        for node in ir.walk(e):
+        for node in _distinct_nodes(e, visited):
             r, c = eval_dim(node.shape[0], sizes), eval_dim(node.shape[1], sizes)
             if not _permutation_like(node):  # 0/1 constants (I, K(m, n) and their ⊗) cost no symbolic work
                 largest = max(largest, r * c)
@@ -55,7 +71,7 @@ def _least_sizes(exprs: list) -> dict[str, int]:
     """Lower bounds on single-symbol dimensions from integer indices (``x[3]`` with ``x: n`` needs n ≥ 3)."""
     least: dict[str, int] = {}
     for e in exprs:
-        for node in ir.walk(e):
+        for node in _distinct_nodes(e):
             if not isinstance(node, ir.Entry):
                 continue
             r, c = node.arg.shape
