@@ -149,7 +149,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         if result.shape != target:
             raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
         if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
-            st.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
+            st.append(Step("layout", None, result, f"{layout} layout"))
         if len(wrts) == 1 and is_scalar(expr.shape) and not isinstance(wrt, Entry):
             lecture = lecture_steps(expr, wrt, result, kind, layout, tracer.simp)
             if lecture is not None:

@@ -51,7 +51,7 @@ def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str, s
         inner_txt = to_text(inner)
         inner_txt = inner_txt if len(inner_txt) <= 60 else inner_txt[:57] + "…"
         steps.append(Step("chain", expr, expr, f"outer and inner functions: the outer function of u = {inner_txt}, "
-                          "and so on down to the variable; differentiated link by link (P&H A6)"))
+                          "and so on down to the variable; differentiated link by link (Parr & Howard, \"Vector chain rule\")"))
         jacs = []
         for node, (i, u, rule) in path:
             if rule.jac is None:
