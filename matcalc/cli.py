@@ -256,7 +256,8 @@ def cmd_derive(args: argparse.Namespace) -> int:
     from matcalc.api import derive_text
 
     text, where = _read_input(args.input)
-    result = derive_text(text, wrt=args.wrt, given=args.given, layout=args.layout, where=where, seed=args.seed)
+    result = derive_text(text, wrt=args.wrt, given=args.given, layout=args.layout, where=where, seed=args.seed,
+                         cli=True)
     _render_result(result, args)
     return result.exit_code
 
@@ -280,7 +281,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     default = f"{Path(where).stem if where not in ('<input>', '<stdin>') else 'check'}.pdf"
     if args.pdf:
         _pdf_target(args, default)
-    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed)
+    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed, cli=True)
     if args.pdf:
         return _write_pdf(report, args, default)
     _render_result(report, args)
