@@ -37,6 +37,13 @@ def reading_guide(*, derivations: bool, evidence: bool) -> str:
     return "\n\n".join(out) + ("\n" if out else "")
 
 
+#: What a step does, for the steps whose own note only repeats their label.
+EXPLAIN = {
+    "inner derivatives first": "a derivative inside the expression is worked out first; the outer derivative is then "
+                               "taken of the result",
+}
+
+
 def _generic(label: str, note: str) -> str:
     """A legend note as a glossary entry: the rule itself, not the step's bookkeeping or this derivation's names."""
     note = note.split(" · ")[0].strip()  # a merged tidy step ("… · I A = A") has its own entry
@@ -44,6 +51,8 @@ def _generic(label: str, note: str) -> str:
     if low.startswith(lab) and len(note) > len(label) and note[len(label)] in ":,":
         note = note[len(label) + 1:].strip()  # the label said twice: "Jacobian chain rule: Jacobian chain rule: …"
     note = re.sub(r"the outer function of u = [^,;]+,", "the outer function of the inner one,", note)
+    if note.lower().rstrip(".") == label.lower():
+        note = EXPLAIN.get(label, "")  # the label said it all: explain, or say nothing twice
     return note
 
 
