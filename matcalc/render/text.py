@@ -88,14 +88,14 @@ class Hang:
                            min(options.max_width, self.prefix.cell_len + self.body.cell_len))
 
 
-def counterexample_lines(cx: Any, indent: int = 5, *, full: bool = False) -> list[Hang]:
+def counterexample_lines(cx: Any, indent: int = 7, *, full: bool = False) -> list[Hang]:
     """A counterexample (from the exact or numeric method): the first line labelled, the rest aligned under it."""
     items = counterexample_items(cx, full=full)
     label = " " * indent + "counterexample  "
     return [Hang(label if i == 0 else " " * len(label), line) for i, line in enumerate(items)]
 
 
-def methods_lines(methods: dict, indent: int = 5) -> list[Hang]:
+def methods_lines(methods: dict, indent: int = 7) -> list[Hang]:
     """One line per method: its name, ✓/✗/? and its evidence (wrapped under the evidence)."""
     out = []
     for name in ("symbolic", "exact", "numeric"):
