@@ -116,6 +116,13 @@ class Renderable:
 
         return to_plain(self)
 
+    def as_text(self, *, full: bool = False, width: int = 100) -> str:
+        """The plain-text report (``str(result)``); ``full`` shows every value and entry of a counterexample (as
+        the command line's ``--full``)."""
+        from matcalc.render.text import to_plain
+
+        return to_plain(self, width=width, full=full)
+
     def _repr_latex_(self) -> str:
         from matcalc.render.latex import fragment
 

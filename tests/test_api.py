@@ -122,3 +122,13 @@ def test_short_reprs() -> None:
     assert repr(p.theorems[0]).startswith("<TheoremResult gradient verified:")
     d = matcalc.derive("x^T x", "x", given="x: n")
     assert repr(d) == "<DeriveResult verified: d/d(x) of xᵀ x>"
+
+
+def test_as_text_full_shows_every_value() -> None:
+    r = matcalc.check("d/dW (W x)^T (W x) = W x x^T", given={"W": "n x m", "x": "m"})
+    point = r.results[0].counterexample["point"]
+    assert len(point) > 8
+    short, full = str(r), r.as_text(full=True)
+    assert "more with --full" in short and "more with --full" not in full
+    assert all(f"{name}=" in full for name in point)
+    assert r.as_text() == short

@@ -20,7 +20,7 @@ READING_GUIDE = (
 )
 
 METHODS_GUIDE = (
-    "Every claim and every step is then judged by three independent methods: symbolic (the two sides reduced to "
+    "Every claim and every step is judged by three independent methods: symbolic (the two sides reduced to "
     "a normal form at generic sizes), exact (entry by entry with SymPy at concrete sizes) and numeric (finite "
     "differences at random points). A line is verified when the methods agree that the sides are equal, refuted "
     "with a counterexample when they differ."
