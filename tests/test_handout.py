@@ -139,7 +139,7 @@ def test_prove_handout_leaves_out_the_evidence(tmp_path: Path) -> None:
     hand = cli("prove", "gradient", "jacobian", "--pdf", "--handout", "-o", "hand.pdf", cwd=tmp_path)
     assert full.returncode == hand.returncode == 0, hand.stderr
     full_text, hand_text = "\n".join(pages(tmp_path / "full.pdf")), "\n".join(pages(tmp_path / "hand.pdf"))
-    for evidence in ("The evidence for each line", "entry by entry with SymPy", "finite differences"):
+    for evidence in ("The evidence for each line", "entry by entry with SymPy", "finite differences", "symbolic"):
         assert evidence in full_text
         assert evidence not in hand_text, evidence
     for kept in ("The Jacobian matrix", "Theorem 1.1", "Glossary of rules", "Verdict"):

@@ -369,18 +369,22 @@ def _part_key(part: str) -> str:
     return "other"
 
 
-def _summary_table(theorems: list) -> str:
+def _summary_table(theorems: list, handout: bool = False) -> str:
+    """The table of verdicts (a handout leaves out the methods' counts, which are evidence)."""
     out = ["\\section*{Summary}\n", "\\addcontentsline{toc}{section}{Summary}\n"]
     chunk = 20  # a tabular does not break across pages: several short ones
+    spec, head = (("l p{7.5cm} l r", "name & title & verdict & time") if handout else
+                  ("l p{4.8cm} l p{4.0cm} r", "name & title & verdict & methods & time"))
     for start in range(0, len(theorems), chunk):
-        out.append("\\begin{center}\\small\n\\begin{tabular}{l p{4.8cm} l p{4.0cm} r}\n\\hline\n"
-                   "name & title & verdict & methods & time \\tabularnewline\n\\hline\n")
+        out.append("\\begin{center}\\small\n\\begin{tabular}{" + spec + "}\n\\hline\n"
+                   + head + " \\tabularnewline\n\\hline\n")
         for t in theorems[start:start + chunk]:
-            out.append(" & ".join([
-                escape_text(t.name), "\\raggedright " + escape_text(t.title),
-                "$" + VERDICT_MATH[t.verdict] + "$ " + escape_text(t.verdict),
-                "\\raggedright " + escape_text(t.methods_summary()), escape_text(f"{t.seconds:.2f} s"),
-            ]) + " \\tabularnewline\n")
+            cells = [escape_text(t.name), "\\raggedright " + escape_text(t.title),
+                     "$" + VERDICT_MATH[t.verdict] + "$ " + escape_text(t.verdict)]
+            if not handout:
+                cells.append("\\raggedright " + escape_text(t.methods_summary()))
+            cells.append(escape_text(f"{t.seconds:.2f} s"))
+            out.append(" & ".join(cells) + " \\tabularnewline\n")
         out.append("\\hline\n\\end{tabular}\n\\end{center}\n")
     counts: dict[str, int] = {}
     for t in theorems:
@@ -412,7 +416,7 @@ def _prove_document(res: Any, handout: bool = False) -> str:
         body.append(r"\section{" + escape_text(PART_TITLES[key]) + "}\n")
         for t in groups[key]:
             body.append(_theorem_body(t, sectioned=True, glossary=glossary, handout=handout))
-    body.append(_summary_table(theorems))
+    body.append(_summary_table(theorems, handout))
     body.append(glossary.latex())
     title = "Matrix calculus of neural networks: the theorems, derived and checked"
     return ascii_only(_preamble(escape_text(title), toc=True, numbered_theorems="[section]") + "".join(body) + _END)
