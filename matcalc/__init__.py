@@ -20,12 +20,13 @@ __version__ = "0.1.0"
 __all__ = ["check", "derive", "prove", "__version__"]
 
 
-def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0, problem: str | None = None):
-    """Judge every claim and step of ``text`` (a claim or a whole document).
+def check(text, given=None, layout: str = "mixed", *, seed: int = 0, problem: str | None = None):
+    """Judge every claim and step of ``text`` (a claim, a whole document, or a file).
 
     Args:
-        text: a claim such as ``"d/dx x^T A x = (A + A^T) x"`` or a document.
-        given: declarations in force, e.g. ``"A: n x n, x: n"``.
+        text: a claim such as ``"d/dx x^T A x = (A + A^T) x"``, a document, a :class:`pathlib.Path` or a string
+            naming an existing ``.mc`` file.
+        given: declarations in force: ``"A: n x n, x: n"`` or a mapping ``{"A": "n x n", "x": "n"}``.
         layout: ``"mixed"`` (default), ``"numerator"`` or ``"denominator"``.
         seed: the random seed of the numeric method.
         problem: the expression the derivation must start from, ending in a closed form (as ``--problem``).
@@ -34,13 +35,15 @@ def check(text: str, given: str | None = None, layout: str = "mixed", *, seed: i
         A :class:`matcalc.results.CheckReport`; ``.verdict`` is ``verified``, ``refuted``, ``error`` or
         ``inconclusive``.
     """
-    from matcalc.api import check_text
+    from matcalc.api import check_text, read_source
 
-    return check_text(text, given=given, layout=layout, seed=seed, problem=problem)
+    source, where = read_source(text)
+    return check_text(source, given=given, layout=layout, seed=seed, where=where, problem=problem)
 
 
-def derive(expr: str, wrt: str, given: str | None = None, layout: str = "mixed", *, seed: int = 0, order: int = 1):
-    """Derive ``expr`` by the variables named in ``wrt`` (comma-separated) and check the result numerically.
+def derive(expr: str, wrt, given=None, layout: str = "mixed", *, seed: int = 0, order: int = 1):
+    """Derive ``expr`` by the variables named in ``wrt`` (comma-separated, or a list) and check the result
+    numerically; ``given`` as for :func:`check`; ``order=2`` gives the Hessian.
 
     Returns:
         A :class:`matcalc.results.DeriveResult` with the closed form, the steps and the numeric check.

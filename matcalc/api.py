@@ -9,7 +9,12 @@ engine derives (for display and the symbolic method); the verdicts come from :mo
 
 from __future__ import annotations
 
+import difflib
+import os
 import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from matcalc import ir
 from matcalc.document import Bare, Claim, Document, ErrorLine, Step
@@ -28,20 +33,68 @@ def _need_text(**args) -> None:
             raise TypeError(f"{name} must be a str, not {type(value).__name__}")
 
 
+def given_text(given: Any) -> str | None:
+    """``given`` as declaration text: a string as it is, or a mapping such as ``{"A": "n x n", "x": "n"}`` (a value
+    may also be a pair of dimensions, ``("n", "m")``) joined into ``"A: n x n, x: n"``."""
+    if given is None or isinstance(given, str):
+        return given
+    if isinstance(given, Mapping):
+        parts = []
+        for name, value in given.items():
+            if not isinstance(name, str):
+                raise TypeError(f"given: the names must be str, not {type(name).__name__}")
+            if isinstance(value, (tuple, list)):
+                value = " x ".join(str(v) for v in value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str):
+                raise TypeError(f"given[{name!r}] must be a str such as \"n x m\", not {type(value).__name__}")
+            parts.append(f"{name}: {value}")
+        return ", ".join(parts)
+    raise TypeError(f"given must be a str such as \"A: n x n, x: n\" or a mapping such as "
+                    f"{{\"A\": \"n x n\", \"x\": \"n\"}}, not {type(given).__name__}")
+
+
+def read_source(source: Any) -> tuple[str, str]:
+    """The text to check and where it came from: a :class:`pathlib.Path` (or any path object) is read, and so is a
+    string naming an existing ``.mc`` file; any other string is the text itself."""
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+    elif isinstance(source, str) and source.strip().endswith(".mc") and "\n" not in source and len(source) < 4096:
+        path = Path(source.strip()).expanduser()
+        if not path.is_file():
+            if "=" in source:  # a claim that happens to end in ".mc" is text
+                return source, "<input>"
+            raise UsageError(f"no such file: {source.strip()}")
+    else:
+        return source, "<input>"
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 # ───────────────────────────── check ─────────────────────────────
 
 
-def check_text(text: str, *, given: str | None = None, layout: str = "mixed", where: str = "<input>",
-               seed: int = 0, progress=None, problem: str | None = None) -> CheckReport:
+def check_text(text: str, *, given: str | Mapping | None = None, layout: str = "mixed", where: str = "<input>",
+               seed: int = 0, progress=None, problem: str | None = None, cli: bool = False) -> CheckReport:
     """Judge every claim and step of a document (SPEC section 6, ``matcalc check``); with ``problem`` (or a
-    ``problem:`` line) the first derivation must start from it and end in a closed form."""
+    ``problem:`` line) the first derivation must start from it and end in a closed form; ``cli`` words the errors
+    for the command line (its flags), else for a Python caller (the arguments)."""
     from matcalc.lang import read_document
 
+    given = given_text(given)
     _need_text(text=text, given=given, layout=layout, problem=problem)
     doc = read_document(text, given=given, layout=layout, where=where, problem=problem)
     if not doc.judged() and doc.problem is None:
+        how = "`matcalc derive EXPR --wrt X`" if cli else "matcalc.derive(expr, wrt)"
         raise UsageError("nothing to check: the input has no claim (`a = b`) and no step (`= b`); "
-                         "to differentiate an expression use `matcalc derive EXPR --wrt X`")
+                         f"to differentiate an expression use {how}")
     report = check_document(doc, seed=seed, progress=progress)
     report.where = where
     return report
@@ -64,7 +117,7 @@ def _split_wrt(wrt: str) -> list[str]:
     return [*parts, cur]
 
 
-def _lookup_wrt(name: str, doc: Document) -> ir.Expr:
+def _lookup_wrt(name: str, doc: Document, cli: bool = False) -> ir.Expr:
     env = doc.env
     name = name.strip()
     if name in env.vars:
@@ -73,13 +126,18 @@ def _lookup_wrt(name: str, doc: Document) -> ir.Expr:
         return ir.Named(name, env.lets[name])
     known = sorted([*env.vars, *env.lets])
     hint = f"; the names here are {', '.join(known)}" if known else ""
-    raise UsageError(f"--wrt {name}: not a variable of the expression{hint}")
+    what = f"--wrt {name}" if cli else f"wrt={name!r}"
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        hint = f"; did you mean {close[0]}? (the names here are {', '.join(known)})"
+    raise UsageError(f"{what}: not a variable of the expression{hint}")
 
 
-def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = "mixed", where: str = "<input>",
-                seed: int = 0, order: int = 1) -> DeriveResult:
+def derive_text(text: str, *, wrt: str, given: str | Mapping | None = None, layout: str = "mixed",
+                where: str = "<input>", seed: int = 0, order: int = 1, cli: bool = False) -> DeriveResult:
     """Derive the document's last expression by each name in ``wrt`` and check each result numerically; with
-    ``order=2`` the Hessian of a scalar expression (SPEC section 6, ``derive --order 2``)."""
+    ``order=2`` the Hessian of a scalar expression (SPEC section 6, ``derive --order 2``); ``cli`` words the errors
+    for the command line."""
     from matcalc.engine import differentiate
     from matcalc.lang import read_document
     from matcalc.verify.guard import guarded
@@ -88,6 +146,7 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     t0 = time.perf_counter()
     if isinstance(wrt, (list, tuple)) and all(isinstance(w, str) for w in wrt):
         wrt = ",".join(wrt)
+    given = given_text(given)
     _need_text(text=text, given=given, layout=layout, wrt=wrt)
     doc = read_document(text, given=given, layout=layout, where=where)
     bare = [s for s in doc.statements if isinstance(s, Bare)]
@@ -108,7 +167,7 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     kind = "hessian" if order == 2 else "d"
     items = []
     for name in [w for w in _split_wrt(wrt) if w.strip()]:
-        x = _lookup_wrt(name, doc)
+        x = _lookup_wrt(name, doc, cli)
         if kind == "hessian" and isinstance(x, ir.Entry):
             raise UsageError("--order 2 differentiates by a vector or a matrix, not by one entry")
         d = differentiate(expr, x, kind=kind, layout=layout_now, reserved=_names_in_use(doc))
@@ -117,7 +176,8 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
                            5.0, "numeric")
         items.append(DeriveItem(x, d, num))
     if not items:
-        raise UsageError("--wrt needs at least one variable")
+        raise UsageError("--wrt needs at least one variable" if cli else "wrt names no variable: give one, e.g. "
+                         "wrt=\"x\" (several: \"x, W\")")
     return DeriveResult(expr=expr, items=items, layout=layout_now, inferred=list(doc.env.inferred),
                         seconds=time.perf_counter() - t0)
 

@@ -55,7 +55,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("names", nargs="+", metavar="NAME", help="theorem names, 'all', or paths to .mc files")
     common(sp)
-    sp.add_argument("--pdf", action="store_true", help="compile the LaTeX document with pdflatex (next to -o)")
+    _document_options(sp)
     sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
 
     sub.add_parser("list", help="the theorems in proofs/, with their titles and sources")
@@ -107,11 +107,23 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--problem", metavar="EXPR", help="the expression the derivation must start from; its last line "
                     "must be a closed form (overrides a 'problem:' line)")
     common(sp, (*FORMATS, "csv", "gradescope"))
+    _document_options(sp)
 
     sp = sub.add_parser("rules", help="the rule table; --verify proves each rule")
     sp.add_argument("--verify", action="store_true", help="prove every rule with SymPy and finite differences")
     common(sp)
     return p
+
+
+def _document_options(sp: argparse.ArgumentParser) -> None:
+    """``--pdf``, ``--handout``, ``--force`` and ``--full`` (prove and check)."""
+    sp.add_argument("--pdf", action="store_true",
+                    help="compile the LaTeX document with pdflatex (to -o FILE, else NAME.pdf; never over an "
+                    "existing file unless -o names it or --force)")
+    sp.add_argument("--handout", action="store_true",
+                    help="a handout: the LaTeX/PDF document without the evidence sections")
+    sp.add_argument("--force", action="store_true", help="with --pdf: replace an existing PDF of the default name")
+    sp.add_argument("--full", action="store_true", help="show every value and entry of a counterexample")
 
 
 def _read_input(arg: str) -> tuple[str, str]:
@@ -157,16 +169,18 @@ def _console():
 
 
 def _print_rich(renderable, output: str | None) -> None:
-    if output:
-        from rich.console import Console
+    """Print a rich renderable: in colour on a terminal; as plain text without trailing spaces when piped or
+    written to a file."""
+    from matcalc.render.text import plain
 
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                Console(file=fh, color_system=None, width=120, highlight=False).print(renderable)
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    if output:
+        _emit(plain(renderable, 120), output)
+        return
+    console = _console()
+    if console.is_terminal:
+        console.print(renderable)
     else:
-        _console().print(renderable)
+        _emit(plain(renderable, console.width), None)
 
 
 # ───────────────────────────── commands ─────────────────────────────
@@ -260,7 +274,7 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
     text, where = _read_input(args.input)
     result = derive_text(text, wrt=args.wrt, given=args.given, layout=args.layout, where=where, seed=args.seed,
-                         order=args.order)
+                         order=args.order, cli=True)
     _render_result(result, args)
     return result.exit_code
 
@@ -289,8 +303,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             return 2
         _emit(json.dumps(gradescope_results(report), indent=2, ensure_ascii=False), args.output)
         return report.exit_code
-    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed,
+    default = f"{Path(where).stem if where not in ('<input>', '<stdin>') else 'check'}.pdf"
+    if args.pdf:
+        _pdf_target(args, default)
+    report = check_text(text, given=args.given, layout=args.layout, where=where, seed=args.seed, cli=True,
                         problem=args.problem)
+    if args.pdf:
+        return _write_pdf(report, args, default)
     _render_result(report, args)
     return report.exit_code
 
@@ -298,16 +317,35 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_prove(args: argparse.Namespace) -> int:
     from matcalc.api import prove_many
 
+    default = ("lecture.pdf" if len(args.names) > 1 or args.names == ["all"] else f"{Path(args.names[0]).stem}.pdf")
+    if args.pdf:
+        _pdf_target(args, default)  # refuse before the work, not after it
     result = prove_many(args.names, seed=args.seed, progress=args.format == "text" and not args.output)
     if args.pdf:
-        from matcalc.render.pdf import write_pdf
-
-        out = args.output or ("lecture.pdf" if len(args.names) > 1 or args.names == ["all"] else
-                              f"{Path(args.names[0]).stem}.pdf")
-        pdf = write_pdf(result, out)
-        print(f"wrote {pdf}", file=sys.stderr)
-        return result.exit_code
+        return _write_pdf(result, args, default)
     _render_result(result, args)
+    return result.exit_code
+
+
+def _pdf_target(args: argparse.Namespace, default: str) -> str:
+    """The output name of ``--pdf``: ``-o`` if given (the user named the file), else ``default`` unless that (or its
+    .tex) exists and ``--force`` was not given."""
+    from matcalc.render.pdf import pdf_paths
+
+    if args.output:
+        return args.output
+    existing = [str(p) for p in pdf_paths(default) if p.exists()]
+    if existing and not args.force:
+        raise UsageError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: name the "
+                         f"output with -o (-o {default} replaces it) or add --force")
+    return default
+
+
+def _write_pdf(result, args: argparse.Namespace, default: str) -> int:
+    from matcalc.render.pdf import write_pdf
+
+    pdf = write_pdf(result, _pdf_target(args, default), handout=args.handout)
+    print(f"wrote {pdf} and {pdf.with_suffix('.tex')}", file=sys.stderr)
     return result.exit_code
 
 
@@ -346,13 +384,15 @@ def _render_result(result, args: argparse.Namespace) -> None:
     elif fmt == "latex":
         from matcalc.render.latex import document
 
-        _emit(document(result), args.output)
+        _emit(document(result, handout=getattr(args, "handout", False)), args.output)
     elif fmt == "markdown":
         from matcalc.render.markdown import markdown
 
         _emit(markdown(result), args.output)
     else:
-        _print_rich(result, args.output)
+        from matcalc.render.text import render
+
+        _print_rich(render(result, full=getattr(args, "full", False)), args.output)
 
 
 COMMANDS = {"show": cmd_show, "derive": cmd_derive, "check": cmd_check, "prove": cmd_prove, "list": cmd_list,

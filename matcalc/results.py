@@ -34,11 +34,14 @@ class MethodResult:
     status: str
     detail: str = ""
 
+    def __repr__(self) -> str:
+        return f"<MethodResult {self.status}>"
+
     def to_json(self) -> dict:
         return {"status": self.status, "detail": self.detail}
 
 
-@dataclass
+@dataclass(repr=False)
 class ClaimResult:
     """The verdict on one claim ``lhs = rhs`` (or one step of a chain) with its evidence."""
 
@@ -61,6 +64,11 @@ class ClaimResult:
     @property
     def symbol(self) -> str:
         return MARK[self.verdict]
+
+    def __repr__(self) -> str:
+        text = " ".join(self.text.split())
+        text = text if len(text) <= 60 else text[:59] + "…"
+        return f"<ClaimResult line {self.line} {self.verdict}: {text}>"
 
     def to_json(self) -> dict:
         return {
@@ -144,7 +152,8 @@ def tally(results: list[ClaimResult]) -> Tally:
 
 class Renderable:
     """Mixin for result objects: plain text (``str``), rich (``__rich__``) and Jupyter (LaTeX, Markdown) renderings
-    through :mod:`matcalc.render`, imported only when a rendering is asked for."""
+    through :mod:`matcalc.render`, imported only when a rendering is asked for. ``__repr__`` stays one short line
+    (each record defines its own), so a list of results in a notebook does not dump the records' fields."""
 
     def __rich__(self):
         from matcalc.render.text import render
@@ -156,18 +165,33 @@ class Renderable:
 
         return to_plain(self)
 
+    def as_text(self, *, full: bool = False, width: int = 100) -> str:
+        """The plain-text report (``str(result)``); ``full`` shows every value and entry of a counterexample (as
+        the command line's ``--full``)."""
+        from matcalc.render.text import to_plain
+
+        return to_plain(self, width=width, full=full)
+
     def _repr_latex_(self) -> str:
         from matcalc.render.latex import fragment
 
         return fragment(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """One display in a notebook: the text report, its LaTeX and its Markdown (bold titles, no headings, so
+        the notebook's outline is not filled with one heading per result)."""
         from matcalc.render.markdown import markdown
 
-        return {"text/plain": str(self), "text/latex": self._repr_latex_(), "text/markdown": markdown(self)}
+        return {"text/plain": str(self), "text/latex": self._repr_latex_(),
+                "text/markdown": markdown(self, headings=False)}
 
 
-@dataclass
+def _tally(verdicts: list[str], noun: str) -> str:
+    ok = sum(v == "verified" for v in verdicts)
+    return f"{ok} of {len(verdicts)} {noun}{'' if len(verdicts) == 1 else 's'} verified"
+
+
+@dataclass(repr=False)
 class CheckReport(Renderable):
     """The verdicts on a whole document, in line order."""
 
@@ -180,6 +204,9 @@ class CheckReport(Renderable):
     @property
     def verdict(self) -> str:
         return overall([r.verdict for r in self.results])
+
+    def __repr__(self) -> str:
+        return f"<CheckReport {self.verdict}: {_tally([r.verdict for r in self.results], 'claim')}>"
 
     @property
     def exit_code(self) -> int:
@@ -197,14 +224,19 @@ class CheckReport(Renderable):
 # ───────────────────────────── derive ─────────────────────────────
 
 
-@dataclass
+@dataclass(repr=False)
 class DeriveItem:
     wrt: ir.Expr
     derivation: Any  # matcalc.engine.Derivation
     numeric: MethodResult
 
+    def __repr__(self) -> str:
+        from matcalc.printing import to_text
 
-@dataclass
+        return f"<DeriveItem d/d{to_text(self.wrt)}: {self.numeric.status}>"
+
+
+@dataclass(repr=False)
 class DeriveResult(Renderable):
     expr: ir.Expr
     items: list[DeriveItem]
@@ -219,6 +251,12 @@ class DeriveResult(Renderable):
         if all(i.numeric.status == "equal" for i in self.items):
             return "verified"
         return "inconclusive"
+
+    def __repr__(self) -> str:
+        from matcalc.printing import to_text
+
+        wrt = ", ".join(to_text(i.wrt) for i in self.items)
+        return f"<DeriveResult {self.verdict}: d/d({wrt}) of {to_text(self.expr)}>"
 
     @property
     def exit_code(self) -> int:
@@ -256,8 +294,8 @@ class DeriveResult(Renderable):
 # ───────────────────────────── prove ─────────────────────────────
 
 
-@dataclass
-class TheoremResult:
+@dataclass(repr=False)
+class TheoremResult(Renderable):
     name: str
     title: str
     source: str
@@ -272,6 +310,9 @@ class TheoremResult:
         if not self.report.results:
             return "inconclusive"
         return self.report.verdict
+
+    def __repr__(self) -> str:
+        return f"<TheoremResult {self.name} {self.verdict}: {_tally([r.verdict for r in self.report.results], 'claim')}>"
 
     def methods_summary(self) -> str:
         """Which methods decided, e.g. ``symbolic ✓ · exact ✓ · numeric ✓``, for the summary table."""
@@ -291,7 +332,7 @@ class TheoremResult:
         return " · ".join(parts)
 
 
-@dataclass
+@dataclass(repr=False)
 class ProveResult(Renderable):
     theorems: list[TheoremResult]
     seconds: float = 0.0
@@ -299,6 +340,9 @@ class ProveResult(Renderable):
     @property
     def verdict(self) -> str:
         return overall([t.verdict for t in self.theorems])
+
+    def __repr__(self) -> str:
+        return f"<ProveResult {self.verdict}: {_tally([t.verdict for t in self.theorems], 'theorem')}>"
 
     @property
     def exit_code(self) -> int:

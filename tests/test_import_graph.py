@@ -141,7 +141,7 @@ def test_no_import_circle_among_matcalc_modules() -> None:
 
 
 #: The designed hooks back: a record's (or an expression's) rendering methods call a renderer (the printer) lazily.
-HOOKS = {"__str__", "__repr__", "__rich__", "_repr_latex_", "_repr_mimebundle_"}
+HOOKS = {"__str__", "__repr__", "__rich__", "_repr_latex_", "_repr_mimebundle_", "as_text"}
 #: The modules of the results / verdict / rendering layer.
 RESULTS_LAYER = ("matcalc.results", "matcalc.marking", "matcalc.api", "matcalc.verify.judge", "matcalc.verify.guard",
                  "matcalc.verify.diagnose", "matcalc.render")
@@ -167,7 +167,8 @@ def _every_import_but_hooks(tree: ast.Module, here: str, is_package: bool) -> se
 
 def test_results_layer_reaches_back_only_through_the_rendering_hooks(monkeypatch) -> None:
     """Counting the imports inside functions too, the results, marking, verify and render modules take part in no
-    circle; only a record's ``__str__``/``__rich__``/``_repr_latex_``/``_repr_mimebundle_`` calls a renderer."""
+    circle; only a record's ``__str__``/``as_text``/``__rich__``/``_repr_latex_``/``_repr_mimebundle_`` calls a
+    renderer."""
     import sys
 
     monkeypatch.setattr(sys.modules[__name__], "_top_level_imports", _every_import_but_hooks)

@@ -28,7 +28,7 @@ from matcalc.render.markdown import code_span, markdown, md_escape
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 
 GOLDEN = Path(__file__).parent / "golden"
-ALLOWED_PACKAGES = {"amsmath", "amssymb", "amsthm", "bm"}
+ALLOWED_PACKAGES = {"amsmath", "amssymb", "amsthm", "bm", "hyperref"}
 HOSTILE = [
     r"\input{/etc/passwd}",
     r"\write18{touch /tmp/matcalc-pwned}",

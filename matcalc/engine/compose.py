@@ -228,7 +228,7 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
         g = contribs[0] if len(contribs) == 1 else Add(tuple(contribs))
         if len(contribs) > 1:
             steps.append(Step("shared-subexpression", _grad_of(expr, x), g, "a subexpression used several times: "
-                              "its adjoints add up (total-derivative chain rule, P&H A6)"))
+                              "its adjoints add up (Parr & Howard, \"Single-variable total-derivative chain rule\")"))
             g = tracer.simplify(g)
         key = which(x)
         if key is not None:
@@ -305,7 +305,7 @@ def forward(expr: Expr, is_wrt, size, steps: list[Step], tracer: Tracer | None =
         elif terms:
             j = terms[0] if len(terms) == 1 else Add(tuple(terms))
             steps.append(Step("chain-rule", Derivative(x, wrt_node, "jacobian") if wrt_node is not None else None,
-                              j, "Jacobian chain rule: ∂y/∂x = ∂y/∂u ∂u/∂x (P&H A6)"))
+                              j, "Jacobian chain rule: ∂y/∂x = ∂y/∂u ∂u/∂x (Parr & Howard, \"Vector chain rule\")"))
             jac[id(x)] = tracer.simplify(j)
     return jac.get(id(expr))
 

@@ -169,7 +169,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         if result.shape != target:
             raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
         if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
-            st.append(Step("layout", None, result, f"{layout} layout (SPEC section 4)"))
+            st.append(Step("layout", None, result, f"{layout} layout"))
         if lecture and len(wrts) == 1 and is_scalar(expr.shape) and not isinstance(wrt, Entry) \
                 and not _symmetric(wrt):
             shown = lecture_steps(expr, wrt, result, kind, layout, reserved)

@@ -124,7 +124,7 @@ def def_entrywise(fn: str, statement: str, index_form: str, source: str = "Parr 
         fn, Apply, statement, source, index_form,
         vjp=lambda y, g, i: Hadamard(g, fprime(y.fn, y.arg, y.order, y.declared)),
         jac=lambda y, i: diagc(fprime(y.fn, y.arg, y.order, y.declared)),
-        note=f"Jacobian of an entrywise function: diag({_FN_TEXT.get(fn, fn)}'(x)) (P&H A3)", **kw)
+        note=f"Jacobian of an entrywise function: diag({_FN_TEXT.get(fn, fn)}'(x)) (Parr & Howard, \"Derivatives of vector element-wise binary operators\")", **kw)
 
 
 # Symbolic sizes used by the rule examples.
@@ -153,25 +153,25 @@ def_linear("negation", Neg, "∂(−a)/∂a = −I", "Parr & Howard, scalar deri
            vjp=lambda y, g, i: Neg(g), jac=lambda y, i: Neg(Identity(vsize(y))),
            example=lambda: (Neg(_v("x", _n)), _v("x", _n)),
            index_proof=lambda s: (-s["x"][s["i"]], s["x"][s["j"]], -s["d"](s["i"], s["j"])))
-def_linear("scalar-expansion", Broadcast, "∂(x + z)/∂z = 1_n", "Parr & Howard, scalar expansion (A4)",
+def_linear("scalar-expansion", Broadcast, "∂(x + z)/∂z = 1_n", "Parr & Howard, \"Derivatives involving scalar expansion\"",
            "∂(x_i + z)/∂z = 1",
            vjp=lambda y, g, i: g if is_scalar(g.shape) else Sum(g), jac=lambda y, i: Ones((vsize(y), 1)),
            example=lambda: (Add((_v("x", _n), Broadcast(_v("z", 1), (_n, 1)))), _v("z", 1)),
            index_proof=lambda s: (s["x"][s["i"]] + s["z"], s["z"], 1))
-defrule("scale-arg", Scale, "∂(x z)/∂x = I z", "Parr & Howard, scalar expansion (A4)", "∂(x_i z)/∂x_j = z δ_ij",
+defrule("scale-arg", Scale, "∂(x z)/∂x = I z", "Parr & Howard, \"Derivatives involving scalar expansion\"", "∂(x_i z)/∂x_j = z δ_ij",
         vjp=lambda y, g, i: Scale(y.scalar, g), jac=lambda y, i: Scale(y.scalar, Identity(vsize(y))),
         example=lambda: (Scale(_v("z", 1), _v("x", _n)), _v("x", _n)),
         index_proof=lambda s: (s["x"][s["i"]] * s["z"], s["x"][s["j"]], s["z"] * s["d"](s["i"], s["j"])))
-defrule("scale-scalar", Scale, "∂(x z)/∂z = x", "Parr & Howard, scalar expansion (A4)", "∂(x_i z)/∂z = x_i",
+defrule("scale-scalar", Scale, "∂(x z)/∂z = x", "Parr & Howard, \"Derivatives involving scalar expansion\"", "∂(x_i z)/∂z = x_i",
         vjp=lambda y, g, i: inner(g, y.arg), jac=lambda y, i: col(y.arg),
         example=lambda: (Scale(_v("z", 1), _v("x", _n)), _v("z", 1)),
         index_proof=lambda s: (s["x"][s["i"]] * s["z"], s["z"], s["x"][s["i"]]))
-defrule("div-arg", Div, "∂(x / z)/∂x = I / z", "Parr & Howard, scalar expansion (A4, derived)",
+defrule("div-arg", Div, "∂(x / z)/∂x = I / z", "Parr & Howard, \"Derivatives involving scalar expansion\" (derived)",
         "∂(x_i / z)/∂x_j = δ_ij / z",
         vjp=lambda y, g, i: Div(g, y.scalar), jac=lambda y, i: Div(Identity(vsize(y)), y.scalar),
         example=lambda: (Div(_v("x", _n), _v("z", 1)), _v("x", _n)),
         index_proof=lambda s: (s["x"][s["i"]] / s["z"], s["x"][s["j"]], s["d"](s["i"], s["j"]) / s["z"]))
-defrule("div-scalar", Div, "∂(x / z)/∂z = −x / z²", "Parr & Howard, scalar expansion (A4, derived)",
+defrule("div-scalar", Div, "∂(x / z)/∂z = −x / z²", "Parr & Howard, \"Derivatives involving scalar expansion\" (derived)",
         "∂(x_i / z)/∂z = −x_i / z²",
         vjp=lambda y, g, i: Neg(Div(inner(g, y.arg), Power(y.scalar, 2))),
         jac=lambda y, i: Neg(Div(col(y.arg), Power(y.scalar, 2))),
@@ -274,13 +274,16 @@ def _maxmin_ind(y: MaxMin, i: int) -> Expr:
 
 
 defrule("max", MaxMin, "∂max(w, x)/∂w = diag([w > x]), ∂max(w, x)/∂x = diag([x > w])",
-        "derived with the element-wise diagonal rule (THEOREMS.md A3; P&H ReLU convention)",
+        "derived with the element-wise diagonal rule (Parr & Howard, \"Derivatives of vector element-wise binary "
+        "operators\", with their ReLU convention from \"The gradient of neuron activation\")",
         "∂max(w_i, x_i)/∂w_j = [w_i > x_i] δ_ij",
         vjp=_maxmin_vjp, jac=lambda y, i: diagc(_maxmin_ind(y, i)),
         example=lambda: (MaxMin("max", _v("w", _n), _v("x", _n)), _v("w", _n)),
         index_proof=lambda s: (s["Max"](s["w"][s["i"]], s["x"][s["i"]]), s["w"][s["j"]],
                                s["H"](s["w"][s["i"]] - s["x"][s["i"]]) * s["d"](s["i"], s["j"])))
-defrule("min", MaxMin, "∂min(w, x)/∂w = diag([w < x])", "derived with the element-wise diagonal rule (A3)",
+defrule("min", MaxMin, "∂min(w, x)/∂w = diag([w < x])",
+        "derived with the element-wise diagonal rule (Parr & Howard, \"Derivatives of vector element-wise binary "
+        "operators\")",
         "∂min(w_i, x_i)/∂w_j = [w_i < x_i] δ_ij",
         vjp=_maxmin_vjp, jac=lambda y, i: diagc(_maxmin_ind(y, i)),
         example=lambda: (MaxMin("min", _v("w", _n), _v("x", _n)), _v("x", _n)),
@@ -483,7 +486,7 @@ def_entrywise("declared-f", "∂f(x)/∂x = diag(f'(x)) for a declared f: R → 
 
 # ───────────────────────────── reductions ─────────────────────────────
 
-defrule("reduce-sum", Sum, "∂sum(x)/∂x = 1ᵀ, gradient G 1", "Parr & Howard, vector sum reduction (A5)",
+defrule("reduce-sum", Sum, "∂sum(x)/∂x = 1ᵀ, gradient G 1", "Parr & Howard, \"Vector sum reduction\"",
         "∂(Σ_k x_k)/∂x_j = 1",
         vjp=lambda y, g, i: g if is_scalar(y.arg.shape) else Broadcast(g, y.arg.shape),
         jac=lambda y, i: Ones((1, vsize(y.arg))),
@@ -603,7 +606,7 @@ def _callvec_jac(y: CallVec, i: int) -> Expr:
 
 
 defrule("declared-C", CallVec, "∂C(u)/∂u = C'(u)ᵀ, gradient C'(u) = ∇C(u), for a declared C: R^n → R",
-        "Parr & Howard, gradient (A1); Nielsen (BP1a) ∇_a C", "∂C(u)/∂u_j = (∇C(u))_j",
+        "Parr & Howard, \"Matrix calculus\" (the gradient); Nielsen (BP1a) ∇_a C", "∂C(u)/∂u_j = (∇C(u))_j",
         vjp=_callvec_vjp, jac=_callvec_jac,
         example=lambda: (CallVec("C", Apply("f", _v("z", _n), 0, True)), _v("z", _n)))
 defrule("declared-C-hessian", CallVec, "∂C'(u)/∂u = C''(u) = ∇²C(u), the symmetric Hessian of a declared "

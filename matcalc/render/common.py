@@ -6,57 +6,140 @@ renderers style or escape them. Imports nothing heavy.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
-def fmt_value(v: Any) -> str:
-    """A value of a counterexample: nested lists in brackets, floats to 6 significant digits."""
+#: How many values of a counterexample's point are shown unless ``full`` is asked for.
+POINT_LIMIT = 8
+#: How many differing entries are shown unless ``full`` is asked for.
+ENTRY_LIMIT = 3
+
+_TOKEN = re.compile(r"\*\*|[A-Za-z_\u0370-\u03ff\u1d00-\u1dbf][\w\u0370-\u03ff'\u2032]*|\d+\.?\d*(?:[eE][-+]?\d+)?|\S")
+_CONSTANTS = {"E": "e", "pi": "π", "oo": "∞", "zoo": "∞", "nan": "undefined", "I": "i"}
+
+
+def _closing(tokens: list[str], i: int) -> int:
+    """The index of the ``)`` matching the ``(`` at ``tokens[i]``."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        depth += tokens[j] == "("
+        depth -= tokens[j] == ")"
+        if depth == 0:
+            return j
+    return len(tokens) - 1
+
+
+def _math(tokens: list[str]) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t == "exp" and i + 1 < len(tokens) and tokens[i + 1] == "(":
+            j = _closing(tokens, i + 1)
+            inner = _math(tokens[i + 2:j])
+            atomic = re.fullmatch(r"-?[\w.π∞]+", inner) is not None
+            out.append("e^" + (inner if atomic else f"({inner})"))
+            i = j + 1
+            continue
+        if t == "**":
+            out.append("^")
+        elif t == "*":
+            out.append(" ")
+        elif t == "/":
+            out.append(" / ")
+        elif t in ("+", "-") and out and out[-1] not in ("(", "^", " ", " / ", ",") and not out[-1].endswith("e^"):
+            out.append(f" {t} ")
+        elif t == ",":
+            out.append(", ")
+        else:
+            out.append(_CONSTANTS.get(t, t))
+        i += 1
+    text = re.sub(r" {2,}", " ", "".join(out)).strip()
+    return re.sub(r"(?<![\w.^])(\d+) / (\d+)(?![\w.^(])", r"\1/\2", text)  # a fraction of integers: 3/2
+
+
+def math_value(v: Any) -> str:
+    """A value as matcalc writes mathematics: SymPy's ``-5*exp(-1)/(exp(-1) + 1)**2`` becomes
+    ``-5 e^-1 / (e^-1 + 1)^2``, a decimal after ``≈`` is cut to 6 significant digits, floats likewise.
+
+    Only a display transformation of text SymPy printed (its operators and ``exp``); nothing is evaluated.
+    """
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+        return "[" + ", ".join(math_value(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return str(v).lower()
     if isinstance(v, float):
         return f"{v:.6g}"
-    return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k} = {math_value(x)}" for k, x in v.items())
+    text = str(v)
+    exact, approx_sep, approx = text.partition("≈")
+    shown = _math(_TOKEN.findall(exact))
+    if approx_sep:
+        try:
+            shown += f" ≈ {float(approx.strip()):.6g}"
+        except ValueError:
+            shown += " ≈ " + approx.strip()
+    return shown
+
+
+fmt_value = math_value  # the name the renderers used before
 
 
 def _assignments(d: dict, limit: int | None = None) -> str:
     items = list(d.items())
-    shown = [f"{k}={fmt_value(v)}" for k, v in items[:limit]]
+    shown = [f"{k}={math_value(v)}" for k, v in items[:limit]]
     if limit is not None and len(items) > limit:
-        shown.append("…")
+        shown.append(f"… ({len(items) - limit} more with --full)")
     return ", ".join(shown)
 
 
-def counterexample_items(cx: Any) -> list[str]:
-    """A counterexample as plain-text lines: the sizes and index values, the point, the entries that differ."""
+def counterexample_items(cx: Any, *, full: bool = False) -> list[str]:
+    """A counterexample as plain-text lines: the sizes and index values, the point, the entries that differ.
+
+    Without ``full`` at most :data:`POINT_LIMIT` values of the point and :data:`ENTRY_LIMIT` entries are shown (and
+    the line says how many more there are); values are in matcalc's notation (:func:`math_value`).
+    """
     if not cx:
         return []
     if not isinstance(cx, dict):
-        return [str(cx)]
+        return [math_value(cx)]
     out: list[str] = []
     head = []
+    point_limit = None if full else POINT_LIMIT
     if cx.get("sizes"):
         head.append("sizes " + _assignments(cx["sizes"]))
-    if isinstance(cx.get("indices"), dict) and cx["indices"]:
-        head.append(_assignments(cx["indices"]))
-    if isinstance(cx.get("point"), dict) and cx["point"]:
-        head.append("at " + _assignments(cx["point"], 8))
+    for key in ("indices", "index"):
+        if isinstance(cx.get(key), dict) and cx[key]:
+            head.append(_assignments(cx[key]))
+    for key in ("point", "values"):  # the exact method's point; the numeric method's values
+        if isinstance(cx.get(key), dict) and cx[key]:
+            head.append("at " + _assignments(cx[key], point_limit))
+            break
     if head:
         out.append("; ".join(head))
-    for ent in (cx.get("entries") or [])[:3]:
+    entries = cx.get("entries") or []
+    limit = len(entries) if full else ENTRY_LIMIT
+    for ent in entries[:limit]:
         if not isinstance(ent, dict):
-            out.append(str(ent))
+            out.append(math_value(ent))
             continue
         where = ent.get("entry")
-        where_s = f"entry {fmt_value(list(where))}" if isinstance(where, (list, tuple)) else f"entry {where}"
+        where_s = f"entry {math_value(list(where))}" if isinstance(where, (list, tuple)) else f"entry {where}"
         if isinstance(ent.get("indices"), dict) and ent["indices"]:
             at = "at " + _assignments(ent["indices"])
             where_s = at if where in ((1, 1), [1, 1], None) else f"{at}, {where_s}"
-        out.append(f"{where_s} is {fmt_value(ent.get('lhs'))} on the left, {fmt_value(ent.get('rhs'))} on the right")
+        out.append(f"{where_s} is {math_value(ent.get('lhs'))} on the left, {math_value(ent.get('rhs'))} on the right")
+    if len(entries) > limit:
+        out.append(f"… {len(entries) - limit} more entries with --full")
     if cx.get("note"):
         out.append(str(cx["note"]))
     funcs = cx.get("functions")
     if funcs:
-        out.append("with " + (funcs if isinstance(funcs, str) else fmt_value(funcs)))
+        out.append("with " + (funcs if isinstance(funcs, str) else math_value(funcs)))
     return out
 
 

@@ -2,7 +2,7 @@
 
 Contract: :func:`document` turns a :class:`~matcalc.results.CheckReport`, a :class:`~matcalc.results.DeriveResult` or
 a :class:`~matcalc.results.ProveResult` into a complete LaTeX document (article class; the packages ``amsmath``,
-``amssymb``, ``amsthm`` and ``bm`` only, all in Debian's ``texlive-latex-base``); :func:`rules_document` does the same
+``amssymb``, ``amsthm``, ``bm`` and ``hyperref`` only, all in Debian's ``texlive-latex-base``); :func:`rules_document` does the same
 for the rule table. :func:`fragment` gives a ``$$\\begin{aligned} … \\end{aligned}$$`` block for Jupyter's
 ``_repr_latex_`` that KaTeX and MathJax both accept (no ``align*``, no ``\\DeclareMathOperator``, no ``\\bm``).
 The alignment rows come from :mod:`matcalc.render.rows`, the escaping from :mod:`matcalc.render.tex`; compiling a
@@ -34,7 +34,8 @@ from matcalc.render.rows import (
     summary_sentence,
     chain_rows,
 )
-from matcalc.render.tex import ascii_only, escape_text, formula_math, math_text
+from matcalc.render.glossary import Glossary, reading_guide
+from matcalc.render.tex import ascii_only, escape_text, formula_math, math_text, prose_math
 from matcalc.results import CheckReport, ClaimResult, DeriveResult, ProveResult, TheoremResult
 
 __all__ = ["document", "fragment", "rules_document", "escape_text", "math_text", "formula_math", "PART_TITLES"]
@@ -206,10 +207,10 @@ def _evidence(results: list) -> str:
         if note:
             lines.append(escape_text(note.capitalize() if not note[:1].isupper() else note) + ".")
         if r.diagnosis:
-            lines.append(r"\textbf{Diagnosis:} " + escape_text(r.diagnosis))
+            lines.append(r"\textbf{Diagnosis:} " + prose_math(r.diagnosis))
         cx = counterexample_items(r.counterexample)
         if cx:
-            lines.append(r"\textbf{Counterexample:} " + "; ".join(escape_text(c) for c in cx) + ".")
+            lines.append(r"\textbf{Counterexample:} " + "; ".join(prose_math(c) for c in cx) + ".")
         if lines:
             out.append("\\\\ " + "\\\\\n".join(lines))
         meths = methods_items(r.methods)
@@ -265,21 +266,17 @@ def _layouts(doc: Any) -> list[str]:
     return [s.layout for s in doc.statements if isinstance(s, LayoutSetting)]
 
 
-def _derivation_latex(view: DerivationView) -> str:
-    """The derivation as text, an ``align*`` block and a legend, for a document."""
+def _derivation_latex(view: DerivationView, glossary: Glossary) -> str:
+    """The derivation as an ``align*`` block; its rules go to the document's ``glossary`` (set once, at the end)."""
     out: list[str] = []
     for n in view.notes:
-        out.append(r"\noindent\textit{Note:} " + escape_text(n) + "\n\n")
-    out.append(escape_text(view.intro()) + "\n" + _align(view.rows) + "\n")
-    if view.legend:
-        out.append("{\\small\\begin{description}\n")
-        for label, note in view.legend:
-            out.append(r"\item[{" + escape_text(label) + "}] " + escape_text(note) + "\n")
-        out.append("\\end{description}}\n")
+        out.append(r"\noindent\textit{Note:} " + prose_math(n) + "\n\n")
+    out.append(_align(view.rows) + "\n")
+    glossary.add(view.legend)
     return "".join(out)
 
 
-def _theorem_body(t: Any, *, sectioned: bool) -> str:
+def _theorem_body(t: Any, *, sectioned: bool, glossary: Glossary, handout: bool = False) -> str:
     doc = t.document
     report = t.report
     out: list[str] = []
@@ -316,16 +313,16 @@ def _theorem_body(t: Any, *, sectioned: bool) -> str:
     out.append("\\begin{proof}[Proof (checked by matcalc)]\n" if verified else
                "\\paragraph{Attempted proof (not verified).}\n")
     for line, node, d in t.derivations:  # each distinct derivative once (matcalc.api._engine_derivations)
-        out.append(f"The rule engine derives the left-hand side of line {int(line)}.\n\n")
-        out.append(_derivation_latex(DerivationView(node, d)))
+        out.append(f"The rule engine derives the left-hand side of line {int(line)}:\n")
+        out.append(_derivation_latex(DerivationView(node, d), glossary))
     chains = chain_rows(report.results, error_messages=False)
     if chains:
         out.append("\n\\noindent The claims and the steps of the derivation, each judged by matcalc:\n")
         for rows in chains:
             out.append(_align(rows))
-    if report.results:
-        out.append("\n\\noindent The evidence for each line (the three methods of SPEC section 5):\n")
-    out.append(_evidence(report.results))
+    if report.results and not handout:
+        out.append("\n\\noindent The evidence for each line, from the three methods:\n")
+        out.append(_evidence(report.results))
     out.append(_verdict_paragraph(report))
     out.append("\\end{proof}\n" if verified else "")
     return "".join(out)
@@ -348,6 +345,8 @@ def _preamble(title: str, *, toc: bool = False, numbered_theorems: str = "") -> 
         "\\sloppy\n"
         "\\renewcommand{\\labelitemi}{$\\bullet$}\n"  # the default \\textbullet needs a TS1 bitmap font
         f"\\newtheorem{{theorem}}{{Theorem}}{numbered_theorems}\n"
+        # links in the table of contents and PDF bookmarks (hyperref is in texlive-latex-base); loaded last
+        "\\usepackage[hidelinks,bookmarksnumbered]{hyperref}\n"
         f"\\title{{{title}}}\n"
         "\\author{matcalc}\n"
         "\\date{}\n"
@@ -370,18 +369,22 @@ def _part_key(part: str) -> str:
     return "other"
 
 
-def _summary_table(theorems: list) -> str:
+def _summary_table(theorems: list, handout: bool = False) -> str:
+    """The table of verdicts (a handout leaves out the methods' counts, which are evidence)."""
     out = ["\\section*{Summary}\n", "\\addcontentsline{toc}{section}{Summary}\n"]
     chunk = 20  # a tabular does not break across pages: several short ones
+    spec, head = (("l p{7.5cm} l r", "name & title & verdict & time") if handout else
+                  ("l p{4.8cm} l p{4.0cm} r", "name & title & verdict & methods & time"))
     for start in range(0, len(theorems), chunk):
-        out.append("\\begin{center}\\small\n\\begin{tabular}{l p{4.8cm} l p{4.0cm} r}\n\\hline\n"
-                   "name & title & verdict & methods & time \\tabularnewline\n\\hline\n")
+        out.append("\\begin{center}\\small\n\\begin{tabular}{" + spec + "}\n\\hline\n"
+                   + head + " \\tabularnewline\n\\hline\n")
         for t in theorems[start:start + chunk]:
-            out.append(" & ".join([
-                escape_text(t.name), "\\raggedright " + escape_text(t.title),
-                "$" + VERDICT_MATH[t.verdict] + "$ " + escape_text(t.verdict),
-                "\\raggedright " + escape_text(t.methods_summary()), escape_text(f"{t.seconds:.2f} s"),
-            ]) + " \\tabularnewline\n")
+            cells = [escape_text(t.name), "\\raggedright " + escape_text(t.title),
+                     "$" + VERDICT_MATH[t.verdict] + "$ " + escape_text(t.verdict)]
+            if not handout:
+                cells.append("\\raggedright " + escape_text(t.methods_summary()))
+            cells.append(escape_text(f"{t.seconds:.2f} s"))
+            out.append(" & ".join(cells) + " \\tabularnewline\n")
         out.append("\\hline\n\\end{tabular}\n\\end{center}\n")
     counts: dict[str, int] = {}
     for t in theorems:
@@ -391,13 +394,18 @@ def _summary_table(theorems: list) -> str:
     return "".join(out)
 
 
-def _prove_document(res: Any) -> str:
+def _prove_document(res: Any, handout: bool = False) -> str:
     theorems = list(res.theorems)
+    glossary = Glossary()
+    guide = reading_guide(derivations=any(t.derivations for t in theorems), evidence=not handout)
     if len(theorems) == 1:
         t = theorems[0]
         title = escape_text(t.title or t.name)
-        return ascii_only(_preamble(title) + _theorem_body(t, sectioned=False) + _END)
-    body: list[str] = []
+        body = _theorem_body(t, sectioned=False, glossary=glossary, handout=handout)
+        return ascii_only(_preamble(title) + "\\noindent " + guide + "\n" + body + glossary.latex(sectioned=False)
+                          + _END)
+    body: list[str] = ["\\section*{How to read this document}\n",
+                       "\\addcontentsline{toc}{section}{How to read this document}\n", guide]
     groups: dict[str, list] = {}
     for t in theorems:
         groups.setdefault(_part_key(t.part), []).append(t)
@@ -407,13 +415,14 @@ def _prove_document(res: Any) -> str:
             continue
         body.append(r"\section{" + escape_text(PART_TITLES[key]) + "}\n")
         for t in groups[key]:
-            body.append(_theorem_body(t, sectioned=True))
-    body.append(_summary_table(theorems))
+            body.append(_theorem_body(t, sectioned=True, glossary=glossary, handout=handout))
+    body.append(_summary_table(theorems, handout))
+    body.append(glossary.latex())
     title = "Matrix calculus of neural networks: the theorems, derived and checked"
     return ascii_only(_preamble(escape_text(title), toc=True, numbered_theorems="[section]") + "".join(body) + _END)
 
 
-def _check_document(report: Any) -> str:
+def _check_document(report: Any, handout: bool = False) -> str:
     title = report.title or "Checked derivation"
     out: list[str] = []
     where = getattr(report, "where", None)
@@ -430,14 +439,16 @@ def _check_document(report: Any) -> str:
     out.append(r"\section*{Claims and steps}" + "\n")
     for rows in chain_rows(report.results, error_messages=False):
         out.append(_align(rows))
-    out.append(r"\section*{Evidence}" + "\n")
-    out.append(_evidence(report.results))
+    if not handout:
+        out.append(r"\section*{Evidence}" + "\n" + reading_guide(derivations=False, evidence=True))
+        out.append(_evidence(report.results))
     out.append(_verdict_paragraph(report))
     return ascii_only(_preamble(escape_text(title)) + "".join(out) + _END)
 
 
 def _derive_document(res: Any) -> str:
-    out: list[str] = []
+    glossary = Glossary()
+    out: list[str] = [reading_guide(derivations=True, evidence=False)]
     out.append(r"\noindent Derivatives of $" + to_latex(res.expr) + "$ in "
                + escape_text(res.layout) + " layout.\n")
     if res.inferred:
@@ -446,31 +457,34 @@ def _derive_document(res: Any) -> str:
         d = item.derivation
         out.append(r"\section*{With respect to $" + to_latex(item.wrt) + "$}\n")
         out.append("The result is $" + _shape_text(d.result.shape) + "$.\n")
-        out.append(_derivation_latex(DerivationView(derive_head(res, item), d)))
+        out.append(_derivation_latex(DerivationView(derive_head(res, item), d), glossary))
         out.append("\\[\n  \\boxed{" + to_latex(derive_head(res, item)) + " = " + to_latex(d.result) + "}\n\\]\n")
         m = item.numeric
         out.append(r"\paragraph{Numeric check.} $" + METHOD_MATH.get(m.status, r"\text{?}") + "$ "
                    + escape_text(m.detail or m.status) + "\n")
+    out.append(glossary.latex(sectioned=False))
     title = "Derivative of $" + to_latex(res.expr) + "$"
     return ascii_only(_preamble(title) + "".join(out) + _END)
 
 
-def document(result: Any) -> str:
+def document(result: Any, *, handout: bool = False) -> str:
     """A complete LaTeX document for a check report, a derivation or proofs.
 
     Args:
         result: a :class:`~matcalc.results.CheckReport`, :class:`~matcalc.results.DeriveResult` or
             :class:`~matcalc.results.ProveResult` (a :class:`~matcalc.results.TheoremResult` is taken as one theorem).
+        handout: leave out the evidence (each line's methods and their findings): the theorems, derivations and
+            verdicts only.
 
     Returns:
         The document's text: pure ASCII, needing only amsmath, amssymb, amsthm and bm.
     """
     if isinstance(result, ProveResult):
-        return _prove_document(result)
+        return _prove_document(result, handout)
     if isinstance(result, TheoremResult):
-        return _prove_document(ProveResult(theorems=[result]))
+        return _prove_document(ProveResult(theorems=[result]), handout)
     if isinstance(result, CheckReport):
-        return _check_document(result)
+        return _check_document(result, handout)
     if isinstance(result, DeriveResult):
         return _derive_document(result)
     raise TypeError(f"no LaTeX document for {type(result).__name__}")
@@ -504,18 +518,34 @@ def rules_document(rows: list[dict], *, verified: dict[str, tuple[bool, str]] | 
 # ───────────────────────────── fragments (Jupyter, Markdown) ─────────────────────────────
 
 
+def _findings_rows(results: list) -> list[str]:
+    """For each refuted line: its diagnosis and counterexample, as text rows under the chains (a notebook shows
+    why a claim is wrong, not only that it is)."""
+    rows: list[str] = []
+    for r in results:
+        if r.verdict != "refuted":
+            continue
+        if r.diagnosis:
+            rows.append("& " + math_text(f"line {r.line}: {r.diagnosis}"))
+        for i, item in enumerate(counterexample_items(r.counterexample)):
+            rows.append(r"& \quad " + math_text(("counterexample: " if i == 0 else "") + item))
+    return rows
+
+
 def fragment_rows(result: Any) -> list[str]:
     """The rows of :func:`fragment` (``aligned`` content), for the Markdown renderer too."""
     rows: list[str] = []
     if isinstance(result, CheckReport):
         for chain in chain_rows(result.results):
             rows.extend(chain)
+        rows.extend(_findings_rows(result.results))
         rows.append(r"& " + VERDICT_MATH[result.verdict] + r"\ " + math_text(
             f"{result.verdict}: {summary_sentence(result)}"))
         return rows
     if isinstance(result, ClaimResult):
         for chain in chain_rows([result]):
             rows.extend(chain)
+        rows.extend(_findings_rows([result]))
         return rows
     if isinstance(result, DeriveResult):
         for item in result.items:
@@ -531,6 +561,7 @@ def fragment_rows(result: Any) -> list[str]:
                         + math_text(t.verdict))
             for chain in chain_rows(t.report.results):
                 rows.extend(chain)
+            rows.extend(_findings_rows(t.report.results))
         return rows
     raise TypeError(f"no LaTeX fragment for {type(result).__name__}")
 

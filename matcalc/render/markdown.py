@@ -115,10 +115,14 @@ def _declarations_md(doc: Any) -> list[str]:
     return out
 
 
-def _check_md(report: Any, level: int = 1) -> str:
-    h = "#" * level
+def _heading(level: int, text: str, headings: bool) -> str:
+    """A heading of ``level`` (``## text``), or bold text where headings would fill a notebook's outline."""
+    return f"{'#' * level} {text}\n" if headings else f"**{text}**\n"
+
+
+def _check_md(report: Any, level: int = 1, headings: bool = True) -> str:
     title = report.title or "matcalc check"
-    parts = [f"{h} {md_escape(title)}\n"]
+    parts = [_heading(level, md_escape(title), headings)]
     where = getattr(report, "where", None)
     if where and where != "<input>":
         parts.append(f"input: {code_span(where)}\n")
@@ -137,14 +141,14 @@ def _check_md(report: Any, level: int = 1) -> str:
     return "\n".join(parts)
 
 
-def _derive_md(res: Any) -> str:
-    parts = [f"# derive {code_span(to_text(res.expr))}\n", f"layout: {md_escape(res.layout)}\n"]
+def _derive_md(res: Any, headings: bool = True) -> str:
+    parts = [_heading(1, f"derive {code_span(to_text(res.expr))}", headings), f"layout: {md_escape(res.layout)}\n"]
     if res.inferred:
         parts.append("**inferred** " + ", ".join(code_span(x) for x in res.inferred) + "\n")
     for item in res.items:
         d = item.derivation
         head = ("Hessian ∇²_" if d.kind == "hessian" else "∂/∂") + md_escape(to_text(item.wrt))
-        parts.append(f"## {head} ({md_escape(fmt_shape(d.result.shape))})\n")
+        parts.append(_heading(2, f"{head} ({md_escape(fmt_shape(d.result.shape))})", headings))
         parts.append(_math_block(derivation_rows(derive_head(res, item), d)))
         steps = ["| # | expression | rule |", "| ---: | --- | --- |"]
         from matcalc.render.steps import display_steps, equation_text
@@ -159,9 +163,8 @@ def _derive_md(res: Any) -> str:
     return "\n".join(parts)
 
 
-def _theorem_md(t: Any, level: int) -> str:
-    h = "#" * level
-    parts = [f"{h} {md_escape(t.name)}: {md_escape(t.title)}\n"]
+def _theorem_md(t: Any, level: int, headings: bool = True) -> str:
+    parts = [_heading(level, f"{md_escape(t.name)}: {md_escape(t.title)}", headings)]
     if t.source:
         parts.append(f"*source:* {md_escape(t.source)}\n")
     decl = _declarations_md(t.document)
@@ -170,42 +173,44 @@ def _theorem_md(t: Any, level: int) -> str:
     for line, node, d in t.derivations:  # each distinct derivative once (matcalc.api._engine_derivations)
         parts.append(f"**derivation of** {code_span(to_text(node))} (line {int(line)}, rule engine)\n")
         parts.append(_math_block(derivation_rows(node, d)))
-    parts.append(_check_md(t.report, level + 1))
+    parts.append(_check_md(t.report, level + 1, headings))
     return "\n".join(parts)
 
 
-def _prove_md(res: Any) -> str:
+def _prove_md(res: Any, headings: bool = True) -> str:
     if len(res.theorems) == 1:
-        return _theorem_md(res.theorems[0], 1)
-    parts = ["# matcalc prove\n", "| part | name | title | verdict | methods | time |",
+        return _theorem_md(res.theorems[0], 1, headings)
+    parts = [_heading(1, "matcalc prove", headings), "| part | name | title | verdict | methods | time |",
              "| --- | --- | --- | --- | --- | ---: |"]
     for t in res.theorems:
         parts.append(f"| {md_escape(t.part)} | {md_escape(t.name)} | {md_escape(t.title)} | {MARK[t.verdict]} "
                      f"{t.verdict} | {md_escape(t.methods_summary())} | {t.seconds:.2f} s |")
     parts.append("")
     for t in res.theorems:
-        parts.append(_theorem_md(t, 2))
+        parts.append(_theorem_md(t, 2, headings))
     return "\n".join(parts)
 
 
-def markdown(result: Any) -> str:
+def markdown(result: Any, *, headings: bool = True) -> str:
     """Markdown for a check report, a derivation or proofs.
 
     Args:
         result: a :class:`~matcalc.results.CheckReport`, :class:`~matcalc.results.DeriveResult`,
             :class:`~matcalc.results.ProveResult` or :class:`~matcalc.results.TheoremResult`.
+        headings: ``#`` headings (a document); ``False`` sets the titles in bold (a notebook's output, which
+            must not add entries to the notebook's outline).
 
     Returns:
         Markdown text whose ``$$`` blocks KaTeX and MathJax both render.
     """
     if isinstance(result, CheckReport):
-        out = _check_md(result)
+        out = _check_md(result, 1, headings)
     elif isinstance(result, DeriveResult):
-        out = _derive_md(result)
+        out = _derive_md(result, headings)
     elif isinstance(result, ProveResult):
-        out = _prove_md(result)
+        out = _prove_md(result, headings)
     elif isinstance(result, TheoremResult):
-        out = _theorem_md(result, 1)
+        out = _theorem_md(result, 1, headings)
     else:
         raise TypeError(f"no Markdown for {type(result).__name__}")
     return out.rstrip("\n") + "\n"

@@ -110,7 +110,8 @@ def escape_text(s: Any) -> str:
     ``\\ # $ % & _ { } ~ ^`` (and ``< > |``) print as themselves; ``×``, ``‖``, ``⊙``, ``✓``, ``σ`` … become math
     macros inside ``$…$``; characters with no LaTeX reading become ``?``; control characters are dropped.
     """
-    pieces = _classify(str(s))
+    # straight double quotes in pairs as LaTeX's opening and closing quotes ("Vector chain rule")
+    pieces = _classify(re.sub(r'"([^"\n]*)"', "\u201c\\1\u201d", str(s)))
     out: list[str] = []
     math: list[str] = []
 
@@ -198,6 +199,24 @@ def formula_math(s: Any) -> str:
         if t.isspace():
             out.append(" ")
             continue
+        if t == "^" and i < len(toks) and not toks[i].isspace():
+            # a superscript: c^k, c^(k−1) (the brackets only group), x^-1
+            if toks[i] == "(":
+                depth, j = 0, i
+                while j < len(toks):
+                    depth += toks[j] == "("
+                    depth -= toks[j] == ")"
+                    if depth == 0:
+                        break
+                    j += 1
+                inner, i = "".join(toks[i + 1:j]), j + 1
+            else:
+                sign = ""
+                if toks[i] in "-−" and i + 1 < len(toks) and toks[i + 1].isalnum():
+                    sign, i = "-", i + 1
+                inner, i = sign + toks[i], i + 1
+            out.append("^{" + formula_math(inner) + "}")
+            continue
         if t == "_" and i < len(toks) and toks[i].isascii() and toks[i].isalnum():
             sub = toks[i]
             i += 1
@@ -206,6 +225,8 @@ def formula_math(s: Any) -> str:
         if t.isascii() and t.isalpha():
             if len(t) == 1:
                 out.append(t)
+            elif len(t) == 2 and t[0] == "d" and t[1].isupper():
+                out.append("\\mathrm{d}" + t[1])  # a differential: dY
             elif t in _MATH_FUNCS:
                 out.append("\\" + t + " ")
             elif t in _OPERATOR_WORDS:
@@ -228,3 +249,85 @@ def formula_math(s: Any) -> str:
 def ascii_only(s: str) -> str:
     """A last guard: any non-ASCII character left (there should be none) becomes ``?``."""
     return s if s.isascii() else "".join(c if c.isascii() else "?" for c in s)
+
+
+#: Words set as mathematics inside prose (function names, differentials), besides single letters.
+_MATH_WORDS = _OPERATOR_WORDS | _MATH_FUNCS | {"unvec", "ln", "sigma", "Sigma"}
+_PROSE_TOKEN = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?|\s+|.", re.S)
+
+
+def _is_english(tok: str, nxt: str) -> bool:
+    """A word of prose (not a variable, a function applied to an argument or a differential such as ``dY``)."""
+    if not (tok.isascii() and tok.isalpha()):
+        return False
+    if len(tok) == 1:  # "a" as an article: before a word or a number
+        return tok == "a" and (nxt[:1].isdigit() or (nxt.isascii() and nxt.isalpha() and len(nxt) > 1
+                                                      and not (nxt in _MATH_WORDS)))
+    if (tok in _MATH_WORDS and nxt in ("(", "^", "'")) or greek_macro(tok):
+        return False
+    if len(tok) == 2 and tok[0] == "d" and tok[1].isupper():  # dY, dX: differentials
+        return False
+    return not any(c.isupper() for c in tok[1:])
+
+
+def _prose_kinds(toks: list[str]) -> list[str]:
+    """Each token's kind: ``e`` prose, ``m`` mathematics, ``n`` neutral (spaces, punctuation)."""
+    words = [i for i, t in enumerate(toks) if not t.isspace()]
+    kind = ["n"] * len(toks)
+    for k, i in enumerate(words):
+        t = toks[i]
+        nxt = toks[words[k + 1]] if k + 1 < len(words) else ""
+        prev_kind = kind[words[k - 1]] if k > 0 else "n"
+        if _is_english(t, nxt):
+            kind[i] = "e"
+        elif t == "-" and 0 < i < len(toks) - 1 and _is_english(toks[i - 1], "") and _is_english(toks[i + 1], ""):
+            kind[i] = "e"  # a hyphenated word: total-derivative
+        elif t in ",;:.!?\"&\u201c\u201d" or t in "()":
+            kind[i] = "n"
+        elif t == "'":
+            kind[i] = "m" if prev_kind == "m" else "n"
+        else:
+            kind[i] = "m"
+    # brackets: mathematics when they enclose no prose, else prose; unmatched ones are prose
+    stack: list[int] = []
+    for i, t in enumerate(toks):
+        if t == "(":
+            stack.append(i)
+        elif t == ")":
+            if not stack:
+                kind[i] = "e"
+                continue
+            j = stack.pop()
+            inner = kind[j + 1:i]
+            mk = "e" if "e" in inner or "m" not in inner else "m"
+            kind[i] = kind[j] = mk
+    for j in stack:
+        kind[j] = "e"
+    return kind
+
+
+def prose_math(s: Any) -> str:
+    """Text that mixes prose and formulas (a rule's note: ``Jacobian: ∂(x z)/∂x = I z``) as LaTeX text mode: the
+    words as text, each formula between them in ``$…$`` set by :func:`formula_math` (so ``R^n`` is
+    :math:`\\mathbb{R}^n`, not a caret). Pure ASCII, escaped as :func:`escape_text`.
+    """
+    text = re.sub(r"\bR(?=\^|\s*→)|(?<=→ )R\b", "ℝ", str(s))
+    text = re.sub(r'"([^"\n]*)"', "\u201c\\1\u201d", text)  # quotes in pairs, as LaTeX's opening and closing quotes
+    toks = _PROSE_TOKEN.findall(text)
+    kind = _prose_kinds(toks)
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        if kind[i] != "m":
+            out.append(escape_text(toks[i]))
+            i += 1
+            continue
+        j = last = i
+        while j < len(toks) and kind[j] != "e":
+            if kind[j] == "m":
+                last = j
+            j += 1
+        # a formula ends at its last mathematical token; the punctuation and space after it are prose
+        out.append("$" + formula_math("".join(toks[i:last + 1])) + "$")
+        i = last + 1
+    return "".join(out)

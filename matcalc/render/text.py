@@ -10,8 +10,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from rich.console import Console, Group
-from rich.padding import Padding
+from rich.console import Console, ConsoleOptions, Group
+from rich.measure import Measurement
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -20,43 +21,82 @@ from matcalc import ir
 from matcalc.document import Declaration, Let
 from matcalc.printing import to_text
 from matcalc.render.common import counterexample_items, step_note
-from matcalc.results import MARK, METHOD_MARK, CheckReport, ClaimResult, DeriveResult, ProveResult, tally
+from matcalc.results import MARK, METHOD_MARK, CheckReport, ClaimResult, DeriveResult, ProveResult, TheoremResult, tally
 from matcalc.shapes import fmt_shape
 
 STYLE = {"verified": "bold green", "refuted": "bold red", "inconclusive": "bold yellow", "error": "bold red"}
 
 
-def to_plain(obj: Any, width: int = 100) -> str:
-    """``obj`` rendered as plain text (no colour)."""
+def to_plain(obj: Any, width: int = 100, *, full: bool = False) -> str:
+    """``obj`` rendered as plain text (no colour, no trailing spaces)."""
+    return plain(render(obj, full=full), width)
+
+
+def plain(renderable: Any, width: int = 100) -> str:
+    """Any rich renderable as plain text at ``width`` columns, each line without trailing spaces.
+
+    ``force_jupyter=False``: inside a notebook rich would otherwise display the renderable itself (an HTML block)
+    and write nothing to the buffer.
+    """
     buf = io.StringIO()
-    Console(file=buf, color_system=None, width=width, highlight=False, soft_wrap=False).print(render(obj))
-    return buf.getvalue().rstrip("\n")
+    Console(file=buf, color_system=None, width=width, highlight=False, soft_wrap=False,
+            force_jupyter=False, force_terminal=False).print(renderable)
+    return "\n".join(ln.rstrip() for ln in buf.getvalue().rstrip("\n").split("\n"))
 
 
-def render(obj: Any):
-    """The rich renderable of a result object."""
+def render(obj: Any, *, full: bool = False):
+    """The rich renderable of a result object; ``full`` shows every value of a counterexample."""
     if isinstance(obj, CheckReport):
-        return render_check(obj)
+        return render_check(obj, full=full)
     if isinstance(obj, ClaimResult):
-        return Group(*claim_lines(obj))
+        return Group(*claim_lines(obj, full=full))
     if isinstance(obj, DeriveResult):
         return render_derive(obj)
     if isinstance(obj, ProveResult):
-        return render_prove(obj)
+        return render_prove(obj, full=full)
+    if isinstance(obj, TheoremResult):
+        return _theorem_block(obj, full=full)
     raise TypeError(f"cannot render {type(obj).__name__}")
 
 
 # ───────────────────────────── pieces ─────────────────────────────
 
 
-def counterexample_lines(cx: Any) -> list[Text]:
-    """A counterexample (from the exact or numeric method) as lines: the first labelled, the rest aligned under it."""
-    items = counterexample_items(cx)
-    return [Text(("  counterexample  " if i == 0 else "                  ") + line) for i, line in enumerate(items)]
+class Hang:
+    """``prefix`` then ``body``, the body's wrapped lines hanging under its first character (not under the prefix).
+
+    Every line is right-stripped, so piped output carries no trailing spaces.
+    """
+
+    def __init__(self, prefix: Text | str, body: Text | str) -> None:
+        self.prefix = prefix if isinstance(prefix, Text) else Text(prefix)
+        self.body = body if isinstance(body, Text) else Text(body)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions):
+        indent = self.prefix.cell_len
+        width = max(24, options.max_width - indent)
+        pad = Text(" " * indent)
+        for i, line in enumerate(self.body.wrap(console, width, overflow="fold")):
+            line.rstrip()
+            out = Text.assemble(self.prefix.copy() if i == 0 else pad.copy(), line)
+            out.rstrip()
+            out.no_wrap = True
+            yield out
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(options.max_width, self.prefix.cell_len + 24),
+                           min(options.max_width, self.prefix.cell_len + self.body.cell_len))
 
 
-def methods_lines(methods: dict) -> list[Text]:
-    """One line per method: its name, ✓/✗/? and its evidence."""
+def counterexample_lines(cx: Any, indent: int = 7, *, full: bool = False) -> list[Hang]:
+    """A counterexample (from the exact or numeric method): the first line labelled, the rest aligned under it."""
+    items = counterexample_items(cx, full=full)
+    label = " " * indent + "counterexample  "
+    return [Hang(label if i == 0 else " " * len(label), line) for i, line in enumerate(items)]
+
+
+def methods_lines(methods: dict, indent: int = 7) -> list[Hang]:
+    """One line per method: its name, ✓/✗/? and its evidence (wrapped under the evidence)."""
     out = []
     for name in ("symbolic", "exact", "numeric"):
         m = methods.get(name)
@@ -64,46 +104,41 @@ def methods_lines(methods: dict) -> list[Text]:
             continue
         mark = METHOD_MARK.get(m.status, "?")
         style = {"✓": "green", "✗": "red", "?": "yellow"}[mark]
-        t = Text(f"  {name:<9} ", style="bold")
-        t.append(mark, style=style)
-        if m.detail:
-            t.append(f" {m.detail}", style="dim")
-        out.append(t)
+        head = Text(" " * indent)
+        head.append(f"{name:<9} ", style="bold")
+        head.append(mark, style=style)
+        head.append(" ")
+        out.append(Hang(head, Text(m.detail or "", style="dim")))
     return out
 
 
-def _indented(text: Text, indent: int = 7) -> Padding:
-    """A sub-line of a claim: wrapped lines keep the indentation."""
-    return Padding(text, (0, 0, 0, indent), expand=False)
-
-
-def claim_lines(r) -> list:
+def claim_lines(r, *, full: bool = False) -> list:
     """The lines for one claim or step: verdict, text, evidence, counterexample, diagnosis."""
     lines: list = []
-    head = Table.grid(padding=(0, 1))
-    head.add_column(justify="right", style="dim", width=4)
-    head.add_column(no_wrap=True)
-    head.add_column(ratio=1)
-    head.add_row(str(r.line), Text(f"{MARK[r.verdict]} {r.verdict}", style=STYLE[r.verdict]), Text(r.text))
-    lines.append(head)
+    head = Text(f"{r.line:>4} ", style="dim")
+    head.append(f"{MARK[r.verdict]} {r.verdict}", style=STYLE[r.verdict])
+    head.append(" ")
+    lines.append(Hang(head, Text(r.text)))
+    sub = " " * 7
     if r.verdict == "error" and r.error:
         for i, ln in enumerate(str(r.error).split("\n")):
-            lines.append(Text(("       " if i else "       error: ") + ln, style="red" if i == 0 else ""))
+            if i == 0:
+                lines.append(Hang(Text(sub + "error: ", style="red"), Text(ln, style="red")))
+            else:
+                lines.append(Hang(sub, ln))
         return lines
     if r.kind == "step" and r.against_line is not None:
-        lines.append(_indented(Text(step_note(r), style="yellow" if r.after_wrong is not None else "dim")))
+        lines.append(Hang(sub, Text(step_note(r), style="yellow" if r.after_wrong is not None else "dim")))
     if r.diagnosis:
-        lines.append(_indented(Text(r.diagnosis, style="bold")))
+        lines.append(Hang(sub, Text(r.diagnosis, style="bold")))
     for note in r.notes:
-        lines.append(_indented(Text(f"note: {note}", style="cyan")))
-    for cl in counterexample_lines(r.counterexample):
-        lines.append(_indented(cl, 5))
-    for m in methods_lines(r.methods):
-        lines.append(_indented(m, 5))
+        lines.append(Hang(sub + "note: ", Text(note, style="cyan")))
+    lines.extend(counterexample_lines(r.counterexample, full=full))
+    lines.extend(methods_lines(r.methods))
     return lines
 
 
-def render_check(report) -> Group:
+def render_check(report, *, full: bool = False) -> Group:
     parts: list = []
     doc = report.document
     title = report.title or getattr(report, "where", None) or ""
@@ -116,7 +151,7 @@ def render_check(report) -> Group:
     if doc is not None and doc.env.inferred:
         parts.append(Text("inferred  " + ", ".join(doc.env.inferred), style="dim"))
     for r in report.results:
-        parts.extend(claim_lines(r))
+        parts.extend(claim_lines(r, full=full))
     v = report.verdict
     parts.append(Text(f"{MARK[v]} {v}", style=STYLE[v]))
     return Group(*parts)
@@ -160,10 +195,11 @@ def render_derive(res) -> Group:
     return Group(*parts)
 
 
-def _theorem_block(t) -> Group:
+def _theorem_block(t, *, full: bool = False) -> Group:
     doc = t.document
     head = Text(t.source or "", style="dim")
-    parts: list = [Panel(head, title=f"[bold]{t.name}[/bold] · {t.title}", title_align="left", expand=True)]
+    parts: list = [Panel(head, title=f"[bold]{escape(t.name)}[/bold] · {escape(t.title)}", title_align="left",
+                         expand=True)]
     decls = [s for s in doc.statements if isinstance(s, Declaration)]
     if decls:
         names = []
@@ -173,42 +209,62 @@ def _theorem_block(t) -> Group:
                     names.append(f"{v.name}: {fmt_shape(v.shape)}" + (f" {' '.join(sorted(v.props))}" if v.props else ""))
                 else:
                     names.append(f"{v.name}: " + ("ℝ → ℝ" if v.kind == "entrywise" else f"ℝ^{v.dim} → ℝ"))
-        parts.append(Text.assemble(("given   ", "bold"), "   ".join(names)))
+        parts.append(Hang(Text("given   ", style="bold"), "   ".join(names)))
     lets = [s for s in doc.statements if isinstance(s, Let)]
     for i, s in enumerate(lets):
-        parts.append(Text.assemble(("let     " if i == 0 else "        ", "bold"), f"{s.name} = {to_text(s.value)}"))
+        parts.append(Hang(Text("let     " if i == 0 else "        ", style="bold"), f"{s.name} = {to_text(s.value)}"))
     for line, node, d in t.derivations:
         parts.append(Text(""))
         parts.append(Text.assemble(("derivation of ", "bold"), to_text(node), (f"   (line {line}, rule engine)", "dim")))
         parts.append(_steps_table(d))
     parts.append(Text(""))
-    parts.append(render_check(t.report))
+    parts.append(render_check(t.report, full=full))
     return Group(*parts)
 
 
-def render_prove(res) -> Group:
+#: Below this width the `prove all` table leaves out the per-method counts (the JSON, Markdown and a wider terminal
+#: show them), so the titles keep room to be read.
+NARROW = 100
+
+
+class ProveTable:
+    """The `prove all` summary table, laid out for the width it is printed at."""
+
+    def __init__(self, res) -> None:
+        self.res = res
+
+    def table(self, width: int) -> Table:
+        narrow = width < NARROW
+        table = Table(title="matcalc prove", show_lines=False, pad_edge=False, expand=False)
+        table.add_column("part", style="dim", no_wrap=True)
+        table.add_column("name", style="bold", no_wrap=True)
+        table.add_column("title", ratio=1, min_width=16)
+        table.add_column("verdict", no_wrap=True)
+        if not narrow:
+            for m in ("sym", "exact", "num"):
+                table.add_column(m, justify="center", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
+        for t in self.res.theorems:
+            cells = []
+            for m in ("symbolic", "exact", "numeric") if not narrow else ():
+                sts = [r.methods[m].status for r in t.report.results if m in r.methods]
+                if not sts:
+                    cells.append(Text("—", style="dim"))
+                    continue
+                eq = sum(x == "equal" for x in sts)
+                style = "green" if eq == len(sts) else "red" if "different" in sts else "yellow"
+                cells.append(Text(f"{eq}/{len(sts)}", style=style))
+            table.add_row(t.part, t.name, t.title, Text(f"{MARK[t.verdict]} {t.verdict}", style=STYLE[t.verdict]),
+                          *cells, f"{t.seconds:.1f} s")
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions):
+        yield self.table(options.max_width)
+
+
+def render_prove(res, *, full: bool = False) -> Group:
     if len(res.theorems) == 1:
-        return _theorem_block(res.theorems[0])
-    table = Table(title="matcalc prove", show_lines=False, pad_edge=False)
-    table.add_column("part", style="dim", no_wrap=True)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("title", ratio=1)
-    table.add_column("verdict", no_wrap=True)
-    for m in ("sym", "exact", "num"):
-        table.add_column(m, justify="center", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
-    for t in res.theorems:
-        cells = []
-        for m in ("symbolic", "exact", "numeric"):
-            sts = [r.methods[m].status for r in t.report.results if m in r.methods]
-            if not sts:
-                cells.append(Text("—", style="dim"))
-                continue
-            eq = sum(x == "equal" for x in sts)
-            style = "green" if eq == len(sts) else "red" if "different" in sts else "yellow"
-            cells.append(Text(f"{eq}/{len(sts)}", style=style))
-        table.add_row(t.part, t.name, t.title, Text(f"{MARK[t.verdict]} {t.verdict}", style=STYLE[t.verdict]),
-                      *cells, f"{t.seconds:.1f} s")
+        return _theorem_block(res.theorems[0], full=full)
     counts: dict[str, int] = {}
     for t in res.theorems:
         counts[t.verdict] = counts.get(t.verdict, 0) + 1
@@ -218,5 +274,5 @@ def render_prove(res) -> Group:
     extra = []
     for t in failing:
         extra.append(Text(""))
-        extra.append(_theorem_block(t))
-    return Group(table, *extra, last)
+        extra.append(_theorem_block(t, full=full))
+    return Group(ProveTable(res), *extra, last)

@@ -284,7 +284,7 @@ def _counterexample(env: ExactEnv, pt: dict, fvals: _FVals, diffs: list) -> dict
         shown = sympy.sstr(app.xreplace(pt))
         functions[shown if len(shown) <= 120 else shown[:117] + "…"] = str(val)
     entries = []
-    for ixs, pos, lv, rv in diffs[:6]:
+    for ixs, pos, lv, rv in diffs:  # every entry that differs: the renderers shorten the list, JSON keeps it
         ent = {"entry": (pos[0] + 1, pos[1] + 1), "lhs": _show(lv), "rhs": _show(rv)}
         if ixs:
             ent["indices"] = dict(ixs)

@@ -71,7 +71,7 @@ def _counterexample(point: Point, cmp: _Cmp, *, directional: bool) -> dict:
         out["index"] = {**out.get("index", {}), **cmp.combo}
     L, R = np.asarray(cmp.L), np.asarray(cmp.R)
     d = np.abs(L - R)
-    order = np.argsort(-d, axis=None)[:8]
+    order = np.argsort(-d, axis=None)[:400]  # every differing entry (up to 400, as for the point's values)
     entries = []
     for flat in order:
         i, j = np.unravel_index(flat, d.shape)

@@ -1,0 +1,82 @@
+"""What a LaTeX document explains once: how to read a derivation, and the glossary of the rules its steps use.
+
+Contract: :class:`Glossary` collects the legends of the derivations of one document (label → the rule's note, the
+first note of a label kept, written generically); :func:`reading_guide` is the explanatory paragraph set once at the
+top of a document; :meth:`Glossary.latex` the glossary set once at its end, each note's formulas as mathematics
+(:func:`matcalc.render.tex.prose_math`). Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import re
+
+from matcalc.render.tex import escape_text, prose_math
+
+READING_GUIDE = (
+    "Each derivation is written as the chain rule gives it: the outer and inner functions, the derivative of each "
+    "link (numerator layout: a row for a scalar by a vector), their product, one step of algebra, the result. Where "
+    "a variable occurs several times, the contribution through each occurrence is shown, then their sum. The rules "
+    "of each numbered step are listed below it, and collected in the glossary at the end. In the longer traces of "
+    "the rule engine, a nabla with a subscript u is the derivative of the output by the intermediate u along the "
+    "paths taken so far, and J is a Jacobian, in numerator layout."
+)
+
+METHODS_GUIDE = (
+    "Every claim and every step is judged by three independent methods: symbolic (the two sides reduced to "
+    "a normal form at generic sizes), exact (entry by entry with SymPy at concrete sizes) and numeric (finite "
+    "differences at random points). A line is verified when the exact method, or the numeric method together with "
+    "the normal form, shows the sides equal and no method disagrees; it is refuted, with a counterexample, when the "
+    "exact method or a confirmed numeric difference shows that they differ; otherwise it is inconclusive."
+)
+
+
+def reading_guide(*, derivations: bool, evidence: bool) -> str:
+    """The explanatory paragraphs, once per document (text mode LaTeX)."""
+    out = []
+    if derivations:
+        out.append(escape_text(READING_GUIDE))
+    if evidence:
+        out.append(escape_text(METHODS_GUIDE))
+    return "\n\n".join(out) + ("\n" if out else "")
+
+
+#: What a step does, for the steps whose own note only repeats their label.
+EXPLAIN = {
+    "inner derivatives first": "a derivative inside the expression is worked out first; the outer derivative is then "
+                               "taken of the result",
+}
+
+
+def _generic(label: str, note: str) -> str:
+    """A legend note as a glossary entry: the rule itself, not the step's bookkeeping or this derivation's names."""
+    note = note.split(" · ")[0].strip()  # a merged tidy step ("… · I A = A") has its own entry
+    low, lab = note.lower(), label.lower()
+    if low.startswith(lab) and len(note) > len(label) and note[len(label)] in ":,":
+        note = note[len(label) + 1:].strip()  # the label said twice: "Jacobian chain rule: Jacobian chain rule: …"
+    note = re.sub(r"the outer function of u = [^,;]+,", "the outer function of the inner one,", note)
+    if note.lower().rstrip(".") == label.lower():
+        note = EXPLAIN.get(label, "")  # the label said it all: explain, or say nothing twice
+    return note
+
+
+class Glossary:
+    """The rules used by the derivations of one document, in order of first use."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, str] = {}
+
+    def add(self, legend: list[tuple[str, str]]) -> None:
+        for label, note in legend:
+            if label not in self.entries:
+                self.entries[label] = _generic(label, note or "")
+
+    def latex(self, *, sectioned: bool = True) -> str:
+        if not self.entries:
+            return ""
+        head = ("\\section*{Glossary of rules}\n\\addcontentsline{toc}{section}{Glossary of rules}\n" if sectioned
+                else "\\paragraph{Rules used.}\n")
+        out = [head, "{\\small\\begin{description}\n"]
+        for label in sorted(self.entries, key=str.lower):
+            out.append(r"\item[{" + escape_text(label) + "}] " + prose_math(self.entries[label]) + "\n")
+        out.append("\\end{description}}\n")
+        return "".join(out)
