@@ -21,6 +21,7 @@ from matcalc.engine.compose import (
 )
 from matcalc.engine.entry import by_entry
 from matcalc.engine.lecture import lecture_steps
+from matcalc.engine.textbook import textbook_and_rules
 from matcalc.shapes import is_scalar
 
 __all__ = ["differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
@@ -146,6 +147,10 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         local = Tracer(st)
         local.simp = tracer.simp  # the shared memo: the parts simplified above are not redone
         result = local.simplify(raw)
+        book, whys = textbook_and_rules(result)
+        if book != result:
+            st.append(Step("textbook-form", result, book, "; ".join(whys[:6]) or "the textbook's form"))
+            result = book
         if result.shape != target:
             raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
         if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):

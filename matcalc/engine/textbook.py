@@ -1,0 +1,545 @@
+"""The textbook form: rewrites that make a simplified derivative as short as the book's (SPEC section 6, third rule).
+
+Contract: :func:`textbook` returns an expression equal to its argument for every size and value (where both are
+defined), with the same shape, usually smaller by node count (:func:`size`), never larger. It runs the simplifier's
+rules (:mod:`matcalc.engine.simplify`) together with the rules below, bottom up to a fixpoint, then a last pass
+that writes negative terms of a sum as subtractions (``a + (−2 y)`` → ``a − 2 y``, which the printer shows and reads
+back as ``a - 2 y``). The rules, each ``Expr -> Expr | None`` with ``match`` statements:
+
+- matrices known to be symmetric (``Xᵀ X``, ``X Xᵀ``, ``A + Aᵀ``, declared ``symmetric``/``spd``, inverses and
+  powers of these) lose their transposes: ``(Xᵀ X)⁻ᵀ → (Xᵀ X)⁻¹``;
+- inverses: ``(A⁻¹)⁻¹ → A``, ``(Aᵀ)⁻¹ → A⁻ᵀ``, ``A A⁻¹ → I``, ``Aᵀ A⁻ᵀ → I``;
+- powers of a matrix collected: ``A A → A^2``, ``A^j A^k → A^(j+k)``, ``(Aᵀ)^k → (A^k)ᵀ``;
+- traces and constants recognised: ``sum(I ⊙ A) → tr(A)``, ``exp(0) → 1``, ``det(I) → 1``, ``diag(0) → 0``,
+  ``I ⊙ I → I``;
+- scalar factors folded (cost-directed): a product of scalar factors is one monomial ``c · Π bᵏ`` — ``2 ((1/N) A)
+  → (2/N) A``, ``det(A)^-1 (det(A) B) → B``, ``2 ((0.5 / s) X) → X / s``; a scalar common to the terms of a sum is
+  taken out when that is shorter (the Rayleigh quotient's gradient);
+- elementwise polynomials (cost-directed): a sum or Hadamard product is expanded into monomials over its factors
+  (⊙ commutes, ``a ⊙ a.^-1 = 1``), like monomials collected, and kept only when shorter — ``b ⊙ x ⊙ a + a ⊙ x ⊙ b
+  → 2 (b ⊙ x ⊙ a)``; in the same trial ``σ'(u)`` may be written ``σ(u) ⊙ (1 − σ(u))``, which lets the logistic
+  loss's gradient cancel to ``σ(X w) − y``;
+- the logistic function recognised: ``(1 + exp(v)).^-1 → σ(−v)``, ``exp(v) ⊙ (1 + exp(v)).^-1 → σ(v)``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import gcd
+
+from matcalc.ir import (
+    Add, Apply, Broadcast, Det, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, Kron, LogDet, MatMul,
+    Named, Neg, Num, Ones, Power, Scale, Sum, Trace, Transpose, Var, Zeros, children, rebuild,
+)
+from matcalc.engine.build import is_symmetric, matmul_of, times
+from matcalc.engine.simplify import RewriteRule, Simplifier, all_rules
+from matcalc.shapes import is_scalar
+
+__all__ = ["textbook", "textbook_and_rules", "size", "is_known_symmetric", "TEXTBOOK_RULES"]
+
+
+def size(e: Expr) -> int:
+    """The node count of the tree ``e`` (repeats counted; a ``let`` name counts 1)."""
+    if isinstance(e, Named):
+        return 1
+    return 1 + sum(size(k) for k in children(e))
+
+
+# ───────────────────────────── symmetry ─────────────────────────────
+
+
+def _t(e: Expr) -> Expr:
+    """``eᵀ`` written without a double transpose (structural; for the symmetry test)."""
+    if isinstance(e, Transpose):
+        return e.arg
+    if is_symmetric(e) or isinstance(e, (Identity, Diag)) or is_scalar(e.shape):
+        return e
+    return Transpose(e)
+
+
+def is_known_symmetric(e: Expr) -> bool:
+    """True when ``e`` is symmetric for every value: declared, ``Xᵀ X``-like, ``A + Aᵀ``-like, or built of these."""
+    if e.shape[0] != e.shape[1]:
+        return False
+    match e:
+        case Var():
+            return is_symmetric(e)
+        case Identity() | Diag() | Zeros() | Ones() | Broadcast():
+            return True
+        case Inverse(arg=a) | Neg(arg=a) | Scale(arg=a) | Div(arg=a) | Power(base=a):
+            return is_known_symmetric(a)
+        case Hadamard(a=a, b=b) | Kron(a=a, b=b):
+            return is_known_symmetric(a) and is_known_symmetric(b)
+        case Apply(arg=a) | EPower(base=a):
+            return is_known_symmetric(a)
+        case Add(args=args):
+            if all(is_known_symmetric(a) for a in args):
+                return True
+            rest = list(args)
+            while rest:
+                a = rest.pop()
+                if is_known_symmetric(a):
+                    continue
+                ta = _t(a)
+                if ta not in rest:
+                    return False
+                rest.remove(ta)
+            return True
+        case MatMul(args=args):
+            n = len(args)
+            for i in range(n // 2):
+                if args[n - 1 - i] != _t(args[i]):
+                    return False
+            return n % 2 == 0 or is_known_symmetric(args[n // 2])
+    return False
+
+
+def r_symmetric(e: Expr) -> Expr | None:
+    match e:
+        case Transpose(arg=a) if not isinstance(a, Var) and is_known_symmetric(a):
+            return a
+    return None
+
+
+# ───────────────────────────── inverses and powers ─────────────────────────────
+
+
+def _inverse_of(p: Expr, q: Expr) -> bool:
+    """``p q = I`` structurally: ``A A⁻¹``, ``A⁻¹ A``, ``Aᵀ A⁻ᵀ``, ``A⁻ᵀ Aᵀ``."""
+    if isinstance(q, Inverse) and q.arg == p or isinstance(p, Inverse) and p.arg == q:
+        return True
+    if isinstance(p, Transpose) and isinstance(q, Transpose):
+        return _inverse_of(p.arg, q.arg)
+    return False
+
+
+def _base_power(e: Expr) -> tuple[Expr, int]:
+    if isinstance(e, Power) and e.exp.denominator == 1 and e.exp > 0:
+        return e.base, int(e.exp)
+    return e, 1
+
+
+def r_inverse(e: Expr) -> Expr | None:
+    match e:
+        case Inverse(arg=Inverse(arg=a)):
+            return a
+        case Inverse(arg=Transpose(arg=a)):
+            return Transpose(Inverse(a))
+        case Inverse(arg=Identity() as i):
+            return i
+        case MatMul(args=args):
+            for i in range(len(args) - 1):
+                p, q = args[i], args[i + 1]
+                if _inverse_of(p, q):
+                    rest = args[:i] + args[i + 2:]
+                    return matmul_of(rest) if rest else Identity(p.shape[0])
+                (bp, kp), (bq, kq) = _base_power(p), _base_power(q)
+                if bp == bq and bp.shape[0] == bp.shape[1] and not is_scalar(bp.shape) and (kp > 1 or kq > 1 or p == q):
+                    new = Power(bp, Fraction(kp + kq))
+                    rest = args[:i] + (new,) + args[i + 2:]
+                    return matmul_of(rest)
+        case Power(base=Transpose(arg=a), exp=k) if not is_scalar(a.shape):
+            return Transpose(Power(a, k))
+        case Power(base=Inverse(arg=a), exp=k) if k.denominator == 1 and k > 1:
+            return Power(a, -k)
+    return None
+
+
+# ───────────────────────────── traces and constants ─────────────────────────────
+
+
+def _had_list(e: Expr) -> list[Expr]:
+    return _had_list(e.a) + _had_list(e.b) if isinstance(e, Hadamard) else [e]
+
+
+def _had_of(fs: list[Expr]) -> Expr:
+    out = fs[0]
+    for f in fs[1:]:
+        out = Hadamard(out, f)
+    return out
+
+
+def r_constants(e: Expr) -> Expr | None:
+    match e:
+        case Sum(arg=Hadamard() as h):
+            fs = _had_list(h)
+            for i, f in enumerate(fs):
+                if isinstance(f, Identity):
+                    rest = fs[:i] + fs[i + 1:]
+                    return Trace(_had_of(rest))
+        case Apply(fn="exp", arg=Zeros(dims=d), order=0, declared=False):
+            return Ones(d)
+        case Apply(fn="log", arg=Ones(dims=d), order=0, declared=False):
+            return Zeros(d)
+        case Det(arg=Identity()):
+            return Num(1)
+        case LogDet(arg=Identity()):
+            return Num(0)
+        case Diag(arg=Zeros(dims=(n, _))):
+            return Zeros((n, n))
+        case Hadamard(a=Identity() as i, b=Identity()):
+            return i
+        case Trace(arg=Zeros()) | Sum(arg=Zeros()):
+            return Num(0)
+        case Inverse(arg=Identity() as i):
+            return i
+        case MatMul(args=(Transpose(arg=Ones(dims=(n, 1))), v)) if v.shape[1] == 1:
+            return Sum(v)
+        case MatMul(args=(Ones(dims=(1, n)), v)) if v.shape[1] == 1:
+            return Sum(v)
+        case MatMul(args=(Transpose(arg=v), Ones(dims=(n, 1)))) if v.shape[1] == 1:
+            return Sum(v)
+    return None
+
+
+# ───────────────────────────── the logistic function ─────────────────────────────
+
+
+def _neg(v: Expr) -> Expr:
+    return v.arg if isinstance(v, Neg) else Neg(v)
+
+
+def _one_plus_exp(e: Expr) -> Expr | None:
+    """``v`` when ``e`` is ``1 + exp(v)`` (ones or the number 1), else None."""
+    match e:
+        case Add(args=(Ones() | Num(value=1), Apply(fn="exp", arg=v, order=0, declared=False))):
+            return v
+        case Add(args=(Apply(fn="exp", arg=v, order=0, declared=False), Ones() | Num(value=1))):
+            return v
+    return None
+
+
+def r_logistic(e: Expr) -> Expr | None:
+    match e:
+        case Hadamard():
+            fs = _had_list(e)
+            for i, f in enumerate(fs):
+                if isinstance(f, EPower) and f.exp == -1 and (v := _one_plus_exp(f.base)) is not None:
+                    ex = Apply("exp", v)
+                    if ex in fs:
+                        rest = [g for k, g in enumerate(fs) if k not in (i, fs.index(ex))]
+                        return _had_of(rest + [Apply("sigma", v)]) if rest else Apply("sigma", v)
+            for i, f in enumerate(fs):
+                if isinstance(f, Apply) and f.fn == "sigma" and f.order == 0 and not f.declared:
+                    ex = Apply("exp", _neg(f.arg))
+                    if ex in fs:
+                        rest = [g for k, g in enumerate(fs) if k not in (i, fs.index(ex))]
+                        s_ = Apply("sigma", _neg(f.arg))
+                        return _had_of(rest + [s_]) if rest else s_
+        case HadDiv(a=Apply(fn="exp", arg=v, order=0, declared=False), b=b) if _one_plus_exp(b) == v:
+            return Apply("sigma", v)
+        case EPower(base=b, exp=k) if k == -1 and (v := _one_plus_exp(b)) is not None:
+            return Apply("sigma", _neg(v))
+        case Power(base=b, exp=k) if k == -1 and (v := _one_plus_exp(b)) is not None:
+            return Apply("sigma", _neg(v))
+    return None
+
+
+# ───────────────────────────── scalar monomials ─────────────────────────────
+
+
+def _scalar_mono(e: Expr):
+    """``(c, factors, core)`` with ``e = c · Π bᵏ · core``: ``factors`` a list of ``[base, k]`` (scalar bases), ``core``
+    the non-scalar rest (None for a scalar ``e``)."""
+    c = Fraction(1)
+    fs: list[list] = []
+    core = None
+
+    def add(b: Expr, k: Fraction) -> None:
+        for f in fs:
+            if f[0] == b:
+                f[1] += k
+                return
+        fs.append([b, k])
+
+    def go(x: Expr, k: Fraction) -> None:
+        nonlocal c, core
+        match x:
+            case Num(value=v) if v != 0 or k > 0:
+                c *= v ** int(k) if k.denominator == 1 else 1
+                if k.denominator != 1:
+                    add(x, k)
+            case Neg(arg=a) if k.denominator == 1:
+                c *= (-1) ** int(k)
+                go(a, k)
+            case Scale(scalar=s, arg=a) if k == 1 or is_scalar(a.shape):
+                go(s, k)
+                go(a, k)
+            case Div(arg=a, scalar=s) if k == 1 or is_scalar(a.shape):
+                go(a, k)
+                go(s, -k)
+            case Power(base=b, exp=j) if is_scalar(b.shape):
+                go(b, k * j)
+            case _ if is_scalar(x.shape):
+                add(x, k)
+            case _:
+                core = x
+    go(e, Fraction(1))
+    return c, [f for f in fs if f[1] != 0], core
+
+
+def _prod(bs: list[Expr]) -> Expr | None:
+    if not bs:
+        return None
+    out = bs[0]
+    for b in bs[1:]:
+        out = Scale(out, b)
+    return out
+
+
+def _from_mono(c: Fraction, fs: list, core: Expr | None, shape) -> Expr:
+    """The monomial written as a textbook does: ``c S core``, ``core / D``, ``(c S / D) core``."""
+    num = _prod([b if k == 1 else Power(b, k) for b, k in fs if k > 0])
+    den = _prod([b if k == -1 else Power(b, -k) for b, k in fs if k < 0])
+    if c == 0:
+        return Zeros(shape) if core is not None or not is_scalar(shape) else Num(0)
+    sign, a = (c < 0), abs(c)
+    if core is None:
+        top = times(a, num) if num is not None else Num(a)
+        out = Div(top, den) if den is not None else top
+    elif den is None:
+        out = times(a, Scale(num, core) if num is not None else core)
+    elif num is None and a == 1:
+        out = Div(core, den)
+    else:
+        top = times(a, num) if num is not None else Num(a)
+        out = Scale(Div(top, den), core)
+    return Neg(out) if sign else out
+
+
+def r_fold_scalars(e: Expr) -> Expr | None:
+    """Nested scalar factors as one monomial, when that is shorter."""
+    if not isinstance(e, (Scale, Div, Neg, Power)) or isinstance(e, Power) and not is_scalar(e.shape):
+        return None
+    c, fs, core = _scalar_mono(e)
+    new = _from_mono(c, fs, core, e.shape)
+    return new if size(new) < size(e) else None
+
+
+def r_common_scalar(e: Expr) -> Expr | None:
+    """``c a S x + c b S y → c S (a x + b y)`` for scalar factors common to every term, when that is shorter."""
+    if not isinstance(e, Add) or is_scalar(e.shape):
+        return None
+    monos = [_scalar_mono(a) for a in e.args]
+    if any(core is None for _, _, core in monos):
+        return None
+    common = []
+    for b, k in monos[0][1]:
+        ks = []
+        for _, fs, _ in monos:
+            ks.append(next((j for bb, j in fs if bb == b), Fraction(0)))
+        if all(j > 0 for j in ks) or all(j < 0 for j in ks):
+            common.append([b, min(ks) if ks[0] > 0 else max(ks)])
+    cs = [c for c, _, _ in monos]
+    g = Fraction(1)
+    if all(c.denominator == 1 for c in cs):
+        g = Fraction(abs(gcd(*[int(c) for c in cs]))) or Fraction(1)
+    if not common and g == 1:
+        return None
+    terms = []
+    for c, fs, core in monos:
+        left = []
+        for b, k in fs:
+            k2 = k - next((j for bb, j in common if bb == b), Fraction(0))
+            if k2 != 0:
+                left.append([b, k2])
+        terms.append(_from_mono(c / g, left, core, core.shape))
+    inner = Add(tuple(terms))
+    new = _from_mono(g, common, inner, e.shape)
+    return new if size(new) < size(e) else None
+
+
+# ───────────────────────────── elementwise polynomials ─────────────────────────────
+
+_MAX_MONOS = 48
+
+
+def _poly(e: Expr, keep: frozenset = frozenset()):
+    """``e`` as a list of monomials ``(c, {base: k})`` over elementwise factors (scalar bases allowed), or None;
+    the sums in ``keep`` (those that also occur inverted) stay factors, so that ``a ⊙ a.^-1`` cancels."""
+    if e in keep:
+        return [(Fraction(1), {e: Fraction(1)})]
+    _p = lambda x: _poly(x, keep)  # noqa: E731
+    match e:
+        case Add(args=args):
+            out = []
+            for a in args:
+                p = _p(a)
+                if p is None:
+                    return None
+                out += p
+            return out if len(out) <= _MAX_MONOS else None
+        case Neg(arg=a):
+            p = _p(a)
+            return None if p is None else [(-c, m) for c, m in p]
+        case Scale(scalar=Num(value=v), arg=a):
+            p = _p(a)
+            return None if p is None else [(v * c, m) for c, m in p]
+        case Scale(scalar=s, arg=a):
+            return _mul(_p(s), _p(a))
+        case Hadamard(a=a, b=b):
+            return _mul(_p(a), _p(b))
+        case HadDiv(a=a, b=b):
+            return _mul(_p(a), [(Fraction(1), {b: Fraction(-1)})])
+        case Div(arg=a, scalar=s):
+            return _mul(_p(a), [(Fraction(1), {s: Fraction(-1)})])
+        case Ones() | Num(value=1):
+            return [(Fraction(1), {})]
+        case Zeros():
+            return []
+        case Num(value=v):
+            return [(v, {})]
+        case Broadcast(arg=s):
+            return _p(s)
+        case EPower(base=b, exp=k) if k.denominator == 1 and 1 < k <= 3 and isinstance(b, Add):
+            out = [(Fraction(1), {})]
+            for _ in range(int(k)):
+                out = _mul(out, _p(b))
+                if out is None:
+                    return None
+            return out
+        case EPower(base=b, exp=k):
+            return [(Fraction(1), {b: k})]
+    return [(Fraction(1), {e: Fraction(1)})]
+
+
+def _mul(p, q):
+    if p is None or q is None or len(p) * len(q) > _MAX_MONOS:
+        return None
+    out = []
+    for c1, m1 in p:
+        for c2, m2 in q:
+            m = dict(m1)
+            for b, k in m2.items():
+                m[b] = m.get(b, Fraction(0)) + k
+                if m[b] == 0:
+                    del m[b]
+            out.append((c1 * c2, m))
+    return out
+
+
+def _collect(p):
+    out: list[list] = []
+    for c, m in p:
+        key = frozenset(m.items())
+        for t in out:
+            if t[2] == key:
+                t[0] += c
+                break
+        else:
+            out.append([c, m, key])
+    return [(c, m) for c, m, _ in out if c != 0]
+
+
+def _from_poly(p, shape) -> Expr:
+    terms = []
+    for c, m in p:
+        el = [b if k == 1 else EPower(b, k) for b, k in m.items() if not is_scalar(b.shape)]
+        sc = [[b, k] for b, k in m.items() if is_scalar(b.shape)]
+        core = _had_of(el) if el else (Ones(shape) if not is_scalar(shape) else None)
+        terms.append(_from_mono(c, sc, core, shape))
+    if not terms:
+        return Zeros(shape) if not is_scalar(shape) else Num(0)
+    pos = [t for t in terms if not isinstance(t, Neg)]
+    neg = [t for t in terms if isinstance(t, Neg)]
+    terms = pos + neg
+    return terms[0] if len(terms) == 1 else Add(tuple(terms))
+
+
+def _expand_sigma_prime(e: Expr) -> Expr:
+    """``e`` with every ``σ'(u)`` (the built-in logistic function) written ``σ(u) ⊙ (1 − σ(u))``."""
+    if isinstance(e, Apply) and e.fn == "sigma" and e.order == 1 and not e.declared and not is_scalar(e.shape):
+        s = Apply("sigma", e.arg)
+        return Hadamard(s, Add((Ones(e.shape), Neg(s))))
+    kids = children(e)
+    if not kids:
+        return e
+    nk = [_expand_sigma_prime(k) for k in kids]
+    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+
+
+def _has_sigma_prime(e: Expr) -> bool:
+    if isinstance(e, Apply) and e.fn == "sigma" and e.order == 1 and not e.declared:
+        return True
+    return any(_has_sigma_prime(k) for k in children(e))
+
+
+def _inverted(e: Expr) -> frozenset:
+    """The sums that occur under a negative elementwise power or as a divisor in ``e``."""
+    out = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, EPower) and x.exp < 0 and isinstance(x.base, Add):
+            out.add(x.base)
+        if isinstance(x, HadDiv) and isinstance(x.b, Add):
+            out.add(x.b)
+        stack.extend(children(x))
+    return frozenset(out)
+
+
+def r_polynomial(e: Expr) -> Expr | None:
+    """A sum or Hadamard product as collected monomials (σ' possibly written σ ⊙ (1 − σ)), when that is shorter."""
+    if not isinstance(e, (Add, Hadamard)) or is_scalar(e.shape):
+        return None
+    best, best_size = None, size(e)
+    tries = [e] + ([_expand_sigma_prime(e)] if _has_sigma_prime(e) else [])
+    for x in tries:
+        p = _poly(x, _inverted(x))
+        if p is None:
+            continue
+        cand = _base_simplify(_from_poly(_collect(p), e.shape))
+        if size(cand) < best_size:
+            best, best_size = cand, size(cand)
+    return best
+
+
+def _base_simplify(e: Expr) -> Expr:
+    return Simplifier(all_rules() + [r for r in TEXTBOOK_RULES if r.fn is not r_polynomial]).go(e)
+
+
+# ───────────────────────────── the pass ─────────────────────────────
+
+TEXTBOOK_RULES: list[RewriteRule] = [
+    RewriteRule("symmetric", r_symmetric, "Sᵀ = S for S = Xᵀ X, X Xᵀ, A + Aᵀ, a declared symmetric matrix"),
+    RewriteRule("inverse", r_inverse, "(A⁻¹)⁻¹ = A, (Aᵀ)⁻¹ = A⁻ᵀ, A A⁻¹ = I, A^j A^k = A^(j+k), (Aᵀ)^k = (A^k)ᵀ"),
+    RewriteRule("constants", r_constants, "sum(I ⊙ A) = tr(A), exp(0) = 1, det(I) = 1, diag(0) = 0"),
+    RewriteRule("logistic", r_logistic, "1 / (1 + exp(v)) = σ(−v), exp(v) / (1 + exp(v)) = σ(v)"),
+    RewriteRule("fold-scalars", r_fold_scalars, "c (d/s) A = (c d / s) A, s⁻¹ (s A) = A"),
+    RewriteRule("common-scalar", r_common_scalar, "s a + s b = s (a + b) for a scalar s"),
+    RewriteRule("polynomial", r_polynomial, "a ⊙ b = b ⊙ a, a ⊙ (b + c) = a ⊙ b + a ⊙ c, σ' = σ ⊙ (1 − σ)"),
+]
+
+
+def _subtractions(e: Expr) -> Expr:
+    """Negative terms of a sum as ``−(c a)`` (printed ``- c a``, which reads back equal)."""
+    kids = children(e)
+    x = e
+    if kids:
+        nk = [_subtractions(k) for k in kids]
+        if any(a is not b for a, b in zip(nk, kids)):
+            x = rebuild(e, nk)
+    if isinstance(x, Add):
+        args = tuple(Neg(Scale(Num(-a.scalar.value), a.arg)) if isinstance(a, Scale) and isinstance(a.scalar, Num)
+                     and a.scalar.value < 0 else a for a in x.args)
+        if any(a is not b for a, b in zip(args, x.args)):
+            x = Add(args)
+    return x
+
+
+def textbook_and_rules(e: Expr) -> tuple[Expr, list[str]]:
+    """``e`` in the textbook's form and the statements of the rules that brought it there."""
+    s = Simplifier(all_rules() + TEXTBOOK_RULES, record=True)
+    out = s.go(e)
+    if size(out) > size(e):
+        return e, []
+    whys: list[str] = []
+    for _name, _before, _after, why in s.steps:
+        if why not in whys:
+            whys.append(why)
+    return _subtractions(out), whys
+
+
+def textbook(e: Expr) -> Expr:
+    """``e`` in the textbook's form: equal for every size and value, the same shape, never larger."""
+    return textbook_and_rules(e)[0]
