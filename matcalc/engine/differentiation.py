@@ -21,10 +21,11 @@ from matcalc.engine.compose import (
 )
 from matcalc.engine.entry import by_entry
 from matcalc.engine.lecture import lecture_steps
-from matcalc.engine.textbook import textbook_and_rules
+from matcalc.engine.simplify import simplify
+from matcalc.engine.textbook import textbook, textbook_and_rules, use_names
 from matcalc.shapes import is_scalar
 
-__all__ = ["differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
+__all__ = ["closed_form", "differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
 
 
 def _has_derivative(e: Expr) -> bool:
@@ -161,6 +162,24 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
                 st = [s_ for s_ in steps if s_.rule in ("expand-derivatives", "symmetric-convention")] + lecture
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))
     return out
+
+
+def closed_form(expr: Expr, names: tuple = ()) -> Expr:
+    """``expr`` with its derivatives in closed form, in the textbook's form, written with the ``let`` names and the
+    derivatives in ``names`` (``Named`` and ``Derivative`` nodes, e.g. of a claim's right side) where their closed
+    values (or their entries ``value[i]``) appear."""
+    out = textbook(expand_derivatives(expr))
+    indices = {x.idx for x in ir.walk(out) if isinstance(x, Entry) and len(x.idx) == 1}
+    by_value = {}
+    for n in names:
+        if n == expr or not isinstance(n, (Named, Derivative)):
+            continue
+        value = textbook(expand_derivatives(n.value if isinstance(n, Named) else n))
+        by_value.setdefault(value, n)
+        if value.shape[1] == 1 and not is_scalar(value.shape):
+            for idx in indices:
+                by_value.setdefault(simplify(Entry(value, idx)), Entry(n, idx))
+    return use_names(out, by_value)
 
 
 def expand_derivatives(expr: Expr) -> Expr:

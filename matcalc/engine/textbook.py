@@ -35,14 +35,33 @@ from matcalc.engine.build import is_symmetric, matmul_of, times
 from matcalc.engine.simplify import RewriteRule, Simplifier, all_rules
 from matcalc.shapes import is_scalar
 
-__all__ = ["textbook", "textbook_and_rules", "size", "is_known_symmetric", "TEXTBOOK_RULES"]
+__all__ = ["use_names", "textbook", "textbook_and_rules", "size", "is_known_symmetric", "TEXTBOOK_RULES"]
 
 
-def size(e: Expr) -> int:
-    """The node count of the tree ``e`` (repeats counted; a ``let`` name counts 1)."""
-    if isinstance(e, Named):
-        return 1
-    return 1 + sum(size(k) for k in children(e))
+_CAP = 400  # the cost-directed rules look at subexpressions up to this size (results with sharing stay linear)
+
+
+def size(e: Expr, cap: int = 1 << 30) -> int:
+    """The node count of the tree ``e`` (repeats counted; a ``let`` name counts 1), counted up to ``cap``."""
+    n = 0
+    stack = [e]
+    while stack and n <= cap:
+        x = stack.pop()
+        n += 1
+        if not isinstance(x, Named):
+            stack.extend(children(x))
+    return n
+
+
+def _dag_size(e: Expr) -> int:
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if id(x) not in seen:
+            seen.add(id(x))
+            stack.extend(children(x))
+    return len(seen)
 
 
 # ───────────────────────────── symmetry ─────────────────────────────
@@ -311,14 +330,17 @@ def r_fold_scalars(e: Expr) -> Expr | None:
     """Nested scalar factors as one monomial, when that is shorter."""
     if not isinstance(e, (Scale, Div, Neg, Power)) or isinstance(e, Power) and not is_scalar(e.shape):
         return None
+    old = size(e, _CAP)
+    if old > _CAP:
+        return None
     c, fs, core = _scalar_mono(e)
     new = _from_mono(c, fs, core, e.shape)
-    return new if size(new) < size(e) else None
+    return new if size(new) < old else None
 
 
 def r_common_scalar(e: Expr) -> Expr | None:
     """``c a S x + c b S y → c S (a x + b y)`` for scalar factors common to every term, when that is shorter."""
-    if not isinstance(e, Add) or is_scalar(e.shape):
+    if not isinstance(e, Add) or is_scalar(e.shape) or size(e, _CAP) > _CAP:
         return None
     monos = [_scalar_mono(a) for a in e.args]
     if any(core is None for _, _, core in monos):
@@ -434,7 +456,8 @@ def _collect(p):
 def _from_poly(p, shape) -> Expr:
     terms = []
     for c, m in p:
-        el = [b if k == 1 else EPower(b, k) for b, k in m.items() if not is_scalar(b.shape)]
+        items = sorted(m.items(), key=lambda bk: (0, bk[0].name) if isinstance(bk[0], Var) else (1, ""))
+        el = [b if k == 1 else EPower(b, k) for b, k in items if not is_scalar(b.shape)]
         sc = [[b, k] for b, k in m.items() if is_scalar(b.shape)]
         core = _had_of(el) if el else (Ones(shape) if not is_scalar(shape) else None)
         terms.append(_from_mono(c, sc, core, shape))
@@ -482,7 +505,10 @@ def r_polynomial(e: Expr) -> Expr | None:
     """A sum or Hadamard product as collected monomials (σ' possibly written σ ⊙ (1 − σ)), when that is shorter."""
     if not isinstance(e, (Add, Hadamard)) or is_scalar(e.shape):
         return None
-    best, best_size = None, size(e)
+    best_size = size(e, _CAP)
+    if best_size > _CAP:
+        return None
+    best = None
     tries = [e] + ([_expand_sigma_prime(e)] if _has_sigma_prime(e) else [])
     for x in tries:
         p = _poly(x, _inverted(x))
@@ -511,27 +537,77 @@ TEXTBOOK_RULES: list[RewriteRule] = [
 ]
 
 
+def _sigma_sandwich(e: Expr) -> Expr | None:
+    """``Mᵀ diag(σ'(u)) M`` (a Hessian's form) written ``Mᵀ diag(σ(u) ⊙ (1 − σ(u))) M``, as the books print it."""
+    if not isinstance(e, MatMul) or not is_known_symmetric(e):
+        return None
+    args = list(e.args)
+    mid = len(args) // 2
+    d = args[mid] if len(args) % 2 else None
+    if not (isinstance(d, Diag) and isinstance(d.arg, Apply) and d.arg.fn == "sigma" and d.arg.order == 1
+            and not d.arg.declared):
+        return None
+    args[mid] = Diag(_expand_sigma_prime(d.arg))
+    return MatMul(tuple(args))
+
+
+def _present(x: Expr) -> Expr | None:
+    """One node as the book prints it (same size): ``a + (−2 y)`` → ``a − 2 y``, ``2 (s A)`` → ``2 s A``,
+    ``2 (A / N)`` → ``(2 / N) A``, Hessian sandwiches with ``σ ⊙ (1 − σ)``."""
+    match x:
+        case Add(args=args) if any(isinstance(a, Scale) and isinstance(a.scalar, Num) and a.scalar.value < 0
+                                   for a in args):
+            return Add(tuple(Neg(Scale(Num(-a.scalar.value), a.arg)) if isinstance(a, Scale)
+                             and isinstance(a.scalar, Num) and a.scalar.value < 0 else a for a in args))
+        case Scale(scalar=Num() as c, arg=Scale(scalar=s, arg=a)) if not isinstance(s, Num) and not is_scalar(a.shape):
+            return Scale(Scale(c, s), a)
+        case Scale(scalar=Num() as c, arg=Div(arg=a, scalar=s)) if not is_scalar(a.shape):
+            return Scale(Div(c, s), a)
+        case MatMul():
+            return _sigma_sandwich(x)
+    return None
+
+
 def _subtractions(e: Expr) -> Expr:
-    """Negative terms of a sum as ``−(c a)`` (printed ``- c a``, which reads back equal)."""
+    """The presentation pass (:func:`_present`), bottom up."""
     kids = children(e)
     x = e
     if kids:
         nk = [_subtractions(k) for k in kids]
         if any(a is not b for a, b in zip(nk, kids)):
             x = rebuild(e, nk)
-    if isinstance(x, Add):
-        args = tuple(Neg(Scale(Num(-a.scalar.value), a.arg)) if isinstance(a, Scale) and isinstance(a.scalar, Num)
-                     and a.scalar.value < 0 else a for a in x.args)
-        if any(a is not b for a, b in zip(args, x.args)):
-            x = Add(args)
-    return x
+    y = _present(x)
+    return x if y is None else y
+
+
+def use_names(e: Expr, names: dict) -> Expr:
+    """``e`` with each subexpression equal to a ``let`` name's closed value replaced by the name (``names``: closed
+    value → ``Named``), largest first."""
+    if not names:
+        return e
+    memo: dict[int, Expr] = {}
+
+    def go(x: Expr) -> Expr:
+        if id(x) in memo:
+            return memo[id(x)]
+        hit = names.get(x)
+        if hit is not None and hit.shape == x.shape:
+            out = hit
+        else:
+            kids = children(x)
+            nk = [go(k) for k in kids]
+            out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        memo[id(x)] = out
+        return out
+
+    return go(e)
 
 
 def textbook_and_rules(e: Expr) -> tuple[Expr, list[str]]:
     """``e`` in the textbook's form and the statements of the rules that brought it there."""
     s = Simplifier(all_rules() + TEXTBOOK_RULES, record=True)
     out = s.go(e)
-    if size(out) > size(e):
+    if _dag_size(out) > _dag_size(e):
         return e, []
     whys: list[str] = []
     for _name, _before, _after, why in s.steps:
