@@ -344,6 +344,7 @@ TEXTBOOK = [
     ("‖X w - y‖^2", "w", "X: N x d, w: d, y: N", "2 Xᵀ (X w - y)"),
     ("‖X w - y‖^2 + lambda ‖w‖^2", "w", "X: N x d, w: d, y: N, lambda: scalar", "2 (Xᵀ (X w - y) + lambda w)"),
     ("(x^T A x)/(x^T x)", "x", "A: n x n symmetric, x: n", "(2 / (xᵀ x)) (A x - (xᵀ A x / (xᵀ x)) x)"),
+    ("(x^T A x)/(x^T x)", "x", "A: n x n, x: n", "((A + Aᵀ) x - 2 (xᵀ A x / (xᵀ x)) x) / (xᵀ x)"),
     ("-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w)))", "w", "X: N x d, w: d, y: N", "Xᵀ (σ(X w) - y)"),
     ("sum(softplus(X w)) - y^T X w", "w", "X: N x d, w: d, y: N", "Xᵀ (σ(X w) - y)"),
     ("sum(log(1 + exp(-x)))", "x", "x: n", "-σ(-x)"),
@@ -355,6 +356,8 @@ TEXTBOOK = [
     ("grad(-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w))), w)", "w", "X: N x d, w: d, y: N",
      "Xᵀ diag(σ(X w) ⊙ (ones(N) - σ(X w))) X"),
     ("softmax(z)", "z", "z: n", "diag(softmax(z)) - softmax(z) softmax(z)ᵀ"),
+    ("grad(sum(log(1 + exp(-y .* (X w)))), w)", "w", "X: N x d, w: d, y: N",
+     "Xᵀ diag(y.^2 ⊙ σ(y ⊙ X w) ⊙ (ones(N) - σ(y ⊙ X w))) X"),
 ]
 
 

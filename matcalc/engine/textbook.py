@@ -247,6 +247,8 @@ def r_logistic(e: Expr) -> Expr | None:
                         return _had_of(rest + [s_]) if rest else s_
         case HadDiv(a=Apply(fn="exp", arg=v, order=0, declared=False), b=b) if _one_plus_exp(b) == v:
             return Apply("sigma", v)
+        case Apply(fn="sigma", arg=Neg(arg=u), order=1, declared=False):
+            return Apply("sigma", u, 1)  # σ' is even: σ'(−u) = σ(−u) σ(u) = σ'(u)
         case EPower(base=b, exp=k) if k == -1 and (v := _one_plus_exp(b)) is not None:
             return Apply("sigma", _neg(v))
         case Power(base=b, exp=k) if k == -1 and (v := _one_plus_exp(b)) is not None:
@@ -530,7 +532,7 @@ TEXTBOOK_RULES: list[RewriteRule] = [
     RewriteRule("symmetric", r_symmetric, "Sᵀ = S for S = Xᵀ X, X Xᵀ, A + Aᵀ, a declared symmetric matrix"),
     RewriteRule("inverse", r_inverse, "(A⁻¹)⁻¹ = A, (Aᵀ)⁻¹ = A⁻ᵀ, A A⁻¹ = I, A^j A^k = A^(j+k), (Aᵀ)^k = (A^k)ᵀ"),
     RewriteRule("constants", r_constants, "sum(I ⊙ A) = tr(A), exp(0) = 1, det(I) = 1, diag(0) = 0"),
-    RewriteRule("logistic", r_logistic, "1 / (1 + exp(v)) = σ(−v), exp(v) / (1 + exp(v)) = σ(v)"),
+    RewriteRule("logistic", r_logistic, "1 / (1 + exp(v)) = σ(−v), exp(v) / (1 + exp(v)) = σ(v), σ'(−u) = σ'(u)"),
     RewriteRule("fold-scalars", r_fold_scalars, "c (d/s) A = (c d / s) A, s⁻¹ (s A) = A"),
     RewriteRule("common-scalar", r_common_scalar, "s a + s b = s (a + b) for a scalar s"),
     RewriteRule("polynomial", r_polynomial, "a ⊙ b = b ⊙ a, a ⊙ (b + c) = a ⊙ b + a ⊙ c, σ' = σ ⊙ (1 − σ)"),
@@ -544,11 +546,14 @@ def _sigma_sandwich(e: Expr) -> Expr | None:
     args = list(e.args)
     mid = len(args) // 2
     d = args[mid] if len(args) % 2 else None
-    if not (isinstance(d, Diag) and isinstance(d.arg, Apply) and d.arg.fn == "sigma" and d.arg.order == 1
-            and not d.arg.declared):
+    if not (isinstance(d, Diag) and any(_is_sigma_prime(f) for f in _had_list(d.arg))):
         return None
-    args[mid] = Diag(_expand_sigma_prime(d.arg))
+    args[mid] = Diag(_had_of([g for f in _had_list(d.arg) for g in _had_list(_expand_sigma_prime(f))]))
     return MatMul(tuple(args))
+
+
+def _is_sigma_prime(e: Expr) -> bool:
+    return isinstance(e, Apply) and e.fn == "sigma" and e.order == 1 and not e.declared
 
 
 def _present(x: Expr) -> Expr | None:
@@ -559,10 +564,10 @@ def _present(x: Expr) -> Expr | None:
                                    for a in args):
             return Add(tuple(Neg(Scale(Num(-a.scalar.value), a.arg)) if isinstance(a, Scale)
                              and isinstance(a.scalar, Num) and a.scalar.value < 0 else a for a in args))
-        case Scale(scalar=Num() as c, arg=Scale(scalar=s, arg=a)) if not isinstance(s, Num) and not is_scalar(a.shape):
-            return Scale(Scale(c, s), a)
-        case Scale(scalar=Num() as c, arg=Div(arg=a, scalar=s)) if not is_scalar(a.shape):
-            return Scale(Div(c, s), a)
+        case Scale(scalar=Num(value=c), arg=Scale(scalar=s, arg=a)) if not isinstance(s, Num) and not is_scalar(a.shape):
+            return Scale(Scale(Num(c), s), a) if c > 0 else Neg(Scale(Scale(Num(-c), s), a))
+        case Scale(scalar=Num(value=c), arg=Div(arg=a, scalar=s)) if not is_scalar(a.shape):
+            return Scale(Div(Num(c), s), a) if c > 0 else Neg(Scale(Div(Num(-c), s), a))
         case MatMul():
             return _sigma_sandwich(x)
     return None
