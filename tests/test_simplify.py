@@ -434,8 +434,8 @@ def test_textbook_rewrites_literally():
     # σ' ⊙ … and the logistic function
     s = Apply("sigma", x)
     one_minus = Add((Ones(("n", 1)), Neg(s)))
-    bce = Hadamard(Add((Hadamard(Add((Ones(("n", 1)), Neg(y))), EPower(one_minus, -1)), Neg(Hadamard(y, EPower(s, -1))))),
-                   Apply("sigma", x, 1))
+    first = Hadamard(Add((Ones(("n", 1)), Neg(y))), EPower(one_minus, -1))
+    bce = Hadamard(Add((first, Neg(Hadamard(y, EPower(s, -1))))), Apply("sigma", x, 1))
     assert textbook(bce) == Add((s, Neg(y)))
     assert textbook(Hadamard(EPower(Add((Ones(("n", 1)), Apply("exp", Neg(x)))), -1), Apply("exp", Neg(x)))) == \
         Apply("sigma", Neg(x))
