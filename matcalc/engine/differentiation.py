@@ -150,7 +150,9 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         result = local.simplify(raw)
         book, whys = textbook_and_rules(result)
         if book != result:
-            st.append(Step("textbook-form", result, book, "; ".join(whys[:6]) or "the textbook's form"))
+            # written as an equation of the derivative itself: the trace ends at the result, under its name
+            st.append(Step("textbook-form", Derivative(original, wrt, kind, layout), book,
+                           "the textbook's form: " + ("; ".join(whys[:6]) or "rewritten")))
             result = book
         if result.shape != target:
             raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")

@@ -609,10 +609,30 @@ def use_names(e: Expr, names: dict) -> Expr:
     return go(e)
 
 
+def _unname(e: Expr, found: dict) -> Expr:
+    """``e`` with each ``let`` name replaced by its value (collected in ``found``: value → name)."""
+    if isinstance(e, Named):
+        found.setdefault(e.value, e)
+        return _unname(e.value, found)
+    kids = children(e)
+    if not kids:
+        return e
+    nk = [_unname(k, found) for k in kids]
+    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+
+
 def textbook_and_rules(e: Expr) -> tuple[Expr, list[str]]:
-    """``e`` in the textbook's form and the statements of the rules that brought it there."""
+    """``e`` in the textbook's form and the statements of the rules that brought it there. ``let`` names are seen
+    through (``p.^-1 ⊙ softmax(z)`` cancels when ``p = softmax(z)``) and written again where their values remain."""
+    names: dict = {}
+    bare = _unname(e, names)
     s = Simplifier(all_rules() + TEXTBOOK_RULES, record=True)
-    out = s.go(e)
+    out = s.go(bare)
+    if names:
+        by_value = dict(names)
+        for value, n in names.items():
+            by_value.setdefault(s.go(value), n)
+        out = use_names(out, by_value)
     if _dag_size(out) > _dag_size(e):
         return e, []
     whys: list[str] = []
