@@ -22,7 +22,7 @@ from matcalc.engine.compose import (
 from matcalc.engine.entry import by_entry
 from matcalc.engine.lecture import lecture_steps
 from matcalc.engine.simplify import simplify
-from matcalc.engine.textbook import textbook, textbook_and_rules, use_names
+from matcalc.engine.textbook import textbook, textbook_and_rules, textbook_pass, use_names
 from matcalc.shapes import is_scalar
 
 __all__ = ["closed_form", "differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
@@ -141,6 +141,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             raws.append(layout_jacobian(j, expr, wrt, kind, layout))
             notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
     out = []
+    book_pass = textbook_pass(simplified=True)  # shared by the results: their common parts are rewritten once
     for wrt, raw, note in zip(wrts, raws, notes):
         target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
         st = list(steps)
@@ -148,7 +149,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         local = Tracer(st)
         local.simp = tracer.simp  # the shared memo: the parts simplified above are not redone
         result = local.simplify(raw)
-        book, whys = textbook_and_rules(result)
+        book, whys = textbook_and_rules(result, book_pass)
         if book != result:
             # written as an equation of the derivative itself: the trace ends at the result, under its name
             st.append(Step("textbook-form", Derivative(original, wrt, kind, layout), book,

@@ -32,25 +32,42 @@ from matcalc.ir import (
     Named, Neg, Num, Ones, Power, Scale, Sum, Trace, Transpose, Var, Zeros, children, rebuild,
 )
 from matcalc.engine.build import is_symmetric, matmul_of, times
-from matcalc.engine.simplify import RewriteRule, Simplifier, all_rules
+from matcalc.engine.simplify import RewriteRule, Simplifier, _describe, all_rules
 from matcalc.shapes import is_scalar
 
-__all__ = ["use_names", "textbook", "textbook_and_rules", "size", "is_known_symmetric", "TEXTBOOK_RULES"]
+__all__ = ["use_names", "textbook", "textbook_pass", "textbook_and_rules", "size", "is_known_symmetric", "TEXTBOOK_RULES"]
 
 
 _CAP = 400  # the cost-directed rules look at subexpressions up to this size (results with sharing stay linear)
 
 
-def size(e: Expr, cap: int = 1 << 30) -> int:
-    """The node count of the tree ``e`` (repeats counted; a ``let`` name counts 1), counted up to ``cap``."""
-    n = 0
-    stack = [e]
-    while stack and n <= cap:
-        x = stack.pop()
-        n += 1
-        if not isinstance(x, Named):
-            stack.extend(children(x))
-    return n
+_SIZES: dict[int, tuple[Expr, int]] = {}  # id → (node, tree size capped at _BIG): each node counted once
+
+
+_BIG = 1 << 20
+
+
+def size(e: Expr, cap: int = _BIG) -> int:
+    """The node count of the tree ``e`` (repeats counted; a ``let`` name counts 1); beyond ``cap`` it is only known
+    to be larger (memoised, so a shared subexpression costs once)."""
+    got = _SIZES.get(id(e))
+    if got is not None and got[0] is e:
+        return got[1]
+    if len(_SIZES) > 500_000:
+        _SIZES.clear()
+    stack = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        if id(x) in _SIZES and _SIZES[id(x)][0] is x:
+            continue
+        kids = () if isinstance(x, Named) else children(x)
+        if done or not kids:
+            n = 1 + sum(_SIZES[id(k)][1] for k in kids)
+            _SIZES[id(x)] = (x, min(n, _BIG))
+        else:
+            stack.append((x, True))
+            stack.extend((k, False) for k in kids)
+    return _SIZES[id(e)][1]
 
 
 def _dag_size(e: Expr) -> int:
@@ -376,6 +393,7 @@ def r_common_scalar(e: Expr) -> Expr | None:
 # ───────────────────────────── elementwise polynomials ─────────────────────────────
 
 _MAX_MONOS = 48
+_POLY_CAP = 100  # the polynomial trial looks at sums and products up to this size (a result's parts, not a network's)
 
 
 def _poly(e: Expr, keep: frozenset = frozenset()):
@@ -507,8 +525,8 @@ def r_polynomial(e: Expr) -> Expr | None:
     """A sum or Hadamard product as collected monomials (σ' possibly written σ ⊙ (1 − σ)), when that is shorter."""
     if not isinstance(e, (Add, Hadamard)) or is_scalar(e.shape):
         return None
-    best_size = size(e, _CAP)
-    if best_size > _CAP:
+    best_size = size(e)
+    if best_size > _POLY_CAP:
         return None
     best = None
     tries = [e] + ([_expand_sigma_prime(e)] if _has_sigma_prime(e) else [])
@@ -516,13 +534,18 @@ def r_polynomial(e: Expr) -> Expr | None:
         p = _poly(x, _inverted(x))
         if p is None:
             continue
-        cand = _base_simplify(_from_poly(_collect(p), e.shape))
+        cand = _from_poly(_collect(p), e.shape)
+        if size(cand) >= best_size + 4:  # not promising: the simplifier rarely takes off more
+            continue
+        cand = _base_simplify(cand)
         if size(cand) < best_size:
             best, best_size = cand, size(cand)
     return best
 
 
 def _base_simplify(e: Expr) -> Expr:
+    if _BASE:
+        return _BASE[-1].go(e)
     return Simplifier(all_rules() + [r for r in TEXTBOOK_RULES if r.fn is not r_polynomial]).go(e)
 
 
@@ -574,16 +597,22 @@ def _present(x: Expr) -> Expr | None:
     return None
 
 
-def _subtractions(e: Expr) -> Expr:
-    """The presentation pass (:func:`_present`), bottom up."""
+def _subtractions(e: Expr, memo: dict | None = None) -> Expr:
+    """The presentation pass (:func:`_present`), bottom up (shared nodes once)."""
+    memo = {} if memo is None else memo
+    got = memo.get(id(e))
+    if got is not None:
+        return got[1]
     kids = children(e)
     x = e
     if kids:
-        nk = [_subtractions(k) for k in kids]
+        nk = [_subtractions(k, memo) for k in kids]
         if any(a is not b for a, b in zip(nk, kids)):
             x = rebuild(e, nk)
     y = _present(x)
-    return x if y is None else y
+    out = x if y is None else y
+    memo[id(e)] = (e, out)
+    return out
 
 
 def use_names(e: Expr, names: dict) -> Expr:
@@ -609,37 +638,118 @@ def use_names(e: Expr, names: dict) -> Expr:
     return go(e)
 
 
-def _unname(e: Expr, found: dict) -> Expr:
+def _unname(e: Expr, found: dict, memo: dict) -> Expr:
     """``e`` with each ``let`` name replaced by its value (collected in ``found``: value → name)."""
-    if isinstance(e, Named):
-        found.setdefault(e.value, e)
-        return _unname(e.value, found)
-    kids = children(e)
-    if not kids:
-        return e
-    nk = [_unname(k, found) for k in kids]
-    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+
+    def go(x: Expr) -> Expr:
+        got = memo.get(id(x))
+        if got is not None and got[0] is x:
+            for n in got[2]:
+                found.setdefault(n.value, n)
+            return got[1]
+        if isinstance(x, Named):
+            inner: dict = {}
+            out = _unname(x.value, inner, memo)
+            names = (x, *inner.values())
+        else:
+            kids = children(x)
+            nk, names = [], ()
+            for k in kids:
+                inner = {}
+                nk.append(_unname(k, inner, memo))
+                names += tuple(inner.values())
+            out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        memo[id(x)] = (x, out, names)
+        for n in names:
+            found.setdefault(n.value, n)
+        return out
+
+    return go(e)
 
 
-def textbook_and_rules(e: Expr) -> tuple[Expr, list[str]]:
-    """``e`` in the textbook's form and the statements of the rules that brought it there. ``let`` names are seen
-    through (``p.^-1 ⊙ softmax(z)`` cancels when ``p = softmax(z)``) and written again where their values remain."""
+class TextbookPass(Simplifier):
+    """The simplifier with the textbook rules, and the memos of the passes around it; one instance may serve
+    several results (their shared parts are done once)."""
+
+    def __init__(self, simplified: bool = False) -> None:
+        super().__init__(all_rules() + TEXTBOOK_RULES, record=True)
+        self.unnamed: dict = {}
+        self.presented: dict = {}
+        self.base = Simplifier(all_rules() + [r for r in TEXTBOOK_RULES if r.fn is not r_polynomial])
+        # the inputs are already closed forms of the simplifier: a node it has seen (children unchanged) is only
+        # tried with the textbook rules; a changed or new node with all rules
+        self.simplified = simplified
+
+    def go(self, e: Expr, fresh: bool = False) -> Expr:
+        got = self.memo.get(id(e))
+        if got is not None:
+            return got[1]
+        kids = children(e)
+        x = e
+        changed = False
+        if kids:
+            nk = [self.go(k) for k in kids]
+            changed = any(a is not b for a, b in zip(nk, kids))
+            if changed:
+                x = rebuild(e, nk)
+        full = changed or fresh or not self.simplified
+        x = self._top(x, self.rules if full else TEXTBOOK_RULES)
+        self.memo[id(e)] = (e, x)
+        return x
+
+    def _top(self, x: Expr, rules: list) -> Expr:
+        while True:
+            for rule in rules:
+                out = rule.fn(x)
+                if out is None or out == x:
+                    continue
+                self.fuel -= 1
+                if self.fuel < 0:
+                    return x
+                if out.shape != x.shape:
+                    raise AssertionError(f"textbook rule {rule.name} changed a shape: {x.shape} → {out.shape}")
+                name, why = _describe(rule, x, out)
+                self.steps.append((name, x, out, why))
+                x = self.go(out, fresh=True)
+                rules = self.rules
+                break
+            else:
+                return x
+
+
+_BASE: list[Simplifier] = []  # the current pass's simplifier for r_polynomial's candidates
+
+
+def textbook_pass(simplified: bool = False) -> TextbookPass:
+    """A :class:`TextbookPass`; ``simplified``: its inputs are the simplifier's closed forms (faster)."""
+    return TextbookPass(simplified)
+
+
+def textbook_and_rules(e: Expr, s: TextbookPass | None = None) -> tuple[Expr, list[str]]:
+    """``e`` in the textbook's form and the statements of the rules that brought it there (``s``: a
+    :func:`textbook_pass` to share). ``let`` names are seen through (``p.^-1 ⊙ softmax(z)`` cancels when
+    ``p = softmax(z)``) and written again where their values remain."""
     names: dict = {}
-    bare = _unname(e, names)
-    s = Simplifier(all_rules() + TEXTBOOK_RULES, record=True)
-    out = s.go(bare)
+    s = textbook_pass() if s is None else s
+    bare = _unname(e, names, s.unnamed)
+    first = len(s.steps)
+    _BASE.append(s.base)
+    try:
+        out = s.go(bare)
+    finally:
+        _BASE.pop()
     if names:
         by_value = dict(names)
         for value, n in names.items():
             by_value.setdefault(s.go(value), n)
         out = use_names(out, by_value)
-    if _dag_size(out) > _dag_size(e):
+    if size(out) > size(e):
         return e, []
     whys: list[str] = []
-    for _name, _before, _after, why in s.steps:
+    for _name, _before, _after, why in s.steps[first:]:
         if why not in whys:
             whys.append(why)
-    return _subtractions(out), whys
+    return _subtractions(out, s.presented), whys
 
 
 def textbook(e: Expr) -> Expr:
