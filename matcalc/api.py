@@ -77,7 +77,7 @@ def _lookup_wrt(name: str, doc: Document) -> ir.Expr:
 def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = "mixed", where: str = "<input>",
                 seed: int = 0) -> DeriveResult:
     """Derive the document's last expression by each name in ``wrt`` and check each result numerically."""
-    from matcalc.engine import differentiate
+    from matcalc.engine import differentiate, with_lets
     from matcalc.lang import read_document
     from matcalc.verify.guard import guarded
     from matcalc.verify.judge import run_numeric
@@ -98,7 +98,7 @@ def derive_text(text: str, *, wrt: str, given: str | None = None, layout: str = 
     items = []
     for name in [w for w in _split_wrt(wrt) if w.strip()]:
         x = _lookup_wrt(name, doc)
-        d = differentiate(expr, x, layout=layout_now)
+        d = with_lets(differentiate(expr, x, layout=layout_now), doc.env.lets)
         # the numeric check as the verifier runs it: a hard time limit, and a failure (out of memory) is "unknown"
         num, _cx = guarded(lambda: run_numeric(ir.Derivative(expr, x, "d", layout_now), d.result, (), 5.0, seed),
                            5.0, "numeric")

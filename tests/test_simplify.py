@@ -548,3 +548,19 @@ def test_textbook_is_never_larger_and_keeps_derivatives_right():
         shrunk += size(got) < size(e)
         assert np.allclose(evaluate(got, env, SIZES), evaluate(e, env, SIZES), rtol=1e-8, atol=1e-10)
     assert shrunk > 0
+
+
+@pytest.mark.parametrize("text,wrt,given,want", [
+    ("let p = softmax(z)\np", "z", "z: n", "diag(p) - p pᵀ"),
+    ("let p = softmax(z)\n-y^T log(p)", "z", "z: n, y: n probability", "p - y"),
+    ("let s = sigma(X w)\nsum(softplus(X w)) - y^T X w", "w", "X: N x d, w: d, y: N", "Xᵀ (s - y)"),
+    ("let r = W x - y\nsum(r.^2)", "W", "W: n x m, x: m, y: n", "2 r xᵀ"),
+])
+def test_derive_writes_the_documents_let_names(text, wrt, given, want):
+    import matcalc
+    from matcalc.printing import to_text
+
+    res = matcalc.derive(text, wrt, given=given)
+    item = res.items[0]
+    assert to_text(item.derivation.result) == want
+    assert item.numeric.status == "equal"  # the numeric check of the named result against the expression

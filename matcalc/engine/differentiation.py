@@ -25,7 +25,7 @@ from matcalc.engine.simplify import simplify
 from matcalc.engine.textbook import textbook, textbook_and_rules, textbook_pass, use_names
 from matcalc.shapes import is_scalar
 
-__all__ = ["closed_form", "differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
+__all__ = ["closed_form", "with_lets", "differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
 
 
 def _has_derivative(e: Expr) -> bool:
@@ -183,6 +183,21 @@ def closed_form(expr: Expr, names: tuple = ()) -> Expr:
             for idx in indices:
                 by_value.setdefault(simplify(Entry(value, idx)), Entry(n, idx))
     return use_names(out, by_value)
+
+
+def with_lets(d: Derivation, lets: dict) -> Derivation:
+    """``d`` with the document's ``let`` names (name → value) written where their values appear in the result (a
+    last step says so); values that are a bare name or number are left alone."""
+    names = tuple(Named(k, v) for k, v in lets.items() if not isinstance(v, (Var, ir.Num)))
+    if not names:
+        return d
+    named = closed_form(d.result, names)
+    if named == d.result:
+        return d
+    head = Derivative(d.expr, d.wrt, d.kind, d.layout)
+    shown = ", ".join(f"{n.name} = {n.value}" for n in names)
+    steps = [*d.steps, Step("let-names", head, named, f"the let names: {shown}")]
+    return Derivation(d.expr, d.wrt, named, steps, d.kind, d.layout, d.raw)
 
 
 def expand_derivatives(expr: Expr) -> Expr:

@@ -628,6 +628,8 @@ def use_names(e: Expr, names: dict) -> Expr:
         hit = names.get(x)
         if hit is not None and hit.shape == x.shape:
             out = hit
+        elif isinstance(x, Named):  # already a name: its value is not renamed inside it
+            out = x
         else:
             kids = children(x)
             nk = [go(k) for k in kids]
