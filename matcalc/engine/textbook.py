@@ -4,7 +4,9 @@ Contract: :func:`textbook` returns an expression equal to its argument for every
 defined), with the same shape, usually smaller by node count (:func:`size`), never larger. It runs the simplifier's
 rules (:mod:`matcalc.engine.simplify`) together with the rules below, bottom up to a fixpoint, then a last pass
 that writes negative terms of a sum as subtractions (``a + (−2 y)`` → ``a − 2 y``, which the printer shows and reads
-back as ``a - 2 y``). The rules, each ``Expr -> Expr | None`` with ``match`` statements:
+back as ``a - 2 y``), and Hessian sandwiches ``Mᵀ diag(σ'(u)) M`` as ``Mᵀ diag(σ(u) ⊙ (1 − σ(u))) M``. ``let`` names
+are seen through and written again where their values remain. The rules, each ``Expr -> Expr | None`` with
+``match`` statements (their normal forms are in :mod:`matcalc.engine.monomials`):
 
 - matrices known to be symmetric (``Xᵀ X``, ``X Xᵀ``, ``A + Aᵀ``, declared ``symmetric``/``spd``, inverses and
   powers of these) lose their transposes: ``(Xᵀ X)⁻ᵀ → (Xᵀ X)⁻¹``;
@@ -31,11 +33,16 @@ from matcalc.ir import (
     Add, Apply, Broadcast, Det, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, Kron, LogDet, MatMul,
     Named, Neg, Num, Ones, Power, Scale, Sum, Trace, Transpose, Var, Zeros, children, rebuild,
 )
-from matcalc.engine.build import is_symmetric, matmul_of, times
+from matcalc.engine.build import is_symmetric, matmul_of
+from matcalc.engine.monomials import (
+    collect, expand_sigma_prime, from_mono, from_poly, had_list, had_of, has_sigma_prime, inverted, is_sigma_prime,
+    poly, scalar_mono,
+)
 from matcalc.engine.simplify import RewriteRule, Simplifier, _describe, all_rules
 from matcalc.shapes import is_scalar
 
-__all__ = ["use_names", "textbook", "textbook_pass", "textbook_and_rules", "size", "is_known_symmetric", "TEXTBOOK_RULES"]
+__all__ = ["use_names", "textbook", "textbook_pass", "textbook_and_rules", "size", "is_known_symmetric",
+           "TEXTBOOK_RULES"]
 
 
 _CAP = 400  # the cost-directed rules look at subexpressions up to this size (results with sharing stay linear)
@@ -184,25 +191,18 @@ def r_inverse(e: Expr) -> Expr | None:
 # ───────────────────────────── traces and constants ─────────────────────────────
 
 
-def _had_list(e: Expr) -> list[Expr]:
-    return _had_list(e.a) + _had_list(e.b) if isinstance(e, Hadamard) else [e]
 
 
-def _had_of(fs: list[Expr]) -> Expr:
-    out = fs[0]
-    for f in fs[1:]:
-        out = Hadamard(out, f)
-    return out
 
 
 def r_constants(e: Expr) -> Expr | None:
     match e:
         case Sum(arg=Hadamard() as h):
-            fs = _had_list(h)
+            fs = had_list(h)
             for i, f in enumerate(fs):
                 if isinstance(f, Identity):
                     rest = fs[:i] + fs[i + 1:]
-                    return Trace(_had_of(rest))
+                    return Trace(had_of(rest))
         case Apply(fn="exp", arg=Zeros(dims=d), order=0, declared=False):
             return Ones(d)
         case Apply(fn="log", arg=Ones(dims=d), order=0, declared=False):
@@ -248,20 +248,20 @@ def _one_plus_exp(e: Expr) -> Expr | None:
 def r_logistic(e: Expr) -> Expr | None:
     match e:
         case Hadamard():
-            fs = _had_list(e)
+            fs = had_list(e)
             for i, f in enumerate(fs):
                 if isinstance(f, EPower) and f.exp == -1 and (v := _one_plus_exp(f.base)) is not None:
                     ex = Apply("exp", v)
                     if ex in fs:
                         rest = [g for k, g in enumerate(fs) if k not in (i, fs.index(ex))]
-                        return _had_of(rest + [Apply("sigma", v)]) if rest else Apply("sigma", v)
+                        return had_of(rest + [Apply("sigma", v)]) if rest else Apply("sigma", v)
             for i, f in enumerate(fs):
                 if isinstance(f, Apply) and f.fn == "sigma" and f.order == 0 and not f.declared:
                     ex = Apply("exp", _neg(f.arg))
                     if ex in fs:
                         rest = [g for k, g in enumerate(fs) if k not in (i, fs.index(ex))]
                         s_ = Apply("sigma", _neg(f.arg))
-                        return _had_of(rest + [s_]) if rest else s_
+                        return had_of(rest + [s_]) if rest else s_
         case HadDiv(a=Apply(fn="exp", arg=v, order=0, declared=False), b=b) if _one_plus_exp(b) == v:
             return Apply("sigma", v)
         case Apply(fn="sigma", arg=Neg(arg=u), order=1, declared=False):
@@ -276,73 +276,10 @@ def r_logistic(e: Expr) -> Expr | None:
 # ───────────────────────────── scalar monomials ─────────────────────────────
 
 
-def _scalar_mono(e: Expr):
-    """``(c, factors, core)`` with ``e = c · Π bᵏ · core``: ``factors`` a list of ``[base, k]`` (scalar bases), ``core``
-    the non-scalar rest (None for a scalar ``e``)."""
-    c = Fraction(1)
-    fs: list[list] = []
-    core = None
-
-    def add(b: Expr, k: Fraction) -> None:
-        for f in fs:
-            if f[0] == b:
-                f[1] += k
-                return
-        fs.append([b, k])
-
-    def go(x: Expr, k: Fraction) -> None:
-        nonlocal c, core
-        match x:
-            case Num(value=v) if v != 0 or k > 0:
-                c *= v ** int(k) if k.denominator == 1 else 1
-                if k.denominator != 1:
-                    add(x, k)
-            case Neg(arg=a) if k.denominator == 1:
-                c *= (-1) ** int(k)
-                go(a, k)
-            case Scale(scalar=s, arg=a) if k == 1 or is_scalar(a.shape):
-                go(s, k)
-                go(a, k)
-            case Div(arg=a, scalar=s) if k == 1 or is_scalar(a.shape):
-                go(a, k)
-                go(s, -k)
-            case Power(base=b, exp=j) if is_scalar(b.shape):
-                go(b, k * j)
-            case _ if is_scalar(x.shape):
-                add(x, k)
-            case _:
-                core = x
-    go(e, Fraction(1))
-    return c, [f for f in fs if f[1] != 0], core
 
 
-def _prod(bs: list[Expr]) -> Expr | None:
-    if not bs:
-        return None
-    out = bs[0]
-    for b in bs[1:]:
-        out = Scale(out, b)
-    return out
 
 
-def _from_mono(c: Fraction, fs: list, core: Expr | None, shape) -> Expr:
-    """The monomial written as a textbook does: ``c S core``, ``core / D``, ``(c S / D) core``."""
-    num = _prod([b if k == 1 else Power(b, k) for b, k in fs if k > 0])
-    den = _prod([b if k == -1 else Power(b, -k) for b, k in fs if k < 0])
-    if c == 0:
-        return Zeros(shape) if core is not None or not is_scalar(shape) else Num(0)
-    sign, a = (c < 0), abs(c)
-    if core is None:
-        top = times(a, num) if num is not None else Num(a)
-        out = Div(top, den) if den is not None else top
-    elif den is None:
-        out = times(a, Scale(num, core) if num is not None else core)
-    elif num is None and a == 1:
-        out = Div(core, den)
-    else:
-        top = times(a, num) if num is not None else Num(a)
-        out = Scale(Div(top, den), core)
-    return Neg(out) if sign else out
 
 
 def r_fold_scalars(e: Expr) -> Expr | None:
@@ -352,8 +289,8 @@ def r_fold_scalars(e: Expr) -> Expr | None:
     old = size(e, _CAP)
     if old > _CAP:
         return None
-    c, fs, core = _scalar_mono(e)
-    new = _from_mono(c, fs, core, e.shape)
+    c, fs, core = scalar_mono(e)
+    new = from_mono(c, fs, core, e.shape)
     return new if size(new) < old else None
 
 
@@ -361,7 +298,7 @@ def r_common_scalar(e: Expr) -> Expr | None:
     """``c a S x + c b S y → c S (a x + b y)`` for scalar factors common to every term, when that is shorter."""
     if not isinstance(e, Add) or is_scalar(e.shape) or size(e, _CAP) > _CAP:
         return None
-    monos = [_scalar_mono(a) for a in e.args]
+    monos = [scalar_mono(a) for a in e.args]
     if any(core is None for _, _, core in monos):
         return None
     common = []
@@ -384,141 +321,29 @@ def r_common_scalar(e: Expr) -> Expr | None:
             k2 = k - next((j for bb, j in common if bb == b), Fraction(0))
             if k2 != 0:
                 left.append([b, k2])
-        terms.append(_from_mono(c / g, left, core, core.shape))
+        terms.append(from_mono(c / g, left, core, core.shape))
     inner = Add(tuple(terms))
-    new = _from_mono(g, common, inner, e.shape)
+    new = from_mono(g, common, inner, e.shape)
     return new if size(new) < size(e) else None
 
 
 # ───────────────────────────── elementwise polynomials ─────────────────────────────
 
-_MAX_MONOS = 48
-_POLY_CAP = 100  # the polynomial trial looks at sums and products up to this size (a result's parts, not a network's)
+_POLY_CAP = 100  # the polynomial trial looks at sums and products up to this size (a result's parts)
 
 
-def _poly(e: Expr, keep: frozenset = frozenset()):
-    """``e`` as a list of monomials ``(c, {base: k})`` over elementwise factors (scalar bases allowed), or None;
-    the sums in ``keep`` (those that also occur inverted) stay factors, so that ``a ⊙ a.^-1`` cancels."""
-    if e in keep:
-        return [(Fraction(1), {e: Fraction(1)})]
-    _p = lambda x: _poly(x, keep)  # noqa: E731
-    match e:
-        case Add(args=args):
-            out = []
-            for a in args:
-                p = _p(a)
-                if p is None:
-                    return None
-                out += p
-            return out if len(out) <= _MAX_MONOS else None
-        case Neg(arg=a):
-            p = _p(a)
-            return None if p is None else [(-c, m) for c, m in p]
-        case Scale(scalar=Num(value=v), arg=a):
-            p = _p(a)
-            return None if p is None else [(v * c, m) for c, m in p]
-        case Scale(scalar=s, arg=a):
-            return _mul(_p(s), _p(a))
-        case Hadamard(a=a, b=b):
-            return _mul(_p(a), _p(b))
-        case HadDiv(a=a, b=b):
-            return _mul(_p(a), [(Fraction(1), {b: Fraction(-1)})])
-        case Div(arg=a, scalar=s):
-            return _mul(_p(a), [(Fraction(1), {s: Fraction(-1)})])
-        case Ones() | Num(value=1):
-            return [(Fraction(1), {})]
-        case Zeros():
-            return []
-        case Num(value=v):
-            return [(v, {})]
-        case Broadcast(arg=s):
-            return _p(s)
-        case EPower(base=b, exp=k) if k.denominator == 1 and 1 < k <= 3 and isinstance(b, Add):
-            out = [(Fraction(1), {})]
-            for _ in range(int(k)):
-                out = _mul(out, _p(b))
-                if out is None:
-                    return None
-            return out
-        case EPower(base=b, exp=k):
-            return [(Fraction(1), {b: k})]
-    return [(Fraction(1), {e: Fraction(1)})]
 
 
-def _mul(p, q):
-    if p is None or q is None or len(p) * len(q) > _MAX_MONOS:
-        return None
-    out = []
-    for c1, m1 in p:
-        for c2, m2 in q:
-            m = dict(m1)
-            for b, k in m2.items():
-                m[b] = m.get(b, Fraction(0)) + k
-                if m[b] == 0:
-                    del m[b]
-            out.append((c1 * c2, m))
-    return out
 
 
-def _collect(p):
-    out: list[list] = []
-    for c, m in p:
-        key = frozenset(m.items())
-        for t in out:
-            if t[2] == key:
-                t[0] += c
-                break
-        else:
-            out.append([c, m, key])
-    return [(c, m) for c, m, _ in out if c != 0]
 
 
-def _from_poly(p, shape) -> Expr:
-    terms = []
-    for c, m in p:
-        items = sorted(m.items(), key=lambda bk: (0, bk[0].name) if isinstance(bk[0], Var) else (1, ""))
-        el = [b if k == 1 else EPower(b, k) for b, k in items if not is_scalar(b.shape)]
-        sc = [[b, k] for b, k in m.items() if is_scalar(b.shape)]
-        core = _had_of(el) if el else (Ones(shape) if not is_scalar(shape) else None)
-        terms.append(_from_mono(c, sc, core, shape))
-    if not terms:
-        return Zeros(shape) if not is_scalar(shape) else Num(0)
-    pos = [t for t in terms if not isinstance(t, Neg)]
-    neg = [t for t in terms if isinstance(t, Neg)]
-    terms = pos + neg
-    return terms[0] if len(terms) == 1 else Add(tuple(terms))
 
 
-def _expand_sigma_prime(e: Expr) -> Expr:
-    """``e`` with every ``σ'(u)`` (the built-in logistic function) written ``σ(u) ⊙ (1 − σ(u))``."""
-    if isinstance(e, Apply) and e.fn == "sigma" and e.order == 1 and not e.declared and not is_scalar(e.shape):
-        s = Apply("sigma", e.arg)
-        return Hadamard(s, Add((Ones(e.shape), Neg(s))))
-    kids = children(e)
-    if not kids:
-        return e
-    nk = [_expand_sigma_prime(k) for k in kids]
-    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
 
 
-def _has_sigma_prime(e: Expr) -> bool:
-    if isinstance(e, Apply) and e.fn == "sigma" and e.order == 1 and not e.declared:
-        return True
-    return any(_has_sigma_prime(k) for k in children(e))
 
 
-def _inverted(e: Expr) -> frozenset:
-    """The sums that occur under a negative elementwise power or as a divisor in ``e``."""
-    out = set()
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, EPower) and x.exp < 0 and isinstance(x.base, Add):
-            out.add(x.base)
-        if isinstance(x, HadDiv) and isinstance(x.b, Add):
-            out.add(x.b)
-        stack.extend(children(x))
-    return frozenset(out)
 
 
 def r_polynomial(e: Expr) -> Expr | None:
@@ -529,12 +354,12 @@ def r_polynomial(e: Expr) -> Expr | None:
     if best_size > _POLY_CAP:
         return None
     best = None
-    tries = [e] + ([_expand_sigma_prime(e)] if _has_sigma_prime(e) else [])
+    tries = [e] + ([expand_sigma_prime(e)] if has_sigma_prime(e) else [])
     for x in tries:
-        p = _poly(x, _inverted(x))
+        p = poly(x, inverted(x))
         if p is None:
             continue
-        cand = _from_poly(_collect(p), e.shape)
+        cand = from_poly(collect(p), e.shape)
         if size(cand) >= best_size + 4:  # not promising: the simplifier rarely takes off more
             continue
         cand = _base_simplify(cand)
@@ -569,14 +394,12 @@ def _sigma_sandwich(e: Expr) -> Expr | None:
     args = list(e.args)
     mid = len(args) // 2
     d = args[mid] if len(args) % 2 else None
-    if not (isinstance(d, Diag) and any(_is_sigma_prime(f) for f in _had_list(d.arg))):
+    if not (isinstance(d, Diag) and any(is_sigma_prime(f) for f in had_list(d.arg))):
         return None
-    args[mid] = Diag(_had_of([g for f in _had_list(d.arg) for g in _had_list(_expand_sigma_prime(f))]))
+    args[mid] = Diag(had_of([g for f in had_list(d.arg) for g in had_list(expand_sigma_prime(f))]))
     return MatMul(tuple(args))
 
 
-def _is_sigma_prime(e: Expr) -> bool:
-    return isinstance(e, Apply) and e.fn == "sigma" and e.order == 1 and not e.declared
 
 
 def _present(x: Expr) -> Expr | None:
