@@ -7,7 +7,8 @@ submodules, each importing only those below it: :mod:`.differentiation` (the ent
 textbook form of results, with :mod:`.monomials`), :mod:`.entry` (derivatives by one entry) and :mod:`.lecture` (the
 lecture's presentation of a chain), over :mod:`.compose` (the composer's walks), over :mod:`.rules` (the rule table;
 :mod:`.rulecheck` proves it, with SymPy) and :mod:`.simplify` (the rewrite rules), over :mod:`.index` (entries,
-deltas, index sums, the componentwise form), over :mod:`.build` (small constructors and tests). Nothing here imports SymPy.
+deltas, index sums, the componentwise form), over :mod:`.build` (small constructors and tests). Nothing here
+imports SymPy.
 """
 
 from __future__ import annotations
