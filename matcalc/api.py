@@ -138,7 +138,7 @@ def derive_text(text: str, *, wrt: str, given: str | Mapping | None = None, layo
     """Derive the document's last expression by each name in ``wrt`` and check each result numerically; with
     ``order=2`` the Hessian of a scalar expression (SPEC section 6, ``derive --order 2``); ``cli`` words the errors
     for the command line."""
-    from matcalc.engine import differentiate
+    from matcalc.engine import differentiate, with_lets
     from matcalc.lang import read_document
     from matcalc.verify.guard import guarded
     from matcalc.verify.judge import run_numeric
@@ -170,7 +170,7 @@ def derive_text(text: str, *, wrt: str, given: str | Mapping | None = None, layo
         x = _lookup_wrt(name, doc, cli)
         if kind == "hessian" and isinstance(x, ir.Entry):
             raise UsageError("--order 2 differentiates by a vector or a matrix, not by one entry")
-        d = differentiate(expr, x, kind=kind, layout=layout_now, reserved=_names_in_use(doc))
+        d = with_lets(differentiate(expr, x, kind=kind, layout=layout_now, reserved=_names_in_use(doc)), doc.env.lets)
         # the numeric check as the verifier runs it: a hard time limit, and a failure (out of memory) is "unknown"
         num, _cx = guarded(lambda: run_numeric(ir.Derivative(expr, x, kind, layout_now), d.result, (), 5.0, seed),
                            5.0, "numeric")

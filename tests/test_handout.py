@@ -87,7 +87,7 @@ def test_toc_links_and_bookmarks(lecture) -> None:
 def test_explanation_and_glossary_once(lecture) -> None:
     _, text, tex = lecture
     body = "\n".join(text)
-    assert body.count("Each derivation lists the steps") == 1
+    assert body.count("Each derivation is written as the chain rule gives it") == 1
     assert tex.count("\\section*{Glossary of rules}") == 1
     assert tex.count("\\begin{description}") >= 1
     assert "The steps of the rule engine, each with the rule" not in body  # the old per-derivation paragraph

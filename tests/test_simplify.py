@@ -317,3 +317,250 @@ def test_random_expressions_simplify_and_normal_form_are_sound(seed):
             pairs += 1
             assert np.allclose(evaluate(e, env, SIZES), first, rtol=1e-8, atol=1e-10), (str(es[0]), str(e))
     assert pairs > 50
+
+
+# ───────────── the textbook form (issue 11 item 3, issue 13 item 2): engine/textbook.py ─────────────
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from matcalc.engine.textbook import is_known_symmetric, size, textbook  # noqa: E402
+
+# (expression, wrt, declarations, derive's result as the book prints it). Each expected text is written by hand; the
+# test reads it back and checks it against the derivative numerically too (tests/test_readback.py's comparison).
+TEXTBOOK = [
+    ("sum(a ⊙ x ⊙ b ⊙ x)", "x", "a: n, b: n, x: n", "2 (a ⊙ b ⊙ x)"),
+    ("(1/N) ‖X w - y‖^2", "w", "X: N x d, w: d, y: N, N: scalar", "(2 / N) Xᵀ (X w - y)"),
+    ("sqrt(tr(X^T X))", "X", "X: n x m", "X / sqrt(tr(Xᵀ X))"),
+    ("log(det(X))", "X", "X: n x n", "X⁻ᵀ"),
+    ("logdet(inv(X))", "X", "X: n x n", "-X⁻ᵀ"),
+    ("tr(A)^2", "A", "A: n x n", "2 tr(A) eye(n)"),
+    ("sum(eye(n) ⊙ A)^2", "A", "A: n x n", "2 tr(A) eye(n)"),
+    ("log(det(X^T X))", "X", "X: n x m", "2 X (Xᵀ X)⁻¹"),
+    ("logdet(X^T X)", "X", "X: n x m", "2 X (Xᵀ X)⁻¹"),
+    ("logdet(P)", "P", "P: n x n spd", "P⁻¹"),
+    ("tr(X^3)", "X", "X: n x n", "3 (X^2)ᵀ"),
+    ("tr(inv(X))", "X", "X: n x n", "-(X^-2)ᵀ"),
+    ("‖X w - y‖^2", "w", "X: N x d, w: d, y: N", "2 Xᵀ (X w - y)"),
+    ("‖X w - y‖^2 + lambda ‖w‖^2", "w", "X: N x d, w: d, y: N, lambda: scalar", "2 (Xᵀ (X w - y) + lambda w)"),
+    ("(x^T A x)/(x^T x)", "x", "A: n x n symmetric, x: n", "(2 / (xᵀ x)) (A x - (xᵀ A x / (xᵀ x)) x)"),
+    ("(x^T A x)/(x^T x)", "x", "A: n x n, x: n", "((A + Aᵀ) x - 2 (xᵀ A x / (xᵀ x)) x) / (xᵀ x)"),
+    ("-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w)))", "w", "X: N x d, w: d, y: N", "Xᵀ (σ(X w) - y)"),
+    ("sum(softplus(X w)) - y^T X w", "w", "X: N x d, w: d, y: N", "Xᵀ (σ(X w) - y)"),
+    ("sum(log(1 + exp(-x)))", "x", "x: n", "-σ(-x)"),
+    ("-y^T log(softmax(z))", "z", "y: n, z: n", "sum(y) softmax(z) - y"),
+    # second order: the derivative of a gradient (issue 13 item 2)
+    ("grad(x^T A x, x)", "x", "A: n x n, x: n", "A + Aᵀ"),
+    ("grad(‖X w - y‖^2, w)", "w", "X: N x d, w: d, y: N", "2 Xᵀ X"),
+    ("grad(sum(softplus(X w)) - y^T X w, w)", "w", "X: N x d, w: d, y: N", "Xᵀ diag(σ(X w) ⊙ (ones(N) - σ(X w))) X"),
+    ("grad(-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w))), w)", "w", "X: N x d, w: d, y: N",
+     "Xᵀ diag(σ(X w) ⊙ (ones(N) - σ(X w))) X"),
+    ("softmax(z)", "z", "z: n", "diag(softmax(z)) - softmax(z) softmax(z)ᵀ"),
+    ("grad(sum(log(1 + exp(-y .* (X w)))), w)", "w", "X: N x d, w: d, y: N",
+     "Xᵀ diag(y.^2 ⊙ σ(y ⊙ X w) ⊙ (ones(N) - σ(y ⊙ X w))) X"),
+]
+
+
+@pytest.mark.parametrize("text,wrt,given,want", TEXTBOOK, ids=[f"{t[0]} by {t[1]}" for t in TEXTBOOK])
+def test_derive_prints_the_textbook_form(text, wrt, given, want):
+    from matcalc.lang import read_expr
+    from matcalc.printing import to_text
+    from test_readback import same_expression
+
+    e, env = read_expr(text, given=given)
+    got = differentiate(e, env.vars[wrt]).result
+    assert to_text(got) == want
+    assert same_expression(got, read_expr(want, given=given)[0]) is None  # it reads back as itself
+    from matcalc.verify.numeric import check_equal
+
+    assert check_equal(ir.Derivative(e, env.vars[wrt]), got).status == "equal"
+
+
+def test_the_correct_result_is_in_textbook_form():
+    rep = matcalc_check("d/dX log(det(X^T X)) = X (X^T X)^-1", "X: n x m")
+    assert rep.verdict == "refuted"
+    assert "the correct result is 2 X (Xᵀ X)⁻¹" in rep.results[-1].diagnosis
+    rep = matcalc_check("d/dw ‖X w - y‖^2 = X^T (X w - y)", "X: N x d, w: d, y: N")
+    assert rep.verdict == "refuted" and rep.results[-1].diagnosis.endswith("the correct result is 2 Xᵀ (X w - y)")
+    rep = matcalc_check("grad(C(sigma(z2)), z1) = W2^T grad(C(sigma(z2)), z2)",
+                        "C: R^n -> R, sigma: R -> R, W1: h x m, b1: h, W2: n x h, b2: n, x: m",
+                        prefix="let z1 = W1 x + b1\nlet z2 = W2 sigma(z1) + b2\n")
+    assert rep.verdict == "refuted"
+    assert rep.results[-1].diagnosis.endswith("the correct result is W2ᵀ grad(C(sigma(z2)), z2) ⊙ sigma'(z1)"), \
+        rep.results[-1].diagnosis
+
+
+def matcalc_check(claim, given, prefix=""):
+    import matcalc
+
+    return matcalc.check(prefix + claim, given=given)
+
+
+S2 = V("S2", "n", "n", "spd")
+
+
+@pytest.mark.parametrize("e,sym", [
+    (mm(T(W), W), True), (mm(W, T(W)), True), (Add((A, T(A))), True), (Add((A, T(B))), False), (S, True),
+    (ir.Inverse(mm(T(W), W)), True), (mm(T(W), S, W), True), (mm(T(W), V("M", "n", "n"), W), False), (A, False),
+    (mm(A, A), False), (mm(T(A), A), True), (Power(S, 3), True), (Power(A, 3), False)
+])
+def test_known_symmetric(e, sym):
+    assert is_known_symmetric(e) is sym
+    M = evaluate(e, random_env(e, SIZES, np.random.default_rng(1)), SIZES)
+    assert np.allclose(M, M.T) is sym  # the values agree with the claim both ways
+
+
+def test_textbook_rewrites_literally():
+    X = V("X", "n", "n")
+    inv = ir.Inverse
+    assert textbook(inv(inv(X))) == X
+    assert textbook(inv(T(X))) == T(inv(X))
+    assert textbook(mm(A, inv(A), x)) == x
+    assert textbook(mm(T(A), T(inv(A)))) == Identity("n")
+    assert textbook(T(inv(mm(T(W), W)))) == inv(mm(T(W), W))
+    assert textbook(mm(A, A, A)) == Power(A, 3)
+    assert textbook(Add((Scale(two, Power(T(A), 2)), mm(T(A), T(A))))) == Scale(Num(3), T(Power(A, 2)))
+    assert textbook(Sum(Hadamard(Identity("n"), A))) == Trace(A)
+    assert textbook(Apply("exp", Zeros(("n", 1)))) == Ones(("n", 1))
+    assert textbook(ir.Det(Identity("n"))) == Num(1)
+    assert textbook(Diag(Zeros(("n", 1)))) == Zeros(("n", "n"))
+    assert textbook(mm(Hadamard(Identity("n"), Identity("n")), Ones(("n", 1)))) == Ones(("n", 1))
+    d = ir.Det(A)
+    assert textbook(Scale(Power(d, -1), Scale(d, T(inv(A))))) == T(inv(A))
+    # x − (−y) and x + (−2 y) are subtractions
+    assert textbook(Add((x, Neg(Neg(y))))) == Add((x, y))
+    assert textbook(Add((Scale(two, x), Scale(Num(-2), y)))) in (Scale(two, Add((x, Neg(y)))),
+                                                                  Add((Scale(two, x), Neg(Scale(two, y)))))
+    # σ' ⊙ … and the logistic function
+    s = Apply("sigma", x)
+    one_minus = Add((Ones(("n", 1)), Neg(s)))
+    first = Hadamard(Add((Ones(("n", 1)), Neg(y))), EPower(one_minus, -1))
+    bce = Hadamard(Add((first, Neg(Hadamard(y, EPower(s, -1))))), Apply("sigma", x, 1))
+    assert textbook(bce) == Add((s, Neg(y)))
+    assert textbook(Hadamard(EPower(Add((Ones(("n", 1)), Apply("exp", Neg(x)))), -1), Apply("exp", Neg(x)))) == \
+        Apply("sigma", Neg(x))
+    # nothing to do: unchanged
+    for e in (mm(Diag(u), W), mm(Add((A, T(A))), x), Hadamard(u, v), T(A)):
+        assert textbook(e) == e
+
+
+def test_textbook_does_not_merge_different_terms():
+    """Both directions: like terms are merged, unlike ones are not."""
+    a, b = V("a", "n"), V("b", "n")
+    assert textbook(Add((Hadamard(Hadamard(b, x), a), Neg(Hadamard(Hadamard(a, x), b))))) == Zeros(("n", 1))
+    e = Add((Hadamard(Hadamard(b, x), a), Neg(Hadamard(Hadamard(a, b), b))))
+    assert textbook(e) != Zeros(("n", 1)) and same_value(textbook(e), e)
+    assert textbook(T(mm(T(W), A, W))) != mm(T(W), A, W)  # Wᵀ A W is not symmetric
+    assert textbook(Add((mm(A, inv_(B)), Neg(mm(A, inv_(A)))))) != Zeros(("n", "n"))
+
+
+def inv_(e):
+    return ir.Inverse(e)
+
+
+def _textbook_keeps_value(e):
+    from test_readback import same_expression
+
+    got = textbook(e)
+    assert got.shape == e.shape
+    why = same_expression(e, got)
+    assert why is None, (str(e), str(got), why)
+
+
+@st.composite
+def book_exprs(draw, shape=("n", 1), depth=3):
+    """Random expressions rich in what the textbook pass rewrites: Hadamard products of repeated factors, scaled like
+    terms, σ and σ', 1 + exp, nested scalar factors with divisions, inverses and transposes of Xᵀ X, powers."""
+    a, b, s = V("a", "n"), V("b", "n"), V("s", 1)
+    q = V("q", 1)
+    if shape == (1, 1):
+        return draw(st.sampled_from([s, q, mm(T(a), a), Num(2), Num(Fraction(1, 2)), ir.Det(mm(T(W), W))]))
+    if shape == ("n", "n"):
+        leaves = [A, S, mm(W, T(W)), inv_(A), T(inv_(mm(A, T(A))))]
+    else:
+        leaves = [a, b, x, Apply("sigma", x), Apply("sigma", x, 1), Apply("exp", Neg(a))]
+    if depth <= 0 or draw(st.integers(0, 4)) == 0:
+        return draw(st.sampled_from(leaves))
+    sub = lambda sh=shape: book_exprs(sh, depth - 1)  # noqa: E731
+    kinds = ["add", "neg-add", "scale", "div", "fold", "transpose"]
+    kinds += ["hadamard", "one-minus", "inv-one-plus-exp", "epower"] if shape == ("n", 1) else ["inverse", "matmul",
+                                                                                                 "power"]
+    k = draw(st.sampled_from(kinds))
+    if k == "add":
+        return Add((draw(sub()), draw(sub())))
+    if k == "neg-add":
+        return Add((draw(sub()), Neg(draw(sub()))))
+    if k == "scale":
+        return Scale(draw(sub((1, 1))), draw(sub()))
+    if k == "div":
+        return Div(draw(sub()), draw(st.sampled_from([s, Num(2), mm(T(a), a)])))
+    if k == "fold":
+        return Scale(Num(draw(st.sampled_from([2, -2, 3]))), Scale(Div(draw(sub((1, 1))), s), draw(sub())))
+    if k == "transpose":
+        return T(T(draw(sub()))) if shape == ("n", 1) else T(draw(sub()))
+    if k == "hadamard":
+        return Hadamard(draw(sub()), draw(sub()))
+    if k == "one-minus":
+        return Add((Ones(shape), Neg(draw(sub()))))
+    if k == "inv-one-plus-exp":
+        return EPower(Add((Ones(shape), Apply("exp", draw(sub())))), -1)
+    if k == "epower":
+        return EPower(draw(sub()), draw(st.sampled_from([2, -1])))
+    if k == "inverse":
+        return inv_(draw(st.sampled_from([A, mm(W, T(W)), T(A), inv_(A)])))
+    if k == "matmul":
+        return mm(draw(sub()), draw(sub()))
+    return Power(draw(sub()), draw(st.sampled_from([2, 3])))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([("n", 1), ("n", "n")]).flatmap(lambda sh: book_exprs(sh, 4)))
+def test_textbook_keeps_the_value_on_targeted_expressions(e):
+    _textbook_keeps_value(e)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.sampled_from([("n", 1), (1, 1), ("n", "m"), ("n", "n")]).flatmap(lambda sh: _printing_exprs(sh)))
+def test_textbook_keeps_the_value_on_general_expressions(e):
+    _textbook_keeps_value(e)
+
+
+def _printing_exprs(shape):
+    from test_readback import constant_exprs
+
+    return constant_exprs(shape, 3)
+
+
+def test_textbook_is_never_larger_and_keeps_derivatives_right():
+    """Over the random derivations of the read-back corpus: the textbook form is no larger than the simplifier's and
+    has the derivative's value."""
+    import random
+
+    from test_derive import random_expr
+
+    rng = random.Random(7)
+    shrunk = 0
+    for trial in range(150):
+        e = random_expr(rng.choice([(1, 1), ("n", 1)]), 3, rng)
+        env = random_env(e, SIZES, np.random.default_rng(trial))
+        got = textbook(e)
+        assert size(got) <= size(e) + 2  # (a subtraction −(2 y) prints as it reads: one node more than −2 y)
+        shrunk += size(got) < size(e)
+        assert np.allclose(evaluate(got, env, SIZES), evaluate(e, env, SIZES), rtol=1e-8, atol=1e-10)
+    assert shrunk > 0
+
+
+@pytest.mark.parametrize("text,wrt,given,want", [
+    ("let p = softmax(z)\np", "z", "z: n", "diag(p) - p pᵀ"),
+    ("let p = softmax(z)\n-y^T log(p)", "z", "z: n, y: n probability", "p - y"),
+    ("let s = sigma(X w)\nsum(softplus(X w)) - y^T X w", "w", "X: N x d, w: d, y: N", "Xᵀ (s - y)"),
+    ("let r = W x - y\nsum(r.^2)", "W", "W: n x m, x: m, y: n", "2 r xᵀ"),
+])
+def test_derive_writes_the_documents_let_names(text, wrt, given, want):
+    import matcalc
+    from matcalc.printing import to_text
+
+    res = matcalc.derive(text, wrt, given=given)
+    item = res.items[0]
+    assert to_text(item.derivation.result) == want
+    assert item.numeric.status == "equal"  # the numeric check of the named result against the expression

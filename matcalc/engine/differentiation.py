@@ -21,9 +21,11 @@ from matcalc.engine.compose import (
 )
 from matcalc.engine.entry import by_entry
 from matcalc.engine.lecture import lecture_steps
+from matcalc.engine.simplify import simplify
+from matcalc.engine.textbook import textbook, textbook_and_rules, textbook_pass, use_names
 from matcalc.shapes import is_scalar
 
-__all__ = ["differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
+__all__ = ["closed_form", "with_lets", "differentiate", "differentiate_many", "expand_derivatives", "RECURSION_LIMIT"]
 
 
 def _has_derivative(e: Expr) -> bool:
@@ -159,6 +161,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             raws.append(layout_jacobian(j, expr, wrt, kind, layout))
             notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
     out = []
+    book_pass = textbook_pass(simplified=True)  # shared by the results: their common parts are rewritten once
     for wrt, raw, note in zip(wrts, raws, notes):
         target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
         st = list(steps)
@@ -166,6 +169,12 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         local = Tracer(st)
         local.simp = tracer.simp  # the shared memo: the parts simplified above are not redone
         result = local.simplify(raw)
+        book, whys = textbook_and_rules(result, book_pass)
+        if book != result:
+            # written as an equation of the derivative itself: the trace ends at the result, under its name
+            st.append(Step("textbook-form", Derivative(original, wrt, kind, layout), book,
+                           "the textbook's form: " + ("; ".join(whys[:6]) or "rewritten")))
+            result = book
         if result.shape != target:
             raise MatcalcError(f"internal error: the derivative has shape {result.shape}, expected {target}")
         if kind == "d" and layout != "mixed" and not isinstance(wrt, Entry):
@@ -202,6 +211,39 @@ def _hessian_vector(x: ir.MatMul, go) -> Expr | None:
         rest = [go(a) for a in args[:i]] + [hv] + [go(a) for a in args[i + 2:]]
         return rest[0] if len(rest) == 1 else ir.MatMul(tuple(rest))
     return None
+
+
+def closed_form(expr: Expr, names: tuple = ()) -> Expr:
+    """``expr`` with its derivatives in closed form, in the textbook's form, written with the ``let`` names and the
+    derivatives in ``names`` (``Named`` and ``Derivative`` nodes, e.g. of a claim's right side) where their closed
+    values (or their entries ``value[i]``) appear."""
+    out = textbook(expand_derivatives(expr))
+    indices = {x.idx for x in ir.walk(out) if isinstance(x, Entry) and len(x.idx) == 1}
+    by_value = {}
+    for n in names:
+        if n == expr or not isinstance(n, (Named, Derivative)):
+            continue
+        value = textbook(expand_derivatives(n.value if isinstance(n, Named) else n))
+        by_value.setdefault(value, n)
+        if value.shape[1] == 1 and not is_scalar(value.shape):
+            for idx in indices:
+                by_value.setdefault(simplify(Entry(value, idx)), Entry(n, idx))
+    return use_names(out, by_value)
+
+
+def with_lets(d: Derivation, lets: dict) -> Derivation:
+    """``d`` with the document's ``let`` names (name → value) written where their values appear in the result (a
+    last step says so); values that are a bare name or number are left alone."""
+    names = tuple(Named(k, v) for k, v in lets.items() if not isinstance(v, (Var, ir.Num)))
+    if not names:
+        return d
+    named = closed_form(d.result, names)
+    if named == d.result:
+        return d
+    head = Derivative(d.expr, d.wrt, d.kind, d.layout)
+    shown = ", ".join(f"{n.name} = {n.value}" for n in names)
+    steps = [*d.steps, Step("let-names", head, named, f"the let names: {shown}")]
+    return Derivation(d.expr, d.wrt, named, steps, d.kind, d.layout, d.raw)
 
 
 def expand_derivatives(expr: Expr) -> Expr:

@@ -25,6 +25,7 @@ from matcalc.ir import Derivative, Expr, MatMul, Named, Transpose, Var, children
 from matcalc.engine.compose import Step, matcher, rewrite_why
 from matcalc.engine.rules import fused_operand
 from matcalc.engine.simplify import Simplifier
+from matcalc.engine.textbook import textbook_and_rules
 from matcalc.shapes import is_scalar
 
 __all__ = ["lecture_steps", "ORDINALS"]
@@ -202,6 +203,10 @@ class _Lecture:
                 best, best_whys = out, len(s.steps)
                 whys.append(DISTRIBUTE)
         whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps[:best_whys]]
+        book, book_whys = textbook_and_rules(best)  # the textbook's form (never larger), as the result has it
+        if book != best:
+            best = book
+            whys += [w.split(";")[0].strip() for w in book_whys]
         return best, list(dict.fromkeys(whys))
 
     # ─────────────── the plan ───────────────

@@ -504,6 +504,8 @@ def all_rules() -> list[RewriteRule]:
 
 def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
     """A specific name and statement for one rewrite (for the derivation trace)."""
+    if not any(rule.fn is r.fn for g in GROUPS.values() for r in g):  # a rule from elsewhere names itself
+        return rule.name, rule.statement
     if rule.fn is r_diag:
         return _diag_name(x, out)
     match x:

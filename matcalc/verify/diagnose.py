@@ -174,7 +174,7 @@ def diagnose(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, bud
         if _holds(l2, r2, free, seed):
             found = message
             break
-    correct = _correct_form(lhs, free, seed)
+    correct = _correct_form(lhs, free, seed, rhs)
     if found and correct:
         return f"{found}; the correct result is {correct}"
     if found:
@@ -184,14 +184,17 @@ def diagnose(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, bud
     return None
 
 
-def _correct_form(lhs: ir.Expr, free: tuple, seed: int) -> str | None:
-    """The engine's closed form of ``lhs`` when it has a derivative, shown only if it passes the numeric check."""
+def _correct_form(lhs: ir.Expr, free: tuple, seed: int, rhs: ir.Expr | None = None) -> str | None:
+    """The engine's closed form of ``lhs`` when it has a derivative, in the textbook's form and with the claim's
+    ``let`` names, shown only if it passes the numeric check."""
     if not _derivatives(lhs):
         return None
     try:
-        from matcalc.engine import expand_derivatives
+        from matcalc.engine import closed_form
 
-        closed = expand_derivatives(lhs)
+        names = tuple(n for side in (lhs, rhs) if side is not None for n in ir.walk(side)
+                      if isinstance(n, ir.Named) or side is rhs and isinstance(n, ir.Derivative))
+        closed = closed_form(lhs, names)
     except Exception:  # noqa: BLE001 - a diagnosis is optional; an engine gap must not hide the verdict
         return None
     if closed.shape != lhs.shape or not _holds(lhs, closed, free, seed + 1):
