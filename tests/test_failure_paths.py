@@ -233,3 +233,26 @@ def test_an_example_that_does_not_use_the_rule_is_rejected(monkeypatch) -> None:
 def test_a_rule_without_example_is_rejected() -> None:
     wrong = dataclasses.replace(RULES["trace"], example=None)
     assert verify_rule(wrong) == ("trace", False, "no example to check")
+
+
+# ───────────── which method's counterexample a refutation shows ─────────────
+
+
+def test_the_counterexample_comes_from_the_method_that_found_the_difference(monkeypatch) -> None:
+    from matcalc.verify.exact.check import ExactResult
+
+    real = judge(*sides(*FALSE))
+    assert real.methods["exact"].status == "different" and real.counterexample  # the exact method's, unpatched
+
+    planted = {"planted": "not a counterexample of a refutation"}
+    monkeypatch.setattr(exact, "check_equal", lambda *a, **k: ExactResult("unknown", counterexample=planted,
+                                                                          detail="planted unknown"))
+    r = judge(*sides(*FALSE))
+    assert r.verdict == "refuted" and r.methods["numeric"].status == "different"
+    assert r.counterexample and r.counterexample != planted  # the numeric method's, not the undecided one's
+
+    monkeypatch.setattr(exact, "check_equal", lambda *a, **k: ExactResult("different", counterexample=None,
+                                                                          detail="planted difference"))
+    r = judge(*sides(*FALSE))
+    assert r.verdict == "refuted"
+    assert r.counterexample  # the exact method found none to show: the numeric method's
