@@ -169,3 +169,16 @@ def test_derive_note_reads_as_a_sentence_in_text(capsys) -> None:
     main(["derive", "x^T S x", "--wrt", "S", "--given", SYM])
     flat = " ".join(capsys.readouterr()[0].split())
     assert "of the unconstrained gradient G (the derivative along symmetric directions) " in flat
+
+
+def test_a_structured_name_is_its_own_transpose_in_the_simplifier() -> None:
+    from matcalc import ir
+    from matcalc.engine.simplify import simplify
+
+    for props in ("symmetric", "spd", "diagonal"):
+        M = ir.Var("M", ("n", "n"), frozenset({props}))
+        assert simplify(ir.Transpose(M)) == M, props
+    plain = ir.Var("M", ("n", "n"), frozenset())
+    assert simplify(ir.Transpose(plain)) == ir.Transpose(plain)
+    positive = ir.Var("M", ("n", "n"), frozenset({"positive"}))
+    assert simplify(ir.Transpose(positive)) == ir.Transpose(positive)
