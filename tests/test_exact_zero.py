@@ -102,3 +102,27 @@ def test_the_zero_test_honours_the_deadline(d) -> None:
     env = ExactEnv(deadline=time.perf_counter() - 1)
     with pytest.raises(OutOfBudget):
         _symbolic_zero(d, env)
+
+
+# ───────────── the counterexample a difference comes with ─────────────
+
+
+def test_a_counterexample_shows_at_most_six_entries_and_counts_them_all() -> None:
+    from matcalc.lang import read_document
+    from matcalc.verify.exact import check_equal
+
+    (st,) = read_document("A + B = A - B", given="A: n x m, B: n x m").statements
+    r = check_equal(st.lhs, st.rhs, sizes=[{"n": 3, "m": 4}])
+    assert r.status == "different"
+    cex = r.counterexample
+    assert cex["sizes"] == {"n": 3, "m": 4}
+    assert cex["note"] == "12 entries differ"
+    assert [e["entry"] for e in cex["entries"]] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2)]
+    for e in cex["entries"]:  # the values are the sides at the point: (A + B) − (A − B) = 2 B, A + B
+        i, j = e["entry"]
+        a, b = (sympy.Rational(cex["point"][f"{nm}[{i},{j}]"]) for nm in "AB")
+        assert (sympy.Rational(e["lhs"]), sympy.Rational(e["rhs"])) == (a + b, a - b)
+
+    (st,) = read_document("A + B = A + 2 B", given="A: n x m, B: n x m").statements
+    one = check_equal(st.lhs, st.rhs, sizes=[{"n": 1, "m": 1}])
+    assert one.status == "different" and one.counterexample["note"] == "1 entry differs"
