@@ -161,6 +161,8 @@ def test_an_unconfirmed_numeric_difference_is_unknown(monkeypatch) -> None:
 @pytest.mark.parametrize("claim,given,reason", [
     ("inv(x x^T) = inv(x x^T)", "x: n", "the left side, (x xᵀ)⁻¹, and the right side, (x xᵀ)⁻¹, are undefined"),
     ("inv(x x^T) y = y", "x: n, y: n", "the left side, (x xᵀ)⁻¹ y, is undefined"),
+    ("inv(x x^T) = inv(A)", "x: n, A: n x n", "the left side, (x xᵀ)⁻¹, is undefined"),  # each side alone
+    ("inv(A) = inv(x x^T)", "x: n, A: n x n", "the right side, (x xᵀ)⁻¹, is undefined"),
 ])
 def test_a_side_undefined_everywhere_is_inconclusive_with_the_reason(claim, given, reason) -> None:
     """A real case: no usable point exists (x xᵀ is singular); the exact method sees it for every value."""
