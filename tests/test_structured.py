@@ -182,3 +182,18 @@ def test_a_structured_name_is_its_own_transpose_in_the_simplifier() -> None:
     assert simplify(ir.Transpose(plain)) == ir.Transpose(plain)
     positive = ir.Var("M", ("n", "n"), frozenset({"positive"}))
     assert simplify(ir.Transpose(positive)) == ir.Transpose(positive)
+
+
+def test_a_jacobian_by_a_symmetric_matrix_averages_the_columns_of_s_ij_and_s_ji() -> None:
+    """vec(dS x) = (xᵀ ⊗ I) vec(dS); along symmetric directions the columns of S[i, j] and S[j, i] are averaged,
+    (xᵀ ⊗ I + I ⊗ xᵀ)/2, in both independent methods. The independent-entries Jacobian is never verified."""
+    given = "S: n x n symmetric, x: n"
+    res = matcalc.check("d/dS (S x) = (kron(x^T, I) + kron(I, x^T))/2", given=given).results[0]
+    assert res.verdict == "verified"
+    assert res.methods["exact"].status == "equal" and res.methods["numeric"].status == "equal"
+    res = matcalc.check("d/dS (S x) = kron(x^T, I)", given=given).results[0]
+    assert res.verdict != "verified"
+    assert res.methods["exact"].status == "different" and res.methods["numeric"].status == "different"
+    # without the structure, the plain Jacobian is the right one
+    res = matcalc.check("d/dA (A x) = kron(x^T, I)", given="A: n x n, x: n").results[0]
+    assert res.verdict == "verified"
