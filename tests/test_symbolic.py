@@ -59,6 +59,14 @@ EQUAL = [
      Add((Scale(k(6), Hadamard(u, v)), Scale(k(3), Hadamard(x, v))))),
     ("(2u + x) ⊗ (3wᵀ)", Kron(Add((Scale(k(2), u), x)), Scale(k(3), T(w))),
      Add((Scale(k(6), Kron(u, T(w))), Scale(k(3), Kron(x, T(w)))))),
+    ("(2u + x) ⊙ (3v + y)", Hadamard(Add((Scale(k(2), u), x)), Add((Scale(k(3), v), y))),
+     Add((Scale(k(6), Hadamard(u, v)), Scale(k(2), Hadamard(u, y)), Scale(k(3), Hadamard(x, v)), Hadamard(x, y)))),
+    ("(2C + E) ⊙ (3C + E)", Hadamard(Add((Scale(k(2), C), C2)), Add((Scale(k(3), C), C2))),
+     Add((Scale(k(6), Hadamard(C, C)), Scale(k(5), Hadamard(C, C2)), Hadamard(C2, C2)))),
+    ("(2u + x).^2", EPower(Add((Scale(k(2), u), x)), 2),
+     Add((Scale(k(4), Hadamard(u, u)), Scale(k(4), Hadamard(u, x)), Hadamard(x, x)))),
+    ("(2C + E) ⊗ (3A + W)", Kron(Add((Scale(k(2), C), C2)), Add((Scale(k(3), A), W))),
+     Add((Scale(k(6), Kron(C, A)), Scale(k(2), Kron(C, W)), Scale(k(3), Kron(C2, A)), Kron(C2, W)))),
     ("(s A)(t w) = (s t) A w", mm(Scale(s, A), Scale(t, w)), Scale(Scale(s, t), mm(A, w))),
     ("x / 2 = ½ x", Div(x, k(2)), Scale(Num(half), x)),
     ("(s x) / s = x", Div(Scale(s, x), s), x),
@@ -123,6 +131,13 @@ DIFFERENT = [
     ("(2u) ⊙ (3v) vs ⅔ u ⊙ v", Hadamard(Add((Scale(k(2), u), x)), Scale(k(3), v)),
      Add((Scale(Num(Fraction(2, 3)), Hadamard(u, v)), Scale(Num(Fraction(1, 3)), Hadamard(x, v))))),
     ("(2u) ⊗ (3wᵀ) vs ⅔ u ⊗ wᵀ", Kron(Scale(k(2), u), Scale(k(3), T(w))), Scale(Num(Fraction(2, 3)), Kron(u, T(w)))),
+    ("(2u + x) ⊙ (3v + y) vs ⅔ u⊙v + …", Hadamard(Add((Scale(k(2), u), x)), Add((Scale(k(3), v), y))),
+     Add((Scale(Num(Fraction(2, 3)), Hadamard(u, v)), Scale(k(2), Hadamard(u, y)), Scale(Num(Fraction(1, 3)),
+                                                                                     Hadamard(x, v)),
+          Hadamard(x, y)))),
+    ("(2C + E) ⊗ (3A + W) vs ⅔ C ⊗ A + …", Kron(Add((Scale(k(2), C), C2)), Add((Scale(k(3), A), W))),
+     Add((Scale(Num(Fraction(2, 3)), Kron(C, A)), Scale(k(2), Kron(C, W)), Scale(Num(Fraction(1, 3)), Kron(C2, A)),
+          Kron(C2, W)))),
     ("x / 2 vs 2 x", Div(x, k(2)), Scale(k(2), x)),
     ("C² vs Cᵀ C", Power(C, 2), mm(T(C), C)),
     ("C² vs 0", Power(C, 2), Zeros(("n", "n"))),
@@ -206,3 +221,13 @@ def test_literal_normal_forms() -> None:
     assert nf[0] == ("1", "1")
     ((term, coef),) = nf[1]
     assert coef == 1 and term.chain == () and len(term.scalars) == 1 and term.scalars[0][1] == 2
+
+
+def test_the_hadamard_product_of_scalars_is_their_product() -> None:
+    """The simplifier turns ``s ⊙ t`` into ``s t`` before the normal form; the normal form's Hadamard product must
+    agree on its own (coefficients multiply)."""
+    from matcalc.verify.symbolic import _NF, _had
+
+    a, b = Add((Scale(k(2), s), t)), Add((Scale(k(3), s), t))
+    assert _had(_NF().p(a), _NF().p(b)) == _NF().p(mm(a, b))
+    assert _had(_NF().p(a), _NF().p(b)) != _NF().p(mm(a, Add((s, t))))
