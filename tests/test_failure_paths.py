@@ -188,7 +188,8 @@ def _planted(monkeypatch, name: str, **changes):
 
 
 def test_the_untouched_rules_pass() -> None:
-    for name in ("transpose", "inverse", "det", "trace"):
+    """(tests/test_rules.py checks every rule; these two are cheap, the planted ones below differ at n = 2.)"""
+    for name in ("transpose", "trace"):
         assert verify_rule(RULES[name])[1], name
 
 
@@ -206,14 +207,14 @@ def test_a_dropped_sign_is_rejected(monkeypatch) -> None:
     wrong = _planted(monkeypatch, "inverse", vjp=lambda y, g, i: mm(ir.Transpose(y), g, ir.Transpose(y)),
                      jac=lambda y, i: ir.Kron(ir.Transpose(y), y))
     _, ok, detail = verify_rule(wrong)
-    assert not ok and "differs from SymPy" in detail
+    assert not ok and detail.endswith("differs from SymPy at n=2: entry by entry with SymPy at n = 2: the sides differ")
 
 
 def test_a_missing_factor_is_rejected(monkeypatch) -> None:
     wrong = _planted(monkeypatch, "det", vjp=lambda y, g, i: ir.Scale(g, ir.Transpose(ir.Inverse(y.arg))),
                      jac=lambda y, i: ir.Transpose(ir.Vec(ir.Transpose(ir.Inverse(y.arg)))))
     _, ok, detail = verify_rule(wrong)
-    assert not ok and "differs from SymPy" in detail
+    assert not ok and detail.endswith("differs from SymPy at n=2: entry by entry with SymPy at n = 2: the sides differ")
 
 
 def test_a_finite_difference_disagreement_is_rejected(monkeypatch) -> None:
