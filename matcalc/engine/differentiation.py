@@ -115,7 +115,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             if is_scalar(expr.shape):
                 steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: the gradient is the "
                                   "symmetric part (G + Gᵀ)/2 of the unconstrained gradient G (the derivative along "
-                                  "symmetric directions; the Matrix Cookbook, sec. 2.8, uses G + Gᵀ − diag(G))"))
+                                  "symmetric directions); the Matrix Cookbook, sec. 2.8, uses G + Gᵀ − diag(G)"))
             else:
                 steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
                                   "treated as independent in this Jacobian"))
