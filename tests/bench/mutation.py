@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import collections
 import concurrent.futures as cf
 import glob
 import hashlib
@@ -230,13 +231,15 @@ def find_sites(path: str) -> list[Mutant]:
     src = (ROOT / path).read_bytes()
     sites = Sites(path, src)
     sites.visit(ast.parse(src))
-    out, seen = [], set()
+    out, seen, twins = [], set(), collections.Counter()
     for m in sites.out:
         old = src[m.start:m.end].decode()
         if old == m.new or (m.start, m.end, m.new) in seen:
             continue
         seen.add((m.start, m.end, m.new))
-        digest = hashlib.sha1(f"{m.func}\0{m.operator}\0{old}\0{m.new}".encode()).hexdigest()[:8]
+        what = f"{m.func}\0{m.operator}\0{old}\0{m.new}"
+        twins[what] += 1  # the same change twice in one function: the hash counts which one it is
+        digest = hashlib.sha1(f"{what}\0{twins[what]}".encode()).hexdigest()[:8]
         m.id = f"{path}:{m.line}:{m.operator}:{digest}"
         out.append(m)
     return out
@@ -275,7 +278,7 @@ def copy_tree(dest: Path) -> Path:
     return dest
 
 
-def test_env(copy: Path, **extra: str) -> dict[str, str]:
+def copy_env(copy: Path, **extra: str) -> dict[str, str]:
     """The copy's code wins over any installed matcalc; no .pyc, so a rewritten file is always recompiled."""
     return dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1", **extra)
 
@@ -285,7 +288,7 @@ def run_coverage(work: Path, copy: Path) -> tuple[dict[str, dict[int, set[str]]]
     (work / "plugin").mkdir()
     (work / "plugin" / "_mutation_contexts.py").write_text(PLUGIN)
     data_file, durations = work / "coverage.data", work / "durations.json"
-    env = test_env(copy, MUTATION_DURATIONS=str(durations))
+    env = copy_env(copy, MUTATION_DURATIONS=str(durations))
     env["PYTHONPATH"] += os.pathsep + str(work / "plugin")
     cmd = [sys.executable, "-m", "coverage", "run", f"--data-file={data_file}", "--source=matcalc",
            "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "_mutation_contexts"]
@@ -312,7 +315,7 @@ def run_mutant(m: Mutant, copy: Path, timeout: float) -> None:
         target.write_bytes(original[:m.start] + m.new.encode() + original[m.end:])
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=copy, env=test_env(copy), stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, cwd=copy, env=copy_env(copy), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         RUNNING.add(proc)
         try:
