@@ -9,8 +9,9 @@ Needs ``coverage`` (``pip install coverage``). Contract:
 3. Mutation sites are found with our own AST walk over the files of each module group (``GROUPS``, glob patterns that
    match the old and the new layout). Operators: swap operands, flip a comparison, and <-> or, change a constant,
    delete a statement, negate an if-condition, return None, arithmetic operator swap. Sites on lines no test executes
-   are not sampled but counted per group ("never executed": automatic survivors). ``--per-module N`` sites are drawn
-   per group with ``random.Random(f"{seed}:{group}")``, so a run is reproducible for a given source.
+   are not sampled but counted per group ("never executed": automatic survivors). Per group, all sites are shuffled
+   with ``random.Random(f"{seed}:{group}")`` and the first ``--per-module N`` on executed lines that compile are
+   taken, so the draw depends on the source (and changes only where a line's coverage does).
 4. Each mutant is written into a copy and only the tests covering its line run (``pytest -x``; a line executed only
    at import runs the whole suite) with PYTHONPATH set to that copy; the original file is written back afterwards.
    Exit code 0 = survived; any failure, error or a timeout (10x the covering tests' baseline, at least 60 s) = killed.
@@ -366,14 +367,15 @@ def main(argv: list[str] | None = None) -> int:
         for group, paths in files.items():
             sites = [m for p in paths for m in find_sites(p)]
             candidate = {(m.path, m.stmt_line) for m in sites}
-            executed = [m for m in sites if lines.get(m.path, {}).get(m.stmt_line)]
-            never = len(candidate - {(m.path, m.stmt_line) for m in executed})
-            random.Random(f"{args.seed}:{group}").shuffle(executed)
-            pick = list(itertools.islice(filter(usable, executed), args.per_module))
+            ran = {(m.path, m.stmt_line) for m in sites if lines.get(m.path, {}).get(m.stmt_line)}
+            order = list(sites)  # shuffle all sites: the draw depends on the source, not on this run's coverage
+            random.Random(f"{args.seed}:{group}").shuffle(order)
+            pick = list(itertools.islice((m for m in order if (m.path, m.stmt_line) in ran and usable(m)),
+                                         args.per_module))
             for m in pick:
                 contexts = lines[m.path][m.stmt_line] - {""}
                 m.tests = sorted(contexts, key=lambda t: durations.get(t, 0.0))  # fast tests first
-            rows[group] = {"files": paths, "candidate_lines": len(candidate), "never_executed": never,
+            rows[group] = {"files": paths, "candidate_lines": len(candidate), "never_executed": len(candidate - ran),
                            "mutants": pick}
             chosen += pick
         free: queue.Queue[Path] = queue.Queue()
