@@ -12,9 +12,11 @@ Needs ``coverage`` (``pip install coverage``). Contract:
    are not sampled but counted per group ("never executed": automatic survivors). Per group, all sites are shuffled
    with ``random.Random(f"{seed}:{group}")`` and the first ``--per-module N`` on executed lines that compile are
    taken, so the draw depends on the source (and changes only where a line's coverage does).
-4. Each mutant is written into a copy and only the tests covering its line run (``pytest -x``; a line executed only
-   at import runs the whole suite) with PYTHONPATH set to that copy; the original file is written back afterwards.
-   Exit code 0 = survived; any failure, error or a timeout (10x the covering tests' baseline, at least 60 s) = killed.
+4. Each mutant is written into a copy and only the tests covering its line run (``pytest -x``; the site's own line,
+   else its statement's first line; a line executed only at import runs the whole suite) with PYTHONPATH set to
+   that copy; the original file is written back afterwards.
+   Exit 0 = survived; a failure, a collection error or a timeout (10x the covering tests' baseline time, at least
+   60 s) = killed; exit 4 or 5 (pytest usage error, no tests ran) = error, outside the kill rate.
 5. Output: a per-group table and every survivor as a unified diff with file:line; ``--json FILE`` writes the same.
    Survivors whose id is listed in ``tests/bench/mutation_equivalent.txt`` (``path:line:operator:hash  # reason``;
    matched on path, operator and hash, so the line number may drift) count as equivalent, outside the kill rate.
@@ -345,6 +347,10 @@ def load_equivalent() -> dict[tuple[str, str, str], str]:
     return out
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-module", type=int, default=40, metavar="N", help="mutants per module group (40)")
@@ -356,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     if importlib.util.find_spec("coverage") is None:
         print("mutation.py needs coverage: pip install coverage", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, _interrupt)  # clean up (kill running pytest, remove the copies) on kill too
     files = {g: fs for g, fs in group_files().items() if not args.group or g in args.group}
     equivalent = load_equivalent()
     work = Path(tempfile.mkdtemp(prefix="matcalc-mutation-"))
@@ -372,8 +379,9 @@ def main(argv: list[str] | None = None) -> int:
             random.Random(f"{args.seed}:{group}").shuffle(order)
             pick = list(itertools.islice((m for m in order if (m.path, m.stmt_line) in ran and usable(m)),
                                          args.per_module))
-            for m in pick:
-                contexts = lines[m.path][m.stmt_line] - {""}
+            for m in pick:  # the tests of the site's own line (a lambda in a table), else of its statement
+                by_line = lines[m.path]
+                contexts = (by_line.get(m.line, set()) - {""}) or (by_line[m.stmt_line] - {""})
                 m.tests = sorted(contexts, key=lambda t: durations.get(t, 0.0))  # fast tests first
             rows[group] = {"files": paths, "candidate_lines": len(candidate), "never_executed": len(candidate - ran),
                            "mutants": pick}
