@@ -98,6 +98,7 @@ class Mutant:
     end: int
     new: str
     func: str
+    runtime: bool  # inside a function or lambda body: its own line's tests are the ones that run it
     id: str = ""
     tests: list[str] = field(default_factory=list)
     status: str = ""  # killed | timeout | survived | equivalent | error
@@ -118,7 +119,7 @@ class Sites(ast.NodeVisitor):
         self.starts = [0]
         for line in src.splitlines(keepends=True):
             self.starts.append(self.starts[-1] + len(line))
-        self.stmt, self.func = 0, "<module>"
+        self.stmt, self.func, self.runtime = 0, "<module>", False
 
     def off(self, line: int, col: int) -> int:
         return self.starts[line - 1] + col
@@ -131,7 +132,8 @@ class Sites(ast.NodeVisitor):
 
     def add(self, node: ast.AST, operator: str, new: str, span: tuple[int, int] | None = None) -> None:
         a, b = span or self.span(node)
-        self.out.append(Mutant(self.path, node.lineno, self.stmt or node.lineno, operator, a, b, new, self.func))
+        self.out.append(Mutant(self.path, node.lineno, self.stmt or node.lineno, operator, a, b, new, self.func,
+                               self.runtime))
 
     def operand(self, node: ast.AST) -> str:
         return self.text(node) if isinstance(node, SIMPLE) else f"({self.text(node)})"
@@ -166,8 +168,15 @@ class Sites(ast.NodeVisitor):
         if not isinstance(node, ast.ClassDef):  # defaults yes; decorators, bases and annotations no
             for default in node.args.defaults + [d for d in node.args.kw_defaults if d]:
                 self.visit(default)
+        outer_rt, self.runtime = self.runtime, self.runtime or not isinstance(node, ast.ClassDef)
         self.visit_body(node.body)
-        self.func = outer
+        self.func, self.runtime = outer, outer_rt
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self.visit(node.args)
+        outer, self.runtime = self.runtime, True
+        self.visit(node.body)
+        self.runtime = outer
 
     visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
 
@@ -379,9 +388,10 @@ def main(argv: list[str] | None = None) -> int:
             random.Random(f"{args.seed}:{group}").shuffle(order)
             pick = list(itertools.islice((m for m in order if (m.path, m.stmt_line) in ran and usable(m)),
                                          args.per_module))
-            for m in pick:  # the tests of the site's own line (a lambda in a table), else of its statement
+            for m in pick:  # code run by tests: the tests of its own line (a lambda in a table), else its statement's
                 by_line = lines[m.path]
-                contexts = (by_line.get(m.line, set()) - {""}) or (by_line[m.stmt_line] - {""})
+                own = by_line.get(m.line, set()) - {""} if m.runtime else set()
+                contexts = own or (by_line[m.stmt_line] - {""})
                 m.tests = sorted(contexts, key=lambda t: durations.get(t, 0.0))  # fast tests first
             rows[group] = {"files": paths, "candidate_lines": len(candidate), "never_executed": len(candidate - ran),
                            "mutants": pick}
