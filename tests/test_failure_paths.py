@@ -194,11 +194,23 @@ def test_the_untouched_rules_pass() -> None:
 
 
 def test_a_dropped_transpose_is_rejected(monkeypatch) -> None:
-    """The index form stays right: the example (A is n×m) catches the rule by the shape it gives."""
-    wrong = _planted(monkeypatch, "transpose", vjp=lambda y, g, i: g, jac=lambda y, i: ir.Identity(1))
+    """The index form stays right: the example (Xᵀ by X, X n×m) catches the rule by the values it gives — a Jacobian
+    without its commutation matrix K(m, n) (the identity instead) differs from SymPy's entries at n=2, m=3."""
+    from matcalc.engine.build import vsize
+
+    wrong = _planted(monkeypatch, "commutation", vjp=lambda y, g, i: g, jac=lambda y, i: ir.Identity(vsize(y)))
     name, ok, detail = verify_rule(wrong)
-    assert name == "transpose" and not ok
-    assert detail == "error: internal error: the derivative has shape ('m', 'n'), expected ('n', 'm')"
+    assert name == "commutation" and not ok
+    assert detail.endswith("differs from SymPy at n=2, m=3: entry by entry with SymPy at (n, m) = (2, 3): the sides "
+                           "differ"), detail
+
+
+def test_a_transpose_without_its_shape_is_rejected(monkeypatch) -> None:
+    """A Jacobian of the wrong shape (1×1 for an nm×nm one) is an error the verifier reports, never a pass."""
+    wrong = _planted(monkeypatch, "commutation", jac=lambda y, i: ir.Identity(1))
+    name, ok, detail = verify_rule(wrong)
+    assert name == "commutation" and not ok
+    assert detail == "error: internal error: the derivative has shape (1, 1), expected ('m*n', 'm*n')"
 
 
 def test_a_dropped_sign_is_rejected(monkeypatch) -> None:
