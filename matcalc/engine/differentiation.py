@@ -181,13 +181,18 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             st.append(Step("layout", None, result, f"{layout} layout"))
         if lecture and len(wrts) == 1 and is_scalar(expr.shape) and not isinstance(wrt, Entry) \
                 and not _symmetric(wrt):
-            shown = lecture_steps(expr, wrt, result, kind, layout, reserved)
+            shown = lecture_steps(expr, wrt, result, kind, layout, reserved, derive=_plain_derivative)
             if shown is not None:
                 st = [s_ for s_ in steps if s_.rule == "expand-derivatives"] + shown
                 if shown[-1].after != result:  # the same derivative; the presentation's closed form is never longer
                     result = intern(shown[-1].after)
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))
     return out
+
+
+def _plain_derivative(e: Expr, by: Expr, kind: str, layout: str) -> Derivation:
+    """The engine's derivative without the lecture's presentation (the lecture's links and occurrences)."""
+    return differentiate(e, by, kind=kind, layout=layout, lecture=False)
 
 
 def _symmetric(wrt: Expr) -> bool:

@@ -41,14 +41,17 @@ _LINEAR = (ir.Add, ir.Neg, ir.Transpose, ir.Sum, ir.Trace, ir.Vec, ir.Broadcast,
 
 
 def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str,
-                  reserved: frozenset = frozenset()) -> list[Step] | None:
+                  reserved: frozenset = frozenset(), *, derive) -> list[Step] | None:
     """The derivation as the lecture writes it (see the module docstring), or None to keep the composer's trace.
 
     ``reserved``: names the reader's document already uses (declared variables and functions, ``let`` names); the
-    names the lecture gives its intermediate results avoid them.
+    names the lecture gives its intermediate results avoid them. ``derive(e, by, kind, layout)``: the engine's
+    derivative of a link or an occurrence, without a lecture of its own (passed in by the caller, so this module does
+    not reach back into :mod:`matcalc.engine.differentiation`).
     """
     try:
         lec = _Lecture(expr, wrt, result, kind, layout)
+        lec.derive = derive
         lec.taken |= set(reserved)
         return lec.steps()
     except (MatcalcError, RecursionError):
@@ -149,12 +152,6 @@ def _names_in(e: Expr) -> set[str]:
 
 _PREFERRED = {ir.Softmax: "s", ir.Apply: "a", ir.MatMul: "z"}
 _FALLBACK = ("u", "v", "r", "q", "h", "g", "p", "t")
-
-
-def _engine(e: Expr, by: Expr, kind: str = "d", layout: str = "numerator"):
-    from matcalc.engine.differentiation import differentiate
-
-    return differentiate(e, by, kind=kind, layout=layout, lecture=False)
 
 
 #: derivative rules too plain to cite beside another (sums, negation, transposes, scalar factors)
@@ -273,7 +270,7 @@ class _Lecture:
         links = len(tops) - 1 if matrix else len(tops)
         for i in range(links):
             top_label = f if i == 0 else names[i - 1]
-            d = _engine(tops[i], bys[i])
+            d = self.derive(tops[i], bys[i], "d", "numerator")
             j = self.fold(d.result)
             why = _rules_of(d)
             note = "; ".join(why) if why else "Jacobian"
@@ -354,7 +351,8 @@ class _Lecture:
         fixed = row
         for name, nm in held.items():
             fixed = _replace_named(fixed, name, Var(name, nm.shape))
-        g = _engine(MatMul((fixed, u.value)) if fixed.shape != (1, 1) else ir.Scale(fixed, u.value), W, "grad", "mixed")
+        g = self.derive(MatMul((fixed, u.value)) if fixed.shape != (1, 1) else ir.Scale(fixed, u.value), W, "grad",
+                        "mixed")
         grad = g.result
         for name, nm in held.items():
             grad = _substitute_var(grad, name, nm)
@@ -369,7 +367,7 @@ class _Lecture:
     def one_step(self) -> list[Step]:
         """The variable occurs once and no map is worth naming: one step, its rules listed."""
         head = self.head
-        d = _engine(self.expr, self.wrt, self.kind, self.layout)
+        d = self.derive(self.expr, self.wrt, self.kind, self.layout)
         why = _all_rules_of(d)
         column = self.kind != "jacobian" and not (self.kind == "d" and self.layout == "numerator") \
             and self.wrt.shape[1] == 1 and self.wrt.shape != (1, 1)
@@ -396,7 +394,7 @@ class _Lecture:
         for k in range(count):
             xk = Var(f"{name}__{k + 1}", wrt.dims, getattr(wrt, "props", frozenset()))
             ek = _replace_occurrence(expr, self.is_wrt, k, xk)
-            d = _engine(ek, xk, self.kind, self.layout)
+            d = self.derive(ek, xk, self.kind, self.layout)
             shown = _substitute_var(d.result, xk.name, wrt)
             why = _rules_of(d)
             steps.append(Step("contribution", None, shown, "; ".join(why) or "one occurrence",
