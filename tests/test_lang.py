@@ -1023,3 +1023,29 @@ def test_sizes_as_numbers_read_back(text: str) -> None:
     printed = to_text(e)
     assert read_expr(printed, given=g)[0] == e, printed
     assert "N" in to_latex(e) or "d" in to_latex(e)
+
+
+# ───────────── scientific notation (a student's 1e-14 is a number, never 1 · e − 14) ─────────────
+
+
+@pytest.mark.parametrize("text,value", [("1e-14", Fraction(1, 10**14)), ("2E3", Fraction(2000)),
+                                        ("2.5e+2", Fraction(250)), (".5e1", Fraction(5))])
+def test_scientific_notation_is_one_number(text: str, value: Fraction) -> None:
+    from matcalc.lang.lexer import tokenize_line
+
+    toks = [t for t in tokenize_line(text, 1) if t.kind != "EOF"]
+    assert [(t.kind, t.value) for t in toks] == [("NUMBER", value)]
+
+
+def test_scientific_notation_reads_as_its_value_and_a_spaced_e_stays_a_name() -> None:
+    import matcalc
+
+    assert matcalc.check("x + 1e-3 = x + 0.001", given="x: n").verdict == "verified"
+    assert matcalc.check("x + 1e-3 = x + 0.01", given="x: n").verdict == "refuted"
+    (st,) = read_document("2 e3 = 2 e3", given="e3: n").statements  # with a space: a product with the name e3
+    assert isinstance(st.lhs, ir.Scale)
+
+
+def test_a_huge_power_of_ten_is_a_limit_error() -> None:
+    with pytest.raises(LimitError, match="power of ten"):
+        read_document("1e99 c = c", given="c: scalar")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from matcalc.errors import ParseError
-from matcalc.lang.limits import MAX_NUMBER_CHARS, check_number_literal, check_superscript
+from matcalc.lang.limits import MAX_NUMBER_CHARS, check_number_exponent, check_number_literal, check_superscript
 
 __all__ = ["Token", "tokenize_line", "MAX_NUMBER_CHARS", "is_ident_start", "is_ident_char"]
 
@@ -104,7 +104,9 @@ def _read_sum(text: str, i: int, line: int) -> tuple[Token, int]:
 
 
 def _read_number(text: str, i: int, line: int) -> tuple[Token, int]:
-    """A number literal at ``text[i]`` (``12``, ``0.5``, ``.5``): the token and the position after it."""
+    """A number literal at ``text[i]`` (``12``, ``0.5``, ``.5``, ``1e-14``, ``2.5E3``): the token and the position
+    after it. An ``e`` right after the digits and followed by digits (with a sign or not) is scientific notation, never
+    a product with a name ``e``: ``1e-14`` is 10⁻¹⁴ (exactly, as a fraction)."""
     n, col = len(text), i + 1
     j = i
     while j < n and text[j].isdigit() and text[j].isascii():
@@ -113,6 +115,13 @@ def _read_number(text: str, i: int, line: int) -> tuple[Token, int]:
         j += 1
         while j < n and text[j].isdigit() and text[j].isascii():
             j += 1
+    k = j + 1 + (j + 1 < n and text[j + 1] in "+-")
+    if j < n and text[j] in "eE" and k < n and text[k].isdigit() and text[k].isascii():
+        e0 = k
+        while k < n and text[k].isdigit() and text[k].isascii():
+            k += 1
+        check_number_exponent(int(text[e0:k]), line, j + 1)
+        j = k
     lit = text[i:j]
     check_number_literal(lit, line, col)
     return Token("NUMBER", lit, line, col, Fraction(lit if not lit.startswith(".") else "0" + lit)), j

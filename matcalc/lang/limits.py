@@ -75,6 +75,15 @@ def check_number_literal(lit: str, line: int, col: int) -> None:
         raise LimitError(f"a number literal longer than {MAX_NUMBER_CHARS} characters", line=line, col=col)
 
 
+#: The largest power of ten a number literal may carry in scientific notation (``1e-30`` … ``1e30``).
+MAX_NUMBER_EXPONENT = 30
+
+
+def check_number_exponent(exp: int, line: int, col: int) -> None:
+    if exp > MAX_NUMBER_EXPONENT:
+        raise LimitError(f"a number literal with a power of ten beyond ±{MAX_NUMBER_EXPONENT}", line=line, col=col)
+
+
 def check_superscript(digits: int, line: int, col: int) -> None:
     if digits > MAX_SUPERSCRIPT_DIGITS:
         raise LimitError(f"a superscript exponent longer than {MAX_SUPERSCRIPT_DIGITS} digits", line=line, col=col)
