@@ -82,15 +82,15 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
     """
     with _deep():
         if kind == "hessian":
-            return [_hessian(expr, w, layout, reserved) for w in wrts]
+            return [_hessian(expr, w, layout) for w in wrts]
         return _differentiate_many(expr, wrts, kind=kind, layout=layout, lecture=lecture, reserved=reserved)
 
 
-def _hessian(expr: Expr, wrt: Expr, layout: str, reserved: frozenset = frozenset()) -> Derivation:
+def _hessian(expr: Expr, wrt: Expr, layout: str) -> Derivation:
     """``hessian(f, X) = jacobian(grad(f, X), X)``: the gradient, then its Jacobian (by ``vec(X)`` for a matrix)."""
     if not is_scalar(expr.shape):
         raise MatcalcError("the Hessian needs a scalar function")
-    g = _differentiate_many(expr, [wrt], kind="grad", layout=layout, reserved=reserved)[0]  # the lecture's trace
+    g = _differentiate_many(expr, [wrt], kind="grad", layout=layout, lecture=False)[0]
     h = _differentiate_many(g.result, [wrt], kind="jacobian", layout=layout, lecture=False)[0]
     steps = list(g.steps) + [Step("hessian", Derivative(expr, wrt, "hessian"),
                                   Derivative(g.result, wrt, "jacobian"),
