@@ -117,8 +117,11 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
                                   "symmetric part (G + Gᵀ)/2 of the unconstrained gradient G (the derivative along "
                                   "symmetric directions); the Matrix Cookbook, sec. 2.8, uses G + Gᵀ − diag(G)"))
             else:
-                steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: its entries are "
-                                  "treated as independent in this Jacobian"))
+                n = wrt.shape[0]
+                steps.append(Step("symmetric-convention", None, wrt, f"{wrt.name} is symmetric: the Jacobian is "
+                                  "taken along symmetric directions, J (I + K)/2 with J the Jacobian of independent "
+                                  f"entries and K = K({n}, {n}) the commutation matrix (the columns of entries (i, "
+                                  "j) and (j, i) averaged, as for the gradient)"))
     tracer = Tracer(steps)
     raws: list[Expr] = []
     notes: list[str] = []
@@ -158,6 +161,10 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
         else:
             j = forward(expr, matcher(wrt), vsize(wrt), steps, tracer)
             j = ir.Zeros((vsize(expr), vsize(wrt))) if j is None else j
+            if _symmetric(wrt) and wrt.shape[0] != 1 and j is not None and not isinstance(j, ir.Zeros):
+                n = wrt.shape[0]
+                j = ir.Scale(ir.Num(Fraction(1, 2)), ir.MatMul((j, ir.Add((ir.Identity(vsize(wrt)),
+                                                                            ir.Commutation(n, n))))))
             raws.append(layout_jacobian(j, expr, wrt, kind, layout))
             notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
     out = []
