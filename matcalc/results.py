@@ -206,7 +206,7 @@ class CheckReport(Renderable):
         return overall([r.verdict for r in self.results])
 
     def __repr__(self) -> str:
-        return f"<CheckReport {self.verdict}: {_tally([r.verdict for r in self.results], 'claim')}>"
+        return f"<CheckReport {self.verdict}: {tally(self.results).sentence()}>"
 
     @property
     def exit_code(self) -> int:
@@ -312,7 +312,7 @@ class TheoremResult(Renderable):
         return self.report.verdict
 
     def __repr__(self) -> str:
-        return f"<TheoremResult {self.name} {self.verdict}: {_tally([r.verdict for r in self.report.results], 'claim')}>"
+        return f"<TheoremResult {self.name} {self.verdict}: {tally(self.report.results).sentence()}>"
 
     def methods_summary(self) -> str:
         """Which methods decided, e.g. ``symbolic ✓ · exact ✓ · numeric ✓``, for the summary table."""

@@ -115,7 +115,7 @@ def test_did_you_mean_a_theorem() -> None:
 
 def test_short_reprs() -> None:
     r = matcalc.check("d/dx x^T A x = 2 A x", given="A: n x n, x: n")
-    assert repr(r) == "<CheckReport refuted: 0 of 1 claim verified>"
+    assert repr(r) == "<CheckReport refuted: 0 of 1 claims verified>"
     assert repr(r.results[0]).startswith("<ClaimResult line 1 refuted: d/dx")
     p = matcalc.prove("gradient")
     assert len(repr(p)) < 80 and len(repr(p.theorems)) < 120

@@ -112,5 +112,5 @@ def test_print_shows_the_text_report(executed) -> None:
 def test_reprs_are_short(executed) -> None:
     theorems = _single_display(executed, 6)["text/plain"]
     assert len(theorems) < 200, theorems
-    assert re.fullmatch(r"\[<TheoremResult eq2 verified: (\d+) of \1 claims verified>\]", theorems), theorems
-    assert _single_display(executed, 7)["text/plain"] == "'<CheckReport refuted: 0 of 1 claim verified>'"
+    assert re.fullmatch(r"\[<TheoremResult eq2 verified: (\d+) of \1 steps follow; (\d+) of \2 claims verified>]", theorems), theorems
+    assert _single_display(executed, 7)["text/plain"] == "'<CheckReport refuted: 0 of 1 claims verified>'"
