@@ -876,3 +876,18 @@ def test_backprop_claims_are_settled_by_the_cheap_test(monkeypatch):
     for lhs, rhs in good:
         wrong = Hadamard(rhs, rhs) if rhs.shape[1] == 1 else sc(2, rhs)
         assert check_equal(lhs, wrong).status == "different", (lhs, wrong)
+
+
+def test_equal_sizes_forced_by_the_budget_never_give_equal_for_a_dimension_used_as_a_number() -> None:
+    """Over budget, choose_sizes falls back to (nearly) all sizes 2; a claim that uses a dimension as a number
+    (``N`` in ``1/N``) could then be true only because two dimensions were equal, so "equal" is not reported."""
+    from matcalc import ir
+    from matcalc.verify.exact.check import _always_tied, _number_dims
+
+    x = ir.Var("x", ("n", 1))
+    e = ir.Div(ir.Sum(x), ir.Size("N"))
+    assert _number_dims(e, x) == {"N"}
+    assert _always_tied([{"n": 2, "N": 2}], {"N"}) == [("n", "N")]
+    assert _always_tied([{"n": 2, "N": 2}, {"n": 3, "N": 2}], {"N"}) == []  # told apart by the second assignment
+    assert _always_tied([{"n": 2, "m": 2}], set()) == []  # shape-only symbols: the generic typing tells them apart
+    assert _always_tied([{"n": 2, "m": 2, "N": 3}], {"N"}) == []

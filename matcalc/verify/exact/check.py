@@ -189,6 +189,12 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple, budget_s: float, se
             unknown_reason = why
             break
     el = time.perf_counter() - t0
+    tied = _always_tied(done, _number_dims(lhs, rhs)) if sizes is None else []
+    if done and tied and (not unknown_reason or unknown_reason.startswith("time budget")):
+        a, b = tied[0]
+        why = (f"only equal sizes {a} = {b} fit the budget {_fmt_sizes(done)}: a claim true only when {a} = {b} would "
+               "pass there")
+        return ExactResult("unknown", tried, None, f"entry by entry with SymPy {_fmt_sizes(done)}: {why}", why, el)
     if done and not unknown_reason:
         return ExactResult("equal", tried, None, f"entry by entry with SymPy {_fmt_sizes(done)}", "", el)
     if done and unknown_reason.startswith("time budget"):
@@ -196,6 +202,25 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple, budget_s: float, se
                            f"entry by entry with SymPy {_fmt_sizes(done)} (larger sizes not tried: budget)", "", el)
     return ExactResult("unknown", tried, None, f"entry by entry with SymPy {_fmt_sizes(tried)}: {unknown_reason}",
                        unknown_reason, el)
+
+
+def _number_dims(*exprs: ir.Expr) -> set[str]:
+    """The dimension symbols written as numbers (``ir.Size``: ``1/N``, ``sqrt(d)``) in ``exprs``."""
+    from matcalc.shapes import dim_symbols
+
+    return {s for e in exprs for x in ir.walk(e) if isinstance(x, ir.Size) for s in dim_symbols(x.dim)}
+
+
+def _always_tied(done: list[dict], numbers: set[str]) -> list[tuple[str, str]]:
+    """The pairs of dimension symbols, one of them used as a number, equal in every assignment of ``done``
+    (``[("n", "N")]`` when both were always 2): "equal" there does not rule out a claim true only at equal sizes
+    (``sum(ones(n)) = N``), so it is not reported as equal. Symbols that only size shapes cannot be confused once the
+    claim is typed at generic sizes (``K(m, n)``, the other way, gets different sizes from :func:`choose_sizes`)."""
+    if not done or not numbers:
+        return []
+    names = [k for k in done[0] if all(k in d for d in done)]
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+            if (a in numbers or b in numbers) and all(d[a] == d[b] for d in done)]
 
 
 def _check_at(lhs: ir.Expr, rhs: ir.Expr, free_ix: list[ir.Index], env: ExactEnv, seed: int) -> tuple[str, str]:
