@@ -50,11 +50,11 @@ def hard_deadline(seconds: float):
             signal.signal(signal.SIGALRM, old)
 
 
-def guarded(fn, budget_s: float, what: str):
+def guarded(fn, budget_s: float, what: str, slack_s: float = HARD_SLACK_S):
     """Run ``fn()`` (returning a ``(MethodResult, extra)`` pair) under a hard deadline; past it, ``unknown``."""
+    hard = budget_s * HARD_FACTOR + slack_s
     try:
-        with hard_deadline(budget_s * HARD_FACTOR + HARD_SLACK_S):
+        with hard_deadline(hard):
             return fn()
     except HardTimeout:
-        return MethodResult("unknown", f"{what}: interrupted after {budget_s * HARD_FACTOR + HARD_SLACK_S:.1f} s "
-                                       f"(time budget {budget_s:.1f} s)"), None
+        return MethodResult("unknown", f"{what}: interrupted after {hard:.1f} s (time budget {budget_s:.1f} s)"), None

@@ -92,6 +92,10 @@ def combine(methods: dict[str, MethodResult]) -> str:
     return "inconclusive"
 
 
+#: The exact method's share of the budget when the normal forms and the numeric method already agree (a claim they
+#: verify): enough for its cheap stages (a random exact point shows most differences), not for a long proof.
+QUICK_EXACT = 0.05
+
 #: How the exact method says a matrix under an inverse is singular for every value of its (symbolic) entries.
 EXACT_SINGULAR = "the inverse of a singular matrix"
 #: How the numeric method says it found no point where the claim could be evaluated.
@@ -211,11 +215,18 @@ def judge(
         }
     else:
         result.methods["symbolic"] = guarded(lambda: (run_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
-        exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6,
-                                      "exact")
-        result.methods["exact"] = exact_res
         num_res, num_cx = guarded(lambda: run_numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4,
                                   "numeric")
+        # When the numeric method has already decided with the normal forms (equal and equal: verified) or on its own
+        # (a difference it confirmed: refuted), the exact method gets a short run only: its cheap stages (a random
+        # exact point) still find a disagreement, which makes the verdict inconclusive; its costly proof of
+        # equality would add nothing. Otherwise it gets the full share.
+        quick = (num_res.status == "different"
+                 or (num_res.status == "equal" and result.methods["symbolic"].status == "equal"))
+        exact_budget = budget_s * (QUICK_EXACT if quick else 0.6)
+        exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, exact_budget, seed), exact_budget,
+                                      "exact", *((0.1,) if quick else ()))
+        result.methods["exact"] = exact_res
         result.methods["numeric"] = num_res
         result.verdict = combine(result.methods)
         if result.verdict == "refuted":

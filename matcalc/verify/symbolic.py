@@ -124,6 +124,9 @@ def _t_atom(a: tuple) -> tuple:
     if tag == "max":
         _, op, args = a
         return (tag, op, tuple(sorted((_t_key(f) for f in args), key=repr)))
+    if tag == "pow":
+        _, base, k = a
+        return (tag, _t_atom(base), k)
     if tag == "T":
         _, untransposed = a
         return untransposed
@@ -173,6 +176,8 @@ def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
     chain = tuple(chain)
     if len(chain) > 1:
         chain = tuple(x for x in chain if x.atom[0] != "I") or chain[:1]
+    if len(chain) > 1:
+        chain = _merge_powers(chain)
     # diag(u) v → u ⊙ v (a diag followed by a product that is a column), vᵀ diag(u) → (v ⊙ u)ᵀ
     head = {Term(tuple(scal.items()), ()): coef}
     for i, (a, r, c) in enumerate(chain):
@@ -240,6 +245,61 @@ def _norm_term(scal: dict, chain: tuple, coef: Fraction) -> Poly:
             return p
         items.append((b, e))
     return {Term(tuple(sorted(items, key=repr)), chain): coef}
+
+
+def _base_exp(link: Link) -> tuple:
+    """A square link as ``(base atom, integer exponent)``: ``A`` is (A, 1), ``A^k`` (A, k), ``inv(A)`` (A, −1) where
+    the inverse is of a single atom; any other link is (itself, 1)."""
+    a = link.atom
+    if not isinstance(a, VarAtom) and a[0] == "pow":
+        return a[1], a[2]
+    if not isinstance(a, VarAtom) and a[0] == "inv" and link.rows == link.cols:
+        inner = a[1]
+        if len(inner) == 1:
+            (sc, ch), v = inner[0]
+            if not sc and v == 1 and len(ch) == 1:
+                return ch[0].atom, -1
+    return a, 1
+
+
+def _power_link(base: tuple, k: int, n) -> Link | None:
+    """The link of ``base^k`` (n×n); None for k = 0 (an identity, dropped by the caller)."""
+    if k == 0:
+        return None
+    if k == 1:
+        return Link(base, n, n)
+    if k == -1:
+        return Link(("inv", _k(_pure((Link(base, n, n),)))), n, n)
+    return Link(("pow", base, k), n, n)
+
+
+def _merge_powers(chain: tuple) -> tuple:
+    """Adjacent powers of one square base multiply: ``A^32 A^32 = A^64``, ``A A⁻¹ = I``, ``A³ A⁻¹ = A²`` (for an
+    invertible A, which the expression needs wherever it is defined). Non-square links are left as they are."""
+    out: list = []  # (base, exponent, n) or a non-square link
+    for link in chain:
+        if link.rows != link.cols:
+            out.append(link)
+            continue
+        base, k = _base_exp(link)
+        if out and isinstance(out[-1], tuple) and not isinstance(out[-1], Link) and out[-1][0] == base \
+                and out[-1][2] == link.rows:
+            out[-1] = (base, out[-1][1] + k, link.rows)
+        else:
+            out.append((base, k, link.rows))
+    links = []
+    for item in out:
+        if isinstance(item, Link):
+            links.append(item)
+        else:
+            base, k, n = item
+            made = _power_link(base, k, n)
+            if made is not None:
+                links.append(made)
+    if not links:
+        n = chain[0].rows
+        return (Link(("I", n), n, n),)
+    return tuple(links)
 
 
 def _had_rest(factors: tuple, r, c) -> Poly:
@@ -351,6 +411,16 @@ def _scalar_pow(p: Poly, k: Fraction) -> Poly:
     return _norm_term({("poly", _k(p)): k}, (), Fraction(1))
 
 
+def _single_base(p: Poly) -> tuple | None:
+    """``(atom, exponent)`` when p is one square atom or a power of one (coefficient 1, no scalars); else None."""
+    if len(p) != 1:
+        return None
+    (sc, ch), v = next(iter(p.items()))
+    if sc or v != 1 or len(ch) != 1 or ch[0].rows != ch[0].cols:
+        return None
+    return _base_exp(ch[0])
+
+
 class _NF:
     def __init__(self) -> None:
         self.memo: dict[int, tuple[Expr, Poly]] = {}
@@ -420,7 +490,12 @@ class _NF:
             case ir.Power(base=a, exp=k):
                 if is_scalar(a.shape):
                     return _scalar_pow(P(a), k)
-                base = P(a) if k > 0 else _atom(("inv", _k(P(a))), sh)
+                single = _single_base(P(a)) if k.denominator == 1 else None
+                if single is not None:  # (A^j)^k for one atom A: a power link, so A^32 A^32 = A^64
+                    base, j = single
+                    made = _power_link(base, j * int(k), sh[0])
+                    return _pure((made or Link(("I", sh[0]), sh[0], sh[0]),))
+                base = P(a) if k > 0 else self._inverse(P(a), sh)
                 kk = abs(k)
                 if kk.denominator == 1 and kk <= 6:
                     out = _pure((Link(("I", sh[0]), sh[0], sh[0]),))
@@ -429,7 +504,7 @@ class _NF:
                     return out
                 return _atom(("mpow", k, _k(P(a))), sh)
             case ir.Inverse(arg=a):
-                return _atom(("inv", _k(P(a))), sh)
+                return self._inverse(P(a), sh)
             case ir.Kron(a=a, b=b):
                 if is_scalar(a.shape) or is_scalar(b.shape):
                     return _mul(P(a), P(b))
@@ -454,7 +529,7 @@ class _NF:
             case ir.Trace(arg=a):
                 return self._trace(P(a))
             case ir.Det(arg=a):
-                return _atom(("det", _k(P(a))), sh)
+                return self._det(P(a), sh)
             case ir.LogDet(arg=a):
                 return _atom(("logdet", _k(P(a))), sh)
             case ir.Diag(arg=a):
@@ -483,6 +558,44 @@ class _NF:
 
                 return P(expand_derivatives(e))
         raise TypeError(f"no normal form for {type(e).__name__}")
+
+    def _inverse(self, p: Poly, sh) -> Poly:
+        """``inv(c M₁ ⋯ M_k) = c⁻¹ M_k⁻¹ ⋯ M₁⁻¹`` for one term whose factors are all square (n×n); otherwise an
+        opaque ``inv`` atom."""
+        if len(p) == 1:
+            (sc, ch), v = next(iter(p.items()))
+            if ch and v != 0 and all(link.rows == link.cols == sh[0] for link in ch):
+                links = []
+                for link in reversed(ch):
+                    base, k = _base_exp(link)
+                    made = _power_link(base, -k, sh[0])
+                    if made is not None:
+                        links.append(made)
+                chain = tuple(links) or (Link(("I", sh[0]), sh[0], sh[0]),)
+                return _norm_term({b: -e for b, e in sc}, chain, 1 / v)
+        return _atom(("inv", _k(p)), sh)
+
+    def _det(self, p: Poly, sh) -> Poly:
+        """``det(M₁ ⋯ M_k) = det(M₁) ⋯ det(M_k)`` for a product of square factors with coefficient 1 (a scalar
+        factor would bring c^n with a symbolic n), ``det(A^k) = det(A)^k``, ``det(Aᵀ) = det(A)``; otherwise an
+        opaque ``det`` atom."""
+        if len(p) == 1:
+            (sc, ch), v = next(iter(p.items()))
+            if ch and not sc and v == 1 and all(link.rows == link.cols for link in ch):
+                scal: dict = {}
+                for link in ch:
+                    base, k = _base_exp(link)
+                    if isinstance(base, VarAtom):
+                        base = base._replace(tag="var")
+                    elif base[0] == "T":
+                        base = base[1]
+                    if not isinstance(base, VarAtom) and base[0] == "I":
+                        continue
+                    n = link.rows
+                    key = ("s", ("det", _k(_pure((Link(base, n, n),)))))
+                    scal[key] = scal.get(key, Fraction(0)) + k
+                return _norm_term(scal, (), Fraction(1))
+        return _atom(("det", _k(p)), sh)
 
     def _vec(self, p: Poly, sh) -> Poly:
         """``vec`` is linear; ``vec(c r) = rᵀ ⊗ c`` for a column c and a row r."""
