@@ -54,6 +54,13 @@ def run_exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: in
     return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)
 
 
+def _import_exact() -> None:
+    try:
+        from matcalc.verify import exact  # noqa: F401
+    except ImportError:  # pragma: no cover - reported by run_exact as the method's failure
+        pass
+
+
 def run_numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float,
                 seed: int) -> tuple[MethodResult, dict | None]:
     from matcalc.verify import numeric
@@ -95,6 +102,9 @@ def combine(methods: dict[str, MethodResult]) -> str:
 #: The exact method's share of the budget when the normal forms and the numeric method already agree (a claim they
 #: verify): enough for its cheap stages (a random exact point shows most differences), not for a long proof.
 QUICK_EXACT = 0.05
+#: The exact method's share when the numeric method has confirmed a difference: the full share, for an exact
+#: counterexample (small integers a student can check by hand), shown in preference to the numeric one.
+REFUTED_EXACT = 0.6
 
 #: How the exact method says a matrix under an inverse is singular for every value of its (symbolic) entries.
 EXACT_SINGULAR = "the inverse of a singular matrix"
@@ -217,15 +227,21 @@ def judge(
         result.methods["symbolic"] = guarded(lambda: (run_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
         num_res, num_cx = guarded(lambda: run_numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4,
                                   "numeric")
-        # When the numeric method has already decided with the normal forms (equal and equal: verified) or on its own
-        # (a difference it confirmed: refuted), the exact method gets a short run only: its cheap stages (a random
-        # exact point) still find a disagreement, which makes the verdict inconclusive; its costly proof of
-        # equality would add nothing. Otherwise it gets the full share.
-        quick = (num_res.status == "different"
-                 or (num_res.status == "equal" and result.methods["symbolic"].status == "equal"))
-        exact_budget = budget_s * (QUICK_EXACT if quick else 0.6)
+        # When the numeric method has already decided with the normal forms (equal and equal: verified) the exact
+        # method gets a short run only: its cheap stages (a random exact point) still find a disagreement, which
+        # makes the verdict inconclusive; its costly proof of equality would add nothing. Otherwise (a
+        # refutation too: its counterexample is the one shown) the full share.
+        quick = num_res.status == "equal" and result.methods["symbolic"].status == "equal"
+        share = QUICK_EXACT if quick else REFUTED_EXACT if num_res.status == "different" else 0.6
+        exact_budget = budget_s * share
+        _import_exact()  # outside the time guard: importing SymPy is not the method's time, and an import cut off
+        # half-way would leave SymPy broken for the rest of the process
         exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, exact_budget, seed), exact_budget,
                                       "exact", *((0.1,) if quick else ()))
+        if quick and exact_res.status == "unknown":
+            exact_res = MethodResult("unknown", f"not needed: a short run ({exact_budget:.1f} s) found no difference, "
+                                                f"and the normal form and the numeric method agree "
+                                                f"({exact_res.detail})")
         result.methods["exact"] = exact_res
         result.methods["numeric"] = num_res
         result.verdict = combine(result.methods)
