@@ -1,0 +1,44 @@
+"""Issue 13's slow list: powers, inverses and determinants of one matrix, nested inverses, nested σ.
+
+The true claims are verified by the normal form together with the numeric method (the exact method's proof would take
+minutes at n = 3 and is not needed: it gets a short run that looks for a difference); their false twins are refuted.
+No timing here (tests/bench/bench_slow_list.py measures it); the expected verdicts are written out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import matcalc
+
+A = "A: n x n"
+TRUE = [
+    ("d/dA tr(A^20) = 20 (A^19)^T", A),
+    ("inv(A^64) = inv(A)^64", A),
+    ("det(A^20) = det(A)^20", A),
+    ("inv(inv(inv(A))) = inv(A)", A),
+    ("d/dA tr(inv(inv(A)) B) = B^T", "A: n x n, B: n x n"),
+]
+FALSE = [
+    ("d/dA tr(A^20) = 20 A^19", A),  # the transpose forgotten
+    ("inv(A^8) = inv(A)^7", A),
+    ("det(A^3) = 3 det(A)", A),
+    ("inv(inv(inv(A))) = A", A),
+]
+
+
+@pytest.mark.parametrize("claim,given", TRUE, ids=[c for c, _ in TRUE])
+def test_true_claims_of_the_slow_list_are_verified(claim: str, given: str) -> None:
+    res = matcalc.check(claim, given=given).results[0]
+    assert res.verdict == "verified", {k: m.detail for k, m in res.methods.items()}
+    assert res.methods["symbolic"].status == "equal"
+    assert res.methods["numeric"].status == "equal"
+    assert res.methods["exact"].status in ("equal", "unknown")  # never "different"
+
+
+@pytest.mark.parametrize("claim,given", FALSE, ids=[c for c, _ in FALSE])
+def test_false_twins_are_refuted(claim: str, given: str) -> None:
+    res = matcalc.check(claim, given=given).results[0]
+    assert res.verdict == "refuted", {k: m.detail for k, m in res.methods.items()}
+    assert res.methods["symbolic"].status != "equal"
+    assert res.counterexample
