@@ -43,7 +43,7 @@ from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import Expr, Named, Var, children, rebuild
 
-__all__ = ["Line", "Gradient", "LocalClaim", "Program", "backprop", "NONLINEAR"]
+__all__ = ["Line", "Gradient", "LocalClaim", "Program", "backprop", "lets_on_path", "NONLINEAR"]
 
 #: The operations whose argument gets a name of its own (the lecture's z).
 NONLINEAR = (ir.Apply, ir.EPower, ir.Softmax, ir.LogSumExp, ir.CallVec)
@@ -96,6 +96,39 @@ class Program:
 
     def local_claims(self) -> list[LocalClaim]:
         return list(self._claims)
+
+    def distinct_claims(self) -> list[tuple[LocalClaim, list[str]]]:
+        """The local claims up to renaming of their variables (layers alike are one claim), each with the lines
+        it stands for: checking these checks every local claim."""
+        groups: dict[str, tuple[LocalClaim, list[str]]] = {}
+        for c in self._claims:
+            vs = _vars(c.lhs)
+            vs += [v for v in _vars(c.rhs) if v not in vs]
+            canon = {(v.name, v.dims): Var(f"v{i}", v.dims, v.props) for i, v in enumerate(vs)}
+            key = repr((_substitute(c.lhs, {}, canon), _substitute(c.rhs, {}, canon)))
+            groups.setdefault(key, (c, []))[1].append(c.what)
+        return list(groups.values())
+
+    def directional_claim(self, reserved) -> tuple[Expr, Expr, int]:
+        """The gradients together, against the cost itself: ``d/dt C(θ + t V) = Σᵢ sum(Gᵢ(θ + t V) ⊙ Vᵢ)`` with
+        fresh variables t (a scalar) and Vᵢ shaped like each parameter θᵢ — true for every t exactly when the
+        gradients are (the chain rule), and one derivative by one scalar however many parameters. Returns (lhs, rhs,
+        the number of parameters)."""
+        names = _Names(set(reserved) | {ln.name for ln in self.lines()})
+        t = Var(names.take(["t"]), (1, 1))
+        wrts = list({(g.wrt.name, g.wrt.dims): g.wrt for g in self.gradients}.values())
+        vs = {(w.name, w.dims): Var(names.take([f"V_{w.name}"]), w.dims) for w in wrts}
+        shift = {k: ir.Add((w, ir.Scale(t, vs[k]))) for k, w in zip(vs, wrts)}
+        memo: dict = {}
+        lhs = ir.Derivative(_shifted(self.original, shift, memo), t, "d")
+        seen, terms = set(), []
+        for g in self.gradients:
+            key = (g.wrt.name, g.wrt.dims)
+            if key not in seen:
+                seen.add(key)
+                terms.append(ir.Sum(ir.Hadamard(_shifted(g.result, shift, memo), vs[key])))
+        rhs = terms[0] if len(terms) == 1 else ir.Add(tuple(terms))
+        return lhs, rhs, len(terms)
 
     def lines(self) -> list[Line]:
         return [*self.forward, *self.backward]
@@ -160,6 +193,27 @@ def _substitute(e: Expr, named: dict, var: dict, memo: dict | None = None) -> Ex
     return go(e)
 
 
+def _shifted(e: Expr, var: dict, memo: dict) -> Expr:
+    """``e`` with the variables in ``var`` replaced, entering Named nodes (each rebuilt once: linear in the DAG;
+    iterative, so a deep program needs no deep recursion)."""
+    stack: list[tuple[Expr, bool]] = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        if id(x) in memo and not done:
+            continue
+        if isinstance(x, Var):
+            memo[id(x)] = (x, var.get((x.name, x.dims), x))
+            continue
+        kids = children(x)
+        if not done:
+            stack.append((x, True))
+            stack.extend((k, False) for k in kids if id(k) not in memo)
+            continue
+        nk = [memo[id(k)][1] for k in kids]
+        memo[id(x)] = (x, x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk))
+    return memo[id(e)][1]
+
+
 def _digits(name: str) -> str | None:
     m = re.search(r"(\d+)$", name)
     return m.group(1) if m else None
@@ -214,6 +268,16 @@ def _topo_lets(cost: Expr) -> list[Named]:
                 first.setdefault(r.name, r)
                 stack.append((r, False))
     return order
+
+
+def lets_on_path(cost: Expr, wrts: list[Var]) -> int:
+    """How many of the ``let`` names the cost depends on depend on one of ``wrts`` (linear in the lets)."""
+    keys = {(w.name, w.dims) for w in wrts}
+    dependent: set[str] = set()
+    for n in _topo_lets(cost):
+        if _depends(n.value, keys, dependent):
+            dependent.add(n.name)
+    return len(dependent)
 
 
 def _depends(value: Expr, wrt_keys: set, dependent: set) -> bool:
@@ -401,6 +465,7 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
     order = [ln.name for ln in forward if ln.name in dependent]
     vjp = _VJP(layout)
     placeholder = {n: Var(n, nodes[n].shape) for n in nodes}
+    unplace = {(n, v.dims): nodes[n] for n, v in placeholder.items()}
     d_name = names.take(["D"])
 
     # each consumer's inputs: the dependent names and requested variables its definition uses
@@ -426,6 +491,7 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
         else:
             expr = ir.Sum(ir.Hadamard(Var(d_name, ph.shape), ph))
         for v, (g, rules) in zip(ins, vjp(expr, ins)):
+            g = _substitute(g, {}, unplace)  # the placeholders back to the program's names
             consumers.setdefault((v.name, v.dims), []).append((c, g, rules))
 
     doc_names = _delta_names_from_lets(lets or {}, cost, nodes)
@@ -452,7 +518,8 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
         value, note = _adjoint(got, adj, d_name, w.dims)
         gradients.append(Gradient(w, value, _grad_note(value, w, adj, named, note)))
     program = Program(prog_cost, cost, forward, backward, gradients)
-    program._claims = _local_claims(program, consumers, ph_defs, placeholder, named, delta_name, wrts, d_name)
+    rank = {c: i for i, c in enumerate(order)}
+    program._claims = _local_claims(program, consumers, ph_defs, placeholder, named, delta_name, rank)
     return program
 
 
@@ -549,7 +616,7 @@ def _grad_note(value: Expr, w: Var, adj: dict, named: set, note: tuple) -> str:
 
 
 def _local_claims(program: Program, consumers: dict, ph_defs: dict, placeholder: dict, named: set,
-                  delta_name: dict, wrts: list[Var], d_name: str) -> list[LocalClaim]:
+                  delta_name: dict, rank: dict) -> list[LocalClaim]:
     """For each named adjoint and gradient: ``grad(Φ, v) = definition`` with the later named adjoints and the
     forward names as placeholder variables, Φ the forward steps from v to the named adjoints (module docstring)."""
     dvar = {c: Var(delta_name[c], placeholder[c].shape) for c in named}
@@ -571,15 +638,27 @@ def _local_claims(program: Program, consumers: dict, ph_defs: dict, placeholder:
             phi_memo[key] = terms[0] if len(terms) == 1 else ir.Add(tuple(terms))
         return phi_memo[key]
 
+    def inlined(key) -> list[str]:
+        """The names whose adjoint is written inline on the way from ``key`` to the named ones: Φ has their
+        definitions put in, so the definition checked against it must have them too."""
+        out: list[str] = []
+        for c, _g, _r in consumers.get(key, []):
+            if c is not None and c not in named:
+                out += [c, *inlined((c, placeholder[c].dims))]
+        return out
+
+    def claim(what: str, key, by: Var, value: Expr) -> LocalClaim:
+        rhs = _substitute(value, ph_of_named, {})
+        for c in sorted(set(inlined(key)), key=lambda c: -rank[c]):  # the latest first
+            rhs = _substitute(rhs, {}, {(c, placeholder[c].dims): ph_defs[c]})
+        return LocalClaim(what, ir.Derivative(phi(key), by, "grad"), rhs)
+
     out = []
     for line in program.backward:
         c = line.of
-        lhs = ir.Derivative(phi((c, placeholder[c].dims)), placeholder[c], "grad")
-        out.append(LocalClaim(line.name, lhs, _substitute(line.value, ph_of_named, {})))
+        out.append(claim(line.name, (c, placeholder[c].dims), placeholder[c], line.value))
     for g in program.gradients:
         key = (g.wrt.name, g.wrt.dims)
-        if key not in consumers:
-            continue
-        lhs = ir.Derivative(phi(key), g.wrt, "grad")
-        out.append(LocalClaim(f"∂/∂{g.wrt.name}", lhs, _substitute(g.result, ph_of_named, {})))
+        if key in consumers:
+            out.append(claim(f"∂/∂{g.wrt.name}", key, g.wrt, g.result))
     return out
