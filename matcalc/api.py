@@ -249,7 +249,7 @@ def _check_program(prog, reserved: frozenset, seed: int):
     whole, _cx = guarded(lambda: run_numeric(lhs, rhs, (), 10.0, seed), 10.0, "numeric")
     statuses.append(whole.status)
     n_local = len(prog.local_claims())
-    local = (f"each of the {n_local} lines of the backward program is the derivative of the forward steps it stands "
+    local = (f"each of the {n_local} definitions (δ's and gradients) is the derivative of the forward steps it stands "
              f"for ({len(distinct)} distinct up to renaming)")
     together = (f"the {count} gradients together equal the derivative of the cost along a random direction through "
                 f"all {count} parameters at once ({whole.detail})")
