@@ -43,7 +43,7 @@ from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import Expr, Named, Var, children, rebuild
 
-__all__ = ["Line", "Gradient", "LocalClaim", "Program", "backprop", "lets_on_path", "NONLINEAR"]
+__all__ = ["Line", "Gradient", "LocalClaim", "Program", "backprop", "lets_on_path", "tree_size", "NONLINEAR"]
 
 #: The operations whose argument gets a name of its own (the lecture's z).
 NONLINEAR = (ir.Apply, ir.EPower, ir.Softmax, ir.LogSumExp, ir.CallVec)
@@ -212,6 +212,25 @@ def _shifted(e: Expr, var: dict, memo: dict) -> Expr:
         nk = [memo[id(k)][1] for k in kids]
         memo[id(x)] = (x, x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk))
     return memo[id(e)][1]
+
+
+def tree_size(*es: Expr) -> int:
+    """The number of nodes of ``es`` written out as trees, every let name's definition at each use (linear time:
+    each distinct node is counted once, with its written-out size memoised)."""
+    size: dict[int, int] = {}
+    for e in es:
+        stack: list[tuple[Expr, bool]] = [(e, False)]
+        while stack:
+            x, done = stack.pop()
+            if id(x) in size:
+                continue
+            kids = children(x)
+            if done:
+                size[id(x)] = 1 + sum(size[id(k)] for k in kids)
+                continue
+            stack.append((x, True))
+            stack.extend((k, False) for k in kids if id(k) not in size)
+    return sum(size[id(e)] for e in es)
 
 
 def _digits(name: str) -> str | None:
