@@ -132,7 +132,9 @@ def test_residual_deltas_pass_the_error_straight_back(capsys, tmp_path) -> None:
     assert found >= L - 2
     for l in range(2, L + 1):
         assert rows[f"δ_z{l}"][0] == f"δ_h{l} ⊙ tanh'(z{l})"
-        assert rows[f"∂C/∂W{l}"][0] == f"δ_z{l} h{l - 1}ᵀ"
+    for l in range(1, L + 1):  # each layer's error is named, so every gradient is BP4's
+        assert rows[f"∂C/∂W{l}"] == (f"δ_z{l} h{l - 1}ᵀ", "BP4")
+    assert rows["δ_z1"] == ("(δ_h2 + W2ᵀ δ_z2) ⊙ tanh'(z1)", "BP2; the errors of h1 written in place   (δ_z1 = ∂C/∂z1)")
 
 
 def test_attention_result_uses_the_let_name() -> None:
@@ -168,6 +170,16 @@ def test_json_has_the_program_and_keeps_the_spec_fields(capsys, tmp_path) -> Non
     kinds = [(p["name"], p["kind"]) for p in data["program"]]
     assert ("z1", "new") in kinds and ("δ2", "delta") in kinds and ("∂/∂W1", "gradient") in kinds
     assert any(p["kind"] == "cost" and p["value"] == "sum((z2 - y).^2)" for p in data["program"])
+
+
+def test_one_deep_variable_is_a_program_with_the_errors_on_the_way_written_in_place(capsys, tmp_path) -> None:
+    code, out = derive_cli(capsys, tmp_path, mlp(3), "W1")
+    assert code == 0, out
+    rows = program_lines(out)
+    assert rows["δ1"] == ("W2ᵀ (W3ᵀ (2 (z3 - y)) ⊙ σ'(z2)) ⊙ σ'(z1)",
+                          "BP1; the errors of z2, z3 written in place   (δ1 = ∂C/∂z1)")
+    assert rows["∂C/∂W1"] == ("δ1 a0ᵀ", "BP4")
+    assert "numeric check ✓" in out
 
 
 def test_single_variable_through_one_let_keeps_todays_trace() -> None:

@@ -494,6 +494,7 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
 
     consumers: dict[tuple, list] = {}  # input key -> [(consumer name or None for the cost, vjp, rules)]
     uses: dict[str, int] = {}
+    feeds: set[str] = set()  # the names whose definition uses a requested variable: a layer's error feeds its gradient
     sweep = [None] + list(reversed(order))
     ph_defs: dict = {}
     for c in sweep:
@@ -503,6 +504,8 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
         ins = inputs(value)
         if c is not None:
             uses[c] = len(ins)
+            if any(isinstance(v, Var) and (v.name, v.dims) in wrt_keys for v in ins):
+                feeds.add(c)
         if not ins:
             continue
         if c is None:
@@ -514,8 +517,9 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
             consumers.setdefault((v.name, v.dims), []).append((c, g, rules))
 
     doc_names = _delta_names_from_lets(lets or {}, cost, nodes)
-    named = {c for c in order if uses.get(c, 0) > 1 or c in doc_names}
+    named = {c for c in order if uses.get(c, 0) > 1 or c in doc_names or c in feeds}
     delta_name = _delta_names(named, doc_names, names)
+    new = {ln.name for ln in forward if ln.kind == "new"}
     adj: dict[str, Expr] = {}  # the adjoint of each dependent name: a Named node or the expression inlined
     backward: list[Line] = []
     how: dict[str, tuple] = {}
@@ -524,7 +528,8 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
         if c in named:
             node = Named(delta_name[c], value)
             adj[c] = node
-            backward.append(Line(node, "delta", _bp_note(value, note, adj, named), of=c))
+            shown = [u for u in _in_place(c, consumers, placeholder, named) if u in new or how[u][0] > 1]
+            backward.append(Line(node, "delta", _bp_note(value, note, adj, named, shown), of=c))
         else:
             adj[c] = value
         how[c] = note
@@ -540,6 +545,19 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
     rank = {c: i for i, c in enumerate(order)}
     program._claims = _local_claims(program, consumers, ph_defs, placeholder, named, delta_name, rank)
     return program
+
+
+def _in_place(key_name: str, consumers: dict, placeholder: dict, named: set) -> list[str]:
+    """The names whose adjoint is written inline between ``key_name`` and the named adjoints (or the cost)."""
+    out: list[str] = []
+    stack = [key_name]
+    while stack:
+        n = stack.pop()
+        for c, _g, _r in consumers.get((n, placeholder[n].dims), []):
+            if c is not None and c not in named and c not in out:
+                out.append(c)
+                stack.append(c)
+    return out
 
 
 def _adjoint(contribs: list, adj: dict, d_name: str, dims) -> tuple[Expr, tuple]:
@@ -572,21 +590,17 @@ def _delta_names_from_lets(lets: dict, cost: Expr, nodes: dict) -> dict[str, str
 
 
 def _delta_names(named: set, doc_names: dict, names: _Names) -> dict[str, str]:
-    """``δ`` + the digits of each name when no two share them, else ``δ_`` + the name; a document name first."""
-    by_digits: dict[str, list[str]] = {}
-    for c in named:
-        d = _digits(c)
-        if c not in doc_names and d is not None:
-            by_digits.setdefault(d, []).append(c)
+    """``δ`` + the digits of each name when no two named adjoints share them (an MLP's δ1, δ2, …), else ``δ_`` +
+    the name for all (a residual network's δ_h2 beside δ_z2); a document's own name first."""
+    digits = [_digits(c) for c in named if c not in doc_names]
+    plain = all(d is not None for d in digits) and len(set(digits)) == len(digits)
     out = {}
     for c in sorted(named):
         if c in doc_names:
             out[c] = doc_names[c]
             names.taken.add(doc_names[c])
             continue
-        d = _digits(c)
-        plain = [f"δ{d}"] if d is not None and len(by_digits.get(d, ())) == 1 else []
-        out[c] = names.take(plain + [f"δ_{c}"])
+        out[c] = names.take(([f"δ{_digits(c)}"] if plain else []) + [f"δ_{c}"])
     return out
 
 
@@ -608,16 +622,15 @@ def _mentions(value: Expr, adj: dict, named: set) -> list[str]:
     return out
 
 
-def _bp_note(value: Expr, note: tuple, adj: dict, named: set) -> str:
-    count, rules = note
+def _bp_note(value: Expr, note: tuple, adj: dict, named: set, in_place: list[str]) -> str:
+    """BP1 (from the cost), BP2 (from one later error) or a sum over consumers; the errors written in place on the
+    way (a new name's, or one that is itself a sum) are named, so the note never hides a step."""
+    count, _rules = note
     later = _mentions(value, adj, named)
-    if not later:
-        return "BP1"
-    if len(later) == 1 and count == 1:
-        return "BP2"
+    shown = f"; the errors of {', '.join(in_place)} written in place" if in_place else ""
     if count > 1:
-        return "the sum over its consumers (multivariate chain rule)"
-    return ", ".join(rules) or "chain rule"
+        return "the sum over its consumers (multivariate chain rule)" + shown
+    return ("BP2" if later else "BP1") + shown
 
 
 def _grad_note(value: Expr, w: Var, adj: dict, named: set, note: tuple) -> str:
@@ -628,7 +641,7 @@ def _grad_note(value: Expr, w: Var, adj: dict, named: set, note: tuple) -> str:
             and isinstance(value.args[1], ir.Transpose) and w.shape[1] != 1:
         return "BP4"
     count, rules = note
-    return ", ".join(rules) or "chain rule"
+    return "the engine's rules: " + ", ".join(rules) if rules else "chain rule"
 
 
 # ───────────────────────────── the local claims ─────────────────────────────
