@@ -245,6 +245,8 @@ def _check_program(prog, reserved: frozenset, seed: int):
     from matcalc.verify.guard import guarded
     from matcalc.verify.judge import run_numeric
 
+    if not prog.faithful():
+        raise MatcalcError("internal error: the forward program is not the cost it was built from")
     distinct = prog.distinct_claims()
     statuses, worst = [], None
     for claim, whats in distinct:
@@ -274,7 +276,7 @@ def _check_program(prog, reserved: frozenset, seed: int):
     if written_out > DIRECTIONAL_LIMIT:
         together = f"the gradients together against the cost: {whole.detail}"
     if status == "equal":
-        detail = f"finite differences agree: {local}; {together}"
+        detail = f"the forward program is the cost, node for node; finite differences agree: {local}; {together}"
     elif worst is not None:
         detail = f"finite differences of {worst[0]}: {worst[1].detail}"
     else:

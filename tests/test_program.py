@@ -222,3 +222,27 @@ def test_output_is_linear_in_depth(capsys, tmp_path) -> None:
         assert code == 0
         sizes[("res", L)] = len(out.splitlines())
     assert sizes[("res", 8)] < 2.5 * sizes[("res", 4)]
+
+
+def test_the_forward_program_is_compared_with_the_cost() -> None:
+    from matcalc.document import Bare
+    from matcalc.engine.program import backprop
+    from matcalc.lang import read_document
+
+    doc = read_document(mlp(3))
+    cost = [s for s in doc.statements if isinstance(s, Bare)][-1].expr
+    prog = backprop(cost, [doc.env.vars["W1"], doc.env.vars["b3"]])
+    assert prog.faithful()
+    prog.cost = ir.Scale(ir.Num(2), prog.cost)
+    assert not prog.faithful()
+
+
+def test_latex_and_markdown_show_the_program(capsys, tmp_path) -> None:
+    code, tex = derive_cli(capsys, tmp_path, mlp(2), mlp_wrt(2), "latex")
+    assert code == 0 and tex.isascii()
+    assert r"\section*{Backpropagation}" in tex
+    assert r"\delta_{1} &= W_{2}^{\top} \delta_{2} \odot \sigma'\left(z_{1}\right) && \text{BP2}" in tex
+    assert r"\frac{\partial C}{\partial W_{1}} &= \delta_{1} a_{0}^{\top} && \text{BP4}" in tex
+    code, md = derive_cli(capsys, tmp_path, mlp(2), mlp_wrt(2), "markdown")
+    assert "| `δ1` | `W2ᵀ δ2 ⊙ σ'(z1)` | BP2 (δ1 = ∂C/∂z1) |" in md
+    assert "| `∂C/∂b2` | `δ2` | BP3 |" in md

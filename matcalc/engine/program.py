@@ -109,6 +109,15 @@ class Program:
             groups.setdefault(key, (c, []))[1].append(c.what)
         return list(groups.values())
 
+    def faithful(self) -> bool:
+        """Whether the forward program, every name replaced by its definition, is the cost as given — node for node
+        (shared nodes compared once: linear in the program)."""
+        from matcalc.engine.compose import intern
+
+        table: dict = {}
+        memo: dict = {}
+        return intern(_unnamed(self.cost, memo), table) is intern(_unnamed(self.original, memo), table)
+
     def directional_claim(self, reserved) -> tuple[Expr, Expr, int]:
         """The gradients together, against the cost itself: ``d/dt C(θ + t V) = Σᵢ sum(Gᵢ(θ + t V) ⊙ Vᵢ)`` with
         fresh variables t (a scalar) and Vᵢ shaped like each parameter θᵢ — true for every t exactly when the
@@ -211,6 +220,30 @@ def _shifted(e: Expr, var: dict, memo: dict) -> Expr:
             continue
         nk = [memo[id(k)][1] for k in kids]
         memo[id(x)] = (x, x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk))
+    return memo[id(e)][1]
+
+
+def _unnamed(e: Expr, memo: dict) -> Expr:
+    """``e`` with every Named node replaced by its definition and sums of sums flattened (iterative, each distinct
+    node once)."""
+    stack: list[tuple[Expr, bool]] = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        if id(x) in memo and not done:
+            continue
+        kids = children(x)
+        if not done:
+            stack.append((x, True))
+            stack.extend((k, False) for k in kids if id(k) not in memo)
+            continue
+        nk = [memo[id(k)][1] for k in kids]
+        if isinstance(x, Named):
+            out = nk[0]
+        elif isinstance(x, ir.Add):  # the cost's split, z2 = W2 a1 + b2 in (z2 - y): sums compared flat
+            out = ir.Add(tuple(t for k in nk for t in (k.args if isinstance(k, ir.Add) else (k,))))
+        else:
+            out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        memo[id(x)] = (x, out)
     return memo[id(e)][1]
 
 
