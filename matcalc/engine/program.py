@@ -17,16 +17,23 @@ the document's ``let`` names), the requested variables ``wrts`` (``ir.Var``), an
   otherwise a sentence naming the sum over the name's consumers), in the order they are computed (from the cost
   back). The adjoint of a name is the sum over its consumers of the vector–Jacobian product of the consumer's
   definition applied to the consumer's adjoint, each computed by the rule engine on the small expression
-  ``sum(D ⊙ definition)`` (the other names held as placeholder variables). An adjoint used more than once is named
-  (``δ`` + the digits of the name when that is unambiguous, else ``δ_`` + the name; a document ``let`` defined as
-  ``grad(cost, z)`` names the adjoint of z); one used once is written where it is used, so ``δ_a1 = W2ᵀ δ2``
-  disappears into ``δ1 = (W2ᵀ δ2) ⊙ σ'(z1)`` (BP2).
+  ``sum(D ⊙ definition)`` (the other names held as placeholder variables). An adjoint used more than once, or
+  one that feeds a requested gradient (a layer's error), is named: ``δ`` + the digits of the name when no two named
+  adjoints share digits (an MLP's δ1, δ2, …), else ``δ_`` + the name for all (a residual network's δ_h2, δ_z2); a
+  document ``let`` defined as ``grad(cost, z)`` names the adjoint of z. Any other is written where it is used, so
+  ``δ_a1 = W2ᵀ δ2`` disappears into ``δ1 = (W2ᵀ δ2) ⊙ σ'(z1)`` (BP2); the note names the errors so written when
+  they are a new name's or a sum (``BP1; the errors of z2, z3 written in place``).
 * ``gradients``: one :class:`Gradient` per requested variable, in the order asked, each a sum of vector–Jacobian
   products written with the named adjoints (``δ1 a0ᵀ``); ``note`` is ``BP3``/``BP4`` when it has that form.
 * :meth:`Program.local_claims`: for each named adjoint and each gradient, the small claim that its definition is
   the derivative of the forward steps it stands for — ``grad(Φ, v) = definition`` over placeholder variables, with
   the later named adjoints as placeholders. The claims are O(1) in size each and together prove the program by the
-  chain rule; a checker verifies them with any method it trusts.
+  chain rule; a checker verifies them with any method it trusts. :meth:`Program.distinct_claims` groups them up to
+  renaming of their variables (an MLP's layers are one claim), :meth:`Program.faithful` compares the forward
+  program, names replaced by their definitions, with the cost node for node, and :meth:`Program.directional_claim`
+  states all gradients at once against the cost itself: ``d/dt C(θ + t V) = Σᵢ sum(Gᵢ(θ + t V) ⊙ Vᵢ)``.
+* :func:`lets_on_path` counts the lets between the variables and the cost (when the program form is worth it);
+  :func:`tree_size` is the size of expressions written out (every let's definition at each use).
 
 Every reference is an ``ir.Named(name, value)`` node (forward names, adjoints), so printing shows the names and an
 evaluator sees the values; the nodes are shared, never expanded into trees. Cost: linear in the number of lets
