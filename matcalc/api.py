@@ -167,7 +167,10 @@ def derive_text(text: str, *, wrt: str, given: str | Mapping | None = None, layo
     kind = "hessian" if order == 2 else "d"
     xs = [_lookup_wrt(name, doc, cli) for name in _split_wrt(wrt) if name.strip()]
     if order == 1 and _as_program(expr, xs, layout_now):
-        return _derive_program(doc, expr, xs, layout_now, seed, t0)
+        try:
+            return _derive_program(doc, expr, xs, layout_now, seed, t0)
+        except UnsupportedProgram:
+            pass  # an operation the program form has no name for: the composer's trace below says which
     items = []
     for x in xs:
         if kind == "hessian" and isinstance(x, ir.Entry):
@@ -182,6 +185,10 @@ def derive_text(text: str, *, wrt: str, given: str | Mapping | None = None, layo
                          "wrt=\"x\" (several: \"x, W\")")
     return DeriveResult(expr=expr, items=items, layout=layout_now, inferred=list(doc.env.inferred),
                         seconds=time.perf_counter() - t0, document=doc)
+
+
+class UnsupportedProgram(Exception):
+    """The program form cannot differentiate a definition (a rule is missing): derive falls back to the trace."""
 
 
 def _as_program(expr: ir.Expr, xs: list, layout: str) -> bool:
@@ -218,7 +225,12 @@ def _derive_program(doc: Document, expr: ir.Expr, xs: list, layout: str, seed: i
     from matcalc.engine import Derivation, Step
     from matcalc.engine.program import backprop
 
-    prog = backprop(expr, xs, layout=layout, reserved=_names_in_use(doc), lets=doc.env.lets)
+    from matcalc.engine.rules import UnsupportedDerivative
+
+    try:
+        prog = backprop(expr, xs, layout=layout, reserved=_names_in_use(doc), lets=doc.env.lets)
+    except UnsupportedDerivative as exc:
+        raise UnsupportedProgram(str(exc)) from exc
     num = _check_program(prog, _names_in_use(doc), seed)
     items = []
     for g in prog.gradients:

@@ -246,3 +246,14 @@ def test_latex_and_markdown_show_the_program(capsys, tmp_path) -> None:
     code, md = derive_cli(capsys, tmp_path, mlp(2), mlp_wrt(2), "markdown")
     assert "| `δ1` | `W2ᵀ δ2 ⊙ σ'(z1)` | BP2 (δ1 = ∂C/∂z1) |" in md
     assert "| `∂C/∂b2` | `δ2` | BP3 |" in md
+
+
+def test_a_cost_that_is_a_let_name(capsys, tmp_path) -> None:
+    text = ("given x: n, y: n, W1: n x n, W2: n x n\nlet a1 = tanh(W1 x)\nlet C = sum((W2 a1 - y).^2)\nC\n")
+    code, out = derive_cli(capsys, tmp_path, text, "W1,W2")
+    assert code == 0, out
+    rows = program_lines(out)
+    assert rows["C"] == ("sum((z2 - y).^2)", "the cost")  # the let is the cost: its target stays in it
+    assert rows["δ2"][0] == "2 (z2 - y)" and rows["δ1"][0] == "W2ᵀ δ2 ⊙ tanh'(z1)"
+    code, doc = derive_cli(capsys, tmp_path, text, "W1,W2", "mc")
+    assert "d/dW1 C = δ1 xᵀ" in doc and check_text(doc).verdict == "verified"

@@ -146,6 +146,11 @@ class Program:
         rhs = terms[0] if len(terms) == 1 else ir.Add(tuple(terms))
         return lhs, rhs, len(terms)
 
+    @property
+    def cost_name(self) -> str | None:
+        """The let name the cost is, when the document's last line is one (``C`` after ``let C = …``)."""
+        return self.cost.name if isinstance(self.cost, Named) else None
+
     def lines(self) -> list[Line]:
         return [*self.forward, *self.backward]
 
@@ -390,16 +395,19 @@ def _forward(cost: Expr, wrt_keys: set, names: _Names):
     nodes: dict[str, Named] = {}  # the program's Named node of each forward name
     lines: list[Line] = []
     numbers = []
+    root = cost.name if isinstance(cost, Named) else None  # the cost is a let: its definition is the cost's
     for n in lets:
         if _depends(n.value, wrt_keys, dependent):
             dependent.add(n.name)
             d = _digits(n.name)
-            numbers.append(int(d) if d is not None else None)
+            if n.name != root:
+                numbers.append(int(d) if d is not None else None)
 
     def rewrite(value: Expr, owner: str | None) -> Expr:
         dep = lambda e: _depends(e, wrt_keys, dependent)  # noqa: E731
-        todo = _to_name(value, owner is None, dep) if dep(value) else []
-        if owner is None:
+        as_cost = owner is None or owner == root
+        todo = _to_name(value, as_cost, dep) if dep(value) else []
+        if as_cost:
             known = [k for k in numbers if k is not None]
             base = [f"z{max(known) + 1}"] if known and len(known) == len(numbers) else []
             candidates = base + ["z", "z_C"]
@@ -521,7 +529,8 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
     names = _Names(set(reserved) | {w.name for w in wrts})
     forward, prog_cost, dependent, nodes = _forward(cost, wrt_keys, names)
     defs = {n: nodes[n].value for n in dependent}
-    order = [ln.name for ln in forward if ln.name in dependent]
+    root = prog_cost.name if isinstance(prog_cost, Named) else None
+    order = [ln.name for ln in forward if ln.name in dependent and ln.name != root]
     vjp = _VJP(layout)
     placeholder = {n: Var(n, nodes[n].shape) for n in nodes}
     unplace = {(n, v.dims): nodes[n] for n, v in placeholder.items()}
@@ -538,7 +547,7 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
     sweep = [None] + list(reversed(order))
     ph_defs: dict = {}
     for c in sweep:
-        value = prog_cost if c is None else defs[c]
+        value = (prog_cost if root is None else prog_cost.value) if c is None else defs[c]
         ph = _substitute(value, placeholder, {})
         ph_defs[c] = ph
         ins = inputs(value)

@@ -168,8 +168,10 @@ def program_rows(prog) -> list[tuple[str, list[tuple[str, str, str]]]]:
     from matcalc.printing import to_text
 
     cost = "C"
-    forward = [(ln.name, to_text(ln.value), "new name" if ln.kind == "new" else "") for ln in prog.forward]
-    forward.append((cost, to_text(prog.cost), "the cost"))
+    forward = [(ln.name, to_text(ln.value), "new name" if ln.kind == "new" else
+                ("the cost" if ln.name == prog.cost_name else "")) for ln in prog.forward]
+    if prog.cost_name is None:
+        forward.append((cost, to_text(prog.cost), "the cost"))
     backward = [(ln.name, to_text(ln.value), f"{ln.note}   ({ln.name} = ∂C/∂{ln.of})") for ln in prog.backward]
     grads = [(f"∂C/∂{g.wrt.name}", to_text(g.result), g.note) for g in prog.gradients]
     out = [("forward", forward)]

@@ -229,7 +229,8 @@ def program_rows(prog: Any) -> list[str]:
     for ln in prog.forward:
         note = r" && " + math_text("new name") if ln.kind == "new" else ""
         rows.append(to_latex(ln.node) + " &= " + to_latex(ln.value) + note)
-    rows.append("C &= " + to_latex(prog.cost) + r" && " + math_text("the cost"))
+    if prog.cost_name is None:
+        rows.append("C &= " + to_latex(prog.cost) + r" && " + math_text("the cost"))
     if prog.backward:
         rows.append(r"& " + math_text("backward program"))
     for ln in prog.backward:
