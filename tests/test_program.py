@@ -257,3 +257,12 @@ def test_a_cost_that_is_a_let_name(capsys, tmp_path) -> None:
     assert rows["δ2"][0] == "2 (z2 - y)" and rows["δ1"][0] == "W2ᵀ δ2 ⊙ tanh'(z1)"
     code, doc = derive_cli(capsys, tmp_path, text, "W1,W2", "mc")
     assert "d/dW1 C = δ1 xᵀ" in doc and check_text(doc).verdict == "verified"
+
+
+def test_a_definition_in_a_vjp_is_written_with_its_name() -> None:
+    text = ("given K: m x d, V: m x p, q: d, W: m x m\nlet s = softmax(K q)\nlet u = W s\n"
+            "sum(V^T s) + sum(u.^2)\n")
+    r = derive_text(text, wrt="q,W")
+    assert r.program is not None and r.verdict == "verified"
+    (delta,) = [ln for ln in r.program.backward if ln.of == "z_s"]
+    assert str(delta.value) == "s ⊙ (V ones(p) + Wᵀ δ_u) - sᵀ (V ones(p) + Wᵀ δ_u) s"

@@ -214,6 +214,28 @@ def _substitute(e: Expr, named: dict, var: dict, memo: dict | None = None) -> Ex
     return go(e)
 
 
+def _replace_value(e: Expr, value: Expr, name: Var) -> Expr:
+    """The small expression ``e`` with each subexpression equal to ``value`` (a definition, placeholders for its
+    names) written as ``name``; a definition that is only a variable or a linear map is left alone."""
+    if isinstance(value, (Var, ir.Add, ir.MatMul, ir.Neg, ir.Scale, ir.Div, ir.Transpose)):
+        return e
+    memo: dict[int, Expr] = {}
+
+    def go(x: Expr) -> Expr:
+        if id(x) in memo:
+            return memo[id(x)]
+        if x == value:
+            out: Expr = name
+        else:
+            kids = children(x)
+            nk = [go(k) for k in kids]
+            out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        memo[id(x)] = out
+        return out
+
+    return go(e)
+
+
 def _shifted(e: Expr, var: dict, memo: dict) -> Expr:
     """``e`` with the variables in ``var`` replaced, entering Named nodes (each rebuilt once: linear in the DAG;
     iterative, so a deep program needs no deep recursion)."""
@@ -562,6 +584,8 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
         else:
             expr = ir.Sum(ir.Hadamard(Var(d_name, ph.shape), ph))
         for v, (g, rules) in zip(ins, vjp(expr, ins)):
+            if c is not None:  # σ(z1) in a VJP of a1 = σ(z1) is a1: the lecture writes the name
+                g = _replace_value(g, ph, placeholder[c])
             g = _substitute(g, {}, unplace)  # the placeholders back to the program's names
             consumers.setdefault((v.name, v.dims), []).append((c, g, rules))
 
@@ -720,12 +744,15 @@ def _local_claims(program: Program, consumers: dict, ph_defs: dict, placeholder:
         return phi_memo[key]
 
     def inlined(key) -> list[str]:
-        """The names whose adjoint is written inline on the way from ``key`` to the named ones: Φ has their
-        definitions put in, so the definition checked against it must have them too."""
+        """The names whose adjoint is written inline on the way from ``key`` to the named ones (Φ has their
+        definitions put in, so the definition checked against it must have them too), and the named consumers at the
+        end of the way (whose names a VJP may use for their definitions)."""
         out: list[str] = []
         for c, _g, _r in consumers.get(key, []):
             if c is not None and c not in named:
                 out += [c, *inlined((c, placeholder[c].dims))]
+            elif c is not None:  # a named consumer's own name may stand in its VJP (s for softmax(z_s))
+                out.append(c)
         return out
 
     def claim(what: str, key, by: Var, value: Expr) -> LocalClaim:
