@@ -232,12 +232,16 @@ def _derive_program(doc: Document, expr: ir.Expr, xs: list, layout: str, seed: i
     except UnsupportedDerivative as exc:
         raise UnsupportedProgram(str(exc)) from exc
     num = _check_program(prog, _names_in_use(doc), seed)
+    # the program's names, as a lecture trace gives its own (the last defined first): what its results are read with
+    names = [ln.node for ln in prog.lines() if ln.name not in doc.env.lets or ln.kind != "let"]
+    program = Step("program", None, prog.cost, "the forward program (new names), then the backward program (the δ's)",
+                   label=("defs",), defs=(ir.Named("C", prog.cost), *reversed(names)))
     items = []
     for g in prog.gradients:
         head = ir.Derivative(expr, g.wrt, "d", layout)
         step = Step(g.note if g.note in ("BP3", "BP4") else "backprop", head, g.result,
                     f"{g.note}: the sum over the definitions that use {g.wrt.name} of their vector–Jacobian products")
-        items.append(DeriveItem(g.wrt, Derivation(expr, g.wrt, g.result, [step], "d", layout), num))
+        items.append(DeriveItem(g.wrt, Derivation(expr, g.wrt, g.result, [program, step], "d", layout), num))
     return DeriveResult(expr=expr, items=items, layout=layout, inferred=list(doc.env.inferred),
                         seconds=time.perf_counter() - t0, document=doc, program=prog)
 
