@@ -453,7 +453,14 @@ def _derive_document(res: Any) -> str:
                + escape_text(res.layout) + " layout.\n")
     if res.inferred:
         out.append(r"\paragraph{Inferred.} " + "; ".join(escape_text(x) for x in res.inferred) + ".\n")
-    for item in res.items:
+    if res.program is not None:
+        from matcalc.render.rows import program_rows
+
+        m = res.items[0].numeric
+        out.append(r"\section*{Backpropagation}" + "\n" + "\\[\n" + aligned(program_rows(res.program)) + "\n\\]\n")
+        out.append(r"\paragraph{Numeric check.} $" + METHOD_MATH.get(m.status, r"\text{?}") + "$ "
+                   + escape_text(m.detail or m.status) + "\n")
+    for item in res.items if res.program is None else ():
         d = item.derivation
         out.append(r"\section*{With respect to $" + to_latex(item.wrt) + "$}\n")
         out.append("The result is $" + _shape_text(d.result.shape) + "$.\n")
@@ -547,6 +554,12 @@ def fragment_rows(result: Any) -> list[str]:
             rows.extend(chain)
         rows.extend(_findings_rows([result]))
         return rows
+    if isinstance(result, DeriveResult) and result.program is not None:
+        from matcalc.render.rows import program_rows
+
+        m = result.items[0].numeric
+        return program_rows(result.program) + [r"&& " + METHOD_MATH.get(m.status, r"\text{?}") + r"\ " + math_text(
+            "numeric check " + (m.detail or m.status))]
     if isinstance(result, DeriveResult):
         for item in result.items:
             rows.extend(derivation_rows(derive_head(result, item), item.derivation))

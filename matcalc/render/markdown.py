@@ -145,6 +145,18 @@ def _derive_md(res: Any, headings: bool = True) -> str:
     parts = [_heading(1, f"derive {code_span(to_text(res.expr))}", headings), f"layout: {md_escape(res.layout)}\n"]
     if res.inferred:
         parts.append("**inferred** " + ", ".join(code_span(x) for x in res.inferred) + "\n")
+    if res.program is not None:
+        from matcalc.render.common import program_rows
+        from matcalc.render.rows import program_rows as program_tex
+
+        parts.append(_math_block(program_tex(res.program)))
+        for title, rows in program_rows(res.program):
+            parts.append(_heading(2, title, headings))
+            parts.append("| name | definition | rule |\n| --- | --- | --- |\n" + "\n".join(
+                f"| {code_span(a)} | {code_span(b)} | {md_escape(c)} |" for a, b, c in rows) + "\n")
+        m = res.items[0].numeric
+        parts.append(f"numeric check {METHOD_MARK.get(m.status, '?')} {md_escape(m.detail or m.status)}\n")
+        return "\n".join(parts)
     for item in res.items:
         d = item.derivation
         head = ("Hessian ∇²_" if d.kind == "hessian" else "∂/∂") + md_escape(to_text(item.wrt))

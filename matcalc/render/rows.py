@@ -222,6 +222,27 @@ def derivation_rows(head: ir.Expr, derivation: Any) -> list[str]:
     return DerivationView(head, derivation).rows
 
 
+def program_rows(prog: Any) -> list[str]:
+    """The program form of a derivation (:mod:`matcalc.engine.program`) as alignment rows: the forward program,
+    the backward program with each δ's rule, the gradients in terms of the δ's."""
+    rows = [r"& " + math_text("forward program")]
+    for ln in prog.forward:
+        note = r" && " + math_text("new name") if ln.kind == "new" else ""
+        rows.append(to_latex(ln.node) + " &= " + to_latex(ln.value) + note)
+    if prog.cost_name is None:
+        rows.append("C &= " + to_latex(prog.cost) + r" && " + math_text("the cost"))
+    if prog.backward:
+        rows.append(r"& " + math_text("backward program"))
+    for ln in prog.backward:
+        rows.append(to_latex(ln.node) + " &= " + to_latex(ln.value) + r" && " + math_text(ln.note) + r",\ "
+                    + to_latex(ln.node) + r" = \partial C / \partial " + latex_name(ln.of))
+    rows.append(r"& " + math_text("gradients"))
+    for g in prog.gradients:
+        rows.append(r"\frac{\partial C}{\partial " + to_latex(g.wrt) + "} &= " + to_latex(g.result)
+                    + (r" && " + math_text(g.note) if g.note else ""))
+    return rows
+
+
 def derive_head(res: Any, item: Any) -> ir.Expr:
     try:
         kind = "hessian" if getattr(item.derivation, "kind", "d") == "hessian" else "d"
