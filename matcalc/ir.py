@@ -26,6 +26,7 @@ Conventions fixed here for every stage:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterator, Union
@@ -73,6 +74,12 @@ class Expr:
         from matcalc.printing import to_text
 
         return to_text(self)
+
+    def __getstate__(self) -> dict:
+        """The fields and the cached shape, not the cached hash: a string's hash differs between processes."""
+        d = dict(self.__dict__)
+        d.pop("_hash", None)
+        return d
 
 
 def _desc(e: Expr) -> str:
@@ -730,11 +737,18 @@ def rebuild(e: Expr, new_children: tuple[Expr, ...] | list[Expr]) -> Expr:
 
 
 def walk(e: Expr) -> Iterator[Expr]:
-    """Every node of ``e``, parents before children."""
+    """Every node of ``e``, parents before children; a ``let`` name's definition is entered once (at the name's
+    first occurrence), so a walk costs the distinct nodes of the DAG, not the tree with every name written out."""
     stack = [e]
+    entered: set = set()
     while stack:
         node = stack.pop()
         yield node
+        if type(node) is Named:
+            key = (node.name, id(node.value))
+            if key in entered:
+                continue
+            entered.add(key)
         stack.extend(reversed(children(node)))
 
 
@@ -768,6 +782,49 @@ Number = Union[int, Fraction]
 _ = field  # re-exported for subclasses in other modules
 
 
+def _children_equal(a: Expr, b: Expr, same: set) -> bool:
+    """``a == b`` for two nodes of one type: the other fields by ``==``, the operands by :func:`_equal`."""
+    kids = _CHILD_FIELDS[type(a)]
+    for f in _FIELDS[type(a)]:
+        x, y = getattr(a, f), getattr(b, f)
+        if f not in kids:
+            if x != y:
+                return False
+        elif isinstance(x, tuple):
+            if len(x) != len(y) or not all(_equal(p, q, same) for p, q in zip(x, y)):
+                return False
+        elif not _equal(x, y, same):
+            return False
+    return True
+
+
+def _equal(a: object, b: object, same: set) -> bool:
+    """Structural equality of two nodes, each pair of nodes compared once (``same`` holds the pairs found equal):
+    linear in the distinct nodes of two DAGs, where the generated ``__eq__`` would compare a shared node at every
+    path to it. Cached hashes reject most unequal pairs at once."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or not isinstance(a, Expr):
+        return a == b
+    if hash(a) != hash(b):
+        return False
+    key = (id(a), id(b))
+    if key in same:
+        return True
+    if not _children_equal(a, b, same):
+        return False
+    same.add(key)
+    return True
+
+
+def _node_eq(self, other):  # type: ignore[no-untyped-def]
+    if self is other:
+        return True
+    if type(other) is not type(self):
+        return NotImplemented
+    return _equal(self, other, set())
+
+
 def _cache_shapes() -> None:
     """Compute each node's shape once: a node's shape is stored on first use (nodes are immutable)."""
 
@@ -785,12 +842,30 @@ def _cache_shapes() -> None:
         shape.__doc__ = fget.__doc__
         return property(shape)
 
+    def cached_hash(fn):  # type: ignore[no-untyped-def]
+        def __hash__(self):  # type: ignore[no-untyped-def]
+            d = self.__dict__
+            h = d.get("_hash")
+            if h is None:
+                h = fn(self)
+                d["_hash"] = h
+            return h
+
+        return __hash__
+
     stack = list(Expr.__subclasses__())
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
         if "shape" in cls.__dict__ and isinstance(cls.__dict__["shape"], property):
             setattr(cls, "shape", cached(cls.__dict__["shape"]))
+        if "__hash__" in cls.__dict__ and cls.__dict__["__hash__"] is not None and cls in _CHILD_FIELDS:
+            setattr(cls, "__hash__", cached_hash(cls.__dict__["__hash__"]))
+            setattr(cls, "__eq__", _node_eq)
+            _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 _cache_shapes()
