@@ -222,13 +222,14 @@ def closed_form(expr: Expr, names: tuple = ()) -> Expr:
     """``expr`` with its derivatives in closed form, in the textbook's form, written with the ``let`` names and the
     derivatives in ``names`` (``Named`` and ``Derivative`` nodes, e.g. of a claim's right side) where their closed
     values (or their entries ``value[i]``) appear."""
-    out = textbook(expand_derivatives(expr))
+    tp = textbook_pass()  # one pass for the result and every name's value: their shared parts are done once
+    out = textbook_and_rules(expand_derivatives(expr), tp)[0]
     indices = {x.idx for x in ir.walk(out) if isinstance(x, Entry) and len(x.idx) == 1}
     by_value = {}
     for n in names:
         if n == expr or not isinstance(n, (Named, Derivative)):
             continue
-        value = textbook(expand_derivatives(n.value if isinstance(n, Named) else n))
+        value = textbook_and_rules(expand_derivatives(n.value if isinstance(n, Named) else n), tp)[0]
         by_value.setdefault(value, n)
         if value.shape[1] == 1 and not is_scalar(value.shape):
             for idx in indices:

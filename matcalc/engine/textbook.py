@@ -478,11 +478,13 @@ def _unname(e: Expr, found: dict, memo: dict) -> Expr:
             names = (x, *inner.values())
         else:
             kids = children(x)
-            nk, names = [], ()
+            nk, below = [], {}
             for k in kids:
                 inner = {}
                 nk.append(_unname(k, inner, memo))
-                names += tuple(inner.values())
+                for n in inner.values():
+                    below.setdefault(id(n), n)  # a name under several operands (a shared let) is held once
+            names = tuple(below.values())
             out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
         memo[id(x)] = (x, out, names)
         for n in names:
