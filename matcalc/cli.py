@@ -444,8 +444,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if isinstance(getattr(args, "given", None), list):  # a repeated --given adds declarations (one line each)
         args.given = "\n".join(args.given)
+    from matcalc.deep import deep_room
+
     try:
-        return COMMANDS[args.command](args)
+        with deep_room():  # deep let chains: the recursion limit and the C stack raised, in this (the main) thread
+            return COMMANDS[args.command](args)
     except MatcalcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

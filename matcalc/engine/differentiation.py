@@ -273,7 +273,7 @@ def _expand_derivatives(expr: Expr) -> Expr:
             out = differentiate(grad, x.wrt, kind="jacobian").result
         elif isinstance(x, Derivative):
             inner = go(x.expr)
-            out = differentiate(inner, x.wrt, kind=x.kind, layout=x.layout).result
+            out = differentiate(inner, x.wrt, kind=x.kind, layout=x.layout, lecture=False).result
         else:
             kids = children(x)
             if not kids:

@@ -522,6 +522,9 @@ class TextbookPass(Simplifier):
         full = changed or fresh or not self.simplified
         x = self._top(x, self.rules if full else TEXTBOOK_RULES)
         self.memo[id(e)] = (e, x)
+        # no rule of the pass applies to x or its parts, so none of the base simplifier's (a subset): the
+        # polynomial trial's candidates, built of such parts, are simplified without going through them again
+        self.base.memo.setdefault(id(x), (x, x))
         return x
 
     def _top(self, x: Expr, rules: list) -> Expr:
