@@ -782,39 +782,62 @@ Number = Union[int, Fraction]
 _ = field  # re-exported for subclasses in other modules
 
 
-def _children_equal(a: Expr, b: Expr, same: set) -> bool:
-    """``a == b`` for two nodes of one type: the other fields by ``==``, the operands by :func:`_equal`."""
-    kids = _CHILD_FIELDS[type(a)]
-    for f in _FIELDS[type(a)]:
-        x, y = getattr(a, f), getattr(b, f)
-        if f not in kids:
+def _equal(a: Expr, b: Expr) -> bool:
+    """Structural equality of two nodes of one type, each pair of nodes compared once: linear in the distinct nodes
+    of two DAGs, where the generated ``__eq__`` would compare a shared node at every path to it (and recurse as
+    deep as the expression). Cached hashes reject most unequal pairs at once. A pair is taken as equal while it is
+    being compared: the answer is the conjunction of every pair's fields, so a pair met again adds nothing."""
+    same: set = set()
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if type(x) is not type(y) or not isinstance(x, Expr):
             if x != y:
                 return False
-        elif isinstance(x, tuple):
-            if len(x) != len(y) or not all(_equal(p, q, same) for p, q in zip(x, y)):
-                return False
-        elif not _equal(x, y, same):
+            continue
+        key = (id(x), id(y))
+        if key in same:
+            continue
+        if hash(x) != hash(y):
             return False
+        same.add(key)
+        kids = _CHILD_FIELDS[type(x)]
+        for f in _FIELDS[type(x)]:
+            p, q = getattr(x, f), getattr(y, f)
+            if f not in kids:
+                if p != q:
+                    return False
+            elif isinstance(p, tuple):
+                if len(p) != len(q):
+                    return False
+                stack.extend(zip(p, q))
+            else:
+                stack.append((p, q))
     return True
 
 
-def _equal(a: object, b: object, same: set) -> bool:
-    """Structural equality of two nodes, each pair of nodes compared once (``same`` holds the pairs found equal):
-    linear in the distinct nodes of two DAGs, where the generated ``__eq__`` would compare a shared node at every
-    path to it. Cached hashes reject most unequal pairs at once."""
-    if a is b:
-        return True
-    if type(a) is not type(b) or not isinstance(a, Expr):
-        return a == b
-    if hash(a) != hash(b):
-        return False
-    key = (id(a), id(b))
-    if key in same:
-        return True
-    if not _children_equal(a, b, same):
-        return False
-    same.add(key)
-    return True
+def written_size(e: Expr, cap: int, *, names: bool = True) -> int:
+    """The node count of ``e`` written out as a tree, up to ``cap`` (a larger count is given as ``cap``); with
+    ``names=False`` a ``let`` name counts 1 (as the printer writes it). Linear in the distinct nodes."""
+    sizes: dict[int, int] = {}
+    stack: list = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        if id(x) in sizes:
+            continue
+        kids = () if (type(x) is Named and not names) else children(x)
+        if done or not kids:
+            sizes[id(x)] = min(cap, 1 + sum(sizes[id(k)] for k in kids))
+        else:
+            stack.append((x, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(e)]
+
+
+#: The most nodes ``repr`` writes out; a larger expression (a shared DAG) is summarised.
+REPR_NODES = 20_000
 
 
 def _node_eq(self, other):  # type: ignore[no-untyped-def]
@@ -822,7 +845,7 @@ def _node_eq(self, other):  # type: ignore[no-untyped-def]
         return True
     if type(other) is not type(self):
         return NotImplemented
-    return _equal(self, other, set())
+    return _equal(self, other)
 
 
 def _cache_shapes() -> None:
@@ -847,11 +870,21 @@ def _cache_shapes() -> None:
             d = self.__dict__
             h = d.get("_hash")
             if h is None:
+                _hash_below(self)
                 h = fn(self)
                 d["_hash"] = h
             return h
 
+        _RAW_HASH[cls] = fn
         return __hash__
+
+    def short_repr(fn):  # type: ignore[no-untyped-def]
+        def __repr__(self):  # type: ignore[no-untyped-def]
+            if written_size(self, REPR_NODES) >= REPR_NODES:
+                return f"<{type(self).__name__} {fmt_shape(self.shape)}: more than {REPR_NODES} nodes written out>"
+            return fn(self)
+
+        return __repr__
 
     stack = list(Expr.__subclasses__())
     while stack:
@@ -862,10 +895,28 @@ def _cache_shapes() -> None:
         if "__hash__" in cls.__dict__ and cls.__dict__["__hash__"] is not None and cls in _CHILD_FIELDS:
             setattr(cls, "__hash__", cached_hash(cls.__dict__["__hash__"]))
             setattr(cls, "__eq__", _node_eq)
+            setattr(cls, "__repr__", short_repr(cls.__dict__["__repr__"]))
             _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_RAW_HASH: dict[type, object] = {}
+
+
+def _hash_below(e: Expr) -> None:
+    """Cache the hash of every node under ``e`` that has none yet, operands first, without recursion (an
+    expression may be thousands of levels deep)."""
+    stack: list = [(k, False) for k in children(e) if "_hash" not in k.__dict__]
+    while stack:
+        x, done = stack.pop()
+        d = x.__dict__
+        if "_hash" in d:
+            continue
+        if done:
+            d["_hash"] = _RAW_HASH[type(x)](x)
+            continue
+        stack.append((x, True))
+        stack.extend((k, False) for k in children(x) if "_hash" not in k.__dict__)
 
 
 _cache_shapes()

@@ -563,16 +563,16 @@ def textbook_and_rules(e: Expr, s: TextbookPass | None = None) -> tuple[Expr, li
     s = textbook_pass() if s is None else s
     bare = _unname(e, names, s.unnamed)
     first = len(s.steps)
-    _BASE.append(s.base)
+    _BASE.append(s.base)  # the polynomial trial's simplifier: the pass's own, with its memo
     try:
         out = s.go(bare)
+        if names:
+            by_value = dict(names)
+            for value, n in names.items():
+                by_value.setdefault(s.go(value), n)
+            out = use_names(out, by_value)
     finally:
         _BASE.pop()
-    if names:
-        by_value = dict(names)
-        for value, n in names.items():
-            by_value.setdefault(s.go(value), n)
-        out = use_names(out, by_value)
     if size(out) > size(e):
         return e, []
     whys: list[str] = []
