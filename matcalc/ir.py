@@ -5,7 +5,11 @@ Contract: an expression is an immutable tree of the frozen dataclasses below. Ev
 sizes (from ``vec`` and ``⊗``) are canonical strings such as ``"m*n"`` (see :mod:`matcalc.shapes`). A scalar has shape
 ``(1, 1)``; a column vector ``(n, 1)``. Constructing a node checks its operands' shapes and raises
 :class:`matcalc.shapes.ShapeError` naming both operands on a conflict, so a rewrite that breaks a shape fails at once.
-Nodes compare and hash structurally. This module imports nothing heavy (no SymPy, no numpy, no rich).
+Nodes compare and hash structurally. An expression is a DAG: a ``let`` name's value (and any node a rewrite
+reuses) is one shared object, so every walk here costs the distinct nodes, never the tree written out: a node caches
+its hash (computed bottom up, without recursion), equality compares each pair of nodes once (iteratively),
+:func:`walk` enters a ``let`` name's definition once and ``repr`` summarises an expression too large to write out.
+This module imports nothing heavy (no SymPy, no numpy, no rich).
 
 Conventions fixed here for every stage:
 
