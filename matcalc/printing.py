@@ -838,19 +838,24 @@ def printed_size(e: Expr) -> int:
     """The node count of ``e`` as printed (each ``let`` name one node), up to ``MAX_PRINTED_NODES + 1``; cached
     on the nodes, so printing the parts of an expression one by one stays linear."""
     cap = MAX_PRINTED_NODES + 1
+
+    def known(x: object) -> int | None:
+        if type(x) not in ir._CHILD_FIELDS:  # not an IR node: one node (the printer names it in its error)
+            return 1
+        return x.__dict__.get("_psize")
+
     stack: list = [(e, False)]
     while stack:
         x, done = stack.pop()
-        d = x.__dict__
-        if "_psize" in d:
+        if known(x) is not None:
             continue
         kids = () if isinstance(x, ir.Named) else ir.children(x)
         if done or not kids:
-            d["_psize"] = min(cap, 1 + sum(k.__dict__["_psize"] for k in kids))
+            x.__dict__["_psize"] = min(cap, 1 + sum(known(k) for k in kids))
         else:
             stack.append((x, True))
-            stack.extend((k, False) for k in kids if "_psize" not in k.__dict__)
-    return e.__dict__["_psize"]
+            stack.extend((k, False) for k in kids if known(k) is None)
+    return known(e)
 
 
 def _run(printer: _Printer, e: Expr) -> str:

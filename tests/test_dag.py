@@ -280,3 +280,18 @@ def test_a_chain_of_lets_each_used_twice(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert code in (0, 3), err  # the numeric check may run out of time; the derivative itself is exact
     assert f"result  {2 ** 200} ones(n)" in out
+
+
+def test_printing_a_shared_dag_without_names_is_refused_with_names_it_is_linear() -> None:
+    from matcalc.printing import MAX_PRINTED_NODES, to_text
+
+    assert to_text(_res_dag(2)) == "x + tanh(W x) + tanh(W (x + tanh(W x)))"  # written out: each h twice
+    with pytest.raises(LimitError, match="too long to print"):
+        to_text(_res_dag(30))  # 2^30 nodes written out
+    x = ir.Var("x", ("n", 1))
+    W = ir.Var("W", ("n", "n"))
+    h: ir.Expr = ir.Named("h0", x)
+    for k in range(1, 400):
+        h = ir.Named(f"h{k}", ir.Add((h, ir.Apply("tanh", ir.MatMul((W, h))))))
+    assert to_text(h.value) == "h398 + tanh(W h398)"
+    assert MAX_PRINTED_NODES == 50_000
