@@ -36,9 +36,10 @@ def check(text, given=None, layout: str = "mixed", *, seed: int = 0, problem: st
         ``inconclusive``.
     """
     from matcalc.api import check_text, read_source
+    from matcalc.deep import run_deep
 
     source, where = read_source(text)
-    return check_text(source, given=given, layout=layout, seed=seed, where=where, problem=problem)
+    return run_deep(check_text, source, given=given, layout=layout, seed=seed, where=where, problem=problem)
 
 
 def derive(expr: str, wrt, given=None, layout: str = "mixed", *, seed: int = 0, order: int = 1):
@@ -49,8 +50,9 @@ def derive(expr: str, wrt, given=None, layout: str = "mixed", *, seed: int = 0, 
         A :class:`matcalc.results.DeriveResult` with the closed form, the steps and the numeric check.
     """
     from matcalc.api import derive_text
+    from matcalc.deep import run_deep
 
-    return derive_text(expr, wrt=wrt, given=given, layout=layout, seed=seed, order=order)
+    return run_deep(derive_text, expr, wrt=wrt, given=given, layout=layout, seed=seed, order=order)
 
 
 def prove(name: str, *, seed: int = 0):
@@ -60,5 +62,6 @@ def prove(name: str, *, seed: int = 0):
         A :class:`matcalc.results.ProveResult`.
     """
     from matcalc.api import prove_many
+    from matcalc.deep import run_deep
 
-    return prove_many([name], seed=seed, progress=False)
+    return run_deep(prove_many, [name], seed=seed, progress=False)

@@ -215,6 +215,15 @@ def _show_items(doc) -> list[tuple[str, object, str]]:
     return items
 
 
+def _seen_after(seen: set, label: str) -> set:
+    """``seen`` (the let names a document's earlier lines showed), with the name the line ``label`` defines added
+    once it is shown: the set object itself, shared by every line."""
+    head, _, name = label.partition(": let ")
+    if name:
+        seen.add(name)
+    return seen
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from matcalc.lang import read_document
 
@@ -239,8 +248,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             _print_rich(show_render.show_tree(expr, doc.env), args.output)
         return 0
     if args.format == "json":
+        seen: set[str] = set()  # a let's definition is expanded on the line that defines it, or the first using it
         data = {"statements": [{"label": label, "notes": note.split("\n") if note else [],
-                                **show_render.show_json(e, doc.env)} for label, e, note in items]}
+                                **show_render.show_json(e, doc.env, _seen_after(seen, label))}
+                               for label, e, note in items]}
         _emit(json.dumps(data, indent=2, ensure_ascii=False), args.output)
     elif args.format in ("latex", "markdown"):
         from matcalc.printing import to_bracketed, to_latex
@@ -259,9 +270,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         from rich.text import Text
 
         parts = []
+        seen = set()  # a let's definition is expanded on the first line that shows it
         for label, e, note in items:
             parts.append(Text(f"── {label} ──", style="bold magenta"))
-            parts.append(show_render.show_tree(e, None))
+            parts.append(show_render.show_tree(e, None, _seen_after(seen, label)))
             if note:
                 parts.append(Text(note, style="cyan"))
         decls = show_render.show_tree(items[0][1], doc.env).renderables[3:]
@@ -438,8 +450,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if isinstance(getattr(args, "given", None), list):  # a repeated --given adds declarations (one line each)
         args.given = "\n".join(args.given)
+    from matcalc.deep import deep_room
+
     try:
-        return COMMANDS[args.command](args)
+        with deep_room():  # deep let chains: the recursion limit and the C stack raised, in this (the main) thread
+            return COMMANDS[args.command](args)
     except MatcalcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,7 +5,11 @@ Contract: an expression is an immutable tree of the frozen dataclasses below. Ev
 sizes (from ``vec`` and ``⊗``) are canonical strings such as ``"m*n"`` (see :mod:`matcalc.shapes`). A scalar has shape
 ``(1, 1)``; a column vector ``(n, 1)``. Constructing a node checks its operands' shapes and raises
 :class:`matcalc.shapes.ShapeError` naming both operands on a conflict, so a rewrite that breaks a shape fails at once.
-Nodes compare and hash structurally. This module imports nothing heavy (no SymPy, no numpy, no rich).
+Nodes compare and hash structurally. An expression is a DAG: a ``let`` name's value (and any node a rewrite
+reuses) is one shared object, so every walk here costs the distinct nodes, never the tree written out: a node caches
+its hash (computed bottom up, without recursion), equality compares each pair of nodes once (iteratively),
+:func:`walk` enters a ``let`` name's definition once and ``repr`` summarises an expression too large to write out.
+This module imports nothing heavy (no SymPy, no numpy, no rich).
 
 Conventions fixed here for every stage:
 
@@ -26,6 +30,7 @@ Conventions fixed here for every stage:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterator, Union
@@ -73,6 +78,12 @@ class Expr:
         from matcalc.printing import to_text
 
         return to_text(self)
+
+    def __getstate__(self) -> dict:
+        """The fields and the cached shape, not the cached hash: a string's hash differs between processes."""
+        d = dict(self.__dict__)
+        d.pop("_hash", None)
+        return d
 
 
 def _desc(e: Expr) -> str:
@@ -730,11 +741,18 @@ def rebuild(e: Expr, new_children: tuple[Expr, ...] | list[Expr]) -> Expr:
 
 
 def walk(e: Expr) -> Iterator[Expr]:
-    """Every node of ``e``, parents before children."""
+    """Every node of ``e``, parents before children; a ``let`` name's definition is entered once (at the name's
+    first occurrence), so a walk costs the distinct nodes of the DAG, not the tree with every name written out."""
     stack = [e]
+    entered: set = set()
     while stack:
         node = stack.pop()
         yield node
+        if type(node) is Named:
+            key = (node.name, id(node.value))
+            if key in entered:
+                continue
+            entered.add(key)
         stack.extend(reversed(children(node)))
 
 
@@ -768,6 +786,72 @@ Number = Union[int, Fraction]
 _ = field  # re-exported for subclasses in other modules
 
 
+def _equal(a: Expr, b: Expr) -> bool:
+    """Structural equality of two nodes of one type, each pair of nodes compared once: linear in the distinct nodes
+    of two DAGs, where the generated ``__eq__`` would compare a shared node at every path to it (and recurse as
+    deep as the expression). Cached hashes reject most unequal pairs at once. A pair is taken as equal while it is
+    being compared: the answer is the conjunction of every pair's fields, so a pair met again adds nothing."""
+    same: set = set()
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if type(x) is not type(y) or not isinstance(x, Expr):
+            if x != y:
+                return False
+            continue
+        key = (id(x), id(y))
+        if key in same:
+            continue
+        if hash(x) != hash(y):
+            return False
+        same.add(key)
+        kids = _CHILD_FIELDS[type(x)]
+        for f in _FIELDS[type(x)]:
+            p, q = getattr(x, f), getattr(y, f)
+            if f not in kids:
+                if p != q:
+                    return False
+            elif isinstance(p, tuple):
+                if len(p) != len(q):
+                    return False
+                stack.extend(zip(p, q))
+            else:
+                stack.append((p, q))
+    return True
+
+
+def written_size(e: Expr, cap: int, *, names: bool = True) -> int:
+    """The node count of ``e`` written out as a tree, up to ``cap`` (a larger count is given as ``cap``); with
+    ``names=False`` a ``let`` name counts 1 (as the printer writes it). Linear in the distinct nodes."""
+    sizes: dict[int, int] = {}
+    stack: list = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        if id(x) in sizes:
+            continue
+        kids = () if (type(x) is Named and not names) else children(x)
+        if done or not kids:
+            sizes[id(x)] = min(cap, 1 + sum(sizes[id(k)] for k in kids))
+        else:
+            stack.append((x, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(e)]
+
+
+#: The most nodes ``repr`` writes out; a larger expression (a shared DAG) is summarised.
+REPR_NODES = 20_000
+
+
+def _node_eq(self, other):  # type: ignore[no-untyped-def]
+    if self is other:
+        return True
+    if type(other) is not type(self):
+        return NotImplemented
+    return _equal(self, other)
+
+
 def _cache_shapes() -> None:
     """Compute each node's shape once: a node's shape is stored on first use (nodes are immutable)."""
 
@@ -785,12 +869,58 @@ def _cache_shapes() -> None:
         shape.__doc__ = fget.__doc__
         return property(shape)
 
+    def cached_hash(fn):  # type: ignore[no-untyped-def]
+        def __hash__(self):  # type: ignore[no-untyped-def]
+            d = self.__dict__
+            h = d.get("_hash")
+            if h is None:
+                _hash_below(self)
+                h = fn(self)
+                d["_hash"] = h
+            return h
+
+        _RAW_HASH[cls] = fn
+        return __hash__
+
+    def short_repr(fn):  # type: ignore[no-untyped-def]
+        def __repr__(self):  # type: ignore[no-untyped-def]
+            if written_size(self, REPR_NODES) >= REPR_NODES:
+                return f"<{type(self).__name__} {fmt_shape(self.shape)}: more than {REPR_NODES} nodes written out>"
+            return fn(self)
+
+        return __repr__
+
     stack = list(Expr.__subclasses__())
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
         if "shape" in cls.__dict__ and isinstance(cls.__dict__["shape"], property):
             setattr(cls, "shape", cached(cls.__dict__["shape"]))
+        if "__hash__" in cls.__dict__ and cls.__dict__["__hash__"] is not None and cls in _CHILD_FIELDS:
+            setattr(cls, "__hash__", cached_hash(cls.__dict__["__hash__"]))
+            setattr(cls, "__eq__", _node_eq)
+            setattr(cls, "__repr__", short_repr(cls.__dict__["__repr__"]))
+            _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_RAW_HASH: dict[type, object] = {}
+
+
+def _hash_below(e: Expr) -> None:
+    """Cache the hash of every node under ``e`` that has none yet, operands first, without recursion (an
+    expression may be thousands of levels deep)."""
+    stack: list = [(k, False) for k in children(e) if "_hash" not in k.__dict__]
+    while stack:
+        x, done = stack.pop()
+        d = x.__dict__
+        if "_hash" in d:
+            continue
+        if done:
+            d["_hash"] = _RAW_HASH[type(x)](x)
+            continue
+        stack.append((x, True))
+        stack.extend((k, False) for k in children(x) if "_hash" not in k.__dict__)
 
 
 _cache_shapes()

@@ -828,7 +828,42 @@ class _BracketPrinter(_Printer):
 _RECURSION = 30_000
 
 
+#: The most nodes an expression may have written out (a ``let`` name is one node, as it prints) to be printed: a
+#: DAG whose shared parts have no name (a derivative through a residual network, each layer used twice) would
+#: print to a text exponentially long in its depth.
+MAX_PRINTED_NODES = 50_000
+
+
+def printed_size(e: Expr) -> int:
+    """The node count of ``e`` as printed (each ``let`` name one node), up to ``MAX_PRINTED_NODES + 1``; cached
+    on the nodes, so printing the parts of an expression one by one stays linear."""
+    cap = MAX_PRINTED_NODES + 1
+
+    def known(x: object) -> int | None:
+        if type(x) not in ir._CHILD_FIELDS:  # not an IR node: one node (the printer names it in its error)
+            return 1
+        return x.__dict__.get("_psize")
+
+    stack: list = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        if known(x) is not None:
+            continue
+        kids = () if isinstance(x, ir.Named) else ir.children(x)
+        if done or not kids:
+            x.__dict__["_psize"] = min(cap, 1 + sum(known(k) for k in kids))
+        else:
+            stack.append((x, True))
+            stack.extend((k, False) for k in kids if known(k) is None)
+    return known(e)
+
+
 def _run(printer: _Printer, e: Expr) -> str:
+    if printed_size(e) > MAX_PRINTED_NODES:
+        from matcalc.errors import LimitError
+
+        raise LimitError(f"the expression is too long to print: more than {MAX_PRINTED_NODES} nodes written out "
+                         "(parts of it are used many times; name them with let)")
     old = sys.getrecursionlimit()
     if old < _RECURSION:
         sys.setrecursionlimit(_RECURSION)

@@ -229,13 +229,15 @@ def closed_form(expr: Expr, names: tuple = ()) -> Expr:
     """``expr`` with its derivatives in closed form, in the textbook's form, written with the ``let`` names and the
     derivatives in ``names`` (``Named`` and ``Derivative`` nodes, e.g. of a claim's right side) where their closed
     values (or their entries ``value[i]``) appear."""
-    out = textbook(expand_derivatives(expr))
+    tp = textbook_pass()  # one pass for the result and every name's value: their shared parts are done once
+    memo: dict = {}
+    out = textbook_and_rules(expand_derivatives(expr, memo), tp)[0]
     indices = {x.idx for x in ir.walk(out) if isinstance(x, Entry) and len(x.idx) == 1}
     by_value = {}
     for n in names:
         if n == expr or not isinstance(n, (Named, Derivative)):
             continue
-        value = textbook(expand_derivatives(n.value if isinstance(n, Named) else n))
+        value = textbook_and_rules(expand_derivatives(n.value if isinstance(n, Named) else n, memo), tp)[0]
         by_value.setdefault(value, n)
         if value.shape[1] == 1 and not is_scalar(value.shape):
             for idx in indices:
@@ -258,18 +260,19 @@ def with_lets(d: Derivation, lets: dict) -> Derivation:
     return Derivation(d.expr, d.wrt, named, steps, d.kind, d.layout, d.raw)
 
 
-def expand_derivatives(expr: Expr) -> Expr:
-    """``expr`` with every ``Derivative`` node replaced by its closed form (innermost first)."""
+def expand_derivatives(expr: Expr, memo: dict | None = None) -> Expr:
+    """``expr`` with every ``Derivative`` node replaced by its closed form (innermost first); ``memo`` (id → the
+    node and its closed form) shares the work between several calls."""
     with _deep():
-        return _expand_derivatives(expr)
+        return _expand_derivatives(expr, {} if memo is None else memo)
 
 
-def _expand_derivatives(expr: Expr) -> Expr:
-    memo: dict[int, Expr] = {}
+def _expand_derivatives(expr: Expr, memo: dict) -> Expr:
 
     def go(x: Expr) -> Expr:
-        if id(x) in memo:
-            return memo[id(x)]
+        got = memo.get(id(x))
+        if got is not None and got[0] is x:
+            return got[1]
         hv = _hessian_vector(x, go) if isinstance(x, ir.MatMul) else None
         if hv is not None:
             out = hv
@@ -279,7 +282,7 @@ def _expand_derivatives(expr: Expr) -> Expr:
             out = differentiate(grad, x.wrt, kind="jacobian").result
         elif isinstance(x, Derivative):
             inner = go(x.expr)
-            out = differentiate(inner, x.wrt, kind=x.kind, layout=x.layout).result
+            out = differentiate(inner, x.wrt, kind=x.kind, layout=x.layout, lecture=False).result
         else:
             kids = children(x)
             if not kids:
@@ -287,7 +290,7 @@ def _expand_derivatives(expr: Expr) -> Expr:
             else:
                 nk = [go(k) for k in kids]
                 out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
-        memo[id(x)] = out
+        memo[id(x)] = (x, out)  # the node is kept: its id is not reused while the memo lives
         return out
 
     return go(expr)

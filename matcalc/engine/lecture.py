@@ -546,19 +546,30 @@ def _differential(e: Expr, is_wrt, dW: Expr) -> Expr:
     """The differential of ``e``, linear (affine) in the variable: the variable replaced by ``dW``, constants dropped."""
     from matcalc.engine.simplify import simplify
 
+    deps: dict[int, bool] = {}
+    done: dict[int, Expr] = {}  # each shared node (a let's definition) once
+
     def dep(x):
-        return is_wrt(x) or any(dep(k) for k in children(x))
+        got = deps.get(id(x))
+        if got is None:
+            got = deps[id(x)] = is_wrt(x) or any(dep(k) for k in children(x))
+        return got
 
     def go(x: Expr) -> Expr:
+        got = done.get(id(x))
+        if got is not None:
+            return got
         if is_wrt(x):
-            return dW
-        if isinstance(x, ir.Add):
-            return ir.Add(tuple(go(a) for a in x.args if dep(a))) if sum(dep(a) for a in x.args) > 1 else \
+            out = dW
+        elif isinstance(x, ir.Add):
+            out = ir.Add(tuple(go(a) for a in x.args if dep(a))) if sum(dep(a) for a in x.args) > 1 else \
                 go(next(a for a in x.args if dep(a)))
-        if isinstance(x, Named):
-            return go(x.value)
-        kids = children(x)
-        return rebuild(x, [go(k) if dep(k) else k for k in kids])
+        elif isinstance(x, Named):
+            out = go(x.value)
+        else:
+            out = rebuild(x, [go(k) if dep(k) else k for k in children(x)])
+        done[id(x)] = out
+        return out
 
     return simplify(go(e))
 
@@ -595,11 +606,15 @@ def _replace_occurrence(e: Expr, is_wrt, k: int, new: Expr) -> Expr:
     return go(e)
 
 
-def _substitute_var(e: Expr, name: str, by: Expr) -> Expr:
+def _substitute_var(e: Expr, name: str, by: Expr, memo: dict | None = None) -> Expr:
     if isinstance(e, Var) and e.name == name:
         return by
+    memo = {} if memo is None else memo
+    got = memo.get(id(e))
+    if got is not None:
+        return got
     kids = children(e)
-    if not kids:
-        return e
-    nk = [_substitute_var(k, name, by) for k in kids]
-    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+    nk = [_substitute_var(k, name, by, memo) for k in kids]
+    out = e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+    memo[id(e)] = out
+    return out

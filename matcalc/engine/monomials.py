@@ -195,35 +195,48 @@ def from_poly(p, shape) -> Expr:
     return terms[0] if len(terms) == 1 else Add(tuple(terms))
 
 
-def expand_sigma_prime(e: Expr) -> Expr:
-    """``e`` with every ``σ'(u)`` (the built-in logistic function) written ``σ(u) ⊙ (1 − σ(u))``."""
+def expand_sigma_prime(e: Expr, memo: dict | None = None) -> Expr:
+    """``e`` with every ``σ'(u)`` (the built-in logistic function) written ``σ(u) ⊙ (1 − σ(u))`` (shared nodes once)."""
+    memo = {} if memo is None else memo
+    got = memo.get(id(e))
+    if got is not None:
+        return got[1]
     if isinstance(e, Apply) and e.fn == "sigma" and e.order == 1 and not e.declared and not is_scalar(e.shape):
         s = Apply("sigma", e.arg)
-        return Hadamard(s, Add((Ones(e.shape), Neg(s))))
-    kids = children(e)
-    if not kids:
-        return e
-    nk = [expand_sigma_prime(k) for k in kids]
-    return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+        out: Expr = Hadamard(s, Add((Ones(e.shape), Neg(s))))
+    else:
+        kids = children(e)
+        nk = [expand_sigma_prime(k, memo) for k in kids]
+        out = e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
+    memo[id(e)] = (e, out)
+    return out
+
+
+def _distinct(e: Expr):
+    """Every distinct node of ``e`` once (by identity): a shared node is not visited at every path to it."""
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        stack.extend(children(x))
 
 
 def has_sigma_prime(e: Expr) -> bool:
-    if isinstance(e, Apply) and e.fn == "sigma" and e.order == 1 and not e.declared:
-        return True
-    return any(has_sigma_prime(k) for k in children(e))
+    return any(is_sigma_prime(x) for x in _distinct(e))
 
 
 def inverted(e: Expr) -> frozenset:
     """The sums that occur under a negative elementwise power or as a divisor in ``e``."""
     out = set()
-    stack = [e]
-    while stack:
-        x = stack.pop()
+    for x in _distinct(e):
         if isinstance(x, EPower) and x.exp < 0 and isinstance(x.base, Add):
             out.add(x.base)
         if isinstance(x, HadDiv) and isinstance(x.b, Add):
             out.add(x.b)
-        stack.extend(children(x))
     return frozenset(out)
 
 

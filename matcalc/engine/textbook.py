@@ -478,11 +478,13 @@ def _unname(e: Expr, found: dict, memo: dict) -> Expr:
             names = (x, *inner.values())
         else:
             kids = children(x)
-            nk, names = [], ()
+            nk, below = [], {}
             for k in kids:
                 inner = {}
                 nk.append(_unname(k, inner, memo))
-                names += tuple(inner.values())
+                for n in inner.values():
+                    below.setdefault(id(n), n)  # a name under several operands (a shared let) is held once
+            names = tuple(below.values())
             out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
         memo[id(x)] = (x, out, names)
         for n in names:
@@ -520,6 +522,9 @@ class TextbookPass(Simplifier):
         full = changed or fresh or not self.simplified
         x = self._top(x, self.rules if full else TEXTBOOK_RULES)
         self.memo[id(e)] = (e, x)
+        # no rule of the pass applies to x or its parts, so none of the base simplifier's (a subset): the
+        # polynomial trial's candidates, built of such parts, are simplified without going through them again
+        self.base.memo.setdefault(id(x), (x, x))
         return x
 
     def _top(self, x: Expr, rules: list) -> Expr:
@@ -558,16 +563,16 @@ def textbook_and_rules(e: Expr, s: TextbookPass | None = None) -> tuple[Expr, li
     s = textbook_pass() if s is None else s
     bare = _unname(e, names, s.unnamed)
     first = len(s.steps)
-    _BASE.append(s.base)
+    _BASE.append(s.base)  # the polynomial trial's simplifier: the pass's own, with its memo
     try:
         out = s.go(bare)
+        if names:
+            by_value = dict(names)
+            for value, n in names.items():
+                by_value.setdefault(s.go(value), n)
+            out = use_names(out, by_value)
     finally:
         _BASE.pop()
-    if names:
-        by_value = dict(names)
-        for value, n in names.items():
-            by_value.setdefault(s.go(value), n)
-        out = use_names(out, by_value)
     if size(out) > size(e):
         return e, []
     whys: list[str] = []

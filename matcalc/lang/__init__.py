@@ -28,9 +28,10 @@ column, never a traceback or a hang:
 ``MAX_MATRIX_POWER``     ``|k| <= 64`` in ``A^k`` for a matrix
 ``MAX_SCALAR_POWER``     ``|k| <= 1000`` (and denominator ``<= 1000``) in ``c^k`` and ``x.^k``
 ``MAX_SIZE``             10 000 for an integer size (``W: 3 x n``, ``ones(5)``) or an integer index
-``MAX_LET_DEPTH``        150 levels of ``let`` definitions nested inside each other
-``MAX_EXPANDED_NODES``   20 000 nodes in an expression with every ``let`` name written out (a shared ``let``
-                         is counted at every use: the later stages expand it)
+``MAX_LET_DEPTH``        3 000 levels of ``let`` definitions nested inside each other (the depth of the DAG,
+                         each ``let`` name standing for its definition; a 512-layer network is about 2 000)
+``MAX_NODES``            50 000 distinct nodes in an expression, its ``let`` definitions included: a ``let``
+                         used many times counts once (the later stages share it, they never write it out)
 number literals          20 characters; a bracketed constant exponent ``(1/3)`` keeps numerators and
                          denominators at most 10^12
 ======================  =======================================================================================
@@ -41,10 +42,10 @@ from __future__ import annotations
 from matcalc.lang.limits import (
     MAX_DEPTH,
     MAX_DOCUMENT_CHARS,
-    MAX_EXPANDED_NODES,
     MAX_LET_DEPTH,
     MAX_LINE_CHARS,
     MAX_MATRIX_POWER,
+    MAX_NODES,
     MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER,
     MAX_SIZE,
@@ -57,5 +58,5 @@ from matcalc.lang.typer import (
 
 __all__ = [
     "read_document", "read_expr", "parse_declarations", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_DEPTH",
-    "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES", "MAX_PRODUCT_WRAPS",
+    "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_NODES", "MAX_PRODUCT_WRAPS",
 ]

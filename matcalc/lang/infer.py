@@ -14,7 +14,7 @@ from matcalc import ir
 from matcalc.errors import TypeCheckError
 from matcalc.lang import syntax as P
 from matcalc.lang.lexer import Token
-from matcalc.lang.limits import check_expanded, check_size
+from matcalc.lang.limits import MAX_NODES, check_nodes, check_size
 from matcalc.lang.scope import BUILTINS, SIGMA_ALIASES, Scope, Sym, spelling_kind
 from matcalc.lang.unify import DVar, concrete
 from matcalc.shapes import fmt_dim
@@ -105,8 +105,13 @@ class Inferrer(Scope):
         s = self.lookup(node.name, node, node.line)
         if s.kind == "let":
             self.let_refs_depth = max(self.let_refs_depth, s.depth)
+            if not s.mask & ~self.let_refs_mask:  # this let, and every let it uses, is counted already
+                return s.shape
+            self.let_refs_mask |= s.mask
             self.let_refs_size += s.size
-            check_expanded(self.let_refs_size, node.line, node.col)
+            if self.let_refs_size > MAX_NODES:  # the sum over-counts lets shared by several names: count once
+                self.let_refs_size = self.lets_size(self.let_refs_mask)
+            check_nodes(self.let_refs_size, node.line, node.col)
         return s.shape
 
     def i_Neg(self, node: P.Neg) -> tuple:

@@ -14,10 +14,10 @@ from matcalc.errors import LimitError
 
 __all__ = [
     "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS", "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH",
-    "MAX_PRODUCT_WRAPS", "MAX_EXPANDED_NODES", "MAX_DEPTH", "MAX_CONST", "MAX_PRIMES", "MAX_NUMBER_CHARS",
+    "MAX_PRODUCT_WRAPS", "MAX_NODES", "MAX_DEPTH", "MAX_CONST", "MAX_PRIMES", "MAX_NUMBER_CHARS",
     "MAX_SUPERSCRIPT_DIGITS", "MAX_CONST_EXPONENT", "check_text_size", "check_number_literal", "check_superscript",
     "check_depth", "check_constant", "check_constant_exponent", "check_constant_power", "check_primes", "check_size",
-    "check_power", "check_product_wraps", "check_expanded", "check_let_depth", "check_let_size",
+    "check_power", "check_product_wraps", "check_nodes", "check_let_depth", "check_let_size",
 ]
 
 #: The longest document accepted, in characters.
@@ -30,12 +30,14 @@ MAX_MATRIX_POWER = 64
 MAX_SCALAR_POWER = 1000
 #: The largest integer size (``W: 3 x n``, ``ones(5)``) and integer index.
 MAX_SIZE = 10_000
-#: The deepest nesting of ``let`` definitions inside each other, counted in IR levels.
-MAX_LET_DEPTH = 150
+#: The deepest nesting of ``let`` definitions inside each other, counted in levels of the expression with each
+#: ``let`` name standing for its definition (the depth of the DAG): a 512-layer network is about 2 000 levels.
+MAX_LET_DEPTH = 3000
 #: The most levels one product may nest: each scalar factor or division wraps the product before it.
 MAX_PRODUCT_WRAPS = 50
-#: The most IR nodes an expression may have with every ``let`` name written out.
-MAX_EXPANDED_NODES = 20_000
+#: The most distinct nodes an expression may have, its ``let`` definitions included, each counted once however
+#: often it is used.
+MAX_NODES = 50_000
 #: The deepest nesting accepted (brackets, prefixes, postfix and entrywise chains).
 MAX_DEPTH = 100
 #: The largest numerator or denominator while evaluating a bracketed constant exponent.
@@ -138,10 +140,10 @@ def check_product_wraps(wraps: int, line: int, col: int) -> None:
                          "each add a level)", line=line, col=col)
 
 
-def check_expanded(size: int, line: int, col: int) -> None:
-    """An expression's node count with its ``let`` names written out, within :data:`MAX_EXPANDED_NODES`."""
-    if size > MAX_EXPANDED_NODES:
-        raise LimitError(f"the expression has more than {MAX_EXPANDED_NODES} nodes with its let names written out",
+def check_nodes(size: int, line: int, col: int) -> None:
+    """An expression's distinct nodes (each ``let`` definition counted once), within :data:`MAX_NODES`."""
+    if size > MAX_NODES:
+        raise LimitError(f"the expression has more than {MAX_NODES} distinct nodes (its let definitions included)",
                          line=line, col=col)
 
 
@@ -151,5 +153,6 @@ def check_let_depth(depth: int, line: int, col: int) -> None:
 
 
 def check_let_size(size: int, line: int, col: int) -> None:
-    if size > MAX_EXPANDED_NODES:
-        raise LimitError(f"a definition with more than {MAX_EXPANDED_NODES} nodes written out", line=line, col=col)
+    if size > MAX_NODES:
+        raise LimitError(f"a definition with more than {MAX_NODES} distinct nodes (the definitions it uses "
+                         "included)", line=line, col=col)

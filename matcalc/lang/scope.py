@@ -40,7 +40,7 @@ class Sym:
     """A name in force: ``kind`` is ``var``, ``func``, ``let`` or ``broken`` (a ``let`` that could not be typed)."""
 
     __slots__ = ("name", "kind", "shape", "declared", "props", "func", "line", "value", "depth", "size", "free",
-                 "order")
+                 "order", "mask")
 
     def __init__(self, name: str, kind: str, line: int, order: int) -> None:
         self.name, self.kind, self.line, self.order = name, kind, line, order
@@ -50,7 +50,8 @@ class Sym:
         self.func: FuncDecl | None = None
         self.value: ir.Expr | None = None
         self.depth = 0
-        self.size = 0
+        self.size = 0  # a let: the distinct nodes of its definition, the definitions it uses included (at most)
+        self.mask = 0  # a let: one bit per let its definition uses (its own bit included), see Scope.let_own
         self.free: tuple = ()
 
 
@@ -89,9 +90,16 @@ class Scope:
         self.index_vars: dict[str, DVar] = {}  # per statement: index name -> its range
         self.created: list[str] = []  # per statement: names inferred in it
         self.let_refs_depth = 0
-        self.let_refs_size = 0
+        self.let_refs_size = 0  # per statement: distinct nodes of the lets it uses (at most)
+        self.let_refs_mask = 0  # per statement: the bits of the lets it uses
+        self.let_own: list[int] = []  # the syntax nodes of each let's own definition, by its bit
         self.dim_final: dict[DVar, object] = {}
         self.var_cache: dict[str, ir.Var] = {}
+
+    def lets_size(self, mask: int) -> int:
+        """The nodes of the lets whose bits ``mask`` holds, each counted once."""
+        own = self.let_own
+        return sum(own[i] for i, b in enumerate(reversed(bin(mask)[2:])) if b == "1")
 
     # errors
     def err(self, cls: type, msg: str, line: int, col: int, end_col: int | None = None) -> MatcalcError:

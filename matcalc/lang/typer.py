@@ -35,8 +35,8 @@ Limits (SPEC section 8; exceeding one raises :class:`~matcalc.errors.LimitError`
 :data:`matcalc.lang.limits.MAX_DEPTH`, matrix powers ``|k| <=`` :data:`MAX_MATRIX_POWER`, scalar and entrywise
 powers ``|k| <=`` :data:`MAX_SCALAR_POWER` (denominator at most :data:`MAX_SCALAR_POWER` too), integer sizes and
 indices at most :data:`MAX_SIZE`, at most :data:`MAX_PRODUCT_WRAPS` scalar factors and divisions nested in one
-product, a ``let`` chain at most :data:`MAX_LET_DEPTH` deep and at most
-:data:`MAX_EXPANDED_NODES` nodes with every ``let`` name expanded.
+product, a ``let`` chain at most :data:`MAX_LET_DEPTH` deep and at most :data:`MAX_NODES` distinct nodes in an
+expression, its ``let`` definitions included (each counted once, however often it is used).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from matcalc.lang import syntax as P
 from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
 from matcalc.lang.leibniz import rewrite_fractions
 from matcalc.lang.limits import (
-    MAX_DOCUMENT_CHARS, MAX_EXPANDED_NODES, MAX_LET_DEPTH, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
+    MAX_DOCUMENT_CHARS, MAX_LET_DEPTH, MAX_NODES, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER, MAX_SIZE, check_let_depth, check_let_size, check_text_size,
 )
 from matcalc.lang.segment import Prepared, Segment, parse_segments, problem_segment, split_statements
@@ -62,7 +62,7 @@ from matcalc.shapes import ShapeError, fmt_shape
 
 __all__ = [
     "read_document", "read_expr", "parse_declarations", "AmbiguousShapeError", "MAX_DOCUMENT_CHARS", "MAX_LINE_CHARS",
-    "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_EXPANDED_NODES", "MAX_PRODUCT_WRAPS",
+    "MAX_MATRIX_POWER", "MAX_SCALAR_POWER", "MAX_SIZE", "MAX_LET_DEPTH", "MAX_NODES", "MAX_PRODUCT_WRAPS",
 ]
 
 LAYOUTS = ("mixed", "numerator", "denominator")
@@ -189,6 +189,7 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
         reader.index_vars = {}
         reader.let_refs_depth = 0
         reader.let_refs_size = 0
+        reader.let_refs_mask = 0
         try:
             if st.kind in ("let", "claim", "step", "bare"):
                 rewrite_fractions(reader.syms, st)
@@ -232,10 +233,15 @@ def _infer_let(reader: _Reader, st: P.SStmt) -> None:
                          st.name_col)
     depth = node.depth + reader.let_refs_depth
     check_let_depth(depth, st.line, st.name_col)
-    size = sum(1 for _ in P.walk_nodes(node)) + reader.let_refs_size
+    own = sum(1 for _ in P.walk_nodes(node))
+    size = own + reader.let_refs_size
+    if size > MAX_NODES:
+        size = own + reader.lets_size(reader.let_refs_mask)
     check_let_size(size, st.line, st.name_col)
     s = reader.new_sym(st.name, "let", st.line)
     s.shape, s.depth, s.size = shape, depth, size
+    s.mask = reader.let_refs_mask | (1 << len(reader.let_own))
+    reader.let_own.append(own)
 
 
 def _infer_sides(reader: _Reader, st: P.SStmt, prev_shape: tuple | None) -> tuple:

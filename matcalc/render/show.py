@@ -6,7 +6,7 @@ inferred. :func:`show_json` returns the same content as a JSON-ready ``dict`` (`
 ``shape``, ``tree`` of ``{op, text, shape, children}`` nodes, ``declarations``, ``inferred``). :func:`show_latex`
 returns a complete small LaTeX document (article class; amsmath, amssymb and bm only) printed from the IR, never from
 the user's text. Shapes print with :func:`matcalc.shapes.fmt_shape`. A ``let`` name's definition is expanded under its
-first occurrence only, and trees are cut at :data:`MAX_NODES` nodes, so the output stays small for any input.
+first occurrence only (in a document: on the first line that shows it), and trees are cut at :data:`MAX_NODES` nodes, so the output stays small for any input.
 """
 
 from __future__ import annotations
@@ -102,9 +102,9 @@ def _kids(e: Expr) -> tuple[Expr, ...]:
 
 
 class _Budget:
-    def __init__(self) -> None:
+    def __init__(self, seen_lets: set[str] | None = None) -> None:
         self.left = MAX_NODES
-        self.seen_lets: set[str] = set()
+        self.seen_lets: set[str] = set() if seen_lets is None else seen_lets
 
 
 # ───────────────────────────── rich tree ─────────────────────────────
@@ -144,12 +144,14 @@ def _grow(tree: Tree, e: Expr, budget: _Budget) -> None:
         _grow(sub, k, budget)
 
 
-def show_tree(e: Expr, env: Env | None = None):
+def show_tree(e: Expr, env: Env | None = None, seen_lets: set[str] | None = None):
     """How matcalc read ``e``, as one rich renderable.
 
     Args:
         e: the expression read.
         env: the names in force (declared, defined and inferred); optional.
+        seen_lets: the ``let`` names shown already (a document's earlier lines): their definitions are not expanded
+            again, and the names expanded here are added.
 
     Returns:
         A rich ``Group``: the bracketed reading, the shape, the tree of every subexpression with its shape, and the
@@ -161,7 +163,7 @@ def show_tree(e: Expr, env: Env | None = None):
     shape = Text()
     shape.append("shape    ", style="bold")
     shape.append(fmt_shape(e.shape), style="cyan")
-    budget = _Budget()
+    budget = _Budget(seen_lets)
     if isinstance(e, ir.Named):
         budget.seen_lets.add(e.name)
     tree = Tree(_label(e), guide_style="dim")
@@ -223,19 +225,20 @@ def _type_text(v: ir.Var) -> str:
     return s
 
 
-def show_json(e: Expr, env: Env | None = None) -> dict[str, Any]:
+def show_json(e: Expr, env: Env | None = None, seen_lets: set[str] | None = None) -> dict[str, Any]:
     """How matcalc read ``e``, as a JSON-ready dict.
 
     Args:
         e: the expression read.
         env: the names in force; optional.
+        seen_lets: as for :func:`show_tree`.
 
     Returns:
         ``{"text", "bracketed", "latex", "shape", "tree", "declarations", "inferred"}`` (``declarations``: the
         names declared, ``inferred``: those whose kind and size were inferred); ``tree`` nodes are
         ``{"op", "label", "text", "shape", "children"}`` (derivatives add ``wrt`` and ``layout``).
     """
-    budget = _Budget()
+    budget = _Budget(seen_lets)
     return {
         "text": to_text(e),
         "bracketed": to_bracketed(e),
