@@ -77,12 +77,33 @@ class _Atomizer:
         elif e.is_Pow and e.exp.is_Integer:
             b = self(e.base)
             out = e if b is e.base else b ** e.exp
+        elif isinstance(e, sympy.exp):
+            out = self._exp(self._canonical(e.args[0]))
+        elif isinstance(e, sympy.tanh):  # (e^{2x} − 1)/(e^{2x} + 1), an identity
+            t = self._exp(sympy.expand(2 * self._canonical(e.args[0])))
+            out = (t - 1) / (t + 1)
         else:
             key = (e.func, tuple(self._canonical(a) for a in e.args))
             out = self.table.get(key)
             if out is None:
                 out = self.table[key] = sympy.Dummy(f"F{len(self.table)}")
         self.memo[e] = out
+        return out
+
+    def _exp(self, arg: sympy.Expr) -> sympy.Expr:
+        """``exp(arg)`` of an atomized, expanded argument ``Σ c_k m_k`` as ``Π E_k^c_k``: one positive symbol ``E_k``
+        per monomial ``m_k`` (``exp(m_k)``) for integer ``c_k`` (an identity), one per term otherwise. So
+        ``exp(2x) = exp(x)²`` and ``exp(−x) exp(x) = 1`` become identities of rational functions."""
+        out = sympy.S.One
+        for t in sympy.Add.make_args(arg):
+            c, m = t.as_coeff_Mul()
+            if not c.is_Integer:
+                c, m = sympy.S.One, t
+            key = ("exp", m)
+            sym = self.table.get(key)
+            if sym is None:
+                sym = self.table[key] = sympy.Dummy(f"E{len(self.table)}", positive=True)
+            out = out * sym ** c
         return out
 
     def _canonical(self, a: sympy.Basic) -> sympy.Basic:
