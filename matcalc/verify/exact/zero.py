@@ -71,12 +71,12 @@ class _Atomizer:
             return hit
         if not e.args:
             out = e
-        elif e.is_Add or e.is_Mul:
+        elif e.is_Add or e.is_Mul:  # rebuilt unevaluated: only the conversion to fractions reads it
             args = [self(a) for a in e.args]
-            out = e.func(*args) if any(x is not y for x, y in zip(args, e.args)) else e
+            out = e.func(*args, evaluate=False) if any(x is not y for x, y in zip(args, e.args)) else e
         elif e.is_Pow and e.exp.is_Integer:
             b = self(e.base)
-            out = e if b is e.base else b ** e.exp
+            out = e if b is e.base else sympy.Pow(b, e.exp, evaluate=False)
         elif isinstance(e, sympy.exp):
             out = self._exp(self._canonical(e.args[0]))
         elif isinstance(e, sympy.tanh):  # (e^{2x} − 1)/(e^{2x} + 1), an identity
