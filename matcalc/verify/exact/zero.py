@@ -1,7 +1,8 @@
 """The zero tests of the exact method: is the difference of an entry's two sides 0?
 
 Contract: two sound tests, never True for a difference that is not 0. :func:`_cheap_zeros` compares the two sides
-of many entries at once as rational functions over ℚ once opaque applications are symbols (:class:`_Atomizer`);
+of many entries at once as rational functions over ℚ (:class:`_Fraction`: no polynomial gcd) once opaque
+applications are symbols and exponentials products of powers of one symbol per monomial (:class:`_Atomizer`);
 :func:`_symbolic_zero` tries ``expand``, ``cancel`` (exponentials made symbols), ``simplify`` and, for piecewise
 functions, the split at the kinks (:func:`_branch_zero`). Both honour the check's deadline.
 """
@@ -54,8 +55,9 @@ class _Atomizer:
     """Opaque function applications to symbols, for the cheap zero test (:func:`_cheap_zeros`).
 
     Every application (generic or built-in function, ``Max``/``Min``, a power with a non-integer exponent, any node
-    that is not a sum, product or integer power) becomes one fresh symbol per function and canonical arguments (the
-    arguments are atomized and expanded first). Replacing subterms by independent symbols is sound for a zero test:
+    that is not a sum, product, integer power, ``exp`` or ``tanh``) becomes one fresh symbol per function and
+    canonical arguments (the arguments are atomized and expanded first); ``exp`` and ``tanh`` become rational
+    functions of one positive symbol per monomial of the expanded argument (:meth:`_exp`). Replacing subterms by independent symbols is sound for a zero test:
     a rational function of independent symbols that is identically 0 stays 0 whatever values the subterms take.
     Memoized by subexpression for the whole check, so a shared subexpression is atomized once.
     """
