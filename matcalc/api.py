@@ -428,7 +428,9 @@ def _prove_parallel(todo: list[str], results: list, seed: int, workers: int, bar
     except ValueError:  # pragma: no cover - platforms without fork
         ctx = mp.get_context()
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(prove_one, n, seed=seed): i for i, n in enumerate(todo)}
+        # the catalogue goes from the simple theorems to the advanced ones (backpropagation, Hessians): submitted
+        # from the end, the longest run first and the short ones fill the gaps, so no worker is left with a long tail
+        futures = {pool.submit(prove_one, todo[i], seed=seed): i for i in reversed(range(len(todo)))}
         for fut in as_completed(futures):
             i = futures[fut]
             results[i] = fut.result()

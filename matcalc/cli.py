@@ -338,7 +338,11 @@ def cmd_prove(args: argparse.Namespace) -> int:
     default = ("lecture.pdf" if len(args.names) > 1 or args.names == ["all"] else f"{Path(args.names[0]).stem}.pdf")
     if args.pdf:
         _pdf_target(args, default)  # refuse before the work, not after it
-    result = prove_many(args.names, seed=args.seed, progress=args.format == "text" and not args.output)
+    # a progress bar only where someone watches it (stderr a terminal: rich draws nothing elsewhere) and for more
+    # than one theorem; otherwise rich's progress, live and spinner modules are not even loaded
+    several = len(args.names) > 1 or "all" in args.names
+    progress = args.format == "text" and not args.output and several and sys.stderr.isatty()
+    result = prove_many(args.names, seed=args.seed, progress=progress)
     if args.pdf:
         return _write_pdf(result, args, default)
     _render_result(result, args)

@@ -776,16 +776,24 @@ def test_cheap_zero_test_both_directions():
     assert cz((fcls(u * (v + 1)) ** 2, fcls(u * v + u) ** 2),
               (C(u, v) * (u + 1) - u, C(u, v) * u + C(u, v) - u),
               (u / (u + 1) + 1 / (u + 1), sympy.Integer(1)),
-              (sympy.sqrt(u ** 2 + 1) * v, v * sympy.sqrt(1 + u ** 2))) == [True] * 4
+              (sympy.sqrt(u ** 2 + 1) * v, v * sympy.sqrt(1 + u ** 2)),
+              # exponentials of sums are products of exponentials of monomials: exp's law and tanh's definition
+              (sympy.exp(u) * sympy.exp(v), sympy.exp(u + v)),
+              (1 / (1 + sympy.exp(-u)), sympy.exp(u) / (sympy.exp(u) + 1)),
+              (sympy.exp(2 * u * v) * sympy.exp(-u), (sympy.exp(u * v) ** 2) / sympy.exp(u)),
+              (sympy.tanh(u), (sympy.exp(2 * u) - 1) / (sympy.exp(2 * u) + 1))) == [True] * 8
     # different, or not provable this way: never True
     assert cz((fcls(u + v), fcls(u) + fcls(v)),
               (C(u, v), C(v, u)),
               (u / (u + 1), sympy.Integer(1)),
-              (sympy.exp(u) * sympy.exp(v), sympy.exp(u + v)),  # true, but needs exp's law: left to the full test
+              (sympy.sin(u) ** 2 + sympy.cos(u) ** 2, sympy.Integer(1)),  # true, but left to the full test
+              (sympy.exp(u) * sympy.exp(v), sympy.exp(u * v)),
+              (sympy.exp(u / 2) ** 2, sympy.exp(u) + 1),
+              (sympy.tanh(u), (sympy.exp(u) - 1) / (sympy.exp(u) + 1)),
               (fcls(u) * 2, fcls(u) * sympy.Rational(2, 1) + sympy.Float(1e-30)),
               (sympy.zoo * u, sympy.zoo * u),  # undefined values are never "equal"
               (sympy.nan, sympy.nan),
-              (sympy.oo * v, sympy.oo * v)) == [False] * 8
+              (sympy.oo * v, sympy.oo * v)) == [False] * 11
 
 
 def test_cheap_zero_agrees_with_expand_on_random_polynomials():
@@ -815,14 +823,25 @@ def test_cheap_zero_agrees_with_expand_on_random_polynomials():
 
 
 def test_true_claim_needing_the_full_zero_test_is_still_equal(monkeypatch):
-    # Σ_ij exp(x_i) exp(a_j) = Σ_ij exp(x_i + a_j): the cheap test sees different exponentials, the full test shows 0
+    # sin(x).^2 + cos(x).^2 = ones: the cheap test sees two opaque functions, the full test (trigsimp) shows 0
+    calls = []
+    full = exact._symbolic_zero
+    monkeypatch.setattr(exact_check, "_symbolic_zero", lambda *a_, **k: calls.append(1) or full(*a_, **k))
+    lhs = add(EPower(Apply("sin", x), Fraction(2)), EPower(Apply("cos", x), Fraction(2)))
+    assert judge(lhs, ones(n)).status == "equal"
+    assert calls
+    assert judge(lhs, sc(2, ones(n))).status == "different"
+
+
+def test_exponential_identities_are_settled_by_the_cheap_test(monkeypatch):
+    # Σ_ij exp(x_i) exp(a_j) = Σ_ij exp(x_i + a_j): exponentials of sums are products, so the cheap test settles it
     calls = []
     full = exact._symbolic_zero
     monkeypatch.setattr(exact_check, "_symbolic_zero", lambda *a_, **k: calls.append(1) or full(*a_, **k))
     lhs = mm(mm(T(Apply("exp", x)), ones(n)), mm(T(Apply("exp", a_m)), ones(m)))
     rhs = Sum(Apply("exp", add(mm(x, T(ones(m))), mm(ones(n), T(a_m)))))
     assert judge(lhs, rhs).status == "equal"
-    assert calls
+    assert not calls
     assert judge(lhs, sc(2, rhs)).status == "different"
 
 

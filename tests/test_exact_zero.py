@@ -16,7 +16,7 @@ import sympy
 
 from matcalc.verify.exact import ExactEnv
 from matcalc.verify.exact.env import OutOfBudget
-from matcalc.verify.exact.zero import _MAX_EXPAND_POWER, _symbolic_zero
+from matcalc.verify.exact.zero import _MAX_EXPAND_POWER, _cheap_zeros, _symbolic_zero
 
 u, v, w = sympy.symbols("u v w", real=True)
 H = sympy.Heaviside
@@ -102,6 +102,67 @@ def test_the_zero_test_honours_the_deadline(d) -> None:
     env = ExactEnv(deadline=time.perf_counter() - 1)
     with pytest.raises(OutOfBudget):
         _symbolic_zero(d, env)
+
+
+# ───────────── the cheap test on rational functions (factored denominators, no gcd) ─────────────
+
+
+def _rational(rng: random.Random, xs: list, depth: int) -> sympy.Expr:
+    """A random rational expression in ``xs``: sums, products, integer powers (negative ones too) of small parts."""
+    if depth == 0:
+        return rng.choice(xs) + rng.randint(-2, 2) if rng.random() < 0.7 else sympy.Integer(rng.randint(1, 3))
+    a, b = _rational(rng, xs, depth - 1), _rational(rng, xs, depth - 1)
+    pick = rng.randrange(4)
+    if pick == 0:
+        return a + b
+    if pick == 1:
+        return a * b
+    if pick == 2:
+        return a / b if sympy.cancel(b) != 0 else a - b
+    return a ** rng.choice((2, -1, -2)) if sympy.cancel(a) != 0 else a * b
+
+
+def test_cheap_zeros_agree_with_cancel_on_random_rational_functions() -> None:
+    # SymPy's cancel of the difference is the reference; the right side is the left one rewritten (together,
+    # apart-like regrouping) or the left one plus a small rational function that is usually not 0
+    rng = random.Random(11)
+    xs = list(sympy.symbols("x0 x1 x2", real=True))
+    seen = set()
+    for _ in range(60):
+        lhs = _rational(rng, xs, 3)
+        if rng.random() < 0.5:
+            rhs = sympy.together(lhs)
+            if rng.random() < 0.5:
+                rhs = rhs + _rational(rng, xs, 1) / (xs[0] + 5) - _rational(rng, xs, 1) / (xs[0] + 5)
+        else:
+            rhs = lhs + _rational(rng, xs, 1) / (_rational(rng, xs, 0) + 7) - rng.randint(0, 1) * xs[1]
+        want = sympy.cancel(sympy.together(lhs - rhs)) == 0
+        got = _cheap_zeros([(None, lhs, rhs)], ExactEnv())[0]
+        assert got == want, (lhs, rhs)
+        seen.add(got)
+    assert seen == {True, False}
+
+
+def test_cheap_zeros_on_a_symbolic_inverse() -> None:
+    # X X^-1 = I and X^-1 X = I entry by entry at n = 3 (adjugate over determinant, as the exact method builds it);
+    # one entry of X changed in the product is not the identity, and the transposed inverse is not the inverse
+    X = sympy.Matrix(3, 3, lambda i, j: sympy.Symbol(f"X_{i}{j}", real=True))
+    inv = X.adjugate(method="berkowitz") / X.det(method="berkowitz")
+    eye = sympy.eye(3)
+    items = [(None, a, b) for M in (X * inv, inv * X) for a, b in zip(M, eye)]
+    assert _cheap_zeros(items, ExactEnv()) == [True] * 18
+    Y = X.copy()
+    Y[0, 1] = Y[0, 1] + 1
+    got = _cheap_zeros([(None, a, b) for a, b in zip(Y * inv, eye)], ExactEnv())
+    assert got == [sympy.cancel(a - b) == 0 for a, b in zip(Y * inv, eye)] and got.count(False) == 3
+    assert _cheap_zeros([(None, a, b) for a, b in zip(inv.T, inv)], ExactEnv()) == [
+        sympy.cancel(a - b) == 0 for a, b in zip(inv.T, inv)]
+
+
+def test_cheap_zeros_never_divide_by_zero() -> None:
+    u = sympy.Symbol("u", real=True)
+    zero = sympy.Add(u, -u, evaluate=False)  # a base that is 0 only after expansion
+    assert _cheap_zeros([(None, sympy.Pow(zero, -1, evaluate=False), sympy.Integer(0))], ExactEnv()) == [False]
 
 
 # ───────────── the counterexample a difference comes with ─────────────

@@ -1,7 +1,8 @@
 """The zero tests of the exact method: is the difference of an entry's two sides 0?
 
 Contract: two sound tests, never True for a difference that is not 0. :func:`_cheap_zeros` compares the two sides
-of many entries at once as rational functions over ℚ once opaque applications are symbols (:class:`_Atomizer`);
+of many entries at once as rational functions over ℚ (:class:`_Fraction`: no polynomial gcd) once opaque
+applications are symbols and exponentials products of powers of one symbol per monomial (:class:`_Atomizer`);
 :func:`_symbolic_zero` tries ``expand``, ``cancel`` (exponentials made symbols), ``simplify`` and, for piecewise
 functions, the split at the kinks (:func:`_branch_zero`). Both honour the check's deadline.
 """
@@ -9,7 +10,6 @@ functions, the split at the kinks (:func:`_branch_zero`). Both honour the check'
 from __future__ import annotations
 
 import sympy
-from sympy.polys.fields import FracField
 from sympy.polys.rings import PolyRing
 
 from matcalc.verify.exact.env import ExactEnv
@@ -55,8 +55,9 @@ class _Atomizer:
     """Opaque function applications to symbols, for the cheap zero test (:func:`_cheap_zeros`).
 
     Every application (generic or built-in function, ``Max``/``Min``, a power with a non-integer exponent, any node
-    that is not a sum, product or integer power) becomes one fresh symbol per function and canonical arguments (the
-    arguments are atomized and expanded first). Replacing subterms by independent symbols is sound for a zero test:
+    that is not a sum, product, integer power, ``exp`` or ``tanh``) becomes one fresh symbol per function and
+    canonical arguments (the arguments are atomized and expanded first); ``exp`` and ``tanh`` become rational
+    functions of one positive symbol per monomial of the expanded argument (:meth:`_exp`). Replacing subterms by independent symbols is sound for a zero test:
     a rational function of independent symbols that is identically 0 stays 0 whatever values the subterms take.
     Memoized by subexpression for the whole check, so a shared subexpression is atomized once.
     """
@@ -72,18 +73,39 @@ class _Atomizer:
             return hit
         if not e.args:
             out = e
-        elif e.is_Add or e.is_Mul:
+        elif e.is_Add or e.is_Mul:  # rebuilt unevaluated: only the conversion to fractions reads it
             args = [self(a) for a in e.args]
-            out = e.func(*args) if any(x is not y for x, y in zip(args, e.args)) else e
+            out = e.func(*args, evaluate=False) if any(x is not y for x, y in zip(args, e.args)) else e
         elif e.is_Pow and e.exp.is_Integer:
             b = self(e.base)
-            out = e if b is e.base else b ** e.exp
+            out = e if b is e.base else sympy.Pow(b, e.exp, evaluate=False)
+        elif isinstance(e, sympy.exp):
+            out = self._exp(self._canonical(e.args[0]))
+        elif isinstance(e, sympy.tanh):  # (e^{2x} − 1)/(e^{2x} + 1), an identity
+            t = self._exp(sympy.expand(2 * self._canonical(e.args[0])))
+            out = (t - 1) / (t + 1)
         else:
             key = (e.func, tuple(self._canonical(a) for a in e.args))
             out = self.table.get(key)
             if out is None:
                 out = self.table[key] = sympy.Dummy(f"F{len(self.table)}")
         self.memo[e] = out
+        return out
+
+    def _exp(self, arg: sympy.Expr) -> sympy.Expr:
+        """``exp(arg)`` of an atomized, expanded argument ``Σ c_k m_k`` as ``Π E_k^c_k``: one positive symbol ``E_k``
+        per monomial ``m_k`` (``exp(m_k)``) for integer ``c_k`` (an identity), one per term otherwise. So
+        ``exp(2x) = exp(x)²`` and ``exp(−x) exp(x) = 1`` become identities of rational functions."""
+        out = sympy.S.One
+        for t in sympy.Add.make_args(arg):
+            c, m = t.as_coeff_Mul()
+            if not c.is_Integer:
+                c, m = sympy.S.One, t
+            key = ("exp", m)
+            sym = self.table.get(key)
+            if sym is None:
+                sym = self.table[key] = sympy.Dummy(f"E{len(self.table)}", positive=True)
+            out = out * sym ** c
         return out
 
     def _canonical(self, a: sympy.Basic) -> sympy.Basic:
@@ -103,13 +125,89 @@ class _NotRational(Exception):
 _MAX_EXPAND_POWER = 16
 
 
+class _Fraction:
+    """A rational function ``num / Π f^k`` kept with its denominator factored: ``num`` a polynomial, ``den`` a map
+    from monic polynomials (the bases of the negative powers met) to their exponents. Sums take the least common
+    multiple of the factored denominators and products add exponents, so no polynomial gcd is ever computed (the
+    fraction field's ``cancel`` after every operation cost seconds on a 3×3 inverse). Every factor is a nonzero
+    polynomial, so two fractions are the same rational function exactly when cross-multiplication makes their
+    numerators equal (:meth:`same`)."""
+
+    __slots__ = ("num", "den")
+
+    def __init__(self, num, den: dict) -> None:
+        self.num = num
+        self.den = den if num else {}
+
+    def _scaled_to(self, den: dict):
+        """The numerator over the common denominator ``den`` (a multiple of this one)."""
+        out = self.num
+        for f, k in den.items():
+            missing = k - self.den.get(f, 0)
+            if missing:
+                out = out * f ** missing
+        return out
+
+    def __add__(self, other: "_Fraction") -> "_Fraction":
+        if not other.num:
+            return self
+        if not self.num:
+            return other
+        if self.den == other.den:
+            return _Fraction(self.num + other.num, self.den)
+        den = _lcm(self.den, other.den)
+        return _Fraction(self._scaled_to(den) + other._scaled_to(den), den)
+
+    def __mul__(self, other: "_Fraction") -> "_Fraction":
+        if not self.num or not other.num:
+            return _Fraction(self.num * 0, {})
+        if not other.den:
+            den = self.den
+        elif not self.den:
+            den = other.den
+        else:
+            den = dict(self.den)
+            for f, k in other.den.items():
+                den[f] = den.get(f, 0) + k
+        return _Fraction(self.num * other.num, den)
+
+    def power(self, k: int, one) -> "_Fraction":
+        """``self ** k`` for an integer ``k`` (``one``: the ring's 1); raises :class:`_NotRational` for ``0 ** -k``."""
+        if k >= 0:
+            return _Fraction(self.num ** k, {f: e * k for f, e in self.den.items()})
+        if not self.num:
+            raise _NotRational("division by zero")
+        k = -k
+        num = one
+        for f, e in self.den.items():
+            num = num * f ** (e * k)
+        if self.num.is_ground:
+            return _Fraction(num.quo_ground(self.num.LC ** k), {})
+        lc = self.num.LC
+        return _Fraction(num.quo_ground(lc ** k), {self.num.quo_ground(lc): k})
+
+    def same(self, other: "_Fraction") -> bool:
+        if self.den == other.den:
+            return self.num == other.num
+        den = _lcm(self.den, other.den)
+        return self._scaled_to(den) == other._scaled_to(den)
+
+
+def _lcm(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for f, k in b.items():
+        if out.get(f, 0) < k:
+            out[f] = k
+    return out
+
+
 def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
     """For each ``(…, l, r)`` of ``items``: whether ``l − r`` is 0 as a rational function once opaque applications
     are symbols (see :class:`_Atomizer`). True only when it is; False means "not shown this way".
 
-    Both sides of every entry are converted into one polynomial ring (a fraction field when some denominator occurs)
-    over ℚ in all the symbols that occur, with a memo, so a subexpression shared by several entries is expanded once;
-    equal elements of the ring or field are equal rational functions.
+    Both sides of every entry are converted into fractions (:class:`_Fraction`) over one polynomial ring over ℚ in
+    all the symbols that occur, with a memo, so a subexpression shared by several entries is expanded once; equal
+    fractions are equal rational functions.
     """
     if env._atomizer is None:
         env._atomizer = _Atomizer()
@@ -121,7 +219,6 @@ def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
     gens: set = set()
     seen: set = set()
     bad: set = set()  # infinities and nan: such an entry is never settled here
-    fraction = False
     stack = [x for pair in pairs for x in pair]
     while stack:
         x = stack.pop()
@@ -132,15 +229,14 @@ def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
             bad.add(x)
         elif x.is_Symbol or (not x.args and not x.is_Number):
             gens.add(x)
-        elif x.is_Pow and x.exp.is_Integer and x.exp < 0:
-            fraction = True
         stack.extend(x.args)
-    dom = (FracField if fraction else PolyRing)(sorted(gens, key=sympy.default_sort_key), sympy.QQ)
-    index = dict(zip(sorted(gens, key=sympy.default_sort_key), dom.gens))
+    ordered = sorted(gens, key=sympy.default_sort_key)
+    dom = PolyRing(ordered, sympy.QQ)
+    index = {g: _Fraction(p, {}) for g, p in zip(ordered, dom.gens)}
     memo: dict = {}
     count = [0]
 
-    def conv(x: sympy.Basic):
+    def conv(x: sympy.Basic) -> _Fraction:
         hit = memo.get(x)
         if hit is not None:
             return hit
@@ -148,28 +244,22 @@ def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
         if count[0] % 256 == 0:
             env.check_time()
         if x.is_Rational:
-            out = dom.ground_new(sympy.QQ(int(x.p), int(x.q)))
+            out = _Fraction(dom.ground_new(sympy.QQ(int(x.p), int(x.q))), {})
         elif x in index:
             out = index[x]
         elif x.is_Add:
-            out = dom.zero
+            out = _Fraction(dom.zero, {})
             for a in x.args:
                 out = out + conv(a)
         elif x.is_Mul:
-            out = dom.one
+            out = _Fraction(dom.one, {})
             for a in x.args:
                 out = out * conv(a)
         elif x.is_Pow and x.exp.is_Integer:
             k = int(x.exp)
             if abs(k) > _MAX_EXPAND_POWER and x.base.is_Add:
                 raise _NotRational(str(x))
-            base = conv(x.base)
-            if k < 0:
-                if base == 0:
-                    raise _NotRational("division by zero")
-                out = (dom.one / base) ** (-k)
-            else:
-                out = base ** k
+            out = conv(x.base).power(k, dom.one)
         else:  # a float, an infinity, nan
             raise _NotRational(str(x))
         memo[x] = out
@@ -184,7 +274,7 @@ def _cheap_zeros(items: list, env: ExactEnv) -> list[bool]:
             out.append(True)
             continue
         try:
-            out.append(conv(l) == conv(r))
+            out.append(conv(l).same(conv(r)))
         except _NotRational:
             out.append(False)
     return out

@@ -32,6 +32,10 @@ _LEAVES = (ir.Var, ir.Named, ir.Num, ir.Size, ir.Identity, ir.Zeros, ir.Ones, ir
 #: nodes whose value carries no rounding of its own (inputs, constants, rearrangements, finite differences of
 #: already perturbed evaluations)
 _EXACT = _LEAVES + (ir.Delta, ir.Entry, ir.Derivative)
+#: the largest entry of an array as one C call (``ndarray.max`` is the same reduction behind two Python layers; this
+#: runs once per computed node)
+_MAX = np.maximum.reduce
+_ABS = np.abs
 _LEAVES_T = frozenset(_LEAVES)  # exact types (dispatch is by type(e); the IR node classes are not subclassed)
 _EXACT_T = frozenset(_EXACT)
 
@@ -193,12 +197,12 @@ class _Evaluator(_Differences):
             v = v * (1.0 + MCA_REL * self.mca.uniform(-1.0, 1.0, size=v.shape))
         if t not in _LEAVES_T:
             if v.dtype.kind == "c":
-                mi = float(np.abs(v.imag).max())
-                m = max(float(np.abs(v.real).max()), mi)
+                mi = float(_MAX(_ABS(v.imag).ravel()))
+                m = max(float(_MAX(_ABS(v.real).ravel())), mi)
                 if mi > self.magi:
                     self.magi = mi
             else:
-                m = float(np.abs(v).max())
+                m = float(_MAX(_ABS(v).ravel()))
             if m > self.mag:
                 self.mag = m
         return v
