@@ -692,6 +692,10 @@ def test_trace_repeated_variable_by_occurrences():
     assert sum(line.startswith("∇_w") for line in shown) == 1, shown
     assert [line.split(":")[0] for line in shown[1:4]] == ["through the first w", "through the second w",
                                                           "through the third w"]
+    # a matrix variable too: tr(Xᵀ A X) one occurrence at a time, as the book does
+    d = _derive_text("tr(X^T A X)", "X", "X: n x m, A: n x n")
+    assert _shown(d) == ["f = tr(Xᵀ A X)", "through the first X: A X", "through the second X: Aᵀ X",
+                         "∇_X f = A X + Aᵀ X", "= (A + Aᵀ) X"], _shown(d)
 
 
 def _traces():
@@ -707,7 +711,8 @@ def _traces():
                              ("x^T A x", "x", "A: n x n, x: n"),
                              ("sum((X w - y).^2) + lambda w^T w", "w", "X: N x d, w: d, y: N, lambda: scalar"),
                              ("‖W2 sigma(W1 x) - y‖^2", "W1", "W1: m x n, W2: k x m, x: n, y: k"),
-                             ("log(sum(exp(W x)))", "W", "W: n x m, x: m")]:
+                             ("log(sum(exp(W x)))", "W", "W: n x m, x: m"),
+                             ("tr(X^T A X)", "X", "X: n x m, A: n x n"), ("tr(X B X)", "X", "X: n x n, B: n x n")]:
         out.append((text, _derive_text(text, wrt, given)))
     for info in list_theorems():
         _i, text = load(info.name)
@@ -756,7 +761,7 @@ def test_every_equation_of_a_lecture_trace_is_true_as_written():
         if not any(s.label and s.label[0] != "part" for s in d.steps):
             continue  # the composer's trace: its steps are rule applications, checked by tests/test_rules.py
         for (lhs, rhs), s in _claims(d):
-            ok, _cx = run_numeric(lhs, rhs, (), 5.0, 0)
+            ok, _cx = run_numeric(lhs, rhs, (), 20.0, 0)  # a loaded machine: time enough
             assert ok.status == "equal", f"{name}: step {s.rule} {to_text(rhs)}: {ok.detail}"
             if checked % 5 == 0:
                 ex, _ = run_exact(lhs, rhs, (), 10.0, 0)

@@ -28,7 +28,7 @@ from matcalc.engine.simplify import Simplifier
 from matcalc.engine.textbook import textbook_and_rules
 from matcalc.shapes import is_scalar
 
-__all__ = ["lecture_steps", "ORDINALS"]
+__all__ = ["lecture_steps", "hessian_steps", "ORDINALS"]
 
 _MAX_NODES = 400  # larger expressions keep the composer's trace (the skeleton is for a reader)
 _MAX_OCCURRENCES = 6
@@ -56,6 +56,29 @@ def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str,
         return lec.steps()
     except (MatcalcError, RecursionError):
         return None
+
+
+def hessian_steps(grad, jac) -> list[Step]:
+    """The Hessian's trace: the gradient's steps, ``∇²f = J_x(∇_x f)`` (the Jacobian of the gradient), and that
+    Jacobian in one step that lists its rules — each row true as written. ``grad`` is the derivation of the
+    gradient, ``jac`` that of its Jacobian (the composer's; its rule applications are summarised, not shown).
+
+    After the lecture's trace of the gradient the Hessian row is named after its ``f`` (``∇²_x f``); after the
+    composer's it is the plain equation ``∇²_x (…) = J_x(…)`` and the Jacobian's row continues it.
+    """
+    head = Derivative(grad.expr, grad.wrt, "hessian")
+    of_grad = Derivative(grad.result, grad.wrt, "jacobian")
+    steps = list(grad.steps)
+    why = "; ".join(_rules_of(jac)) or "the Jacobian"  # its derivative rules: the rewrites between are not shown
+    note = "the Hessian is the Jacobian of the gradient"
+    defs = next((s.defs for s in steps if s.label[:1] == ("defs",) and s.defs), ())
+    if defs:  # the lecture's trace: f is named in its first row
+        steps.append(Step("hessian", head, of_grad, note, label=("hessian", defs[0], grad.wrt), claim=(head, of_grad)))
+        steps.append(Step("jacobian", of_grad, jac.result, why, label=("same",)))
+    else:
+        steps.append(Step("hessian", head, of_grad, note))
+        steps.append(Step("jacobian", of_grad, jac.result, why))
+    return steps
 
 
 def _kids(x: Expr) -> tuple[Expr, ...]:
@@ -235,10 +258,10 @@ class _Lecture:
         matrix = wrt.shape[1] != 1
         if matrix and (self.kind not in ("d", "grad") or (self.kind == "d" and self.layout == "numerator")):
             return None
-        if matrix and _nonlinear(cuts[-1] if cuts else expr, self._wrt_node(dep), dep):
-            return None
         if not cuts:
-            return self.one_link(dep)
+            return self.one_link(dep)  # a matrix too: one occurrence at a time (tr(Xᵀ A X))
+        if matrix and _nonlinear(cuts[-1], self._wrt_node(dep), dep):
+            return None
         return self.chain(cuts, matrix)
 
     def _wrt_node(self, dep) -> Expr:

@@ -88,6 +88,9 @@ def label_of(s, fmt: str = "text") -> str | None:
     if lab[0] == "grad":
         top, by = _name(lab[1], fmt), _name(lab[2], fmt)
         return f"\\nabla_{{{by}}} {top}" if tex else f"∇_{by} {top}"
+    if lab[0] == "hessian":
+        top, by = _name(lab[1], fmt), _name(lab[2], fmt)
+        return f"\\nabla^{{2}}_{{{by}}} {top}" if tex else f"∇²_{by} {top}"
     if lab[0] == "part":  # the composer's reverse mode: one use's contribution to the gradient by a shared node
         top, by = _name(lab[1], fmt), _name(lab[2], fmt)
         if tex:
