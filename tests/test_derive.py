@@ -729,10 +729,62 @@ def test_no_step_changes_nothing_and_no_tautology():
         for prev, s in zip(shown, shown[1:]):
             if s.label[:1] not in (("through",), ("defs",)):  # contributions may agree; definitions are no step
                 assert s.after != prev.after, f"{name}: a step that changes nothing: {equation_text(s)}"
+                # nor one that only looks different to the engine: the reader sees the same line twice
+                assert equation_text(s) != equation_text(prev), f"{name}: the same line twice: {equation_text(s)}"
+                if equation_text(s).lstrip().startswith("= "):
+                    assert to_text(s.after) != to_text(prev.after), f"{name}: says nothing: {equation_text(s)}"
         for s in shown:
             left, _, right = equation_text(s).partition(" = ")
             assert left.strip() != right.strip(), f"{name}: a tautology: {equation_text(s)}"
             assert not (s.before is not None and s.before == s.after), f"{name}: {equation_text(s)}"
+
+
+def test_display_drops_only_rows_the_reader_cannot_tell_apart():
+    """A rewrite whose two sides print the same ((A B) C and A B C) is no row; one that prints differently is; the
+    composer's last chain-rule row restating the row before it is dropped, a different equation kept."""
+    from matcalc.engine.compose import Step
+    from matcalc.render.steps import display_steps, equation_text
+
+    B, C = V("B", "n", "n"), V("C", "n", "n")
+    nested, flat = mm(mm(A, B), C), mm(A, B, C)
+    assert to_text(nested) == to_text(flat) and nested != flat
+    head = ir.Derivative(mm(T(xn), A, xn), xn, "grad")
+    steps = [Step("x", head, nested, "a rule"), Step("simplify", nested, flat, "(A B) C = A B C")]
+    assert [equation_text(s) for s in display_steps(steps)] == [equation_text(steps[0])]
+    squared = mm(A, A, C)
+    steps = [Step("x", head, mm(mm(A, A), C), "a rule"), Step("simplify", mm(mm(A, A), C), squared, "A A")]
+    assert len(display_steps(steps)) == 1  # (A A) C → A A C prints the same: dropped; a visible rewrite is kept
+    steps.append(Step("simplify", squared, ir.MatMul((ir.Power(A, 2), C)), "A A = A^2"))
+    shown = [equation_text(s).strip() for s in display_steps(steps)]
+    assert len(shown) == 2 and shown[-1] == "= A^2 C", shown
+    again = ir.Derivative(mm(T(xn), A, xn), xn, "grad")
+    steps = [Step("x", head, nested, "a rule"), Step("chain-rule", again, flat, "chain rule")]
+    assert len(display_steps(steps)) == 1
+    other = ir.Derivative(mm(T(xn), xn), xn, "grad")  # a different left side: a different equation, kept
+    steps = [Step("x", head, nested, "a rule"), Step("chain-rule", other, flat, "chain rule")]
+    assert len(display_steps(steps)) == 2
+
+
+def test_notes_cite_the_clause_that_fired():
+    """A sum's rewrite cites what happened to it: a zero term dropped (0 + A = A), like terms collected, a nested sum
+    flattened (which prints the same, so a trace does not cite it); the ridge trace's algebra cites no zero term."""
+    from matcalc.engine.simplify import Simplifier, visible
+
+    def whys(e):
+        s = Simplifier(record=True)
+        s.go(e)
+        return [r[3] for r in s.steps if visible(r[1], r[2])]
+
+    zero = ir.Add((xn, ir.Zeros(xn.shape)))
+    assert whys(zero) == ["0 + A = A"]
+    like = ir.Add((mm(A, xn), mm(A, xn)))
+    assert "0 + A = A" not in whys(like) and any("a A + b A" in w for w in whys(like)), whys(like)
+    assert not visible(ir.Add((ir.Add((xn, y)), xn)), ir.Add((xn, y, xn)))
+    assert visible(zero, xn)
+    d = _derive_text("sum((X w - y).^2) + lambda w^T w", "w", "X: N x d, w: d, y: N, lambda: scalar")
+    algebra = [s for s in d.steps if s.rule == "algebra"]
+    assert algebra and all("0 + A" not in s.note for s in algebra), [s.note for s in algebra]
+    assert any("a A + b A = (a + b) A" in s.note for s in algebra)
 
 
 def _claims(d):

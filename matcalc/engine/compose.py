@@ -22,7 +22,7 @@ from matcalc.errors import MatcalcError
 from matcalc.ir import Add, Derivative, Expr, Identity, Named, Num, Transpose, Var, children, rebuild
 from matcalc.engine.build import col, mm, unvec
 from matcalc.engine.rules import UnsupportedDerivative, fused_operand, rule_for
-from matcalc.engine.simplify import Simplifier
+from matcalc.engine.simplify import Simplifier, visible
 from matcalc.shapes import is_scalar
 
 __all__ = ["Step", "Derivation", "Tracer", "rewrite_why", "intern", "node_count", "matcher", "links", "reverse", "reverse_many", "forward",
@@ -166,7 +166,7 @@ class Tracer:
         if out is e or out == e:
             return out
         # one grouped step of algebra, listing each rule that fired once (in the order they fired)
-        whys = list(dict.fromkeys(rewrite_why(*r) for r in new))
+        whys = list(dict.fromkeys(rewrite_why(*r) for r in new if visible(r[1], r[2])))
         self.steps.append(Step("simplify", e, out, "; ".join(whys) or "the same rewrites, on the shared parts"))
         return out
 

@@ -24,7 +24,7 @@ from matcalc.errors import MatcalcError
 from matcalc.ir import Derivative, Expr, MatMul, Named, Transpose, Var, children, rebuild
 from matcalc.engine.compose import Step, matcher, rewrite_why
 from matcalc.engine.rules import fused_operand
-from matcalc.engine.simplify import Simplifier
+from matcalc.engine.simplify import Simplifier, visible
 from matcalc.engine.textbook import textbook_and_rules
 from matcalc.shapes import is_scalar
 
@@ -222,7 +222,7 @@ class _Lecture:
             if _size(out) < _size(best):
                 best, best_whys = out, len(s.steps)
                 whys.append(DISTRIBUTE)
-        whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps[:best_whys]]
+        whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps[:best_whys] if visible(r[1], r[2])]
         book, book_whys = textbook_and_rules(best)  # the textbook's form (never larger), as the result has it
         if book != best:
             best = book
@@ -501,6 +501,11 @@ def _replace_named(e: Expr, name: str, by: Expr) -> Expr:
     return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
 
 
+#: rewrites too plain to cite for a one-step derivative (their intermediate forms are never shown)
+_TIDY = ("I A = A", "1 ⊙ A = A", "(A B) C = A B C", "(Aᵀ)ᵀ = A", "expanding 0 or 1", "a 1×1 term", "0 + A = A",
+         "(A + B) + C")
+
+
 def _all_rules_of(derivation) -> list[str]:
     """The derivative rules a derivation used, then the rewrites that fired (first clause of each, each once)."""
     from matcalc.engine.rules import RULES
@@ -509,7 +514,7 @@ def _all_rules_of(derivation) -> list[str]:
     for s in derivation.steps:
         if s.rule not in RULES and s.rule not in ("chain-rule", "shared-subexpression", "expand-derivatives", "layout"):
             why = (s.note or s.rule).split(";")[0].strip()
-            if why and why not in out and not why.startswith("the same rewrites"):
+            if why and why not in out and not why.startswith("the same rewrites") and not why.startswith(_TIDY):
                 out.append(why)
     return out
 

@@ -38,7 +38,7 @@ from matcalc.engine.monomials import (
     collect, expand_sigma_prime, from_mono, from_poly, had_list, had_of, has_sigma_prime, inverted, is_sigma_prime,
     poly, scalar_mono,
 )
-from matcalc.engine.simplify import RewriteRule, Simplifier, _describe, all_rules
+from matcalc.engine.simplify import RewriteRule, Simplifier, _describe, all_rules, visible
 from matcalc.shapes import is_scalar
 
 __all__ = ["use_names", "textbook", "textbook_pass", "textbook_and_rules", "size", "is_known_symmetric",
@@ -387,6 +387,51 @@ TEXTBOOK_RULES: list[RewriteRule] = [
 ]
 
 
+def _why(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
+    """The statement of the one clause of a textbook rule that rewrote ``x`` (the trace cites what it did)."""
+    if rule.fn is r_inverse:
+        match x:
+            case Inverse(arg=Inverse()):
+                return rule.name, "(A⁻¹)⁻¹ = A"
+            case Inverse(arg=Transpose()):
+                return rule.name, "(Aᵀ)⁻¹ = A⁻ᵀ"
+            case Inverse(arg=Identity()):
+                return rule.name, "I⁻¹ = I"
+            case Power(base=Transpose()):
+                return rule.name, "(Aᵀ)^k = (A^k)ᵀ"
+            case Power(base=Inverse()):
+                return rule.name, "(A⁻¹)^k = A^-k"
+            case MatMul() if isinstance(out, Identity) or size(out) < size(x) - 2:
+                return rule.name, "A A⁻¹ = I"
+            case MatMul():
+                return rule.name, "A^j A^k = A^(j+k)"
+    if rule.fn is r_logistic:
+        match x:
+            case Apply(fn="sigma", order=1):
+                return rule.name, "σ'(−u) = σ'(u)"
+            case HadDiv() | Hadamard() if isinstance(out, Apply) and not isinstance(out.arg, Neg):
+                return rule.name, "exp(v) / (1 + exp(v)) = σ(v)"
+            case Hadamard():
+                return rule.name, "exp(−v) ⊙ σ(v) = σ(−v)" if not any(
+                    isinstance(f, EPower) for f in had_list(x)) else "exp(v) / (1 + exp(v)) = σ(v)"
+        return rule.name, "1 / (1 + exp(v)) = σ(−v)"
+    if rule.fn is r_constants:
+        match x:
+            case Sum():
+                return rule.name, "sum(I ⊙ A) = tr(A)" if isinstance(out, Trace) else "1ᵀ v = sum(v)"
+            case MatMul():
+                return rule.name, "1ᵀ v = sum(v)"
+            case Apply(fn="exp"):
+                return rule.name, "exp(0) = 1"
+            case Apply(fn="log"):
+                return rule.name, "log(1) = 0"
+            case Det() | LogDet():
+                return rule.name, "det(I) = 1"
+            case Diag():
+                return rule.name, "diag(0) = 0"
+    return _describe(rule, x, out)
+
+
 def _sigma_sandwich(e: Expr) -> Expr | None:
     """``Mᵀ diag(σ'(u)) M`` (a Hessian's form) written ``Mᵀ diag(σ(u) ⊙ (1 − σ(u))) M``, as the books print it."""
     if not isinstance(e, MatMul) or not is_known_symmetric(e):
@@ -533,7 +578,7 @@ class TextbookPass(Simplifier):
                     return x
                 if out.shape != x.shape:
                     raise AssertionError(f"textbook rule {rule.name} changed a shape: {x.shape} → {out.shape}")
-                name, why = _describe(rule, x, out)
+                name, why = _why(rule, x, out)
                 self.steps.append((name, x, out, why))
                 x = self.go(out, fresh=True)
                 rules = self.rules
@@ -571,8 +616,8 @@ def textbook_and_rules(e: Expr, s: TextbookPass | None = None) -> tuple[Expr, li
     if size(out) > size(e):
         return e, []
     whys: list[str] = []
-    for _name, _before, _after, why in s.steps[first:]:
-        if why not in whys:
+    for _name, before, after, why in s.steps[first:]:
+        if why not in whys and visible(before, after):
             whys.append(why)
     return _subtractions(out, s.presented), whys
 

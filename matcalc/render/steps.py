@@ -46,6 +46,15 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
         drop_repeats: drop a step whose result equals the previous one (the LaTeX view merges such rows itself).
     """
     out: list[ShownStep] = []
+    texts: dict[int, str] = {}
+
+    def text(e: ir.Expr) -> str:
+        from matcalc.printing import to_text
+
+        if id(e) not in texts:
+            texts[id(e)] = to_text(e)
+        return texts[id(e)]
+
     for s in steps:
         step = ShownStep(s.rule, s.before, s.after, s.note or s.rule, getattr(s, "label", ()), getattr(s, "defs", ()))
         if out:
@@ -53,6 +62,13 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
             is_rewrite = not isinstance(step.before, ir.Derivative) and not step.label
             if step.after == prev.after and not step.label and (drop_repeats or is_rewrite):
                 continue  # a step that changes nothing (a rewrite with no effect, a chain of one link)
+            continues = is_rewrite or step.label[:1] == ("same",) or (step.rule == "algebra" and not step.label)
+            if (drop_repeats and continues and step.after is not None and prev.after is not None
+                    and prev.label[:1] not in (("defs",), ("through",)) and text(step.after) == text(prev.after)):
+                continue  # a rewrite the reader cannot see: it prints as the line before it
+            if (drop_repeats and isinstance(step.before, ir.Derivative) and isinstance(prev.before, ir.Derivative)
+                    and not step.label and not prev.label and equation_text(step) == equation_text(prev)):
+                continue  # the same equation again (the composer's last chain-rule row restating the one before)
             if (is_rewrite and _tidy(step) and step.before == prev.after
                     and (_has_double_transpose(prev.after) or prev.rule == "chain-rule")):
                 first = prev.note.split(";")[0].strip()
