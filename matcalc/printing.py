@@ -606,7 +606,8 @@ class _Printer:
         return _P(self.d_prefix(e.wrt) + body.s, DERIV, DERIV, prefix=True)
 
     def d_prefix(self, w: Expr) -> str:
-        return "d/d" + self.wrt(w) + " "
+        p = self.p(w)  # d/d(a - y), never d/da - y
+        return "d/d" + (p.s if p.prec >= POSTFIX else self.paren(p.s)) + " "
 
 
 class _TextPrinter(_Printer):
@@ -645,6 +646,10 @@ class _LatexPrinter(_Printer):
 
     def paren(self, s: str) -> str:
         return "\\left(" + s + "\\right)"
+
+    def wrt(self, w: Expr) -> str:
+        p = self.p(w)  # a compound variable is bracketed: \partial (a - y), J_{(W x)}, never \partial a - y
+        return p.s if p.prec >= POSTFIX else self.paren(p.s)
 
     def call(self, fn: str, args: list[str]) -> str:
         return fn + "\\left(" + ", ".join(args) + "\\right)"

@@ -722,3 +722,20 @@ def test_show_an_expanded_scalar():
     assert [(k["op"], k["text"], k["shape"]) for k in tree["children"]] == [("var", "y", "n×1"), ("expand", "c", "n×1")]
     assert tree["children"][1]["children"][0]["shape"] == "scalar"
     assert "expand  n×1   c\n" in _plain(show_tree(e))
+
+
+def test_a_compound_variable_of_differentiation_is_bracketed():
+    """∂/∂(a − y), J_{(W x)}, ∇²_{(a − y)}: the variable is one bracketed group; a plain one is not bracketed."""
+    from matcalc import ir
+    from matcalc.printing import to_latex, to_text
+
+    a, y = ir.Var("a", ("n", 1)), ir.Var("y", ("n", 1))
+    u = ir.Add((a, ir.Neg(y)))
+    f = ir.Sum(ir.EPower(u, Fraction(2)))
+    for kind, head in (("d", "\\frac{\\partial}{\\partial "), ("jacobian", "\\mathrm{J}_{"),
+                       ("hessian", "\\nabla^{2}_{"), ("grad", "\\nabla_{")):
+        assert to_latex(ir.Derivative(f, u, kind)).startswith(head + "\\left(a - y\\right)"), kind
+        assert to_latex(ir.Derivative(f, a, kind)).startswith(head + "a"), kind
+        assert not to_latex(ir.Derivative(f, a, kind)).startswith(head + "\\left("), kind
+    assert to_text(ir.Derivative(f, u, "d")).startswith("d/d(a - y) ")
+    assert to_text(ir.Derivative(f, a, "d")).startswith("d/da ")
