@@ -149,7 +149,8 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             g = grads.get(i)
             g = ir.Zeros(wrt.shape) if g is None else g
             if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props) and g.shape[0] != 1:
-                g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add((g, ir.Transpose(g))))
+                pair = (g.arg, g) if isinstance(g, ir.Transpose) else (g, ir.Transpose(g))  # B + Bᵀ, not Bᵀ + B
+                g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add(pair))
             raws.append(layout_scalar(g, kind, layout))
             notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
                          "like each node)")

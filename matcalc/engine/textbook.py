@@ -27,7 +27,7 @@ are seen through and written again where their values remain. The rules, each ``
 from __future__ import annotations
 
 from fractions import Fraction
-from math import gcd
+from math import gcd, lcm
 
 from matcalc.ir import (
     Add, Apply, Broadcast, Det, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, Kron, LogDet, MatMul,
@@ -309,9 +309,9 @@ def r_common_scalar(e: Expr) -> Expr | None:
         if all(j > 0 for j in ks) or all(j < 0 for j in ks):
             common.append([b, min(ks) if ks[0] > 0 else max(ks)])
     cs = [c for c, _, _ in monos]
-    g = Fraction(1)
-    if all(c.denominator == 1 for c in cs):
-        g = Fraction(abs(gcd(*[int(c) for c in cs]))) or Fraction(1)
+    # the largest number of which every coefficient is a whole multiple: gcd of the numerators over the lcm of the
+    # denominators (2 and 4 → 2; ½ and ½ → ½)
+    g = Fraction(abs(gcd(*[c.numerator for c in cs])), lcm(*[c.denominator for c in cs])) or Fraction(1)
     if not common and g == 1:
         return None
     terms = []
@@ -448,8 +448,9 @@ def _sigma_sandwich(e: Expr) -> Expr | None:
 
 
 def _present(x: Expr) -> Expr | None:
-    """One node as the book prints it (same size): ``a + (−2 y)`` → ``a − 2 y``, ``2 (s A)`` → ``2 s A``,
-    ``2 (A / N)`` → ``(2 / N) A``, Hessian sandwiches with ``σ ⊙ (1 − σ)``."""
+    """One node as the book prints it (same size, or one node more): ``a + (−2 y)`` → ``a − 2 y``, ``2 (s A)`` →
+    ``2 s A``, ``2 (A / N)`` → ``(2 / N) A``, Hessian sandwiches with ``σ ⊙ (1 − σ)``, the transpose of a product of
+    named matrices as the product of their transposes (``(X B)ᵀ`` → ``Bᵀ Xᵀ``)."""
     match x:
         case Add(args=args) if any(isinstance(a, Scale) and isinstance(a.scalar, Num) and a.scalar.value < 0
                                    for a in args):
@@ -462,7 +463,26 @@ def _present(x: Expr) -> Expr | None:
             return Scale(Div(Num(c), s), a) if c > 0 else Neg(Scale(Div(Num(-c), s), a))
         case MatMul():
             return _sigma_sandwich(x)
+        case Transpose(arg=MatMul(args=args)) if 1 not in x.shape and all(
+                isinstance(a, Var) or isinstance(a, Transpose) and isinstance(a.arg, Var) for a in args):
+            return MatMul(tuple(_t(a) for a in reversed(args)))  # (X B)ᵀ → Bᵀ Xᵀ, as the book writes it
     return None
+
+
+def _halves(e: Expr) -> Expr:
+    """A fractional factor of a whole result or of one of its terms as a divisor: ``0.5 (Bᵀ + B)`` → ``(Bᵀ + B) / 2``,
+    as the book writes it (not inside a product, where ``/ 2 x`` would not read as one)."""
+    match e:
+        case Scale(scalar=Num(value=c), arg=a) if c.denominator > 1 and not is_scalar(a.shape):
+            top = a if c.numerator == 1 else Neg(a) if c.numerator == -1 else Scale(Num(Fraction(c.numerator)), a)
+            return Div(top, Num(Fraction(c.denominator)))
+        case Neg(arg=a):
+            inner = _halves(a)
+            return e if inner is a else Neg(inner)
+        case Add(args=args):
+            new = tuple(_halves(t) for t in args)
+            return e if all(x is y for x, y in zip(new, args)) else Add(new)
+    return e
 
 
 def _subtractions(e: Expr, memo: dict | None = None) -> Expr:
@@ -619,7 +639,11 @@ def textbook_and_rules(e: Expr, s: TextbookPass | None = None) -> tuple[Expr, li
     for _name, before, after, why in s.steps[first:]:
         if why not in whys and visible(before, after):
             whys.append(why)
-    return _subtractions(out, s.presented), whys
+    shown = _subtractions(out, s.presented)
+    halved = _halves(shown)
+    if halved is not shown:
+        whys.append("c A / d for a fraction c/d (0.5 A = A / 2)")
+    return halved, whys
 
 
 def textbook(e: Expr) -> Expr:

@@ -187,7 +187,7 @@ class DerivationView:
                     self.notes.append(s.note)
                 continue
             try:
-                continues = prev_after is not None and before == prev_after
+                continues = prev_after is not None and (before == prev_after or s.cont)
             except RecursionError:
                 continues = False
             if continues:

@@ -32,6 +32,7 @@ class ShownStep:
     note: str
     label: tuple = ()
     defs: tuple = ()
+    cont: bool = False  # the same left side as the step before: shown as a continuation, `= …`
 
 
 def _has_double_transpose(e: ir.Expr) -> bool:
@@ -75,6 +76,9 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
                 tidy = step.note.split(";")[0].strip()
                 out[-1] = ShownStep(prev.rule, prev.before, step.after, f"{first} · {tidy}")
                 continue
+        if (out and not step.label and not out[-1].label and isinstance(step.before, ir.Derivative)
+                and step.before == out[-1].before):
+            step = ShownStep(step.rule, step.before, step.after, step.note, cont=True)  # the same left side: `= …`
         out.append(step)
     return out
 
@@ -148,7 +152,7 @@ def equation_text(s) -> str:
     lhs = label_of(s)
     if lhs is not None:
         return f"{lhs} {to_text(after)}" if lhs.endswith(":") else f"{lhs} = {to_text(after)}"
-    if getattr(s, "rule", "") == "algebra" or tuple(getattr(s, "label", ()))[:1] == ("same",):
+    if getattr(s, "rule", "") == "algebra" or tuple(getattr(s, "label", ()))[:1] == ("same",) or getattr(s, "cont", 0):
         return f"  = {to_text(after)}"
     if isinstance(before, ir.Derivative) and before.kind == "hessian":
         return f"∇²_{_name(before.wrt, 'text')} {_name(before.expr, 'text')} = {to_text(after)}"
