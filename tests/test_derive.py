@@ -765,6 +765,48 @@ def test_display_drops_only_rows_the_reader_cannot_tell_apart():
     assert len(display_steps(steps)) == 2
 
 
+def test_composer_rows_by_a_variable_are_the_whole_derivative():
+    """In the composer's trace, a row written ``∇_x f = …`` (or ``∇_xᵀ f``) is the whole derivative; a contribution
+    through one use is labelled as a part, and one through a node whose variable is also used elsewhere (xᵀ in
+    xᵀ A x) as such. Each labelled-as-whole row by a variable is checked numerically, and refuted when doubled."""
+    from matcalc.lang import read_expr
+    from matcalc.render.steps import display_steps, equation_text
+    from matcalc.verify.judge import run_numeric
+
+    e, env = read_expr("x^T A x", given="A: n x n, x: n")
+    d = differentiate(e, env.vars["x"], lecture=False)
+    shown = [equation_text(s) for s in display_steps(d.steps)]
+    assert shown[:2] == ["∇_xᵀ (xᵀ A x), the other uses held fixed: (A x)ᵀ",
+                         "one use's part of ∇_x (xᵀ A x): (xᵀ A)ᵀ"], shown
+    assert "∇_x (xᵀ A x) = A x" not in shown and "∇_x (xᵀ A x) = A x + Aᵀ x" in shown
+    checked = 0
+    for text, wrt, given in [("x^T A x", "x", "A: n x n, x: n"), ("log(det(X^T X))", "X", "X: n x m"),
+                             ("tr(X B X)", "X", "X: n x n, B: n x n"), ("sum((X X).^2)", "X", "X: n x n"),
+                             ("sum(exp(W x) .* (W x))", "W", "W: n x m, x: m")]:
+        e, env = read_expr(text, given=given)
+        v = env.vars[wrt]
+        whole = []
+        for s in display_steps(differentiate(e, v, lecture=False).steps):
+            b = s.before
+            if isinstance(b, ir.Derivative) and not s.label and b.expr == e and b.wrt in (v, ir.Transpose(v)):
+                whole.append(s)
+        assert whole, text
+        for s in whole:
+            lhs = s.before if isinstance(s.before.wrt, ir.Var) else ir.Transpose(ir.Derivative(e, v, "grad"))
+            ok, _ = run_numeric(lhs, s.after, (), 20.0, 0)
+            assert ok.status == "equal", (text, equation_text(s), ok.detail)
+            bad, _ = run_numeric(lhs, Scale(Num(2), s.after), (), 20.0, 0)
+            assert bad.status == "different", (text, equation_text(s))
+            checked += 1
+    assert checked >= 5
+    # a node that holds every use of the variable is a whole derivative (∇ by Xᵀ X in log det(Xᵀ X)): no label
+    e, env = read_expr("log(det(X^T X))", given="X: n x m")
+    rows = display_steps(differentiate(e, env.vars["X"], lecture=False).steps)
+    assert any(isinstance(s.before, ir.Derivative) and s.before.wrt.__class__ is ir.MatMul and not s.label
+               for s in rows)
+    assert any(s.label[:1] == ("held",) for s in rows)
+
+
 def test_notes_cite_the_clause_that_fired():
     """A sum's rewrite cites what happened to it: a zero term dropped (0 + A = A), like terms collected, a nested sum
     flattened (which prints the same, so a trace does not cite it); the ridge trace's algebra cites no zero term."""
@@ -810,7 +852,7 @@ def test_every_equation_of_a_lecture_trace_is_true_as_written():
 
     checked = 0
     for name, d in _traces():
-        if not any(s.label and s.label[0] != "part" for s in d.steps):
+        if not any(s.label and s.label[0] not in ("part", "held") for s in d.steps):
             continue  # the composer's trace: its steps are rule applications, checked by tests/test_rules.py
         for (lhs, rhs), s in _claims(d):
             ok, _cx = run_numeric(lhs, rhs, (), 20.0, 0)  # a loaded machine: time enough

@@ -218,6 +218,7 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
         if dep[id(x)] and not is_leaf(x):
             for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
                 fan[id(k)] = fan.get(id(k), 0) + 1
+    held = _not_whole(expr, order, dep, which)
     adj: dict[int, list[Expr]] = {id(expr): [Num(1)]}
     found: dict = {}
     for x in reversed(order):
@@ -244,10 +245,41 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
                 raise UnsupportedDerivative(f"no reverse-mode rule for {rule.name}")
             gk = rule.vjp(x, g, i)
             # a node used several times gets one contribution per use: labelled as a part, never as the whole
-            label = ("part", expr, k) if fan.get(id(k), 0) > 1 else ()
+            # (an operand such as xᵀ in xᵀ A x, used once but with x used elsewhere too: the others held fixed)
+            label = ("part", expr, k) if fan.get(id(k), 0) > 1 else ("held", expr, k) if id(k) in held else ()
             steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note, label=label))
             adj.setdefault(id(k), []).append(tracer.simplify(gk))
     return {k: v[0] if len(v) == 1 else tracer.simplify(Add(tuple(v))) for k, v in found.items()}
+
+
+def _not_whole(expr: Expr, order: list, dep: dict, which) -> set[int]:
+    """The dependent nodes ``k`` through which only some of the paths from ``expr`` to a variable pass (``xᵀ`` in
+    ``xᵀ A x``): the adjoint of such a node is not the whole derivative by what it contains. A node passes all of
+    a variable's paths when (paths from ``expr`` to it) × (its paths to the variable) = all of the variable's paths.
+    """
+    into: dict[int, int] = {id(expr): 1}  # paths from expr to each node
+    for x in reversed(order):
+        n = into.get(id(x), 0)
+        if not n or which(x) is not None or not dep[id(x)]:
+            continue
+        for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
+            if dep[id(k)]:
+                into[id(k)] = into.get(id(k), 0) + n
+    down: dict[int, dict] = {}  # paths from each node to each variable
+    for x in order:
+        if not dep[id(x)]:
+            continue
+        key = which(x)
+        if key is not None:
+            down[id(x)] = {key: 1}
+            continue
+        acc: dict = {}
+        for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
+            for v, c in down.get(id(k), {}).items():
+                acc[v] = acc.get(v, 0) + c
+        down[id(x)] = acc
+    total = down.get(id(expr), {})
+    return {i for i, counts in down.items() if i in into and any(into[i] * c != total[v] for v, c in counts.items())}
 
 
 def links(x: Expr):

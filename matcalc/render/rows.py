@@ -153,7 +153,7 @@ class DerivationView:
         from matcalc.render.steps import definitions, display_steps, label_of
 
         shown = display_steps(derivation.steps, drop_repeats=False)
-        self.lecture = any(s.label and s.label[0] != "part" for s in shown)
+        self.lecture = any(s.label and s.label[0] not in ("part", "held") for s in shown)
         for i, s in enumerate(shown, 1):
             if self.lecture:  # the lecture's steps: each row numbered, its rules in the legend under its number
                 label = f"({i})"
@@ -174,7 +174,7 @@ class DerivationView:
             if s.rule not in seen:
                 seen.add(s.rule)
                 self.legend.append((label, s.note or ""))
-            if s.label and s.label[0] == "part":  # one use's contribution: not an equation for the whole gradient
+            if s.label and s.label[0] in ("part", "held"):  # one use's contribution: not an equation for the whole gradient
                 entries.append([label_of(s, "latex"), to_latex(s.after), [label], "\\quad "])
                 prev_after, last_lhs = s.after, None
                 continue

@@ -74,7 +74,8 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
                     and (_has_double_transpose(prev.after) or prev.rule == "chain-rule")):
                 first = prev.note.split(";")[0].strip()
                 tidy = step.note.split(";")[0].strip()
-                out[-1] = ShownStep(prev.rule, prev.before, step.after, f"{first} · {tidy}")
+                out[-1] = ShownStep(prev.rule, prev.before, step.after, f"{first} · {tidy}", prev.label, prev.defs,
+                                    prev.cont)  # the merged row keeps what its left side is (one use's part)
                 continue
         if (out and not step.label and not out[-1].label and isinstance(step.before, ir.Derivative)
                 and step.before == out[-1].before):
@@ -116,6 +117,11 @@ def label_of(s, fmt: str = "text") -> str | None:
         if tex:
             return f"\\text{{one use's part of }} \\nabla_{{{by}}} {top}\\text{{:}}"
         return f"one use's part of ∇_{by} {top}:"
+    if lab[0] == "held":  # the composer's reverse mode: a node whose variables are also used elsewhere
+        top, by = _name(lab[1], fmt), _name(lab[2], fmt)
+        if tex:
+            return f"\\nabla_{{{by}}} {top}\\text{{, the other uses held fixed:}}"
+        return f"∇_{by} {top}, the other uses held fixed:"
     if lab[0] == "through":
         k, name = lab[1], lab[2]
         from matcalc.engine.lecture import ORDINALS
