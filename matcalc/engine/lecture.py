@@ -243,11 +243,14 @@ class _Lecture:
         chain = _dominators(expr, self.is_wrt, dep)
         fused = {id(x.base) for x in chain if fused_operand(x) is not None}
         chain = [x for x in chain if id(x) not in fused]  # ‖u‖² is one map of u (its rule skips the norm)
+        matrix = wrt.shape[1] != 1
         cuts: list[Expr] = []  # the dominators named, from the output down (the output and the variable excluded)
         top = chain[0]
         for lower in chain[1:]:
             if self.is_wrt(lower):
                 break
+            if matrix and not isinstance(lower, Named) and 1 not in lower.shape:
+                continue  # by a matrix: a matrix inside a link is not named (log det(Xᵀ X): u = det(Xᵀ X))
             if isinstance(lower, Named) or _nonlinear(top, lower, dep):
                 cuts.append(lower)
                 top = lower
@@ -255,13 +258,12 @@ class _Lecture:
             return None  # a deep network: the composer's trace, linear in the depth
         if any(c.shape[0] != 1 and c.shape[1] != 1 for c in cuts):
             return None  # a matrix in the middle: Jacobians of vecs do not read like the book
-        matrix = wrt.shape[1] != 1
         if matrix and (self.kind not in ("d", "grad") or (self.kind == "d" and self.layout == "numerator")):
             return None
         if not cuts:
             return self.one_link(dep)  # a matrix too: one occurrence at a time (tr(Xᵀ A X))
-        if matrix and _nonlinear(cuts[-1], self._wrt_node(dep), dep):
-            return None
+        if matrix and cuts[-1].shape != (1, 1) and _nonlinear(cuts[-1], self._wrt_node(dep), dep):
+            return None  # the last link by a matrix: linear in it (u = W x − y), or a scalar (u = det(X))
         return self.chain(cuts, matrix)
 
     def _wrt_node(self, dep) -> Expr:
@@ -367,7 +369,7 @@ class _Lecture:
         """The last link ``u = u(W)`` is linear in W: ``du`` in the note, the gradient by the vjp of that map."""
         W = self.wrt
         dW = Var("d" + W.name, W.dims)
-        du = _differential(u.value, self.is_wrt, dW)
+        linear = not _nonlinear(u.value, self._wrt_node(_reach(u.value, self.is_wrt)), _reach(u.value, self.is_wrt))
         # ∇_W f for f = row u(W) with row fixed: the engine's gradient of a linear function of W
         # ∂f/∂u is held fixed: its names by plain variables while the gradient is taken, then put back
         held = {x.name: x for x in ir.walk(row) if isinstance(x, Named)}
@@ -379,8 +381,15 @@ class _Lecture:
         grad = g.result
         for name, nm in held.items():
             grad = _substitute_var(grad, name, nm)
-        note = (f"{u.name} = {_txt(u.value)} is linear in {W.name}: d{u.name} = {_txt(du)}, so "
-                f"df = (∂f/∂{u.name}) d{u.name} = tr(Gᵀ d{W.name}) with G the gradient (aᵀ B c = tr(c aᵀ B))")
+        if linear:
+            du = _differential(u.value, self.is_wrt, dW)
+            note = (f"{u.name} = {_txt(u.value)} is linear in {W.name}: d{u.name} = {_txt(du)}, so "
+                    f"df = (∂f/∂{u.name}) d{u.name} = tr(Gᵀ d{W.name}) with G the gradient (aᵀ B c = tr(c aᵀ B))")
+        else:  # a scalar u: ∂f/∂u times the gradient of u, each as derived, u written by its name
+            gu = self.derive(u.value, W, "grad", "mixed")
+            grad = ir.Scale(row, _fold(gu.result, u.value, u))
+            note = "; ".join([f"∇_{W.name} f = (∂f/∂{u.name}) ∇_{W.name} {u.name} for the scalar {u.name}"]
+                             + _rules_of(gu))
         claim_lhs = Derivative(self.head.expr, W, "grad")
         steps.append(Step("gradient", claim_lhs, grad, note, label=("grad", f, W)))
         return self._finish(steps, f, grad, list(steps[0].defs[1:]), ("grad", f, W))
