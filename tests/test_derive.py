@@ -5,6 +5,7 @@ the original expression with the small numpy evaluator below (independent of the
 from __future__ import annotations
 
 import numpy as np
+from fractions import Fraction
 
 from matcalc import ir
 from matcalc.shapes import eval_dim
@@ -692,6 +693,10 @@ def test_trace_repeated_variable_by_occurrences():
     assert sum(line.startswith("∇_w") for line in shown) == 1, shown
     assert [line.split(":")[0] for line in shown[1:4]] == ["through the first w", "through the second w",
                                                           "through the third w"]
+    # by a matrix through a scalar: ∂f/∂u times the gradient of u, the matrix Xᵀ X inside the link not named
+    d = _derive_text("log(det(X^T X))", "X", "X: N x d")
+    assert _shown(d) == ["f = log(u),  u = det(Xᵀ X)", "∂f/∂u = u^-1", "∇_X f = u^-1 (2 u X (Xᵀ X)⁻¹)",
+                         "= 2 X (Xᵀ X)⁻¹"], _shown(d)
     # a matrix variable too: tr(Xᵀ A X) one occurrence at a time, as the book does
     d = _derive_text("tr(X^T A X)", "X", "X: n x m, A: n x n")
     assert _shown(d) == ["f = tr(Xᵀ A X)", "through the first X: A X", "through the second X: Aᵀ X",
@@ -712,7 +717,8 @@ def _traces():
                              ("sum((X w - y).^2) + lambda w^T w", "w", "X: N x d, w: d, y: N, lambda: scalar"),
                              ("‖W2 sigma(W1 x) - y‖^2", "W1", "W1: m x n, W2: k x m, x: n, y: k"),
                              ("log(sum(exp(W x)))", "W", "W: n x m, x: m"),
-                             ("tr(X^T A X)", "X", "X: n x m, A: n x n"), ("tr(X B X)", "X", "X: n x n, B: n x n")]:
+                             ("tr(X^T A X)", "X", "X: n x m, A: n x n"), ("tr(X B X)", "X", "X: n x n, B: n x n"),
+                             ("log(det(X^T X))", "X", "X: N x d"), ("det(X)^2", "X", "X: n x n")]:
         out.append((text, _derive_text(text, wrt, given)))
     for info in list_theorems():
         _i, text = load(info.name)
@@ -805,6 +811,32 @@ def test_composer_rows_by_a_variable_are_the_whole_derivative():
     assert any(isinstance(s.before, ir.Derivative) and s.before.wrt.__class__ is ir.MatMul and not s.label
                for s in rows)
     assert any(s.label[:1] == ("held",) for s in rows)
+
+
+def test_composer_rows_name_what_they_are():
+    """A negated variable of differentiation is bracketed (∂(-u)/∂u); a number rewritten as the same number (1 / 2,
+    then 0.5) is no row; a node used once is not 'one use's part' even where a fused rule (‖u‖²) skips the norm."""
+    from matcalc.engine.compose import Step
+    from matcalc.lang import read_expr
+    from matcalc.render.steps import display_steps, equation_text
+
+    u = V("u", "n")
+    neg = ir.Neg(u)
+    assert equation_text(Step("negation", ir.Derivative(neg, u, "jacobian"), ir.Neg(ir.Identity("n")))) \
+        .startswith("∂(-u)/∂u = ")
+    assert equation_text(Step("x", ir.Derivative(mm(T(u), u), u, "jacobian"), T(u))).startswith("∂(uᵀ u)/∂u = ")
+    head = ir.Derivative(mm(T(u), u), mm(T(u), u), "grad")
+    half = ir.Div(Num(1), Num(2))
+    steps = [Step("div", head, half, "a rule"), Step("simplify", half, Num(Fraction(1, 2)), "c x / c = x")]
+    assert len(display_steps(steps)) == 1
+    steps = [Step("div", head, half, "a rule"), Step("simplify", half, Num(Fraction(1, 3)), "a wrong rewrite")]
+    assert len(display_steps(steps)) == 2  # a different number is a row (the test would see a wrong one)
+    e, env = read_expr("‖A3 - Y‖^2 / 2 + sum(B)", given="A3: n x m, Y: n x m, B: n x m")
+    d = differentiate(e, env.vars["A3"], lecture=False)
+    assert not any(s.label[:1] == ("part",) for s in d.steps), [equation_text(s) for s in display_steps(d.steps)]
+    e, env = read_expr("‖A3 - Y‖^2 / 2 + sum(A3)", given="A3: n x m, Y: n x m")
+    d = differentiate(e, env.vars["A3"], lecture=False)
+    assert any(s.label[:1] == ("part",) for s in d.steps)  # A3 used twice: its contributions are parts
 
 
 def test_notes_cite_the_clause_that_fired():

@@ -213,9 +213,13 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
         dep[id(x)] = is_leaf(x) or any(dep.get(id(k), False) for k in children(x))
     if not dep[id(expr)]:
         return {}
+    reach = {id(expr)}  # the nodes the walk visits: a fused rule (‖u‖² by u) skips the nodes inside it
+    for x in reversed(order):
+        if id(x) in reach and dep[id(x)] and not is_leaf(x):
+            reach.update(id(k) for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]))
     fan: dict[int, int] = {}  # how many operand slots of dependent nodes each node fills
     for x in order:
-        if dep[id(x)] and not is_leaf(x):
+        if dep[id(x)] and not is_leaf(x) and id(x) in reach:
             for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
                 fan[id(k)] = fan.get(id(k), 0) + 1
     held = _not_whole(expr, order, dep, which)

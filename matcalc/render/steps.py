@@ -47,6 +47,7 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
         drop_repeats: drop a step whose result equals the previous one (the LaTeX view merges such rows itself).
     """
     out: list[ShownStep] = []
+    last_lhs: str | None = None
     texts: dict[int, str] = {}
 
     def text(e: ir.Expr) -> str:
@@ -67,6 +68,9 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
             if (drop_repeats and continues and step.after is not None and prev.after is not None
                     and prev.label[:1] not in (("defs",), ("through",)) and text(step.after) == text(prev.after)):
                 continue  # a rewrite the reader cannot see: it prints as the line before it
+            if drop_repeats and continues and _number(step.after) is not None \
+                    and _number(step.after) == _number(prev.after):
+                continue  # 1 / 2 = 0.5: the same number, written another way
             if (drop_repeats and isinstance(step.before, ir.Derivative) and isinstance(prev.before, ir.Derivative)
                     and not step.label and not prev.label and equation_text(step) == equation_text(prev)):
                 continue  # the same equation again (the composer's last chain-rule row restating the one before)
@@ -77,11 +81,28 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
                 out[-1] = ShownStep(prev.rule, prev.before, step.after, f"{first} · {tidy}", prev.label, prev.defs,
                                     prev.cont)  # the merged row keeps what its left side is (one use's part)
                 continue
-        if (out and not step.label and not out[-1].label and isinstance(step.before, ir.Derivative)
-                and step.before == out[-1].before):
+        if out and not step.label and isinstance(step.before, ir.Derivative) and (
+                lhs_text(step) == last_lhs or step.before == out[-1].after):  # (… = J_x(g), then J_x(g) = …)
             step = ShownStep(step.rule, step.before, step.after, step.note, cont=True)  # the same left side: `= …`
+        if step.label or isinstance(step.before, ir.Derivative):
+            last_lhs = lhs_text(step)
         out.append(step)
     return out
+
+
+def _number(e) -> object:
+    """The value of a number or a quotient of numbers (``1 / 2``), else None."""
+    if isinstance(e, ir.Num):
+        return e.value
+    if isinstance(e, ir.Div) and isinstance(e.arg, ir.Num) and isinstance(e.scalar, ir.Num) and e.scalar.value:
+        return e.arg.value / e.scalar.value
+    return None
+
+
+def lhs_text(s) -> str | None:
+    """The left side of a step's equation as printed (None for a continuation or a contribution)."""
+    left, eq, _ = equation_text(s).partition(" = ")
+    return left.strip() if eq and left.strip() else None
 
 
 def _name(e, fmt: str) -> str:
@@ -92,7 +113,7 @@ def _name(e, fmt: str) -> str:
     if isinstance(e, (ir.Named, ir.Var)):
         return to_latex(e) if fmt == "latex" else e.name
     s = to_latex(e) if fmt == "latex" else to_text(e)
-    if " " in s:
+    if " " in s or s.startswith("-"):  # ∂(-u)/∂u, never ∂-u/∂u
         s = f"\\left({s}\\right)" if fmt == "latex" else f"({s})"
     return s
 
