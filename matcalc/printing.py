@@ -444,8 +444,9 @@ class _Printer:
                 args = args[:i] + [ir.MatMul(tuple(args[i:]))]
                 break
         parts = [self.p(a) for a in args]
-        if isinstance(args[0], ir.Scale):
-            # "2 W x" reads as 2 (W x): a scaled first factor keeps its brackets, (2 W) x
+        if isinstance(args[0], (ir.Scale, ir.Div)):
+            # "2 W x" reads as 2 (W x): a scaled first factor keeps its brackets, (2 W) x; a quotient too,
+            # (1 / s) xᵀ, never 1 / s xᵀ
             parts[0] = self.br(parts[0])
         return self._product(parts, [self.juxt_between(a, b) for a, b in zip(parts, parts[1:])], matmul=True)
 

@@ -839,6 +839,20 @@ def test_composer_rows_name_what_they_are():
     assert any(s.label[:1] == ("part",) for s in d.steps)  # A3 used twice: its contributions are parts
 
 
+def test_a_convention_is_a_note_not_an_equation():
+    """By a symmetric variable the trace states the convention in a row of its own with no equation (it used to
+    print the bare variable, ``S``, as if it were a step); the LaTeX view writes it as a note."""
+    from matcalc.render.rows import DerivationView
+    from matcalc.render.steps import display_steps, equation_text
+
+    d = _derive_text("tr(B S)", "S", "B: n x n, S: n x n symmetric")
+    shown = display_steps(d.steps)
+    assert shown[0].rule == "symmetric-convention" and equation_text(shown[0]) == "(convention)"
+    assert all(equation_text(s) != "S" for s in shown)
+    view = DerivationView(ir.Derivative(d.expr, d.wrt), d)
+    assert any("symmetric" in n for n in view.notes) and not any(r.startswith("&= S ") for r in view.rows)
+
+
 def test_notes_cite_the_clause_that_fired():
     """A sum's rewrite cites what happened to it: a zero term dropped (0 + A = A), like terms collected, a nested sum
     flattened (which prints the same, so a trace does not cite it); the ridge trace's algebra cites no zero term."""

@@ -739,3 +739,21 @@ def test_a_compound_variable_of_differentiation_is_bracketed():
         assert not to_latex(ir.Derivative(f, a, kind)).startswith(head + "\\left("), kind
     assert to_text(ir.Derivative(f, u, "d")).startswith("d/d(a - y) ")
     assert to_text(ir.Derivative(f, a, "d")).startswith("d/da ")
+
+
+def test_a_quotient_leading_a_product_is_bracketed_and_reads_back():
+    from matcalc import ir
+    from matcalc.lang import read_expr
+    from matcalc.printing import to_text
+
+    s, x = ir.Var("s", (1, 1)), ir.Var("x", ("n", 1))
+    d = ir.Div(ir.Num(Fraction(1)), ir.Scale(ir.Num(Fraction(2)), ir.Apply("sqrt", s)))
+    e = ir.MatMul((d, ir.Transpose(x)))
+    assert to_text(e) == "(1 / (2 sqrt(s))) xᵀ"
+    from test_readback import same_expression
+
+    back, _ = read_expr(to_text(e), given="s: scalar, x: n")
+    assert same_expression(e, back) is None
+    wrong, _ = read_expr("1 / (2 sqrt(s) xᵀ x)", given="s: scalar, x: n")  # the other reading: not the same
+    assert same_expression(ir.MatMul((d, ir.Transpose(x), x)), wrong) is not None
+    assert to_text(ir.MatMul((ir.Transpose(x), x))) == "xᵀ x"  # nothing to bracket

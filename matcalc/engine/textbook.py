@@ -463,6 +463,8 @@ def _present(x: Expr) -> Expr | None:
             return Scale(Div(Num(c), s), a) if c > 0 else Neg(Scale(Div(Num(-c), s), a))
         case MatMul():
             return _sigma_sandwich(x)
+        case Div(arg=Num(value=c), scalar=d) if c.denominator > 1:
+            return Div(Num(Fraction(c.numerator)), Scale(Num(Fraction(c.denominator)), d))  # 0.5 / s → 1 / (2 s)
         case Transpose(arg=MatMul(args=args)) if 1 not in x.shape and all(
                 isinstance(a, Var) or isinstance(a, Transpose) and isinstance(a.arg, Var) for a in args):
             return MatMul(tuple(_t(a) for a in reversed(args)))  # (X B)ᵀ → Bᵀ Xᵀ, as the book writes it
@@ -485,8 +487,14 @@ def _halves(e: Expr) -> Expr:
     return e
 
 
-def _subtractions(e: Expr, memo: dict | None = None) -> Expr:
-    """The presentation pass (:func:`_present`), bottom up (shared nodes once)."""
+#: what each kind of presentation rewrite states (for the notes of a trace)
+_PRESENTED = {Add: "a + (−c y) = a − c y", Scale: "c (s A) = c s A", MatMul: "σ' = σ ⊙ (1 − σ)",
+              Div: "c / (d s) for (c/d) / s: 0.5 / s = 1 / (2 s)", Transpose: "(A B)ᵀ = Bᵀ Aᵀ"}
+
+
+def _subtractions(e: Expr, memo: dict | None = None, whys: list | None = None) -> Expr:
+    """The presentation pass (:func:`_present`), bottom up (shared nodes once); the statements of the rewrites it
+    made go to ``whys``."""
     memo = {} if memo is None else memo
     got = memo.get(id(e))
     if got is not None:
@@ -494,11 +502,13 @@ def _subtractions(e: Expr, memo: dict | None = None) -> Expr:
     kids = children(e)
     x = e
     if kids:
-        nk = [_subtractions(k, memo) for k in kids]
+        nk = [_subtractions(k, memo, whys) for k in kids]
         if any(a is not b for a, b in zip(nk, kids)):
             x = rebuild(e, nk)
     y = _present(x)
     out = x if y is None else y
+    if y is not None and whys is not None and _PRESENTED.get(type(x)) not in whys:
+        whys.append(_PRESENTED.get(type(x), "as the book writes it"))
     memo[id(e)] = (e, out)
     return out
 
@@ -639,7 +649,7 @@ def textbook_and_rules(e: Expr, s: TextbookPass | None = None) -> tuple[Expr, li
     for _name, before, after, why in s.steps[first:]:
         if why not in whys and visible(before, after):
             whys.append(why)
-    shown = _subtractions(out, s.presented)
+    shown = _subtractions(out, s.presented, whys)
     halved = _halves(shown)
     if halved is not shown:
         whys.append("c A / d for a fraction c/d (0.5 A = A / 2)")

@@ -143,8 +143,11 @@ class DerivationView:
         prev_after: ir.Expr | None = None
         last_lhs: ir.Expr | None = None
 
-        def add(lhs: str | None, rhs: str, label: str) -> None:
-            if entries and entries[-1][1] == rhs and (lhs is None or lhs == entries[-1][0]) and entries[-1][3] == "= ":
+        def add(lhs: str | None, rhs: str, label: str, same: bool = False) -> None:
+            # the same equality again (or the same right side under another name for the same derivative, ∇_x f
+            # and ∂f/∂x in mixed layout): one row, both rules
+            if entries and entries[-1][1] == rhs and (lhs is None or same or lhs == entries[-1][0]) \
+                    and entries[-1][3] == "= ":
                 if label not in entries[-1][2]:
                     entries[-1][2].append(label)  # the same equality again: one row, both rules
                 return
@@ -193,7 +196,9 @@ class DerivationView:
             if continues:
                 add(None, to_latex(s.after), label)
             else:
-                add(to_latex(before), to_latex(s.after), label)
+                same = (isinstance(before, ir.Derivative) and isinstance(last_lhs, ir.Derivative)
+                        and before.expr == last_lhs.expr and before.wrt == last_lhs.wrt)
+                add(to_latex(before), to_latex(s.after), label, same)
                 last_lhs = before
             prev_after = s.after
         try:

@@ -173,6 +173,8 @@ def equation_text(s) -> str:
     from matcalc.printing import to_text
 
     before, after = s.before, s.after
+    if getattr(s, "rule", "") == "symmetric-convention" and before is None:
+        return "(convention)"  # a statement about the variable, in its note: no equation
     defs = definitions(s)
     if defs is not None:
         return defs
