@@ -354,6 +354,7 @@ TEXTBOOK = [
     ("tr(B S)", "S", "B: n x n, S: n x n symmetric", "(B + Bᵀ) / 2"),  # a fraction as a divisor, not 0.5 (…)
     ("0.5 x^T H x + c^T x", "x", "H: n x n, c: n, x: n", "(H + Hᵀ) x / 2 + c"),  # ½ taken out of both terms
     ("sqrt(t)", "t", "t: scalar", "1 / (2 sqrt(t))"),  # not 0.5 / sqrt(t)
+    ("x^T A x - sum(x)", "x", "A: n x n, x: n", "(A + Aᵀ) x - ones(n)"),  # not (A + Aᵀ) x + (-1)
     # second order: the derivative of a gradient (issue 13 item 2)
     ("grad(x^T A x, x)", "x", "A: n x n, x: n", "A + Aᵀ"),
     ("grad(‖X w - y‖^2, w)", "w", "X: N x d, w: d, y: N", "2 Xᵀ X"),

@@ -463,6 +463,8 @@ def _present(x: Expr) -> Expr | None:
             return Scale(Div(Num(c), s), a) if c > 0 else Neg(Scale(Div(Num(-c), s), a))
         case MatMul():
             return _sigma_sandwich(x)
+        case Broadcast(arg=Num(value=c), dims=dims) if c < 0:
+            return Neg(Broadcast(Num(-c), dims))  # −ones(n), never (-1) or -1 ones(n)
         case Div(arg=Num(value=c), scalar=d) if c.denominator > 1:
             return Div(Num(Fraction(c.numerator)), Scale(Num(Fraction(c.denominator)), d))  # 0.5 / s → 1 / (2 s)
         case Transpose(arg=MatMul(args=args)) if 1 not in x.shape and all(
@@ -488,7 +490,7 @@ def _halves(e: Expr) -> Expr:
 
 
 #: what each kind of presentation rewrite states (for the notes of a trace)
-_PRESENTED = {Add: "a + (−c y) = a − c y", Scale: "c (s A) = c s A", MatMul: "σ' = σ ⊙ (1 − σ)",
+_PRESENTED = {Add: "a + (−c y) = a − c y", Broadcast: "−1 expanded: −ones(n)", Scale: "c (s A) = c s A", MatMul: "σ' = σ ⊙ (1 − σ)",
               Div: "c / (d s) for (c/d) / s: 0.5 / s = 1 / (2 s)", Transpose: "(A B)ᵀ = Bᵀ Aᵀ"}
 
 
