@@ -405,6 +405,11 @@ def test_the_correct_result_has_no_decimal_and_distributed_transposes():
     assert rep.verdict == "refuted"
     assert rep.results[-1].diagnosis.endswith("the correct result is Xᵀ Bᵀ + Bᵀ Xᵀ"), rep.results[-1].diagnosis
     assert matcalc_check("d/dX tr(X B X) = B^T X^T + X^T B^T", "X: n x n, B: n x n").verdict == "verified"
+    # issue 13's realistic mistake, diag(s) for diag(s ⊙ (1 − s)): the correct result in the book's form
+    rep = matcalc_check("hessian(sum(softplus(X w)), w) = X^T diag(sigma(X w)) X", "X: N x d, w: d")
+    assert rep.verdict == "refuted"
+    assert rep.results[-1].diagnosis.endswith("the correct result is Xᵀ diag(σ(X w) ⊙ (ones(N) - σ(X w))) X"), \
+        rep.results[-1].diagnosis
 
 
 def matcalc_check(claim, given, prefix=""):

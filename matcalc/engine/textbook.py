@@ -439,6 +439,11 @@ def _sigma_sandwich(e: Expr) -> Expr | None:
     args = list(e.args)
     mid = len(args) // 2
     d = args[mid] if len(args) % 2 else None
+    match d:  # diag(σ(u) − σ(u).^2): the book's σ(u) ⊙ (1 − σ(u))
+        case Diag(arg=Add(args=(Apply(fn="sigma", order=0, declared=False) as f,
+                                Neg(arg=EPower(base=g, exp=k))))) if g == f and k == 2:
+            args[mid] = Diag(Hadamard(f, Add((Ones(f.shape), Neg(f)))))
+            return MatMul(tuple(args))
     if not (isinstance(d, Diag) and any(is_sigma_prime(f) for f in had_list(d.arg))):
         return None
     args[mid] = Diag(had_of([g for f in had_list(d.arg) for g in had_list(expand_sigma_prime(f))]))
