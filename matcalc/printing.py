@@ -444,8 +444,9 @@ class _Printer:
                 args = args[:i] + [ir.MatMul(tuple(args[i:]))]
                 break
         parts = [self.p(a) for a in args]
-        if isinstance(args[0], ir.Scale):
-            # "2 W x" reads as 2 (W x): a scaled first factor keeps its brackets, (2 W) x
+        if isinstance(args[0], (ir.Scale, ir.Div)):
+            # "2 W x" reads as 2 (W x): a scaled first factor keeps its brackets, (2 W) x; a quotient too,
+            # (1 / s) xᵀ, never 1 / s xᵀ
             parts[0] = self.br(parts[0])
         return self._product(parts, [self.juxt_between(a, b) for a, b in zip(parts, parts[1:])], matmul=True)
 
@@ -606,7 +607,8 @@ class _Printer:
         return _P(self.d_prefix(e.wrt) + body.s, DERIV, DERIV, prefix=True)
 
     def d_prefix(self, w: Expr) -> str:
-        return "d/d" + self.wrt(w) + " "
+        p = self.p(w)  # d/d(a - y), never d/da - y
+        return "d/d" + (p.s if p.prec >= POSTFIX else self.paren(p.s)) + " "
 
 
 class _TextPrinter(_Printer):
@@ -645,6 +647,10 @@ class _LatexPrinter(_Printer):
 
     def paren(self, s: str) -> str:
         return "\\left(" + s + "\\right)"
+
+    def wrt(self, w: Expr) -> str:
+        p = self.p(w)  # a compound variable is bracketed: \partial (a - y), J_{(W x)}, never \partial a - y
+        return p.s if p.prec >= POSTFIX else self.paren(p.s)
 
     def call(self, fn: str, args: list[str]) -> str:
         return fn + "\\left(" + ", ".join(args) + "\\right)"

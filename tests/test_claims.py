@@ -96,6 +96,8 @@ FALSE = [
     ("d/dX logdet(X) = X^-1", "X: n x n", "transpose"),
     ("d/dx ‖x‖^2 = x", "x: n", "factor"),
     ("d/dx sigma(x) ⊙ x = diag(sigma'(x))", "x: n", None),
+    # a sign error in one term (issue 13: p pᵀ's sign in the Hessian of softmax cross-entropy)
+    ("d/dx (x^T A x - sum(x)) = (A + A^T) x + ones(n)", "A: n x n, x: n", "the correct result is"),
 ]
 
 

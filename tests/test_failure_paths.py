@@ -136,6 +136,28 @@ def test_a_diagnosis_that_fails_changes_nothing(monkeypatch) -> None:
     assert r.verdict == "refuted" and r.diagnosis is None and r.counterexample
 
 
+def test_a_diagnosis_stopped_by_its_deadline_keeps_the_correct_result(monkeypatch) -> None:
+    """The search for the mistake runs out of time (each candidate sleeps): the correct result, found first, is still
+    reported; with the search fast, the mistake is named too."""
+    from matcalc.verify import diagnose
+
+    slow = diagnose._candidates
+
+    def sleepy(lhs, rhs):
+        for c in slow(lhs, rhs):
+            time.sleep(5.0)
+            yield c
+
+    monkeypatch.setattr(diagnose, "_candidates", sleepy)
+    t0 = time.perf_counter()
+    r = judge(*sides(*FALSE), budget_s=4.0)
+    assert time.perf_counter() - t0 < 30
+    assert r.verdict == "refuted" and r.diagnosis == "the correct result is (A + Aᵀ) x", r.diagnosis
+    monkeypatch.setattr(diagnose, "_candidates", slow)
+    r = judge(*sides(*FALSE))
+    assert r.diagnosis == "holds only for symmetric A; the correct result is (A + Aᵀ) x", r.diagnosis
+
+
 def test_no_usable_point_is_unknown_with_the_reason(monkeypatch) -> None:
     def no_point(*a, **k):
         return numeric.NumericResult("unknown", detail="no usable point: every draw overflowed")

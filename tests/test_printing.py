@@ -722,3 +722,38 @@ def test_show_an_expanded_scalar():
     assert [(k["op"], k["text"], k["shape"]) for k in tree["children"]] == [("var", "y", "n×1"), ("expand", "c", "n×1")]
     assert tree["children"][1]["children"][0]["shape"] == "scalar"
     assert "expand  n×1   c\n" in _plain(show_tree(e))
+
+
+def test_a_compound_variable_of_differentiation_is_bracketed():
+    """∂/∂(a − y), J_{(W x)}, ∇²_{(a − y)}: the variable is one bracketed group; a plain one is not bracketed."""
+    from matcalc import ir
+    from matcalc.printing import to_latex, to_text
+
+    a, y = ir.Var("a", ("n", 1)), ir.Var("y", ("n", 1))
+    u = ir.Add((a, ir.Neg(y)))
+    f = ir.Sum(ir.EPower(u, Fraction(2)))
+    for kind, head in (("d", "\\frac{\\partial}{\\partial "), ("jacobian", "\\mathrm{J}_{"),
+                       ("hessian", "\\nabla^{2}_{"), ("grad", "\\nabla_{")):
+        assert to_latex(ir.Derivative(f, u, kind)).startswith(head + "\\left(a - y\\right)"), kind
+        assert to_latex(ir.Derivative(f, a, kind)).startswith(head + "a"), kind
+        assert not to_latex(ir.Derivative(f, a, kind)).startswith(head + "\\left("), kind
+    assert to_text(ir.Derivative(f, u, "d")).startswith("d/d(a - y) ")
+    assert to_text(ir.Derivative(f, a, "d")).startswith("d/da ")
+
+
+def test_a_quotient_leading_a_product_is_bracketed_and_reads_back():
+    from matcalc import ir
+    from matcalc.lang import read_expr
+    from matcalc.printing import to_text
+
+    s, x = ir.Var("s", (1, 1)), ir.Var("x", ("n", 1))
+    d = ir.Div(ir.Num(Fraction(1)), ir.Scale(ir.Num(Fraction(2)), ir.Apply("sqrt", s)))
+    e = ir.MatMul((d, ir.Transpose(x)))
+    assert to_text(e) == "(1 / (2 sqrt(s))) xᵀ"
+    from test_readback import same_expression
+
+    back, _ = read_expr(to_text(e), given="s: scalar, x: n")
+    assert same_expression(e, back) is None
+    wrong, _ = read_expr("1 / (2 sqrt(s) xᵀ x)", given="s: scalar, x: n")  # the other reading: not the same
+    assert same_expression(ir.MatMul((d, ir.Transpose(x), x)), wrong) is not None
+    assert to_text(ir.MatMul((ir.Transpose(x), x))) == "xᵀ x"  # nothing to bracket

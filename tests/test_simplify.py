@@ -349,6 +349,12 @@ TEXTBOOK = [
     ("sum(softplus(X w)) - y^T X w", "w", "X: N x d, w: d, y: N", "Xᵀ (σ(X w) - y)"),
     ("sum(log(1 + exp(-x)))", "x", "x: n", "-σ(-x)"),
     ("-y^T log(softmax(z))", "z", "y: n, z: n", "sum(y) softmax(z) - y"),
+    ("tr(X B X)", "X", "X: n x n, B: n x n", "Xᵀ Bᵀ + Bᵀ Xᵀ"),  # the transpose of a product of names, distributed
+    ("tr(X^T A X)", "X", "X: n x m, A: n x n", "(A + Aᵀ) X"),
+    ("tr(B S)", "S", "B: n x n, S: n x n symmetric", "(B + Bᵀ) / 2"),  # a fraction as a divisor, not 0.5 (…)
+    ("0.5 x^T H x + c^T x", "x", "H: n x n, c: n, x: n", "(H + Hᵀ) x / 2 + c"),  # ½ taken out of both terms
+    ("sqrt(t)", "t", "t: scalar", "1 / (2 sqrt(t))"),  # not 0.5 / sqrt(t)
+    ("x^T A x - sum(x)", "x", "A: n x n, x: n", "(A + Aᵀ) x - ones(n)"),  # not (A + Aᵀ) x + (-1)
     # second order: the derivative of a gradient (issue 13 item 2)
     ("grad(x^T A x, x)", "x", "A: n x n, x: n", "A + Aᵀ"),
     ("grad(‖X w - y‖^2, w)", "w", "X: N x d, w: d, y: N", "2 Xᵀ X"),
@@ -387,6 +393,22 @@ def test_the_correct_result_is_in_textbook_form():
                         prefix="let z1 = W1 x + b1\nlet z2 = W2 sigma(z1) + b2\n")
     assert rep.verdict == "refuted"
     assert rep.results[-1].diagnosis.endswith("the correct result is W2ᵀ grad(C(sigma(z2)), z2) ⊙ sigma'(z1)"), \
+        rep.results[-1].diagnosis
+
+
+def test_the_correct_result_has_no_decimal_and_distributed_transposes():
+    rep = matcalc_check("d/dS tr(B S) = B", "B: n x n, S: n x n symmetric")
+    assert rep.verdict == "refuted"
+    assert rep.results[-1].diagnosis.endswith("the correct result is (B + Bᵀ) / 2"), rep.results[-1].diagnosis
+    assert matcalc_check("d/dS tr(B S) = (B + B^T) / 2", "B: n x n, S: n x n symmetric").verdict == "verified"
+    rep = matcalc_check("d/dX tr(X B X) = X^T B + B X^T", "X: n x n, B: n x n")
+    assert rep.verdict == "refuted"
+    assert rep.results[-1].diagnosis.endswith("the correct result is Xᵀ Bᵀ + Bᵀ Xᵀ"), rep.results[-1].diagnosis
+    assert matcalc_check("d/dX tr(X B X) = B^T X^T + X^T B^T", "X: n x n, B: n x n").verdict == "verified"
+    # issue 13's realistic mistake, diag(s) for diag(s ⊙ (1 − s)): the correct result in the book's form
+    rep = matcalc_check("hessian(sum(softplus(X w)), w) = X^T diag(sigma(X w)) X", "X: N x d, w: d")
+    assert rep.verdict == "refuted"
+    assert rep.results[-1].diagnosis.endswith("the correct result is Xᵀ diag(σ(X w) ⊙ (ones(N) - σ(X w))) X"), \
         rep.results[-1].diagnosis
 
 

@@ -22,7 +22,7 @@ from matcalc.errors import MatcalcError
 from matcalc.ir import Add, Derivative, Expr, Identity, Named, Num, Transpose, Var, children, rebuild
 from matcalc.engine.build import col, mm, unvec
 from matcalc.engine.rules import UnsupportedDerivative, fused_operand, rule_for
-from matcalc.engine.simplify import Simplifier
+from matcalc.engine.simplify import Simplifier, visible
 from matcalc.shapes import is_scalar
 
 __all__ = ["Step", "Derivation", "Tracer", "rewrite_why", "intern", "node_count", "matcher", "links", "reverse", "reverse_many", "forward",
@@ -166,7 +166,7 @@ class Tracer:
         if out is e or out == e:
             return out
         # one grouped step of algebra, listing each rule that fired once (in the order they fired)
-        whys = list(dict.fromkeys(rewrite_why(*r) for r in new))
+        whys = list(dict.fromkeys(rewrite_why(*r) for r in new if visible(r[1], r[2])))
         self.steps.append(Step("simplify", e, out, "; ".join(whys) or "the same rewrites, on the shared parts"))
         return out
 
@@ -213,11 +213,16 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
         dep[id(x)] = is_leaf(x) or any(dep.get(id(k), False) for k in children(x))
     if not dep[id(expr)]:
         return {}
+    reach = {id(expr)}  # the nodes the walk visits: a fused rule (‖u‖² by u) skips the nodes inside it
+    for x in reversed(order):
+        if id(x) in reach and dep[id(x)] and not is_leaf(x):
+            reach.update(id(k) for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]))
     fan: dict[int, int] = {}  # how many operand slots of dependent nodes each node fills
     for x in order:
-        if dep[id(x)] and not is_leaf(x):
+        if dep[id(x)] and not is_leaf(x) and id(x) in reach:
             for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
                 fan[id(k)] = fan.get(id(k), 0) + 1
+    held = _not_whole(expr, order, dep, which)
     adj: dict[int, list[Expr]] = {id(expr): [Num(1)]}
     found: dict = {}
     for x in reversed(order):
@@ -244,10 +249,41 @@ def reverse_many(expr: Expr, which, steps: list[Step], tracer: Tracer | None = N
                 raise UnsupportedDerivative(f"no reverse-mode rule for {rule.name}")
             gk = rule.vjp(x, g, i)
             # a node used several times gets one contribution per use: labelled as a part, never as the whole
-            label = ("part", expr, k) if fan.get(id(k), 0) > 1 else ()
+            # (an operand such as xᵀ in xᵀ A x, used once but with x used elsewhere too: the others held fixed)
+            label = ("part", expr, k) if fan.get(id(k), 0) > 1 else ("held", expr, k) if id(k) in held else ()
             steps.append(Step(rule.name, _grad_of(expr, k), gk, rule.note, label=label))
             adj.setdefault(id(k), []).append(tracer.simplify(gk))
     return {k: v[0] if len(v) == 1 else tracer.simplify(Add(tuple(v))) for k, v in found.items()}
+
+
+def _not_whole(expr: Expr, order: list, dep: dict, which) -> set[int]:
+    """The dependent nodes ``k`` through which only some of the paths from ``expr`` to a variable pass (``xᵀ`` in
+    ``xᵀ A x``): the adjoint of such a node is not the whole derivative by what it contains. A node passes all of
+    a variable's paths when (paths from ``expr`` to it) × (its paths to the variable) = all of the variable's paths.
+    """
+    into: dict[int, int] = {id(expr): 1}  # paths from expr to each node
+    for x in reversed(order):
+        n = into.get(id(x), 0)
+        if not n or which(x) is not None or not dep[id(x)]:
+            continue
+        for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
+            if dep[id(k)]:
+                into[id(k)] = into.get(id(k), 0) + n
+    down: dict[int, dict] = {}  # paths from each node to each variable
+    for x in order:
+        if not dep[id(x)]:
+            continue
+        key = which(x)
+        if key is not None:
+            down[id(x)] = {key: 1}
+            continue
+        acc: dict = {}
+        for k in ((x.value,) if isinstance(x, Named) else [k for _i, k, _r in links(x)]):
+            for v, c in down.get(id(k), {}).items():
+                acc[v] = acc.get(v, 0) + c
+        down[id(x)] = acc
+    total = down.get(id(expr), {})
+    return {i for i, counts in down.items() if i in into and any(into[i] * c != total[v] for v, c in counts.items())}
 
 
 def links(x: Expr):

@@ -20,7 +20,7 @@ from matcalc.engine.compose import (
     Derivation, Step, Tracer, forward, intern, layout_jacobian, layout_scalar, matcher, reverse_many,
 )
 from matcalc.engine.entry import by_entry
-from matcalc.engine.lecture import lecture_steps
+from matcalc.engine.lecture import hessian_steps, lecture_steps
 from matcalc.engine.simplify import simplify
 from matcalc.engine.textbook import textbook, textbook_and_rules, textbook_pass, use_names
 from matcalc.shapes import is_scalar
@@ -90,11 +90,9 @@ def _hessian(expr: Expr, wrt: Expr, layout: str) -> Derivation:
     """``hessian(f, X) = jacobian(grad(f, X), X)``: the gradient, then its Jacobian (by ``vec(X)`` for a matrix)."""
     if not is_scalar(expr.shape):
         raise MatcalcError("the Hessian needs a scalar function")
-    g = _differentiate_many(expr, [wrt], kind="grad", layout=layout, lecture=False)[0]
+    g = _differentiate_many(expr, [wrt], kind="grad", layout=layout)[0]  # the lecture's trace, where it applies
     h = _differentiate_many(g.result, [wrt], kind="jacobian", layout=layout, lecture=False)[0]
-    steps = list(g.steps) + [Step("hessian", Derivative(expr, wrt, "hessian"),
-                                  Derivative(g.result, wrt, "jacobian"),
-                                  "the Hessian is the Jacobian of the gradient")] + list(h.steps)
+    steps = hessian_steps(g, h)
     return Derivation(expr, wrt, h.result, steps, "hessian", layout, h.raw)
 
 
@@ -154,7 +152,8 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             g = grads.get(i)
             g = ir.Zeros(wrt.shape) if g is None else g
             if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props) and g.shape[0] != 1:
-                g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add((g, ir.Transpose(g))))
+                pair = (g.arg, g) if isinstance(g, ir.Transpose) else (g, ir.Transpose(g))  # B + Bᵀ, not Bᵀ + B
+                g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add(pair))
             raws.append(layout_scalar(g, kind, layout))
             notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
                          "like each node)")

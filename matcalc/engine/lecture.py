@@ -24,11 +24,11 @@ from matcalc.errors import MatcalcError
 from matcalc.ir import Derivative, Expr, MatMul, Named, Transpose, Var, children, rebuild
 from matcalc.engine.compose import Step, matcher, rewrite_why
 from matcalc.engine.rules import fused_operand
-from matcalc.engine.simplify import Simplifier
+from matcalc.engine.simplify import Simplifier, visible
 from matcalc.engine.textbook import textbook_and_rules
 from matcalc.shapes import is_scalar
 
-__all__ = ["lecture_steps", "ORDINALS"]
+__all__ = ["lecture_steps", "hessian_steps", "ORDINALS"]
 
 _MAX_NODES = 400  # larger expressions keep the composer's trace (the skeleton is for a reader)
 _MAX_OCCURRENCES = 6
@@ -56,6 +56,29 @@ def lecture_steps(expr: Expr, wrt: Expr, result: Expr, kind: str, layout: str,
         return lec.steps()
     except (MatcalcError, RecursionError):
         return None
+
+
+def hessian_steps(grad, jac) -> list[Step]:
+    """The Hessian's trace: the gradient's steps, ``∇²f = J_x(∇_x f)`` (the Jacobian of the gradient), and that
+    Jacobian in one step that lists its rules — each row true as written. ``grad`` is the derivation of the
+    gradient, ``jac`` that of its Jacobian (the composer's; its rule applications are summarised, not shown).
+
+    After the lecture's trace of the gradient the Hessian row is named after its ``f`` (``∇²_x f``); after the
+    composer's it is the plain equation ``∇²_x (…) = J_x(…)`` and the Jacobian's row continues it.
+    """
+    head = Derivative(grad.expr, grad.wrt, "hessian")
+    of_grad = Derivative(grad.result, grad.wrt, "jacobian")
+    steps = list(grad.steps)
+    why = "; ".join(_rules_of(jac)) or "the Jacobian"  # its derivative rules: the rewrites between are not shown
+    note = "the Hessian is the Jacobian of the gradient"
+    defs = next((s.defs for s in steps if s.label[:1] == ("defs",) and s.defs), ())
+    if defs:  # the lecture's trace: f is named in its first row
+        steps.append(Step("hessian", head, of_grad, note, label=("hessian", defs[0], grad.wrt), claim=(head, of_grad)))
+        steps.append(Step("jacobian", of_grad, jac.result, why, label=("same",)))
+    else:
+        steps.append(Step("hessian", head, of_grad, note))
+        steps.append(Step("jacobian", of_grad, jac.result, why))
+    return steps
 
 
 def _kids(x: Expr) -> tuple[Expr, ...]:
@@ -199,7 +222,7 @@ class _Lecture:
             if _size(out) < _size(best):
                 best, best_whys = out, len(s.steps)
                 whys.append(DISTRIBUTE)
-        whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps[:best_whys]]
+        whys += [rewrite_why(*r).split(";")[0].strip() for r in s.steps[:best_whys] if visible(r[1], r[2])]
         book, book_whys = textbook_and_rules(best)  # the textbook's form (never larger), as the result has it
         if book != best:
             best = book
@@ -220,11 +243,14 @@ class _Lecture:
         chain = _dominators(expr, self.is_wrt, dep)
         fused = {id(x.base) for x in chain if fused_operand(x) is not None}
         chain = [x for x in chain if id(x) not in fused]  # ‖u‖² is one map of u (its rule skips the norm)
+        matrix = wrt.shape[1] != 1
         cuts: list[Expr] = []  # the dominators named, from the output down (the output and the variable excluded)
         top = chain[0]
         for lower in chain[1:]:
             if self.is_wrt(lower):
                 break
+            if matrix and not isinstance(lower, Named) and 1 not in lower.shape:
+                continue  # by a matrix: a matrix inside a link is not named (log det(Xᵀ X): u = det(Xᵀ X))
             if isinstance(lower, Named) or _nonlinear(top, lower, dep):
                 cuts.append(lower)
                 top = lower
@@ -232,13 +258,12 @@ class _Lecture:
             return None  # a deep network: the composer's trace, linear in the depth
         if any(c.shape[0] != 1 and c.shape[1] != 1 for c in cuts):
             return None  # a matrix in the middle: Jacobians of vecs do not read like the book
-        matrix = wrt.shape[1] != 1
         if matrix and (self.kind not in ("d", "grad") or (self.kind == "d" and self.layout == "numerator")):
             return None
-        if matrix and _nonlinear(cuts[-1] if cuts else expr, self._wrt_node(dep), dep):
-            return None
         if not cuts:
-            return self.one_link(dep)
+            return self.one_link(dep)  # a matrix too: one occurrence at a time (tr(Xᵀ A X))
+        if matrix and cuts[-1].shape != (1, 1) and _nonlinear(cuts[-1], self._wrt_node(dep), dep):
+            return None  # the last link by a matrix: linear in it (u = W x − y), or a scalar (u = det(X))
         return self.chain(cuts, matrix)
 
     def _wrt_node(self, dep) -> Expr:
@@ -344,7 +369,7 @@ class _Lecture:
         """The last link ``u = u(W)`` is linear in W: ``du`` in the note, the gradient by the vjp of that map."""
         W = self.wrt
         dW = Var("d" + W.name, W.dims)
-        du = _differential(u.value, self.is_wrt, dW)
+        linear = not _nonlinear(u.value, self._wrt_node(_reach(u.value, self.is_wrt)), _reach(u.value, self.is_wrt))
         # ∇_W f for f = row u(W) with row fixed: the engine's gradient of a linear function of W
         # ∂f/∂u is held fixed: its names by plain variables while the gradient is taken, then put back
         held = {x.name: x for x in ir.walk(row) if isinstance(x, Named)}
@@ -356,8 +381,15 @@ class _Lecture:
         grad = g.result
         for name, nm in held.items():
             grad = _substitute_var(grad, name, nm)
-        note = (f"{u.name} = {_txt(u.value)} is linear in {W.name}: d{u.name} = {_txt(du)}, so "
-                f"df = (∂f/∂{u.name}) d{u.name} = tr(Gᵀ d{W.name}) with G the gradient (aᵀ B c = tr(c aᵀ B))")
+        if linear:
+            du = _differential(u.value, self.is_wrt, dW)
+            note = (f"{u.name} = {_txt(u.value)} is linear in {W.name}: d{u.name} = {_txt(du)}, so "
+                    f"df = (∂f/∂{u.name}) d{u.name} = tr(Gᵀ d{W.name}) with G the gradient (aᵀ B c = tr(c aᵀ B))")
+        else:  # a scalar u: ∂f/∂u times the gradient of u, each as derived, u written by its name
+            gu = self.derive(u.value, W, "grad", "mixed")
+            grad = ir.Scale(row, _fold(gu.result, u.value, u))
+            note = "; ".join([f"∇_{W.name} f = (∂f/∂{u.name}) ∇_{W.name} {u.name} for the scalar {u.name}"]
+                             + _rules_of(gu))
         claim_lhs = Derivative(self.head.expr, W, "grad")
         steps.append(Step("gradient", claim_lhs, grad, note, label=("grad", f, W)))
         return self._finish(steps, f, grad, list(steps[0].defs[1:]), ("grad", f, W))
@@ -478,6 +510,11 @@ def _replace_named(e: Expr, name: str, by: Expr) -> Expr:
     return e if all(a is b for a, b in zip(nk, kids)) else rebuild(e, nk)
 
 
+#: rewrites too plain to cite for a one-step derivative (their intermediate forms are never shown)
+_TIDY = ("I A = A", "1 ⊙ A = A", "(A B) C = A B C", "(Aᵀ)ᵀ = A", "expanding 0 or 1", "a 1×1 term", "0 + A = A",
+         "(A + B) + C")
+
+
 def _all_rules_of(derivation) -> list[str]:
     """The derivative rules a derivation used, then the rewrites that fired (first clause of each, each once)."""
     from matcalc.engine.rules import RULES
@@ -486,7 +523,7 @@ def _all_rules_of(derivation) -> list[str]:
     for s in derivation.steps:
         if s.rule not in RULES and s.rule not in ("chain-rule", "shared-subexpression", "expand-derivatives", "layout"):
             why = (s.note or s.rule).split(";")[0].strip()
-            if why and why not in out and not why.startswith("the same rewrites"):
+            if why and why not in out and not why.startswith("the same rewrites") and not why.startswith(_TIDY):
                 out.append(why)
     return out
 

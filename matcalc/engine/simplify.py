@@ -543,12 +543,18 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
             return "hadamard-zero", "0 ⊙ A = 0"
         case Hadamard():
             return "scalar-out", "(c a) ⊙ b = c (a ⊙ b)"
-        case Add():
+        case Add(args=args):
             if isinstance(out, MatMul):
                 return "factor", "A x + B x = (A + B) x"
+            if any(isinstance(a, Add) for a in args):
+                return "flatten-sum", "(A + B) + C = A + B + C"
+            if any(is_zero(a) for a in args):
+                return "zero-term", "0 + A = A"
+            if all(isinstance(a, Num) for a in args):
+                return "numbers", "numbers added"
             if isinstance(out, Add) and len(out.args) == len(x.args):
                 return "reorder", "−a + b = b − a"
-            return "like-terms", "0 + A = A, a A + b A = (a + b) A"
+            return "like-terms", "a A + b A = (a + b) A"
         case Broadcast():
             return "scalar-expansion", "expanding 0 or 1 gives 0 or 1"
         case Kron():
@@ -562,6 +568,20 @@ def _describe(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
     if rule.fn is r_cancel:
         return "cancel", rule.statement
     return rule.name, rule.statement
+
+
+def visible(before: Expr, after: Expr, cap: int = 300) -> bool:
+    """Whether a reader sees a rewrite: its two sides print differently (``(A B) C → A B C`` and ``(a + b) + c →
+    a + b + c`` print the same). Above ``cap`` nodes it is taken as seen (printing is linear: the check stays cheap)."""
+    from matcalc.printing import to_text
+
+    n, stack = 0, [before, after]
+    while stack:
+        n += 1
+        if n > cap:
+            return True
+        stack.extend(children(stack.pop()))
+    return to_text(before) != to_text(after)
 
 
 # ───────────────────────────── the simplifier ─────────────────────────────

@@ -27,7 +27,7 @@ are seen through and written again where their values remain. The rules, each ``
 from __future__ import annotations
 
 from fractions import Fraction
-from math import gcd
+from math import gcd, lcm
 
 from matcalc.ir import (
     Add, Apply, Broadcast, Det, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, Kron, LogDet, MatMul,
@@ -38,7 +38,7 @@ from matcalc.engine.monomials import (
     collect, expand_sigma_prime, from_mono, from_poly, had_list, had_of, has_sigma_prime, inverted, is_sigma_prime,
     poly, scalar_mono,
 )
-from matcalc.engine.simplify import RewriteRule, Simplifier, _describe, all_rules
+from matcalc.engine.simplify import RewriteRule, Simplifier, _describe, all_rules, visible
 from matcalc.shapes import is_scalar
 
 __all__ = ["use_names", "textbook", "textbook_pass", "textbook_and_rules", "size", "is_known_symmetric",
@@ -309,9 +309,9 @@ def r_common_scalar(e: Expr) -> Expr | None:
         if all(j > 0 for j in ks) or all(j < 0 for j in ks):
             common.append([b, min(ks) if ks[0] > 0 else max(ks)])
     cs = [c for c, _, _ in monos]
-    g = Fraction(1)
-    if all(c.denominator == 1 for c in cs):
-        g = Fraction(abs(gcd(*[int(c) for c in cs]))) or Fraction(1)
+    # the largest number of which every coefficient is a whole multiple: gcd of the numerators over the lcm of the
+    # denominators (2 and 4 → 2; ½ and ½ → ½)
+    g = Fraction(abs(gcd(*[c.numerator for c in cs])), lcm(*[c.denominator for c in cs])) or Fraction(1)
     if not common and g == 1:
         return None
     terms = []
@@ -387,6 +387,51 @@ TEXTBOOK_RULES: list[RewriteRule] = [
 ]
 
 
+def _why(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
+    """The statement of the one clause of a textbook rule that rewrote ``x`` (the trace cites what it did)."""
+    if rule.fn is r_inverse:
+        match x:
+            case Inverse(arg=Inverse()):
+                return rule.name, "(A⁻¹)⁻¹ = A"
+            case Inverse(arg=Transpose()):
+                return rule.name, "(Aᵀ)⁻¹ = A⁻ᵀ"
+            case Inverse(arg=Identity()):
+                return rule.name, "I⁻¹ = I"
+            case Power(base=Transpose()):
+                return rule.name, "(Aᵀ)^k = (A^k)ᵀ"
+            case Power(base=Inverse()):
+                return rule.name, "(A⁻¹)^k = A^-k"
+            case MatMul() if isinstance(out, Identity) or size(out) < size(x) - 2:
+                return rule.name, "A A⁻¹ = I"
+            case MatMul():
+                return rule.name, "A^j A^k = A^(j+k)"
+    if rule.fn is r_logistic:
+        match x:
+            case Apply(fn="sigma", order=1):
+                return rule.name, "σ'(−u) = σ'(u)"
+            case HadDiv() | Hadamard() if isinstance(out, Apply) and not isinstance(out.arg, Neg):
+                return rule.name, "exp(v) / (1 + exp(v)) = σ(v)"
+            case Hadamard():
+                return rule.name, "exp(−v) ⊙ σ(v) = σ(−v)" if not any(
+                    isinstance(f, EPower) for f in had_list(x)) else "exp(v) / (1 + exp(v)) = σ(v)"
+        return rule.name, "1 / (1 + exp(v)) = σ(−v)"
+    if rule.fn is r_constants:
+        match x:
+            case Sum():
+                return rule.name, "sum(I ⊙ A) = tr(A)" if isinstance(out, Trace) else "1ᵀ v = sum(v)"
+            case MatMul():
+                return rule.name, "1ᵀ v = sum(v)"
+            case Apply(fn="exp"):
+                return rule.name, "exp(0) = 1"
+            case Apply(fn="log"):
+                return rule.name, "log(1) = 0"
+            case Det() | LogDet():
+                return rule.name, "det(I) = 1"
+            case Diag():
+                return rule.name, "diag(0) = 0"
+    return _describe(rule, x, out)
+
+
 def _sigma_sandwich(e: Expr) -> Expr | None:
     """``Mᵀ diag(σ'(u)) M`` (a Hessian's form) written ``Mᵀ diag(σ(u) ⊙ (1 − σ(u))) M``, as the books print it."""
     if not isinstance(e, MatMul) or not is_known_symmetric(e):
@@ -394,6 +439,11 @@ def _sigma_sandwich(e: Expr) -> Expr | None:
     args = list(e.args)
     mid = len(args) // 2
     d = args[mid] if len(args) % 2 else None
+    match d:  # diag(σ(u) − σ(u).^2): the book's σ(u) ⊙ (1 − σ(u))
+        case Diag(arg=Add(args=(Apply(fn="sigma", order=0, declared=False) as f,
+                                Neg(arg=EPower(base=g, exp=k))))) if g == f and k == 2:
+            args[mid] = Diag(Hadamard(f, Add((Ones(f.shape), Neg(f)))))
+            return MatMul(tuple(args))
     if not (isinstance(d, Diag) and any(is_sigma_prime(f) for f in had_list(d.arg))):
         return None
     args[mid] = Diag(had_of([g for f in had_list(d.arg) for g in had_list(expand_sigma_prime(f))]))
@@ -403,8 +453,9 @@ def _sigma_sandwich(e: Expr) -> Expr | None:
 
 
 def _present(x: Expr) -> Expr | None:
-    """One node as the book prints it (same size): ``a + (−2 y)`` → ``a − 2 y``, ``2 (s A)`` → ``2 s A``,
-    ``2 (A / N)`` → ``(2 / N) A``, Hessian sandwiches with ``σ ⊙ (1 − σ)``."""
+    """One node as the book prints it (same size, or one node more): ``a + (−2 y)`` → ``a − 2 y``, ``2 (s A)`` →
+    ``2 s A``, ``2 (A / N)`` → ``(2 / N) A``, Hessian sandwiches with ``σ ⊙ (1 − σ)``, the transpose of a product of
+    named matrices as the product of their transposes (``(X B)ᵀ`` → ``Bᵀ Xᵀ``)."""
     match x:
         case Add(args=args) if any(isinstance(a, Scale) and isinstance(a.scalar, Num) and a.scalar.value < 0
                                    for a in args):
@@ -417,11 +468,40 @@ def _present(x: Expr) -> Expr | None:
             return Scale(Div(Num(c), s), a) if c > 0 else Neg(Scale(Div(Num(-c), s), a))
         case MatMul():
             return _sigma_sandwich(x)
+        case Broadcast(arg=Num(value=c), dims=dims) if c < 0:
+            return Neg(Broadcast(Num(-c), dims))  # −ones(n), never (-1) or -1 ones(n)
+        case Div(arg=Num(value=c), scalar=d) if c.denominator > 1:
+            return Div(Num(Fraction(c.numerator)), Scale(Num(Fraction(c.denominator)), d))  # 0.5 / s → 1 / (2 s)
+        case Transpose(arg=MatMul(args=args)) if 1 not in x.shape and all(
+                isinstance(a, Var) or isinstance(a, Transpose) and isinstance(a.arg, Var) for a in args):
+            return MatMul(tuple(_t(a) for a in reversed(args)))  # (X B)ᵀ → Bᵀ Xᵀ, as the book writes it
     return None
 
 
-def _subtractions(e: Expr, memo: dict | None = None) -> Expr:
-    """The presentation pass (:func:`_present`), bottom up (shared nodes once)."""
+def _halves(e: Expr) -> Expr:
+    """A fractional factor of a whole result or of one of its terms as a divisor: ``0.5 (Bᵀ + B)`` → ``(Bᵀ + B) / 2``,
+    as the book writes it (not inside a product, where ``/ 2 x`` would not read as one)."""
+    match e:
+        case Scale(scalar=Num(value=c), arg=a) if c.denominator > 1 and not is_scalar(a.shape):
+            top = a if c.numerator == 1 else Neg(a) if c.numerator == -1 else Scale(Num(Fraction(c.numerator)), a)
+            return Div(top, Num(Fraction(c.denominator)))
+        case Neg(arg=a):
+            inner = _halves(a)
+            return e if inner is a else Neg(inner)
+        case Add(args=args):
+            new = tuple(_halves(t) for t in args)
+            return e if all(x is y for x, y in zip(new, args)) else Add(new)
+    return e
+
+
+#: what each kind of presentation rewrite states (for the notes of a trace)
+_PRESENTED = {Add: "a + (−c y) = a − c y", Broadcast: "−1 expanded: −ones(n)", Scale: "c (s A) = c s A", MatMul: "σ' = σ ⊙ (1 − σ)",
+              Div: "c / (d s) for (c/d) / s: 0.5 / s = 1 / (2 s)", Transpose: "(A B)ᵀ = Bᵀ Aᵀ"}
+
+
+def _subtractions(e: Expr, memo: dict | None = None, whys: list | None = None) -> Expr:
+    """The presentation pass (:func:`_present`), bottom up (shared nodes once); the statements of the rewrites it
+    made go to ``whys``."""
     memo = {} if memo is None else memo
     got = memo.get(id(e))
     if got is not None:
@@ -429,11 +509,13 @@ def _subtractions(e: Expr, memo: dict | None = None) -> Expr:
     kids = children(e)
     x = e
     if kids:
-        nk = [_subtractions(k, memo) for k in kids]
+        nk = [_subtractions(k, memo, whys) for k in kids]
         if any(a is not b for a, b in zip(nk, kids)):
             x = rebuild(e, nk)
     y = _present(x)
     out = x if y is None else y
+    if y is not None and whys is not None and _PRESENTED.get(type(x)) not in whys:
+        whys.append(_PRESENTED.get(type(x), "as the book writes it"))
     memo[id(e)] = (e, out)
     return out
 
@@ -538,7 +620,7 @@ class TextbookPass(Simplifier):
                     return x
                 if out.shape != x.shape:
                     raise AssertionError(f"textbook rule {rule.name} changed a shape: {x.shape} → {out.shape}")
-                name, why = _describe(rule, x, out)
+                name, why = _why(rule, x, out)
                 self.steps.append((name, x, out, why))
                 x = self.go(out, fresh=True)
                 rules = self.rules
@@ -576,10 +658,14 @@ def textbook_and_rules(e: Expr, s: TextbookPass | None = None) -> tuple[Expr, li
     if size(out) > size(e):
         return e, []
     whys: list[str] = []
-    for _name, _before, _after, why in s.steps[first:]:
-        if why not in whys:
+    for _name, before, after, why in s.steps[first:]:
+        if why not in whys and visible(before, after):
             whys.append(why)
-    return _subtractions(out, s.presented), whys
+    shown = _subtractions(out, s.presented, whys)
+    halved = _halves(shown)
+    if halved is not shown:
+        whys.append("c A / d for a fraction c/d (0.5 A = A / 2)")
+    return halved, whys
 
 
 def textbook(e: Expr) -> Expr:

@@ -143,8 +143,11 @@ class DerivationView:
         prev_after: ir.Expr | None = None
         last_lhs: ir.Expr | None = None
 
-        def add(lhs: str | None, rhs: str, label: str) -> None:
-            if entries and entries[-1][1] == rhs and (lhs is None or lhs == entries[-1][0]) and entries[-1][3] == "= ":
+        def add(lhs: str | None, rhs: str, label: str, same: bool = False) -> None:
+            # the same equality again (or the same right side under another name for the same derivative, ∇_x f
+            # and ∂f/∂x in mixed layout): one row, both rules
+            if entries and entries[-1][1] == rhs and (lhs is None or same or lhs == entries[-1][0]) \
+                    and entries[-1][3] == "= ":
                 if label not in entries[-1][2]:
                     entries[-1][2].append(label)  # the same equality again: one row, both rules
                 return
@@ -153,7 +156,7 @@ class DerivationView:
         from matcalc.render.steps import definitions, display_steps, label_of
 
         shown = display_steps(derivation.steps, drop_repeats=False)
-        self.lecture = any(s.label and s.label[0] != "part" for s in shown)
+        self.lecture = any(s.label and s.label[0] not in ("part", "held") for s in shown)
         for i, s in enumerate(shown, 1):
             if self.lecture:  # the lecture's steps: each row numbered, its rules in the legend under its number
                 label = f"({i})"
@@ -174,7 +177,7 @@ class DerivationView:
             if s.rule not in seen:
                 seen.add(s.rule)
                 self.legend.append((label, s.note or ""))
-            if s.label and s.label[0] == "part":  # one use's contribution: not an equation for the whole gradient
+            if s.label and s.label[0] in ("part", "held"):  # one use's contribution: not an equation for the whole gradient
                 entries.append([label_of(s, "latex"), to_latex(s.after), [label], "\\quad "])
                 prev_after, last_lhs = s.after, None
                 continue
@@ -187,13 +190,15 @@ class DerivationView:
                     self.notes.append(s.note)
                 continue
             try:
-                continues = prev_after is not None and before == prev_after
+                continues = prev_after is not None and (before == prev_after or s.cont)
             except RecursionError:
                 continues = False
             if continues:
                 add(None, to_latex(s.after), label)
             else:
-                add(to_latex(before), to_latex(s.after), label)
+                same = (isinstance(before, ir.Derivative) and isinstance(last_lhs, ir.Derivative)
+                        and before.expr == last_lhs.expr and before.wrt == last_lhs.wrt)
+                add(to_latex(before), to_latex(s.after), label, same)
                 last_lhs = before
             prev_after = s.after
         try:

@@ -32,6 +32,7 @@ class ShownStep:
     note: str
     label: tuple = ()
     defs: tuple = ()
+    cont: bool = False  # the same left side as the step before: shown as a continuation, `= …`
 
 
 def _has_double_transpose(e: ir.Expr) -> bool:
@@ -46,6 +47,16 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
         drop_repeats: drop a step whose result equals the previous one (the LaTeX view merges such rows itself).
     """
     out: list[ShownStep] = []
+    last_lhs: str | None = None
+    texts: dict[int, str] = {}
+
+    def text(e: ir.Expr) -> str:
+        from matcalc.printing import to_text
+
+        if id(e) not in texts:
+            texts[id(e)] = to_text(e)
+        return texts[id(e)]
+
     for s in steps:
         step = ShownStep(s.rule, s.before, s.after, s.note or s.rule, getattr(s, "label", ()), getattr(s, "defs", ()))
         if out:
@@ -53,14 +64,45 @@ def display_steps(steps, *, drop_repeats: bool = True) -> list[ShownStep]:
             is_rewrite = not isinstance(step.before, ir.Derivative) and not step.label
             if step.after == prev.after and not step.label and (drop_repeats or is_rewrite):
                 continue  # a step that changes nothing (a rewrite with no effect, a chain of one link)
+            continues = is_rewrite or step.label[:1] == ("same",) or (step.rule == "algebra" and not step.label)
+            if (drop_repeats and continues and step.after is not None and prev.after is not None
+                    and prev.label[:1] not in (("defs",), ("through",)) and text(step.after) == text(prev.after)):
+                continue  # a rewrite the reader cannot see: it prints as the line before it
+            if drop_repeats and continues and _number(step.after) is not None \
+                    and _number(step.after) == _number(prev.after):
+                continue  # 1 / 2 = 0.5: the same number, written another way
+            if (drop_repeats and isinstance(step.before, ir.Derivative) and isinstance(prev.before, ir.Derivative)
+                    and not step.label and not prev.label and equation_text(step) == equation_text(prev)):
+                continue  # the same equation again (the composer's last chain-rule row restating the one before)
             if (is_rewrite and _tidy(step) and step.before == prev.after
                     and (_has_double_transpose(prev.after) or prev.rule == "chain-rule")):
                 first = prev.note.split(";")[0].strip()
                 tidy = step.note.split(";")[0].strip()
-                out[-1] = ShownStep(prev.rule, prev.before, step.after, f"{first} · {tidy}")
+                out[-1] = ShownStep(prev.rule, prev.before, step.after, f"{first} · {tidy}", prev.label, prev.defs,
+                                    prev.cont)  # the merged row keeps what its left side is (one use's part)
                 continue
+        if out and not step.label and isinstance(step.before, ir.Derivative) and (
+                lhs_text(step) == last_lhs or step.before == out[-1].after):  # (… = J_x(g), then J_x(g) = …)
+            step = ShownStep(step.rule, step.before, step.after, step.note, cont=True)  # the same left side: `= …`
+        if step.label or isinstance(step.before, ir.Derivative):
+            last_lhs = lhs_text(step)
         out.append(step)
     return out
+
+
+def _number(e) -> object:
+    """The value of a number or a quotient of numbers (``1 / 2``), else None."""
+    if isinstance(e, ir.Num):
+        return e.value
+    if isinstance(e, ir.Div) and isinstance(e.arg, ir.Num) and isinstance(e.scalar, ir.Num) and e.scalar.value:
+        return e.arg.value / e.scalar.value
+    return None
+
+
+def lhs_text(s) -> str | None:
+    """The left side of a step's equation as printed (None for a continuation or a contribution)."""
+    left, eq, _ = equation_text(s).partition(" = ")
+    return left.strip() if eq and left.strip() else None
 
 
 def _name(e, fmt: str) -> str:
@@ -71,7 +113,7 @@ def _name(e, fmt: str) -> str:
     if isinstance(e, (ir.Named, ir.Var)):
         return to_latex(e) if fmt == "latex" else e.name
     s = to_latex(e) if fmt == "latex" else to_text(e)
-    if " " in s:
+    if " " in s or s.startswith("-"):  # ∂(-u)/∂u, never ∂-u/∂u
         s = f"\\left({s}\\right)" if fmt == "latex" else f"({s})"
     return s
 
@@ -88,11 +130,19 @@ def label_of(s, fmt: str = "text") -> str | None:
     if lab[0] == "grad":
         top, by = _name(lab[1], fmt), _name(lab[2], fmt)
         return f"\\nabla_{{{by}}} {top}" if tex else f"∇_{by} {top}"
+    if lab[0] == "hessian":
+        top, by = _name(lab[1], fmt), _name(lab[2], fmt)
+        return f"\\nabla^{{2}}_{{{by}}} {top}" if tex else f"∇²_{by} {top}"
     if lab[0] == "part":  # the composer's reverse mode: one use's contribution to the gradient by a shared node
         top, by = _name(lab[1], fmt), _name(lab[2], fmt)
         if tex:
             return f"\\text{{one use's part of }} \\nabla_{{{by}}} {top}\\text{{:}}"
         return f"one use's part of ∇_{by} {top}:"
+    if lab[0] == "held":  # the composer's reverse mode: a node whose variables are also used elsewhere
+        top, by = _name(lab[1], fmt), _name(lab[2], fmt)
+        if tex:
+            return f"\\nabla_{{{by}}} {top}\\text{{, the other uses held fixed:}}"
+        return f"∇_{by} {top}, the other uses held fixed:"
     if lab[0] == "through":
         k, name = lab[1], lab[2]
         from matcalc.engine.lecture import ORDINALS
@@ -123,13 +173,15 @@ def equation_text(s) -> str:
     from matcalc.printing import to_text
 
     before, after = s.before, s.after
+    if getattr(s, "rule", "") == "symmetric-convention" and before is None:
+        return "(convention)"  # a statement about the variable, in its note: no equation
     defs = definitions(s)
     if defs is not None:
         return defs
     lhs = label_of(s)
     if lhs is not None:
         return f"{lhs} {to_text(after)}" if lhs.endswith(":") else f"{lhs} = {to_text(after)}"
-    if getattr(s, "rule", "") == "algebra" or tuple(getattr(s, "label", ()))[:1] == ("same",):
+    if getattr(s, "rule", "") == "algebra" or tuple(getattr(s, "label", ()))[:1] == ("same",) or getattr(s, "cont", 0):
         return f"  = {to_text(after)}"
     if isinstance(before, ir.Derivative) and before.kind == "hessian":
         return f"∇²_{_name(before.wrt, 'text')} {_name(before.expr, 'text')} = {to_text(after)}"

@@ -159,22 +159,33 @@ def _candidates(lhs: ir.Expr, rhs: ir.Expr) -> Iterator[tuple[str, ir.Expr, ir.E
                    _replace(rhs, path, ir.Transpose(node)))
         if isinstance(node, ir.Add):
             for i, term in enumerate(node.args):
+                flipped = term.arg if isinstance(term, ir.Neg) else ir.Neg(term)
+                signed = ir.Add(node.args[:i] + (flipped,) + node.args[i + 1:])
+                yield (f"a sign error in one term: {flipped} rather than {term}", lhs, _replace(rhs, path, signed))
+            for i, term in enumerate(node.args):
                 rest = node.args[:i] + node.args[i + 1:]
                 dropped = rest[0] if len(rest) == 1 else ir.Add(rest)
                 yield (f"an extra term: {term} should not be there", lhs, _replace(rhs, path, dropped))
 
 
-def diagnose(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 6.0) -> str | None:
-    """A sentence naming the mistake in the refuted claim ``lhs = rhs``, or ``None`` when none of the repairs fits."""
+def diagnose(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 6.0,
+             sink: list | None = None) -> str | None:
+    """A sentence naming the mistake in the refuted claim ``lhs = rhs``, or ``None`` when none of the repairs fits.
+
+    ``sink``: a list that receives the answer as far as it is known (the correct result, before the search for the
+    mistake), so a caller that stops this function at a hard deadline keeps what was found.
+    """
     t0 = time.perf_counter()
     found: str | None = None
+    correct = _correct_form(lhs, free, seed, rhs)  # first: the search below may run out of time
+    if correct and sink is not None:
+        sink.append(f"the correct result is {correct}")
     for message, l2, r2 in _candidates(lhs, rhs):
         if time.perf_counter() - t0 > budget_s:
             break
         if _holds(l2, r2, free, seed):
             found = message
             break
-    correct = _correct_form(lhs, free, seed, rhs)
     if found and correct:
         return f"{found}; the correct result is {correct}"
     if found:

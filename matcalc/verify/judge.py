@@ -254,10 +254,11 @@ def judge(
     if result.verdict == "refuted" and diagnose:
         from matcalc.verify.diagnose import diagnose as _diagnose
 
+        known: list = []  # the diagnosis as far as it got (the correct result) when the deadline stops it
         try:
             with hard_deadline(budget_s * 0.5):
-                result.diagnosis = _diagnose(lhs, rhs, free=free, seed=seed)
+                result.diagnosis = _diagnose(lhs, rhs, free=free, seed=seed, sink=known)
         except (Exception, HardTimeout):  # noqa: BLE001 - a diagnosis explains a verdict; its failure changes nothing
-            result.diagnosis = None
+            result.diagnosis = known[-1] if known else None
     result.seconds = time.perf_counter() - t0
     return result

@@ -106,6 +106,8 @@ def _t_atom(a: tuple) -> tuple:
     tag = a[0]
     if tag in ("I", "diag"):
         return a
+    if tag == "K":  # K(m, n)ᵀ = K(n, m)
+        return ("K", a[2], a[1])
     if tag == "had":
         _, factors = a
         return ("had", tuple(sorted((_t_key(f) for f in factors), key=repr)))
@@ -397,6 +399,22 @@ def _inner(e: Expr) -> Expr:
     return ir.Trace(ir.MatMul((ir.Transpose(e), e)))
 
 
+def _derivative_of(fn: str, a: Expr, order: int) -> Expr:
+    """σ', σ'', tanh', tanh'' of ``a`` in terms of σ(a) and tanh(a), entrywise: σ' = σ ⊙ (1 − σ),
+    σ'' = σ' ⊙ (1 − 2 σ), tanh' = 1 − tanh², tanh'' = −2 tanh ⊙ tanh'."""
+    f = ir.Apply(fn, a, 0)
+    one = ir.Ones(a.shape) if not is_scalar(a.shape) else ir.Num(Fraction(1))
+    if fn == "sigma":
+        first = ir.Hadamard(f, ir.Add((one, ir.Neg(f))))
+        if order == 1:
+            return first
+        return ir.Hadamard(first, ir.Add((one, ir.Neg(ir.Scale(ir.Num(Fraction(2)), f)))))
+    first = ir.Add((one, ir.Neg(ir.Hadamard(f, f))))
+    if order == 1:
+        return first
+    return ir.Neg(ir.Scale(ir.Num(Fraction(2)), ir.Hadamard(f, first)))
+
+
 def _scalar_pow(p: Poly, k: Fraction) -> Poly:
     """``p^k`` for a scalar polynomial."""
     if len(p) == 1:
@@ -503,8 +521,16 @@ class _NF:
                         out = _mul(out, base)
                     return out
                 return _atom(("mpow", k, _k(P(a))), sh)
+            case ir.Inverse(arg=ir.Power(base=a, exp=k)) if k.denominator == 1 and not is_scalar(a.shape):
+                return P(ir.Power(a, -k))  # inv(A^k) = inv(A)^k
+            case ir.Inverse(arg=ir.Inverse(arg=a)):
+                return P(a)
+            case ir.Inverse(arg=ir.Transpose(arg=a)):
+                return _t_poly(P(ir.Inverse(a)))  # (Aᵀ)⁻¹ = (A⁻¹)ᵀ
             case ir.Inverse(arg=a):
                 return self._inverse(P(a), sh)
+            case ir.Commutation(m=m, n=n):  # K(m, n): an atom of its own; K(m, n)ᵀ = K(n, m)
+                return _pure((Link(("K", m, n), sh[0], sh[1]),))
             case ir.Kron(a=a, b=b):
                 if is_scalar(a.shape) or is_scalar(b.shape):
                     return _mul(P(a), P(b))
@@ -519,6 +545,8 @@ class _NF:
                 return _atom(("apply", "relu", 0, False, _k(P(b) or P(a))), sh)  # max(0, t) = relu(t)
             case ir.MaxMin(op=op, a=a, b=b):
                 return _atom(("max", op, tuple(sorted((_k(P(a)), _k(P(b))), key=repr))), sh)
+            case ir.Apply(fn=fn, arg=a, order=o, declared=False) if fn in ("sigma", "tanh") and o in (1, 2):
+                return P(_derivative_of(fn, a, o))  # σ' = σ (1 − σ), tanh' = 1 − tanh², and their second
             case ir.Apply(fn=fn, arg=a, order=o, declared=d):
                 return _atom(("apply", fn, o, d, _k(P(a))), sh)
             case ir.CallVec(fn=fn, arg=a, order=o):
@@ -528,6 +556,17 @@ class _NF:
                 return _mul(_mul(_ones(1, r), P(a)), _ones(c, 1))
             case ir.Trace(arg=a):
                 return self._trace(P(a))
+            case ir.Det(arg=ir.Power(base=a, exp=k)) if k.denominator == 1:
+                return _scalar_pow(P(ir.Det(a)), k)  # det(A^k) = det(A)^k
+            case ir.Det(arg=ir.Inverse(arg=a)):
+                return _scalar_pow(P(ir.Det(a)), Fraction(-1))
+            case ir.Det(arg=ir.Transpose(arg=a)):
+                return P(ir.Det(a))
+            case ir.Det(arg=ir.MatMul(args=args)) if all(x.shape[0] == x.shape[1] for x in args):
+                out = {ONE_TERM: Fraction(1)}  # det(A B) = det(A) det(B) for square factors
+                for x in args:
+                    out = _mul(out, P(ir.Det(x)))
+                return out
             case ir.Det(arg=a):
                 return self._det(P(a), sh)
             case ir.LogDet(arg=a):
