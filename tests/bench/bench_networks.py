@@ -15,7 +15,7 @@ measured in the same run. Not a timed test: the figures depend on the machine an
 from __future__ import annotations
 
 import argparse
-import re
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -27,9 +27,14 @@ from netgen import KINDS, parameters  # noqa: E402
 
 
 def _verdicts(text: str) -> str:
+    """The claims' verdicts of a ``check --format json`` report, counted (``-`` when it is not JSON)."""
+    try:
+        claims = json.loads(text).get("claims", [])
+    except ValueError:
+        return "-"
     counts: dict[str, int] = {}
-    for word in re.findall(r"\b(verified|refuted|inconclusive|error)\b", text):
-        counts[word] = counts.get(word, 0) + 1
+    for c in claims:
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
     return " ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
 
 
