@@ -165,9 +165,11 @@ def derive_text(text: str, *, wrt: str, given: str | Mapping | None = None, layo
     if order == 2 and not expr.is_scalar:
         raise UsageError(f"--order 2 gives the Hessian of a scalar, but {expr} is {fmt_shape(expr.shape)}")
     kind = "hessian" if order == 2 else "d"
+    xs = [_lookup_wrt(name, doc, cli) for name in _split_wrt(wrt) if name.strip()]
+    if order == 1 and _as_program(expr, xs, layout_now):
+        return _derive_program(doc, expr, xs, layout_now, seed, t0)
     items = []
-    for name in [w for w in _split_wrt(wrt) if w.strip()]:
-        x = _lookup_wrt(name, doc, cli)
+    for x in xs:
         if kind == "hessian" and isinstance(x, ir.Entry):
             raise UsageError("--order 2 differentiates by a vector or a matrix, not by one entry")
         d = with_lets(differentiate(expr, x, kind=kind, layout=layout_now, reserved=_names_in_use(doc)), doc.env.lets)
@@ -179,7 +181,91 @@ def derive_text(text: str, *, wrt: str, given: str | Mapping | None = None, layo
         raise UsageError("--wrt needs at least one variable" if cli else "wrt names no variable: give one, e.g. "
                          "wrt=\"x\" (several: \"x, W\")")
     return DeriveResult(expr=expr, items=items, layout=layout_now, inferred=list(doc.env.inferred),
-                        seconds=time.perf_counter() - t0)
+                        seconds=time.perf_counter() - t0, document=doc)
+
+
+def _as_program(expr: ir.Expr, xs: list, layout: str) -> bool:
+    """The program form (backpropagation with named δ's) for a scalar derived by variables, in a layout where its
+    derivative is the gradient, when the path from a variable passes through two ``let``s, or several variables are
+    asked for and a ``let`` is on the path."""
+    from matcalc.engine.program import lets_on_path
+
+    if not (expr.is_scalar and xs and layout != "numerator" and all(isinstance(x, ir.Var) for x in xs)):
+        return False
+    if ir.Derivative in _types_cheap(expr):  # a derivative inside the cost: the composer expands it first
+        return False
+    if len(xs) > 1:
+        return lets_on_path(expr, xs) > 0
+    return lets_on_path(expr, xs) >= 2
+
+
+def _types_cheap(expr: ir.Expr) -> set:
+    """The node types of ``expr`` (its DAG walked once, by identity)."""
+    seen, types, stack = set(), set(), [expr]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        types.add(type(x))
+        stack.extend(ir.children(x))
+    return types
+
+
+def _derive_program(doc: Document, expr: ir.Expr, xs: list, layout: str, seed: int, t0: float) -> DeriveResult:
+    """``derive`` as a program: one reverse sweep, named δ's, each gradient in terms of them, and a numeric check
+    of every step and of the gradients together (:mod:`matcalc.engine.program`)."""
+    from matcalc.engine import Derivation, Step
+    from matcalc.engine.program import backprop
+
+    prog = backprop(expr, xs, layout=layout, reserved=_names_in_use(doc), lets=doc.env.lets)
+    num = _check_program(prog, _names_in_use(doc), seed)
+    items = []
+    for g in prog.gradients:
+        head = ir.Derivative(expr, g.wrt, "d", layout)
+        step = Step(g.note if g.note in ("BP3", "BP4") else "backprop", head, g.result,
+                    f"{g.note}: the sum over the definitions that use {g.wrt.name} of their vector–Jacobian products")
+        items.append(DeriveItem(g.wrt, Derivation(expr, g.wrt, g.result, [step], "d", layout), num))
+    return DeriveResult(expr=expr, items=items, layout=layout, inferred=list(doc.env.inferred),
+                        seconds=time.perf_counter() - t0, document=doc, program=prog)
+
+
+def _check_program(prog, reserved: frozenset, seed: int):
+    """The numeric method on the program, linear in its size: each distinct local claim (a δ or gradient is the
+    derivative of the forward steps it stands for; layers alike up to renaming are checked once), and the gradients
+    together against finite differences of the cost along a random direction through every parameter at once."""
+    from matcalc.results import MethodResult
+    from matcalc.verify.guard import guarded
+    from matcalc.verify.judge import run_numeric
+
+    distinct = prog.distinct_claims()
+    statuses, worst = [], None
+    for claim, whats in distinct:
+        m, _cx = guarded(lambda: run_numeric(claim.lhs, claim.rhs, (), 5.0, seed), 5.0, "numeric")
+        statuses.append(m.status)
+        if m.status != "equal" and worst is None:
+            worst = (", ".join(whats), m)
+    lhs, rhs, count = prog.directional_claim(reserved)
+    whole, _cx = guarded(lambda: run_numeric(lhs, rhs, (), 10.0, seed), 10.0, "numeric")
+    statuses.append(whole.status)
+    n_local = len(prog.local_claims())
+    local = (f"each of the {n_local} lines of the backward program is the derivative of the forward steps it stands "
+             f"for ({len(distinct)} distinct up to renaming)")
+    together = (f"the {count} gradients together equal the derivative of the cost along a random direction through "
+                f"all {count} parameters at once ({whole.detail})")
+    if "different" in statuses:
+        status = "different"
+    elif all(s == "equal" for s in statuses):
+        status = "equal"
+    else:
+        status = "unknown"
+    if status == "equal":
+        detail = f"finite differences agree: {local}; {together}"
+    elif worst is not None:
+        detail = f"finite differences of {worst[0]}: {worst[1].detail}"
+    else:
+        detail = f"the gradients together: {whole.detail}"
+    return MethodResult(status, detail)
 
 
 def _layout_at(doc: Document, line: int, default: str) -> str:

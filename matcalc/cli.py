@@ -72,7 +72,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("derive", help="the derivative in closed matrix form, with its steps and a numeric check",
                         epilog='examples:\n  matcalc derive "x^T A x" --wrt x\n'
                         '  matcalc derive "x^T A x" --wrt x --order 2\n'
-                        '  matcalc derive "sigma(W x + b)" --wrt x,W --given "W: n x m, x: m, b: n"',
+                        '  matcalc derive "sigma(W x + b)" --wrt x,W --given "W: n x m, x: m, b: n"\n'
+                        '  matcalc derive net.mc --wrt W1,b1,W2,b2 --format mc > net-grad.mc',
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("input", metavar="EXPR|FILE", help="an expression, or a .mc document (its last expression)")
     sp.add_argument("--wrt", required=True, metavar="X[,Y...]", help="the variables to differentiate by")
@@ -83,7 +84,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0, help="random seed of the numeric check (default 0)")
     sp.add_argument("--order", type=int, choices=(1, 2), default=1,
                     help="1: the derivative (default); 2: the Hessian of a scalar (by vec(X) for a matrix X)")
-    common(sp)
+    common(sp, (*FORMATS, "mc"))
 
     sp = sub.add_parser("check", help="judge claims: verified, refuted (with a counterexample) or inconclusive",
                         epilog='examples:\n  matcalc check "d/dx x^T A x = (A + A^T) x" --given "A: n x n, x: n"\n'
@@ -275,6 +276,11 @@ def cmd_derive(args: argparse.Namespace) -> int:
     text, where = _read_input(args.input)
     result = derive_text(text, wrt=args.wrt, given=args.given, layout=args.layout, where=where, seed=args.seed,
                          order=args.order, cli=True)
+    if args.format == "mc":
+        from matcalc.render.mc import derive_document
+
+        _emit(derive_document(result), args.output)
+        return result.exit_code
     _render_result(result, args)
     return result.exit_code
 

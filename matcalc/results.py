@@ -243,6 +243,9 @@ class DeriveResult(Renderable):
     layout: str
     inferred: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    document: Document | None = None
+    #: the program form (a :class:`matcalc.engine.program.Program`) when the derivatives are backpropagation
+    program: Any = None
 
     @property
     def verdict(self) -> str:
@@ -288,7 +291,32 @@ class DeriveResult(Renderable):
                 }
                 for i in self.items
             ],
+            **({"program": program_json(self.program)} if self.program is not None else {}),
         }
+
+
+def program_json(program) -> list[dict]:
+    """The program's lines for ``--format json``: name, value, kind (``let``, ``new``, ``cost``, ``delta``,
+    ``gradient``) and note (the rule: BP1…BP4, or what the line is)."""
+    from matcalc.printing import to_text
+
+    out = [{"name": ln.name, "value": to_text(ln.value), "kind": ln.kind, "note": line_note(ln)}
+           for ln in program.forward]
+    out.append({"name": None, "value": to_text(program.cost), "kind": "cost", "note": "the cost"})
+    out += [{"name": ln.name, "value": to_text(ln.value), "kind": "delta", "note": line_note(ln)}
+            for ln in program.backward]
+    out += [{"name": f"∂/∂{g.wrt.name}", "value": to_text(g.result), "kind": "gradient", "note": g.note}
+            for g in program.gradients]
+    return out
+
+
+def line_note(ln) -> str:
+    """What a program line is: a new name, or a δ with its rule and the derivative it is."""
+    if ln.kind == "new":
+        return "new name"
+    if ln.kind == "delta":
+        return f"{ln.note}; {ln.name} = ∂C/∂{ln.of}"
+    return ""
 
 
 # ───────────────────────────── prove ─────────────────────────────

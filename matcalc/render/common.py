@@ -160,3 +160,20 @@ def step_note(r: Any) -> str | None:
             vs = vs[cut + len(", but "):]
         note += f"; {vs}"
     return note
+
+
+def program_rows(prog) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The program form of a derivation as titled rows ``(name, value, note)``, shared by every format: the forward
+    program, the backward program (one δ per layer, with its rule) and the gradients in terms of the δ's."""
+    from matcalc.printing import to_text
+
+    cost = "C"
+    forward = [(ln.name, to_text(ln.value), "new name" if ln.kind == "new" else "") for ln in prog.forward]
+    forward.append((cost, to_text(prog.cost), "the cost"))
+    backward = [(ln.name, to_text(ln.value), f"{ln.note}   ({ln.name} = ∂C/∂{ln.of})") for ln in prog.backward]
+    grads = [(f"∂C/∂{g.wrt.name}", to_text(g.result), g.note) for g in prog.gradients]
+    out = [("forward", forward)]
+    if backward:
+        out.append(("backward", backward))
+    out.append(("gradients", grads))
+    return out

@@ -182,6 +182,8 @@ def render_derive(res) -> Group:
     parts.append(Text.assemble(("derive  ", "bold"), to_text(res.expr), (f"   layout: {res.layout}", "dim")))
     if res.inferred:
         parts.append(Text("inferred  " + ", ".join(res.inferred), style="dim"))
+    if res.program is not None:
+        return Group(*parts, *program_parts(res))
     for item in res.items:
         d = item.derivation
         parts.append(Text(""))
@@ -193,6 +195,31 @@ def render_derive(res) -> Group:
         mark = METHOD_MARK.get(m.status, "?")
         parts.append(Text(f"numeric check {mark} {m.detail}", style="green" if mark == "✓" else "yellow"))
     return Group(*parts)
+
+
+def program_parts(res) -> list:
+    """A derivation as the lecture writes backpropagation: the forward program (new names marked), the backward
+    program one δ per layer with its rule, each gradient in terms of the δ's, and what the numeric check checked."""
+    from matcalc.render.common import program_rows
+
+    prog = res.program
+    wrt = ", ".join(to_text(i.wrt) for i in res.items)
+    parts: list = [Text(f"by {wrt}: backpropagation, one reverse sweep", style="dim")]
+    for title, rows in program_rows(prog):
+        parts.append(Text(""))
+        parts.append(Text(title, style="bold"))
+        t = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+        t.add_column(no_wrap=True)
+        t.add_column()
+        t.add_column(style="cyan")
+        for lhs, rhs, note in rows:
+            t.add_row(Text("  " + lhs), Text("= " + rhs), Text(note))
+        parts.append(t)
+    m = res.items[0].numeric
+    mark = METHOD_MARK.get(m.status, "?")
+    parts.append(Text(""))
+    parts.append(Hang(Text(f"numeric check {mark} ", style="green" if mark == "✓" else "yellow"), Text(m.detail)))
+    return parts
 
 
 def _theorem_block(t, *, full: bool = False) -> Group:

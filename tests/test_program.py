@@ -1,0 +1,212 @@
+"""Derivatives of documents as programs (issue 12): backpropagation with named δ's, `derive --format mc`, and the
+numeric check of the program (matcalc/engine/program.py, api.derive_text, render/mc.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from matcalc import ir
+from matcalc.api import check_text, derive_text
+from matcalc.cli import main
+
+
+def mlp(L: int) -> str:
+    """An L-layer MLP as /tmp/nets/gen.py writes it: ``a_l = σ(W_l a_{l-1} + b_l)``, a squared error."""
+    lines = ["given x: n, y: n", "given " + ", ".join(f"W{l}: n x n, b{l}: n" for l in range(1, L + 1)),
+             "let a0 = x"]
+    lines += [f"let a{l} = sigma(W{l} a{l - 1} + b{l})" for l in range(1, L)]
+    lines.append(f"sum((W{L} a{L - 1} + b{L} - y).^2)")
+    return "\n".join(lines) + "\n"
+
+
+def res(L: int) -> str:
+    """An L-layer residual network: ``h_l = h_{l-1} + tanh(W_l h_{l-1})``, cost ``sum(h_L.^2)``."""
+    lines = ["given x: n", "given " + ", ".join(f"W{l}: n x n" for l in range(1, L + 1)), "let h0 = x"]
+    lines += [f"let h{l} = h{l - 1} + tanh(W{l} h{l - 1})" for l in range(1, L + 1)]
+    lines.append(f"sum(h{L}.^2)")
+    return "\n".join(lines) + "\n"
+
+
+def mlp_wrt(L: int) -> str:
+    return ",".join(f"W{l},b{l}" for l in range(1, L + 1))
+
+
+def res_wrt(L: int) -> str:
+    return ",".join(f"W{l}" for l in range(1, L + 1))
+
+
+def derive_cli(capsys, tmp_path, text: str, wrt: str, fmt: str = "text") -> tuple[int, str]:
+    path = tmp_path / "net.mc"
+    path.write_text(text, encoding="utf-8")
+    code = main(["derive", str(path), "--wrt", wrt, "--format", fmt])
+    out, _err = capsys.readouterr()
+    return code, out
+
+
+def program_lines(out: str) -> dict[str, tuple[str, str]]:
+    """``name -> (value, note)`` of the printed program (text format)."""
+    rows = {}
+    for ln in out.splitlines():
+        m = re.match(r"^  (\S+)\s+= (.*?)(?:\s{2,}(.*))?$", ln)
+        if m:
+            rows[m.group(1)] = (m.group(2).strip(), (m.group(3) or "").strip())
+    return rows
+
+
+# ───────────────────────────── the round trip: derive --format mc, then check ─────────────────────────────
+
+
+@pytest.mark.parametrize("kind,L", [("mlp", 1), ("mlp", 2), ("mlp", 4), ("res", 1), ("res", 2), ("res", 4)])
+def test_format_mc_round_trip_checks_as_verified(capsys, tmp_path, kind, L) -> None:
+    text, wrt = (mlp(L), mlp_wrt(L)) if kind == "mlp" else (res(L), res_wrt(L))
+    code, out = derive_cli(capsys, tmp_path, text, wrt, "mc")
+    assert code == 0, out
+    claims = [ln for ln in out.splitlines() if ln.startswith("d/d")]
+    assert len(claims) == len(wrt.split(","))  # one claim per requested derivative
+    report = check_text(out)
+    assert [r.verdict for r in report.results] == ["verified"] * len(claims), out
+    assert report.verdict == "verified"
+
+
+def test_an_altered_delta_is_refuted_and_the_others_still_verified(capsys, tmp_path) -> None:
+    code, out = derive_cli(capsys, tmp_path, mlp(3), mlp_wrt(3), "mc")
+    assert code == 0 and "let δ2 = " in out
+    altered = re.sub(r"let δ2 = ([^#\n]*?)\s*#", r"let δ2 = 2 (\1)   #", out)
+    assert altered != out
+    report = check_text(altered)
+    verdicts = {r.text.split()[0]: r.verdict for r in report.results}
+    # δ2 feeds the gradients of layers 1 and 2; layer 3's do not use it
+    assert verdicts["d/dW3"] == verdicts["d/db3"] == "verified"
+    for w in ("d/dW2", "d/db2", "d/dW1", "d/db1"):
+        assert verdicts[w] == "refuted", (w, altered)
+    assert report.verdict == "refuted"
+
+
+def test_format_mc_of_a_plain_derivation(capsys, tmp_path) -> None:
+    code, out = derive_cli(capsys, tmp_path, "given A: n x n, x: n\nx^T A x\n", "x", "mc")
+    assert code == 0
+    assert "given A: n x n, x: n" in out and "d/dx xᵀ A x = " in out
+    assert check_text(out).verdict == "verified"
+
+
+# ───────────────────────────── what the program says ─────────────────────────────
+
+
+def test_mlp_program_is_nielsens_algorithm(capsys, tmp_path) -> None:
+    L = 4
+    code, out = derive_cli(capsys, tmp_path, mlp(L), mlp_wrt(L))
+    assert code == 0, out
+    rows = program_lines(out)
+    # the forward program: z_l new, a_l = σ(z_l)
+    for l in range(1, L + 1):
+        assert rows[f"z{l}"][1] == "new name"
+    for l in range(1, L):
+        assert rows[f"a{l}"][0] == f"σ(z{l})"
+    # BP1 for the last layer, BP2 for the others: δ_l = W_{l+1}ᵀ δ_{l+1} ⊙ σ'(z_l)
+    assert rows[f"δ{L}"] == (f"2 (z{L} - y)", f"BP1   (δ{L} = ∂C/∂z{L})")
+    for l in range(1, L):
+        assert rows[f"δ{l}"][0] == f"W{l + 1}ᵀ δ{l + 1} ⊙ σ'(z{l})"
+        assert rows[f"δ{l}"][1].startswith("BP2")
+    # BP4 and BP3
+    for l in range(1, L + 1):
+        assert rows[f"∂C/∂W{l}"] == (f"δ{l} a{l - 1}ᵀ", "BP4")
+        assert rows[f"∂C/∂b{l}"] == (f"δ{l}", "BP3")
+    # one line per layer in the backward program, not per parameter
+    assert sum(1 for k in rows if k.startswith("δ")) == L
+    assert "numeric check ✓" in out
+
+
+def test_residual_deltas_pass_the_error_straight_back(capsys, tmp_path) -> None:
+    L = 4
+    code, out = derive_cli(capsys, tmp_path, res(L), res_wrt(L))
+    assert code == 0, out
+    rows = program_lines(out)
+    assert rows[f"δ_h{L}"][0] == f"2 h{L}"
+    found = 0
+    for l in range(2, L + 1):
+        if f"δ_h{l - 1}" in rows:
+            assert rows[f"δ_h{l - 1}"][0].startswith(f"δ_h{l} + "), rows[f"δ_h{l - 1}"]
+            found += 1
+    assert found >= L - 2
+    for l in range(2, L + 1):
+        assert rows[f"δ_z{l}"][0] == f"δ_h{l} ⊙ tanh'(z{l})"
+        assert rows[f"∂C/∂W{l}"][0] == f"δ_z{l} h{l - 1}ᵀ"
+
+
+def test_attention_result_uses_the_let_name() -> None:
+    text = "given K: m x d, V: m x p, q: d, τ: 1\nlet s = softmax(K q / τ)\nsum(V^T s)\n"
+    r = derive_text(text, wrt="q")
+    result = str(r.items[0].derivation.result)
+    assert "softmax" not in result and "s sᵀ" in result and "diag(s)" in result
+    assert r.verdict == "verified"
+
+
+def test_a_document_delta_names_the_adjoint(capsys, tmp_path) -> None:
+    text = ("given x: n, y: n, W1: n x n, b1: n, W2: n x n, b2: n\n"
+            "let z1 = W1 x + b1\nlet a1 = sigma(z1)\nlet z2 = W2 a1 + b2\n"
+            "let delta2 = grad(sum((z2 - y).^2), z2)\n"
+            "sum((z2 - y).^2)\n")
+    code, out = derive_cli(capsys, tmp_path, text, "W1,b1,W2,b2")
+    assert code == 0, out
+    rows = program_lines(out)
+    assert "delta2" in rows and rows["∂C/∂W2"][0] == "delta2 a1ᵀ"
+    code, doc = derive_cli(capsys, tmp_path, text, "W1,b1,W2,b2", "mc")
+    assert "let delta2 = grad(" in doc and re.search(r"^delta2 = 2 \(z2 - y\)", doc, re.M), doc
+    assert check_text(doc).verdict == "verified"
+
+
+def test_json_has_the_program_and_keeps_the_spec_fields(capsys, tmp_path) -> None:
+    import json
+
+    code, out = derive_cli(capsys, tmp_path, mlp(2), mlp_wrt(2), "json")
+    data = json.loads(out)
+    assert data["verdict"] == "verified"
+    assert [d["wrt"] for d in data["derivatives"]] == ["W1", "b1", "W2", "b2"]
+    assert data["derivatives"][0]["result"] == "δ1 a0ᵀ"
+    kinds = [(p["name"], p["kind"]) for p in data["program"]]
+    assert ("z1", "new") in kinds and ("δ2", "delta") in kinds and ("∂/∂W1", "gradient") in kinds
+    assert any(p["kind"] == "cost" and p["value"] == "sum((z2 - y).^2)" for p in data["program"])
+
+
+def test_single_variable_through_one_let_keeps_todays_trace() -> None:
+    r = derive_text(mlp(2), wrt="W2")
+    assert r.program is None and len(r.items[0].derivation.steps) > 1
+
+
+# ───────────────────────────── the numeric check is real ─────────────────────────────
+
+
+def test_a_wrong_rule_is_caught_by_the_numeric_check(monkeypatch) -> None:
+    """If the engine's vector–Jacobian product of σ were twice too big, derive's own check must say so."""
+    from matcalc.engine import program
+
+    real = program._primes
+
+    def wrong(e):
+        out = real(e)
+        if any(isinstance(x, ir.Apply) and x.fn == "sigma" and x.order == 1 for x in ir.walk(out)):
+            return ir.Scale(ir.Num(2), out)
+        return out
+
+    monkeypatch.setattr(program, "_primes", wrong)
+    r = derive_text(mlp(3), wrt=mlp_wrt(3))
+    assert r.program is not None
+    assert r.verdict == "refuted"
+    assert r.items[0].numeric.status == "different"
+
+
+def test_output_is_linear_in_depth(capsys, tmp_path) -> None:
+    sizes = {}
+    for L in (8, 16, 32):
+        code, out = derive_cli(capsys, tmp_path, mlp(L), mlp_wrt(L))
+        assert code == 0
+        sizes[L] = len(out.splitlines())
+    # a fixed number of lines per layer (give or take the wrapped line of the numeric check)
+    assert abs((sizes[32] - sizes[16]) - 2 * (sizes[16] - sizes[8])) <= 3, sizes
+    for L in (4, 8):
+        code, out = derive_cli(capsys, tmp_path, res(L), res_wrt(L))
+        assert code == 0
+        sizes[("res", L)] = len(out.splitlines())
+    assert sizes[("res", 8)] < 2.5 * sizes[("res", 4)]
