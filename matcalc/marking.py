@@ -16,6 +16,7 @@ from matcalc.errors import MatcalcError
 from matcalc.document import Bare, Claim, Document, ErrorLine, Problem, Statement, Step
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
+from matcalc.verify.document_methods import DocumentMethods
 from matcalc.verify.judge import judge
 
 
@@ -186,6 +187,8 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
     t0 = time.perf_counter()
     results: list[ClaimResult] = []
     judged = doc.judged()
+    shared = DocumentMethods([s for s in doc.statements if isinstance(s, Claim)], seed=seed,
+                             budget_s=budget_s)
     chain = _Chain()
     seen: set = set()  # notes given once per document
     for s in doc.statements:
@@ -204,7 +207,10 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
             if chain.wrong is None:
                 chain.wrong = s.line
         elif isinstance(s, Claim):
-            res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s)
+            known, exact_s = shared.known(s)
+            res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s,
+                        known=known, exact_budget_s=exact_s)
+            shared.judged(s, res.methods, res.seconds)
             if res.verdict == "refuted":
                 _add_note(res, _scope_note(s.lhs, s.rhs, seed, budget_s))
             _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen))

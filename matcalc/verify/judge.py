@@ -185,8 +185,18 @@ def judge(
     seed: int = 0,
     budget_s: float = 8.0,
     diagnose: bool = True,
+    known: dict[str, MethodResult] | None = None,
+    exact_budget_s: float | None = None,
 ) -> ClaimResult:
-    """Judge ``lhs = rhs`` by the three methods; diagnose a refutation."""
+    """Judge ``lhs = rhs`` by the three methods; diagnose a refutation.
+
+    ``known``: findings of methods already run on this claim together with others of its document (the joint
+    numeric check and the program match of :mod:`matcalc.verify.document_methods`, or an exact method left out
+    by the document's budget); those methods are not run again, and :func:`combine` reads the verdict as always.
+    ``exact_budget_s``: a smaller time budget for the exact method (the rest of a document's budget for it).
+    """
+    known = known or {}
+    exact_s = budget_s * 0.6 if exact_budget_s is None else min(budget_s * 0.6, exact_budget_s)
     t0 = time.perf_counter()
     result = ClaimResult(line=line, text=text, verdict="inconclusive", kind=kind, lhs=lhs, rhs=rhs)
     result.notes = conventions(lhs, rhs)
@@ -210,12 +220,13 @@ def judge(
             "note": f"the left side is {fmt_shape(lhs.shape)}, the right side {fmt_shape(rhs.shape)}",
         }
     else:
-        result.methods["symbolic"] = guarded(lambda: (run_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
-        exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, budget_s * 0.6, seed), budget_s * 0.6,
-                                      "exact")
+        result.methods["symbolic"] = known.get("symbolic") or guarded(
+            lambda: (run_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
+        exact_res, exact_cx = (known["exact"], None) if "exact" in known else guarded(
+            lambda: run_exact(lhs, rhs, free, exact_s, seed), exact_s, "exact")
         result.methods["exact"] = exact_res
-        num_res, num_cx = guarded(lambda: run_numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4,
-                                  "numeric")
+        num_res, num_cx = (known["numeric"], None) if "numeric" in known else guarded(
+            lambda: run_numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4, "numeric")
         result.methods["numeric"] = num_res
         result.verdict = combine(result.methods)
         if result.verdict == "refuted":
