@@ -17,7 +17,7 @@ from matcalc.document import Bare, Claim, Document, ErrorLine, Problem, Statemen
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
 from matcalc.verify.document_methods import DocumentMethods
-from matcalc.verify.judge import judge
+from matcalc.verify.judge import distinct_nodes, judge
 
 
 def _stmt_text(s: Statement) -> str:
@@ -110,7 +110,7 @@ def _builtin_note(s: Statement, exprs: tuple, seen: set) -> str | None:
     if "logistic" in seen:
         return None
     if not any(isinstance(n, ir.Apply) and n.fn == "sigma" and not n.declared for e in exprs if e is not None
-               for n in ir.walk(e)):
+               for n in distinct_nodes(e)):
         return None
     seen.add("logistic")
     name = next((a for a in _LOGISTIC if a in s.text), "σ")
@@ -133,7 +133,7 @@ def _scope_note(lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> str |
     if not isinstance(lhs, ir.Add) or not isinstance(lhs.args[0], ir.Derivative):
         return None
     d, rest = lhs.args[0], lhs.args[1:]
-    if any(isinstance(n, ir.Derivative) for t in rest for n in ir.walk(t)):
+    if any(isinstance(n, ir.Derivative) for t in rest for n in distinct_nodes(t)):
         return None
     try:
         whole = ir.Derivative(ir.Add((d.expr, *(_unexpanded(t) for t in rest))), d.wrt, d.kind, d.layout)
@@ -281,7 +281,7 @@ def _ends_in_closed_form(line: int, last: ir.Expr) -> ClaimResult:
     """Whether the chain's last line is an answer: no derivative left in it (``let`` names looked through)."""
     from matcalc.printing import to_text
 
-    left = next((n for n in ir.walk(last) if isinstance(n, ir.Derivative)), None)
+    left = next((n for n in distinct_nodes(last) if isinstance(n, ir.Derivative)), None)
     res = ClaimResult(line=line, text="ends in a closed form", verdict="verified" if left is None else "refuted",
                       kind="problem")
     if left is None:

@@ -6,10 +6,12 @@ method on all of them at once (:func:`matcalc.verify.numeric.joint.check_jointly
 program match (:func:`matcalc.verify.program_match.match_program`); :meth:`DocumentMethods.known` gives a claim the
 findings that say ``equal`` (the others are left to :func:`matcalc.verify.judge.judge`, which runs the method on
 the claim alone, as for any claim). Only ``equal`` findings are handed on: a difference is always found and
-confirmed by the per-claim methods. The exact method has a budget per group: once it has run out of time on one
-claim of a group, it is not run again on the claims the other two methods already show equal (their verdict is
-``verified`` either way unless the exact method disagreed, which it could not show in time on their sibling), and
-after two such time-outs on no claim of the group; so a 256-layer network costs one or two exact time-outs, not 512.
+confirmed by the per-claim methods. The exact method has a budget per group: once it could not decide one claim
+of a group (out of time, or sizes beyond it), it is not run again on the claims the other two methods already show
+equal (their verdict is ``verified`` either way unless the exact method disagreed, which it could not show on their
+sibling), nor after two such failures on any claim of the group; and on the claims the other two methods settled it
+spends at most :data:`GROUP_EXACT_S` seconds in all. So a 256-layer network costs one or two exact time-outs, not
+512.
 """
 
 from __future__ import annotations
@@ -58,13 +60,15 @@ def _key(e: ir.Expr) -> str:
 
 
 def _timed_out(m: MethodResult) -> bool:
-    return m.status == "unknown" and not m.detail.startswith("not run") and any(w in m.detail for w in ("interrupted", "time budget", "out of time"))
+    """The exact method could not decide (out of time, sizes beyond it): it will not do better on a claim about
+    the same function."""
+    return m.status == "unknown" and not m.detail.startswith("not run")
 
 
 class _Group:
     def __init__(self, claims: list[Claim]) -> None:
         self.claims = claims
-        self.timeouts: list[int] = []  # lines where the exact method ran out of time
+        self.timeouts: list[int] = []  # lines where the exact method could not decide (time, sizes)
         self.exact_s = 0.0  # seconds spent judging claims whose other methods were settled (the exact method's)
 
 
@@ -125,7 +129,7 @@ class DocumentMethods:
         if group.timeouts and (settled or len(group.timeouts) >= MAX_EXACT_TIMEOUTS):
             lines = ", ".join(str(x) for x in group.timeouts)
             known["exact"] = MethodResult(
-                "unknown", f"not run: it ran out of time on line {lines}, a derivative of the same function "
+                "unknown", f"not run: it could not decide line {lines}, a derivative of the same function "
                 f"(the document's budget for the exact method on this function is spent)")
         elif settled and group.exact_s >= GROUP_EXACT_S:
             known["exact"] = MethodResult(

@@ -98,8 +98,22 @@ EXACT_SINGULAR = "the inverse of a singular matrix"
 NUMERIC_NO_POINT = "no usable point"
 
 
+def distinct_nodes(e: ir.Expr):
+    """Every distinct node of ``e`` once (by identity): linear in the DAG — a residual network's ``let`` s written
+    out as a tree double with every layer, and :func:`matcalc.ir.walk` visits the tree."""
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        stack.extend(reversed(ir.children(x)))
+
+
 def _has_inverse(e: ir.Expr) -> bool:
-    return any(isinstance(n, ir.Inverse) or (isinstance(n, ir.Power) and n.exp < 0) for n in ir.walk(e))
+    return any(isinstance(n, ir.Inverse) or (isinstance(n, ir.Power) and n.exp < 0) for n in distinct_nodes(e))
 
 
 def _undefined_side(lhs: ir.Expr, rhs: ir.Expr, methods: dict[str, MethodResult], free: tuple, budget_s: float,
@@ -154,11 +168,49 @@ def transposed_shapes(a: ir.Expr, b: ir.Expr) -> bool:
     return (p, q) != (r, s) and (p, q) == (s, r)
 
 
+#: the derivatives inside each ``let`` definition met so far (id → (node, derivatives)): a document's claims share
+#: its definitions, so each is searched once, not once per claim
+_DERIVS_IN_LET: dict[int, tuple[ir.Expr, tuple]] = {}
+
+
+def _derivatives(e: ir.Expr) -> tuple:
+    """The derivative nodes of ``e``; a ``let`` definition is searched once per process (memo by identity;
+    iterative, so a 256-layer network's nested definitions need no deep recursion)."""
+    local: dict[int, tuple] = {}
+    stack: list[tuple[ir.Expr, bool]] = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        k = id(x)
+        if k in local and not done:
+            continue
+        if isinstance(x, ir.Named):
+            got = _DERIVS_IN_LET.get(id(x.value))
+            if got is not None and got[0] is x.value:
+                local[k] = got[1]
+                continue
+        kids = ir.children(x)
+        if not done and kids:
+            stack.append((x, True))
+            stack.extend((c, False) for c in reversed(kids) if id(c) not in local)
+            continue
+        found: dict[int, ir.Expr] = {}  # by identity: a structural hash of a deep node recurses through it
+        if isinstance(x, ir.Derivative):
+            found[k] = x
+        for c in kids:
+            found.update((id(d), d) for d in local[id(c)])
+        local[k] = tuple(found.values())
+        if isinstance(x, ir.Named):
+            if len(_DERIVS_IN_LET) > 50000:
+                _DERIVS_IN_LET.clear()
+            _DERIVS_IN_LET[id(x.value)] = (x.value, local[k])
+    return local[id(e)]
+
+
 def conventions(*sides: ir.Expr) -> list[str]:
     """The conventions a claim's derivatives rely on, to be said in the output (SPEC section 2)."""
     notes: list[str] = []
     for side in sides:
-        for n in ir.walk(side):
+        for n in _derivatives(side):
             if isinstance(n, ir.Derivative) and isinstance(n.wrt, ir.Var) and n.wrt.props & {"symmetric", "spd"}:
                 msg = (f"{n.wrt.name} is symmetric: a derivative by {n.wrt.name} is taken along symmetric directions, "
                        f"the symmetric part (G + Gᵀ)/2 of the unconstrained gradient G")
