@@ -82,6 +82,43 @@ def _mlp_ir(L: int, factor_at: int | None = None):
     return cost, pairs
 
 
+def _res_ir(L: int, factor_at: int | None = None):
+    """The residual program of :func:`netdocs.residual_program` built as IR (shared Named nodes)."""
+    from fractions import Fraction
+
+    x = ir.Var("x", ("n", 1))
+    W = {l: ir.Var(f"W{l}", ("n", "n")) for l in range(1, L + 1)}
+    h = {0: ir.Named("h0", x)}
+    z = {}
+    for l in range(1, L + 1):
+        z[l] = ir.Named(f"z{l}", ir.MatMul((W[l], h[l - 1])))
+        h[l] = ir.Named(f"h{l}", ir.Add((h[l - 1], ir.Apply("tanh", z[l]))))
+    cost = ir.Sum(ir.EPower(h[L], Fraction(2)))
+
+    def deriv(l):
+        t = ir.Apply("tanh", z[l])
+        return ir.Add((ir.Ones(("n", 1)), ir.Neg(ir.EPower(t, Fraction(2)))))
+
+    d = {L: ir.Named(f"δ{L}", ir.Scale(ir.Num(2), h[L]))}
+    for l in range(L - 1, 0, -1):
+        d[l] = ir.Named(f"δ{l}", ir.Add((d[l + 1], ir.MatMul((ir.Transpose(W[l + 1]),
+                                                              ir.Hadamard(d[l + 1], deriv(l + 1)))))))
+    pairs = []
+    for l in range(1, L + 1):
+        g = ir.MatMul((ir.Hadamard(d[l], deriv(l)), ir.Transpose(h[l - 1])))
+        pairs.append((W[l], ir.Scale(ir.Num(2), g) if l == factor_at else g))
+    return cost, pairs
+
+
+def _ir_document(cost, pairs):
+    """A document of the claims ``d/dX cost = R`` built from IR (for depths the reader does not take yet)."""
+    from matcalc.document import Document, Env
+
+    claims = [Claim(line=i + 1, col=1, text=f"d/d{w.name} … = …", lhs=ir.Derivative(cost, w, "d", "mixed"), rhs=r)
+              for i, (w, r) in enumerate(pairs)]
+    return Document(statements=claims, env=Env(), source="")
+
+
 # ───────────────────────────── the whole document, as `matcalc check` judges it ─────────────────────────────
 
 
@@ -235,18 +272,34 @@ def test_per_claim_tolerance_is_meaningful_at_depth(L):
     assert got.max_rel_error > 0.1  # the factor 2 is seen for what it is
 
 
+@pytest.mark.parametrize("build", [_mlp_ir, _res_ir])
 @pytest.mark.parametrize("L", [64, 256])
-def test_deep_mlp_ir_joint_and_program_match(L):
+def test_deep_ir_joint_and_program_match(build, L):
     """At depths the reader does not take yet, built as IR: every true gradient shown by both document-level
     methods, the factor 2 at the first layer by neither; linear in L (seconds at L = 64)."""
-    cost, pairs = _mlp_ir(L)
+    cost, pairs = build(L)
     t0 = time.perf_counter()
     assert check_jointly(cost, pairs) == [True] * len(pairs)
     assert match_program(cost, pairs) == [True] * len(pairs)
     assert time.perf_counter() - t0 < 30 * L / 64
-    _, bad = _mlp_ir(L, factor_at=1)
+    _, bad = build(L, factor_at=1)
     assert check_jointly(cost, bad) == [None] + [True] * (len(bad) - 1)
     assert match_program(cost, bad) == [None] + [True] * (len(bad) - 1)
+
+
+@pytest.mark.parametrize("build", [_mlp_ir, _res_ir])
+def test_deep_ir_document_check(build):
+    """The whole check (marking, judge, every method) of a 64-layer program built as IR: every claim verified in
+    seconds; with a factor 2 at the first layer, that claim alone is not verified."""
+    cost, pairs = build(64)
+    t0 = time.perf_counter()
+    rep = check_document(_ir_document(cost, pairs))
+    assert [r.verdict for r in rep.results] == ["verified"] * len(pairs)
+    assert time.perf_counter() - t0 < 60
+    _, bad = build(64, factor_at=1)
+    rep = check_document(_ir_document(cost, bad))
+    assert rep.results[0].verdict in ("refuted", "inconclusive")
+    assert [r.verdict for r in rep.results[1:]] == ["verified"] * (len(pairs) - 1)
 
 
 @pytest.mark.parametrize("kind,L", [("mlp", 64), ("res", 64), ("mlp", 256)])

@@ -26,9 +26,12 @@ from fractions import Fraction
 
 from matcalc import ir
 from matcalc.errors import MatcalcError
+from matcalc.verify.guard import HardTimeout, hard_deadline
 
-#: An expression put in for unmatched names larger than this (distinct nodes) is not compared (``None``).
+#: An expression larger than this written out (unmatched names put in) is not compared (``None``).
 MAX_NODES = 4000
+#: Seconds one comparison of normal forms may take.
+COMPARE_S = 2.0
 
 
 def _names_from(root: ir.Expr) -> dict[str, ir.Named]:
@@ -125,40 +128,59 @@ def _prime(x: ir.Expr) -> ir.Expr:
     return ir.Hadamard(f, ir.Add((ir.Ones(x.shape), ir.Neg(f))))
 
 
-def _size(e: ir.Expr) -> int:
-    seen: set[int] = set()
-    stack = [e]
-    while stack and len(seen) <= MAX_NODES:
-        x = stack.pop()
-        if id(x) not in seen:
-            seen.add(id(x))
-            stack.extend(ir.children(x))
-    return len(seen)
+def _tree_size(e: ir.Expr) -> int:
+    """The size of ``e`` written out as a tree (what a normal form walks), computed on the DAG and capped."""
+    memo: dict[int, int] = {}
+    stack: list[tuple[ir.Expr, bool]] = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        if id(x) in memo:
+            continue
+        kids = ir.children(x)
+        if not done and kids:
+            stack.append((x, True))
+            stack.extend((k, False) for k in kids if id(k) not in memo)
+            continue
+        memo[id(x)] = min(MAX_NODES + 1, 1 + sum(memo[id(k)] for k in kids))
+    return memo[id(e)]
 
 
-def _canonical(a: ir.Expr, b: ir.Expr) -> str:
-    """The pair with its atoms and variables renamed in order of first appearance: a key equal for pairs equal up
-    to renaming (the same layer of a network at another depth)."""
+def _canonical(a: ir.Expr, b: ir.Expr) -> tuple:
+    """The pair with its variables renamed in order of first appearance, as a table of distinct nodes (each
+    node's type, own fields and children's numbers): equal for pairs equal up to renaming (the same layer of a
+    network at another depth), and linear in the DAG (a ``repr`` would write shared nodes out)."""
+    import dataclasses
+
     names: dict[tuple, str] = {}
-    memo: dict[int, ir.Expr] = {}
+    table: dict[tuple, int] = {}
+    memo: dict[int, int] = {}
 
-    def go(x: ir.Expr) -> ir.Expr:
-        got = memo.get(id(x))
-        if got is not None:
-            return got
-        if isinstance(x, ir.Var):
-            key = (x.name, x.dims)
-            if key not in names:
-                names[key] = f"v{len(names)}"
-            out = ir.Var(names[key], x.dims, x.props)
-        else:
+    def number(root: ir.Expr) -> int:
+        stack: list[tuple[ir.Expr, bool]] = [(root, False)]
+        while stack:
+            x, done = stack.pop()
+            if id(x) in memo:
+                continue
             kids = ir.children(x)
-            nk = [go(k) for k in kids]
-            out = x if all(p is q for p, q in zip(nk, kids)) else ir.rebuild(x, nk)
-        memo[id(x)] = out
-        return out
+            if not done and kids:
+                stack.append((x, True))
+                stack.extend((k, False) for k in reversed(kids) if id(k) not in memo)
+                continue
+            if isinstance(x, ir.Var):
+                key = (x.name, x.dims)
+                if key not in names:
+                    names[key] = f"v{len(names)}"
+                desc: tuple = ("Var", names[key], x.dims, tuple(sorted(x.props)))
+            else:
+                child_fields = set(ir._CHILD_FIELDS[type(x)])
+                own = tuple((f.name, repr(getattr(x, f.name))) for f in dataclasses.fields(x)
+                            if f.name not in child_fields)
+                desc = (type(x).__name__, own, tuple(memo[id(k)] for k in kids))
+            memo[id(x)] = table.setdefault(desc, len(table))
+        return memo[id(root)]
 
-    return repr((go(a), go(b)))
+    ia, ib = number(a), number(b)
+    return ia, ib, tuple(table)
 
 
 class _Matcher:
@@ -172,40 +194,74 @@ class _Matcher:
 
         if time.monotonic() > self.deadline or a.shape != b.shape:
             return None
-        if _size(a) > MAX_NODES or _size(b) > MAX_NODES:
+        if _tree_size(a) > MAX_NODES or _tree_size(b) > MAX_NODES:
             return None
         key = _canonical(a, b)
         got = self.cache.get(key)
         if got is None:
             try:
-                got = bool(equivalent(a, b))
-            except (MatcalcError, RecursionError, ValueError):
-                got = False
+                with hard_deadline(max(0.05, min(COMPARE_S, self.deadline - time.monotonic()))):
+                    got = bool(equivalent(a, b))
+            except (MatcalcError, RecursionError, ValueError, HardTimeout):
+                return None
             self.cache[key] = got
         return got
 
 
-def _signature(value: ir.Expr, forward: set[str], defs: dict[str, ir.Named], depth: int = 2) -> frozenset:
-    """The forward names and variables a definition refers to, looking through other names ``depth`` levels."""
-    out: set[str] = set()
-    seen: set[int] = set()
-    stack = [(value, depth)]
+class _Signatures:
+    """The forward names and variables a definition depends on, through every other name it uses (memoised by
+    name, iterative): equal definitions have equal signatures, so the candidates for a match are looked up by it."""
+
+    def __init__(self, forward: set[str], defs: dict[str, ir.Named]) -> None:
+        self.forward, self.defs = forward, defs
+        self.memo: dict[str, frozenset] = {}
+
+    def local(self, value: ir.Expr) -> tuple[set[str], list[str]]:
+        names: set[str] = set()
+        refs: list[str] = []
+        for x in _refs_and_vars(value):
+            if isinstance(x, ir.Var) or x.name in self.forward:
+                names.add(x.name)
+            else:
+                refs.append(x.name)
+        return names, refs
+
+    def of_value(self, value: ir.Expr) -> frozenset:
+        names, refs = self.local(value)
+        for r in refs:
+            self._fill(r)
+            names |= self.memo.get(r, frozenset())
+        return frozenset(names)
+
+    def _fill(self, root: str) -> None:
+        stack = [(root, False)]
+        while stack:
+            name, done = stack.pop()
+            if name in self.memo or name not in self.defs:
+                continue
+            names, refs = self.local(self.defs[name].value)
+            if not done:
+                stack.append((name, True))
+                stack.extend((r, False) for r in refs if r not in self.memo)
+                continue
+            for r in refs:
+                names |= self.memo.get(r, frozenset())
+            self.memo[name] = frozenset(names)
+
+
+def _refs_and_vars(value: ir.Expr) -> list[ir.Expr]:
+    """The Named nodes and variables ``value`` uses directly (not inside another Named)."""
+    out, seen, stack = [], set(), [value]
     while stack:
-        x, d = stack.pop()
+        x = stack.pop()
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if isinstance(x, ir.Named):
-            if x.name in forward:
-                out.add(x.name)
-            elif d > 0:
-                stack.append((defs.get(x.name, x).value, d - 1))
+        if isinstance(x, (ir.Named, ir.Var)):
+            out.append(x)
             continue
-        if isinstance(x, ir.Var):
-            out.add(x.name)
-            continue
-        stack.extend((k, d) for k in ir.children(x))
-    return frozenset(out)
+        stack.extend(ir.children(x))
+    return out
 
 
 def _doc_order(lets: dict[str, ir.Named]) -> list[str]:
@@ -253,15 +309,17 @@ def match_program(cost: ir.Expr, claims: list[tuple[ir.Var, ir.Expr]], *, layout
     eng_defs = {**eng, **{ln.name: ln.node for ln in program.forward}}
     doc_side, eng_side = _Atoms(forward, "doc"), _Atoms(forward, "engine")
     matcher = _Matcher(deadline)
+    eng_sigs = _Signatures(forward, {n: v for n, v in eng_defs.items() if n not in forward})
+    doc_sigs = _Signatures(forward, doc_lets)
     by_sig: dict[frozenset, list[str]] = {}
     for name, node in eng.items():
-        by_sig.setdefault(_signature(node.value, forward, eng_defs), []).append(name)
+        by_sig.setdefault(eng_sigs.of_value(node.value), []).append(name)
     taken: set[str] = set()
     for name in _doc_order(doc_lets):
         node = doc_lets[name]
         mine = doc_side(node.value)
         cands = [name] if name in eng and name not in taken else []
-        cands += [c for c in by_sig.get(_signature(node.value, forward, doc_lets), []) if c not in cands]
+        cands += [c for c in by_sig.get(doc_sigs.of_value(node.value), []) if c not in cands]
         for c in cands[:4]:
             if c in taken or eng[c].shape != node.shape:
                 continue
