@@ -24,8 +24,10 @@ tolerance practically impossible (a factor 2 passes one direction with probabili
 subtractive cancellation, so each claim's term keeps its relative precision however small its gradient; the
 tolerance is therefore relative to the terms, not to the largest value in the network: ``10 ×`` the spread of the
 two sides under Monte Carlo arithmetic (every computed value perturbed by a random relative 2 eps, twice) plus
-``1e-12 × Σ_i |⟨R_i, V_i⟩|``. A claim with ``R_i = 0`` (no scale), a symmetric or diagonal ``X_i``, a function with
-kinks, poles, declared functions, inverses or free indices: not joined (``None``). Before the directions, the
+``1e-12 × Σ_i |⟨R_i, V_i⟩|``. A claim is shown equal when it passed at 3 points; at a point where its claimed
+gradient is 0 (no scale: a saturated tanh's derivative underflows) it sits out, and a claim that is 0 at every point
+is left to its own check. A symmetric or diagonal ``X_i``, a function with kinks, poles, declared functions,
+inverses or free indices: not joined (``None``). Before the directions, the
 complex step of the function itself is compared with central differences along unscaled directions (as the
 per-claim method probes it); a disagreement rejects the point.
 
@@ -224,12 +226,12 @@ def check_jointly(cost: ir.Expr, claims: list[tuple[ir.Var, ir.Expr]], *, seed: 
         return out
     deadline = time.monotonic() + budget_s
     rng = np.random.default_rng([seed, 41])
-    alive = list(range(len(members)))  # positions in members still jointly consistent
+    alive = set(range(len(members)))  # positions in members not faulted at any point
+    checked = [0] * len(members)  # points at which each was checked (a claimed gradient of 0 has no scale there)
     seen_sizes: list[dict] = []
-    done = 0
     with np.errstate(all="ignore"), _DeepRecursion():
-        for _attempt in range(POINTS * 4):
-            if done >= POINTS or not alive:
+        for _attempt in range(POINTS * 5):
+            if all(checked[k] >= POINTS for k in alive):
                 break
             sizes = draw_sizes(info.dims, rng, avoid=seen_sizes)
             seen_sizes.append(sizes)
@@ -237,18 +239,19 @@ def check_jointly(cost: ir.Expr, claims: list[tuple[ir.Var, ir.Expr]], *, seed: 
                 point = make_point([cost], seed=int(rng.integers(0, 2**31 - 1)), sizes=sizes, _info=info)
                 p = _Point(cost, wrts, rhss, point, deadline)
                 p.probe(rng)
-                scaled = [k for k in alive if p.norm[k] > 0 and np.isfinite(p.norm[k])]
-                alive = _consistent(p, scaled, rng)
+                scaled = [k for k in sorted(alive) if p.norm[k] > 0 and np.isfinite(p.norm[k])]
+                passed = set(_consistent(p, scaled, rng))
             except _Reject:
                 continue
             except (_OutOfTime, RecursionError, NumericError, FloatingPointError, ValueError, TypeError,
                     np.linalg.LinAlgError):
                 return out
-            done += 1
-    if done < POINTS:
-        return out
+            alive -= set(scaled) - passed
+            for k in passed:
+                checked[k] += 1
     for k in alive:
-        out[members[k]] = True
+        if checked[k] >= POINTS:
+            out[members[k]] = True
     return out
 
 
