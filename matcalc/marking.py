@@ -16,7 +16,8 @@ from matcalc.errors import MatcalcError
 from matcalc.document import Bare, Claim, Document, ErrorLine, Problem, Statement, Step
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
-from matcalc.verify.judge import judge
+from matcalc.verify.document_methods import DocumentMethods
+from matcalc.verify.judge import distinct_nodes, judge
 
 
 def _stmt_text(s: Statement) -> str:
@@ -109,7 +110,7 @@ def _builtin_note(s: Statement, exprs: tuple, seen: set) -> str | None:
     if "logistic" in seen:
         return None
     if not any(isinstance(n, ir.Apply) and n.fn == "sigma" and not n.declared for e in exprs if e is not None
-               for n in ir.walk(e)):
+               for n in distinct_nodes(e)):
         return None
     seen.add("logistic")
     name = next((a for a in _LOGISTIC if a in s.text), "σ")
@@ -132,7 +133,7 @@ def _scope_note(lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> str |
     if not isinstance(lhs, ir.Add) or not isinstance(lhs.args[0], ir.Derivative):
         return None
     d, rest = lhs.args[0], lhs.args[1:]
-    if any(isinstance(n, ir.Derivative) for t in rest for n in ir.walk(t)):
+    if any(isinstance(n, ir.Derivative) for t in rest for n in distinct_nodes(t)):
         return None
     try:
         whole = ir.Derivative(ir.Add((d.expr, *(_unexpanded(t) for t in rest))), d.wrt, d.kind, d.layout)
@@ -186,6 +187,8 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
     t0 = time.perf_counter()
     results: list[ClaimResult] = []
     judged = doc.judged()
+    shared = DocumentMethods([s for s in doc.statements if isinstance(s, Claim)], seed=seed,
+                             budget_s=budget_s)
     chain = _Chain()
     seen: set = set()  # notes given once per document
     for s in doc.statements:
@@ -204,7 +207,10 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
             if chain.wrong is None:
                 chain.wrong = s.line
         elif isinstance(s, Claim):
-            res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s)
+            known, exact_s = shared.known(s)
+            res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s,
+                        known=known, exact_budget_s=exact_s)
+            shared.judged(s, res.methods, res.seconds)
             if res.verdict == "refuted":
                 _add_note(res, _scope_note(s.lhs, s.rhs, seed, budget_s))
             _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen))
@@ -275,7 +281,7 @@ def _ends_in_closed_form(line: int, last: ir.Expr) -> ClaimResult:
     """Whether the chain's last line is an answer: no derivative left in it (``let`` names looked through)."""
     from matcalc.printing import to_text
 
-    left = next((n for n in ir.walk(last) if isinstance(n, ir.Derivative)), None)
+    left = next((n for n in distinct_nodes(last) if isinstance(n, ir.Derivative)), None)
     res = ClaimResult(line=line, text="ends in a closed form", verdict="verified" if left is None else "refuted",
                       kind="problem")
     if left is None:

@@ -112,8 +112,22 @@ EXACT_SINGULAR = "the inverse of a singular matrix"
 NUMERIC_NO_POINT = "no usable point"
 
 
+def distinct_nodes(e: ir.Expr):
+    """Every distinct node of ``e`` once (by identity): linear in the DAG — a residual network's ``let`` s written
+    out as a tree double with every layer, and :func:`matcalc.ir.walk` visits the tree."""
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        stack.extend(reversed(ir.children(x)))
+
+
 def _has_inverse(e: ir.Expr) -> bool:
-    return any(isinstance(n, ir.Inverse) or (isinstance(n, ir.Power) and n.exp < 0) for n in ir.walk(e))
+    return any(isinstance(n, ir.Inverse) or (isinstance(n, ir.Power) and n.exp < 0) for n in distinct_nodes(e))
 
 
 def _undefined_side(lhs: ir.Expr, rhs: ir.Expr, methods: dict[str, MethodResult], free: tuple, budget_s: float,
@@ -168,11 +182,49 @@ def transposed_shapes(a: ir.Expr, b: ir.Expr) -> bool:
     return (p, q) != (r, s) and (p, q) == (s, r)
 
 
+#: the derivatives inside each ``let`` definition met so far (id → (node, derivatives)): a document's claims share
+#: its definitions, so each is searched once, not once per claim
+_DERIVS_IN_LET: dict[int, tuple[ir.Expr, tuple]] = {}
+
+
+def _derivatives(e: ir.Expr) -> tuple:
+    """The derivative nodes of ``e``; a ``let`` definition is searched once per process (memo by identity;
+    iterative, so a 256-layer network's nested definitions need no deep recursion)."""
+    local: dict[int, tuple] = {}
+    stack: list[tuple[ir.Expr, bool]] = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        k = id(x)
+        if k in local and not done:
+            continue
+        if isinstance(x, ir.Named):
+            got = _DERIVS_IN_LET.get(id(x.value))
+            if got is not None and got[0] is x.value:
+                local[k] = got[1]
+                continue
+        kids = ir.children(x)
+        if not done and kids:
+            stack.append((x, True))
+            stack.extend((c, False) for c in reversed(kids) if id(c) not in local)
+            continue
+        found: dict[int, ir.Expr] = {}  # by identity: a structural hash of a deep node recurses through it
+        if isinstance(x, ir.Derivative):
+            found[k] = x
+        for c in kids:
+            found.update((id(d), d) for d in local[id(c)])
+        local[k] = tuple(found.values())
+        if isinstance(x, ir.Named):
+            if len(_DERIVS_IN_LET) > 50000:
+                _DERIVS_IN_LET.clear()
+            _DERIVS_IN_LET[id(x.value)] = (x.value, local[k])
+    return local[id(e)]
+
+
 def conventions(*sides: ir.Expr) -> list[str]:
     """The conventions a claim's derivatives rely on, to be said in the output (SPEC section 2)."""
     notes: list[str] = []
     for side in sides:
-        for n in ir.walk(side):
+        for n in _derivatives(side):
             if isinstance(n, ir.Derivative) and isinstance(n.wrt, ir.Var) and n.wrt.props & {"symmetric", "spd"}:
                 msg = (f"{n.wrt.name} is symmetric: a derivative by {n.wrt.name} is taken along symmetric directions, "
                        f"the symmetric part (G + Gᵀ)/2 of the unconstrained gradient G")
@@ -199,8 +251,18 @@ def judge(
     seed: int = 0,
     budget_s: float = 8.0,
     diagnose: bool = True,
+    known: dict[str, MethodResult] | None = None,
+    exact_budget_s: float | None = None,
 ) -> ClaimResult:
-    """Judge ``lhs = rhs`` by the three methods; diagnose a refutation."""
+    """Judge ``lhs = rhs`` by the three methods; diagnose a refutation.
+
+    ``known``: findings of methods already run on this claim together with others of its document (the joint
+    numeric check and the program match of :mod:`matcalc.verify.document_methods`, or an exact method left out
+    by the document's budget); those methods are not run again, and :func:`combine` reads the verdict as always.
+    ``exact_budget_s``: a smaller time budget for the exact method (the rest of a document's budget for it).
+    """
+    known = known or {}
+    exact_s = budget_s * 0.6 if exact_budget_s is None else min(budget_s * 0.6, exact_budget_s)
     t0 = time.perf_counter()
     result = ClaimResult(line=line, text=text, verdict="inconclusive", kind=kind, lhs=lhs, rhs=rhs)
     result.notes = conventions(lhs, rhs)
@@ -224,25 +286,29 @@ def judge(
             "note": f"the left side is {fmt_shape(lhs.shape)}, the right side {fmt_shape(rhs.shape)}",
         }
     else:
-        result.methods["symbolic"] = guarded(lambda: (run_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
-        num_res, num_cx = guarded(lambda: run_numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4,
-                                  "numeric")
+        result.methods["symbolic"] = known.get("symbolic") or guarded(
+            lambda: (run_symbolic(lhs, rhs), None), budget_s * 0.25, "symbolic")[0]
+        num_res, num_cx = (known["numeric"], None) if "numeric" in known else guarded(
+            lambda: run_numeric(lhs, rhs, free, budget_s * 0.4, seed), budget_s * 0.4, "numeric")
         # When the numeric method has already decided with the normal forms (equal and equal: verified) the exact
         # method gets a short run only: its cheap stages (a random exact point) still find a disagreement, which
         # makes the verdict inconclusive; its costly proof of equality would add nothing. Otherwise (a
         # refutation too: its counterexample is the one shown) the full share.
         quick = num_res.status == "equal" and result.methods["symbolic"].status == "equal"
         share = QUICK_EXACT if quick else REFUTED_EXACT if num_res.status == "different" else 0.6
-        exact_budget = budget_s * share
-        _import_exact()  # outside the time guard: importing SymPy is not the method's time, and an import cut off
-        # half-way would leave SymPy broken for the rest of the process
-        exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, exact_budget, seed), exact_budget,
-                                      "exact", *((0.1,) if quick else ()))
-        if quick and exact_res.status == "unknown" and ("time budget" in exact_res.detail
-                                                        or "interrupted" in exact_res.detail):
-            exact_res = MethodResult("unknown", f"not needed: a short run ({exact_budget:.1f} s) found no difference, "
-                                                f"and the normal form and the numeric method agree "
-                                                f"({exact_res.detail})")
+        exact_budget = min(exact_s, budget_s * share)
+        if "exact" in known:
+            exact_res, exact_cx = known["exact"], None
+        else:
+            _import_exact()  # outside the time guard: importing SymPy is not the method's time, and an import cut
+            # off half-way would leave SymPy broken for the rest of the process
+            exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, exact_budget, seed), exact_budget,
+                                          "exact", *((0.1,) if quick else ()))
+            if quick and exact_res.status == "unknown" and ("time budget" in exact_res.detail
+                                                            or "interrupted" in exact_res.detail):
+                exact_res = MethodResult("unknown", f"not needed: a short run ({exact_budget:.1f} s) found no "
+                                                    f"difference, and the normal form and the numeric method "
+                                                    f"agree ({exact_res.detail})")
         result.methods["exact"] = exact_res
         result.methods["numeric"] = num_res
         result.verdict = combine(result.methods)

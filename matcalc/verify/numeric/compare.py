@@ -127,6 +127,9 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
             den = max(float(np.max(np.abs(L), initial=0)), float(np.max(np.abs(R), initial=0)),
                       1e-6 * (mL + mR), 1e-300)
             c = _Cmp(diff > tol, diff / den, tol / den, L, R, tol, dict(combo), (evL, evR))
+            if not c.differ and not combo and tol > LOOSE_REL * max(float(np.max(np.abs(L), initial=0)),
+                                                                    float(np.max(np.abs(R), initial=0))):
+                _sharpen(c, lhs, rhs, point, deadline, evL.methods | evR.methods, complex_step, cs_ok)
             if worst is None or (c.differ and not worst.differ) or (c.differ == worst.differ and c.rel > worst.rel):
                 worst = c
     assert worst is not None
@@ -146,6 +149,56 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
             spread = np.maximum(spread, np.abs((L2 - R2) - (worst.L - worst.R)))
         _significant(worst, spread)
     return worst
+
+
+#: A tolerance above this fraction of the sides' largest entry says little about them: it is sharpened.
+LOOSE_REL = 1e-6
+#: The sharpened tolerance: this many rounding spreads plus this fraction of the sides' largest entry.
+SHARP_REL = 1e-10
+
+
+def _mca_values(lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float, complex_step: bool,
+                cs_ok: dict | None, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides re-evaluated with every computed value perturbed at the rounding level (Monte Carlo
+    arithmetic, finite differences and complex steps included)."""
+    mL = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+    mR = _Evaluator(point, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+    mL.mca, mR.mca = np.random.default_rng([s, 1]), np.random.default_rng([s, 2])
+    return _value_at(mL, lhs, {}), _value_at(mR, rhs, {})
+
+
+def _sharpen(c: _Cmp, lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float, methods: set,
+             complex_step: bool, cs_ok: dict | None) -> None:
+    """Sides that agree within a tolerance far above their own size — the rounding floor is relative to the
+    largest intermediate, and in a deep network the first layer's gradient is ~1e-20 of the activations, so a
+    factor 2 there hides inside it — are compared again within their measured rounding sensitivity: 10 spreads
+    under Monte Carlo arithmetic (two runs) plus 1e-10 of their largest entry. Only where that measure is sound:
+    every derivative by the complex step (no truncation error of central differences, which the spread would not
+    see), and both sides standing well out of their own spread (a side that is rounding noise, a zero computed
+    as 1e-30, keeps the floor). A difference found so is confirmed as any other (another point, the Taylor
+    slope)."""
+    if any("central differences" in m for m in methods):
+        return
+    L, R = np.asarray(c.L), np.asarray(c.R)
+    spread_l = np.zeros(L.shape)
+    spread_r = np.zeros(R.shape)
+    spread = np.zeros(L.shape)
+    for s in (1, 2):
+        try:
+            with np.errstate(all="ignore"):
+                L2, R2 = _mca_values(lhs, rhs, point, deadline, complex_step, cs_ok, s)
+        except _Reject:
+            return
+        spread_l = np.maximum(spread_l, np.abs(L2 - L))
+        spread_r = np.maximum(spread_r, np.abs(R2 - R))
+        spread = np.maximum(spread, np.abs((L2 - R2) - (L - R)))
+    big_l, big_r = float(np.max(np.abs(L), initial=0)), float(np.max(np.abs(R), initial=0))
+    if not (big_l > 1e3 * float(np.max(spread_l, initial=0)) and big_r > 1e3 * float(np.max(spread_r, initial=0))):
+        return
+    tol = MCA_FACTOR * float(np.max(spread, initial=0)) + SHARP_REL * max(big_l, big_r)
+    diff = float(np.max(np.abs(L - R), initial=0))
+    den = max(big_l, big_r, 1e-300)
+    c.differ, c.tol, c.tol_rel, c.rel = diff > tol, tol, tol / den, diff / den
 
 
 def _significant(cmp: _Cmp, spread: np.ndarray) -> None:

@@ -16,7 +16,7 @@ from matcalc import ir
 from matcalc.shapes import ShapeError
 from matcalc.verify.numeric.arrange import _arrange, _sym_perm, _vec
 from matcalc.verify.numeric.base import CS_H, CS_MAX_IMAG, EPS, FD_H, STACK_MAX, NumericError, _Reject
-from matcalc.verify.numeric.structure import _analytic
+from matcalc.verify.numeric.structure import _analytic, distinct
 
 
 #: node types that evaluate a stack of values (batch, r, c) member by member: a complex-step Jacobian whose
@@ -209,7 +209,7 @@ class _Differences:
         got = self.batch_ok.get(k)
         if got is None:
             ok, size = True, 1
-            for n in ir.walk(D.expr):
+            for n in distinct(D.expr):
                 if key not in self.deps(n):
                     continue
                 if type(n) not in _BATCH_OK:

@@ -18,10 +18,28 @@ from matcalc.verify.numeric.base import KINKS, POLES
 # ───────────────────────────── structure analysis ─────────────────────────────
 
 
+def distinct(e: ir.Expr):
+    """Every distinct node of ``e`` once (by identity), parents before children: linear in the DAG (a residual
+    network's shared ``let`` values written out as a tree double with every layer)."""
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        stack.extend(reversed(ir.children(x)))
+
+
 def _free_indices(e: ir.Expr, bound: frozenset = frozenset()) -> dict[str, ir.Index]:
     out: dict[str, ir.Index] = {}
+    seen: set[tuple] = set()
 
     def visit(n: ir.Expr, b: frozenset) -> None:
+        if (id(n), b) in seen:  # a shared node under the same bound indices: visited already
+            return
+        seen.add((id(n), b))
         if isinstance(n, ir.IndexSum):
             visit(n.body, b | {n.index.name})
             return
@@ -49,7 +67,7 @@ def _facts(e: ir.Expr) -> tuple[ir.Expr, bool, bool, tuple]:
     if f is not None and f[0] is e:
         return f
     has_d, analytic, wrts = False, True, []
-    for n in ir.walk(e):
+    for n in distinct(e):
         if isinstance(n, ir.Derivative):
             has_d = True
             if not isinstance(n.wrt, ir.Entry):
@@ -113,7 +131,7 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
 
     def mark_nonzero(n: ir.Expr) -> None:
         """Variables inside a denominator: drawn away from 0 (random signs, |v| in [0.5, 2])."""
-        for v in ir.walk(n):
+        for v in distinct(n):
             if isinstance(v, ir.Var):
                 nonzero.add(v.name)
 
@@ -129,7 +147,7 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
                 mark_wc(c)
 
     for root in exprs:
-        for n in ir.walk(root):
+        for n in distinct(root):
             if isinstance(n, ir.Var):
                 vars_.setdefault(n.name, n)
                 add_dim(n.dims[0])
