@@ -6,10 +6,14 @@ Needs ``coverage`` (``pip install coverage``). Contract:
 1. The repository is copied once into a temporary directory (one copy per job); the working tree is never written.
 2. The whole suite runs once in a copy under ``coverage``, with a small pytest plugin that switches the coverage
    context to each test's node id; this maps every executed line to the tests that execute it, and times each test.
-3. Mutation sites are found with our own AST walk over the files of each module group (``GROUPS``, glob patterns that
-   match the old and the new layout). Operators: swap operands, flip a comparison, and <-> or, change a constant,
-   delete a statement, negate an if-condition, return None, arithmetic operator swap. Sites on lines no test executes
-   are not sampled but counted per group ("never executed": automatic survivors). Per group, all sites are shuffled
+   ``--coverage-cache FILE`` keeps that map in FILE and reuses it while no file under ``matcalc/`` or ``tests/``
+   (but ``tests/bench/``) has changed (a digest of their contents is stored with it): one group at a time then
+   costs one coverage run in all.
+3. Mutation sites are found with our own AST walk over the files of each module group (``GROUPS``, glob patterns of
+   the current layout; a pattern that matches no file is an error, so a moved module cannot silently drop out).
+   Operators: swap operands, flip a comparison, and <-> or, change a constant, delete a statement, negate an
+   if-condition, return None, arithmetic operator swap. Sites on lines no test executes are not sampled but counted
+   per group ("never executed": automatic survivors). Per group, all sites are shuffled
    with ``random.Random(f"{seed}:{group}")`` and the first ``--per-module N`` on executed lines that compile are
    taken, so the draw depends on the source (and changes only where a line's coverage does).
 4. Each mutant is written into a copy and only the tests covering its line run (``pytest -x``; the site's own line,
@@ -17,6 +21,9 @@ Needs ``coverage`` (``pip install coverage``). Contract:
    that copy; the original file is written back afterwards.
    Exit 0 = survived; a failure, a collection error or a timeout (10x the covering tests' baseline time, at least
    60 s) = killed; exit 4 or 5 (pytest usage error, no tests ran) = error, outside the kill rate.
+   ``--only ID`` (repeatable) runs just those mutants (matched like the equivalents list, the line may drift), and
+   ``--tests PATH`` (repeatable) runs those tests instead of the covering ones: to check that a new test kills a
+   survivor without a new coverage run.
 5. Output: a per-group table and every survivor as a unified diff with file:line; ``--json FILE`` writes the same.
    Survivors whose id is listed in ``tests/bench/mutation_equivalent.txt`` (``path:line:operator:hash  # reason``;
    matched on path, operator and hash, so the line number may drift) count as equivalent, outside the kill rate.
@@ -49,14 +56,14 @@ ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENT = Path(__file__).with_name("mutation_equivalent.txt")
 RUNNING: set[subprocess.Popen] = set()  # pytest processes of mutants now running, killed on Ctrl-C
 
-GROUPS: dict[str, list[str]] = {
-    "engine and rules": ["matcalc/engine.py", "matcalc/rules.py", "matcalc/engine/*.py"],
-    "simplifier": ["matcalc/simplify.py", "matcalc/engine/simplify.py"],
-    "symbolic": ["matcalc/normal.py", "matcalc/verify/symbolic.py"],
-    "exact": ["matcalc/verify/exact.py", "matcalc/verify/exact/*.py"],
-    "numeric": ["matcalc/verify/numeric.py", "matcalc/verify/numeric/*.py"],
-    "verdict and marking": ["matcalc/verdict.py", "matcalc/marking.py", "matcalc/results.py",
-                            "matcalc/verify/judge.py", "matcalc/verify/__init__.py"],
+GROUPS: dict[str, list[str]] = {  # glob patterns of the layout in the README's "How the code is laid out"
+    "engine and rules": ["matcalc/engine/*.py"],
+    "simplifier": ["matcalc/engine/simplify.py"],
+    "symbolic": ["matcalc/verify/symbolic.py"],
+    "exact": ["matcalc/verify/exact/*.py"],
+    "numeric": ["matcalc/verify/numeric/*.py"],
+    "verdict and marking": ["matcalc/marking.py", "matcalc/results.py", "matcalc/verify/judge.py",
+                            "matcalc/verify/__init__.py"],
     "printing": ["matcalc/printing.py"],
 }
 
@@ -320,6 +327,34 @@ def run_coverage(work: Path, copy: Path) -> tuple[dict[str, dict[int, set[str]]]
     return lines, json.loads(durations.read_text())
 
 
+def tree_digest() -> str:
+    """A digest of matcalc/'s Python files and the files of tests/ (not tests/bench/, which pytest does not collect):
+    a cached coverage map is valid while it holds."""
+    h = hashlib.sha1()
+    tests = [p for p in ROOT.glob("tests/**/*") if p.is_file() and "__pycache__" not in p.parts
+             and not p.is_relative_to(ROOT / "tests" / "bench")]
+    for path in sorted(ROOT.glob("matcalc/**/*.py")) + sorted(tests):
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def cached_coverage(cache: str | None, work: Path, copy: Path):
+    """``run_coverage``, or the map kept in ``cache`` if it was made from the same sources and tests."""
+    digest = tree_digest()
+    if cache and Path(cache).exists():
+        kept = json.loads(Path(cache).read_text())
+        if kept.get("digest") == digest:
+            print(f"coverage map reused from {cache}", file=sys.stderr)
+            lines = {p: {int(n): set(c) for n, c in by.items()} for p, by in kept["lines"].items()}
+            return lines, kept["durations"]
+        print(f"{cache} is stale (sources or tests changed): a new coverage run", file=sys.stderr)
+    lines, durations = run_coverage(work, copy)
+    if cache:
+        Path(cache).write_text(json.dumps({"digest": digest, "durations": durations, "lines": {
+            p: {n: sorted(c) for n, c in by.items()} for p, by in lines.items()}}))
+    return lines, durations
+
+
 def run_mutant(m: Mutant, copy: Path, timeout: float) -> None:
     target = copy / m.path
     original = target.read_bytes()
@@ -367,18 +402,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="mutants run in parallel, each in its own copy (2)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--group", action="append", choices=list(GROUPS), help="only these groups (repeatable)")
+    ap.add_argument("--coverage-cache", metavar="FILE", help="keep the coverage map in FILE; reuse it while valid")
+    ap.add_argument("--only", action="append", metavar="ID", help="only this mutant, path:line:operator:hash")
+    ap.add_argument("--tests", action="append", metavar="PATH", help="run these tests instead of the covering ones")
     args = ap.parse_args(argv)
     if importlib.util.find_spec("coverage") is None:
         print("mutation.py needs coverage: pip install coverage", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _interrupt)  # clean up (kill running pytest, remove the copies) on kill too
     files = {g: fs for g, fs in group_files().items() if not args.group or g in args.group}
+    missing = [g for g, fs in files.items() if not fs]
+    if missing:
+        print(f"no file matches the patterns of {', '.join(missing)}: update GROUPS", file=sys.stderr)
+        return 2
+    only = {(p, op, h) for p, _line, op, h in (i.rsplit(":", 3) for i in args.only or [])}
     equivalent = load_equivalent()
+    for path in sorted({path for path, _op, _h in equivalent if not (ROOT / path).is_file()}):
+        print(f"{EQUIVALENT.name} names {path}, which does not exist: update its entries", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="matcalc-mutation-"))
     try:
         copies = [copy_tree(work / f"copy{i}") for i in range(max(1, args.jobs))]
-        lines, durations = run_coverage(work, copies[0])
-        total = sum(durations.values())
+        if only and args.tests:  # nothing to map: the mutants and their tests are given
+            lines, durations = {}, {}
+        else:
+            lines, durations = cached_coverage(args.coverage_cache, work, copies[0])
+        total = sum(durations.values()) or 60.0
         rows, chosen = {}, []
         for group, paths in files.items():
             sites = [m for p in paths for m in find_sites(p)]
@@ -386,12 +434,15 @@ def main(argv: list[str] | None = None) -> int:
             ran = {(m.path, m.stmt_line) for m in sites if lines.get(m.path, {}).get(m.stmt_line)}
             order = list(sites)  # shuffle all sites: the draw depends on the source, not on this run's coverage
             random.Random(f"{args.seed}:{group}").shuffle(order)
-            pick = list(itertools.islice((m for m in order if (m.path, m.stmt_line) in ran and usable(m)),
-                                         args.per_module))
+            if only:
+                pick = [m for m in order if m.key in only and usable(m)]
+            else:
+                pick = list(itertools.islice((m for m in order if (m.path, m.stmt_line) in ran and usable(m)),
+                                             args.per_module))
             for m in pick:  # code run by tests: the tests of its own line (a lambda in a table), else its statement's
-                by_line = lines[m.path]
+                by_line = lines.get(m.path, {})
                 own = by_line.get(m.line, set()) - {""} if m.runtime else set()
-                contexts = own or (by_line[m.stmt_line] - {""})
+                contexts = set(args.tests) if args.tests else own or (by_line.get(m.stmt_line, set()) - {""})
                 m.tests = sorted(contexts, key=lambda t: durations.get(t, 0.0))  # fast tests first
             rows[group] = {"files": paths, "candidate_lines": len(candidate), "never_executed": len(candidate - ran),
                            "mutants": pick}
