@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from matcalc import ir
-from matcalc.ir import Add, Entry, EPower, Hadamard, Index, IndexSum, Num, Power, Scale, Var
+from matcalc.ir import Add, Entry, EPower, Hadamard, Index, IndexSum, Kron, MatMul, Num, Power, Scale, Transpose, Var
 from matcalc.verify.numeric import evaluate, make_point
 from matcalc.verify.symbolic import equivalent
 
@@ -32,11 +32,16 @@ def sum_i(body):
 
 
 u_i = Entry(u, (i_,))
+C, D = V("C", "n", "n"), V("D", "p", "q")
+z, y = V("z", "n*p"), V("y", "n*q")
+T = Transpose
 
 EQUAL = [
     # an entrywise power up to 4 is a Hadamard product of the base (0 < k <= 4: the bound itself included)
     ("x.^4 = x ⊙ x ⊙ x ⊙ x", EPower(x, Fraction(4)), Hadamard(x, Hadamard(x, Hadamard(x, x)))),
     ("x.^4 = x.^3 ⊙ x", EPower(x, Fraction(4)), Hadamard(EPower(x, Fraction(3)), x)),
+    # a scalar is its own transpose; a row times C ⊗ D is no mixed product when C is not a row
+    ("zᵀ (C ⊗ D) y = yᵀ (Cᵀ ⊗ Dᵀ) z", MatMul((T(z), Kron(C, D), y)), MatMul((T(y), Kron(T(C), T(D)), z))),
     # a factor free of the summation index moves out of the sum (and stays in the term)
     ("Σ_i s u[i] = s Σ_i u[i]", sum_i(Scale(s, u_i)), Scale(s, sum_i(u_i))),
     # the normal form itself splits a term of a sum: s² is free of i (the simplifier cannot see it inside the square)
@@ -51,6 +56,8 @@ DIFFERENT = [
     ("Σ_i s u[i] vs Σ_i u[i]", sum_i(Scale(s, u_i)), sum_i(u_i)),
     ("Σ_i (s u[i])² vs Σ_i (t u[i])²", sum_i(Power(Scale(s, u_i), 2)), sum_i(Power(Scale(t, u_i), 2))),
     ("Σ_i (s + u[i])² vs Σ_i (t + u[i])²", sum_i(Power(Add((s, u_i)), 2)), sum_i(Power(Add((t, u_i)), 2))),
+    ("zᵀ (C ⊗ D) y vs yᵀ (C ⊗ D)ᵀ z with D for Dᵀ", MatMul((T(z), Kron(C, D), y)),
+     MatMul((T(y), Kron(T(C), V("D2", "q", "p")), z))),
     ("x.^4 vs x.^3 ⊙ x ⊙ x", EPower(x, Fraction(4)), Hadamard(EPower(x, Fraction(3)), Hadamard(x, x))),
 ]
 
