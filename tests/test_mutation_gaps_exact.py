@@ -79,3 +79,15 @@ def test_a_counterexample_names_the_derivative_of_a_declared_function() -> None:
     assert d_value != value
     first = res.counterexample["entries"][0]
     assert (first["lhs"], first["rhs"]) == (d_value, value)
+
+
+def test_the_derivative_of_abs_is_the_sign_of_a_real_entry() -> None:
+    """abs'(x) is sign(x) for the real entries the exact method uses: x ⊙ abs'(x) = |x| holds and x ⊙ abs'(x) = x
+    does not (x has entries of either sign); the numeric method, which shares no code with it, agrees."""
+    from matcalc.verify.numeric import check_equal as numeric_check
+
+    x = V("x", "n")
+    lhs = Hadamard(Apply("abs", x, 1), x)
+    for rhs, status in ((Apply("abs", x), "equal"), (x, "different")):
+        assert numeric_check(lhs, rhs).status == status
+        assert check_equal(lhs, rhs).status == status
