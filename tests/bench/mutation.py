@@ -23,7 +23,9 @@ Needs ``coverage`` (``pip install coverage``). Contract:
    60 s) = killed; exit 4 or 5 (pytest usage error, no tests ran) = error, outside the kill rate.
    ``--only ID`` (repeatable) runs just those mutants (matched like the equivalents list, the line may drift), and
    ``--tests PATH`` (repeatable) runs those tests instead of the covering ones: to check that a new test kills a
-   survivor without a new coverage run.
+   survivor without a new coverage run. ``--also FILE`` (repeatable) names a test file added since the cached map
+   was made: it runs with every mutant (after the covering tests) and is left out of the map's digest; a fresh map
+   may also sample lines that only the new file executes.
 5. Output: a per-group table and every survivor as a unified diff with file:line; ``--json FILE`` writes the same.
    Survivors whose id is listed in ``tests/bench/mutation_equivalent.txt`` (``path:line:operator:hash  # reason``;
    matched on path, operator and hash, so the line number may drift) count as equivalent, outside the kill rate.
@@ -327,20 +329,22 @@ def run_coverage(work: Path, copy: Path) -> tuple[dict[str, dict[int, set[str]]]
     return lines, json.loads(durations.read_text())
 
 
-def tree_digest() -> str:
-    """A digest of matcalc/'s Python files and the files of tests/ (not tests/bench/, which pytest does not collect):
-    a cached coverage map is valid while it holds."""
+def tree_digest(leave_out: tuple = ()) -> str:
+    """A digest of matcalc/'s Python files and the files of tests/ (not tests/bench/, which pytest does not collect,
+    nor the files ``leave_out``): a cached coverage map is valid while it holds."""
     h = hashlib.sha1()
+    skip = {(ROOT / p).resolve() for p in leave_out}
     tests = [p for p in ROOT.glob("tests/**/*") if p.is_file() and "__pycache__" not in p.parts
-             and not p.is_relative_to(ROOT / "tests" / "bench")]
+             and not p.is_relative_to(ROOT / "tests" / "bench") and p.resolve() not in skip]
     for path in sorted(ROOT.glob("matcalc/**/*.py")) + sorted(tests):
         h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
-def cached_coverage(cache: str | None, work: Path, copy: Path):
-    """``run_coverage``, or the map kept in ``cache`` if it was made from the same sources and tests."""
-    digest = tree_digest()
+def cached_coverage(cache: str | None, work: Path, copy: Path, also: tuple = ()):
+    """``run_coverage``, or the map kept in ``cache`` if it was made from the same sources and tests (the test files
+    ``also``, run with every mutant, left out of the comparison)."""
+    digest = tree_digest(also)
     if cache and Path(cache).exists():
         kept = json.loads(Path(cache).read_text())
         if kept.get("digest") == digest:
@@ -405,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coverage-cache", metavar="FILE", help="keep the coverage map in FILE; reuse it while valid")
     ap.add_argument("--only", action="append", metavar="ID", help="only this mutant, path:line:operator:hash")
     ap.add_argument("--tests", action="append", metavar="PATH", help="run these tests instead of the covering ones")
+    ap.add_argument("--also", action="append", metavar="PATH",
+                    help="a test file added since the cached coverage map: run with every mutant, left out of its digest")
     args = ap.parse_args(argv)
     if importlib.util.find_spec("coverage") is None:
         print("mutation.py needs coverage: pip install coverage", file=sys.stderr)
@@ -425,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         if only and args.tests:  # nothing to map: the mutants and their tests are given
             lines, durations = {}, {}
         else:
-            lines, durations = cached_coverage(args.coverage_cache, work, copies[0])
+            lines, durations = cached_coverage(args.coverage_cache, work, copies[0], tuple(args.also or ()))
         total = sum(durations.values()) or 60.0
         rows, chosen = {}, []
         for group, paths in files.items():
@@ -444,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
                 own = by_line.get(m.line, set()) - {""} if m.runtime else set()
                 contexts = set(args.tests) if args.tests else own or (by_line.get(m.stmt_line, set()) - {""})
                 m.tests = sorted(contexts, key=lambda t: durations.get(t, 0.0))  # fast tests first
+                if m.tests and args.also:
+                    m.tests += args.also
             rows[group] = {"files": paths, "candidate_lines": len(candidate), "never_executed": len(candidate - ran),
                            "mutants": pick}
             chosen += pick
