@@ -16,7 +16,7 @@ from matcalc.verify import judge as judge_mod
 def test_each_method_stops_itself_within_its_guard(monkeypatch, transposed) -> None:
     guards, budgets = {}, {}
 
-    def fake_guarded(fn, budget_s, what):
+    def fake_guarded(fn, budget_s, what, *_args, **_kw):
         guards[what] = budget_s
         return fn()
 
