@@ -240,11 +240,14 @@ def test_derive_of_a_64_layer_mlp_by_the_first_and_the_last_layer(tmp_path: Path
     code, out, err, _s = cli(tmp_path, text, "derive", "--wrt", "W1")
     assert code == 0, err
     assert "numeric check ✓" in out
-    result = out[out.index("\nresult  "):]
-    # backpropagation to the first layer: every layer's σ' once, and the input a0 transposed on the right
-    assert result.rstrip().split("numeric check")[0].rstrip().endswith("a0ᵀ")
+    flat = " ".join(out.split())
+    # backpropagation to the first layer, one δ per layer (the program form): BP1, then BP2 through every layer,
+    # and the input a0 transposed on the right (by hand: ∂C/∂W1 = δ1 a0ᵀ with δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ σ'(z_l))
+    assert "δ64 = 2 (z64 - y) BP1" in flat
     for k in (1, 32, 63):
-        assert f"σ'(W{k} a{k - 1} + b{k})" in result.replace("\n", " ")
+        assert f"z{k} = W{k} a{k - 1} + b{k}" in flat
+        assert f"δ{k} = W{k + 1}ᵀ δ{k + 1} ⊙ σ'(z{k}) BP2" in flat
+    assert "∂C/∂W1 = δ1 a0ᵀ BP4" in flat
 
 
 def _claim(layers: int, rhs: str) -> str:
@@ -279,7 +282,18 @@ def test_a_chain_of_lets_each_used_twice(tmp_path: Path) -> None:
     code, out, err, _s = cli(tmp_path, text, "derive", "--wrt", "x")
     assert "Traceback" not in err
     assert code in (0, 3), err  # the numeric check may run out of time; the derivative itself is exact
-    assert f"result  {2 ** 200} ones(n)" in out
+    # the program form: one δ per name or two; multiplied out along the chain they give ∂C/∂x = 2^200 ones(n)
+    import re
+
+    rows = dict(re.findall(r"^\s*(δ\d+)\s+=\s+(.+?)\s{2,}BP", out, re.M))
+    assert "∂C/∂x  = δ0" in out
+    value, name = 1, "δ0"
+    while rows[name] != "2 ones(n)":
+        m = re.fullmatch(r"((?:2 \()*)2 (δ\d+)\)*", rows[name])
+        assert m, rows[name]
+        value *= 2 ** (m.group(1).count("(") + 1)
+        name = m.group(2)
+    assert value * 2 == 2 ** 200
 
 
 def test_printing_a_shared_dag_without_names_is_refused_with_names_it_is_linear() -> None:

@@ -172,12 +172,14 @@ def test_json_has_the_program_and_keeps_the_spec_fields(capsys, tmp_path) -> Non
     assert any(p["kind"] == "cost" and p["value"] == "sum((z2 - y).^2)" for p in data["program"])
 
 
-def test_one_deep_variable_is_a_program_with_the_errors_on_the_way_written_in_place(capsys, tmp_path) -> None:
+def test_one_deep_variable_is_a_program_with_one_error_per_layer(capsys, tmp_path) -> None:
+    """By W1 alone the errors on the way are still one δ per layer (BP1, BP2, BP2), never one nested expression."""
     code, out = derive_cli(capsys, tmp_path, mlp(3), "W1")
     assert code == 0, out
     rows = program_lines(out)
-    assert rows["δ1"] == ("W2ᵀ (W3ᵀ (2 (z3 - y)) ⊙ σ'(z2)) ⊙ σ'(z1)",
-                          "BP1; the errors of z2, z3 written in place   (δ1 = ∂C/∂z1)")
+    assert rows["δ3"] == ("2 (z3 - y)", "BP1   (δ3 = ∂C/∂z3)")
+    assert rows["δ2"] == ("W3ᵀ δ3 ⊙ σ'(z2)", "BP2   (δ2 = ∂C/∂z2)")
+    assert rows["δ1"] == ("W2ᵀ δ2 ⊙ σ'(z1)", "BP2   (δ1 = ∂C/∂z1)")
     assert rows["∂C/∂W1"] == ("δ1 a0ᵀ", "BP4")
     assert "numeric check ✓" in out
 

@@ -18,7 +18,8 @@ the document's ``let`` names), the requested variables ``wrts`` (``ir.Var``), an
   back). The adjoint of a name is the sum over its consumers of the vector–Jacobian product of the consumer's
   definition applied to the consumer's adjoint, each computed by the rule engine on the small expression
   ``sum(D ⊙ definition)`` (the other names held as placeholder variables). An adjoint used more than once, or
-  one that feeds a requested gradient (a layer's error), is named: ``δ`` + the digits of the name when no two named
+  one that feeds a requested gradient (a layer's error), or the adjoint of a name inside the argument of a nonlinear
+  operation (a z of σ(z): so a chain of layers is one δ per layer whichever variables are asked for), is named: ``δ`` + the digits of the name when no two named
   adjoints share digits (an MLP's δ1, δ2, …), else ``δ_`` + the name for all (a residual network's δ_h2, δ_z2); a
   document ``let`` defined as ``grad(cost, z)`` names the adjoint of z. Any other is written where it is used, so
   ``δ_a1 = W2ᵀ δ2`` disappears into ``δ1 = (W2ᵀ δ2) ⊙ σ'(z1)`` (BP2); the note names the errors so written when
@@ -123,7 +124,8 @@ class Program:
 
         table: dict = {}
         memo: dict = {}
-        return intern(_unnamed(self.cost, memo), table) is intern(_unnamed(self.original, memo), table)
+        new = {ln.name for ln in self.forward if ln.kind == "new"}
+        return intern(_unnamed(self.cost, memo, new), table) is intern(_unnamed(self.original, memo, new), table)
 
     def directional_claim(self, reserved) -> tuple[Expr, Expr, int]:
         """The gradients together, against the cost itself: ``d/dt C(θ + t V) = Σᵢ sum(Gᵢ(θ + t V) ⊙ Vᵢ)`` with
@@ -156,6 +158,27 @@ class Program:
 
 
 # ───────────────────────────── small walks (one definition at a time) ─────────────────────────────
+
+
+def _nonlinear_arguments(values: list) -> set[str]:
+    """The names that stand inside the argument of a nonlinear operation in one of ``values`` (the z's of σ(z) and
+    of the cost's (z − y).^2): their adjoints are the layers' errors, named even when used once, so a chain of layers
+    reads as one δ per layer (BP2), never as one nested expression."""
+    out: set[str] = set()
+    for value in values:
+        seen, stack = set(), [(value, False)]
+        while stack:
+            x, inside = stack.pop()
+            if (id(x), inside) in seen:
+                continue
+            seen.add((id(x), inside))
+            if isinstance(x, Named):
+                if inside:
+                    out.add(x.name)
+                continue
+            now = inside or isinstance(x, NONLINEAR)
+            stack.extend((k, now) for k in children(x))
+    return out
 
 
 def _refs(value: Expr) -> list[Named]:
@@ -257,9 +280,10 @@ def _shifted(e: Expr, var: dict, memo: dict) -> Expr:
     return memo[id(e)][1]
 
 
-def _unnamed(e: Expr, memo: dict) -> Expr:
-    """``e`` with every Named node replaced by its definition and sums of sums flattened (iterative, each distinct
-    node once)."""
+def _unnamed(e: Expr, memo: dict, new: set) -> Expr:
+    """``e`` with every Named node replaced by its definition, and a sum that a ``new`` name split off the cost put
+    back into the sum around it (iterative, each distinct node once; only the new names' sums are flattened, so a
+    chain ``a_k = a_{k-1} + a_{k-1}`` is not written out)."""
     stack: list[tuple[Expr, bool]] = [(e, False)]
     while stack:
         x, done = stack.pop()
@@ -273,8 +297,11 @@ def _unnamed(e: Expr, memo: dict) -> Expr:
         nk = [memo[id(k)][1] for k in kids]
         if isinstance(x, Named):
             out = nk[0]
-        elif isinstance(x, ir.Add):  # the cost's split, z2 = W2 a1 + b2 in (z2 - y): sums compared flat
-            out = ir.Add(tuple(t for k in nk for t in (k.args if isinstance(k, ir.Add) else (k,))))
+        elif isinstance(x, ir.Add):  # the cost's split, z2 = W2 a1 + b2 in (z2 - y): back into one sum
+            out = ir.Add(tuple(t for k0, k in zip(kids, nk)
+                               for t in (k.args if isinstance(k, ir.Add) and isinstance(k0, Named) and k0.name in new
+                                         else (k,))))
+            out = x if all(a is b for a, b in zip(out.args, x.args)) and len(out.args) == len(x.args) else out
         else:
             out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
         memo[id(x)] = (x, out)
@@ -590,7 +617,13 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
             consumers.setdefault((v.name, v.dims), []).append((c, g, rules))
 
     doc_names = _delta_names_from_lets(lets or {}, cost, nodes)
-    named = {c for c in order if uses.get(c, 0) > 1 or c in doc_names or c in feeds}
+    layer_inputs = _nonlinear_arguments([prog_cost if root is None else prog_cost.value, *defs.values()])
+    named = {c for c in order if uses.get(c, 0) > 1 or c in doc_names or c in feeds or c in layer_inputs}
+    for c in reversed(order):  # written in place at most one level deep: an adjoint that would hold another one
+        # written in place is named instead (a chain a_k = a_{k-1} + a_{k-1} is one δ per name, not 2 (2 (2 …)))
+        if c not in named and any(u is not None and u not in named
+                                  for u, _g, _r in consumers.get((c, placeholder[c].dims), [])):
+            named.add(c)
     delta_name = _delta_names(named, doc_names, names)
     new = {ln.name for ln in forward if ln.kind == "new"}
     adj: dict[str, Expr] = {}  # the adjoint of each dependent name: a Named node or the expression inlined
