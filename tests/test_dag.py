@@ -62,14 +62,14 @@ def _chain(n: int) -> str:
 
 
 def test_the_depth_limit_is_the_depth_of_the_dag() -> None:
-    assert MAX_LET_DEPTH == 3000
-    last = (MAX_LET_DEPTH - 1) // 2  # 2k + 1 <= 3000: k = 1499
+    assert MAX_LET_DEPTH == 8000
+    last = (MAX_LET_DEPTH - 1) // 2  # 2k + 1 <= 8000: k = 3999
     doc = read_document(_chain(last))
     assert f"a{last}" in doc.env.lets
     with pytest.raises(LimitError) as info:
         read_document(_chain(last + 1))
     err = info.value
-    assert "nested more than 3000 levels deep" in str(err)
+    assert "nested more than 8000 levels deep" in str(err)
     assert (err.line, err.col) == (3 + last, 5)  # the let that goes beyond, at its name
 
 
@@ -266,10 +266,10 @@ def test_check_of_a_claim_with_lets_64_deep(tmp_path: Path) -> None:
 
 
 def test_beyond_the_depth_limit_is_a_located_error_not_a_crash(tmp_path: Path) -> None:
-    code, out, err, secs = cli(tmp_path, mlp(800), "derive", "--wrt", "W1")
+    code, out, err, secs = cli(tmp_path, _chain((MAX_LET_DEPTH - 1) // 2 + 1), "derive", "--wrt", "x")
     assert code == 2
     assert "Traceback" not in err and "Segmentation" not in err
-    assert "definitions nested more than 3000 levels deep" in err
+    assert "definitions nested more than 8000 levels deep" in err
     assert "^" in err  # the caret under the let that goes beyond
     assert secs < 120
 

@@ -28,7 +28,7 @@ column, never a traceback or a hang:
 ``MAX_MATRIX_POWER``     ``|k| <= 64`` in ``A^k`` for a matrix
 ``MAX_SCALAR_POWER``     ``|k| <= 1000`` (and denominator ``<= 1000``) in ``c^k`` and ``x.^k``
 ``MAX_SIZE``             10 000 for an integer size (``W: 3 x n``, ``ones(5)``) or an integer index
-``MAX_LET_DEPTH``        3 000 levels of ``let`` definitions nested inside each other (the depth of the DAG,
+``MAX_LET_DEPTH``        8 000 levels of ``let`` definitions nested inside each other (the depth of the DAG,
                          each ``let`` name standing for its definition; a 512-layer network is about 2 000)
 ``MAX_NODES``            50 000 distinct nodes in an expression, its ``let`` definitions included: a ``let``
                          used many times counts once (the later stages share it, they never write it out)

@@ -32,7 +32,7 @@ MAX_SCALAR_POWER = 1000
 MAX_SIZE = 10_000
 #: The deepest nesting of ``let`` definitions inside each other, counted in levels of the expression with each
 #: ``let`` name standing for its definition (the depth of the DAG): a 512-layer network is about 2 000 levels.
-MAX_LET_DEPTH = 3000
+MAX_LET_DEPTH = 8000
 #: The most levels one product may nest: each scalar factor or division wraps the product before it.
 MAX_PRODUCT_WRAPS = 50
 #: The most distinct nodes an expression may have, its ``let`` definitions included, each counted once however
