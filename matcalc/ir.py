@@ -50,7 +50,7 @@ __all__ = [
     "Expr", "Var", "Num", "Identity", "Zeros", "Ones", "Add", "Neg", "MatMul", "Scale", "Div", "Hadamard",
     "HadDiv", "Kron", "Transpose", "Inverse", "Power", "EPower", "Broadcast", "Apply", "CallVec", "MaxMin",
     "Sum", "Trace", "Det", "LogDet", "Diag", "Vec", "Norm", "Softmax", "LogSumExp", "Derivative", "Named",
-    "Index", "Entry", "IndexSum", "Delta", "Commutation", "nest_hessians", "ENTRYWISE", "PROPS", "children", "walk",
+    "Index", "Entry", "IndexSum", "Delta", "Commutation", "nest_hessians", "distinct", "ENTRYWISE", "PROPS", "children", "walk",
     "rebuild", "Dim", "Shape",
 ]
 
@@ -753,6 +753,21 @@ def walk(e: Expr) -> Iterator[Expr]:
             if key in entered:
                 continue
             entered.add(key)
+        stack.extend(reversed(children(node)))
+
+
+def distinct(e: Expr, seen: set | None = None) -> Iterator[Expr]:
+    """Every distinct node object of ``e`` once, parents before children (in :func:`walk`'s order): a node met again
+    on another path (a shared ``let`` value, a subexpression shared by both sides of a claim) is skipped, so the
+    cost is the DAG's distinct nodes however often they are shared. ``seen`` (ids) may be shared between calls."""
+    seen = set() if seen is None else seen
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
         stack.extend(reversed(children(node)))
 
 

@@ -112,18 +112,9 @@ EXACT_SINGULAR = "the inverse of a singular matrix"
 NUMERIC_NO_POINT = "no usable point"
 
 
-def distinct_nodes(e: ir.Expr):
-    """Every distinct node of ``e`` once (by identity): linear in the DAG — a residual network's ``let`` s written
-    out as a tree double with every layer, and :func:`matcalc.ir.walk` visits the tree."""
-    seen: set[int] = set()
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        yield x
-        stack.extend(reversed(ir.children(x)))
+#: Every distinct node of an expression once (by identity): linear in a DAG — a residual network's ``let`` s written
+#: out as a tree double with every layer.
+distinct_nodes = ir.distinct
 
 
 def _has_inverse(e: ir.Expr) -> bool:

@@ -14,19 +14,9 @@ from matcalc.shapes import dim_symbols, eval_dim
 # ───────────────────────────── sizes ─────────────────────────────
 
 
-def _distinct_nodes(e: ir.Expr, seen: set | None = None):
-    """The nodes of ``e`` in :func:`matcalc.ir.walk`'s order, each node object once: a subtree met again (a shared
-    ``let`` value, the same subexpression in both sides) is skipped. Every use below is a set, a maximum or an
-    order of first appearance, which the repeats cannot change; on a theorem's DAG this saves most of the walk."""
-    seen = set() if seen is None else seen
-    stack = [e]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        stack.extend(reversed(ir.children(node)))
+#: The nodes in :func:`matcalc.ir.walk`'s order, each node object once (every use below is a set, a maximum or an
+#: order of first appearance, which the repeats cannot change).
+_distinct_nodes = ir.distinct
 
 
 def _dims_of(e: ir.Expr) -> list:

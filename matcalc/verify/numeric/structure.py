@@ -18,18 +18,8 @@ from matcalc.verify.numeric.base import KINKS, POLES
 # ───────────────────────────── structure analysis ─────────────────────────────
 
 
-def distinct(e: ir.Expr):
-    """Every distinct node of ``e`` once (by identity), parents before children: linear in the DAG (a residual
-    network's shared ``let`` values written out as a tree double with every layer)."""
-    seen: set[int] = set()
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        yield x
-        stack.extend(reversed(ir.children(x)))
+#: Every distinct node once (by identity), parents before children: linear in the DAG.
+distinct = ir.distinct
 
 
 def _free_indices(e: ir.Expr, bound: frozenset = frozenset()) -> dict[str, ir.Index]:
