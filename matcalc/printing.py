@@ -541,7 +541,7 @@ class _Printer:
 
     def p_EPower(self, e: ir.EPower) -> _P:
         b = self.script_operand(e.base)
-        sep = " " if b.s[-1:].isdigit() else ""
+        sep = " " if _ends_with_number(b.s) else ""  # 2 .^2, never 2.^2 (read as 2. ^ 2); h3.^2 is fine
         return _P(b.s + sep + ".^" + self.exponent(e.exp), POWER)
 
     # functions
