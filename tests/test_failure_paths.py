@@ -293,3 +293,25 @@ def test_the_counterexample_comes_from_the_method_that_found_the_difference(monk
     r = judge(*sides(*FALSE))
     assert r.verdict == "refuted"
     assert r.counterexample  # the exact method found none to show: the numeric method's
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_swallowed_hard_timeout_is_raised_again() -> None:
+    """Python ignores an exception raised in a __del__ (or a garbage-collection callback); the alarm repeats, so the
+    block is still interrupted (it ran unbounded in a full-suite run, its memory growing, until killed)."""
+    import time as _time
+
+    from matcalc.verify.guard import HardTimeout, hard_deadline
+
+    class Swallow:
+        def __del__(self):
+            _time.sleep(0.3)  # the first alarm fires in here and is ignored
+
+    t0 = _time.perf_counter()
+    with pytest.raises(HardTimeout):
+        with hard_deadline(0.1):
+            x = Swallow()
+            del x
+            while _time.perf_counter() - t0 < 5:
+                pass
+    assert _time.perf_counter() - t0 < 2

@@ -24,6 +24,9 @@ class HardTimeout(BaseException):
 #: minutes, and SPEC section 8 wants an answer within seconds.
 HARD_FACTOR = 1.25
 HARD_SLACK_S = 0.5
+#: After the deadline, the alarm repeats at this interval until the block is left (a HardTimeout raised inside a
+#: garbage-collection callback is swallowed by Python; the next one is not).
+REARM_S = 0.25
 
 
 @contextmanager
@@ -37,6 +40,9 @@ def hard_deadline(seconds: float):
         return
 
     def _alarm(signum, frame):
+        # re-armed before raising: an exception raised where Python swallows it (a garbage-collection callback,
+        # a __del__) would otherwise leave the block unguarded for good; the finally below disarms it
+        signal.setitimer(signal.ITIMER_REAL, REARM_S)
         raise HardTimeout()
 
     old = signal.signal(signal.SIGALRM, _alarm)
