@@ -3,7 +3,7 @@
 Contract: :func:`deep_room` is a context manager the command line (:func:`matcalc.cli.main`) and the Python API
 (``matcalc.check``, ``derive``, ``prove``) run their work in. The walks of the reader, the engine and the printers
 recurse along the depth of an expression (a ``let`` chain of a 512-layer network is about 2 000 levels, the
-reader's limit :data:`matcalc.lang.limits.MAX_LET_DEPTH` is 3 000); Python's default limit of 1 000 frames is too
+reader's limit :data:`matcalc.lang.limits.MAX_LET_DEPTH` is 8 000); Python's default limit of 1 000 frames is too
 small for that, and raising it alone would let the C stack overflow (a crash, not an error) where a recursion goes
 through C (hashing, comparisons, ``any``). So, in the main thread, the stack's soft limit is raised to
 :data:`STACK_BYTES` (as far as the hard limit and the address space below the stack allow; the main thread's stack
