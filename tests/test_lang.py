@@ -687,7 +687,7 @@ def test_let_chain_limits() -> None:
     text = "x: n\nlet a0 = x\n" + "\n".join(f"let a{i + 1} = a{i} + a{i}" for i in range(40)) + "\na40^T a40"
     assert read_document(text).statements[-1].expr.is_scalar
     with pytest.raises(LimitError):
-        read_document("x: n\nlet a0 = x\n" + "\n".join(f"let a{i + 1} = (((a{i})))ᵀᵀ" for i in range(1100)))
+        read_document("x: n\nlet a0 = x\n" + "\n".join(f"let a{i + 1} = (((a{i})))ᵀᵀ" for i in range(3000)))
 
 
 # ───────────────────────────── round trip with the printer ─────────────────────────────
