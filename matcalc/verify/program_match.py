@@ -51,18 +51,10 @@ def _names_from(root: ir.Expr) -> dict[str, ir.Named]:
 
 
 def _refs(value: ir.Expr) -> list[ir.Named]:
-    """The Named nodes ``value`` uses directly (not inside another Named)."""
-    out, seen, stack = [], set(), [value]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, ir.Named):
-            out.append(x)
-            continue
-        stack.extend(ir.children(x))
-    return out
+    """The Named nodes ``value`` uses directly (not inside another Named): the program's own walk."""
+    from matcalc.engine.program import _refs as refs
+
+    return refs(value)
 
 
 class _Atoms:
