@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from matcalc import ir
 from matcalc.ir import (
     Add, Apply, Broadcast, Div, EPower, Expr, HadDiv, Hadamard, Neg, Num, Ones, Power, Scale, Var, Zeros, children,
     rebuild,
@@ -212,17 +213,8 @@ def expand_sigma_prime(e: Expr, memo: dict | None = None) -> Expr:
     return out
 
 
-def _distinct(e: Expr):
-    """Every distinct node of ``e`` once (by identity): a shared node is not visited at every path to it."""
-    seen: set[int] = set()
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        yield x
-        stack.extend(children(x))
+#: Every distinct node of ``e`` once (by identity): a shared node is not visited at every path to it.
+_distinct = ir.distinct
 
 
 def has_sigma_prime(e: Expr) -> bool:

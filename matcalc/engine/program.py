@@ -51,7 +51,7 @@ from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.ir import Expr, Named, Var, children, rebuild
 
-__all__ = ["Line", "Gradient", "LocalClaim", "Program", "backprop", "lets_on_path", "tree_size", "NONLINEAR"]
+__all__ = ["Line", "Gradient", "LocalClaim", "Program", "backprop", "lets_on_path", "tree_size", "NONLINEAR", "direct_uses"]
 
 #: The operations whose argument gets a name of its own (the lecture's z).
 NONLINEAR = (ir.Apply, ir.EPower, ir.Softmax, ir.LogSumExp, ir.CallVec)
@@ -181,37 +181,30 @@ def _nonlinear_arguments(values: list) -> set[str]:
     return out
 
 
-def _refs(value: Expr) -> list[Named]:
-    """The Named nodes reachable from ``value`` without entering a Named node, in order of first appearance."""
+def direct_uses(value: Expr) -> list[Expr]:
+    """The Named nodes and variables ``value`` uses directly — reached without entering a Named node — each node
+    object once, in order of first appearance (iterative, linear in the distinct nodes)."""
     out, seen, stack = [], set(), [value]
     while stack:
         x = stack.pop()
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if isinstance(x, Named):
+        if isinstance(x, (Named, Var)):
             out.append(x)
             continue
         stack.extend(reversed(children(x)))
     return out
 
 
+def _refs(value: Expr) -> list[Named]:
+    """The Named nodes reachable from ``value`` without entering a Named node, in order of first appearance."""
+    return [x for x in direct_uses(value) if isinstance(x, Named)]
+
+
 def _vars(value: Expr) -> list[Var]:
     """The variables of ``value`` outside Named nodes, in order of first appearance (each once)."""
-    out, seen, stack = [], set(), [value]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, Named):
-            continue
-        if isinstance(x, Var):
-            if x not in out:
-                out.append(x)
-            continue
-        stack.extend(reversed(children(x)))
-    return out
+    return list(dict.fromkeys(x for x in direct_uses(value) if isinstance(x, Var)))
 
 
 def _substitute(e: Expr, named: dict, var: dict, memo: dict | None = None) -> Expr:

@@ -52,9 +52,9 @@ def _names_from(root: ir.Expr) -> dict[str, ir.Named]:
 
 def _refs(value: ir.Expr) -> list[ir.Named]:
     """The Named nodes ``value`` uses directly (not inside another Named): the program's own walk."""
-    from matcalc.engine.program import _refs as refs
+    from matcalc.engine.program import direct_uses
 
-    return refs(value)
+    return [x for x in direct_uses(value) if isinstance(x, ir.Named)]
 
 
 class _Atoms:
@@ -243,17 +243,9 @@ class _Signatures:
 
 def _refs_and_vars(value: ir.Expr) -> list[ir.Expr]:
     """The Named nodes and variables ``value`` uses directly (not inside another Named)."""
-    out, seen, stack = [], set(), [value]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, (ir.Named, ir.Var)):
-            out.append(x)
-            continue
-        stack.extend(ir.children(x))
-    return out
+    from matcalc.engine.program import direct_uses
+
+    return direct_uses(value)
 
 
 def _doc_order(lets: dict[str, ir.Named]) -> list[str]:
