@@ -1030,3 +1030,24 @@ def test_a_stack_too_large_to_hold_goes_column_by_column(size, stacked):
     assert (ev.fd_evals < size) == stacked  # 150 members × 150² entries exceed STACK_MAX
     Av, xv = pt.values["A"], pt.values["x"]
     np.testing.assert_allclose(got, (Av + Av.T) @ xv, rtol=1e-12, atol=1e-12)
+
+
+# ───────────────────────────── an exact zero against a tiny true value ─────────────────────────────
+
+
+def test_a_written_zero_is_not_a_tiny_gradient():
+    # 2e-12 x is far below the rounding floor of xᵀ x, but the right side 0 is exact (no rounding spread): the sharpened
+    # comparison applies and the claim "= 0" is not equal (it used to pass the floor, and the diagnosis then told a
+    # student that d/dx 1e-12 xᵀx = 0 "holds in denominator layout")
+    tiny = ir.Num(Fraction(1, 10**12))
+    lhs = d(sc(tiny, mm(T(x), x)), x)
+    for seed in range(6):  # the old floor said "equal" at seeds 0, 1 and 5
+        for points in (2, 3):
+            r = N.check_equal(lhs, sc(0, x), seed=seed, points=points)
+            assert r.status != "equal", (seed, points, r.detail)
+    assert_equal(lhs, sc(ir.Num(Fraction(2, 10**12)), x))
+
+
+def test_a_zero_that_is_rounding_noise_keeps_the_floor():
+    # (x - x)ᵀ(x - x) has the gradient 0 computed exactly; a side that is rounding noise keeps the rounding floor
+    assert_equal(d(mm(T(add(x, ir.Neg(x))), add(x, ir.Neg(x))), x), sc(0, x))

@@ -193,12 +193,19 @@ def _sharpen(c: _Cmp, lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float,
         spread_r = np.maximum(spread_r, np.abs(R2 - R))
         spread = np.maximum(spread, np.abs((L2 - R2) - (L - R)))
     big_l, big_r = float(np.max(np.abs(L), initial=0)), float(np.max(np.abs(R), initial=0))
-    if not (big_l > 1e3 * float(np.max(spread_l, initial=0)) and big_r > 1e3 * float(np.max(spread_r, initial=0))):
+    if not (_stands_out(L, spread_l) and _stands_out(R, spread_r)):
         return
     tol = MCA_FACTOR * float(np.max(spread, initial=0)) + SHARP_REL * max(big_l, big_r)
     diff = float(np.max(np.abs(L - R), initial=0))
     den = max(big_l, big_r, 1e-300)
     c.differ, c.tol, c.tol_rel, c.rel = diff > tol, tol, tol / den, diff / den
+
+
+def _stands_out(v: np.ndarray, spread: np.ndarray) -> bool:
+    """A side is measured, not rounding noise: its largest entry stands well out of its rounding spread, or it is
+    exactly zero with no spread at all (a zero the claim writes, such as ``= 0``, is exact: 2e-12 x is not 0)."""
+    big, sp = float(np.max(np.abs(v), initial=0)), float(np.max(spread, initial=0))
+    return big > 1e3 * sp or (big == 0.0 and sp == 0.0)
 
 
 def _significant(cmp: _Cmp, spread: np.ndarray) -> None:
