@@ -148,3 +148,10 @@ def scalar_factors(s: Expr) -> list[Expr]:
     if isinstance(s, Scale) and is_scalar(s.arg.shape):
         return scalar_factors(s.scalar) + scalar_factors(s.arg)
     return [s]
+
+
+def powers_combine(inner: Fraction, outer: Fraction) -> bool:
+    """``(a^inner)^outer = a^(inner·outer)`` for a real scalar ``a`` wherever both sides are defined: always for an
+    integer outer exponent, and for a fractional one only when ``a^inner`` keeps the sign of ``a`` — an even power
+    does not: ``(c^2)^(1/2) = |c|``, not ``c``."""
+    return outer.denominator == 1 or not (inner.denominator == 1 and inner.numerator % 2 == 0)

@@ -17,7 +17,7 @@ from matcalc.ir import (
     Add, Apply, Broadcast, Div, EPower, Expr, HadDiv, Hadamard, Neg, Num, Ones, Power, Scale, Var, Zeros, children,
     rebuild,
 )
-from matcalc.engine.build import times
+from matcalc.engine.build import powers_combine, times
 from matcalc.shapes import is_scalar
 
 MAX_MONOS = 48  # a polynomial with more monomials is not expanded
@@ -64,7 +64,7 @@ def scalar_mono(e: Expr):
             case Div(arg=a, scalar=s) if k == 1 or is_scalar(a.shape):
                 go(a, k)
                 go(s, -k)
-            case Power(base=b, exp=j) if is_scalar(b.shape):
+            case Power(base=b, exp=j) if is_scalar(b.shape) and powers_combine(j, k):
                 go(b, k * j)
             case _ if is_scalar(x.shape):
                 add(x, k)

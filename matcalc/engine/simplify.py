@@ -22,6 +22,7 @@ from matcalc.ir import (
     Scale, Sum, Trace, Transpose, Var, Vec, Zeros, children, rebuild,
 )
 from matcalc.engine.build import (
+    powers_combine,
     coefficient, is_num, is_one_fill, is_symmetric, is_zero, matmul_of, scalar_factors, times, zeros_of,
 )
 from matcalc.engine.index import r_entry, r_index_sum, r_index_to_matrix
@@ -157,7 +158,7 @@ def r_scalar(e: Expr) -> Expr | None:
             return a
         case Power(base=a, exp=k) if k == 0:
             return Num(1) if is_scalar(a.shape) else Identity(a.shape[0])
-        case Power(base=Power(base=a, exp=k1), exp=k2) if is_scalar(a.shape):
+        case Power(base=Power(base=a, exp=k1), exp=k2) if is_scalar(a.shape) and powers_combine(k1, k2):
             return Power(a, k1 * k2)
     return None
 

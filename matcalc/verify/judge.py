@@ -149,6 +149,17 @@ def explain_inconclusive(methods: dict[str, MethodResult], undefined: str | None
     """The sentence that says why a claim the symbolic method alone could decide is not verified (SPEC section 5)."""
     symbolic = methods.get("symbolic")
     exact, numeric = methods.get("exact"), methods.get("numeric")
+    same = [k for k, m in methods.items() if m.status == "equal"]
+    differ = [k for k, m in methods.items() if m.status == "different"]
+    if undefined is None and same and differ:
+        why = ""
+        if differ == ["exact"] and same == ["numeric"]:
+            why = (": a difference below the numeric method's float64 tolerance is invisible to it, and the exact "
+                   "method's expansion may leave the claim's domain (a root or log of a negative number)")
+        return (f"the methods disagree — the {' and '.join(same)} method{'s' if len(same) > 1 else ''} "
+                f"find{'' if len(same) > 1 else 's'} the sides equal, the {' and '.join(differ)} "
+                f"method{'s' if len(differ) > 1 else ''} find{'' if len(differ) > 1 else 's'} them different{why}; "
+                "a disagreement is never settled by a guess")
     if (undefined is None and numeric is not None and numeric.status == "equal" and exact is not None
             and exact.status not in ("equal", "different") and (symbolic is None or symbolic.status != "different")):
         return (f"only the numeric method could decide (exact: {exact.detail or exact.status}): agreement in float64 "

@@ -136,6 +136,16 @@ class _PointValues:
         if not n.is_number or abs(n) < 1e-20:
             raise _Invalid()
 
+    def _in_domain(self, v: sympy.Basic, *, strict: bool) -> None:
+        """The argument of a root or fractional power (≥ 0) or of a log (> 0) at this point: a point outside the
+        claim's domain is not used — there sqrt(x) sqrt(y) is −sqrt(x y), real, and would show a false difference."""
+        n = sympy.N(v, 30)
+        if not n.is_number:
+            raise _Invalid()
+        re, im = n.as_real_imag()
+        if abs(im) > 1e-30 or re < 0 or (strict and abs(re) < 1e-20):
+            raise _Invalid()
+
     def _eval(self, e: sympy.Basic) -> sympy.Basic:
         pv = self.pt.get(e)
         if pv is not None:
@@ -152,6 +162,10 @@ class _PointValues:
                 self._away_from_zero(x - y)
         elif isinstance(e, (sympy.Heaviside, sympy.Abs, sympy.sign, sympy.DiracDelta)):
             self._away_from_zero(args[0])
+        elif isinstance(e, sympy.Pow) and not args[1].is_Integer:
+            self._in_domain(args[0], strict=False)
+        elif isinstance(e, sympy.log):
+            self._in_domain(args[0], strict=True)
         if type(e) in _FAMILY_CLASSES:
             keys = []
             for arg in args:

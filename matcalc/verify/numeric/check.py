@@ -152,6 +152,7 @@ class _Judge:
         self.cs_probe: dict[int, bool] = {}  # the complex-step probe's finding per derivative, shared by the points
         self.has_d = _has_deriv(lhs) or _has_deriv(rhs)
         self.done = 0
+        self.drawn = 0  # points drawn so far (every second one with determinants of the other sign)
         self.max_rel = 0.0
         self.max_tol = 0.0
         self.methods: set[str] = set()
@@ -171,7 +172,9 @@ class _Judge:
     def draw(self, sizes: dict, inst: int) -> Iterator[Point]:
         for _attempt in range(12):
             pt_seed = int(self.rng.integers(0, 2**31 - 1))
-            yield make_point([self.lhs, self.rhs], seed=pt_seed, sizes=sizes, instantiation=inst, _info=self.info)
+            self.drawn += 1
+            yield make_point([self.lhs, self.rhs], seed=pt_seed, sizes=sizes, instantiation=inst, _info=self.info,
+                             flip_det=self.drawn % 2 == 0)
 
     def run(self, point: Point) -> tuple[_Cmp, bool]:
         lhs, rhs, info = self.lhs, self.rhs, self.info

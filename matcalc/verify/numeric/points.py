@@ -107,7 +107,29 @@ def draw_sizes(symbols: list[str], rng: np.random.Generator, *, min_size: dict |
     return best
 
 
-def _draw_var(v: ir.Var, point: Point, rng: np.random.Generator, info: _Info | None) -> np.ndarray:
+def _flip_det(a: np.ndarray, symmetric: bool) -> np.ndarray:
+    """The same well-conditioned matrix with the sign of its determinant reversed (symmetry kept): a draw near
+    the identity or positive definite always has det > 0, and a claim true only for det > 0 would pass."""
+    if symmetric:
+        lam, q = np.linalg.eigh(a)
+        return a - 2 * lam[0] * np.outer(q[:, 0], q[:, 0])
+    a = a.copy()
+    a[0, :] = -a[0, :]
+    return a
+
+
+def _draw_var(v: ir.Var, point: Point, rng: np.random.Generator, info: _Info | None,
+              flip_det: bool = False) -> np.ndarray:
+    a = _draw_plain(v, point, rng, info)
+    r, c = a.shape
+    if (flip_det and r == c and r > 1 and info is not None and v.name in info.wellcond
+            and v.name not in info.detpos and not {"spd", "positive", "diagonal", "probability"} & set(v.props)
+            and v.name not in info.positive):
+        return _flip_det(a, "symmetric" in v.props)
+    return a
+
+
+def _draw_plain(v: ir.Var, point: Point, rng: np.random.Generator, info: _Info | None) -> np.ndarray:
     r, c = point.dim(v.dims[0]), point.dim(v.dims[1])
     props = set(v.props)
     positive = "positive" in props or (info is not None and v.name in info.positive)
@@ -147,7 +169,8 @@ def _draw_var(v: ir.Var, point: Point, rng: np.random.Generator, info: _Info | N
 
 
 def make_point(exprs: list[ir.Expr] | ir.Expr, *, seed: int = 0, sizes: dict | None = None,
-               instantiation: int = 0, index: dict | None = None, _info: _Info | None = None) -> Point:
+               instantiation: int = 0, index: dict | None = None, _info: _Info | None = None,
+               flip_det: bool = False) -> Point:
     """A random point for the variables of ``exprs``.
 
     Args:
@@ -156,6 +179,8 @@ def make_point(exprs: list[ir.Expr] | ir.Expr, *, seed: int = 0, sizes: dict | N
         sizes: fixed sizes for (some) dimension symbols; the others are drawn distinct in 2..6.
         instantiation: which concrete functions stand in for the declared ones (rotates through the families).
         index: values of free indices (1-based); unspecified ones get 1.
+        flip_det: well-conditioned square variables (drawn near the identity, or positive definite when symmetric)
+            get a negative determinant, unless the claim takes a log or root of their determinant.
     """
     if isinstance(exprs, ir.Expr):
         exprs = [exprs]
@@ -167,7 +192,7 @@ def make_point(exprs: list[ir.Expr] | ir.Expr, *, seed: int = 0, sizes: dict | N
         sz.update(draw_sizes(missing, rng, min_size=info.min_size))
     point = Point(sizes=sz, seed=seed)
     for name in sorted(info.vars):
-        point.values[name] = _draw_var(info.vars[name], point, rng, info)
+        point.values[name] = _draw_var(info.vars[name], point, rng, info, flip_det)
     for j, f in enumerate(info.entry_fns):
         point.functions[f] = ENTRY_FAMILY[(instantiation + j) % len(ENTRY_FAMILY)]
     for j, f in enumerate(info.vec_fns):

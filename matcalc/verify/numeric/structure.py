@@ -92,6 +92,7 @@ class _Info:
     free: dict
     nonzero: set = field(default_factory=set)
     fanin: dict = field(default_factory=dict)  # variable → axes (0 rows, 1 columns) it is multiplied along
+    detpos: set = field(default_factory=set)  # square variables whose determinant is under log, sqrt or a root
 
 
 def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
@@ -104,6 +105,7 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
     wellcond: set[str] = set()
     nonzero: set[str] = set()
     fanin: dict[str, set] = {}
+    detpos: set[str] = set()
     smooth = all(_analytic(r) for r in exprs)  # with kinks, small activations only crowd the kinks
 
     def add_dim(d: ir.Dim) -> None:
@@ -118,6 +120,17 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
             target.add(n.name)
         elif isinstance(n, (ir.Transpose, ir.Named, ir.Vec)):
             mark(ir.children(n)[0], target)
+
+    def mark_det(n: ir.Expr) -> None:
+        """The argument of log, sqrt or a fractional power is det(X): X is drawn with a positive determinant (the
+        well-conditioned draws otherwise alternate the determinant's sign, so ``(det(A)^2)^(1/2) = det(A)`` is seen
+        to be false)."""
+        while isinstance(n, (ir.Named, ir.Transpose)):
+            n = ir.children(n)[0]
+        if isinstance(n, ir.Det):
+            for v in distinct(n.arg):
+                if isinstance(v, ir.Var):
+                    detpos.add(v.name)
 
     def mark_nonzero(n: ir.Expr) -> None:
         """Variables inside a denominator: drawn away from 0 (random signs, |v| in [0.5, 2])."""
@@ -161,12 +174,14 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
                     entry_fns.add(n.fn)
                 elif n.fn in POLES:
                     mark(n.arg, positive)
+                    mark_det(n.arg)
             elif isinstance(n, ir.CallVec):
                 vec_fns.add(n.fn)
             elif isinstance(n, (ir.Power, ir.EPower)):
                 if n.exp.denominator != 1 or n.exp < 0:
                     if n.exp.denominator != 1:
                         mark(n.base, positive)
+                        mark_det(n.base)
                     else:
                         mark_nonzero(n.base)
                     if isinstance(n, ir.Power) and not n.base.is_scalar and n.exp < 0:
@@ -199,4 +214,4 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
         fr.setdefault(i.name, i)
         add_dim(i.dim)
     return _Info(vars_, sorted(dims), min_size, sorted(entry_fns), sorted(vec_fns), positive, wellcond, fr,
-                 nonzero, fanin)
+                 nonzero, fanin, detpos)
