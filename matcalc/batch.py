@@ -194,9 +194,12 @@ def judge_item(item: Item, seed: int = 0) -> Outcome:
         return Outcome(item.name, None, item.error, 0.0)
     try:
         report = check_text(item.text, given=item.given, layout=item.layout,
-                            where="<input>" if item.claim_line else item.name, seed=seed, problem=item.problem)
+                            where="<input>" if item.claim_line else item.name, seed=seed, problem=item.problem,
+                            cli=True)
     except MatcalcError as exc:
         msg = _claim_error(item, exc) if item.claim_line else str(exc)
+        if not msg.startswith(item.name):  # an error without a position (nothing to check): still name the item
+            msg = f"{item.name}: {msg}"
         return Outcome(item.name, None, msg, time.perf_counter() - t0)
     except RecursionError:
         return Outcome(item.name, None, f"{item.name}: the input is nested too deeply", time.perf_counter() - t0)
@@ -385,14 +388,22 @@ def check_command(args, console: Callable[[], object], emit: Callable[[str, str 
         try:
             con = Console(file=fh, color_system=None, width=120, highlight=False) if fh else console()
 
+            def out(renderable) -> None:  # piped or to a file: plain text, no trailing spaces (rich pads titles)
+                if con.is_terminal:
+                    con.print(renderable)
+                else:
+                    from matcalc.render.text import plain
+
+                    con.file.write(plain(renderable, con.width) + "\n")
+
             def show(i: int, o: Outcome) -> None:
                 if i:
                     con.print()
-                con.print(render_outcome(o))
+                out(render_outcome(o))
 
             outcomes = judge_all(items, seed=args.seed, jobs=jobs, on_outcome=show)
             con.print()
-            con.print(summary_table(outcomes, time.perf_counter() - t0))
+            out(summary_table(outcomes, time.perf_counter() - t0))
         finally:
             if fh is not None:
                 fh.close()

@@ -384,7 +384,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     for th in list_theorems():
         table.add_row(escape(th.part or ""), escape(th.name), escape(th.title), escape(th.source))
-    _console().print(table)
+    _print_rich(table, None)
     return 0
 
 
@@ -456,6 +456,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.given = "\n".join(args.given)
     from matcalc.deep import deep_room
 
+    output = getattr(args, "output", None)
+    if output and str(output).lower().endswith(".pdf") and not getattr(args, "pdf", False):
+        fmt = getattr(args, "format", "text")
+        hint = "add --pdf to compile it" if hasattr(args, "pdf") else "a PDF comes from prove or check with --pdf"
+        print(f"error: -o {output}: the {fmt} output is not a PDF; {hint}", file=sys.stderr)
+        return 2
     try:
         with deep_room():  # deep let chains: the recursion limit and the C stack raised, in this (the main) thread
             return COMMANDS[args.command](args)

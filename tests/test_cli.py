@@ -237,3 +237,34 @@ def test_derive_least_squares(capsys) -> None:
 def test_derive_unknown_wrt(capsys) -> None:
     code, out, err = run(capsys, "derive", "x^T y", "--wrt", "q", "--given", "x: n, y: n")
     assert code == 2 and "q" in err
+
+
+# ───────────────────────────── found by a new-user review (session 4) ─────────────────────────────
+
+
+def test_output_named_pdf_without_pdf_flag_is_refused(capsys, tmp_path) -> None:
+    target = tmp_path / "y.pdf"
+    code, out, err = run(capsys, "prove", "eq2", "-o", str(target), "--format", "markdown")
+    assert code == 2 and "not a PDF" in err and "--pdf" in err
+    assert not target.exists()
+
+
+def test_piped_tables_have_no_trailing_spaces(capsys, tmp_path) -> None:
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "theorems in proofs/" in out
+    assert not [ln for ln in out.splitlines() if ln != ln.rstrip()]
+    (tmp_path / "a.mc").write_text("x: n\nd/dx x^T x = 2 x\n")
+    (tmp_path / "b.mc").write_text("")
+    code, out, err = run(capsys, "check", str(tmp_path))
+    assert code != 0 and "summary" in out and "2 checked" in out
+    assert not [ln for ln in out.splitlines() if ln != ln.rstrip()]
+    # the empty document's error names the file and the command line's way to differentiate, not the Python API
+    assert f"{tmp_path / 'b.mc'}: nothing to check" in out
+    assert "matcalc derive EXPR --wrt X" in out and "matcalc.derive(" not in out
+
+
+def test_an_interrupted_method_is_not_named_twice(capsys) -> None:
+    from matcalc.verify.guard import guarded
+
+    m, _ = guarded(lambda: __import__("time").sleep(5), 0.05, "numeric", slack_s=0.05)
+    assert m.status == "unknown" and m.detail.startswith("interrupted after")

@@ -117,14 +117,14 @@ def test_methods_past_their_hard_deadline_are_interrupted(monkeypatch, claim) ->
     took = time.perf_counter() - t0
     assert took < 6, took  # 0.24 s and 0.16 s budgets, each × 1.25 + 0.5 s slack, plus the rest
     assert r.verdict == "inconclusive"
-    assert r.methods["exact"] == MethodResult("unknown", "exact: interrupted after 0.8 s (time budget 0.2 s)")
-    assert r.methods["numeric"] == MethodResult("unknown", "numeric: interrupted after 0.7 s (time budget 0.2 s)")
+    assert r.methods["exact"] == MethodResult("unknown", "interrupted after 0.8 s (time budget 0.2 s)")
+    assert r.methods["numeric"] == MethodResult("unknown", "interrupted after 0.7 s (time budget 0.2 s)")
 
 
 def test_symbolic_past_its_hard_deadline_is_interrupted(monkeypatch) -> None:
     monkeypatch.setattr(symbolic, "equivalent", sleepy)
     r = judge(*sides(*TRUE), budget_s=0.4)
-    assert r.methods["symbolic"] == MethodResult("unknown", "symbolic: interrupted after 0.6 s (time budget 0.1 s)")
+    assert r.methods["symbolic"] == MethodResult("unknown", "interrupted after 0.6 s (time budget 0.1 s)")
     assert r.verdict == "verified"  # the exact method decides
 
 

@@ -305,3 +305,18 @@ def test_overall_error_when_nothing_is_refuted() -> None:
     wrong = ClaimResult(line=4, text="= b", verdict="refuted", kind="step")
     d = gradescope_results(CheckReport(None, [ok, bad, wrong]))
     assert d["extra_data"]["verdict"] == "refuted"
+
+
+def test_gradescope_counterexamples_hold_every_value(tmp_path) -> None:
+    # a student on Gradescope cannot pass --full: the autograder output holds every value of the point
+    from matcalc import cli
+
+    doc = tmp_path / "hw.mc"
+    doc.write_text("given W: n x m, x: m, y: n\nd/dW ‖W x - y‖^2 = (W x - y) x^T\n", encoding="utf-8")
+    out = tmp_path / "hw.json"
+    assert cli.main(["check", str(doc), "--format", "gradescope", "-o", str(out)]) == 1
+    d = json.loads(out.read_text(encoding="utf-8"))
+    wrong = d["tests"][-1]["output"]
+    assert "**counterexample:**" in wrong
+    assert "--full" not in json.dumps(d)
+    assert wrong.count("W\\[") >= 6  # W (Markdown-escaped W\[) is at least 2×3 at the exact method's sizes: every entry listed

@@ -70,8 +70,9 @@ def claim_md(r: Any) -> str:
     return "\n".join(lines)
 
 
-def claim_details_md(r: Any) -> list[str]:
-    """The evidence lines of one claim or step: error, how a step was judged, diagnosis, counterexample, methods."""
+def claim_details_md(r: Any, *, full: bool = False) -> list[str]:
+    """The evidence lines of one claim or step: error, how a step was judged, diagnosis, counterexample (every value
+    with ``full``), methods."""
     out: list[str] = []
     if r.verdict == "error" and r.error:
         out.append("- error: " + code_span(str(r.error).split("\n")[0]))
@@ -81,7 +82,7 @@ def claim_details_md(r: Any) -> list[str]:
         out.append("- " + md_escape(note))
     if r.diagnosis:
         out.append("- **diagnosis:** " + md_escape(r.diagnosis))
-    cx = counterexample_items(r.counterexample)
+    cx = counterexample_items(r.counterexample, full=full)
     if cx:
         out.append("- **counterexample:** " + "; ".join(md_escape(c) for c in cx))
     m = methods_md(r.methods)

@@ -87,6 +87,7 @@ def _symmetrize(e: ir.Expr, name: str) -> ir.Expr:
 def _candidates(lhs: ir.Expr, rhs: ir.Expr) -> Iterator[tuple[str, ir.Expr, ir.Expr]]:
     """(message, lhs', rhs') triples: if lhs' = rhs' holds, the message names the mistake."""
     derivs = _derivatives(lhs)
+    why_order = " (the chain rule multiplies in the other order)" if derivs else ""
     layouts = {d.layout for d in derivs if d.kind == "d"}
     # Transposed, and the layout in which the claim would hold.
     for layout in ("numerator", "denominator", "mixed"):
@@ -131,8 +132,8 @@ def _candidates(lhs: ir.Expr, rhs: ir.Expr) -> Iterator[tuple[str, ir.Expr, ir.E
         if isinstance(node, ir.MatMul):
             rev = _try(lambda: ir.MatMul(tuple(reversed(node.args))))
             if rev is not None and rev.shape == node.shape:
-                yield ("the factors of a product are in the wrong order (the chain rule multiplies "
-                       f"in the other order): {rev} rather than {node}", lhs, _replace(rhs, path, rev))
+                yield (f"the factors of a product are in the wrong order{why_order}: {rev} rather than {node}", lhs,
+                       _replace(rhs, path, rev))
             revt = _try(lambda: ir.MatMul(tuple(ir.Transpose(a) for a in reversed(node.args))))
             if revt is not None and revt.shape == node.shape:
                 yield (f"the factors of a product are in the wrong order: {revt} rather than {node}", lhs,

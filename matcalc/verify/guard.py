@@ -57,10 +57,11 @@ def hard_deadline(seconds: float):
 
 
 def guarded(fn, budget_s: float, what: str, slack_s: float = HARD_SLACK_S):
-    """Run ``fn()`` (returning a ``(MethodResult, extra)`` pair) under a hard deadline; past it, ``unknown``."""
+    """Run ``fn()`` (returning a ``(MethodResult, extra)`` pair) under a hard deadline; past it, ``unknown`` (``what``
+    names the method for a reader of the code: the report already prints the name beside the detail)."""
     hard = budget_s * HARD_FACTOR + slack_s
     try:
         with hard_deadline(hard):
             return fn()
     except HardTimeout:
-        return MethodResult("unknown", f"{what}: interrupted after {hard:.1f} s (time budget {budget_s:.1f} s)"), None
+        return MethodResult("unknown", f"interrupted after {hard:.1f} s (time budget {budget_s:.1f} s)"), None

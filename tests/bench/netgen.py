@@ -43,4 +43,6 @@ def parameters(kind: str, depth: int) -> str:
 KINDS = {"mlp": mlp, "res": residual}
 
 if __name__ == "__main__":  # python tests/bench/netgen.py mlp 8 > mlp8.mc
+    if len(sys.argv) != 3 or sys.argv[1] not in KINDS or not sys.argv[2].isdigit():
+        sys.exit(f"usage: python {sys.argv[0]} {'|'.join(KINDS)} L   (an L-layer network as a matcalc document)")
     sys.stdout.write(KINDS[sys.argv[1]](int(sys.argv[2])))
