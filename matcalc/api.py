@@ -125,8 +125,13 @@ def _lookup_wrt(name: str, doc: Document, cli: bool = False) -> ir.Expr:
     if name in env.lets:
         return ir.Named(name, env.lets[name])
     known = sorted([*env.vars, *env.lets])
-    hint = f"; the names here are {', '.join(known)}" if known else ""
     what = f"--wrt {name}" if cli else f"wrt={name!r}"
+    base = name.split("[", 1)[0].strip()
+    if "[" in name and (base in env.vars or base in env.lets):
+        raise UsageError(f"{what}: derive takes whole variables and let names, not one entry: derive by {base} "
+                         f"(entry {name[len(base):].strip()} of a scalar's gradient is the derivative by {name}), or "
+                         f"check a claim by the entry, `d/d{name} … = …`")
+    hint = f"; the names here are {', '.join(known)}" if known else ""
     close = difflib.get_close_matches(name, known, n=1)
     if close:
         hint = f"; did you mean {close[0]}? (the names here are {', '.join(known)})"

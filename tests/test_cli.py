@@ -268,3 +268,11 @@ def test_an_interrupted_method_is_not_named_twice(capsys) -> None:
 
     m, _ = guarded(lambda: __import__("time").sleep(5), 0.05, "numeric", slack_s=0.05)
     assert m.status == "unknown" and m.detail.startswith("interrupted after")
+
+
+def test_derive_by_one_entry_says_what_to_do(capsys, tmp_path) -> None:
+    doc = tmp_path / "f.mc"
+    doc.write_text("given W: n x m, x: m, y: n\nsum((W x - y).^2)\n", encoding="utf-8")
+    code, out, err = run(capsys, "derive", str(doc), "--wrt", "W[j, k]")
+    assert code == 2 and "not one entry" in err and "derive by W" in err and "d/dW[j, k]" in err
+    assert "not a variable" not in err  # it used to say so while listing W among the names
