@@ -66,3 +66,18 @@ def test_the_json_of_a_proof_gives_each_theorems_source() -> None:
     source = re.search(r"^source\s*:\s*(.*)$", text, re.M).group(1).strip()
     (theorem,) = prove_many(["sum"]).to_json()["theorems"]
     assert theorem["name"] == "sum" and theorem["source"] == source
+
+
+def test_back_on_track_is_labelled_as_such_in_latex_and_markdown() -> None:
+    # the handout and Markdown display used to say the back-on-track line "follows … after the error", the opposite
+    # of the text report ("does not follow from line 5")
+    from pathlib import Path
+
+    import matcalc
+    from matcalc.render.latex import document
+
+    rep = matcalc.check(Path(__file__).parent / "homework" / "back_on_track.mc")
+    tex = document(rep)
+    assert r"back on track (line 6): equals line 3 again" in tex
+    assert "follows (line 6)" not in tex
+    assert "(line 3, again)" in tex

@@ -37,6 +37,10 @@ def claim_math(lhs: ir.Expr, rhs: ir.Expr, free: tuple = ()) -> str:
 
 
 def _verdict_tag(r: Any) -> str:
+    if r.verdict == "verified" and r.kind == "step" and str(r.vs_start or "").startswith("back on track"):
+        # it does not follow from the wrong line before it, but equals the chain's start again
+        return VERDICT_MATH[r.verdict] + r"\ " + math_text(f"back on track (line {r.line}): equals line "
+                                                          f"{r.against_line} again")
     if r.verdict == "verified" and r.kind == "step" and r.after_wrong is not None:
         # follows from its predecessor, but the chain went wrong at an earlier line (a marked paper shows both)
         return VERDICT_MATH[r.verdict] + r"\ " + math_text(f"follows (line {r.line}), after the error in line "
@@ -77,7 +81,8 @@ def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = T
             if last_line is None or r.against_line != last_line or not rows:
                 if rows:
                     chains.append(rows)
-                rows = [to_latex(r.lhs) + (" && " + math_text(f"(line {r.against_line})") if annotate else "")]
+                again = ", again" if str(r.vs_start or "").startswith("back on track") else ""
+                rows = [to_latex(r.lhs) + (" && " + math_text(f"(line {r.against_line}{again})") if annotate else "")]
             rows.append("&= " + to_latex(r.rhs) + tag)
         else:
             if rows:
