@@ -231,3 +231,15 @@ def test_derive_a_jacobian_by_a_symmetric_matrix_is_taken_along_symmetric_direct
         assert np.allclose(got, want(p.values, N), rtol=1e-10, atol=1e-12)
         free = np.kron(p.values["x"].T, np.eye(N)) if expr == "S x" else np.kron(p.values["B"].T, np.eye(N))
         assert not np.allclose(got, free)  # the independent-entries Jacobian would differ
+
+
+@pytest.mark.parametrize("claim,given", [
+    ("d/dS logdet(S) = 2 inv(S) - inv(S) ⊙ eye(n)", "S: n x n spd"),
+    ("d/dS x^T S x = 2 x x^T - (x x^T) ⊙ eye(n)", "S: n x n symmetric, x: n"),
+])
+def test_the_cookbook_convention_is_named(claim, given):
+    # refuted (matcalc's convention is (G + Gᵀ)/2), and the diagnosis names the convention the student used rather
+    # than "a Hadamard product where a matrix product belongs"
+    rep = matcalc.check(claim, given=given)
+    assert rep.verdict == "refuted"
+    assert "Matrix Cookbook's convention" in rep.results[-1].diagnosis

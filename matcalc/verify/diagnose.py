@@ -96,6 +96,16 @@ def _candidates(lhs: ir.Expr, rhs: ir.Expr) -> Iterator[tuple[str, ir.Expr, ir.E
             if alt is not None and alt.shape == rhs.shape:
                 now = ", ".join(sorted(layouts))
                 yield (f"transposed (a layout flip): this holds in {layout} layout, but the layout in force is {now}", alt, rhs)
+    # The Matrix Cookbook's convention for a derivative by a symmetric matrix, G + Gᵀ − G ⊙ I (matcalc's is
+    # (G + Gᵀ)/2, the gradient in the space of symmetric matrices): twice matcalc's, less its diagonal.
+    sym = [d for d in derivs if isinstance(d.wrt, ir.Var) and {"symmetric", "spd"} & set(d.wrt.props)
+           and is_square(d.wrt.shape) and d.wrt.shape != (1, 1)]
+    if sym and is_square(lhs.shape) and lhs.shape == sym[0].wrt.shape:
+        n = sym[0].wrt.shape[0]
+        cook = _try(lambda: ir.Add((ir.Scale(ir.Num(2), lhs), ir.Neg(ir.Hadamard(lhs, ir.Identity(n))))))
+        if cook is not None and cook.shape == rhs.shape:
+            yield (f"this is the Matrix Cookbook's convention for a symmetric {sym[0].wrt.name}, G + Gᵀ − G ⊙ I; "
+                   "matcalc's is the gradient among symmetric matrices, (G + Gᵀ)/2", cook, rhs)
     t = _try(lambda: ir.Transpose(rhs))
     if t is not None and t.shape == lhs.shape:
         yield ("transposed: the right side is the transpose of the correct result", lhs, t)
