@@ -228,3 +228,15 @@ def test_the_entry_point_ends_with_all_output_written(tmp_path) -> None:
     assert len(json.loads(out.read_text(encoding="utf-8"))) == len(list(HOMEWORK.glob("*.mc")))
     p = subprocess.run([*cmd, "d/dx x^T x = 2 x +"], capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "missing operand" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_two_claims_about_one_derivative_are_judged_each_on_its_own() -> None:
+    # `;`-separated claims about one derivative are not a backpropagation program: no joint wording, and the false one
+    # refuted on its own
+    import matcalc
+
+    rep = matcalc.check("d/dx x^T x = 2 x; d/dx x^T x = 3 x", given="x: n")
+    assert [r.verdict for r in rep.results] == ["verified", "refuted"]
+    for r in rep.results:
+        for m in r.methods.values():
+            assert "program" not in m.detail and "together" not in m.detail, m.detail

@@ -59,10 +59,18 @@ def _key(e: ir.Expr) -> str:
     return repr(memo[id(e)])
 
 
+def _has_let(e: ir.Expr) -> bool:
+    return any(isinstance(n, ir.Named) for n in ir.distinct(e))
+
+
 def _timed_out(m: MethodResult) -> bool:
     """The exact method could not decide (out of time, sizes beyond it): it will not do better on a claim about
     the same function."""
     return m.status == "unknown" and not m.detail.startswith("not run")
+
+
+def _other(k: int) -> str:
+    return "derivative" if k == 1 else f"{k} derivatives"
 
 
 class _Group:
@@ -83,8 +91,8 @@ class DocumentMethods:
             if isinstance(s, Claim) and s.lhs is not None and _eligible(s):
                 by_key.setdefault(_key(s.lhs.expr), []).append(s)
         for members in by_key.values():
-            if len(members) < 2:
-                continue
+            if len({s.lhs.wrt.name for s in members}) < 2 or not _has_let(members[0].lhs.expr):
+                continue  # not a program: two claims about one derivative, or no let — each claim on its own
             group = _Group(members)
             for s in members:
                 self.group_of[id(s)] = group
@@ -109,7 +117,7 @@ class DocumentMethods:
         for s, num, sym in zip(members, numeric, symbolic):
             if num:
                 self.found[id(s)]["numeric"] = MethodResult(
-                    "equal", f"checked together with the other {n - 1} derivatives of {what} ({lines}) in "
+                    "equal", f"checked together with the other {_other(n - 1)} of {what} ({lines}) in "
                     f"{t1 - t0:.1f} s: complex steps through every parameter at once along random directions, "
                     f"each parameter's scaled by 1/‖claimed gradient‖, at 3 points")
             if sym:
