@@ -112,3 +112,23 @@ def test_a_disagreement_is_explained():
     rep = matcalc.check("x^T x = x^T x + 1e-14", given="x: n")
     assert rep.verdict == "inconclusive"
     assert "the methods disagree" in (rep.results[-1].diagnosis or ""), str(rep)
+
+
+# ─────────────────────────── a side undefined at every real point is never verified ───────────────────────────
+
+@pytest.mark.parametrize("claim", [
+    "d/dx sum(log(-exp(x))) = ones(n)",
+    "d/dx sum(sqrt(-1 - x.^2)) = -x ./ sqrt(-1 - x.^2)",
+    "log(-exp(x)) = log(-exp(x))",
+])
+def test_a_claim_defined_nowhere_is_not_verified(claim):
+    # the exact method's algebra (over ℂ) finds the sides equal; no real point lies in their domain (SPEC section 5)
+    rep = matcalc.check(claim, given="x: n")
+    assert rep.verdict == "inconclusive", str(rep)
+    assert "undefined at every real point" in rep.results[-1].diagnosis
+
+
+@pytest.mark.parametrize("claim", ["d/dx sum(log(x)) = 1 ./ x", "sqrt(1 - x^T x) = sqrt(1 - x^T x)",
+                                   "d/dx sum(log(1 + x.^2)) = 2 x ./ (1 + x.^2)"])
+def test_a_claim_with_a_domain_stays_verified(claim):
+    assert matcalc.check(claim, given="x: n").verdict == "verified"

@@ -110,6 +110,8 @@ REFUTED_EXACT = 0.6
 EXACT_SINGULAR = "the inverse of a singular matrix"
 #: How the numeric method says it found no point where the claim could be evaluated.
 NUMERIC_NO_POINT = "no usable point"
+#: How the numeric method says that no point it tried lies in the domain of the sides.
+NUMERIC_OUTSIDE = "outside the domain of the sides"
 
 
 #: Every distinct node of an expression once (by identity): linear in a DAG — a residual network's ``let`` s written
@@ -316,8 +318,15 @@ def judge(
         result.verdict = combine(result.methods)
         if result.verdict == "refuted":
             result.counterexample = exact_cx if exact_res.status == "different" and exact_cx else num_cx
+    numeric = result.methods.get("numeric")
+    if result.verdict == "verified" and numeric is not None and NUMERIC_OUTSIDE in numeric.detail:
+        result.verdict = "inconclusive"  # SPEC section 5: a side undefined at every point is never verified
     if result.verdict == "inconclusive":
         undefined = _undefined_side(lhs, rhs, result.methods, free, budget_s * 0.2, seed)
+        if undefined is None and numeric is not None and NUMERIC_OUTSIDE in numeric.detail:
+            undefined = (f"a side may be undefined at every real point: the numeric method finds {numeric.detail}; "
+                         "the exact method's algebra does not see where a log or a root is defined, so its finding "
+                         "does not verify the claim")
         result.diagnosis = explain_inconclusive(result.methods, undefined)
     if result.verdict == "refuted" and diagnose:
         from matcalc.verify.diagnose import diagnose as _diagnose

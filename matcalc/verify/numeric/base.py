@@ -32,6 +32,9 @@ STACK_MAX = 2_000_000  # entries of the largest intermediate of a stacked comple
 
 KINKS = ("relu", "step", "abs")
 POLES = ("log", "sqrt")
+#: How a point outside the domain of log or sqrt is rejected (the judge reads it: no point inside the domain at all
+#: means a side may be undefined everywhere, and such a claim is never verified).
+OUTSIDE = "outside its domain"
 
 
 class NumericError(MatcalcError):

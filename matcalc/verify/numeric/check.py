@@ -18,7 +18,7 @@ import numpy as np
 
 from matcalc import ir
 from matcalc.shapes import ShapeError, fmt_shape
-from matcalc.verify.numeric.base import NumericError, _DeepRecursion, _OutOfTime, _Reject
+from matcalc.verify.numeric.base import OUTSIDE, NumericError, _DeepRecursion, _OutOfTime, _Reject
 from matcalc.verify.numeric.compare import _big_wrt, _Cmp, _compare_directional, _compare_full
 from matcalc.verify.numeric.points import Point, draw_sizes, make_point
 from matcalc.verify.numeric.structure import _analyse, _analytic, _has_deriv, _Info
@@ -274,6 +274,8 @@ class _Judge:
         done, max_rel = self.done, self.max_rel
         if done == 0:
             why = self.rejects[-1] if self.rejects else "no usable point"
+            if self.rejects and all(OUTSIDE in r for r in self.rejects):
+                why = f"every point tried lies outside the domain of the sides ({why})"
             return self.finish("unknown", f"no usable point: {why}")
         what = ""
         if n_inst > 1:

@@ -18,7 +18,7 @@ import numpy as np
 from matcalc import ir
 from matcalc.verify.numeric.arrange import _vec
 from matcalc.verify.numeric.base import (
-    KINKS, MARGIN, MAX_COND, MCA_REL, POLES, NumericError, _DeepRecursion, _OutOfTime, _Reject,
+    KINKS, MARGIN, MAX_COND, MCA_REL, OUTSIDE, POLES, NumericError, _DeepRecursion, _OutOfTime, _Reject,
 )
 from matcalc.verify.numeric.differences import _Differences
 from matcalc.verify.numeric.points import Point
@@ -156,6 +156,8 @@ class _Evaluator(_Differences):
         if not self.strict or self.perturbing or self.noise is not None or x.size == 0:
             return
         a = _re(x)
+        if positive and np.min(a) < 0:
+            raise _Reject(f"{what} is negative: {OUTSIDE}")
         bad = np.min(a) < MARGIN if positive else np.min(np.abs(a)) < MARGIN
         if bad:
             raise _Reject(f"{what} is within {MARGIN} of a singularity")
