@@ -276,3 +276,17 @@ def test_derive_by_one_entry_says_what_to_do(capsys, tmp_path) -> None:
     code, out, err = run(capsys, "derive", str(doc), "--wrt", "W[j, k]")
     assert code == 2 and "not one entry" in err and "derive by W" in err and "d/dW[j, k]" in err
     assert "not a variable" not in err  # it used to say so while listing W among the names
+
+
+@pytest.mark.parametrize("expr,given,decl", [
+    ("C(W x)", "C: R^n -> R, W: n x m, x: m", "given C: R^n -> R"),
+    ("sigma(W x + b)", "W: n x m, x: m, b: n, sigma: R -> R", "given sigma: R -> R"),
+])
+def test_derive_format_mc_keeps_functions_declared_by_given(capsys, tmp_path, expr, given, decl) -> None:
+    # without the declaration the document did not read back (C) or read σ as the logistic function (sigma)
+    code, out, _ = run(capsys, "derive", expr, "--wrt", "x", "--given", given, "--format", "mc")
+    assert code == 0 and decl in out.splitlines()
+    doc = tmp_path / "d.mc"
+    doc.write_text(out, encoding="utf-8")
+    code, out, _ = run(capsys, "check", str(doc))
+    assert code == 0 and "verified" in out and "logistic" not in out

@@ -29,8 +29,12 @@ def _declarations(res) -> list[str]:
         if name not in declared:
             r, c = v.shape
             shape = "1" if is_scalar(v.shape) else (f"{r}" if c == 1 else f"{r} x {c}")
-            props = "".join(f" {p}" for p in sorted(v.props))
-            out.append(f"given {name}: {shape}{props}")
+            props = set(v.props) - ({"symmetric"} if "spd" in v.props else set())  # spd says symmetric
+            out.append(f"given {name}: {shape}{''.join(f' {p}' for p in sorted(props))}")
+    for name, f in (env.funcs.items() if env is not None else ()):
+        if name not in declared:  # a function declared by --given: without it the document reads otherwise
+            dom = "R" if f.kind == "entrywise" or f.dim is None else f"R^{f.dim}"
+            out.append(f"given {name}: {dom} -> R")
     if res.layout != "mixed":
         out.append(f"layout {res.layout}")
     return out
