@@ -20,6 +20,11 @@ __version__ = "0.1.0"
 __all__ = ["check", "derive", "prove", "__version__"]
 
 
+def _need_seed(seed) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+
+
 def check(text, given=None, layout: str = "mixed", *, seed: int = 0, problem: str | None = None):
     """Judge every claim and step of ``text`` (a claim, a whole document, or a file).
 
@@ -38,21 +43,25 @@ def check(text, given=None, layout: str = "mixed", *, seed: int = 0, problem: st
     from matcalc.api import check_text, read_source
     from matcalc.deep import run_deep
 
+    _need_seed(seed)
     source, where = read_source(text)
     return run_deep(check_text, source, given=given, layout=layout, seed=seed, where=where, problem=problem)
 
 
 def derive(expr: str, wrt, given=None, layout: str = "mixed", *, seed: int = 0, order: int = 1):
-    """Derive ``expr`` by the variables named in ``wrt`` (comma-separated, or a list) and check the result
+    """Derive ``expr`` (an expression, a document, a :class:`pathlib.Path` or a string naming an existing ``.mc``
+    file: its last expression) by the variables named in ``wrt`` (comma-separated, or a list) and check the result
     numerically; ``given`` as for :func:`check`; ``order=2`` gives the Hessian.
 
     Returns:
         A :class:`matcalc.results.DeriveResult` with the closed form, the steps and the numeric check.
     """
-    from matcalc.api import derive_text
+    from matcalc.api import derive_text, read_source
     from matcalc.deep import run_deep
 
-    return run_deep(derive_text, expr, wrt=wrt, given=given, layout=layout, seed=seed, order=order)
+    _need_seed(seed)
+    source, where = read_source(expr)
+    return run_deep(derive_text, source, wrt=wrt, given=given, layout=layout, seed=seed, order=order, where=where)
 
 
 def prove(name: str, *, seed: int = 0):
@@ -64,4 +73,5 @@ def prove(name: str, *, seed: int = 0):
     from matcalc.api import prove_many
     from matcalc.deep import run_deep
 
+    _need_seed(seed)
     return run_deep(prove_many, [name], seed=seed, progress=False)

@@ -80,3 +80,13 @@ class UsageError(MatcalcError):
 
 class LimitError(MatcalcError):
     """Input beyond a documented limit (length, nesting depth, exponent, sizes)."""
+
+
+def __getattr__(name: str):
+    """``ShapeError`` lives beside the shape rules (:mod:`matcalc.shapes`, which imports this module); it is offered
+    here too, with the other errors a caller catches."""
+    if name == "ShapeError":
+        from matcalc.shapes import ShapeError
+
+        return ShapeError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

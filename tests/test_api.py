@@ -132,3 +132,38 @@ def test_as_text_full_shows_every_value() -> None:
     assert "more with --full" in short and "more with --full" not in full
     assert all(f"{name}=" in full for name in point)
     assert r.as_text() == short
+
+
+def test_derive_takes_a_path_like_check(tmp_path) -> None:
+    from pathlib import Path
+
+    import matcalc
+
+    doc = tmp_path / "mlp.mc"
+    doc.write_text("given W1: n x n, b1: n, W2: n x n, b2: n, x: n, y: n\nlet a1 = sigma(W1 x + b1)\n"
+                   "sum((W2 a1 + b2 - y).^2)\n", encoding="utf-8")
+    for source in (doc, str(doc)):
+        r = matcalc.derive(source, "W1,b1,W2,b2")
+        assert r.program is not None and all(it.numeric.status == "equal" for it in r.items)
+    assert matcalc.derive(Path(doc), "W2").items[0].numeric.status == "equal"
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.check("d/dx x^T x = 2 x", seed="a"),
+    lambda m: m.derive("x^T x", "x", seed=1.5),
+    lambda m: m.prove("eq2", seed=None),
+])
+def test_a_seed_that_is_not_an_int_is_a_type_error(call) -> None:
+    import matcalc
+
+    with pytest.raises(TypeError, match="seed must be an int"):
+        call(matcalc)
+
+
+def test_shape_error_is_offered_with_the_other_errors() -> None:
+    import matcalc
+    from matcalc.errors import MatcalcError, ShapeError
+
+    assert issubclass(ShapeError, MatcalcError)
+    with pytest.raises(ShapeError):
+        matcalc.check("x + A = A", given="x: n, A: n x n")
