@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import re
+
 import pytest
 
 from matcalc import ir
@@ -1052,3 +1054,17 @@ def test_scientific_notation_reads_as_its_value_and_a_spaced_e_stays_a_name() ->
 def test_a_huge_power_of_ten_is_a_limit_error() -> None:
     with pytest.raises(LimitError, match="power of ten"):
         read_document("1e99 c = c", given="c: scalar")
+
+
+@pytest.mark.parametrize("text,words", [
+    ("d/dx sum(x**2) = 2 x", "'**' is not a power"),
+    ("d/dx x^T x == 2 x", "a claim uses a single '='"),
+    ("d/d x x^T x = 2 x", "write d/dx with no space"),
+    ("∂/∂ W tr(W) = eye(n)", "write ∂/∂W with no space"),
+])
+def test_near_miss_spellings_say_what_to_write(text, words):
+    import matcalc
+    from matcalc.errors import ParseError
+
+    with pytest.raises(ParseError, match=re.escape(words)):
+        matcalc.check(text, given="x: n, W: n x n")

@@ -222,6 +222,13 @@ def tokenize_line(text: str, line: int) -> list[Token]:
                 i += 1
                 continue
         # derivative operators: d/dX and ∂/∂X (d/d<name> is always a derivative)
+        if (text.startswith("d/d", i) or text.startswith("∂/∂", i)) and (i == 0 or not text[i - 1].isalnum()):
+            k = i + 3
+            while k < n and text[k] in " \t":
+                k += 1
+            if k > i + 3 and k < n and is_ident_start(text[k]):
+                raise ParseError(f"write {text[i:i + 3]}{text[k:_read_ident(text, k)]} with no space: the derivative "
+                                 "operator and its variable go together", line=line, col=col)
         if (text.startswith("d/d", i) or text.startswith("∂/∂", i)) and i + 3 < n and is_ident_start(text[i + 3]):
             j = _read_ident(text, i + 3)
             toks.append(Token("DERIV", text[i:j], line, col, text[i + 3:j]))

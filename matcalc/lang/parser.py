@@ -70,6 +70,9 @@ class Parser:
             self.i += 1
         return t
 
+    def prev_kind(self) -> str | None:
+        return self.toks[self.i - 1].kind if self.i > 0 else None
+
     def error(self, msg: str, tok: Token | None = None) -> ParseError:
         t = tok or self.tok
         return ParseError(msg, line=t.line, col=t.col, end_col=t.end_col if t.kind != "EOF" else None)
@@ -122,6 +125,11 @@ class Parser:
         return self.check_depth(node)
 
     def missing_operand(self, op: Token) -> ParseError:
+        if op.kind == "*" and self.tok.kind == "*" and (self.tok.line, self.tok.col) == (op.line, op.col + 1):
+            return self.error("'**' is not a power in matcalc: write x^2 for a scalar or square matrix, x.^2 for "
+                              "an entrywise power")
+        if op.kind == "=" and self.tok.kind == "=":
+            return self.error("a claim uses a single '=' (write a = b, not a == b)")
         if self.tok.kind == "EOF":
             return self.error(f"missing operand after {op.text!r} at the end of the input")
         return self.error(f"missing operand after {op.text!r}: found {self.tok.describe()}")
@@ -470,6 +478,8 @@ class Parser:
             raise self.error(f"unexpected {t.text!r}: no operand before it")
         if t.kind in ("*", "/", "⊙", "⊘", "⊗", "^", ".^", "T", "'", "POW", "INVT"):
             raise self.error(f"missing operand before {t.text!r}")
+        if t.kind == "=" and self.prev_kind() == "=":
+            raise self.error("a claim uses a single '=' (write a = b, not a == b)")
         if t.kind == "=":
             raise self.error("missing expression before '='")
         if t.kind in (":", "->", "×", "ℝ"):
