@@ -1067,3 +1067,12 @@ def test_near_miss_spellings_say_what_to_write(text, words):
 
     with pytest.raises(ParseError, match=re.escape(words)):
         matcalc.check(text, given="x: n, W: n x n")
+
+
+def test_a_file_declaration_that_conflicts_with_given_names_given():
+    # it said "already declared as n x n (line 1)", line 1 of the --given text, not of the file
+    import matcalc
+
+    rep = matcalc.check("given X: N x d, w: d, y: N\nd/dw ‖X w - y‖^2 = 2 X^T (X w - y)", given="X: n x n")
+    errors = [r.error for r in rep.results if r.verdict == "error"]
+    assert errors and "X is already declared as n x n by --given" in errors[0]

@@ -178,18 +178,22 @@ class Scope:
             return fmt_dim(r)
         return f"{fmt_dim(r)} x {fmt_dim(c)}"
 
+    def _at(self, s: Sym) -> str:
+        """Where a name was declared: its line, or ``by --given`` (the given text's lines are not the document's)."""
+        return "by --given" if s.name in getattr(self, "given_names", ()) else f"(line {s.line})"
+
     def describe_sym(self, s: Sym) -> str:
         if s.kind == "func":
             fd = s.func
             what = "R -> R" if fd.kind == "entrywise" else f"R^{fd.dim} -> R"
-            return f"declared as {what} (line {s.line})"
+            return f"declared as {what} {self._at(s)}"
         if s.kind in ("let", "broken"):
             return f"defined by let (line {s.line})"
         dims = tuple(self.uf.resolve(d) for d in s.shape)
         shown = self.fmt_spec(dims) if all(concrete(d) for d in dims) else "a " + spelling_kind(s.name)
         props = "".join(" " + p for p in sorted(s.props))
         how = "declared" if s.declared else "used"
-        return f"{how} as {shown}{props} (line {s.line})"
+        return f"{how} as {shown}{props} {self._at(s)}"
 
     def new_sym(self, name: str, kind: str, line: int) -> Sym:
         self.sym_order += 1

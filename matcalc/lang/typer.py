@@ -96,6 +96,7 @@ def _read_given(reader: _Reader, given: str) -> None:
                 reader.source, reader.where = saved
     except MatcalcError as e:
         raise e.located(line=1, col=1, source=given, where=where)
+    reader.given_names = set(reader.syms)
 
 
 def read_document(text: str, *, given: str | None = None, layout: str = "mixed", where: str = "<input>",
