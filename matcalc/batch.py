@@ -121,7 +121,10 @@ def collect_documents(args: list[str], given: str | None = None, layout: str = "
         elif is_folder(arg):
             files = sorted(p for p in Path(arg).glob("*.mc") if p.is_file())
             if not files:
-                raise UsageError(f"{arg}: the folder has no .mc files to check")
+                deeper = sorted({p.parent.name for p in Path(arg).glob("*/*.mc") if p.is_file()})
+                hint = (f" (its subfolders {', '.join(deeper[:3])}{' …' if len(deeper) > 3 else ''} have some: "
+                        f"name them, as in {arg.rstrip('/')}/*/*.mc)") if deeper else ""
+                raise UsageError(f"{arg}: the folder has no .mc files to check{hint}")
             items.extend(_read_file(p, str(p)) for p in files)
         elif len(arg) < 4096 and "\n" not in arg and os.path.isfile(arg):
             items.append(_read_file(Path(arg), arg))
@@ -330,6 +333,10 @@ def write_gradescope(outcomes: list[Outcome], outdir: str) -> None:
     from matcalc.render.gradescope import gradescope_error, gradescope_results
 
     names = [Path(o.name).stem for o in outcomes]
+    if len(set(names)) < len(names):  # one file name per student folder (a Gradescope export): the folders name them
+        parents = [Path(o.name).parent.name or Path(o.name).stem for o in outcomes]
+        if len(set(parents)) == len(parents):
+            names = parents
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UsageError(f"two submissions would both be written to {dupes[0]}.json; give files with distinct names")
@@ -372,6 +379,9 @@ def check_command(args, console: Callable[[], object], emit: Callable[[str, str 
     fmt = args.format
     if fmt in ("latex", "markdown"):
         raise UsageError(f"--format {fmt} takes one document; for several use text, csv, json or gradescope")
+    if fmt == "gradescope" and args.output and len(items) > 1 and str(args.output).lower().endswith(".json"):
+        raise UsageError(f"-o {args.output}: with several submissions --format gradescope writes a folder (one JSON "
+                         "file per submission and scores.csv): name a folder")
     if fmt == "gradescope" and not args.output:
         raise UsageError("--format gradescope with several submissions writes a folder: give -o OUTDIR")
     if args.jobs is not None and args.jobs < 0:
@@ -388,13 +398,8 @@ def check_command(args, console: Callable[[], object], emit: Callable[[str, str 
         try:
             con = Console(file=fh, color_system=None, width=120, highlight=False) if fh else console()
 
-            def out(renderable) -> None:  # piped or to a file: plain text, no trailing spaces (rich pads titles)
-                if con.is_terminal:
-                    con.print(renderable)
-                else:
-                    from matcalc.render.text import plain
-
-                    con.file.write(plain(renderable, con.width) + "\n")
+            def out(renderable) -> None:
+                _print_to(con, renderable)
 
             def show(i: int, o: Outcome) -> None:
                 if i:
@@ -418,9 +423,19 @@ def check_command(args, console: Callable[[], object], emit: Callable[[str, str 
         emit(json.dumps([o.to_json() for o in outcomes], indent=2, ensure_ascii=False), args.output)
     else:
         write_gradescope(outcomes, args.output)
-        console().print(summary_table(outcomes, time.perf_counter() - t0))
+        _print_to(console(), summary_table(outcomes, time.perf_counter() - t0))
         print(f"wrote {len(outcomes)} results and scores.csv to {args.output}", file=sys.stderr)
     return worst_exit(o.exit_code for o in outcomes)
+
+
+def _print_to(con, renderable) -> None:
+    """Print on a terminal in colour; piped or to a file as plain text without trailing spaces (rich pads titles)."""
+    if con.is_terminal:
+        con.print(renderable)
+    else:
+        from matcalc.render.text import plain
+
+        con.file.write(plain(renderable, con.width) + "\n")
 
 
 def _cores() -> int:

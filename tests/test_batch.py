@@ -240,3 +240,28 @@ def test_two_claims_about_one_derivative_are_judged_each_on_its_own() -> None:
     for r in rep.results:
         for m in r.methods.values():
             assert "program" not in m.detail and "together" not in m.detail, m.detail
+
+
+def test_gradescope_export_folders_name_the_submissions(tmp_path, capsys) -> None:
+    # a Gradescope export has one folder per student with the same file name in each
+    import shutil
+    from pathlib import Path
+
+    from matcalc.cli import main
+
+    src = Path(__file__).parent / "homework" / "least_squares_ok.mc"
+    for who in ("alice", "bob"):
+        (tmp_path / "nest" / who).mkdir(parents=True)
+        shutil.copy(src, tmp_path / "nest" / who / "derivation.mc")
+    out = tmp_path / "gg"
+    files = sorted(str(p) for p in (tmp_path / "nest").glob("*/derivation.mc"))
+    assert main(["check", *files, "--format", "gradescope", "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["alice.json", "bob.json", "scores.csv"]
+    capsys.readouterr()
+    # the folder itself has no .mc files: the message names the subfolders that have some
+    assert main(["check", str(tmp_path / "nest")]) == 2
+    assert "its subfolders alice, bob have some" in capsys.readouterr().err
+    # several submissions to a .json name: refused (it made a folder named out.json)
+    assert main(["check", *files, "--format", "gradescope", "-o", str(tmp_path / "out.json")]) == 2
+    assert "name a folder" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
