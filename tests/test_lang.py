@@ -1076,3 +1076,13 @@ def test_a_file_declaration_that_conflicts_with_given_names_given():
     rep = matcalc.check("given X: N x d, w: d, y: N\nd/dw ‖X w - y‖^2 = 2 X^T (X w - y)", given="X: n x n")
     errors = [r.error for r in rep.results if r.verdict == "error"]
     assert errors and "X is already declared as n x n by --given" in errors[0]
+
+
+def test_a_sum_over_an_index_its_body_does_not_use_is_an_error():
+    # Σ_k Σ_k x[k]: the inner sum binds k, so the outer one sums nothing (it was read as n times, silently)
+    import matcalc
+    from matcalc.errors import MatcalcError
+
+    with pytest.raises(MatcalcError, match="does not index anything"):
+        matcalc.check("sum_k sum_k x[k] = n sum(x)", given="x: n")
+    assert matcalc.check("sum_j sum_k W[j, k] = sum(W)", given="W: n x m").verdict == "verified"

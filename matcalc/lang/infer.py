@@ -253,7 +253,7 @@ class Inferrer(Scope):
 
     def i_IdxSum(self, node: P.IdxSum) -> tuple:
         s = self.infer(node.body)
-        if node.index not in self.index_vars:
+        if node.index not in self.index_vars or node.index not in _free_index_names(node.body):
             raise self.err(TypeCheckError, f"the summation index {node.index} does not index anything in the "
                            "product that follows it", node.line, node.col)
         if not self.sc(s):
@@ -503,3 +503,30 @@ class Inferrer(Scope):
                         counter += 1
                     name = f"n{counter}"
                 self.dim_final[root] = name
+
+
+def _free_index_names(node) -> set:
+    """The index names a syntax tree uses outside the sums that bind them (``Σ_k Σ_k x[k]``: the outer k has none)."""
+    out: set = set()
+    stack = [(node, frozenset())]
+    while stack:
+        n, bound = stack.pop()
+        if isinstance(n, P.IdxSum):
+            stack.append((n.body, bound | {n.index}))
+            continue
+        if isinstance(n, P.EntryN):
+            out.update(v for v, _l, _c in n.idx if isinstance(v, str) and v not in bound)
+        elif isinstance(n, P.DeltaN):
+            out.update(v for v, _l, _c in (n.i, n.j) if isinstance(v, str) and v not in bound)
+        for name in getattr(n, "__slots__", ()):
+            if name in ("line", "col", "depth", "end_col", "bracketed"):
+                continue
+            todo = [getattr(n, name, None)]
+            while todo:  # children sit in lists and in (op, line, col, node) tuples too
+                val = todo.pop()
+                if isinstance(val, P.Node):
+                    stack.append((val, bound))
+                elif isinstance(val, (list, tuple)):
+                    todo.extend(val)
+    return out
+
