@@ -170,7 +170,11 @@ def derive_text(text: str, *, wrt: str, given: str | Mapping | None = None, layo
     if order == 2 and not expr.is_scalar:
         raise UsageError(f"--order 2 gives the Hessian of a scalar, but {expr} is {fmt_shape(expr.shape)}")
     kind = "hessian" if order == 2 else "d"
-    xs = [_lookup_wrt(name, doc, cli) for name in _split_wrt(wrt) if name.strip()]
+    names = [name.strip() for name in _split_wrt(wrt) if name.strip()]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"{'--wrt' if cli else 'wrt'}: {', '.join(twice)} given twice; name each variable once")
+    xs = [_lookup_wrt(name, doc, cli) for name in names]
     if order == 1 and _as_program(expr, xs, layout_now):
         try:
             return _derive_program(doc, expr, xs, layout_now, seed, t0)

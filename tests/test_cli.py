@@ -290,3 +290,8 @@ def test_derive_format_mc_keeps_functions_declared_by_given(capsys, tmp_path, ex
     doc.write_text(out, encoding="utf-8")
     code, out, _ = run(capsys, "check", str(doc))
     assert code == 0 and "verified" in out and "logistic" not in out
+
+
+def test_derive_by_a_variable_named_twice_is_refused(capsys) -> None:
+    code, _, err = run(capsys, "derive", "x^T y", "--wrt", "x,y,x", "--given", "x: n, y: n")
+    assert code == 2 and "x given twice" in err
