@@ -239,11 +239,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.format == "json":
             _emit(json.dumps(show_render.show_json(expr, doc.env), indent=2, ensure_ascii=False), args.output)
         elif args.format == "latex":
-            _emit(show_render.show_latex(expr), args.output)
+            _emit(show_render.show_latex(expr, doc.env), args.output)
         elif args.format == "markdown":
-            from matcalc.printing import to_bracketed, to_latex
-
-            _emit(f"**reading:** `{to_bracketed(expr)}`\n\n$$\n{to_latex(expr)}\n$$", args.output)
+            _emit(show_render.show_markdown(expr, doc.env), args.output)
         else:
             _print_rich(show_render.show_tree(expr, doc.env), args.output)
         return 0

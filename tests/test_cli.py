@@ -295,3 +295,14 @@ def test_derive_format_mc_keeps_functions_declared_by_given(capsys, tmp_path, ex
 def test_derive_by_a_variable_named_twice_is_refused(capsys) -> None:
     code, _, err = run(capsys, "derive", "x^T y", "--wrt", "x,y,x", "--given", "x: n, y: n")
     assert code == 2 and "x given twice" in err
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex"])
+def test_show_in_markdown_and_latex_says_how_it_read(capsys, fmt) -> None:
+    # show exists to answer "did W x ⊙ b mean what I think": the bracketed reading, every subexpression's shape and
+    # the inferred declarations, in every format (markdown and LaTeX had only the expression)
+    code, out, _ = run(capsys, "show", "W x ⊙ b", "--format", fmt)
+    assert code == 0
+    assert "((W x)" in out and "b)" in out
+    assert "W: n x m (inferred)" in out
+    assert out.count("n \\times 1" if fmt == "latex" else "n×1") >= 2  # W x ⊙ b and W x

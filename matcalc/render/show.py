@@ -266,15 +266,56 @@ def _latex_shape(shape: tuple) -> str:
     return _latex_dim(shape[0]) + " \\times " + _latex_dim(shape[1])
 
 
-def show_latex(e: Expr) -> str:
-    """A complete LaTeX document showing ``e`` and its shape (article class; amsmath, amssymb, bm only).
+def _parts(e: Expr, limit: int = 40) -> list[Expr]:
+    """The subexpressions of ``e`` that are not names or numbers, outermost first, each once (at most ``limit``)."""
+    out: list[Expr] = []
+    seen: set = set()
+    stack = [e]
+    while stack and len(out) < limit:
+        x = stack.pop()
+        if x in seen or isinstance(x, (ir.Var, ir.Num)):
+            continue
+        seen.add(x)
+        out.append(x)
+        stack.extend(reversed(_kids(x)))
+    return out
+
+
+def show_markdown(e: Expr, env: Env | None = None) -> str:
+    """How matcalc read ``e`` in Markdown: the bracketed reading, each subexpression with its shape, the names."""
+    from matcalc.render.markdown import md_escape
+
+    lines = [f"**reading:** `{to_bracketed(e)}`", "", "$$", to_latex(e), "$$", "", "| subexpression | shape |",
+             "| --- | --- |"]
+    lines += [f"| `{to_text(x)}` | {md_escape(fmt_shape(x.shape))} |" for x in _parts(e)]
+    decl, inferred = _declarations(env), list(env.inferred) if env is not None else []
+    if decl:
+        lines += ["", "**given** " + md_escape(", ".join(decl))]
+    if inferred:
+        lines += ["", "**inferred** " + md_escape(", ".join(inferred))]
+    return "\n".join(lines) + "\n"
+
+
+def show_latex(e: Expr, env: Env | None = None) -> str:
+    """A complete LaTeX document showing how ``e`` was read: the bracketed reading, each subexpression with its
+    shape, the names declared and inferred (article class; amsmath, amssymb, bm only).
 
     Args:
         e: the expression read.
+        env: the names in force; optional.
 
     Returns:
         The document text; everything in it is printed from the IR.
     """
+    from matcalc.render.tex import escape_text
+
+    rows = [f"  {to_latex(x)} & {_latex_shape(x.shape)} \\\\" for x in _parts(e)]
+    decl, inferred = _declarations(env), list(env.inferred) if env is not None else []
+    names = []
+    if decl:
+        names.append("\\noindent Given: \\texttt{" + escape_text(", ".join(decl)) + "}.\\par")
+    if inferred:
+        names.append("\\noindent Inferred: \\texttt{" + escape_text(", ".join(inferred)) + "}.\\par")
     return "\n".join([
         "\\documentclass{article}",
         "\\usepackage{amsmath}",
@@ -285,7 +326,14 @@ def show_latex(e: Expr) -> str:
         "\\[",
         "  " + to_latex(e),
         "\\]",
-        "of shape $" + _latex_shape(e.shape) + "$.",
+        "of shape $" + _latex_shape(e.shape) + "$, fully bracketed \\texttt{" + escape_text(to_bracketed(e)) + "}.",
+        "\\[",
+        "\\begin{array}{ll}",
+        "  \\text{subexpression} & \\text{shape} \\\\ \\hline",
+        *rows,
+        "\\end{array}",
+        "\\]",
+        *names,
         "\\end{document}",
         "",
     ])
