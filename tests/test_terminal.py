@@ -165,3 +165,18 @@ def test_full_shows_every_value_and_json_every_entry() -> None:
     hidden = [name for name in point if f"{name}=" not in short.stdout]
     assert hidden  # without --full the point is shortened, and says so
     assert sum("on the left" in ln for ln in full.stdout.splitlines()) == n_entries
+
+
+@pytest.mark.parametrize("width", [40, 30, 24])
+def test_narrow_terminals_wrap_counterexamples_without_cutting(width):
+    # at 40 columns the counterexample's values were cut ("x[1", "]=1, " lost); every value must survive wrapping
+    import matcalc
+    from matcalc.render.text import plain, render
+
+    rep = matcalc.check("d/dx x^T A x = 2 A x", given="A: n x n, x: n")
+    out = plain(render(rep), width)
+    assert max(len(ln) for ln in out.splitlines()) <= width
+    joined = " ".join(ln.strip() for ln in out.splitlines())
+    point = rep.results[-1].counterexample["point"]
+    for name, value in point.items():
+        assert f"{name}={value}".replace(" ", "") in joined.replace(" ", ""), (name, joined)  # wrapping adds spaces

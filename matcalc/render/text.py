@@ -74,11 +74,18 @@ class Hang:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions):
         indent = self.prefix.cell_len
-        width = max(24, options.max_width - indent)
+        prefix = self.prefix.copy()
+        if options.max_width - indent < 16:  # a narrow terminal: the body on its own lines, hanging by 4, not cut
+            head = prefix.copy()
+            head.rstrip()
+            head.no_wrap = True
+            yield head
+            indent, prefix = 4, Text("    ")
+        width = max(8, options.max_width - indent)
         pad = Text(" " * indent)
         for i, line in enumerate(self.body.wrap(console, width, overflow="fold")):
             line.rstrip()
-            out = Text.assemble(self.prefix.copy() if i == 0 else pad.copy(), line)
+            out = Text.assemble(prefix.copy() if i == 0 else pad.copy(), line)
             out.rstrip()
             out.no_wrap = True
             yield out
