@@ -151,4 +151,22 @@ def name_shared(result: Expr, taken: set, known: tuple = ()) -> tuple[Expr, tupl
         defs.append(n)
     from matcalc.engine.textbook import use_names
 
-    return use_names(result, by_value), tuple(defs)
+    return _ones_as_one(use_names(result, by_value)), tuple(defs)
+
+
+def _ones_as_one(e: Expr) -> Expr:
+    """``ones(N) - s`` as ``1 - s`` (a scalar expanded by the sum, as the book writes ``1 − s``; it reads back)."""
+    memo: dict[int, Expr] = {}
+
+    def go(x: Expr) -> Expr:
+        if id(x) in memo:
+            return memo[id(x)]
+        kids = ir.children(x)
+        nk = [go(k) for k in kids]
+        if isinstance(x, ir.Add) and any(not isinstance(k, (ir.Ones, ir.Broadcast)) for k in nk):
+            nk = [ir.Broadcast(ir.Num(1), k.dims) if isinstance(k, ir.Ones) else k for k in nk]
+        out = x if all(a is b for a, b in zip(nk, kids)) else ir.rebuild(x, nk)
+        memo[id(x)] = out
+        return out
+
+    return go(e)
