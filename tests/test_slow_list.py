@@ -68,3 +68,9 @@ def test_sigma_prime_as_an_atom_and_written_out() -> None:
     assert equivalent(doc.statements[-1].lhs, doc.statements[-1].rhs)
     doc = read_document("sigma'(W x) = sigma(W x) ⊙ (1 + sigma(W x))", given="W: n x m, x: m")
     assert not equivalent(doc.statements[-1].lhs, doc.statements[-1].rhs)
+    # the atom forms differ, but writing σ' out in σ makes them equal: the second pass still runs
+    for claim, given in [("tanh'(x) ⊙ y = (1 - tanh(x).^2) ⊙ y", "x: n, y: n"),
+                         ("sigma''(x) ⊙ y = sigma'(x) ⊙ (y - 2 sigma(x) ⊙ y)", "x: n, y: n"),
+                         ("sigma(sigma'(x)) = sigma(sigma(x) ⊙ (1 - sigma(x)))", "x: n")]:
+        doc = read_document(claim, given=given)
+        assert equivalent(doc.statements[-1].lhs, doc.statements[-1].rhs), claim

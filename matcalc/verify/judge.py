@@ -105,7 +105,7 @@ QUICK_EXACT = 0.05
 #: The exact method's share when the numeric method has confirmed a difference (the verdict is decided): a short
 #: run, enough for an exact counterexample (small integers a student can check by hand, shown in preference to the
 #: numeric one) where SymPy finds it quickly; where it cannot (A^64, inv(A^64), det(A^20)) the numeric one is shown.
-REFUTED_EXACT = 0.15
+REFUTED_EXACT = 0.1
 
 #: How the exact method says a matrix under an inverse is singular for every value of its (symbolic) entries.
 EXACT_SINGULAR = "the inverse of a singular matrix"

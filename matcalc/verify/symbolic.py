@@ -795,9 +795,41 @@ def normal_form(e: Expr) -> tuple:
         return _normal_form(e)
 
 
-def _normal_form(e: Expr, expand_activations: bool = True) -> tuple:
-    e = _prepare(e)
+def _normal_form(e: Expr, expand_activations: bool = True, prepared: bool = False) -> tuple:
+    e = e if prepared else _prepare(e)
     return (tuple(map(str, e.shape)), _k(_NF(expand_activations).p(e)))
+
+
+#: Opaque function atoms: their arguments go into the atom's key, with no algebra across it.
+_OPAQUE = (ir.Apply, ir.CallVec, ir.Softmax, ir.LogSumExp)
+
+
+def _writing_out_adds_nothing(*sides: Expr) -> bool:
+    """True when writing σ', σ'', tanh', tanh'' out in σ and tanh cannot make unequal normal forms equal: outside
+    the arguments of function atoms there is no σ or tanh itself and no σ' at one argument in two orders, and no
+    argument of a function atom holds a σ' or tanh'. Then σ'(u) ↦ σ(u) − σ(u)⊙σ(u) substitutes new atoms that
+    meet nothing else, a one-to-one map: the atom forms decide."""
+    orders: dict = {}
+    args = []
+    for side in sides:
+        stack, seen = [side], set()
+        while stack:
+            x = stack.pop()
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            if isinstance(x, ir.Apply) and x.fn in ("sigma", "tanh") and not x.declared:
+                if x.order == 0:
+                    return False
+                orders.setdefault((x.fn, x.arg), set()).add(x.order)
+                args.append(x.arg)
+            elif isinstance(x, _OPAQUE):
+                args.extend(ir.children(x))
+            else:
+                stack.extend(ir.children(x))
+    if any(len(o) > 1 for o in orders.values()):
+        return False
+    return not any(_activation_derivatives(x) for x in args)
 
 
 def _activation_derivatives(e: Expr) -> bool:
@@ -836,13 +868,16 @@ def equivalent(a: Expr, b: Expr) -> bool:
         with _deep():
             # σ' and tanh' as atoms first (the engine writes them so): equal forms prove it, cheaply; then written
             # in σ and tanh, which also sees σ ⊙ (1 − σ) = σ'
-            if _activation_derivatives(a) or _activation_derivatives(b):
+            pa, pb = _prepare(a), _prepare(b)
+            if _activation_derivatives(pa) or _activation_derivatives(pb):
                 try:
-                    if _normal_form(a, False) == _normal_form(b, False):
+                    if _normal_form(pa, False, True) == _normal_form(pb, False, True):
                         return True
+                    if _writing_out_adds_nothing(pa, pb):
+                        return False
                 except NormalFormTooLarge:
                     pass
-            if normal_form(a) == normal_form(b):
+            if _normal_form(pa, True, True) == _normal_form(pb, True, True):
                 return True
             if is_scalar(a.shape) and is_scalar(b.shape) and (_has_index(a) or _has_index(b)):
                 return componentwise_form(a) == componentwise_form(b)
