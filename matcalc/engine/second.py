@@ -108,7 +108,7 @@ def gauss_newton_steps(expr: Expr, wrt: Expr, layout: str, result: Expr, taken: 
     if result != total:
         from matcalc.engine.textbook import use_names
 
-        why = f"u = {g}" if use_names(result, {g: u}) == total else "A X B + A Y B = A (X + Y) B"
+        why = f"u = {g}" if use_names(result, {g: u}) == total else f"A X B + A Y B = A (X + Y) B; u = {g}"
         steps.append(Step("algebra", total, result, why, label=("same",)))
     return steps
 
