@@ -15,15 +15,21 @@ from matcalc.engine.compose import Step
 from matcalc.ir import Expr, Named
 from matcalc.shapes import is_scalar
 
-__all__ = ["gauss_newton_steps", "name_shared", "GAUSS_NEWTON", "CURVATURE", "SECOND_ORDER_CHAIN"]
+__all__ = ["gauss_newton_steps", "name_shared", "SECOND_ORDER_CHAIN"]
 
-#: The row labels, text and LaTeX (render/steps.py prints ``("term", text, latex)`` labels), and the rule.
-GAUSS_NEWTON = ("Gauss–Newton term Jᵀ ∇²C(u) J:",
-                r"\text{Gauss--Newton term } J^{\top} \nabla^{2} C\left(u\right) J\text{:}")
-CURVATURE = ("curvature term Σ_k ∂C/∂u_k ∇²u_k:",
-             r"\text{curvature term } \sum_{k} \frac{\partial C}{\partial u_{k}} \nabla^{2} u_{k}\text{:}")
+def _labels(u: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The Gauss–Newton and curvature rows' labels, text and LaTeX (render/steps.py prints ``("term", text,
+    latex)``), for the inner function named ``u``."""
+    gn = (f"Gauss–Newton term Jᵀ ∇²C({u}) J:",
+          f"\\text{{Gauss--Newton term }} J^{{\\top}} \\nabla^{{2}} C\\left({u}\\right) J\\text{{:}}")
+    curv = (f"curvature term Σ_k ∂C/∂{u}_k ∇²{u}_k:",
+            f"\\text{{curvature term }} \\sum_{{k}} \\frac{{\\partial C}}{{\\partial {u}_{{k}}}} "
+            f"\\nabla^{{2}} {u}_{{k}}\\text{{:}}")
+    return gn, curv
+
+
 SECOND_ORDER_CHAIN = ("second-order chain rule ∇²(C∘u) = Jᵀ ∇²C(u) J + Σ_k ∂C/∂u_k ∇²u_k: the Gauss–Newton term "
-                      "plus the curvature term (Nocedal & Wright, Numerical Optimization, §10.3)")
+                      "plus the curvature term (Nocedal & Wright, Numerical Optimization, section 10.3)")
 
 
 def _fresh(base: str, taken: set) -> str:
@@ -80,7 +86,7 @@ def gauss_newton_steps(expr: Expr, wrt: Expr, layout: str, result: Expr, taken: 
     if g == wrt or wrt not in set(ir.distinct(g)):
         return None
     taken = set(taken) | _names_in(expr) | {wrt.name}
-    u = Named(_fresh("u", taken), g)
+    u = g if isinstance(g, Named) else Named(_fresh("u", taken), g)
     f = Named(_fresh("f", taken | {u.name}), ir.CallVec(expr.fn, u, 0))
     jac = differentiate(g, wrt, kind="jacobian", layout=layout).result
     J = Named(_fresh("J", taken | {u.name, f.name}), jac)
@@ -91,24 +97,29 @@ def gauss_newton_steps(expr: Expr, wrt: Expr, layout: str, result: Expr, taken: 
     curv = textbook(_substitute(curv_c, c, ir.CallVec(expr.fn, u, 1))) if not _is_zero(curv_c) else curv_c
     head = ir.Derivative(expr, wrt, "hessian", layout)
     total = gn if _is_zero(curv) else ir.Add((gn, curv))
+    un, x = u.name, wrt.name
+    gn_label, curv_label = _labels(un)
     steps = [
-        Step("chain", None, f.value, "outer and inner functions: a declared C at an inner function u of "
-             f"{wrt.name}", label=("defs",), defs=(f, u)),
-        Step("jacobian", ir.Derivative(g, wrt, "jacobian", layout), jac,
-             "the Jacobian of the inner function", label=("term", f"{J.name} = ∂u/∂{wrt.name}",
-                                                          f"{J.name} = \\frac{{\\partial u}}{{\\partial {wrt.name}}}")),
-        Step("gauss-newton", None, gn, f"{J.name} = ∂u/∂{wrt.name}; ∇²C(u) = C''(u), symmetric",
-             label=("term", *GAUSS_NEWTON), claim=(gn_form, gn)),
+        Step("chain", None, f.value, f"outer and inner functions: a declared C at an inner function {un} of {x}",
+             label=("defs",), defs=(f, u)),
+        Step("jacobian", ir.Derivative(g, wrt, "jacobian", layout), jac, "the Jacobian of the inner function",
+             label=("term", f"{J.name} = ∂{un}/∂{x}", f"{J.name} = \\frac{{\\partial {un}}}{{\\partial {x}}}")),
+        Step("gauss-newton", None, gn, f"{J.name} = ∂{un}/∂{x}; ∇²C({un}) = C''({un}), symmetric",
+             label=("term", *gn_label), claim=(gn_form, gn)),
         Step("curvature", None, curv,
-             "zero: u is linear in " + wrt.name if _is_zero(curv) else
-             f"the Hessian of cᵀ u by {wrt.name} with c held fixed, then c = C'(u) = ∇C(u)",
-             label=("term", *CURVATURE)),
-        Step("second-order-chain", head, total, SECOND_ORDER_CHAIN, label=("hessian", f, wrt), claim=(head, total)),
+             f"zero: {un} is linear in {x}" if _is_zero(curv) else
+             f"the Hessian of cᵀ {un} by {x} with c held fixed, then c = C'({un}) = ∇C({un})",
+             label=("term", *curv_label)),
+        Step("second-order-chain", head, total, SECOND_ORDER_CHAIN.replace("(C∘u)", f"(C∘{un})").replace(
+            "C(u)", f"C({un})").replace("∂u_k ∇²u_k", f"∂{un}_k ∇²{un}_k"), label=("hessian", f, wrt),
+             claim=(head, total)),
     ]
     if result != total:
         from matcalc.engine.textbook import use_names
 
-        why = f"u = {g}" if use_names(result, {g: u}) == total else f"A X B + A Y B = A (X + Y) B; u = {g}"
+        why = "A X B + A Y B = A (X + Y) B"
+        if u is not g:  # the name is this derivation's own: the result is written without it
+            why = f"{un} = {g}" if use_names(result, {g: u}) == total else f"{why}; {un} = {g}"
         steps.append(Step("algebra", total, result, why, label=("same",)))
     return steps
 
