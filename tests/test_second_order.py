@@ -413,3 +413,21 @@ def test_softmax_hessian_is_diag_p_minus_p_p_transposed() -> None:
     assert to_text(d.result) == "diag(p) - p pᵀ"
     assert [(n.name, to_text(n.value)) for n in d.where] == [("p", "softmax(z)")]
     assert _shown(d)[0] == "f = -yᵀ log(p),  p = softmax(z)"  # the trace's own name for softmax(z): the same p
+
+
+@pytest.mark.parametrize("expr, given", [
+    ("A X^T B", MATS), ("kron(A, X)", KRON), ("kron(X, A)", KRON), ("kron(X, X)", "X: m x n"), ("X^T", "X: m x n"),
+])
+def test_kronecker_and_commutation_results_check_when_copied_back(expr: str, given: str) -> None:
+    # what derive prints, pasted into check as a student would: verified; with the commutation matrix's sizes
+    # swapped (the transposed order), refuted
+    import re
+
+    r = matcalc.derive(expr, "X", given=given)
+    text = to_text(r.items[0].derivation.result)
+    rep = matcalc.check(f"jacobian({expr}, X) = {text}", given=given)
+    assert rep.verdict == "verified", str(rep)
+    swapped = re.sub(r"K\((\w+), (\w+)\)", lambda m: f"K({m.group(2)}, {m.group(1)})", text)
+    assert swapped != text
+    rep = matcalc.check(f"jacobian({expr}, X) = {swapped}", given=given)
+    assert rep.verdict == "refuted", str(rep)

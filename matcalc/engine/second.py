@@ -93,7 +93,10 @@ def gauss_newton_steps(expr: Expr, wrt: Expr, layout: str, result: Expr, taken: 
     gn_form = ir.MatMul((ir.Transpose(J), ir.CallVec(expr.fn, u, 2), J))
     gn = textbook(ir.MatMul((ir.Transpose(jac), ir.CallVec(expr.fn, u, 2), jac)))
     c = ir.Var(_fresh("c", taken | {u.name, f.name, J.name}), g.shape)
-    curv_c = differentiate(ir.MatMul((ir.Transpose(c), g)), wrt, kind="hessian", layout=layout).result
+    hc = differentiate(ir.MatMul((ir.Transpose(c), g)), wrt, kind="hessian", layout=layout)
+    curv_c = hc.result
+    for n in hc.where:  # its own names (s = σ(…)) written out again: this row names nothing
+        curv_c = _substitute(curv_c, n, n.value)
     curv = textbook(_substitute(curv_c, c, ir.CallVec(expr.fn, u, 1))) if not _is_zero(curv_c) else curv_c
     head = ir.Derivative(expr, wrt, "hessian", layout)
     total = gn if _is_zero(curv) else ir.Add((gn, curv))
