@@ -93,7 +93,7 @@ def _hessian(expr: Expr, wrt: Expr, layout: str, reserved: frozenset = frozenset
         raise MatcalcError("the Hessian needs a scalar function")
     g = _differentiate_many(expr, [wrt], kind="grad", layout=layout)[0]  # the lecture's trace, where it applies
     h = _differentiate_many(g.result, [wrt], kind="jacobian", layout=layout, lecture=False)[0]
-    gn = gauss_newton_steps(expr, wrt, layout, h.result, reserved)
+    gn = gauss_newton_steps(expr, wrt, layout, h.result, reserved, differentiate)
     steps = gn or hessian_steps(g, h)
     taken = reserved | {x.name for x in ir.distinct(expr) if isinstance(x, (Var, Named))}
     known = tuple(n for s in steps if s.label[:1] == ("defs",) for n in s.defs[1:])

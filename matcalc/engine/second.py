@@ -73,10 +73,12 @@ def _is_zero(e: Expr) -> bool:
     return isinstance(e, ir.Zeros) or (isinstance(e, ir.Num) and e.value == 0)
 
 
-def gauss_newton_steps(expr: Expr, wrt: Expr, layout: str, result: Expr, taken: set) -> list[Step] | None:
+def gauss_newton_steps(expr: Expr, wrt: Expr, layout: str, result: Expr, taken: set,
+                       differentiate) -> list[Step] | None:
     """The rows of ``∇²_x C(g(x))`` by the second-order chain rule, ending in ``result`` (the engine's closed form),
-    or None when ``expr`` is not a declared function of a vector at an inner function of the column ``wrt``."""
-    from matcalc.engine.differentiation import differentiate
+    or None when ``expr`` is not a declared function of a vector at an inner function of the column ``wrt``.
+    ``differentiate``: the engine's entry point (:func:`matcalc.engine.differentiation.differentiate`; passed in,
+    as that module calls this one)."""
     from matcalc.engine.textbook import textbook
 
     if not (isinstance(expr, ir.CallVec) and expr.order == 0 and isinstance(wrt, ir.Var) and wrt.shape[1] == 1
