@@ -281,6 +281,8 @@ class DeriveResult(Renderable):
                     "result": to_text(i.derivation.result),
                     "latex": to_latex(i.derivation.result),
                     "shape": list(map(str, i.derivation.result.shape)),
+                    **({"where": [{"name": n.name, "value": to_text(n.value), "latex": to_latex(n.value)}
+                                  for n in i.derivation.where]} if getattr(i.derivation, "where", ()) else {}),
                     "steps": [
                         {"rule": s.rule, "note": s.note,
                          "before": to_text(s.before) if s.before is not None else None,

@@ -652,8 +652,8 @@ def test_trace_softmax_cross_entropy_at_most_8_steps():
     d = _derive_text("-y^T log(softmax(z))", "z", "y: n probability, z: n")
     shown = _shown(d)
     assert len(shown) <= 8, shown
-    assert shown[0] == "f = -yᵀ log(s),  s = softmax(z)"
-    assert shown[2] == "∂s/∂z = diag(s) - s sᵀ"
+    assert shown[0] == "f = -yᵀ log(p),  p = softmax(z)"
+    assert shown[2] == "∂p/∂z = diag(p) - p pᵀ"
     assert to_text(d.result) == "softmax(z) - y"
     # the step that uses Σ y = 1 cites that rule (it used to cite "xᵀ y is a scalar")
     assert any("probability vector" in s.note for s in d.steps)

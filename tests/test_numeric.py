@@ -534,8 +534,38 @@ def test_overflow_is_unknown_not_a_crash():
 
 def test_a_difference_needs_the_taylor_slope(monkeypatch):
     monkeypatch.setattr(numeric_check, "_taylor", lambda *a, **k: "inconclusive")
+    monkeypatch.setattr(numeric_check, "_complex_slope", lambda *a, **k: "inconclusive")
     r = check(d(xAx, x), sc(2, mm(A, x)))
     assert r.status == "unknown" and not r.confirmed and "Taylor" in r.detail
+
+
+def test_the_complex_step_slope_confirms_where_real_differences_cannot(monkeypatch):
+    # the real Taylor slope made blind: the complex step's remainder (a constant, not O(h²)) confirms alone
+    monkeypatch.setattr(numeric_check, "_taylor", lambda *a, **k: "inconclusive")
+    r = check(d(xAx, x), sc(2, mm(A, x)))
+    assert r.status == "different" and r.confirmed and "complex step" in r.detail
+    # a true claim is never confirmed as different by it
+    r = check(d(xAx, x), add(mm(A, x), mm(ir.Transpose(A), x)))
+    assert r.status == "equal"
+
+
+def test_twenty_nested_sigmas_missing_a_factor_are_refuted():
+    # the derivative is ~1e-13 beside a function value ~0.7: real differences cannot resolve it, the complex step can
+    inner, args = x, []
+    for _ in range(20):
+        args.append(inner)
+        inner = ap("sigma", inner)
+    f = ir.Sum(inner)
+    factors = [ir.Apply("sigma", a, 1) for a in reversed(args)]
+    right = factors[0]
+    for fct in factors[1:]:
+        right = ir.Hadamard(right, fct)
+    assert check(d(f, x), right).status == "equal"
+    wrong = factors[0]
+    for fct in factors[1:-1]:  # the innermost σ'(x) forgotten
+        wrong = ir.Hadamard(wrong, fct)
+    r = check(d(f, x), wrong)
+    assert r.status == "different" and r.confirmed, r.detail
 
 
 def test_a_difference_at_one_point_only_is_not_confirmed(monkeypatch):

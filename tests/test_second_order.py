@@ -52,6 +52,14 @@ TRUE = [
     ("jacobian(kron(X, X), X) = kron(kron(eye(n), K(n, m)), eye(m)) (kron(kron(eye(n), eye(m)), vec(X)) "
      "+ kron(vec(X), kron(eye(n), eye(m))))", "X: m x n"),
     ("d/dX tr(A X^T B) = B A", "A: n x m, X: p x m, B: p x n"),
+    # the named forms derive prints (s = σ(X w), p = softmax(z)); ±1 labels in general: y² inside
+    ("let s = sigma(X w)\nhessian(sum(softplus(X w)) - y^T X w, w) = X^T diag(s ⊙ (1 - s)) X", LOGISTIC),
+    ("let s = sigma(y ⊙ X w)\nhessian(sum(log(1 + exp(-y ⊙ (X w)))), w) = X^T diag(y.^2 ⊙ s ⊙ (1 - s)) X", LOGISTIC),
+    ("let p = softmax(z)\nhessian(-y^T log(softmax(z)), z) = diag(p) - p p^T", "z: n, y: n probability"),
+    ("let p = softmax(z)\nhessian(-y^T log(softmax(z)), z) = sum(y) (diag(p) - p p^T)", "z: n, y: n"),
+    # the second-order chain rule's two terms (Gauss–Newton and curvature), written by hand
+    ("hessian(C(sigma(W x)), x) = W^T diag(sigma'(W x)) C''(sigma(W x)) diag(sigma'(W x)) W "
+     "+ W^T diag(C'(sigma(W x)) ⊙ sigma''(W x)) W", CHAIN),
     # Hessian-vector products
     ("hessian(sum(softplus(X w)) - y^T X w, w) v = X^T (sigma'(X w) ⊙ (X v))", LOGISTIC + ", v: d"),
     ("hessian(x^T A x, x) v = (A + A^T) v", QUAD + ", v: n"),
@@ -71,7 +79,14 @@ FALSE = [
     (GN_LET + "hessian(C(tanh(W w + b)), w) = J^T C''(g) J", GN),
     # σ for σ ⊙ (1 − σ) in the logistic Hessian
     ("hessian(sum(softplus(X w)) - y^T X w, w) = X^T diag(sigma(X w)) X", LOGISTIC),
+    # diag(s) for diag(s ⊙ (1 − s)), with s named
+    ("let s = sigma(X w)\nhessian(sum(softplus(X w)) - y^T X w, w) = X^T diag(s) X", LOGISTIC),
+    # ±1 labels in general: the y² factor forgotten
+    ("let s = sigma(y ⊙ X w)\nhessian(sum(log(1 + exp(-y ⊙ (X w)))), w) = X^T diag(s ⊙ (1 - s)) X", LOGISTIC),
+    # the curvature term of a declared C at σ(W x) forgotten: the Gauss–Newton term alone
+    ("hessian(C(sigma(W x)), x) = W^T diag(sigma'(W x)) C''(sigma(W x)) diag(sigma'(W x)) W", CHAIN),
     # the sign of p pᵀ
+    ("let p = softmax(z)\nhessian(-y^T log(softmax(z)), z) = diag(p) + p p^T", "z: n, y: n probability"),
     ("hessian(-y^T log(softmax(z)), z) = diag(softmax(z)) + softmax(z) softmax(z)^T", "z: n, y: n probability"),
     # the least-squares Hessian without its factor 2
     ("hessian(‖X w - y‖^2, w) = X^T X", LOGISTIC),
@@ -243,7 +258,9 @@ def test_hessian_rows_are_true_as_written() -> None:
 
     cases = [("x^T A x", "x", "A: n x n, x: n"), ("sum(softplus(X w)) - y^T X w", "w", "X: N x d, w: d, y: N"),
              ("C(W x)", "x", CHAIN), ("tr(X^T A X)", "X", "X: n x m, A: n x n"),
-             ("sum(exp(x)) + sum(exp(2 x))", "x", "x: n"), ("sum(exp(x x^T))", "x", "x: n")]
+             ("sum(exp(x)) + sum(exp(2 x))", "x", "x: n"), ("sum(exp(x x^T))", "x", "x: n"),
+             ("C(sigma(W x))", "x", CHAIN), ("sum(log(1 + exp(-y .* (X w))))", "w", LOGISTIC),
+             ("-y^T log(softmax(z))", "z", "z: n, y: n")]
     for text, wrt, given in cases:
         d = matcalc.derive(text, wrt, given=given, order=2).items[0].derivation
         claims, prev = [], None
@@ -322,3 +339,95 @@ def test_hessian_vector_product_is_derived_without_the_hessian() -> None:
     # by w itself the product is not a Hessian-vector product with a constant vector: the Hessian is formed
     e = _last("hessian(x^T A x, x) x", QUAD)
     assert to_text(expand_derivatives(e)) == "(A + Aᵀ) x"
+
+
+def _shown(d) -> list[str]:
+    from matcalc.render.steps import display_steps, equation_text
+
+    return [equation_text(s).strip() for s in display_steps(d.steps)]
+
+
+def test_second_order_chain_rule_shows_the_gauss_newton_and_curvature_terms() -> None:
+    d = matcalc.derive("C(sigma(W x))", "x", given=CHAIN, order=2).items[0].derivation
+    shown = _shown(d)
+    assert shown[:5] == [
+        "f = C(u),  u = σ(W x)",
+        "J = ∂u/∂x = diag(σ'(W x)) W",
+        "Gauss–Newton term Jᵀ ∇²C(u) J: Wᵀ diag(σ'(W x)) C''(u) diag(σ'(W x)) W",
+        "curvature term Σ_k ∂C/∂u_k ∇²u_k: Wᵀ diag(C'(u) ⊙ σ''(W x)) W",
+        "∇²_x f = Wᵀ diag(σ'(W x)) C''(u) diag(σ'(W x)) W + Wᵀ diag(C'(u) ⊙ σ''(W x)) W"], shown
+    assert any("second-order chain rule" in s.note and "Nocedal" in s.note for s in d.steps)
+    assert to_text(d.result) == "Wᵀ (diag(σ'(W x)) C''(σ(W x)) diag(σ'(W x)) + diag(C'(σ(W x)) ⊙ σ''(W x))) W"
+    # a linear inner function: the curvature term is zero, and said to be
+    d = matcalc.derive("C(W x)", "x", given=CHAIN, order=2).items[0].derivation
+    shown = _shown(d)
+    assert "curvature term Σ_k ∂C/∂u_k ∇²u_k: zeros(m, m)" in shown and shown[-1] == "= Wᵀ C''(W x) W", shown
+
+
+def test_second_order_chain_rule_in_latex(capsys) -> None:
+    rc = main(["derive", "C(sigma(W x))", "--wrt", "x", "--order", "2", "--given", CHAIN, "--format", "latex"])
+    tex = capsys.readouterr().out
+    assert rc == 0
+    assert "\\text{Gauss--Newton term } J^{\\top} \\nabla^{2} C\\left(u\\right) J\\text{:}" in tex
+    assert "\\text{curvature term } \\sum_{k}" in tex and "Gauss?Newton" not in tex
+
+
+@pytest.mark.parametrize("fmt", ["text", "latex", "markdown", "json", "mc"])
+def test_logistic_hessian_names_s_in_every_format(fmt: str, capsys, tmp_path) -> None:
+    rc = main(["derive", "sum(softplus(X w)) - y^T X w", "--wrt", "w", "--order", "2", "--given", LOGISTIC,
+               "--format", fmt])
+    out = capsys.readouterr().out
+    assert rc == 0
+    if fmt == "text":
+        assert "result  Xᵀ diag(s ⊙ (1 - s)) X,   s = σ(X w)" in out, out
+    elif fmt == "latex":
+        assert ("X^{\\top} \\operatorname{diag}\\left(s \\odot \\left(1 - s\\right)\\right) X,\\quad s = "
+                "\\sigma\\left(X w\\right)}") in out, out
+    elif fmt == "markdown":
+        assert "**result** `Xᵀ diag(s ⊙ (1 - s)) X, s = σ(X w)`" in out, out
+    elif fmt == "json":
+        import json
+
+        item = json.loads(out)["derivatives"][0]
+        assert item["result"] == "Xᵀ diag(s ⊙ (1 - s)) X"
+        assert item["where"] == [{"name": "s", "value": "σ(X w)", "latex": "\\sigma\\left(X w\\right)"}]
+    else:  # the document derive writes checks as verified, with s a let
+        assert "let s = σ(X w)" in out
+        f = tmp_path / "h.mc"
+        f.write_text(out)
+        assert matcalc.check(f.read_text()).verdict == "verified"
+
+
+def test_general_labels_keep_y_squared_and_names_avoid_the_documents() -> None:
+    d = matcalc.derive("sum(log(1 + exp(-y .* (X w))))", "w", given=LOGISTIC, order=2).items[0].derivation
+    assert to_text(d.result) == "Xᵀ diag(y.^2 ⊙ s ⊙ (1 - s)) X"
+    assert [(n.name, to_text(n.value)) for n in d.where] == [("s", "σ(y ⊙ X w)")]
+    d = matcalc.derive("sum(softplus(s w)) - y^T s w", "w", given="s: N x d, w: d, y: N", order=2).items[0].derivation
+    assert to_text(d.result) == "sᵀ diag(s2 ⊙ (1 - s2)) s"  # s is the data matrix: the name is s2
+    d = matcalc.derive("x^T A x", "x", given=QUAD, order=2).items[0].derivation
+    assert d.where == () and to_text(d.result) == "A + Aᵀ"  # nothing repeated: nothing named
+
+
+def test_softmax_hessian_is_diag_p_minus_p_p_transposed() -> None:
+    d = matcalc.derive("-y^T log(softmax(z))", "z", given="z: n, y: n probability", order=2).items[0].derivation
+    assert to_text(d.result) == "diag(p) - p pᵀ"
+    assert [(n.name, to_text(n.value)) for n in d.where] == [("p", "softmax(z)")]
+    assert _shown(d)[0] == "f = -yᵀ log(p),  p = softmax(z)"  # the trace's own name for softmax(z): the same p
+
+
+@pytest.mark.parametrize("expr, given", [
+    ("A X^T B", MATS), ("kron(A, X)", KRON), ("kron(X, A)", KRON), ("kron(X, X)", "X: m x n"), ("X^T", "X: m x n"),
+])
+def test_kronecker_and_commutation_results_check_when_copied_back(expr: str, given: str) -> None:
+    # what derive prints, pasted into check as a student would: verified; with the commutation matrix's sizes
+    # swapped (the transposed order), refuted
+    import re
+
+    r = matcalc.derive(expr, "X", given=given)
+    text = to_text(r.items[0].derivation.result)
+    rep = matcalc.check(f"jacobian({expr}, X) = {text}", given=given)
+    assert rep.verdict == "verified", str(rep)
+    swapped = re.sub(r"K\((\w+), (\w+)\)", lambda m: f"K({m.group(2)}, {m.group(1)})", text)
+    assert swapped != text
+    rep = matcalc.check(f"jacobian({expr}, X) = {swapped}", given=given)
+    assert rep.verdict == "refuted", str(rep)

@@ -12,18 +12,33 @@ import pytest
 import matcalc
 
 A = "A: n x n"
+
+
+def _nested_sigma(k: int) -> tuple[str, str]:
+    """``d/dx sum(σ^k(x))`` = the product of the k σ' by the chain rule, and the twin without the innermost σ'(x)."""
+    inner, args = "x", []
+    for _ in range(k):
+        args.append(inner)
+        inner = f"sigma({inner})"
+    rhs = " ⊙ ".join(f"sigma'({a})" for a in reversed(args))
+    wrong = " ⊙ ".join(f"sigma'({a})" for a in reversed(args[1:]))
+    return f"d/dx sum({inner}) = {rhs}", f"d/dx sum({inner}) = {wrong}"
+
+
 TRUE = [
     ("d/dA tr(A^20) = 20 (A^19)^T", A),
     ("inv(A^64) = inv(A)^64", A),
     ("det(A^20) = det(A)^20", A),
     ("inv(inv(inv(A))) = inv(A)", A),
     ("d/dA tr(inv(inv(A)) B) = B^T", "A: n x n, B: n x n"),
+    (_nested_sigma(20)[0], "x: n"),
 ]
 FALSE = [
     ("d/dA tr(A^20) = 20 A^19", A),  # the transpose forgotten
     ("inv(A^8) = inv(A)^7", A),
     ("det(A^3) = 3 det(A)", A),
     ("inv(inv(inv(A))) = A", A),
+    (_nested_sigma(20)[1], "x: n"),  # a derivative of ~1e-13: confirmed by the complex step's Taylor slope
 ]
 
 
@@ -42,3 +57,20 @@ def test_false_twins_are_refuted(claim: str, given: str) -> None:
     assert res.verdict == "refuted", {k: m.detail for k, m in res.methods.items()}
     assert res.methods["symbolic"].status != "equal"
     assert res.counterexample
+
+
+def test_sigma_prime_as_an_atom_and_written_out() -> None:
+    # σ' kept as an atom proves the chain of 20 at once; written out in σ it still proves σ ⊙ (1 − σ) = σ'
+    from matcalc.verify.symbolic import equivalent
+    from matcalc.lang import read_document
+
+    doc = read_document("sigma'(W x) = sigma(W x) ⊙ (1 - sigma(W x))", given="W: n x m, x: m")
+    assert equivalent(doc.statements[-1].lhs, doc.statements[-1].rhs)
+    doc = read_document("sigma'(W x) = sigma(W x) ⊙ (1 + sigma(W x))", given="W: n x m, x: m")
+    assert not equivalent(doc.statements[-1].lhs, doc.statements[-1].rhs)
+    # the atom forms differ, but writing σ' out in σ makes them equal: the second pass still runs
+    for claim, given in [("tanh'(x) ⊙ y = (1 - tanh(x).^2) ⊙ y", "x: n, y: n"),
+                         ("sigma''(x) ⊙ y = sigma'(x) ⊙ (y - 2 sigma(x) ⊙ y)", "x: n, y: n"),
+                         ("sigma(sigma'(x)) = sigma(sigma(x) ⊙ (1 - sigma(x)))", "x: n")]:
+        doc = read_document(claim, given=given)
+        assert equivalent(doc.statements[-1].lhs, doc.statements[-1].rhs), claim

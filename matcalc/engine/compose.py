@@ -57,6 +57,8 @@ class Derivation:
     kind: str = "d"
     layout: str = "mixed"
     raw: Expr | None = None
+    #: names the result is written with and defines itself (``s = σ(X w)`` in ``Xᵀ diag(s ⊙ (1 − s)) X``)
+    where: tuple = ()
 
     def __str__(self) -> str:
         return str(self.result)

@@ -21,6 +21,7 @@ from matcalc.engine.compose import (
 )
 from matcalc.engine.entry import by_entry
 from matcalc.engine.lecture import hessian_steps, lecture_steps
+from matcalc.engine.second import gauss_newton_steps, name_shared
 from matcalc.engine.simplify import simplify
 from matcalc.engine.textbook import textbook, textbook_and_rules, textbook_pass, use_names
 from matcalc.shapes import is_scalar
@@ -82,18 +83,25 @@ def differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout:
     """
     with _deep():
         if kind == "hessian":
-            return [_hessian(expr, w, layout) for w in wrts]
+            return [_hessian(expr, w, layout, reserved) for w in wrts]
         return _differentiate_many(expr, wrts, kind=kind, layout=layout, lecture=lecture, reserved=reserved)
 
 
-def _hessian(expr: Expr, wrt: Expr, layout: str) -> Derivation:
+def _hessian(expr: Expr, wrt: Expr, layout: str, reserved: frozenset = frozenset()) -> Derivation:
     """``hessian(f, X) = jacobian(grad(f, X), X)``: the gradient, then its Jacobian (by ``vec(X)`` for a matrix)."""
     if not is_scalar(expr.shape):
         raise MatcalcError("the Hessian needs a scalar function")
     g = _differentiate_many(expr, [wrt], kind="grad", layout=layout)[0]  # the lecture's trace, where it applies
     h = _differentiate_many(g.result, [wrt], kind="jacobian", layout=layout, lecture=False)[0]
-    steps = hessian_steps(g, h)
-    return Derivation(expr, wrt, h.result, steps, "hessian", layout, h.raw)
+    gn = gauss_newton_steps(expr, wrt, layout, h.result, reserved, differentiate)
+    steps = gn or hessian_steps(g, h)
+    taken = reserved | {x.name for x in ir.distinct(expr) if isinstance(x, (Var, Named))}
+    known = tuple(n for s in steps if s.label[:1] == ("defs",) for n in s.defs[1:])
+    named, where = (h.result, ()) if gn else name_shared(h.result, taken, known)
+    if where:
+        shown = ", ".join(f"{n.name} = {n.value}" for n in where)
+        steps.append(Step("name", h.result, named, f"where {shown}", label=("same",)))
+    return Derivation(expr, wrt, named, steps, "hessian", layout, h.raw, where)
 
 
 def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout: str = "mixed",
@@ -256,7 +264,7 @@ def with_lets(d: Derivation, lets: dict) -> Derivation:
     head = Derivative(d.expr, d.wrt, d.kind, d.layout)
     shown = ", ".join(f"{n.name} = {n.value}" for n in names)
     steps = [*d.steps, Step("let-names", head, named, f"the let names: {shown}")]
-    return Derivation(d.expr, d.wrt, named, steps, d.kind, d.layout, d.raw)
+    return Derivation(d.expr, d.wrt, named, steps, d.kind, d.layout, d.raw, d.where)
 
 
 def expand_derivatives(expr: Expr, memo: dict | None = None) -> Expr:

@@ -173,7 +173,7 @@ def _names_in(e: Expr) -> set[str]:
     return out
 
 
-_PREFERRED = {ir.Softmax: "s", ir.Apply: "a", ir.MatMul: "z"}
+_PREFERRED = {ir.Softmax: "p", ir.Apply: "a", ir.MatMul: "z"}
 _FALLBACK = ("u", "v", "r", "q", "h", "g", "p", "t")
 
 

@@ -556,11 +556,11 @@ def fused_operand(node: Expr) -> tuple[Expr, Rule] | None:
 
 
 def _softmax_vjp(y: Softmax, g: Expr, i: int) -> Expr:
-    """``Ḡ = s ⊙ G − (sᵀ G) s`` from the Jacobian ``diag(s) − s sᵀ``."""
+    """``Ḡ = p ⊙ G − (pᵀ G) p`` from the Jacobian ``diag(p) − p pᵀ``."""
     return Add((Hadamard(y, g), Neg(Scale(mm(T(y), g), y))))
 
 
-defrule("softmax", Softmax, "∂softmax(z)/∂z = diag(s) − s sᵀ, s = softmax(z)", "standard (Bishop, PRML (4.106))",
+defrule("softmax", Softmax, "∂softmax(z)/∂z = diag(p) − p pᵀ, p = softmax(z)", "standard (Bishop, PRML (4.106))",
         "∂s_i/∂z_j = s_i (δ_ij − s_j)",
         vjp=_softmax_vjp, jac=lambda y, i: Add((Diag(y), Neg(mm(y, T(y))))),
         example=lambda: (Softmax(_v("z", _n)), _v("z", _n)),

@@ -23,6 +23,7 @@ from matcalc import ir
 from matcalc.document import Claim, Declaration, FuncDecl, LayoutSetting, Let
 from matcalc.printing import latex_name, to_latex
 from matcalc.render.common import counterexample_items, step_note
+from matcalc.render.steps import where_text
 from matcalc.render.rows import (
     METHOD_MATH,
     VERDICT_MATH,
@@ -465,7 +466,8 @@ def _derive_document(res: Any) -> str:
         out.append(r"\section*{With respect to $" + to_latex(item.wrt) + "$}\n")
         out.append("The result is $" + _shape_text(d.result.shape) + "$.\n")
         out.append(_derivation_latex(DerivationView(derive_head(res, item), d), glossary))
-        out.append("\\[\n  \\boxed{" + to_latex(derive_head(res, item)) + " = " + to_latex(d.result) + "}\n\\]\n")
+        out.append("\\[\n  \\boxed{" + to_latex(derive_head(res, item)) + " = " + to_latex(d.result) + where_text(d, "latex")
+                   + "}\n\\]\n")
         m = item.numeric
         out.append(r"\paragraph{Numeric check.} $" + METHOD_MATH.get(m.status, r"\text{?}") + "$ "
                    + escape_text(m.detail or m.status) + "\n")

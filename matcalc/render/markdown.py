@@ -15,6 +15,7 @@ from typing import Any
 
 from matcalc.printing import to_text
 from matcalc.render.common import counterexample_items, step_note
+from matcalc.render.steps import where_text
 from matcalc.render.rows import aligned, chain_rows, derivation_rows, derive_head, summary_sentence
 from matcalc.results import MARK, METHOD_MARK, CheckReport, DeriveResult, ProveResult, TheoremResult
 from matcalc.shapes import fmt_shape
@@ -170,7 +171,7 @@ def _derive_md(res: Any, headings: bool = True) -> str:
             steps.append(f"| {i} | {code_span(equation_text(s).strip())} | {md_escape(s.note or s.rule)} |")
         if d.steps:
             parts.append("\n".join(steps) + "\n")
-        parts.append(f"**result** {code_span(to_text(d.result))}\n")
+        parts.append(f"**result** {code_span(to_text(d.result) + where_text(d))}\n")
         m = item.numeric
         parts.append(f"numeric check {METHOD_MARK.get(m.status, '?')} {md_escape(m.detail or m.status)}\n")
     return "\n".join(parts)

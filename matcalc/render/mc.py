@@ -59,6 +59,8 @@ def derive_document(res) -> str:
                 lines.append(s.text.strip())
         for item in res.items:
             d = item.derivation
+            for n in getattr(d, "where", ()):
+                lines.append(f"let {n.name} = {to_text(n.value)}")
             if d.kind == "hessian":
                 lines.append(f"hessian({to_text(res.expr)}, {_wrt(item.wrt)}) = {to_text(d.result)}")
             else:

@@ -170,7 +170,7 @@ class DerivationView:
                 lhs = label_of(s, "latex")
                 if defs is not None:
                     entries.append([None, defs, [label], ""])
-                elif lhs is not None and s.label[0] == "through":
+                elif lhs is not None and (s.label[0] == "through" or lhs.endswith("\\text{:}")):
                     entries.append([lhs, to_latex(s.after), [label], "\\quad "])
                 elif lhs is not None:
                     add(lhs, to_latex(s.after), label)

@@ -143,6 +143,8 @@ def label_of(s, fmt: str = "text") -> str | None:
         if tex:
             return f"\\nabla_{{{by}}} {top}\\text{{, the other uses held fixed:}}"
         return f"∇_{by} {top}, the other uses held fixed:"
+    if lab[0] == "term":  # a named term of a sum (the Gauss–Newton and curvature terms of a Hessian)
+        return (lab[2] if len(lab) > 2 else f"\\text{{{lab[1]}}}") if tex else lab[1]
     if lab[0] == "through":
         k, name = lab[1], lab[2]
         from matcalc.engine.lecture import ORDINALS
@@ -192,3 +194,16 @@ def equation_text(s) -> str:
     if before is not None and before != after and s.rule not in ("chain",):
         return f"  = {to_text(after)}"
     return to_text(after)
+
+
+def where_text(d, fmt: str = "text") -> str:
+    """The names a derivation's result defines itself (``d.where``), as ``,   s = σ(X w)`` to follow the result
+    (``,\\quad s = \\sigma(X w)`` in LaTeX); empty when there are none."""
+    from matcalc.printing import to_latex, to_text
+
+    defs = getattr(d, "where", ()) or ()
+    if not defs:
+        return ""
+    if fmt == "latex":
+        return "".join(f",\\quad {to_latex(n)} = {to_latex(n.value)}" for n in defs)
+    return "".join(f",   {n.name} = {to_text(n.value)}" for n in defs)

@@ -21,6 +21,7 @@ from matcalc import ir
 from matcalc.document import Declaration, Let
 from matcalc.printing import to_text
 from matcalc.render.common import counterexample_items, step_note
+from matcalc.render.steps import where_text
 from matcalc.results import MARK, METHOD_MARK, CheckReport, ClaimResult, DeriveResult, ProveResult, TheoremResult, tally
 from matcalc.shapes import fmt_shape
 
@@ -197,7 +198,7 @@ def render_derive(res) -> Group:
         head = ("Hessian ∇²_" if d.kind == "hessian" else "∂/∂") + to_text(item.wrt)
         parts.append(Text.assemble((head, "bold"), f"  ({fmt_shape(d.result.shape)})"))
         parts.append(_steps_table(d))
-        parts.append(Text.assemble(("result  ", "bold"), (to_text(d.result), "bold green")))
+        parts.append(Text.assemble(("result  ", "bold"), (to_text(d.result), "bold green"), where_text(d)))
         m = item.numeric
         mark = METHOD_MARK.get(m.status, "?")
         parts.append(Text(f"numeric check {mark} {m.detail}", style="green" if mark == "✓" else "yellow"))

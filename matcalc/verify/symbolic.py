@@ -25,6 +25,8 @@ __all__ = ["normal_form", "componentwise_form", "equivalent"]
 
 #: The most terms a normal form may have; beyond it :func:`equivalent` answers "not proved" (no hang).
 MAX_TERMS = 5000
+#: The most distinct σ', σ'', tanh', tanh'' a normal form writes out in σ and tanh (when they are not atoms).
+MAX_EXPANSIONS = 8
 
 
 class NormalFormTooLarge(TypeError):
@@ -92,6 +94,16 @@ def _add(p: Poly, q: Poly, s: Fraction = Fraction(1)) -> Poly:
     return out
 
 
+def _acc(out: Poly, q: Poly) -> None:
+    """``out += q`` in place (a product's terms collected in one dict: linear, where ``_add`` copies)."""
+    for t, c in q.items():
+        v = out.get(t, Fraction(0)) + c
+        if v == 0:
+            out.pop(t, None)
+        else:
+            out[t] = v
+
+
 def _scale(p: Poly, c: Fraction) -> Poly:
     return {t: v * c for t, v in p.items() if v * c != 0}
 
@@ -156,7 +168,7 @@ def _mul(p: Poly, q: Poly) -> Poly:
     out: Poly = {}
     for (s1, c1), v1 in p.items():
         for (s2, c2), v2 in q.items():
-            out = _add(out, _norm_term(_merge_scalars(s1, s2), c1 + c2, v1 * v2))
+            _acc(out, _norm_term(_merge_scalars(s1, s2), c1 + c2, v1 * v2))
     return out
 
 
@@ -339,7 +351,7 @@ def _had(p: Poly, q: Poly) -> Poly:
         for (s2, c2), v2 in q.items():
             scal = _merge_scalars(s1, s2)
             if not c1 or not c2 or _shape_of(c1) == (1, 1):
-                out = _add(out, _norm_term(scal, c1 + c2, v1 * v2))
+                _acc(out, _norm_term(scal, c1 + c2, v1 * v2))
                 continue
             factors = []
             for ch in (c1, c2):
@@ -357,7 +369,7 @@ def _had(p: Poly, q: Poly) -> Poly:
                 chain = dict(factors[0]).popitem()[0].chain
             else:
                 chain = (Link(("had", tuple(sorted(factors, key=repr))), r, c),)
-            out = _add(out, _norm_term(scal, chain, v1 * v2))
+            _acc(out, _norm_term(scal, chain, v1 * v2))
     return out
 
 
@@ -440,8 +452,12 @@ def _single_base(p: Poly) -> tuple | None:
 
 
 class _NF:
-    def __init__(self) -> None:
+    def __init__(self, expand_activations: bool = True) -> None:
         self.memo: dict[int, tuple[Expr, Poly]] = {}
+        #: σ', σ'', tanh', tanh'' written in σ and tanh (False: kept as atoms, functions of their argument — sound,
+        #: and a product of 20 σ' stays one term instead of 2^20)
+        self.expand_activations = expand_activations
+        self.expansions = 0
 
     def p(self, e: Expr) -> Poly:
         got = self.memo.get(id(e))
@@ -545,7 +561,11 @@ class _NF:
                 return _atom(("apply", "relu", 0, False, _k(P(b) or P(a))), sh)  # max(0, t) = relu(t)
             case ir.MaxMin(op=op, a=a, b=b):
                 return _atom(("max", op, tuple(sorted((_k(P(a)), _k(P(b))), key=repr))), sh)
-            case ir.Apply(fn=fn, arg=a, order=o, declared=False) if fn in ("sigma", "tanh") and o in (1, 2):
+            case ir.Apply(fn=fn, arg=a, order=o, declared=False) if fn in ("sigma", "tanh") and o in (1, 2) \
+                    and self.expand_activations:
+                self.expansions += 1  # each can double the terms of a product: 2^8 at most
+                if self.expansions > MAX_EXPANSIONS:
+                    raise NormalFormTooLarge(f"more than {MAX_EXPANSIONS} σ' or tanh' to write out")
                 return P(_derivative_of(fn, a, o))  # σ' = σ (1 − σ), tanh' = 1 − tanh², and their second
             case ir.Apply(fn=fn, arg=a, order=o, declared=d):
                 return _atom(("apply", fn, o, d, _k(P(a))), sh)
@@ -775,9 +795,46 @@ def normal_form(e: Expr) -> tuple:
         return _normal_form(e)
 
 
-def _normal_form(e: Expr) -> tuple:
-    e = _prepare(e)
-    return (tuple(map(str, e.shape)), _k(_NF().p(e)))
+def _normal_form(e: Expr, expand_activations: bool = True, prepared: bool = False) -> tuple:
+    e = e if prepared else _prepare(e)
+    return (tuple(map(str, e.shape)), _k(_NF(expand_activations).p(e)))
+
+
+#: Opaque function atoms: their arguments go into the atom's key, with no algebra across it.
+_OPAQUE = (ir.Apply, ir.CallVec, ir.Softmax, ir.LogSumExp)
+
+
+def _writing_out_adds_nothing(*sides: Expr) -> bool:
+    """True when writing σ', σ'', tanh', tanh'' out in σ and tanh cannot make unequal normal forms equal: outside
+    the arguments of function atoms there is no σ or tanh itself and no σ' at one argument in two orders, and no
+    argument of a function atom holds a σ' or tanh'. Then σ'(u) ↦ σ(u) − σ(u)⊙σ(u) substitutes new atoms that
+    meet nothing else, a one-to-one map: the atom forms decide."""
+    orders: dict = {}
+    args = []
+    for side in sides:
+        stack, seen = [side], set()
+        while stack:
+            x = stack.pop()
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            if isinstance(x, ir.Apply) and x.fn in ("sigma", "tanh") and not x.declared:
+                if x.order == 0:
+                    return False
+                orders.setdefault((x.fn, x.arg), set()).add(x.order)
+                args.append(x.arg)
+            elif isinstance(x, _OPAQUE):
+                args.extend(ir.children(x))
+            else:
+                stack.extend(ir.children(x))
+    if any(len(o) > 1 for o in orders.values()):
+        return False
+    return not any(_activation_derivatives(x) for x in args)
+
+
+def _activation_derivatives(e: Expr) -> bool:
+    return any(isinstance(x, ir.Apply) and x.order > 0 and not x.declared and x.fn in ("sigma", "tanh")
+               for x in ir.distinct(e))
 
 
 def componentwise_form(e: Expr) -> tuple:
@@ -809,7 +866,18 @@ def equivalent(a: Expr, b: Expr) -> bool:
     """
     try:
         with _deep():
-            if normal_form(a) == normal_form(b):
+            # σ' and tanh' as atoms first (the engine writes them so): equal forms prove it, cheaply; then written
+            # in σ and tanh, which also sees σ ⊙ (1 − σ) = σ'
+            pa, pb = _prepare(a), _prepare(b)
+            if _activation_derivatives(pa) or _activation_derivatives(pb):
+                try:
+                    if _normal_form(pa, False, True) == _normal_form(pb, False, True):
+                        return True
+                    if _writing_out_adds_nothing(pa, pb):
+                        return False
+                except NormalFormTooLarge:
+                    pass
+            if _normal_form(pa, True, True) == _normal_form(pb, True, True):
                 return True
             if is_scalar(a.shape) and is_scalar(b.shape) and (_has_index(a) or _has_index(b)):
                 return componentwise_form(a) == componentwise_form(b)

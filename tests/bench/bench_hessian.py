@@ -4,7 +4,8 @@ Contract: for each expression of ``CASES`` (the same mathematics on both sides) 
 derive the Hessian (``differentiate(..., kind="hessian")``: the gradient, then its Jacobian, simplified) and its
 result; SymPy's time for ``f.diff(x).diff(x)`` on ``MatrixSymbol`` expressions (what ``sympy.hessian`` does for a
 matrix variable) and its result, or why it fails. Times are the median of ``--repeat`` warm runs (imports and the
-first call excluded), in milliseconds. Neither side's result is judged here; ``matcalc check`` verifies matcalc's
+first call excluded), in milliseconds, and their ratio (SymPy's time over matcalc's) with its geometric mean. Neither
+side's result is judged here; ``matcalc check`` verifies matcalc's
 (tests/test_second_order.py).
 
 Run: ``python tests/bench/bench_hessian.py [--repeat 5]``.
@@ -77,8 +78,9 @@ def main() -> int:
     from matcalc.printing import to_text
 
     sym = _sympy_cases()
-    print("times in ms: first call / warm median")
-    print(f"{'expression':<18} {'matcalc':>13}  {'matcalc Hessian':<32} {'SymPy':>13}  SymPy Hessian")
+    print("times in ms: first call / warm median; ratio = SymPy's time / matcalc's (first / warm), > 1: matcalc faster")
+    print(f"{'expression':<18} {'matcalc':>13}  {'matcalc Hessian':<36} {'SymPy':>13} {'ratio':>11}  SymPy Hessian")
+    ratios: list[tuple[float, float]] = []
     for name, text, var, given in CASES:
         doc = read_document(text, given=given)
         e = doc.statements[-1].expr
@@ -92,7 +94,15 @@ def main() -> int:
         except Exception as exc:  # noqa: BLE001 - a failure is the measurement
             c_sp, t_sp, res = float("nan"), float("nan"), f"fails: {type(exc).__name__}: {str(exc)[:60]}"
         mc, sp_ = f"{c_mc:.1f} / {t_mc:.1f}", f"{c_sp:.1f} / {t_sp:.1f}"
-        print(f"{name:<18} {mc:>13}  {to_text(d.result):<32} {sp_:>13}  {res}")
+        ratio = "—" if c_sp != c_sp else f"{c_sp / c_mc:.1f} / {t_sp / t_mc:.1f}"
+        if c_sp == c_sp:
+            ratios.append((c_sp / c_mc, t_sp / t_mc))
+        shown = to_text(d.result) + "".join(f", {n.name} = {to_text(n.value)}" for n in d.where)
+        print(f"{name:<18} {mc:>13}  {shown:<36} {sp_:>13} {ratio:>11}  {res}")
+    if ratios:
+        gm = [statistics.geometric_mean(r[i] for r in ratios) for i in (0, 1)]
+        print(f"geometric mean ratio over the {len(ratios)} expressions SymPy derives: {gm[0]:.1f}× (first call), "
+              f"{gm[1]:.1f}× (warm); SymPy fails on {len(CASES) - len(ratios)}")
     return 0
 
 

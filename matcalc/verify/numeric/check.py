@@ -22,7 +22,7 @@ from matcalc.verify.numeric.base import OUTSIDE, NumericError, _DeepRecursion, _
 from matcalc.verify.numeric.compare import _big_wrt, _Cmp, _compare_directional, _compare_full
 from matcalc.verify.numeric.points import Point, draw_sizes, make_point
 from matcalc.verify.numeric.structure import _analyse, _analytic, _has_deriv, _Info
-from matcalc.verify.numeric.taylor import _taylor
+from matcalc.verify.numeric.taylor import _complex_slope, _taylor
 
 
 # ───────────────────────────── results ─────────────────────────────
@@ -237,7 +237,7 @@ class _Judge:
     def confirm(self, point: Point, cmp: _Cmp, directional: bool, sizes: dict, inst: int) -> NumericResult:
         """A difference at ``point``: ``different`` when seen at another point and, where derivatives are
         involved, by the Taylor slope; otherwise ``unknown`` with the unconfirmed counterexample."""
-        unconfirmed = ""
+        unconfirmed, by_cs = "", False
         for _c in range(6 if self.kinked else 2):
             got2 = self.attempt(sizes, inst)
             if got2 is None:  # these sizes give no usable point any more: confirm at other sizes
@@ -254,11 +254,15 @@ class _Judge:
                     slope = _taylor(self.lhs, self.rhs, point2, cmp2, self.deadline)
                 except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
                     slope = f"inconclusive ({exc})"
+                if slope != "linear" and _complex_slope(self.lhs, self.rhs, point2, cmp2, self.deadline) == "linear":
+                    slope, by_cs = "linear", True  # a derivative too small for real differences to resolve
                 if slope != "linear":
                     unconfirmed = f"a difference at two points but the Taylor-slope test was {slope}"
                     continue
             cx = _counterexample(point, cmp, directional=directional)
-            how = "at 2 points" + (" and by the Taylor slope (remainder O(h), not O(h²))" if self.has_d else "")
+            how = "at 2 points" + ((" and by the Taylor slope of the complex step (a constant remainder, not O(h²))"
+                                    if by_cs else " and by the Taylor slope (remainder O(h), not O(h²))")
+                                   if self.has_d else "")
             return self.finish(
                 "different",
                 f"max relative error {cmp.rel:.1e} > tolerance {cmp.tol_rel:.1e}; confirmed {how}",

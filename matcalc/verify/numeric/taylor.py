@@ -3,7 +3,8 @@
 Contract: :func:`_taylor` confirms a difference where derivatives are involved: the remainder
 ``F(x + h v) − F(x) − h·(claimed derivative)·v`` in the direction v of the discrepancy, at halving steps h,
 is judged by :func:`_slope_verdict` as "linear" (the claim is wrong), "quadratic" (it holds in that
-direction) or "inconclusive".
+direction) or "inconclusive". :func:`_complex_slope` is the same test by the complex step, for analytic
+functions whose derivative is too small for real differences to resolve against the function's rounding.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import numpy as np
 
 from matcalc import ir
 from matcalc.verify.numeric.arrange import _vec
-from matcalc.verify.numeric.base import EPS, TAYLOR_STEPS, _Reject
+from matcalc.verify.numeric.base import CS_H, EPS, TAYLOR_STEPS, _Reject
 from matcalc.verify.numeric.compare import _Cmp, _finite
 from matcalc.verify.numeric.evaluator import _Evaluator
 from matcalc.verify.numeric.linear import _Linear
 from matcalc.verify.numeric.points import Point
+from matcalc.verify.numeric.structure import _analytic
 
 
 def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float) -> str:
@@ -124,4 +126,68 @@ def _slope_verdict(rs: list, fmag: float, fval: float, csum: float) -> str:
         n1, n2, n3 = (float(np.linalg.norm(r)) for r in (r1, r2, r3))
         if n3 > 1e3 * noise and 3.0 <= n1 / n2 <= 5.0 and 3.0 <= n2 / n3 <= 5.0:
             return "quadratic"
+    return "inconclusive"
+
+
+def _complex_slope(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float) -> str:
+    """The Taylor-slope test by the complex step, for analytic differentiated expressions only: the remainder
+    ``q(h) = Σ c·Im F(x + i h v)/h − (claimed derivative)·v`` has no cancellation (no F(x + h v) − F(x)), so a
+    derivative of 1e-13 at a function value of 1 is resolved. "linear" (the claim is wrong in direction v) when q
+    is the same nonzero vector at two steps (1e-20 and 1e-10; a true claim gives q = O(h²), rounding) and stands
+    30× above its error estimate (a bound: 64 ε times the largest imaginary part of any intermediate); "quadratic" when q vanishes to within it; otherwise "inconclusive"."""
+    lin = _Linear(lhs, rhs)
+    if not lin.ok or not all(_analytic(t.node.expr) for t in lin.derivs):
+        return "inconclusive"
+    ev = _Evaluator(point, strict=True, deadline=deadline)
+    with np.errstate(all="ignore"):
+        saved = ev.push({("idx", k): v for k, v in cmp.combo.items()}) if cmp.combo else None
+        try:
+            key, X0, pos, sym = ev.wrt_target(lin.ref.node.wrt)
+            if pos is not None or sym:
+                return "inconclusive"
+            ws = X0.shape
+            es_of = {id(t.node): ev.ev(t.node.expr).shape for t in lin.derivs}
+            if not lin.compatible(es_of, ws):
+                return "inconclusive"
+            if cmp.direction is not None:
+                V = np.asarray(cmp.direction, dtype=float).reshape(ws, order="F")
+            else:
+                Ediff = lin.to_ref(cmp.L - cmp.R, es_of[id(lin.ref.node)], ws)
+                row = int(np.argmax(np.sum(Ediff**2, axis=1)))
+                V = Ediff[row].reshape(ws, order="F").astype(float)
+            if not np.any(V) or not np.all(np.isfinite(V)):
+                return "inconclusive"
+            vv = _vec(V)
+            coefs = [lin.coef(ev, t) for t in lin.terms]
+            closed, scale = None, 0.0
+            for t, c in zip(lin.terms, coefs):
+                if not t.deriv:
+                    G = ev.ev(t.node)
+                    part = c * (lin.to_ref(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws) @ vv)
+                    closed = part if closed is None else closed + part
+                    scale = max(scale, float(np.max(np.abs(part), initial=0)))
+            qs, errs = [], []
+            for h in (CS_H, 1e-10):
+                q, err = closed if closed is not None else 0.0, 0.0
+                for t, c in zip(lin.terms, coefs):
+                    if t.deriv:
+                        got = ev._cstep(key, X0, V, t.node.expr, h)
+                        if got is None:
+                            return "inconclusive"
+                        q = q + c * got[1]
+                        err += abs(c) * float(np.max(got[2], initial=0))
+                        scale = max(scale, float(np.max(np.abs(c * got[1]), initial=0)))
+                qs.append(np.asarray(q))
+                errs.append(err + 64 * EPS * scale)
+        except (_Reject, ValueError, np.linalg.LinAlgError, FloatingPointError):
+            return "inconclusive"
+        finally:
+            if saved is not None:
+                ev.pop(saved)
+    size = [float(np.max(np.abs(q), initial=0)) for q in qs]
+    if all(sz <= 10 * e for sz, e in zip(size, errs)):
+        return "quadratic"
+    settled = float(np.max(np.abs(qs[0] - qs[1]), initial=0)) <= 1e-6 * max(size)
+    if settled and min(sz / e for sz, e in zip(size, errs)) >= 30:  # errs bound the rounding (64 ε per step)
+        return "linear"
     return "inconclusive"
