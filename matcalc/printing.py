@@ -111,6 +111,8 @@ _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789"
 
 
 def _latex_sub(p: str) -> str:
+    if p.isascii() and p.isalnum() and p[0].isalpha() and p[-1].isdigit() and not p.isdigit():
+        return latex_name(p)  # the subscript names h3: δ_{h_{3}}, as h3 itself is set
     if p.isascii() and p.isalnum():
         return p if len(p) == 1 or p.isdigit() else "\\mathit{" + p + "}"
     return _latex_base(p)
@@ -475,7 +477,14 @@ class _Printer:
         return self._entrywise(e.a, e.b, self.sym("⊙"), True)
 
     def p_HadDiv(self, e: ir.HadDiv) -> _P:
-        return self._entrywise(e.a, e.b, self.sym("⊘"), True)
+        a = e.a
+        if isinstance(a, ir.Ones) and not isinstance(e.b, (ir.Ones, ir.Zeros, ir.Broadcast, ir.Identity)):
+            a = ir.Broadcast(ir.Num(1), a.dims)  # 1 ⊘ (2 sqrt(x)): the divisor fixes the size
+        pa = self.left(self.operand(a, expand=True), ENTRY)
+        pb = self.right(self.operand(e.b, expand=True), ENTRY)
+        if pb.prec == PROD and not pb.prefix:
+            pb = self.br(pb)  # a product divides as a whole: 1 ⊘ (2 sqrt(x)), never 1 ⊘ 2 sqrt(x)
+        return _P(pa.s + " " + self.sym("⊘") + " " + pb.s, ENTRY, pb.tail, pa.neg)
 
     def p_Kron(self, e: ir.Kron) -> _P:
         return self._entrywise(e.a, e.b, self.sym("⊗"), False)

@@ -268,6 +268,7 @@ class DeriveResult(Renderable):
 
     def to_json(self) -> dict:
         from matcalc.printing import to_latex, to_text
+        from matcalc.render.steps import json_step
 
         return {
             "verdict": self.verdict,
@@ -281,12 +282,7 @@ class DeriveResult(Renderable):
                     "result": to_text(i.derivation.result),
                     "latex": to_latex(i.derivation.result),
                     "shape": list(map(str, i.derivation.result.shape)),
-                    "steps": [
-                        {"rule": s.rule, "note": s.note,
-                         "before": to_text(s.before) if s.before is not None else None,
-                         "after": to_text(s.after)}
-                        for s in i.derivation.steps
-                    ],
+                    "steps": [json_step(s) for s in i.derivation.steps],
                     "numeric": i.numeric.to_json(),
                 }
                 for i in self.items

@@ -315,7 +315,9 @@ def test_to_latex(e, expected):
     ("x", "x"), ("W", "W"), ("n_l", "n_{l}"), ("W12", "W_{12}"), ("alpha_2", r"\alpha_{2}"), ("δ", r"\delta"),
     ("delta", r"\delta"), ("δ1", r"\delta_{1}"), ("Omega", r"\Omega"), ("Alpha", r"\mathrm{A}"),
     ("abc", r"\mathit{abc}"), ("x_i_j", "x_{i,j}"), ("ε", r"\varepsilon"), ("x₁₂", "x_{12}"), ("ℓ", r"\ell"),
-    ("n_l1", r"n_{\mathit{l1}}"), ("W_out", r"W_{\mathit{out}}"),
+    ("n_l1", r"n_{l_{1}}"), ("W_out", r"W_{\mathit{out}}"),
+    # a subscript that is itself a numbered name is set as that name is: δ_h3 is δ_{h_3}, the error of h3 = h_{3}
+    ("δ_h3", r"\delta_{h_{3}}"), ("delta_z12", r"\delta_{z_{12}}"), ("x_ab2", r"x_{\mathit{ab}_{2}}"),
 ])
 def test_latex_name(name, expected):
     assert latex_name(name) == expected

@@ -510,3 +510,26 @@ def test_random_derivations_read_back():
           f"{len(failures)} failures")
     assert derived == N_DERIVE, skipped[:5]
     assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} of {printed})"
+
+
+def test_derive_prints_the_books_forms():
+    """Issue 11's remaining examples as derive prints them: √'s derivative in the book's form 1 ⊘ (2 √x), a product
+    divisor bracketed; JSON steps name a contribution as the text does, never as the whole gradient."""
+    res = matcalc.derive("sum(sqrt(x))", "x", given="x: n")
+    assert to_text(res.items[0].derivation.result) == "1 ⊘ (2 sqrt(x))"
+    assert read_back_failure(res.items[0].derivation.result, _doc_reader("", given="x: n")) is None
+    steps = matcalc.derive("x^T A x", "x", given="x: n, A: n x n").to_json()["derivatives"][0]["steps"]
+    parts = [s for s in steps if s["rule"] == "contribution"]
+    assert [s["before"] for s in parts] == ["through the first x", "through the second x"]
+    assert [s["equation"] for s in parts] == ["through the first x: A x", "through the second x: Aᵀ x"]
+    whole = [s for s in steps if s["equation"].startswith("∇_x f")]
+    assert [s["after"] for s in whole] == ["A x + Aᵀ x"]
+    # the composer's trace: a use's part is labelled as a part in JSON too
+    from matcalc.engine.differentiation import differentiate
+    from matcalc.render.steps import json_step
+
+    e, env = read_expr("x^T A x", given="A: n x n, x: n")
+    rows = [json_step(s) for s in differentiate(e, env.vars["x"], lecture=False).steps]
+    held = [r for r in rows if r["equation"].startswith("one use's part") or "held fixed" in r["equation"]]
+    assert held and all(r["before"] == r["equation"].split(":")[0] for r in held), rows
+    assert all("d/dx" not in r["before"] for r in held)

@@ -21,6 +21,16 @@ READING_GUIDE = (
     "paths taken so far, and J is a Jacobian, in numerator layout."
 )
 
+#: (LaTeX, not escaped: a fixed text with its formulas set as mathematics)
+PROGRAM_GUIDE = (
+    "The derivatives are computed as a program, the way backpropagation is taught (Nielsen, chapter 2). The forward "
+    "program names each intermediate value; the input of a function that is a product gets a new name $z$. The "
+    "backward program gives each named value $v$ its error $\\delta_{v} = \\partial C / \\partial v$, shaped like $v$: "
+    "BP1 starts from the cost $C$, BP2 takes a layer's error from the next one's, a value used several times sums "
+    "the errors of its consumers, and BP4 gives the gradient by a weight as an error times a transposed input. Each "
+    "line is checked against the derivative it stands for."
+)
+
 METHODS_GUIDE = (
     "Every claim and every step is judged by three independent methods: symbolic (the two sides reduced to "
     "a normal form at generic sizes), exact (entry by entry with SymPy at concrete sizes) and numeric (finite "
@@ -30,14 +40,15 @@ METHODS_GUIDE = (
 )
 
 
-def reading_guide(*, derivations: bool, evidence: bool) -> str:
-    """The explanatory paragraphs, once per document (text mode LaTeX)."""
+def reading_guide(*, derivations: bool, evidence: bool, program: bool = False) -> str:
+    """The explanatory paragraphs, once per document (text mode LaTeX); ``program``: the derivatives are a forward and
+    a backward program (backpropagation), not chain-rule traces."""
     out = []
     if derivations:
-        out.append(escape_text(READING_GUIDE))
+        out.append(PROGRAM_GUIDE if program else escape_text(READING_GUIDE))
     if evidence:
         out.append(escape_text(METHODS_GUIDE))
-    return "\n\n".join(out) + ("\n" if out else "")
+    return "\n\n".join(out) + ("\n\n" if out else "")
 
 
 #: What a step does, for the steps whose own note only repeats their label.

@@ -448,7 +448,7 @@ def _check_document(report: Any, handout: bool = False) -> str:
 
 def _derive_document(res: Any) -> str:
     glossary = Glossary()
-    out: list[str] = [reading_guide(derivations=True, evidence=False)]
+    out: list[str] = [reading_guide(derivations=True, evidence=False, program=res.program is not None)]
     out.append(r"\noindent Derivatives of $" + to_latex(res.expr) + "$ in "
                + escape_text(res.layout) + " layout.\n")
     if res.inferred:
