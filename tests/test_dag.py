@@ -246,7 +246,7 @@ def test_derive_of_a_64_layer_mlp_by_the_first_and_the_last_layer(tmp_path: Path
     assert "δ64 = 2 (z64 - y) BP1" in flat
     for k in (1, 32, 63):
         assert f"z{k} = W{k} a{k - 1} + b{k}" in flat
-        assert f"δ{k} = W{k + 1}ᵀ δ{k + 1} ⊙ σ'(z{k}) BP2" in flat
+        assert f"δ{k} = (W{k + 1}ᵀ δ{k + 1}) ⊙ σ'(z{k}) BP2" in flat
     assert "∂C/∂W1 = δ1 a0ᵀ BP4" in flat
 
 

@@ -232,7 +232,8 @@ def test_derive_order_2_gives_the_hessian(capsys) -> None:
     assert hess + " && \\text{(6)} \\\\\n  &= A + A^{\\top} && \\text{(7)}" in tex, tex
     assert "\\nabla_{x} f &= A x + A^{\\top} x" in tex
     assert "\n  &= \\mathrm{J}_{x}" not in tex  # the Hessian row names its left side, it does not continue ∇_x f's
-    assert "\\frac{\\partial}{\\partial x} x^{\\top} A x &= A + A^{\\top}" not in tex
+    assert "\\frac{\\partial}{\\partial x} \\left(x^{\\top} A x\\right) &= A + A^{\\top}" not in tex
+    assert "\\frac{\\partial}{\\partial x} x^{\\top} A x" not in tex  # a product after ∂/∂x is bracketed
 
 
 def test_hessian_rows_are_true_as_written() -> None:

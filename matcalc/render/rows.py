@@ -202,7 +202,9 @@ class DerivationView:
                 last_lhs = before
             prev_after = s.after
         try:
-            ends = prev_after is not None and prev_after == derivation.result and last_lhs == head
+            ends = prev_after is not None and prev_after == derivation.result and (last_lhs == head or (
+                isinstance(last_lhs, ir.Derivative) and isinstance(head, ir.Derivative) and last_lhs.kind != "hessian"
+                and head.kind != "hessian" and last_lhs.expr == head.expr and last_lhs.wrt == head.wrt))
         except RecursionError:
             ends = False
         if not ends:
