@@ -104,10 +104,10 @@ def test_mlp_program_is_nielsens_algorithm(capsys, tmp_path) -> None:
         assert rows[f"z{l}"][1] == "new name"
     for l in range(1, L):
         assert rows[f"a{l}"][0] == f"σ(z{l})"
-    # BP1 for the last layer, BP2 for the others: δ_l = W_{l+1}ᵀ δ_{l+1} ⊙ σ'(z_l)
+    # BP1 for the last layer, BP2 for the others: δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ σ'(z_l)
     assert rows[f"δ{L}"] == (f"2 (z{L} - y)", f"BP1   (δ{L} = ∂C/∂z{L})")
     for l in range(1, L):
-        assert rows[f"δ{l}"][0] == f"W{l + 1}ᵀ δ{l + 1} ⊙ σ'(z{l})"
+        assert rows[f"δ{l}"][0] == f"(W{l + 1}ᵀ δ{l + 1}) ⊙ σ'(z{l})"
         assert rows[f"δ{l}"][1].startswith("BP2")
     # BP4 and BP3
     for l in range(1, L + 1):
@@ -243,7 +243,7 @@ def test_latex_and_markdown_show_the_program(capsys, tmp_path) -> None:
     code, tex = derive_cli(capsys, tmp_path, mlp(2), mlp_wrt(2), "latex")
     assert code == 0 and tex.isascii()
     assert r"\section*{Backpropagation}" in tex
-    assert r"\delta_{1} &= W_{2}^{\top} \delta_{2} \odot \sigma'\left(z_{1}\right) && \text{BP2}" in tex
+    assert r"\delta_{1} &= \left(W_{2}^{\top} \delta_{2}\right) \odot \sigma'\left(z_{1}\right) && \text{BP2}" in tex
     assert r"\frac{\partial C}{\partial W_{1}} &= \delta_{1} a_{0}^{\top} && \text{BP4}" in tex
     code, md = derive_cli(capsys, tmp_path, mlp(2), mlp_wrt(2), "markdown")
     assert "| `δ1` | `(W2ᵀ δ2) ⊙ σ'(z1)` | BP2 (δ1 = ∂C/∂z1) |" in md
