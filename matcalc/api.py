@@ -291,7 +291,8 @@ def _check_program(prog, reserved: frozenset, seed: int):
     local = (f"each of the {n_local} definitions (δ's and gradients) is the derivative of the forward steps it stands "
              f"for ({len(distinct)} distinct up to renaming)")
     together = (f"the {count} gradients together equal the derivative of the cost along a random direction through "
-                f"all {count} variables at once ({whole.detail})")
+                f"all {count} variables at once ({whole.detail})" if count != 1 else
+                f"the gradient equals the derivative of the cost along a random direction ({whole.detail})")
     if "different" in statuses:
         status = "different"
     elif all(s == "equal" for s in statuses):

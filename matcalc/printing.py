@@ -111,6 +111,8 @@ _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789"
 
 
 def _latex_sub(p: str) -> str:
+    if p.isascii() and p.isalnum() and p[0].isalpha() and p[-1].isdigit() and not p.isdigit():
+        return latex_name(p)  # the subscript names h3: δ_{h_{3}}, as h3 itself is set
     if p.isascii() and p.isalnum():
         return p if len(p) == 1 or p.isdigit() else "\\mathit{" + p + "}"
     return _latex_base(p)
@@ -357,7 +359,7 @@ class _Printer:
     # sums and products
     def p_Add(self, e: ir.Add) -> _P:
         # An I among the terms is sized by the sum when another term has a size the reader knows (A + I).
-        sized = any(not isinstance(_unneg(a), (ir.Identity, ir.Broadcast)) for a in e.args)
+        sized = any(not isinstance(_unneg(a), (ir.Identity, ir.Broadcast, ir.Ones, ir.Zeros)) for a in e.args)
         if not any(not isinstance(_unneg(a), ir.Broadcast) for a in e.args):
             # only expanded scalars: the first one carries the size (c ones(n) + d), or the sum would be a scalar
             first = self.left(self.p(e.args[0]), SUM)
@@ -377,9 +379,14 @@ class _Printer:
             tail = q.tail
         return _P("".join(out), SUM, tail, first.neg)
 
+    #: Whether a ones among sized terms is written 1 (text: σ ⊙ (1 - σ), as the books write it; LaTeX keeps 1_n).
+    bare_ones = True
+
     def term(self, e: Expr, sized: bool) -> _P:
         if sized and isinstance(e, ir.Identity) and e.n != 1:
             return self.bare_identity()
+        if sized and self.bare_ones and isinstance(e, ir.Ones) and e.dims != (1, 1):
+            return _P("1", ATOM)  # the sum's other terms give it its size: 1 - y
         return self.operand(e, expand=True)
 
     def minus_sign(self) -> str:
@@ -469,13 +476,19 @@ class _Printer:
     def _entrywise(self, a: Expr, b: Expr, op: str, expand: bool) -> _P:
         pa = self.left(self.operand(a, expand=expand), ENTRY)
         pb = self.right(self.operand(b, expand=expand), ENTRY)
+        # a product is an operand as a whole, bracketed as the books write it: (Wᵀ δ) ⊙ σ'(z), 1 ⊘ (2 sqrt(x))
+        # (the reader would group it so without the brackets, a student would not be sure)
+        pa, pb = (self.br(q) if q.prec == PROD and not q.prefix else q for q in (pa, pb))
         return _P(pa.s + " " + op + " " + pb.s, ENTRY, pb.tail, pa.neg)
 
     def p_Hadamard(self, e: ir.Hadamard) -> _P:
         return self._entrywise(e.a, e.b, self.sym("⊙"), True)
 
     def p_HadDiv(self, e: ir.HadDiv) -> _P:
-        return self._entrywise(e.a, e.b, self.sym("⊘"), True)
+        a = e.a
+        if isinstance(a, ir.Ones) and not isinstance(e.b, (ir.Ones, ir.Zeros, ir.Broadcast, ir.Identity)):
+            a = ir.Broadcast(ir.Num(1), a.dims)  # 1 ⊘ (2 sqrt(x)): the divisor fixes the size
+        return self._entrywise(a, e.b, self.sym("⊘"), True)
 
     def p_Kron(self, e: ir.Kron) -> _P:
         return self._entrywise(e.a, e.b, self.sym("⊗"), False)
@@ -644,6 +657,7 @@ _LATEX_FUNCS = {
 
 
 class _LatexPrinter(_Printer):
+    bare_ones = False
 
     def paren(self, s: str) -> str:
         return "\\left(" + s + "\\right)"
@@ -770,8 +784,8 @@ class _LatexPrinter(_Printer):
         if e.kind == "hessian":
             return _P("\\nabla^{2}_{" + self.wrt(e.wrt) + "}\\left(" + self.arg(e.expr) + "\\right)", ATOM)
         body = self.p(e.expr)
-        if body.prec < DERIV and not body.prefix:
-            body = self.br(body)
+        if body.prec < POSTFIX and not body.prefix:
+            body = self.br(body)  # typeset for a reader: ∂/∂X (A ⊗ X), ∇_x (xᵀ A x), never ∂/∂X A ⊗ X
         if e.kind == "grad":
             w = self.p(e.wrt)  # a compound subscript is bracketed, as in the text: \nabla_{(x u^{\top})}
             wrt = w.s if w.prec >= POSTFIX else self.paren(w.s)
@@ -888,13 +902,13 @@ def to_text(e: Expr) -> str:
         e: an IR expression.
 
     Returns:
-        Text that :func:`matcalc.lang.read_expr` reads back to ``e`` (``Wᵀ δ ⊙ σ'(z)``).
+        Text that :func:`matcalc.lang.read_expr` reads back to ``e`` (``(Wᵀ δ) ⊙ σ'(z)``).
     """
     return _run(_TextPrinter(), e)
 
 
 def to_latex(e: Expr) -> str:
-    """``e`` as LaTeX for amsmath math mode (``W^{\\top} \\delta \\odot \\sigma'\\left(z\\right)``).
+    """``e`` as LaTeX for amsmath math mode (``\\left(W^{\\top} \\delta\\right) \\odot \\sigma'\\left(z\\right)``).
 
     Args:
         e: an IR expression.

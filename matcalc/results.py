@@ -268,6 +268,7 @@ class DeriveResult(Renderable):
 
     def to_json(self) -> dict:
         from matcalc.printing import to_latex, to_text
+        from matcalc.render.steps import json_step
 
         return {
             "verdict": self.verdict,
@@ -283,12 +284,7 @@ class DeriveResult(Renderable):
                     "shape": list(map(str, i.derivation.result.shape)),
                     **({"where": [{"name": n.name, "value": to_text(n.value), "latex": to_latex(n.value)}
                                   for n in i.derivation.where]} if getattr(i.derivation, "where", ()) else {}),
-                    "steps": [
-                        {"rule": s.rule, "note": s.note,
-                         "before": to_text(s.before) if s.before is not None else None,
-                         "after": to_text(s.after)}
-                        for s in i.derivation.steps
-                    ],
+                    "steps": [json_step(s) for s in i.derivation.steps],
                     "numeric": i.numeric.to_json(),
                 }
                 for i in self.items

@@ -57,7 +57,7 @@ def sig(e, order=0):
 
 TEXT_CASES = [
     # the issue's examples
-    (Hadamard(MatMul((Transpose(W), delta)), sig(x, 1)), "Wᵀ δ ⊙ σ'(x)"),
+    (Hadamard(MatMul((Transpose(W), delta)), sig(x, 1)), "(Wᵀ δ) ⊙ σ'(x)"),
     (sq, "(W x - y)ᵀ (W x - y)"),
     (Neg(MatMul((Transpose(a), b))), "-(aᵀ b)"),
     (MatMul((Neg(Transpose(a)), b)), "-aᵀ b"),
@@ -79,14 +79,14 @@ TEXT_CASES = [
     (Derivative(Neg(sq), W), "d/dW -((W x - y)ᵀ (W x - y))"),
     (Derivative(Hadamard(y, y), c), "d/dc y ⊙ y"),
     # entrywise against product
-    (Hadamard(y, MatMul((W, x))), "y ⊙ W x"),
+    (Hadamard(y, MatMul((W, x))), "y ⊙ (W x)"),  # a product under ⊙ bracketed, as the books write it
     (MatMul((W, Hadamard(x, u))), "W (x ⊙ u)"),
     (Hadamard(Hadamard(y, b), a), "y ⊙ b ⊙ a"),
     (Hadamard(y, Hadamard(b, a)), "y ⊙ (b ⊙ a)"),
     (HadDiv(Hadamard(y, b), a), "y ⊙ b ⊘ a"),
     (Hadamard(y, HadDiv(b, a)), "y ⊙ (b ⊘ a)"),
     (Kron(Transpose(x), Identity("n")), "xᵀ ⊗ eye(n)"),
-    (Hadamard(Scale(c, x), u), "c x ⊙ u"),
+    (Hadamard(Scale(c, x), u), "(c x) ⊙ u"),
     # products
     (MatMul((A, B, y)), "A B y"),
     (MatMul((A, MatMul((B, y)))), "A (B y)"),
@@ -207,7 +207,7 @@ def test_to_text(e, expected):
 
 
 def test_str_uses_to_text():
-    assert str(Hadamard(MatMul((Transpose(W), delta)), sig(x, 1))) == "Wᵀ δ ⊙ σ'(x)"
+    assert str(Hadamard(MatMul((Transpose(W), delta)), sig(x, 1))) == "(Wᵀ δ) ⊙ σ'(x)"
 
 
 def test_brackets_differ_when_the_ir_differs():
@@ -256,11 +256,11 @@ def test_to_bracketed(e, expected):
 # ───────────────────────────── LaTeX ─────────────────────────────
 
 LATEX_CASES = [
-    (Hadamard(MatMul((Transpose(W), delta)), sig(x, 1)), r"W^{\top} \delta \odot \sigma'\left(x\right)"),
+    (Hadamard(MatMul((Transpose(W), delta)), sig(x, 1)), r"\left(W^{\top} \delta\right) \odot \sigma'\left(x\right)"),
     (Hadamard(MatMul((Transpose(W), Var("delta", ("n", 1)))), sig(x, 1)),
-     r"W^{\top} \delta \odot \sigma'\left(x\right)"),
+     r"\left(W^{\top} \delta\right) \odot \sigma'\left(x\right)"),
     (sq, r"\left(W x - y\right)^{\top} \left(W x - y\right)"),
-    (Derivative(sq, W), r"\frac{\partial}{\partial W} \left(W x - y\right)^{\top} \left(W x - y\right)"),
+    (Derivative(sq, W), r"\frac{\partial}{\partial W} \left(\left(W x - y\right)^{\top} \left(W x - y\right)\right)"),
     (Derivative(CallVec("C", y), y, kind="grad"), r"\nabla_{y} C\left(y\right)"),
     (HadDiv(y, b), r"y \oslash b"),
     (Kron(Transpose(x), Identity("n")), r"x^{\top} \otimes I_{n}"),
@@ -315,7 +315,9 @@ def test_to_latex(e, expected):
     ("x", "x"), ("W", "W"), ("n_l", "n_{l}"), ("W12", "W_{12}"), ("alpha_2", r"\alpha_{2}"), ("δ", r"\delta"),
     ("delta", r"\delta"), ("δ1", r"\delta_{1}"), ("Omega", r"\Omega"), ("Alpha", r"\mathrm{A}"),
     ("abc", r"\mathit{abc}"), ("x_i_j", "x_{i,j}"), ("ε", r"\varepsilon"), ("x₁₂", "x_{12}"), ("ℓ", r"\ell"),
-    ("n_l1", r"n_{\mathit{l1}}"), ("W_out", r"W_{\mathit{out}}"),
+    ("n_l1", r"n_{l_{1}}"), ("W_out", r"W_{\mathit{out}}"),
+    # a subscript that is itself a numbered name is set as that name is: δ_h3 is δ_{h_3}, the error of h3 = h_{3}
+    ("δ_h3", r"\delta_{h_{3}}"), ("delta_z12", r"\delta_{z_{12}}"), ("x_ab2", r"x_{\mathit{ab}_{2}}"),
 ])
 def test_latex_name(name, expected):
     assert latex_name(name) == expected
@@ -407,7 +409,7 @@ def test_show_tree_text():
     assert out == (
         "reading  ((W x) ⊙ b)\n"
         "shape    n×1\n"
-        "⊙  n×1   W x ⊙ b\n"
+        "⊙  n×1   (W x) ⊙ b\n"
         "├── product  n×1   W x\n"
         "│   ├── W  n×m\n"
         "│   └── x  m×1\n"
@@ -445,12 +447,12 @@ def test_show_json():
     got = show_json(Hadamard(MatMul((W, x)), b), env)
     json.dumps(got)  # serialisable
     assert got["bracketed"] == "((W x) ⊙ b)"
-    assert got["text"] == "W x ⊙ b"
+    assert got["text"] == "(W x) ⊙ b"
     assert got["shape"] == "n×1"
     assert got["inferred"] == ["b: n (inferred)"]
     assert got["declarations"] == ["W: n x m", "x: m"]
     tree = got["tree"]
-    assert (tree["op"], tree["shape"], tree["text"]) == ("hadamard", "n×1", "W x ⊙ b")
+    assert (tree["op"], tree["shape"], tree["text"]) == ("hadamard", "n×1", "(W x) ⊙ b")
     prod, bb = tree["children"]
     assert (prod["op"], prod["shape"], prod["text"]) == ("matmul", "n×1", "W x")
     assert [(c["op"], c["text"], c["shape"]) for c in prod["children"]] == [("var", "W", "n×m"), ("var", "x", "m×1")]
@@ -476,7 +478,7 @@ def test_show_latex_is_a_small_document():
     doc = show_latex(Derivative(sq, W))
     assert doc.startswith("\\documentclass{article}")
     assert re.findall(r"\\usepackage\{(\w+)\}", doc) == ["amsmath", "amssymb", "bm"]
-    assert r"\frac{\partial}{\partial W} \left(W x - y\right)^{\top} \left(W x - y\right)" in doc
+    assert r"\frac{\partial}{\partial W} \left(\left(W x - y\right)^{\top} \left(W x - y\right)\right)" in doc
     assert "$n \\times m$" in doc
     assert doc.rstrip().endswith("\\end{document}")
 

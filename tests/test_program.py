@@ -104,10 +104,10 @@ def test_mlp_program_is_nielsens_algorithm(capsys, tmp_path) -> None:
         assert rows[f"z{l}"][1] == "new name"
     for l in range(1, L):
         assert rows[f"a{l}"][0] == f"σ(z{l})"
-    # BP1 for the last layer, BP2 for the others: δ_l = W_{l+1}ᵀ δ_{l+1} ⊙ σ'(z_l)
+    # BP1 for the last layer, BP2 for the others: δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ σ'(z_l)
     assert rows[f"δ{L}"] == (f"2 (z{L} - y)", f"BP1   (δ{L} = ∂C/∂z{L})")
     for l in range(1, L):
-        assert rows[f"δ{l}"][0] == f"W{l + 1}ᵀ δ{l + 1} ⊙ σ'(z{l})"
+        assert rows[f"δ{l}"][0] == f"(W{l + 1}ᵀ δ{l + 1}) ⊙ σ'(z{l})"
         assert rows[f"δ{l}"][1].startswith("BP2")
     # BP4 and BP3
     for l in range(1, L + 1):
@@ -178,8 +178,8 @@ def test_one_deep_variable_is_a_program_with_one_error_per_layer(capsys, tmp_pat
     assert code == 0, out
     rows = program_lines(out)
     assert rows["δ3"] == ("2 (z3 - y)", "BP1   (δ3 = ∂C/∂z3)")
-    assert rows["δ2"] == ("W3ᵀ δ3 ⊙ σ'(z2)", "BP2   (δ2 = ∂C/∂z2)")
-    assert rows["δ1"] == ("W2ᵀ δ2 ⊙ σ'(z1)", "BP2   (δ1 = ∂C/∂z1)")
+    assert rows["δ2"] == ("(W3ᵀ δ3) ⊙ σ'(z2)", "BP2   (δ2 = ∂C/∂z2)")
+    assert rows["δ1"] == ("(W2ᵀ δ2) ⊙ σ'(z1)", "BP2   (δ1 = ∂C/∂z1)")
     assert rows["∂C/∂W1"] == ("δ1 a0ᵀ", "BP4")
     assert "numeric check ✓" in out
 
@@ -243,10 +243,10 @@ def test_latex_and_markdown_show_the_program(capsys, tmp_path) -> None:
     code, tex = derive_cli(capsys, tmp_path, mlp(2), mlp_wrt(2), "latex")
     assert code == 0 and tex.isascii()
     assert r"\section*{Backpropagation}" in tex
-    assert r"\delta_{1} &= W_{2}^{\top} \delta_{2} \odot \sigma'\left(z_{1}\right) && \text{BP2}" in tex
+    assert r"\delta_{1} &= \left(W_{2}^{\top} \delta_{2}\right) \odot \sigma'\left(z_{1}\right) && \text{BP2}" in tex
     assert r"\frac{\partial C}{\partial W_{1}} &= \delta_{1} a_{0}^{\top} && \text{BP4}" in tex
     code, md = derive_cli(capsys, tmp_path, mlp(2), mlp_wrt(2), "markdown")
-    assert "| `δ1` | `W2ᵀ δ2 ⊙ σ'(z1)` | BP2 (δ1 = ∂C/∂z1) |" in md
+    assert "| `δ1` | `(W2ᵀ δ2) ⊙ σ'(z1)` | BP2 (δ1 = ∂C/∂z1) |" in md
     assert "| `∂C/∂b2` | `δ2` | BP3 |" in md
 
 
@@ -256,7 +256,7 @@ def test_a_cost_that_is_a_let_name(capsys, tmp_path) -> None:
     assert code == 0, out
     rows = program_lines(out)
     assert rows["C"] == ("sum((z2 - y).^2)", "the cost")  # the let is the cost: its target stays in it
-    assert rows["δ2"][0] == "2 (z2 - y)" and rows["δ1"][0] == "W2ᵀ δ2 ⊙ tanh'(z1)"
+    assert rows["δ2"][0] == "2 (z2 - y)" and rows["δ1"][0] == "(W2ᵀ δ2) ⊙ tanh'(z1)"
     code, doc = derive_cli(capsys, tmp_path, text, "W1,W2", "mc")
     assert "d/dW1 C = δ1 xᵀ" in doc and check_text(doc).verdict == "verified"
 

@@ -11,8 +11,13 @@ else the same shape and the same value at random points, by the numeric method's
 3. random well-typed expressions from a seeded generator, each derived by one of its variables with
    :func:`matcalc.derive`, result and steps.
 
-Sizes: ``MATCALC_READBACK=full`` runs 1,200 derivations in corpus 3 and more hypothesis examples (the acceptance
-run); the default is a smaller sample that keeps the file well under a minute.
+4. false claims made from corpus 3's derivatives (doubled, negated, transposed) and checked: every expression the
+   diagnosis prints, and every value of the counterexample (read back, and equal to its side at the printed point).
+
+Sizes: ``MATCALC_READBACK=full`` runs 1,200 derivations in corpus 3, 60 refuted claims in corpus 4 and more hypothesis
+examples (the acceptance run: 1,200 derivations, 11,027 printed expressions; 149 theorem derivatives, 1,153
+expressions; 54 refuted claims, 142 diagnosis expressions, 330 counterexample values; all read back); the default is
+a smaller sample that keeps the file around a minute.
 """
 
 from __future__ import annotations
@@ -258,12 +263,20 @@ def test_latex_is_unambiguous():
 
 
 def _printed_of(result) -> list[ir.Expr]:
-    """The expressions a derive result prints: each result and each step's right-hand side."""
+    """The expressions a derive result prints: each result, each step's right-hand side, and each step's left side as
+    far as it is an expression (the function a ∇ or ∂ row differentiates, the values of a lecture's definitions ``u =
+    W x - y``, a label's function when it is not a name such as f)."""
     out = []
     for item in result.items:
         d = item.derivation
         out.append(d.result)
-        out.extend(s.after for s in d.steps if s.after is not None)
+        for s in d.steps:
+            if s.after is not None:
+                out.append(s.after)
+            if isinstance(s.before, ir.Derivative) and not s.label:
+                out.append(s.before.expr)
+            out.extend(n.value for n in s.defs[1:])
+            out.extend(x for x in s.label[1:3] if isinstance(x, ir.Expr) and not isinstance(x, (ir.Named, ir.Var)))
     return out
 
 
@@ -332,6 +345,8 @@ def test_every_theorem_derivative_reads_back():
             why = read_back_failure(e, read)
             if why is not None:
                 failures.append(f"{name} d/d{wrt}: {why}")
+    print(f"readback: {len(_theorem_derivations())} theorem derivatives, {count} expressions printed, "
+          f"{len(failures)} failures")
     assert count > 50
     assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} of {count})"
 
@@ -510,3 +525,164 @@ def test_random_derivations_read_back():
           f"{len(failures)} failures")
     assert derived == N_DERIVE, skipped[:5]
     assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} of {printed})"
+
+
+def test_derive_prints_the_books_forms():
+    """Issue 11's remaining examples as derive prints them: √'s derivative in the book's form 1 ⊘ (2 √x), a product
+    divisor bracketed; JSON steps name a contribution as the text does, never as the whole gradient."""
+    res = matcalc.derive("sum(sqrt(x))", "x", given="x: n")
+    assert to_text(res.items[0].derivation.result) == "1 ⊘ (2 sqrt(x))"
+    assert read_back_failure(res.items[0].derivation.result, _doc_reader("", given="x: n")) is None
+    steps = matcalc.derive("x^T A x", "x", given="x: n, A: n x n").to_json()["derivatives"][0]["steps"]
+    parts = [s for s in steps if s["rule"] == "contribution"]
+    assert [s["before"] for s in parts] == ["through the first x", "through the second x"]
+    assert [s["equation"] for s in parts] == ["through the first x: A x", "through the second x: Aᵀ x"]
+    whole = [s for s in steps if s["equation"].startswith("∇_x f")]
+    assert [s["after"] for s in whole] == ["A x + Aᵀ x"]
+    # the composer's trace: a use's part is labelled as a part in JSON too
+    from matcalc.engine.differentiation import differentiate
+    from matcalc.render.steps import json_step
+
+    e, env = read_expr("x^T A x", given="A: n x n, x: n")
+    rows = [json_step(s) for s in differentiate(e, env.vars["x"], lecture=False).steps]
+    held = [r for r in rows if r["equation"].startswith("one use's part") or "held fixed" in r["equation"]]
+    assert held and all(r["before"] == r["equation"].split(":")[0] for r in held), rows
+    assert all("d/dx" not in r["before"] for r in held)
+
+
+# ───────────────────────────── 4. what check prints of a refuted claim ─────────────────────────────
+
+N_CHECK = int(os.environ.get("MATCALC_READBACK_CHECKS", 60 if FULL else 6))
+_ENTRY = re.compile(r"^entry \[(\d+), (\d+)\] is (.+) on the left, (.+) on the right$")
+
+
+def _recorded_check(claim: str, given: str):
+    """``matcalc.check(claim)`` with every expression the printer writes meanwhile recorded as (IR, text)."""
+    import matcalc.printing as printing
+
+    seen, original = [], printing.to_text
+
+    def recording(e, *a, **k):
+        s = original(e, *a, **k)
+        seen.append((e, s))
+        return s
+
+    printing.to_text = recording
+    try:
+        report = matcalc.check(claim, given=given)
+    finally:
+        printing.to_text = original
+    return report.results[-1], seen
+
+
+def _point(cx: dict, exprs) -> object:
+    """The counterexample's point as the numeric method's :class:`Point` (every entry of every variable given)."""
+    from fractions import Fraction as F
+
+    from matcalc.render.common import math_value
+    from matcalc.verify.numeric import make_point
+
+    base = make_point(list(exprs), seed=0, sizes=dict(cx.get("sizes") or {}))
+    values = {k: np.array(v, dtype=float) for k, v in base.values.items()}
+    for key, shown in (cx.get("values") or {}).items():  # the numeric method's point, as printed (6 digits)
+        values[key] = np.array([[float(math_value(x)) for x in row] for row in shown] if isinstance(shown, list)
+                               else [[float(math_value(shown))]], dtype=float).reshape(values[key].shape)
+    given = set()
+    for key, text in (cx.get("point") or {}).items():
+        name, _, idx = key.partition("[")
+        ij = [int(t) - 1 for t in idx.rstrip("]").split(",")] if idx else [0]
+        value = float(F(text)) if re.fullmatch(r"-?\d+(/\d+)?", text) else None
+        assert value is not None, f"a point value that is not a number: {key} = {text}"
+        values[name][ij[0], ij[1] if len(ij) > 1 else 0] = value
+        given.add((name, ij[0], ij[1] if len(ij) > 1 else 0))
+    for name, i, j in list(given):  # a symmetric matrix's point gives the upper triangle
+        if (name, j, i) not in given and values[name].shape[0] == values[name].shape[1] > 1:
+            values[name][j, i] = values[name][i, j]
+    return type(base)(sizes=base.sizes, values=values, functions=base.functions, index=base.index, seed=0,
+                      params=base.params)
+
+
+def _value_of_printed(text: str) -> float:
+    """A counterexample's printed exact value (``-3 e^4 / (1 + e^4)^2 + 1/4``) read by matcalc's reader, e = exp(1)."""
+    from matcalc.verify.numeric import evaluate, make_point
+
+    e, _env = read_expr(text, given="e: scalar, π: scalar")
+    point = make_point([e], seed=0)
+    point.values.update({k: np.array([[v]]) for k, v in (("e", np.e), ("π", np.pi)) if k in point.values})
+    return float(np.asarray(evaluate(e, point)).ravel()[0])
+
+
+def refuted_claims(count: int):
+    """(claim text, wrt, the wrong right side's kind) for false claims made from the random derivations: the
+    engine's true derivative doubled, negated or transposed (no declared functions: the point is all numbers)."""
+    kinds = ["2 ({})", "-({})", "({})ᵀ"]
+    made, seen = 0, set()
+    for text, wrt in random_derivations(seed=77):
+        if made == count:
+            return
+        if re.search(r"\b[fC]'?\(", text) or len(text) < 20 or (text, wrt) in seen:
+            continue  # declared functions, trivial or repeated expressions
+        seen.add((text, wrt))
+        try:
+            res = matcalc.derive(text, wrt, given=GIVEN)
+        except MatcalcError:
+            continue
+        r = res.items[0].derivation.result
+        kind = kinds[made % 3] if r.shape[0] == r.shape[1] or made % 3 != 2 else kinds[0]
+        if isinstance(r, (ir.Zeros,)) or r.shape == (1, 1) and kind == kinds[2]:
+            kind = kinds[0]
+        made += 1
+        yield f"d/d{wrt} ({text}) = " + kind.format(to_text(r)), wrt
+
+
+def test_diagnoses_and_counterexamples_read_back():
+    """Corpus 4: false claims (a true derivative doubled, negated, transposed) checked. Every expression the
+    diagnosis prints (the mistake's parts, "the correct result is …") reads back as printed; each differing entry
+    of the counterexample, as printed, reads back to the value it claims (the ≈ decimal) and is the value of its side
+    of the claim at the printed point."""
+    from matcalc.render.common import counterexample_items
+    from matcalc.verify.numeric import evaluate
+
+    failures, printed, entries, refuted = [], 0, 0, 0
+    for claim, _wrt in refuted_claims(N_CHECK):
+        result, seen = _recorded_check(claim, GIVEN)
+        if result.verdict != "refuted":  # a transposed symmetric result is no mistake
+            continue
+        refuted += 1
+        read = _doc_reader("", given=GIVEN)
+        for e, text in dict((s, (e, s)) for e, s in seen).values():
+            if result.diagnosis and text in result.diagnosis:
+                printed += 1
+                why = read_back_failure(e, read)
+                if why is not None:
+                    failures.append(f"{claim}: diagnosis {why}")
+        cx = result.counterexample
+        if not cx or not cx.get("entries"):
+            continue
+        point = _point(cx, [result.lhs, result.rhs])
+        try:
+            sides = [np.asarray(evaluate(s, point), dtype=float) for s in (result.lhs, result.rhs)]
+        except Exception:  # noqa: BLE001 - finite differences cannot resolve the side there: the ≈ value decides
+            sides = [None, None]
+        for line in counterexample_items(cx, full=True):
+            m = _ENTRY.match(line)
+            if not m:
+                continue
+            i, j = int(m.group(1)) - 1, int(m.group(2)) - 1
+            for side, shown in zip(sides, (m.group(3), m.group(4))):
+                entries += 1
+                exact, _, approx = shown.partition(" ≈ ")
+                try:
+                    got = _value_of_printed(exact)
+                except MatcalcError as err:
+                    failures.append(f"{claim}: the value {exact!r} does not read back: {err}")
+                    continue
+                want = got if side is None else side[i, j] if side.ndim == 2 else float(side)
+                near = 1e-5 if cx.get("point") else 1e-3  # a point printed to 6 digits moves the value a little
+                if not np.isclose(got, want, rtol=near, atol=1e-8) or approx and not np.isclose(
+                        got, float(approx), rtol=1e-5, atol=1e-6):
+                    failures.append(f"{claim}: entry [{i + 1}, {j + 1}] printed {shown!r} reads back as {got}, "
+                                    f"the side's value is {want}")
+    print(f"readback: {refuted} refuted claims, {printed} diagnosis expressions, {entries} counterexample values")
+    assert refuted >= N_CHECK * 0.8 and entries > 0, failures[:5]
+    assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)})"

@@ -826,3 +826,23 @@ def test_every_theorem_of_the_library_typesets(tmp_path: Path) -> None:
     for t in theorems:
         assert squash(t.title) in text, t.title
     assert len(re.findall(r"Overfull \\hbox \((\d{3,})", log)) == 0  # nothing 100pt or more off the page
+
+
+def test_a_program_page_explains_the_program_not_chain_rule_traces() -> None:
+    """derive of a network document by several weights prints a forward and a backward program: the page's opening
+    paragraph describes that form (errors δ_v = ∂C/∂v, BP1, BP2, BP4), not chain-rule traces; a δ of h3 is set
+    δ_{h_{3}} like h3 itself, and the names a note lists are set as names."""
+    import matcalc
+
+    doc = ("given x: n\ngiven W1: n x n, W2: n x n, W3: n x n\nlet h0 = x\nlet h1 = h0 + tanh(W1 h0)\n"
+           "let h2 = h1 + tanh(W2 h1)\nlet h3 = h2 + tanh(W3 h2)\nsum(h3.^2)\n")
+    res = matcalc.derive(doc, "W1,W2,W3")
+    assert res.program is not None
+    tex = L.document(res)
+    body = tex[tex.index(r"\maketitle"):]
+    assert "outer and inner functions" not in body and "chain rule gives it" not in body
+    assert r"\delta_{v} = \partial C / \partial v" in body and "BP1" in body and "BP4" in body
+    assert r"\delta_{h_{3}} &= 2 h_{3}" in body
+    assert r"\mathit{h3}" not in body and r"\text{BP2; the errors of } h_{1}\text{ written in place}" in body
+    chain = L.document(matcalc.derive("sum((W x - y).^2)", "W", given="W: n x m, x: m, y: n"))
+    assert "chain rule gives it" in chain and r"\delta_{v}" not in chain

@@ -354,16 +354,16 @@ TEXTBOOK = [
     ("tr(B S)", "S", "B: n x n, S: n x n symmetric", "(B + Bᵀ) / 2"),  # a fraction as a divisor, not 0.5 (…)
     ("0.5 x^T H x + c^T x", "x", "H: n x n, c: n, x: n", "(H + Hᵀ) x / 2 + c"),  # ½ taken out of both terms
     ("sqrt(t)", "t", "t: scalar", "1 / (2 sqrt(t))"),  # not 0.5 / sqrt(t)
-    ("x^T A x - sum(x)", "x", "A: n x n, x: n", "(A + Aᵀ) x - ones(n)"),  # not (A + Aᵀ) x + (-1)
+    ("x^T A x - sum(x)", "x", "A: n x n, x: n", "(A + Aᵀ) x - 1"),  # the ones vector sized by the sum; not (A + Aᵀ) x + (-1)
     # second order: the derivative of a gradient (issue 13 item 2)
     ("grad(x^T A x, x)", "x", "A: n x n, x: n", "A + Aᵀ"),
     ("grad(‖X w - y‖^2, w)", "w", "X: N x d, w: d, y: N", "2 Xᵀ X"),
-    ("grad(sum(softplus(X w)) - y^T X w, w)", "w", "X: N x d, w: d, y: N", "Xᵀ diag(σ(X w) ⊙ (ones(N) - σ(X w))) X"),
+    ("grad(sum(softplus(X w)) - y^T X w, w)", "w", "X: N x d, w: d, y: N", "Xᵀ diag(σ(X w) ⊙ (1 - σ(X w))) X"),
     ("grad(-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w))), w)", "w", "X: N x d, w: d, y: N",
-     "Xᵀ diag(σ(X w) ⊙ (ones(N) - σ(X w))) X"),
+     "Xᵀ diag(σ(X w) ⊙ (1 - σ(X w))) X"),
     ("softmax(z)", "z", "z: n", "diag(softmax(z)) - softmax(z) softmax(z)ᵀ"),
     ("grad(sum(log(1 + exp(-y .* (X w)))), w)", "w", "X: N x d, w: d, y: N",
-     "Xᵀ diag(y.^2 ⊙ σ(y ⊙ X w) ⊙ (ones(N) - σ(y ⊙ X w))) X"),
+     "Xᵀ diag(y.^2 ⊙ σ(y ⊙ (X w)) ⊙ (1 - σ(y ⊙ (X w)))) X"),
 ]
 
 
@@ -392,7 +392,7 @@ def test_the_correct_result_is_in_textbook_form():
                         "C: R^n -> R, sigma: R -> R, W1: h x m, b1: h, W2: n x h, b2: n, x: m",
                         prefix="let z1 = W1 x + b1\nlet z2 = W2 sigma(z1) + b2\n")
     assert rep.verdict == "refuted"
-    assert rep.results[-1].diagnosis.endswith("the correct result is W2ᵀ grad(C(sigma(z2)), z2) ⊙ sigma'(z1)"), \
+    assert rep.results[-1].diagnosis.endswith("the correct result is (W2ᵀ grad(C(sigma(z2)), z2)) ⊙ sigma'(z1)"), \
         rep.results[-1].diagnosis
 
 
@@ -409,7 +409,7 @@ def test_the_correct_result_has_no_decimal_and_distributed_transposes():
     # issue 13's realistic mistake, diag(s) for diag(s ⊙ (1 − s)): the correct result in the book's form
     rep = matcalc_check("hessian(sum(softplus(X w)), w) = X^T diag(sigma(X w)) X", "X: N x d, w: d")
     assert rep.verdict == "refuted"
-    assert rep.results[-1].diagnosis.endswith("the correct result is Xᵀ diag(σ(X w) ⊙ (ones(N) - σ(X w))) X"), \
+    assert rep.results[-1].diagnosis.endswith("the correct result is Xᵀ diag(σ(X w) ⊙ (1 - σ(X w))) X"), \
         rep.results[-1].diagnosis
 
 

@@ -227,7 +227,7 @@ class _Lecture:
         if book != best:
             best = book
             whys += [w.split(";")[0].strip() for w in book_whys]
-        return best, list(dict.fromkeys(whys))
+        return best, _each_once(whys)
 
     # ─────────────── the plan ───────────────
 
@@ -249,8 +249,10 @@ class _Lecture:
         for lower in chain[1:]:
             if self.is_wrt(lower):
                 break
-            if matrix and not isinstance(lower, Named) and 1 not in lower.shape:
-                continue  # by a matrix: a matrix inside a link is not named (log det(Xᵀ X): u = det(Xᵀ X))
+            if not isinstance(lower, Named) and 1 not in lower.shape:
+                continue  # a matrix inside a link is not named (log det(Xᵀ X): u = det(Xᵀ X); X W + 1 bᵀ by b)
+            if isinstance(lower, Transpose) and self.is_wrt(lower.arg):
+                continue  # bᵀ is b written as a row: not a link of its own
             if isinstance(lower, Named) or _nonlinear(top, lower, dep):
                 cuts.append(lower)
                 top = lower
@@ -447,6 +449,19 @@ class _Lecture:
 
 
 DISTRIBUTE = "A (B + C) = A B + A C"
+
+
+def _each_once(whys: list[str]) -> list[str]:
+    """The rules' statements, each identity once: ``(A B)ᵀ = Bᵀ Aᵀ`` is not cited again inside a later group
+    ``(A B)ᵀ = Bᵀ Aᵀ, (A + B)ᵀ = Aᵀ + Bᵀ``."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for why in whys:
+        pieces = [p for p in why.split(", ") if p.strip() not in seen]
+        seen.update(p.strip() for p in why.split(", "))
+        if pieces and why not in out:
+            out.append(", ".join(pieces))
+    return out
 
 
 def _size(e: Expr) -> int:

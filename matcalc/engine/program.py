@@ -659,12 +659,22 @@ def _in_place(key_name: str, consumers: dict, placeholder: dict, named: set) -> 
     return out
 
 
+def _fold_numbers(e: Expr) -> Expr:
+    """Numbers multiplied at the top of an adjoint written in place folded into one: ``2 (2 δ5)`` is ``4 δ5``."""
+    k, inner = 1, e
+    while isinstance(inner, ir.Scale) and isinstance(inner.scalar, ir.Num):
+        k, inner = k * inner.scalar.value, inner.arg
+    if inner is e or not isinstance(e.arg, ir.Scale):
+        return e
+    return inner if k == 1 else ir.Scale(ir.Num(k), inner)
+
+
 def _adjoint(contribs: list, adj: dict, d_name: str, dims) -> tuple[Expr, tuple]:
     """The sum of the consumers' vector–Jacobian products with each consumer's adjoint put in for D."""
     terms, rules = [], []
     for c, g, rs in contribs:  # from the cost back: a residual's δ_h2 = δ_h3 + W3ᵀ δ_z3
         if c is not None:
-            g = _substitute(g, {}, {(d_name, adj[c].shape): adj[c]})
+            g = _fold_numbers(_substitute(g, {}, {(d_name, adj[c].shape): adj[c]}))
         terms.append(g)
         rules.extend(rs)
     value = terms[0] if len(terms) == 1 else ir.Add(tuple(terms))

@@ -55,7 +55,7 @@ def fprime(fn: str, x: Expr, order: int = 0, declared: bool = False) -> Expr:
         closed = {
             "exp": lambda: Apply("exp", x),
             "log": lambda: EPower(x, -1),
-            "sqrt": lambda: HadDiv(Broadcast(num(Fraction(1, 2)), x.shape), Apply("sqrt", x)),
+            "sqrt": lambda: HadDiv(Broadcast(num(1), x.shape), Scale(num(2), Apply("sqrt", x))),
             "sin": lambda: Apply("cos", x),
             "cos": lambda: Neg(Apply("sin", x)),
             "tanh": lambda: Add((Ones(x.shape), Neg(EPower(Apply("tanh", x), 2)))),

@@ -54,6 +54,10 @@ def _tcost(e: Expr) -> int:
         return _tcost(e.arg)
     if isinstance(e, Scale):
         return _tcost(e.arg)
+    if isinstance(e, (Hadamard, HadDiv)):  # (1ᵀ ⊘ (2 sqrt(z)ᵀ))ᵀ = 1 ⊘ (2 sqrt(z)): no transpose left
+        return min(1, _tcost(e.a) + _tcost(e.b))
+    if isinstance(e, Apply) and not e.declared:
+        return _tcost(e.arg)
     return 1
 
 

@@ -39,7 +39,9 @@ def _math(tokens: list[str]) -> str:
             j = _closing(tokens, i + 1)
             inner = _math(tokens[i + 2:j])
             atomic = re.fullmatch(r"-?[\w.π∞]+", inner) is not None
-            out.append("e^" + (inner if atomic else f"({inner})"))
+            number = re.fullmatch(r"-?\d+(?:\.\d+)?(?:/\d+)?", inner) is not None
+            # e^-3, e^(-3/2); an exponent that is not a number as exp(…), which reads back: exp(-tanh(1/2))
+            out.append("e^" + (inner if atomic else f"({inner})") if number else f"exp({inner})")
             i = j + 1
             continue
         if t == "**":

@@ -16,9 +16,28 @@ READING_GUIDE = (
     "Each derivation is written as the chain rule gives it: the outer and inner functions, the derivative of each "
     "link (numerator layout: a row for a scalar by a vector), their product, one step of algebra, the result. Where "
     "a variable occurs several times, the contribution through each occurrence is shown, then their sum. The rules "
-    "of each numbered step are listed below it, and collected in the glossary at the end. In the longer traces of "
-    "the rule engine, a nabla with a subscript u is the derivative of the output by the intermediate u along the "
-    "paths taken so far, and J is a Jacobian, in numerator layout."
+    "of each numbered step are listed below it, and collected in the glossary at the end."
+)
+#: said only where such a trace is shown
+ENGINE_GUIDE = (
+    " In the longer traces of the rule engine, a nabla with a subscript u is the derivative of the output by the "
+    "intermediate u along the paths taken so far, and J is a Jacobian, in numerator layout."
+)
+
+
+def engine_traces(derivations) -> bool:
+    """Whether any of ``derivations`` is shown as the rule engine's trace (steps without the lecture's labels)
+    rather than as a lecture (outer and inner functions, their Jacobians, the product)."""
+    return any(not getattr(s, "label", ()) and s.rule != "algebra" for d in derivations for s in d.steps)
+
+#: (LaTeX, not escaped: a fixed text with its formulas set as mathematics)
+PROGRAM_GUIDE = (
+    "The derivatives are computed as a program, the way backpropagation is taught (Nielsen, chapter 2). The forward "
+    "program names each intermediate value; the input of a function that is a product gets a new name $z$. The "
+    "backward program gives each named value $v$ its error $\\delta_{v} = \\partial C / \\partial v$, shaped like $v$: "
+    "BP1 starts from the cost $C$, BP2 takes a layer's error from the next one's, a value used several times sums "
+    "the errors of its consumers, and BP4 gives the gradient by a weight as an error times a transposed input. Each "
+    "line is checked against the derivative it stands for."
 )
 
 METHODS_GUIDE = (
@@ -30,14 +49,15 @@ METHODS_GUIDE = (
 )
 
 
-def reading_guide(*, derivations: bool, evidence: bool) -> str:
-    """The explanatory paragraphs, once per document (text mode LaTeX)."""
+def reading_guide(*, derivations: bool, evidence: bool, program: bool = False, engine: bool = True) -> str:
+    """The explanatory paragraphs, once per document (text mode LaTeX); ``program``: the derivatives are a forward and
+    a backward program (backpropagation), not chain-rule traces; ``engine``: a rule engine's trace is shown."""
     out = []
     if derivations:
-        out.append(escape_text(READING_GUIDE))
+        out.append(PROGRAM_GUIDE if program else escape_text(READING_GUIDE + (ENGINE_GUIDE if engine else "")))
     if evidence:
         out.append(escape_text(METHODS_GUIDE))
-    return "\n\n".join(out) + ("\n" if out else "")
+    return "\n\n".join(out) + ("\n\n" if out else "")
 
 
 #: What a step does, for the steps whose own note only repeats their label.

@@ -35,7 +35,7 @@ from matcalc.render.rows import (
     summary_sentence,
     chain_rows,
 )
-from matcalc.render.glossary import Glossary, reading_guide
+from matcalc.render.glossary import Glossary, engine_traces, reading_guide
 from matcalc.render.tex import ascii_only, escape_text, formula_math, math_text, prose_math
 from matcalc.results import CheckReport, ClaimResult, DeriveResult, ProveResult, TheoremResult
 
@@ -398,7 +398,8 @@ def _summary_table(theorems: list, handout: bool = False) -> str:
 def _prove_document(res: Any, handout: bool = False) -> str:
     theorems = list(res.theorems)
     glossary = Glossary()
-    guide = reading_guide(derivations=any(t.derivations for t in theorems), evidence=not handout)
+    guide = reading_guide(derivations=any(t.derivations for t in theorems), evidence=not handout,
+                          engine=engine_traces(d for t in theorems for _line, _node, d in t.derivations))
     if len(theorems) == 1:
         t = theorems[0]
         title = escape_text(t.title or t.name)
@@ -449,7 +450,8 @@ def _check_document(report: Any, handout: bool = False) -> str:
 
 def _derive_document(res: Any) -> str:
     glossary = Glossary()
-    out: list[str] = [reading_guide(derivations=True, evidence=False)]
+    out: list[str] = [reading_guide(derivations=True, evidence=False, program=res.program is not None,
+                                    engine=engine_traces(i.derivation for i in res.items))]
     out.append(r"\noindent Derivatives of $" + to_latex(res.expr) + "$ in "
                + escape_text(res.layout) + " layout.\n")
     if res.inferred:

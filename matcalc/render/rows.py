@@ -207,7 +207,9 @@ class DerivationView:
                 last_lhs = before
             prev_after = s.after
         try:
-            ends = prev_after is not None and prev_after == derivation.result and last_lhs == head
+            ends = prev_after is not None and prev_after == derivation.result and (last_lhs == head or (
+                isinstance(last_lhs, ir.Derivative) and isinstance(head, ir.Derivative) and last_lhs.kind != "hessian"
+                and head.kind != "hessian" and last_lhs.expr == head.expr and last_lhs.wrt == head.wrt))
         except RecursionError:
             ends = False
         if not ends:
@@ -232,6 +234,17 @@ def derivation_rows(head: ir.Expr, derivation: Any) -> list[str]:
     return DerivationView(head, derivation).rows
 
 
+def _note_math(note: str) -> str:
+    """A backward line's note in math mode, the names it lists set as names: ``BP2; the errors of h_{1} written in
+    place``, never the raw ``h1``."""
+    head, sep, rest = note.partition("the errors of ")
+    names, sep2, tail = rest.partition(" written in place")
+    if not (sep and sep2) or not all(n.replace("_", "").isalnum() for n in names.split(", ")):
+        return math_text(note)
+    return (math_text(head + sep) + " " + ", ".join(latex_name(n) for n in names.split(", "))
+            + math_text(sep2 + tail))
+
+
 def program_rows(prog: Any) -> list[str]:
     """The program form of a derivation (:mod:`matcalc.engine.program`) as alignment rows: the forward program,
     the backward program with each δ's rule, the gradients in terms of the δ's."""
@@ -244,7 +257,7 @@ def program_rows(prog: Any) -> list[str]:
     if prog.backward:
         rows.append(r"& " + math_text("backward program"))
     for ln in prog.backward:
-        rows.append(to_latex(ln.node) + " &= " + to_latex(ln.value) + r" && " + math_text(ln.note) + r",\ "
+        rows.append(to_latex(ln.node) + " &= " + to_latex(ln.value) + r" && " + _note_math(ln.note) + r",\ "
                     + to_latex(ln.node) + r" = \partial C / \partial " + latex_name(ln.of))
     rows.append(r"& " + math_text("gradients"))
     for g in prog.gradients:

@@ -158,6 +158,22 @@ def label_of(s, fmt: str = "text") -> str | None:
     return None
 
 
+def json_step(s) -> dict:
+    """A step for ``--format json``: its rule and note, ``before`` (the left side as the text prints it when the row
+    has one — ``through the first x``, ``one use's part of ∇_xᵀ f`` —, so a part is never named as the whole
+    derivative; else the expression the rule was applied to), ``after`` and ``equation`` (the row as printed)."""
+    from matcalc.printing import to_text
+
+    lab = getattr(s, "label", ()) or ()
+    named = label_of(s)
+    if named is not None and lab[0] in ("through", "part", "held"):
+        before = named.rstrip(":").rstrip()
+    else:
+        before = to_text(s.before) if s.before is not None else None
+    return {"rule": s.rule, "note": s.note, "before": before, "after": to_text(s.after),
+            "equation": equation_text(s).strip()}
+
+
 def definitions(s, fmt: str = "text") -> str | None:
     """The outer and inner functions of a lecture's first step, ``f = sum(u.^2),  u = W x - y``, or None."""
     lab = getattr(s, "label", ()) or ()
