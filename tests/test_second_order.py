@@ -406,7 +406,7 @@ def test_logistic_hessian_names_s_in_every_format(fmt: str, capsys, tmp_path) ->
 def test_general_labels_keep_y_squared_and_names_avoid_the_documents() -> None:
     d = matcalc.derive("sum(log(1 + exp(-y .* (X w))))", "w", given=LOGISTIC, order=2).items[0].derivation
     assert to_text(d.result) == "Xᵀ diag(y.^2 ⊙ s ⊙ (1 - s)) X"
-    assert [(n.name, to_text(n.value)) for n in d.where] == [("s", "σ(y ⊙ X w)")]
+    assert [(n.name, to_text(n.value)) for n in d.where] == [("s", "σ(y ⊙ (X w))")]
     d = matcalc.derive("sum(softplus(s w)) - y^T s w", "w", given="s: N x d, w: d, y: N", order=2).items[0].derivation
     assert to_text(d.result) == "sᵀ diag(s2 ⊙ (1 - s2)) s"  # s is the data matrix: the name is s2
     d = matcalc.derive("x^T A x", "x", given=QUAD, order=2).items[0].derivation
