@@ -1,0 +1,48 @@
+"""The rule engine where the mutation benchmark (tests/bench/mutation.py, group "engine and rules") planted a bug that
+the rest of the suite let through: the textbook's collection of monomials through an entrywise division, and how a
+recorded rewrite is cited in a derivation's trace.
+
+Every expected text is written by hand and is true as written (``(x ⊘ y) ⊙ y = x`` entry by entry).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from matcalc.engine.compose import rewrite_why
+from matcalc.engine.differentiation import closed_form
+from matcalc.lang.typer import read_expr
+from matcalc.printing import to_text
+
+GIVEN = "x: n, y: n, z: n"
+
+
+def _e(text: str):
+    return read_expr(text, given=GIVEN)[0]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("(x ⊘ y) ⊙ y", "x"),  # x_i / y_i · y_i = x_i
+    ("x ⊘ y ⊙ y + z", "x + z"),
+    ("(x ⊘ y) ⊙ (y ⊘ x)", "ones(n)"),
+    ("x ⊙ z ⊘ y + z ⊙ x ⊘ y", "2 (x ⊙ y.^-1 ⊙ z)"),  # like monomials collected through ⊘
+])
+def test_the_closed_form_cancels_through_an_entrywise_division(text, expected) -> None:
+    assert to_text(closed_form(_e(text))) == expected
+
+
+def test_a_rewrite_the_cancellation_rule_makes_is_cited_as_that_rule() -> None:
+    before = _e("x ⊙ y ⊙ x.^-1")
+    assert rewrite_why("scalar-out", before, _e("y"), "xᵀ y is a scalar") == "a ⊙ b ⊙ a.^-1 = b"
+    before = _e("x^T (y ⊙ x.^-1)")
+    assert rewrite_why("scalar-out", before, _e("ones(n)^T y"), "xᵀ y is a scalar") == "aᵀ (b ⊙ a.^-1) = 1ᵀ b"
+
+
+@pytest.mark.parametrize("before, after", [
+    ("x ⊙ y ⊙ x.^-1", "y ⊙ x ⊙ x.^-1"),  # a reordering of a product the cancellation rule would shorten
+    ("x^T (y ⊙ x.^-1)", "(y ⊙ x.^-1)^T x"),
+])
+def test_a_rewrite_the_cancellation_rule_does_not_make_keeps_its_own_statement(before, after) -> None:
+    """Only the rewrite that cancellation itself makes is cited as cancellation: another rule's rewrite of an
+    expression that cancellation could also shorten keeps that rule's statement."""
+    assert rewrite_why("reorder", _e(before), _e(after), "a ⊙ b = b ⊙ a") == "a ⊙ b = b ⊙ a"
