@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from matcalc.api import derive_text
 from matcalc.engine.compose import rewrite_why
 from matcalc.engine.differentiation import closed_form
 from matcalc.lang.typer import read_expr
@@ -46,3 +47,16 @@ def test_a_rewrite_the_cancellation_rule_does_not_make_keeps_its_own_statement(b
     """Only the rewrite that cancellation itself makes is cited as cancellation: another rule's rewrite of an
     expression that cancellation could also shorten keeps that rule's statement."""
     assert rewrite_why("reorder", _e(before), _e(after), "a ⊙ b = b ⊙ a") == "a ⊙ b = b ⊙ a"
+
+
+def _notes(text: str, wrt: str, given: str) -> str:
+    d = derive_text(text, wrt=wrt, given=given)
+    return "\n".join(s.note for item in d.items for s in item.derivation.steps)
+
+
+def test_the_softmax_cross_entropy_trace_cites_the_diagonal_times_a_vector() -> None:
+    """Line 5 of the trace multiplies -(y ⊙ s.^-1)ᵀ by diag(s): the note cites ``diag(u) v = u ⊙ v`` (its statement,
+    not an empty clause)."""
+    notes = _notes("-y^T log(softmax(z))", "z", "z: n, y: n probability")
+    assert "diag(u) v = u ⊙ v" in notes
+    assert "; ;" not in notes and ";;" not in notes
