@@ -60,3 +60,11 @@ def test_the_softmax_cross_entropy_trace_cites_the_diagonal_times_a_vector() -> 
     notes = _notes("-y^T log(softmax(z))", "z", "z: n, y: n probability")
     assert "diag(u) v = u ⊙ v" in notes
     assert "; ;" not in notes and ";;" not in notes
+
+
+def test_a_matrix_power_at_the_input_limit_is_differentiated() -> None:
+    """The reader takes exponents up to 64 (|k| <= 64); the engine differentiates every power the reader takes: tr(X^64)
+    is derived (63 + 1 terms) and the numeric check confirms it."""
+    d = derive_text("tr(X^64)", wrt="X", given="X: n x n")
+    assert d.verdict == "verified"
+    assert "(X^63)ᵀ" in to_text(d.items[0].derivation.result)
