@@ -68,3 +68,20 @@ def test_a_matrix_power_at_the_input_limit_is_differentiated() -> None:
     d = derive_text("tr(X^64)", wrt="X", given="X: n x n")
     assert d.verdict == "verified"
     assert "(X^63)ᵀ" in to_text(d.items[0].derivation.result)
+
+
+def test_the_last_line_of_a_trace_cites_only_the_rewrites_it_made() -> None:
+    """∇ₓ (xᵀ x − 2 yᵀ x) = x + x + (−2 y) = 2 (x − y): collecting like terms, nothing else (no presentation rewrite
+    such as a + (−c y) = a − c y is made, so none is cited)."""
+    d = derive_text("x^T x - 2 y^T x", wrt="x", given="x: n, y: n")
+    last = d.items[0].derivation.steps[-1]
+    assert to_text(last.after) == "2 (x - y)"
+    assert last.note == "a A + b A = (a + b) A; s a + s b = s (a + b) for a scalar s"
+
+
+def test_a_presentation_rewrite_is_cited_once() -> None:
+    notes = _notes("-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w)))", "w", "X: N x d, w: d, y: N")
+    for line in notes.splitlines():
+        clauses = [c.strip() for c in line.split(";")]
+        assert len(clauses) == len(set(clauses)), line
+        assert "as the book writes it" not in clauses, line
