@@ -23,3 +23,15 @@ def _e(text: str, given: str):
 def test_every_greek_variant_is_typeset_as_its_letter(name, macro) -> None:
     assert latex_name(name) == macro
     assert to_latex(_e(f"{name} x", f"{name}: scalar, x: n")) == f"{macro} x"
+
+
+@pytest.mark.parametrize("text, latex", [
+    ("(W x)[k]", "\\left(W x\\right)_{k}"),  # the k-th entry of the product, not W times x_k
+    ("(a + b)[k]", "\\left(a + b\\right)_{k}"),
+    ("(a ⊙ b)[k]", "\\left(a \\odot b\\right)_{k}"),
+    ("(A^T)[j, k]", "\\left(A^{\\top}\\right)_{j,k}"),
+    ("W[j, k]", "W_{j,k}"),
+    ("a[k]", "a_{k}"),
+])
+def test_an_entry_of_a_compound_expression_is_typeset_in_brackets(text, latex) -> None:
+    assert to_latex(_e(text, "W: n x m, x: m, a: n, b: n, A: n x n")) == latex
