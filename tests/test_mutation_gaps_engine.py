@@ -1,6 +1,7 @@
 """The rule engine where the mutation benchmark (tests/bench/mutation.py, group "engine and rules") planted a bug that
-the rest of the suite let through: the textbook's collection of monomials through an entrywise division, and how a
-recorded rewrite is cited in a derivation's trace.
+the rest of the suite let through: the textbook's collection of monomials through an entrywise division, the rules a
+trace cites (cancellation only where it cancelled, ``diag(u) v = u ⊙ v``, each presentation rewrite once and only
+where it was made), and a matrix power at the reader's limit.
 
 Every expected text is written by hand and is true as written (``(x ⊘ y) ⊙ y = x`` entry by entry).
 """
