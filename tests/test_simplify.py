@@ -587,3 +587,14 @@ def test_derive_writes_the_documents_let_names(text, wrt, given, want):
     item = res.items[0]
     assert to_text(item.derivation.result) == want
     assert item.numeric.status == "equal"  # the numeric check of the named result against the expression
+
+
+@pytest.mark.parametrize("k", [4, 8, 20])
+def test_the_gradient_of_a_trace_power_collects_to_k_times_a_power(k):
+    # d/dX tr(X^k) = k (X^(k-1))ᵀ: the k terms (X^a)ᵀ (X^b)ᵀ with a + b = k - 1 are one power (it printed k - 1 terms)
+    import matcalc
+    from matcalc.printing import to_text
+
+    d = matcalc.derive(f"tr(X^{k})", "X", given="X: n x n").items[0]
+    assert to_text(d.derivation.result) == f"{k} (X^{k - 1})ᵀ"
+    assert d.numeric.status == "equal"

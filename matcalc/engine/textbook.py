@@ -181,6 +181,11 @@ def r_inverse(e: Expr) -> Expr | None:
                     new = Power(bp, Fraction(kp + kq))
                     rest = args[:i] + (new,) + args[i + 2:]
                     return matmul_of(rest)
+                if isinstance(p, Transpose) and isinstance(q, Transpose):  # (X^a)ᵀ (X^b)ᵀ = (X^(a+b))ᵀ
+                    (bp, kp), (bq, kq) = _base_power(p.arg), _base_power(q.arg)
+                    if bp == bq and bp.shape[0] == bp.shape[1] and not is_scalar(bp.shape):
+                        rest = args[:i] + (Transpose(Power(bp, Fraction(kp + kq))),) + args[i + 2:]
+                        return matmul_of(rest)
         case Power(base=Transpose(arg=a), exp=k) if not is_scalar(a.shape):
             return Transpose(Power(a, k))
         case Power(base=Inverse(arg=a), exp=k) if k.denominator == 1 and k > 1:
