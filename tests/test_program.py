@@ -303,3 +303,18 @@ def test_residual_256_planted_mistake_is_never_verified(res256_program, mistake,
     verdicts = [r.verdict for r in report.results]
     assert all(v in ("refuted", "inconclusive") for v in verdicts[:wrong]), (mistake, verdicts[:wrong])
     assert verdicts[wrong:] == ["verified"] * (256 - wrong), mistake
+
+
+def test_constant_factors_of_an_adjoint_written_in_place_are_folded(capsys, tmp_path) -> None:
+    """``a_k = a_{k-1} + a_{k-1}``: a δ that holds an adjoint written in place shows one factor, ``4 δ5``, not
+    ``2 (2 δ5)``; the values stay the derivatives (the round trip is verified)."""
+    text = "given x: n\nlet a0 = x\n" + "".join(f"let a{k} = a{k - 1} + a{k - 1}\n" for k in range(1, 7)) + "sum(a6)\n"
+    code, out = derive_cli(capsys, tmp_path, text, "x")
+    assert code == 0, out
+    rows = program_lines(out)
+    deltas = {k: v for k, (v, _note) in rows.items() if k.startswith("δ")}
+    assert deltas and not any("(2 " in v for v in deltas.values()), deltas
+    # each δ is 2^(distance) times the next named one: 4 where one adjoint is written in place
+    assert any(re.fullmatch(r"4 δ\d+", v) for v in deltas.values()), deltas
+    code, prog = derive_cli(capsys, tmp_path, text, "x", "mc")
+    assert [r.verdict for r in check_text(prog).results] == ["verified"]
