@@ -27,8 +27,11 @@ and where the two numbers differ by more, that plus ``10 ×`` the measured round
 of its spread under Monte Carlo arithmetic (every computed value perturbed by a random relative 2 eps, twice) and
 its actual float64 error (the same numbers evaluated from the same inputs in extended precision, which also sees
 digits lost inside one operation). Both grow with the depth and conditioning of the evaluation as its rounding
-does, and neither moves with a wrong claim (a mistake is in both evaluations alike). A tolerance above ``1e-7 ×``
-the terms says nothing: that direction gives no finding (the claims go to their own check). A claim is shown equal when it passed at 3 points; at a point where its claimed
+does, and neither moves with a wrong claim (a mistake is in both evaluations alike). Where that tolerance passes
+``1e-6 ×`` the terms (an expression that loses digits in float64, ``1 − tanh(z).^2`` at a saturated z), the
+direction is decided by the extended-precision numbers, within the same measured rounding scaled by the ratio of
+the two unit roundoffs (1/2048); a tolerance above ``1e-3 ×`` the terms says nothing: that direction gives no
+finding (the claims go to their own check). A claim is shown equal when it passed at 3 points; at a point where its claimed
 gradient is 0 (no scale: a saturated tanh's derivative underflows) it sits out, and a claim that is 0 at every point
 is left to its own check. A symmetric or diagonal ``X_i``, a function with kinks, poles, declared functions,
 inverses or free indices: not joined (``None``). Before the directions, the
@@ -49,7 +52,7 @@ import numpy as np
 
 from matcalc import ir
 from matcalc.shapes import dim_symbols
-from matcalc.verify.numeric.base import CS_H, CS_MAX_IMAG, NumericError, _DeepRecursion, _OutOfTime, _Reject
+from matcalc.verify.numeric.base import CS_H, CS_MAX_IMAG, EPS, NumericError, _DeepRecursion, _OutOfTime, _Reject
 from matcalc.verify.numeric.evaluator import _Evaluator
 from matcalc.verify.numeric.points import Point, draw_sizes, extended, make_point
 from matcalc.verify.numeric.structure import _Info
@@ -65,8 +68,14 @@ POINTS = 3
 DIRECTIONS = 3
 MCA_FACTOR = 10.0
 REL_FLOOR = 1e-12
-#: A tolerance (floor plus measured rounding) above this fraction of the terms says nothing about a claim: no finding
-MAX_TOL_REL = 1e-7
+#: A float64 tolerance (floor plus measured rounding) up to this fraction of the terms decides in float64; above it,
+#: the direction is decided in extended precision (a true claim written with ``1 − tanh(z).^2`` at saturated layers
+#: of a 256-layer residual network has float64 rounding of 1e-2 of the terms)
+STRICT_TOL_REL = 1e-6
+#: A tolerance above this fraction of the terms says nothing about a claim: no finding (the claim's own check)
+MAX_TOL_REL = 1e-3
+#: The unit roundoff of extended precision (float64's where the platform has none)
+EPS_X = float(np.finfo(np.longdouble).eps)
 #: below this many claims a group that differs is handed to the per-claim check as it is
 SMALLEST_GROUP = 1
 
@@ -198,11 +207,18 @@ class _Point:
         floor = REL_FLOOR * scale
         if abs(got - claimed) <= floor:
             return True  # within the floor: the rounding measurements could only widen the tolerance
-        spread = max(self._mca_spread(members, V, got - claimed), self._float64_error(members, V, got - claimed))
+        diff = got - claimed
+        diff_x = self._extended_diff(members, V)
+        spread = max(self._mca_spread(members, V, diff), 0.0 if diff_x is None else float(abs(diff_x - diff)))
         tol = MCA_FACTOR * spread + floor
-        if tol > MAX_TOL_REL * scale:  # float64 cannot resolve this direction: no finding (the claim's own check)
-            return False
-        return abs(got - claimed) <= tol
+        if tol <= STRICT_TOL_REL * scale:
+            return abs(diff) <= tol
+        if diff_x is None:  # float64 alone (no extended precision here), within the loosest meaningful tolerance
+            return tol <= MAX_TOL_REL * scale and abs(diff) <= tol
+        # float64 cannot resolve this direction finely: the numbers in extended precision, within the measured
+        # float64 rounding scaled to that precision (rounding errors are proportional to the unit roundoff)
+        tol_x = MCA_FACTOR * spread * EPS_X / EPS + floor
+        return tol_x <= MAX_TOL_REL * scale and float(abs(diff_x)) <= tol_x
 
     def _mca_spread(self, members: list[int], V: dict[int, np.ndarray], diff: float) -> float:
         """Monte Carlo arithmetic: how much ``got − claimed`` moves when every computed value is perturbed by a
@@ -216,23 +232,28 @@ class _Point:
             spread = max(spread, abs((got2 - claimed2) - diff))
         return spread
 
-    def _float64_error(self, members: list[int], V: dict[int, np.ndarray], diff: float) -> float:
-        """The float64 rounding error of ``got − claimed``, measured: the same two numbers evaluated from the same
-        inputs in extended precision (eps 1.1e-19, 2048× finer); their difference from the float64 ones is the
-        rounding of the float64 evaluation — each operation's own rounding, which Monte Carlo arithmetic models,
-        and any loss of digits inside an operation, which it cannot see (``1 − tanh(z)²`` at a saturated z lost
-        them all). A wrong claim moves both evaluations alike, so this never absorbs a mistake. 0 where the
-        platform has no extended precision or the evaluation cannot run in it."""
+    def _extended_diff(self, members: list[int], V: dict[int, np.ndarray]) -> Any:
+        """``got − claimed`` evaluated from the same inputs in extended precision (eps 1.1e-19, 2048× finer than
+        float64): its difference from the float64 one is the rounding of the float64 evaluation — each operation's
+        own rounding, which Monte Carlo arithmetic models, and any loss of digits inside an operation, which it
+        cannot see (``1 − tanh(z)²`` at a saturated z lost them all). A wrong claim moves both evaluations alike,
+        so this never absorbs a mistake. None where the platform has no extended precision or an operation has
+        none."""
         if self.point_x is None:
-            return 0.0
+            return None
         try:
             xev = _Evaluator(self.point_x, strict=True, deadline=self.deadline, allow_cs=True)
             got_x = self.cstep(xev, V, dtype=np.clongdouble)
-            claimed_x = sum(np.sum(xev.ev(self.rhss[i]) * V[i]) for i in members)
-            err = float(abs((got_x - claimed_x) - diff))
-        except (TypeError, ValueError, NumericError, _Reject):  # an operation without extended precision
-            return 0.0
-        return err if np.isfinite(err) else 0.0
+            diff_x = got_x - sum(np.sum(xev.ev(self.rhss[i]) * V[i]) for i in members)
+        except (TypeError, ValueError, NumericError, _Reject):
+            return None
+        return diff_x if np.isfinite(diff_x) else None
+
+    def _float64_error(self, members: list[int], V: dict[int, np.ndarray], diff: float) -> float:
+        """The float64 rounding error of ``diff`` (= got − claimed) measured against extended precision; 0 where
+        it cannot be measured."""
+        diff_x = self._extended_diff(members, V)
+        return 0.0 if diff_x is None else float(abs(diff_x - diff))
 
 
 def _eligible(cost: ir.Expr, claims: list[tuple[ir.Var, ir.Expr]]) -> list[int]:
