@@ -148,7 +148,8 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
             except _Reject:  # the probe cannot run here: the difference stands as measured (confirmation follows)
                 break
             spread = np.maximum(spread, np.abs((L2 - R2) - (worst.L - worst.R)))
-        measured = _float64_error(lhs, rhs, point, deadline, complex_step, cs_ok, worst.combo, worst.L, worst.R)
+        measured = _float64_error(lhs, rhs, point, deadline, complex_step, cs_ok, worst.combo, worst.L, worst.R,
+                                  evL.methods | evR.methods)
         if measured is not None:
             spread = np.maximum(spread, measured[2])
         _significant(worst, spread)
@@ -162,7 +163,7 @@ SHARP_REL = 1e-10
 
 
 def _float64_error(lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float, complex_step: bool,
-                   cs_ok: dict | None, combo: dict, L: np.ndarray, R: np.ndarray
+                   cs_ok: dict | None, combo: dict, L: np.ndarray, R: np.ndarray, methods: set
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The float64 rounding of both sides and of their difference, measured: the sides evaluated again from the
     same inputs in extended precision (:func:`~matcalc.verify.numeric.points.extended`, 2048× finer), entry by
@@ -170,9 +171,10 @@ def _float64_error(lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float, co
     lost inside one operation — and grows with the depth and conditioning of the evaluation as the rounding does;
     a wrong claim moves both evaluations alike, so it never absorbs a mistake. None where the platform has no
     extended precision, an operation has none, or a derivative was taken by central differences there (their
-    truncation error is not rounding)."""
+    truncation error is not rounding; ``methods``: those of the float64 evaluation, looked at before spending an
+    evaluation)."""
     px = extended(point)
-    if px is None:
+    if px is None or any("central differences" in m for m in methods):
         return None
     xL = _Evaluator(px, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
     xR = _Evaluator(px, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
@@ -224,7 +226,7 @@ def _sharpen(c: _Cmp, lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float,
         spread_l = np.maximum(spread_l, np.abs(L2 - L))
         spread_r = np.maximum(spread_r, np.abs(R2 - R))
         spread = np.maximum(spread, np.abs((L2 - R2) - (L - R)))
-    measured = _float64_error(lhs, rhs, point, deadline, complex_step, cs_ok, {}, L, R)
+    measured = _float64_error(lhs, rhs, point, deadline, complex_step, cs_ok, {}, L, R, methods)
     if measured is not None:
         spread_l, spread_r, spread = (np.maximum(a, b) for a, b in zip((spread_l, spread_r, spread), measured))
     big_l, big_r = float(np.max(np.abs(L), initial=0)), float(np.max(np.abs(R), initial=0))
