@@ -105,12 +105,14 @@ def _back_on_track(s: Step, res: ClaimResult, chain: _Chain, seed: int, budget_s
 _LOGISTIC = ("σ", "sigmoid", "sigma")
 
 
-def _builtin_note(s: Statement, exprs: tuple, seen: set) -> str | None:
-    """A note, the first time a line uses an undeclared σ, that it was read as the logistic function."""
+def _builtin_note(s: Statement, exprs: tuple, seen: set, walked: set) -> str | None:
+    """A note, the first time a line uses an undeclared σ, that it was read as the logistic function. ``walked``
+    (ids of the document's nodes already looked through, none of them σ) is shared by the document's lines: a node
+    shared by many lines (a network's ``let`` s, used by every gradient) is looked at once, not once per line."""
     if "logistic" in seen:
         return None
     if not any(isinstance(n, ir.Apply) and n.fn == "sigma" and not n.declared for e in exprs if e is not None
-               for n in distinct_nodes(e)):
+               for n in distinct_nodes(e, walked)):
         return None
     seen.add("logistic")
     name = next((a for a in _LOGISTIC if a in s.text), "σ")
@@ -191,6 +193,7 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
                              budget_s=budget_s)
     chain = _Chain()
     seen: set = set()  # notes given once per document
+    walked: set = set()  # ids of the nodes _builtin_note looked through (the document keeps them alive)
     for s in doc.statements:
         if isinstance(s, Bare):
             chain.restart(s.expr, s.line)
@@ -213,7 +216,7 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
             shared.judged(s, res.methods, res.seconds)
             if res.verdict == "refuted":
                 _add_note(res, _scope_note(s.lhs, s.rhs, seed, budget_s))
-            _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen))
+            _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen, walked))
             chain.restart(s.lhs, s.line)
             if res.verdict in ("refuted", "error"):
                 chain.wrong = s.line
@@ -226,7 +229,7 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
             res = _mark_step(s, chain, seed, budget_s)
             if res.verdict == "refuted" and s.prev_line == chain.start_line and s.prev is chain.start:
                 _add_note(res, _scope_note(s.prev, s.expr, seed, budget_s))
-            _add_note(res, _builtin_note(s, (s.prev, s.expr), seen))
+            _add_note(res, _builtin_note(s, (s.prev, s.expr), seen, walked))
             results.append(res)
     if doc.problem is not None:
         results = _with_problem_checks(doc, results, seed, budget_s)

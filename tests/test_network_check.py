@@ -82,8 +82,10 @@ def _mlp_ir(L: int, factor_at: int | None = None):
     return cost, pairs
 
 
-def _res_ir(L: int, factor_at: int | None = None):
-    """The residual program of :func:`netdocs.residual_program` built as IR (shared Named nodes)."""
+def _res_ir(L: int, factor_at: int | None = None, *, prime: bool = False, factor: int | float = 2):
+    """The residual program of :func:`netdocs.residual_program` built as IR (shared Named nodes); ``prime``: tanh'
+    written ``tanh'(z)`` (as ``derive --format mc`` writes it) instead of ``1 - tanh(z).^2``; ``factor``: the factor
+    on layer ``factor_at``'s gradient."""
     from fractions import Fraction
 
     x = ir.Var("x", ("n", 1))
@@ -96,6 +98,8 @@ def _res_ir(L: int, factor_at: int | None = None):
     cost = ir.Sum(ir.EPower(h[L], Fraction(2)))
 
     def deriv(l):
+        if prime:
+            return ir.Apply("tanh", z[l], 1)
         t = ir.Apply("tanh", z[l])
         return ir.Add((ir.Ones(("n", 1)), ir.Neg(ir.EPower(t, Fraction(2)))))
 
@@ -106,7 +110,7 @@ def _res_ir(L: int, factor_at: int | None = None):
     pairs = []
     for l in range(1, L + 1):
         g = ir.MatMul((ir.Hadamard(d[l], deriv(l)), ir.Transpose(h[l - 1])))
-        pairs.append((W[l], ir.Scale(ir.Num(2), g) if l == factor_at else g))
+        pairs.append((W[l], ir.Scale(ir.Num(Fraction(factor)), g) if l == factor_at else g))
     return cost, pairs
 
 
@@ -315,3 +319,83 @@ def test_deep_networks(kind, L):
     first = rep.results[0]
     assert first.verdict != "verified"
     assert all(r.verdict == "verified" for r in rep.results[1:])
+
+
+# ───────────────────────────── rounding measured, not assumed ─────────────────────────────
+
+
+def _joint_point(cost, pairs, seed: int = 0):
+    """The joint check's first point for these claims, drawn as :func:`check_jointly` draws it."""
+    import numpy as np
+
+    from matcalc.verify.numeric import joint
+
+    wrts, rhss = [w for w, _ in pairs], [r for _, r in pairs]
+    info = joint._info(joint._nodes([cost, *rhss]))
+    rng = np.random.default_rng([seed, 41])
+    sizes = numeric.draw_sizes(info.dims, rng, avoid=[])
+    point = numeric.make_point([cost], seed=int(rng.integers(0, 2**31 - 1)), sizes=sizes, _info=info)
+    return joint._Point(cost, wrts, rhss, point, time.monotonic() + 120), rng
+
+
+def _direction_numbers(p, members, rng):
+    """(got − claimed, its float64 error measured in extended precision, Σ|terms|) along one random direction."""
+    import numpy as np
+
+    U = {i: rng.uniform(-1.0, 1.0, size=p.X[i].shape) for i in members}
+    V = {i: U[i] / p.norm[i] for i in members}
+    terms = [float(np.sum(p.R[i] * V[i])) for i in members]
+    diff = p.cstep(p.ev, V) - float(np.sum(terms))
+    return diff, p._float64_error(members, V, diff), float(np.sum(np.abs(terms)))
+
+
+def test_the_float64_error_is_measured_where_an_operation_loses_digits(monkeypatch):
+    """With tanh' computed the way that loses every digit where tanh saturates (1 − tanh(z)², as the evaluator did
+    until session 4), the true gradients of a 256-layer residual network differ from the complex step by ~2e-5 of
+    the terms: all of it float64 rounding, which Monte Carlo arithmetic (every operation's result perturbed) cannot
+    see and the evaluation in extended precision measures. A claim off by a factor 1.001 differs by as much in
+    both precisions: its measured error stays at the rounding level, far below its difference."""
+    import numpy as np
+
+    from matcalc.verify.numeric import points, scalars
+
+    monkeypatch.setattr(scalars, "_tanh_d1", lambda x: 1.0 - np.tanh(x) ** 2)
+    from matcalc.verify.numeric.base import _DeepRecursion
+
+    cost, pairs = _res_ir(256, prime=True)
+    with np.errstate(all="ignore"), _DeepRecursion():
+        p, rng = _joint_point(cost, pairs)
+        diff, err, scale = _direction_numbers(p, list(range(len(pairs))), rng)
+        if points.EXTENDED is None:  # no extended precision here: nothing measured, Monte Carlo arithmetic alone
+            assert err == 0.0
+            return
+        assert abs(diff) > 1e-8 * scale  # the premise: float64 lost digits at the saturated layers
+        # the whole difference is rounding, and it is measured (to 2% here: extended precision loses digits too
+        # where tanh' is below its eps; the tolerance is 10× the measurement)
+        assert 0.5 * abs(diff) <= err <= 2 * abs(diff)
+        _, bad = _res_ir(256, factor_at=200, prime=True, factor=1.001)
+        q, rng = _joint_point(cost, bad)
+        diff, err, scale = _direction_numbers(q, [199], rng)
+        assert abs(diff) > 1e-4 * scale  # the mistake: 1e-3 of its own term
+        assert err < 1e-6 * abs(diff)  # the measured rounding does not absorb it
+
+
+def test_deep_residual_program_with_tanh_prime_is_shown_and_a_small_mistake_is_not():
+    """The 256-layer residual program as derive writes it (``δ ⊙ tanh'(z)``): every gradient shown equal by the
+    joint check (its tolerance from the measured rounding), and a gradient off by 1.001 never."""
+    cost, pairs = _res_ir(256, prime=True)
+    assert check_jointly(cost, pairs) == [True] * len(pairs)
+    _, bad = _res_ir(256, factor_at=3, prime=True, factor=1.001)
+    got = check_jointly(cost, bad)
+    assert got[2] is None and got[:2] + got[3:] == [True] * (len(bad) - 1)
+
+
+def test_a_small_mistake_where_float64_loses_digits_is_never_shown():
+    """Layer 229 of the 256-layer residual program written with ``1 - tanh(z).^2``: float64 evaluates that true
+    gradient only to ~1e-2 of its direction's terms (saturated units), so the joint check decides that direction in
+    extended precision — the true claim is shown, the same claim off by a factor 1.001 never."""
+    cost, pairs = _res_ir(256)
+    assert check_jointly(cost, pairs)[228] is True
+    _, bad = _res_ir(256, factor_at=229, factor=1.001)
+    got = check_jointly(cost, bad)
+    assert got[228] is None and got[:228] + got[229:] == [True] * 255

@@ -268,3 +268,53 @@ def test_a_definition_in_a_vjp_is_written_with_its_name() -> None:
     assert r.program is not None and r.verdict == "verified"
     (delta,) = [ln for ln in r.program.backward if ln.of == "z_s"]
     assert str(delta.value) == "s ⊙ (V ones(p) + Wᵀ δ_u) - sᵀ (V ones(p) + Wᵀ δ_u) s"
+
+
+# ───────────────────────────── the round trip at depth 256 (residual) ─────────────────────────────
+
+
+@pytest.fixture(scope="module")
+def res256_program() -> str:
+    """``derive --format mc`` of a 256-layer residual network by every weight (δ's written with ``tanh'(z)``)."""
+    from matcalc.render.mc import derive_document
+
+    result = derive_text(res(256), wrt=res_wrt(256), cli=True)
+    assert result.exit_code == 0
+    return derive_document(result)
+
+
+def test_residual_256_round_trip_is_verified(res256_program) -> None:
+    """Every one of the 256 claims verified (235 before session 4: tanh'(z) lost its digits at saturated layers, and
+    the rounding that caused was taken for a difference)."""
+    report = check_text(res256_program)
+    assert [r.verdict for r in report.results] == ["verified"] * 256
+
+
+@pytest.mark.parametrize("mistake,pattern,repl,wrong", [
+    ("a δ off by a factor 1.001", r"let δ_h2 = ([^#\n]*?)\s*#", r"let δ_h2 = 1.001 (\1)   #", 2),
+    ("a term dropped from a δ", r"let δ_h3 = δ_h4 \+ W4ᵀ δ_z4\s*#", r"let δ_h3 = δ_h4   #", 3),
+], ids=["delta-times-1.001", "dropped-term"])
+def test_residual_256_planted_mistake_is_never_verified(res256_program, mistake, pattern, repl, wrong) -> None:
+    """One small mistake deep in the 256-layer program: the gradients it reaches (layers 1..wrong) are never
+    verified, every other one is."""
+    altered = re.sub(pattern, repl, res256_program)
+    assert altered != res256_program, mistake
+    report = check_text(altered)
+    verdicts = [r.verdict for r in report.results]
+    assert all(v in ("refuted", "inconclusive") for v in verdicts[:wrong]), (mistake, verdicts[:wrong])
+    assert verdicts[wrong:] == ["verified"] * (256 - wrong), mistake
+
+
+def test_constant_factors_of_an_adjoint_written_in_place_are_folded(capsys, tmp_path) -> None:
+    """``a_k = a_{k-1} + a_{k-1}``: a δ that holds an adjoint written in place shows one factor, ``4 δ5``, not
+    ``2 (2 δ5)``; the values stay the derivatives (the round trip is verified)."""
+    text = "given x: n\nlet a0 = x\n" + "".join(f"let a{k} = a{k - 1} + a{k - 1}\n" for k in range(1, 7)) + "sum(a6)\n"
+    code, out = derive_cli(capsys, tmp_path, text, "x")
+    assert code == 0, out
+    rows = program_lines(out)
+    deltas = {k: v for k, (v, _note) in rows.items() if k.startswith("δ")}
+    assert deltas and not any("(2 " in v for v in deltas.values()), deltas
+    # each δ is 2^(distance) times the next named one: 4 where one adjoint is written in place
+    assert any(re.fullmatch(r"4 δ\d+", v) for v in deltas.values()), deltas
+    code, prog = derive_cli(capsys, tmp_path, text, "x", "mc")
+    assert [r.verdict for r in check_text(prog).results] == ["verified"]

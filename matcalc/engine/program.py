@@ -646,6 +646,28 @@ def backprop(cost: Expr, wrts: list[Var], *, layout: str = "mixed", reserved: fr
     return program
 
 
+def _fold_scales(e: Expr) -> Expr:
+    """Constant factors put together where an adjoint written in place brings its own: ``2 (2 δ5)`` is ``4 δ5``
+    (``c (d X)`` → ``(c d) X`` for numbers c, d; the let names' definitions are not entered)."""
+    memo: dict[int, Expr] = {}
+
+    def go(x: Expr) -> Expr:
+        got = memo.get(id(x))
+        if got is not None:
+            return got
+        kids = children(x) if not isinstance(x, Named) else ()
+        nk = [go(k) for k in kids]
+        out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
+        if (isinstance(out, ir.Scale) and isinstance(out.scalar, ir.Num) and isinstance(out.arg, ir.Scale)
+                and isinstance(out.arg.scalar, ir.Num)):
+            k = out.scalar.value * out.arg.scalar.value
+            out = out.arg.arg if k == 1 else ir.Scale(ir.Num(k), out.arg.arg)
+        memo[id(x)] = out
+        return out
+
+    return go(e)
+
+
 def _in_place(key_name: str, consumers: dict, placeholder: dict, named: set) -> list[str]:
     """The names whose adjoint is written inline between ``key_name`` and the named adjoints (or the cost)."""
     out: list[str] = []
@@ -659,22 +681,12 @@ def _in_place(key_name: str, consumers: dict, placeholder: dict, named: set) -> 
     return out
 
 
-def _fold_numbers(e: Expr) -> Expr:
-    """Numbers multiplied at the top of an adjoint written in place folded into one: ``2 (2 δ5)`` is ``4 δ5``."""
-    k, inner = 1, e
-    while isinstance(inner, ir.Scale) and isinstance(inner.scalar, ir.Num):
-        k, inner = k * inner.scalar.value, inner.arg
-    if inner is e or not isinstance(e.arg, ir.Scale):
-        return e
-    return inner if k == 1 else ir.Scale(ir.Num(k), inner)
-
-
 def _adjoint(contribs: list, adj: dict, d_name: str, dims) -> tuple[Expr, tuple]:
     """The sum of the consumers' vector–Jacobian products with each consumer's adjoint put in for D."""
     terms, rules = [], []
     for c, g, rs in contribs:  # from the cost back: a residual's δ_h2 = δ_h3 + W3ᵀ δ_z3
         if c is not None:
-            g = _fold_numbers(_substitute(g, {}, {(d_name, adj[c].shape): adj[c]}))
+            g = _fold_scales(_substitute(g, {}, {(d_name, adj[c].shape): adj[c]}))
         terms.append(g)
         rules.extend(rs)
     value = terms[0] if len(terms) == 1 else ir.Add(tuple(terms))

@@ -34,11 +34,12 @@ MAX_NODES = 4000
 COMPARE_S = 2.0
 
 
-def _names_from(root: ir.Expr) -> dict[str, ir.Named]:
-    """Every ``let`` name reachable from ``root`` (entering definitions), one node each."""
+def _names_from(*roots: ir.Expr) -> dict[str, ir.Named]:
+    """Every ``let`` name reachable from ``roots`` (entering definitions), one node each; one walk over the nodes
+    of all of them (a network's gradients share every δ: a walk per claim would be quadratic in the depth)."""
     out: dict[str, ir.Named] = {}
     seen: set[int] = set()
-    stack = [root]
+    stack = list(reversed(roots))
     while stack:
         x = stack.pop()
         if id(x) in seen:
@@ -284,11 +285,7 @@ def match_program(cost: ir.Expr, claims: list[tuple[ir.Var, ir.Expr]], *, layout
         return out
     deadline = time.monotonic() + budget_s
     forward = set(_names_from(cost))
-    doc_lets: dict[str, ir.Named] = {}
-    for _w, r in claims:
-        for name, node in _names_from(r).items():
-            if name not in forward:
-                doc_lets.setdefault(name, node)
+    doc_lets = {name: node for name, node in _names_from(*(r for _w, r in claims)).items() if name not in forward}
     eng = {ln.name: ln.node for ln in program.backward}
     eng_defs = {**eng, **{ln.name: ln.node for ln in program.forward}}
     doc_side, eng_side = _Atoms(forward, "doc"), _Atoms(forward, "engine")

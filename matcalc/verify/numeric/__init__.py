@@ -32,8 +32,9 @@ rounding of the evaluation (1e-12 × the largest intermediate magnitude); the pr
 only run where the sides do not already agree within that floor, and the reported tolerance is the one used. A
 difference at a point must also stand out of the point's ROUNDING SENSITIVITY (only measured for a difference): both
 sides are re-evaluated twice with every computed value perturbed by a random relative 2 eps (Monte Carlo arithmetic,
-finite differences and complex steps included), and some entry must differ by more than the tolerance plus 10× its
-spread; otherwise the point is ill-conditioned for the claim (sin of an argument of 10¹², cancellation of large
+finite differences and complex steps included) and once from the same inputs in extended precision (``longdouble``,
+where the platform has it: the actual float64 error, digits lost inside one operation included), and some entry must
+differ by more than the tolerance plus 10× the larger of the two; otherwise the point is ill-conditioned for the claim (sin of an argument of 10¹², cancellation of large
 terms) and re-drawn. A difference is reported ``different`` only
 when it is CONFIRMED at another point and, where derivatives are involved, by a Taylor-slope test (the remainder
 ``F(x + h v) − F(x) − h·(claimed derivative)·v`` shrinks like h, not h², in the direction v of the discrepancy: r/h

@@ -4,7 +4,8 @@ Contract: one comparison of ``lhs`` and ``rhs`` at one point over every free-ind
 :class:`_Cmp`: with full Jacobians (:func:`_compare_full`) or, for a large argument, contracted with random
 directions (:func:`_compare_directional`); the tolerance is the finite-difference error propagated through
 the rest of the expression plus the rounding floor, and a difference must stand out of the point's rounding
-sensitivity (:func:`_significant`, Monte Carlo arithmetic) or the point is rejected.
+sensitivity (:func:`_significant`: Monte Carlo arithmetic, and the float64 error measured against an evaluation in
+extended precision, :func:`_float64_error`) or the point is rejected.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from matcalc.verify.numeric.arrange import _vec
 from matcalc.verify.numeric.base import BIG_WRT, FLOOR_REL, MAX_COMBOS, MCA_FACTOR, NumericError, _Reject
 from matcalc.verify.numeric.evaluator import _Evaluator
 from matcalc.verify.numeric.linear import _Linear
-from matcalc.verify.numeric.points import Point
+from matcalc.verify.numeric.points import Point, extended
 from matcalc.verify.numeric.structure import _facts, _has_deriv, _Info
 
 
@@ -147,6 +148,10 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
             except _Reject:  # the probe cannot run here: the difference stands as measured (confirmation follows)
                 break
             spread = np.maximum(spread, np.abs((L2 - R2) - (worst.L - worst.R)))
+        measured = _float64_error(lhs, rhs, point, deadline, complex_step, cs_ok, worst.combo, worst.L, worst.R,
+                                  evL.methods | evR.methods)
+        if measured is not None:
+            spread = np.maximum(spread, measured[2])
         _significant(worst, spread)
     return worst
 
@@ -155,6 +160,34 @@ def _compare_full(lhs: ir.Expr, rhs: ir.Expr, info: _Info, point: Point, deadlin
 LOOSE_REL = 1e-6
 #: The sharpened tolerance: this many rounding spreads plus this fraction of the sides' largest entry.
 SHARP_REL = 1e-10
+
+
+def _float64_error(lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float, complex_step: bool,
+                   cs_ok: dict | None, combo: dict, L: np.ndarray, R: np.ndarray, methods: set
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The float64 rounding of both sides and of their difference, measured: the sides evaluated again from the
+    same inputs in extended precision (:func:`~matcalc.verify.numeric.points.extended`, 2048× finer), entry by
+    entry ``|Lx − L|``, ``|Rx − R|`` and ``|(Lx − Rx) − (L − R)|``. It sees what Monte Carlo arithmetic cannot — digits
+    lost inside one operation — and grows with the depth and conditioning of the evaluation as the rounding does;
+    a wrong claim moves both evaluations alike, so it never absorbs a mistake. None where the platform has no
+    extended precision, an operation has none, or a derivative was taken by central differences there (their
+    truncation error is not rounding; ``methods``: those of the float64 evaluation, looked at before spending an
+    evaluation)."""
+    px = extended(point)
+    if px is None or any("central differences" in m for m in methods):
+        return None
+    xL = _Evaluator(px, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+    xR = _Evaluator(px, strict=True, deadline=deadline, allow_cs=complex_step, cs_ok=cs_ok)
+    try:
+        with np.errstate(all="ignore"):
+            Lx, Rx = _value_at(xL, lhs, combo), _value_at(xR, rhs, combo)
+    except (_Reject, NumericError, TypeError, ValueError):
+        return None
+    if any("central differences" in m for m in xL.methods | xR.methods) or np.shape(Lx) != np.shape(L):
+        return None
+    errs = (np.abs(Lx - L), np.abs(Rx - R), np.abs((Lx - Rx) - (L - R)))
+    out = tuple(np.asarray(e, dtype=float) for e in errs)
+    return out if all(np.all(np.isfinite(e)) for e in out) else None  # type: ignore[return-value]
 
 
 def _mca_values(lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float, complex_step: bool,
@@ -171,8 +204,9 @@ def _sharpen(c: _Cmp, lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float,
              complex_step: bool, cs_ok: dict | None) -> None:
     """Sides that agree within a tolerance far above their own size — the rounding floor is relative to the
     largest intermediate, and in a deep network the first layer's gradient is ~1e-20 of the activations, so a
-    factor 2 there hides inside it — are compared again within their measured rounding sensitivity: 10 spreads
-    under Monte Carlo arithmetic (two runs) plus 1e-10 of their largest entry. Only where that measure is sound:
+    factor 2 there hides inside it — are compared again within their measured rounding: 10 times the larger of
+    their spread under Monte Carlo arithmetic (two runs) and their actual float64 error (:func:`_float64_error`,
+    extended precision), plus 1e-10 of their largest entry. Only where that measure is sound:
     every derivative by the complex step (no truncation error of central differences, which the spread would not
     see), and both sides standing well out of their own spread (a side that is rounding noise, a zero computed
     as 1e-30, keeps the floor). A difference found so is confirmed as any other (another point, the Taylor
@@ -192,6 +226,9 @@ def _sharpen(c: _Cmp, lhs: ir.Expr, rhs: ir.Expr, point: Point, deadline: float,
         spread_l = np.maximum(spread_l, np.abs(L2 - L))
         spread_r = np.maximum(spread_r, np.abs(R2 - R))
         spread = np.maximum(spread, np.abs((L2 - R2) - (L - R)))
+    measured = _float64_error(lhs, rhs, point, deadline, complex_step, cs_ok, {}, L, R, methods)
+    if measured is not None:
+        spread_l, spread_r, spread = (np.maximum(a, b) for a, b in zip((spread_l, spread_r, spread), measured))
     big_l, big_r = float(np.max(np.abs(L), initial=0)), float(np.max(np.abs(R), initial=0))
     if not (_stands_out(L, spread_l) and _stands_out(R, spread_r)):
         return

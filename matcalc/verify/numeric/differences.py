@@ -85,7 +85,7 @@ class _Differences:
         hc = h
         for _ in range(3):
             self.magi = 0.0
-            Xc = np.empty(X0.shape, dtype=complex)
+            Xc = np.empty(X0.shape, dtype=np.result_type(X0.dtype, np.complex64))  # clongdouble in extended
             Xc.real = X0
             Xc.imag = hc * V
             fc = self._f(key, Xc, expr)
@@ -238,7 +238,7 @@ class _Differences:
         hc = CS_H
         for _ in range(3):
             self.magi = 0.0
-            Xc = np.empty(E.shape, dtype=complex)
+            Xc = np.empty(E.shape, dtype=np.result_type(X0.dtype, np.complex64))
             Xc.real = X0
             Xc.imag = hc * E
             fc = self._f(key, Xc, expr)

@@ -22,9 +22,16 @@ factor 2 there still moves the sum by ~0.3), and terms of different claims canno
 directions of measure zero; several directions at several points make an accidental cancellation below the
 tolerance practically impossible (a factor 2 passes one direction with probability ~1e-9). The complex step has no
 subtractive cancellation, so each claim's term keeps its relative precision however small its gradient; the
-tolerance is therefore relative to the terms, not to the largest value in the network: ``10 ×`` the spread of the
-two sides under Monte Carlo arithmetic (every computed value perturbed by a random relative 2 eps, twice) plus
-``1e-12 × Σ_i |⟨R_i, V_i⟩|``. A claim is shown equal when it passed at 3 points; at a point where its claimed
+tolerance is therefore relative to the terms, not to the largest value in the network: ``1e-12 × Σ_i |⟨R_i, V_i⟩|``,
+and where the two numbers differ by more, that plus ``10 ×`` the measured rounding of their difference — the larger
+of its spread under Monte Carlo arithmetic (every computed value perturbed by a random relative 2 eps, twice) and
+its actual float64 error (the same numbers evaluated from the same inputs in extended precision, which also sees
+digits lost inside one operation). Both grow with the depth and conditioning of the evaluation as its rounding
+does, and neither moves with a wrong claim (a mistake is in both evaluations alike). Where that tolerance passes
+``1e-6 ×`` the terms (an expression that loses digits in float64, ``1 − tanh(z).^2`` at a saturated z), the
+direction is decided by the extended-precision numbers, within the same measured rounding scaled by the ratio of
+the two unit roundoffs (1/2048); a tolerance above ``1e-3 ×`` the terms says nothing: that direction gives no
+finding (the claims go to their own check). A claim is shown equal when it passed at 3 points; at a point where its claimed
 gradient is 0 (no scale: a saturated tanh's derivative underflows) it sits out, and a claim that is 0 at every point
 is left to its own check. A symmetric or diagonal ``X_i``, a function with kinks, poles, declared functions,
 inverses or free indices: not joined (``None``). Before the directions, the
@@ -39,14 +46,15 @@ L-layer network is linear in L. Localising a difference halves the set of claims
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 from matcalc import ir
 from matcalc.shapes import dim_symbols
-from matcalc.verify.numeric.base import CS_H, CS_MAX_IMAG, NumericError, _DeepRecursion, _OutOfTime, _Reject
+from matcalc.verify.numeric.base import CS_H, CS_MAX_IMAG, EPS, NumericError, _DeepRecursion, _OutOfTime, _Reject
 from matcalc.verify.numeric.evaluator import _Evaluator
-from matcalc.verify.numeric.points import Point, draw_sizes, make_point
+from matcalc.verify.numeric.points import Point, draw_sizes, extended, make_point
 from matcalc.verify.numeric.structure import _Info
 
 #: node types the joint check evaluates (analytic, no singularity, no declared function, no index)
@@ -60,6 +68,14 @@ POINTS = 3
 DIRECTIONS = 3
 MCA_FACTOR = 10.0
 REL_FLOOR = 1e-12
+#: A float64 tolerance (floor plus measured rounding) up to this fraction of the terms decides in float64; above it,
+#: the direction is decided in extended precision (a true claim written with ``1 − tanh(z).^2`` at saturated layers
+#: of a 256-layer residual network has float64 rounding of 1e-2 of the terms)
+STRICT_TOL_REL = 1e-6
+#: A tolerance above this fraction of the terms says nothing about a claim: no finding (the claim's own check)
+MAX_TOL_REL = 1e-3
+#: The unit roundoff of extended precision (float64's where the platform has none)
+EPS_X = float(np.finfo(np.longdouble).eps)
 #: below this many claims a group that differs is handed to the per-claim check as it is
 SMALLEST_GROUP = 1
 
@@ -129,6 +145,7 @@ class _Point:
     def __init__(self, cost: ir.Expr, wrts: list[ir.Var], rhss: list[ir.Expr], point: Point,
                  deadline: float) -> None:
         self.cost, self.wrts, self.rhss, self.point, self.deadline = cost, wrts, rhss, point, deadline
+        self.point_x = extended(point)
         self.ev = _Evaluator(point, strict=True, deadline=deadline, allow_cs=True)
         self.R = [self.ev.ev(r) for r in rhss]
         for R in self.R:
@@ -140,14 +157,15 @@ class _Point:
         if not np.all(np.isfinite(f0)):
             raise _Reject("overflow or NaN in the function")
 
-    def cstep(self, ev: _Evaluator, V: dict[int, np.ndarray]) -> float:
-        """``Im E(X + i h V) / h`` with every ``X_i`` of ``V`` moved at once (the step kept in the exact regime)."""
+    def cstep(self, ev: _Evaluator, V: dict[int, np.ndarray], dtype: type = complex) -> Any:
+        """``Im E(X + i h V) / h`` with every ``X_i`` of ``V`` moved at once (the step kept in the exact regime);
+        ``dtype`` ``np.clongdouble`` for the extended-precision evaluation (its result kept in that precision)."""
         big = max(float(np.max(np.abs(v), initial=0)) for v in V.values())
         hc = CS_H / max(big, 1.0)
         for _ in range(4):
             extra = {}
             for i, v in V.items():
-                xc = np.empty(self.X[i].shape, dtype=complex)
+                xc = np.empty(self.X[i].shape, dtype=dtype)
                 xc.real = self.X[i]
                 xc.imag = hc * v
                 extra[("var", self.wrts[i].name)] = xc
@@ -156,7 +174,7 @@ class _Point:
             if not np.all(np.isfinite(fc)):
                 raise _Reject("overflow or NaN in the complex step")
             if ev.magi <= CS_MAX_IMAG:
-                return float(fc.imag[0, 0]) / hc
+                return (float(fc.imag[0, 0]) if dtype is complex else fc.imag[0, 0]) / hc
             hc = hc * CS_MAX_IMAG / (1e3 * ev.magi)
             if not hc > 1e-300:
                 break
@@ -185,18 +203,57 @@ class _Point:
         claimed_terms = [float(np.sum(self.R[i] * V[i])) for i in members]
         claimed = float(np.sum(claimed_terms))
         got = self.cstep(self.ev, V)
-        floor = REL_FLOOR * float(np.sum(np.abs(claimed_terms)))
+        scale = float(np.sum(np.abs(claimed_terms)))
+        floor = REL_FLOOR * scale
         if abs(got - claimed) <= floor:
-            return True  # within the floor: the rounding probe could only widen the tolerance
+            return True  # within the floor: the rounding measurements could only widen the tolerance
+        diff = got - claimed
+        diff_x = self._extended_diff(members, V)
+        spread = max(self._mca_spread(members, V, diff), 0.0 if diff_x is None else float(abs(diff_x - diff)))
+        tol = MCA_FACTOR * spread + floor
+        if tol <= STRICT_TOL_REL * scale:
+            return abs(diff) <= tol
+        if diff_x is None:  # float64 alone (no extended precision here), within the loosest meaningful tolerance
+            return tol <= MAX_TOL_REL * scale and abs(diff) <= tol
+        # float64 cannot resolve this direction finely: the numbers in extended precision, within the measured
+        # float64 rounding scaled to that precision (rounding errors are proportional to the unit roundoff)
+        tol_x = MCA_FACTOR * spread * EPS_X / EPS + floor
+        return tol_x <= MAX_TOL_REL * scale and float(abs(diff_x)) <= tol_x
+
+    def _mca_spread(self, members: list[int], V: dict[int, np.ndarray], diff: float) -> float:
+        """Monte Carlo arithmetic: how much ``got − claimed`` moves when every computed value is perturbed by a
+        random relative 2 eps (two runs): the rounding sensitivity of the evaluation, whatever its depth."""
         spread = 0.0
-        for s in (1, 2):  # Monte Carlo arithmetic: the rounding sensitivity of both numbers
+        for s in (1, 2):
             mev = _Evaluator(self.point, strict=True, deadline=self.deadline, allow_cs=True)
             mev.mca = np.random.default_rng([s, 7])
             got2 = self.cstep(mev, V)
             claimed2 = float(sum(np.sum(mev.ev(self.rhss[i]) * V[i]) for i in members))
-            spread = max(spread, abs((got2 - claimed2) - (got - claimed)))
-        tol = MCA_FACTOR * spread + floor
-        return abs(got - claimed) <= tol
+            spread = max(spread, abs((got2 - claimed2) - diff))
+        return spread
+
+    def _extended_diff(self, members: list[int], V: dict[int, np.ndarray]) -> Any:
+        """``got − claimed`` evaluated from the same inputs in extended precision (eps 1.1e-19, 2048× finer than
+        float64): its difference from the float64 one is the rounding of the float64 evaluation — each operation's
+        own rounding, which Monte Carlo arithmetic models, and any loss of digits inside an operation, which it
+        cannot see (``1 − tanh(z)²`` at a saturated z lost them all). A wrong claim moves both evaluations alike,
+        so this never absorbs a mistake. None where the platform has no extended precision or an operation has
+        none."""
+        if self.point_x is None:
+            return None
+        try:
+            xev = _Evaluator(self.point_x, strict=True, deadline=self.deadline, allow_cs=True)
+            got_x = self.cstep(xev, V, dtype=np.clongdouble)
+            diff_x = got_x - sum(np.sum(xev.ev(self.rhss[i]) * V[i]) for i in members)
+        except (TypeError, ValueError, NumericError, _Reject):
+            return None
+        return diff_x if np.isfinite(diff_x) else None
+
+    def _float64_error(self, members: list[int], V: dict[int, np.ndarray], diff: float) -> float:
+        """The float64 rounding error of ``diff`` (= got − claimed) measured against extended precision; 0 where
+        it cannot be measured."""
+        diff_x = self._extended_diff(members, V)
+        return 0.0 if diff_x is None else float(abs(diff_x - diff))
 
 
 def _eligible(cost: ir.Expr, claims: list[tuple[ir.Var, ir.Expr]]) -> list[int]:

@@ -86,6 +86,22 @@ def _rounded(v: np.ndarray) -> Any:
     return r
 
 
+#: Extended precision (x86's 64-bit mantissa, eps 1.1e-19) where the platform has one; None where ``longdouble``
+#: is float64 itself (then the rounding measurements that use it fall back on Monte Carlo arithmetic alone).
+EXTENDED = np.longdouble if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps else None
+
+
+def extended(point: Point) -> Point | None:
+    """The same point with its values held in extended precision (the same numbers: float64 → longdouble is
+    exact), so that an evaluation there differs from the float64 one by the float64 rounding alone; None where the
+    platform has no extended precision."""
+    if EXTENDED is None:
+        return None
+    vals = {k: np.asarray(v, dtype=EXTENDED) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+            for k, v in point.values.items()}
+    return Point(dict(point.sizes), vals, dict(point.functions), dict(point.index), point.seed, point.params)
+
+
 def draw_sizes(symbols: list[str], rng: np.random.Generator, *, min_size: dict | None = None,
                avoid: list[dict] | None = None) -> dict[str, int]:
     """Distinct small sizes (2..6 where possible) for the dimension symbols, preferring an unseen assignment."""
