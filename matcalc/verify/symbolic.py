@@ -780,6 +780,15 @@ def _normal_form(e: Expr) -> tuple:
     return (tuple(map(str, e.shape)), _k(_NF().p(e)))
 
 
+def _memo_nf(e: Expr, memo: dict | None) -> tuple:
+    if memo is None:
+        return normal_form(e)
+    got = memo.get(e)
+    if got is None:
+        got = memo[e] = normal_form(e)
+    return got
+
+
 def componentwise_form(e: Expr) -> tuple:
     """The normal form of a scalar ``e`` written componentwise (every product an index sum, every reduction a sum).
 
@@ -802,14 +811,15 @@ def _componentwise_form(e: Expr) -> tuple:
     return (tuple(map(str, e.shape)), _k(_NF().p(e)))
 
 
-def equivalent(a: Expr, b: Expr) -> bool:
+def equivalent(a: Expr, b: Expr, memo: dict | None = None) -> bool:
     """True only when ``a`` and ``b`` have the same normal form (False means "not proved", not "different").
 
-    Scalar sides with entries or index sums are also compared in componentwise form.
+    Scalar sides with entries or index sums are also compared in componentwise form. ``memo``: normal forms already
+    computed, by expression (the caller's, one per document: a line of a chain is both sides of two claims).
     """
     try:
         with _deep():
-            if normal_form(a) == normal_form(b):
+            if _memo_nf(a, memo) == _memo_nf(b, memo):
                 return True
             if is_scalar(a.shape) and is_scalar(b.shape) and (_has_index(a) or _has_index(b)):
                 return componentwise_form(a) == componentwise_form(b)
