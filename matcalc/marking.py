@@ -17,7 +17,7 @@ from matcalc.document import Bare, Claim, Document, ErrorLine, Problem, Statemen
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
 from matcalc.verify.document_methods import DocumentMethods
-from matcalc.verify.judge import distinct_nodes, judge
+from matcalc.verify.judge import distinct_nodes, document_scope, judge
 
 
 def _stmt_text(s: Statement) -> str:
@@ -186,6 +186,12 @@ def check_document(doc: Document, *, seed: int = 0, budget_s: float = 8.0, progr
     start of the chain; a step that does not follow from a wrong line but equals the start again is back on track.
     Claims and steps reached after ``document_budget_s`` seconds are ``inconclusive``.
     """
+    with document_scope():
+        return _check_document(doc, seed=seed, budget_s=budget_s, progress=progress,
+                               document_budget_s=document_budget_s)
+
+
+def _check_document(doc: Document, *, seed: int, budget_s: float, progress, document_budget_s: float) -> CheckReport:
     t0 = time.perf_counter()
     results: list[ClaimResult] = []
     judged = doc.judged()

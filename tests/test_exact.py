@@ -278,6 +278,40 @@ def test_counterexample_with_generic_functions_lists_their_values():
     assert any(k.startswith("C_") for k in funcs), funcs
 
 
+def test_shared_environments_keep_every_verdict():
+    # one document's claims share the environments (check_equal's ``shared``): a shared subexpression is expanded
+    # once, and every claim still gets its own verdict — the tables judged in one shared dict, interleaved true and
+    # false, give the statuses they give alone
+    claims = [c for pair in zip(TRUE_CLAIMS, FALSE_CLAIMS) for c in zip(pair, ("equal", "different"))]
+    claims += [(c, "equal") for c in TRUE_CLAIMS[len(FALSE_CLAIMS):]]
+    claims += [(c, "different") for c in FALSE_CLAIMS[len(TRUE_CLAIMS):]]
+    documents, declared, shared = 0, {}, None
+    for (name, lhs, rhs), want in claims:
+        names = {v.name: (v.dims, v.props) for e in (lhs, rhs) for v in ir.walk(e) if isinstance(v, Var)}
+        if shared is None or any(declared.get(k, d) != d for k, d in names.items()):
+            documents, declared, shared = documents + 1, {}, {}  # a document declares each name once
+        declared.update(names)
+        assert check_equal(lhs, rhs, shared=shared).status == want, name
+    assert documents < len(claims) / 3  # most claims shared their environments with others
+
+
+def test_shared_counterexample_names_only_the_claims_own_variables():
+    shared: dict = {}
+    assert check_equal(dmix(mm(T(y), A, x), x), mm(T(A), y), shared=shared).status == "equal"  # A, x, y made
+    lhs, rhs = dmix(mm(T(x), A, x), x), sc(2, mm(A, x))
+    res = check_equal(lhs, rhs, shared=shared)
+    assert res.status == "different"
+    cex = res.counterexample
+    assert {k.split("[")[0] for k in cex["point"]} == {"A", "x"}, cex["point"]  # not y
+    env = ExactEnv(sizes=cex["sizes"])
+    Am_, xv = evaluate(A, env=env), evaluate(x, env=env)
+    true_val = _subs_point((Am_ + Am_.T) * xv, env, cex["point"])
+    claimed = _subs_point(2 * Am_ * xv, env, cex["point"])
+    for ent in cex["entries"]:
+        i, j = ent["entry"]
+        assert sympy.Rational(ent["lhs"]) == true_val[i - 1, j - 1] != claimed[i - 1, j - 1]
+
+
 # ───────────────────────────── sizes ─────────────────────────────
 
 
@@ -851,7 +885,7 @@ def test_plain_variable_derivative_equals_sympy_diff_of_the_value():
     env = ExactEnv(sizes={"n": 3, "m": 2})
     G = evaluate(dmix(body, W), env=env)
     val = evaluate(body, env=env)[0, 0]
-    Wm = env.var_values["W"]
+    Wm = evaluate(W, env=env)  # the same symbol matrix the evaluation used
     assert G.shape == (3, 2)
     for i_ in range(3):
         for j_ in range(2):

@@ -180,6 +180,17 @@ def test_parr_howard_tables_false(name, lhs, rhs):
     assert_different(lhs, rhs)
 
 
+def test_unconfirmed_mode_says_equal_exactly_when_the_full_check_does():
+    # confirm=False (the diagnosis only asks "equal?"): the same "equal" answers as the full check, on the true and
+    # the false tables, and a false claim ends at its first differing point, never as "different"
+    for _name, lhs, rhs in A3_TRUE + A4_TRUE + A5_TRUE + A3_FALSE + A4_FALSE + A5_FALSE:
+        full = N.check_equal(lhs, rhs, seed=3)
+        quick = N.check_equal(lhs, rhs, seed=3, confirm=False)
+        assert (quick.status == "equal") == (full.status == "equal"), (_name, full, quick)
+        if full.status == "different" and lhs.shape == rhs.shape:
+            assert quick.status == "unknown" and not quick.confirmed and quick.points < full.points, _name
+
+
 def test_transposed_sides_are_different():
     # mixed-layout gradient is a column; the P&H row xᵀ has the transposed shape
     r = assert_different(d(mm(T(w), x), w), T(x))

@@ -262,6 +262,16 @@ def test_different_pairs_are_not_proved(name, a, b) -> None:
     assert equivalent(b, a) is False
 
 
+def test_a_shared_memo_of_normal_forms_changes_no_answer() -> None:
+    # one memo for all the pairs (as for the claims of one document): the same answers as without it, both ways
+    memo: dict = {}
+    for _name, a, b in EQUAL:
+        assert equivalent(a, b, memo) is True and equivalent(b, a, memo) is True
+    for _name, a, b in DIFFERENT:
+        assert equivalent(a, b, memo) is False and equivalent(b, a, memo) is False
+    assert len(memo) > len(EQUAL)
+
+
 def test_different_normal_forms_are_not_a_refutation() -> None:
     """(I + C)⁻¹ C = C (I + C)⁻¹ holds, but the normal form does not prove it: ``equivalent`` says "not proved"
     (False), and the judge reports ``unknown``, never ``different``."""

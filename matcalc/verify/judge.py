@@ -10,6 +10,8 @@ for the symbolic method and, after a verdict is reached, to name the correct res
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from matcalc import ir
 from matcalc.errors import MatcalcError
@@ -24,7 +26,8 @@ def run_symbolic(lhs: ir.Expr, rhs: ir.Expr) -> MethodResult:
     except ImportError as exc:  # pragma: no cover - the engine is part of the package
         return MethodResult("unknown", f"normal form unavailable: {exc}")
     try:
-        if equivalent(lhs, rhs):
+        memo = _NF_SHARED
+        if equivalent(lhs, rhs) if memo is None else equivalent(lhs, rhs, memo):
             return MethodResult("equal", "same normal form at generic sizes")
         return MethodResult("unknown", "normal forms differ (not a proof of inequality)")
     except MatcalcError as exc:
@@ -45,10 +48,33 @@ def _run_method(call) -> tuple[object | None, MethodResult | None]:
         return None, MethodResult("unknown", f"the method failed: {type(exc).__name__}: {exc}")
 
 
+#: The exact method's environments shared by the claims of the document being judged (``shared`` of
+#: :func:`matcalc.verify.exact.check_equal`), and the normal forms computed for them (``memo`` of
+#: :func:`matcalc.verify.symbolic.equivalent`); None outside :func:`document_scope`.
+_EXACT_SHARED: dict | None = None
+_NF_SHARED: dict | None = None
+
+
+@contextmanager
+def document_scope() -> Iterator[None]:
+    """Judge the claims of one document inside: the exact method expands a subexpression the claims share (a ``let``
+    definition, the same derivative on several lines) once per size assignment, and the symbolic method takes the
+    normal form of a line once; on leaving, all of it is dropped."""
+    global _EXACT_SHARED, _NF_SHARED
+    saved = _EXACT_SHARED, _NF_SHARED
+    _EXACT_SHARED, _NF_SHARED = {}, {}
+    try:
+        yield
+    finally:
+        _EXACT_SHARED, _NF_SHARED = saved
+
+
 def run_exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
     from matcalc.verify import exact
 
-    res, failed = _run_method(lambda: exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed))
+    shared = _EXACT_SHARED
+    res, failed = _run_method(lambda: exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed,
+                                                        shared=shared))
     if failed is not None:
         return failed, None
     return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)

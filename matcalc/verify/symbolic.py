@@ -837,6 +837,28 @@ def _activation_derivatives(e: Expr) -> bool:
                for x in ir.distinct(e))
 
 
+def _memo_prepare(e: Expr, memo: dict | None) -> Expr:
+    if memo is None:
+        return _prepare(e)
+    key = ("prepared", e)
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = _prepare(e)
+    return got
+
+
+def _memo_nf(e: Expr, prepared: Expr, expand_activations: bool, memo: dict | None) -> tuple:
+    """The normal form of ``e`` (already prepared), shared by a document's claims through ``memo``: it is a pure
+    function of the expression."""
+    if memo is None:
+        return _normal_form(prepared, expand_activations, True)
+    key = ("nf", e, expand_activations)
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = _normal_form(prepared, expand_activations, True)
+    return got
+
+
 def componentwise_form(e: Expr) -> tuple:
     """The normal form of a scalar ``e`` written componentwise (every product an index sum, every reduction a sum).
 
@@ -859,25 +881,26 @@ def _componentwise_form(e: Expr) -> tuple:
     return (tuple(map(str, e.shape)), _k(_NF().p(e)))
 
 
-def equivalent(a: Expr, b: Expr) -> bool:
+def equivalent(a: Expr, b: Expr, memo: dict | None = None) -> bool:
     """True only when ``a`` and ``b`` have the same normal form (False means "not proved", not "different").
 
-    Scalar sides with entries or index sums are also compared in componentwise form.
+    Scalar sides with entries or index sums are also compared in componentwise form. ``memo``: normal forms already
+    computed, by expression (the caller's, one per document: a line of a chain is both sides of two claims).
     """
     try:
         with _deep():
             # σ' and tanh' as atoms first (the engine writes them so): equal forms prove it, cheaply; then written
-            # in σ and tanh, which also sees σ ⊙ (1 − σ) = σ'
-            pa, pb = _prepare(a), _prepare(b)
+            # in σ and tanh, which also sees σ ⊙ (1 − σ) = σ'. A document's claims share the forms (``memo``).
+            pa, pb = _memo_prepare(a, memo), _memo_prepare(b, memo)
             if _activation_derivatives(pa) or _activation_derivatives(pb):
                 try:
-                    if _normal_form(pa, False, True) == _normal_form(pb, False, True):
+                    if _memo_nf(a, pa, False, memo) == _memo_nf(b, pb, False, memo):
                         return True
                     if _writing_out_adds_nothing(pa, pb):
                         return False
                 except NormalFormTooLarge:
                     pass
-            if _normal_form(pa, True, True) == _normal_form(pb, True, True):
+            if _memo_nf(a, pa, True, memo) == _memo_nf(b, pb, True, memo):
                 return True
             if is_scalar(a.shape) and is_scalar(b.shape) and (_has_index(a) or _has_index(b)):
                 return componentwise_form(a) == componentwise_form(b)

@@ -18,6 +18,7 @@ import sympy
 from matcalc import ir
 from matcalc.errors import MatcalcError
 from matcalc.verify.exact.env import ExactEnv, ExactError, OutOfBudget
+from matcalc.verify.exact.diff import _free_syms
 from matcalc.verify.exact.evaluation import _ev
 from matcalc.verify.exact.functions import _drop_deltas
 from matcalc.verify.exact.sizes import MAX_NODE_ENTRIES, MAX_VAR_ENTRIES, _cost, choose_sizes, free_indices
@@ -103,7 +104,7 @@ def _resolve_free(free: tuple, found: list[ir.Index]) -> list[ir.Index]:
 
 def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float = 5.0, seed: int = 0,
                 symmetric: str = "symmetrized", sizes: list[dict] | None = None,
-                max_assignments: int = 2) -> ExactResult:
+                max_assignments: int = 2, shared: dict | None = None) -> ExactResult:
     """Judge ``lhs = rhs`` entry by entry with SymPy at small distinct sizes.
 
     Args:
@@ -117,6 +118,11 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
         sizes: size assignments to use instead of :func:`choose_sizes`.
         max_assignments: how many size assignments to try at most (the second only while under 60 % of the
             budget); 1 halves the cost for batch runs such as ``prove all``.
+        shared: a dict owned by the caller (one per document) in which the environments of the checks are kept by
+            sizes and convention: the claims of one document at the same sizes then share the variables' symbol
+            matrices and the evaluations of the same subexpressions (the same ``let`` definition, the same
+            derivative claimed on several lines is expanded once). The verdict does not depend on it: every claim
+            is still judged on all its own entries, and its random points cover the symbols of its own entries only.
 
     Raises:
         ExactError: on shapes that differ other than by transposition, or an expression that cannot be evaluated.
@@ -125,14 +131,15 @@ def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), budget_s: float
     lhs, rhs = ir.nest_hessians(lhs), ir.nest_hessians(rhs)  # hessian(f, X) = jacobian(grad(f, X), X)
     try:
         return _check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed, symmetric=symmetric, sizes=sizes,
-                            max_assignments=max_assignments)
+                            max_assignments=max_assignments, shared=shared)
     except RecursionError:
         return ExactResult("unknown", [], None, "the exact method: expression too deep", "expression too deep",
                            time.perf_counter() - t0)
 
 
 def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple, budget_s: float, seed: int,
-                 symmetric: str, sizes: list[dict] | None, max_assignments: int) -> ExactResult:
+                 symmetric: str, sizes: list[dict] | None, max_assignments: int,
+                 shared: dict | None = None) -> ExactResult:
     """The body of :func:`check_equal`."""
     t0 = time.perf_counter()
     deadline = t0 + budget_s
@@ -167,9 +174,9 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple, budget_s: float, se
         if n_assign > 0 and time.perf_counter() > t0 + budget_s * 0.6:
             break  # a second assignment only when cheap
         tried.append(dict(sz))
-        env = ExactEnv(sizes=dict(sz), symmetric=symmetric, deadline=deadline)
+        env = _environment(sz, symmetric, deadline, shared)
         try:
-            status, why = _check_at(lhs, rhs, free_ix, env, seed + 7919 * n_assign)
+            status, why = _check_at(lhs, rhs, free_ix, env, seed + 7919 * n_assign, shared is not None)
         except _Different as d:
             return ExactResult("different", tried, d.cex,
                                f"entry by entry with SymPy {_fmt_sizes([sz])}: the sides differ", "",
@@ -204,6 +211,20 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple, budget_s: float, se
                        unknown_reason, el)
 
 
+def _environment(sz: dict, symmetric: str, deadline: float, shared: dict | None) -> ExactEnv:
+    """A fresh environment, or the document's one for these sizes and convention (see ``shared`` in
+    :func:`check_equal`), with this check's deadline and no index bound."""
+    if shared is None:
+        return ExactEnv(sizes=dict(sz), symmetric=symmetric, deadline=deadline)
+    key = (tuple(sorted(sz.items())), symmetric)
+    env = shared.get(key)
+    if env is None:
+        env = shared[key] = ExactEnv(sizes=dict(sz), symmetric=symmetric, deadline=deadline)
+    env.deadline = deadline
+    env.indices = {}
+    return env
+
+
 def _number_dims(*exprs: ir.Expr) -> set[str]:
     """The dimension symbols written as numbers (``ir.Size``: ``1/N``, ``sqrt(d)``) in ``exprs``."""
     from matcalc.shapes import dim_symbols
@@ -223,7 +244,8 @@ def _always_tied(done: list[dict], numbers: set[str]) -> list[tuple[str, str]]:
             if (a in numbers or b in numbers) and all(d[a] == d[b] for d in done)]
 
 
-def _check_at(lhs: ir.Expr, rhs: ir.Expr, free_ix: list[ir.Index], env: ExactEnv, seed: int) -> tuple[str, str]:
+def _check_at(lhs: ir.Expr, rhs: ir.Expr, free_ix: list[ir.Index], env: ExactEnv, seed: int,
+              shared: bool = False) -> tuple[str, str]:
     """Check at the sizes in ``env``: ``("equal", "")``, ``("unknown", why)``, or raise :class:`_Different`."""
     pending: list[tuple[dict, tuple[int, int], sympy.Expr, sympy.Expr]] = []
     for ixs in _index_assignments(free_ix, env):
@@ -233,7 +255,12 @@ def _check_at(lhs: ir.Expr, rhs: ir.Expr, free_ix: list[ir.Index], env: ExactEnv
         for i in range(L.rows):
             for j in range(L.cols):
                 pending.append((dict(ixs), (i, j), _drop_deltas(L[i, j], env._deltas), _drop_deltas(R[i, j], env._deltas)))
-    maker = _PointMaker(env, seed)
+    own: set | None = None  # a shared environment holds other claims' symbols too: only this claim's entries'
+    if shared:
+        own = set()
+        for item in pending:
+            own |= _free_syms(item[2], env) | _free_syms(item[3], env)
+    maker = _PointMaker(env, seed, own)
     # 1. entries whose difference SymPy already reduced to 0 while building it are settled, and so are those whose
     #    difference is 0 as a rational function of the variables and the opaque applications (cheap, and sound)
     pending = [item for item in pending if item[2] - item[3] != 0]

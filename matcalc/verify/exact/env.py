@@ -92,7 +92,7 @@ class ExactEnv:
 
 
 def _var_matrix(v: ir.Var, env: ExactEnv) -> sympy.Matrix:
-    cached = env.var_values.get(v.name)
+    cached = env.var_values.get((v.name, v.props))  # by declaration: an environment may serve a whole document
     if cached is not None:
         if cached.shape != (env.dim(v.dims[0]), env.dim(v.dims[1])):
             raise ExactError(f"the variable {v.name} occurs with two shapes")
@@ -144,7 +144,7 @@ def _var_matrix(v: ir.Var, env: ExactEnv) -> sympy.Matrix:
         last = 1 - sum(flat[:-1])
         del env.symbols[flat[-1]]
         m[(n - 1) % rows, (n - 1) // rows] = last
-    env.var_values[v.name] = m
+    env.var_values[(v.name, v.props)] = m
     return m
 
 

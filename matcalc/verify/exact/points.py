@@ -27,20 +27,22 @@ _POS_POOL = [sympy.Integer(v) for v in (1, 2, 3)] + [sympy.Rational(v, 2) for v 
 class _PointMaker:
     """Random exact points (small integers and halves) and generic-function values, reproducible from a seed."""
 
-    def __init__(self, env: ExactEnv, seed: int) -> None:
+    def __init__(self, env: ExactEnv, seed: int, own: set | None = None) -> None:
         self.env = env
         self.rng = random.Random(seed)
+        # the symbols to give values, in the order they were made (None: all of the environment's)
+        self.symbols = [(s, i) for s, i in env.symbols.items() if own is None or s in own]
 
     def point(self, attempt: int) -> dict:
         env, rng = self.env, self.rng
         positive_only = attempt % 3 == 2
         pt: dict = {}
         prob_count: dict[str, int] = {}
-        for s, info in env.symbols.items():
+        for s, info in self.symbols:
             if info.kind == "prob":
                 base = info.display.split("[")[0]
                 prob_count[base] = prob_count.get(base, 0) + 1
-        for s, info in env.symbols.items():
+        for s, info in self.symbols:
             if info.kind == "positive":
                 pt[s] = rng.choice(_POS_POOL)
             elif info.kind == "spd-diag":

@@ -87,16 +87,16 @@ def _counterexample(point: Point, cmp: _Cmp, *, directional: bool) -> dict:
 
 
 def check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 5.0,
-                points: int = 3, complex_step: bool = True) -> NumericResult:
+                points: int = 3, complex_step: bool = True, confirm: bool = True) -> NumericResult:
     """Judge ``lhs = rhs`` numerically (see the package docstring and :func:`_check_equal`)."""
     lhs, rhs = ir.nest_hessians(lhs), ir.nest_hessians(rhs)  # hessian(f, X) = jacobian(grad(f, X), X)
     with _DeepRecursion():
         return _check_equal(lhs, rhs, free=free, seed=seed, budget_s=budget_s, points=points,
-                            complex_step=complex_step)
+                            complex_step=complex_step, confirm=confirm)
 
 
 def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, budget_s: float = 5.0,
-                 points: int = 3, complex_step: bool = True) -> NumericResult:
+                 points: int = 3, complex_step: bool = True, confirm: bool = True) -> NumericResult:
     """Judge ``lhs = rhs`` numerically (see the package docstring).
 
     Args:
@@ -106,6 +106,9 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0,
         budget_s: the time budget in seconds; out of time → ``unknown``.
         points: how many random points (each with its own sizes) to compare.
         complex_step: allow the complex step (False: central differences with Richardson extrapolation only).
+        confirm: False for a caller that only asks whether the sides are ``equal`` (the diagnosis trying candidate
+            corrections): a difference at one point ends the check as ``unknown`` at once, without the confirming
+            point and Taylor-slope test (which can only turn it into ``different`` or ``unknown``, never ``equal``).
 
     Returns:
         A :class:`NumericResult`.
@@ -119,6 +122,7 @@ def _check_equal(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0,
                          operands=(lhs, rhs))
     info = _analyse([lhs, rhs], tuple(free))
     judge = _Judge(lhs, rhs, info, seed=seed, t0=t0, deadline=deadline, complex_step=complex_step)
+    judge.confirming = confirm
     n_inst = 3 if (info.entry_fns or info.vec_fns) else 1
     if judge.kinked:  # a piecewise claim may differ on part of the domain only: look at more points
         points += 3
@@ -150,6 +154,7 @@ class _Judge:
         self.complex_step = complex_step
         self.kinked = not (_analytic(lhs) and _analytic(rhs))
         self.cs_probe: dict[int, bool] = {}  # the complex-step probe's finding per derivative, shared by the points
+        self.confirming = True  # a difference is confirmed at another point (see confirm in check_equal)
         self.has_d = _has_deriv(lhs) or _has_deriv(rhs)
         self.done = 0
         self.drawn = 0  # points drawn so far (every second one with determinants of the other sign)
@@ -228,6 +233,9 @@ class _Judge:
                 self.done += 1
                 self.max_rel = max(self.max_rel, cmp.rel)
                 self.max_tol = max(self.max_tol, cmp.tol_rel)
+                if cmp.differ and not self.confirming:
+                    return self.finish("unknown", f"max relative error {cmp.rel:.1e} > tolerance {cmp.tol_rel:.1e} "
+                                       "at one point (not confirmed: not asked to)", confirmed=False)
                 if cmp.differ:
                     return self.confirm(point, cmp, directional, sizes, inst)
             if self.done == 0 and tries >= 8:

@@ -201,6 +201,23 @@ class _Differences:
         self.cs_ok[k] = bool(ok)
         return bool(ok)
 
+    def _nested_cs(self, D: ir.Derivative, key: tuple) -> bool:
+        """Whether D is taken better by central differences of an inner derivative taken by the complex step:
+        D.expr is analytic and holds a derivative on the path from the perturbed argument (a Hessian is
+        ``jacobian(grad(f, X), X)``). The complex step does not nest (inside one, derivatives are central
+        differences), so complex step outside means N columns × N central-difference columns of 8 evaluations
+        each; central differences outside and the complex step inside mean 8 evaluations per column, each
+        taking the inner Jacobian in one stacked evaluation where it can (both orders are finite differences
+        of the original function, with error estimates)."""
+        if not self.allow_cs or self.cdepth > 0:
+            return False
+        k = (id(D), key)
+        got = self.nested_cs.get(k)
+        if got is None:
+            got = self.nested_cs[k] = _analytic(D.expr) and any(
+                isinstance(n, ir.Derivative) and key in self.deps(n) for n in distinct(D.expr))
+        return got
+
     def _batchable(self, D: ir.Derivative, key: tuple, members: int) -> bool:
         """Whether every node of D.expr on a path from the perturbed argument evaluates a stack of values (batch,
         r, c) member by member (see :data:`_BATCH_OK`), with a stack of ``members`` small enough to hold
@@ -281,7 +298,7 @@ class _Differences:
         """The numerator vec Jacobian of D.expr by D.wrt's entries, its error, and the shapes (expr, wrt)."""
         key, X0, pos, sym = self.wrt_target(D.wrt)
         f0 = self.ev(D.expr)
-        use_cs = self.cs_safe(D, key, X0, sym, pos)
+        use_cs = not self._nested_cs(D, key) and self.cs_safe(D, key, X0, sym, pos)
         self.methods.add("complex step" if use_cs else "central differences with Richardson extrapolation")
         if pos is not None:
             coords = [pos]

@@ -61,6 +61,7 @@ class _Evaluator(_Differences):
         self.mag = 0.0
         self.magi = 0.0
         self.fd_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self.nested_cs: dict[tuple, bool] = {}  # (id(D), key) → outer central differences, inner complex step
         self.batch_ok: dict[tuple, tuple[bool, int]] = {}  # (every node on the path stacks, largest entry count)
         self.entry_jac: dict[tuple, Any] = {}  # whole Jacobians serving derivatives by entries (see _entry_column)
         self.batch = True  # complex-step Jacobians in one stacked evaluation where possible (False: by columns)
