@@ -82,11 +82,9 @@ class LimitError(MatcalcError):
     """Input beyond a documented limit (length, nesting depth, exponent, sizes)."""
 
 
-def __getattr__(name: str):
-    """``ShapeError`` lives beside the shape rules (:mod:`matcalc.shapes`, which imports this module); it is offered
-    here too, with the other errors a caller catches."""
-    if name == "ShapeError":
-        from matcalc.shapes import ShapeError
+class ShapeError(MatcalcError):
+    """Operands whose shapes do not fit the operation. ``operands`` holds the IR operands involved."""
 
-        return ShapeError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __init__(self, message: str, *, operands: tuple = (), **kw) -> None:
+        super().__init__(message, **kw)
+        self.operands = operands

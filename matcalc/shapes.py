@@ -2,25 +2,18 @@
 
 Contract: a dimension is an ``int`` (a fixed size) or a ``str``: a size symbol (``"n"``, ``"n_l"``) or a canonical
 product of symbols and an integer factor (``"m*n"``, ``"2*n"``) that :func:`dim_mul` builds. A shape is the pair
-``(rows, cols)``. :class:`ShapeError` names both operands and their shapes; the typer adds the position.
+``(rows, cols)``. :class:`ShapeError` (defined in :mod:`matcalc.errors`) names both operands and their shapes; the typer
+adds the position.
 """
 
 from __future__ import annotations
 
 from typing import Union
 
-from matcalc.errors import MatcalcError
+from matcalc.errors import ShapeError  # noqa: F401 - defined with the other errors, raised and imported from here
 
 Dim = Union[int, str]
 Shape = tuple
-
-
-class ShapeError(MatcalcError):
-    """Operands whose shapes do not fit the operation. ``operands`` holds the IR operands involved."""
-
-    def __init__(self, message: str, *, operands: tuple = (), **kw) -> None:
-        super().__init__(message, **kw)
-        self.operands = operands
 
 
 def _factors(d: Dim) -> tuple[int, list[str]]:
