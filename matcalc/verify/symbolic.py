@@ -521,30 +521,8 @@ class _NF:
                 return _mul(P(s), _ones(r, c))
             case ir.Transpose(arg=a):
                 return _t_poly(P(a))
-            case ir.Power(base=a, exp=k):
-                if is_scalar(a.shape):
-                    return _scalar_pow(P(a), k)
-                single = _single_base(P(a)) if k.denominator == 1 else None
-                if single is not None:  # (A^j)^k for one atom A: a power link, so A^32 A^32 = A^64
-                    base, j = single
-                    made = _power_link(base, j * int(k), sh[0])
-                    return _pure((made or Link(("I", sh[0]), sh[0], sh[0]),))
-                base = P(a) if k > 0 else self._inverse(P(a), sh)
-                kk = abs(k)
-                if kk.denominator == 1 and kk <= 6:
-                    out = _pure((Link(("I", sh[0]), sh[0], sh[0]),))
-                    for _ in range(int(kk)):
-                        out = _mul(out, base)
-                    return out
-                return _atom(("mpow", k, _k(P(a))), sh)
-            case ir.Inverse(arg=ir.Power(base=a, exp=k)) if k.denominator == 1 and not is_scalar(a.shape):
-                return P(ir.Power(a, -k))  # inv(A^k) = inv(A)^k
-            case ir.Inverse(arg=ir.Inverse(arg=a)):
-                return P(a)
-            case ir.Inverse(arg=ir.Transpose(arg=a)):
-                return _t_poly(P(ir.Inverse(a)))  # (Aᵀ)⁻¹ = (A⁻¹)ᵀ
-            case ir.Inverse(arg=a):
-                return self._inverse(P(a), sh)
+            case ir.Power() | ir.Inverse() | ir.Det():
+                return self._p_square(e)
             case ir.Commutation(m=m, n=n):  # K(m, n): an atom of its own; K(m, n)ᵀ = K(n, m)
                 return _pure((Link(("K", m, n), sh[0], sh[1]),))
             case ir.Kron(a=a, b=b):
@@ -576,19 +554,6 @@ class _NF:
                 return _mul(_mul(_ones(1, r), P(a)), _ones(c, 1))
             case ir.Trace(arg=a):
                 return self._trace(P(a))
-            case ir.Det(arg=ir.Power(base=a, exp=k)) if k.denominator == 1:
-                return _scalar_pow(P(ir.Det(a)), k)  # det(A^k) = det(A)^k
-            case ir.Det(arg=ir.Inverse(arg=a)):
-                return _scalar_pow(P(ir.Det(a)), Fraction(-1))
-            case ir.Det(arg=ir.Transpose(arg=a)):
-                return P(ir.Det(a))
-            case ir.Det(arg=ir.MatMul(args=args)) if all(x.shape[0] == x.shape[1] for x in args):
-                out = {ONE_TERM: Fraction(1)}  # det(A B) = det(A) det(B) for square factors
-                for x in args:
-                    out = _mul(out, P(ir.Det(x)))
-                return out
-            case ir.Det(arg=a):
-                return self._det(P(a), sh)
             case ir.LogDet(arg=a):
                 return _atom(("logdet", _k(P(a))), sh)
             case ir.Diag(arg=a):
@@ -616,6 +581,51 @@ class _NF:
                 from matcalc.engine import expand_derivatives
 
                 return P(expand_derivatives(e))
+        raise TypeError(f"no normal form for {type(e).__name__}")
+
+    def _p_square(self, e: Expr) -> Poly:
+        """Powers, inverses and determinants: of a scalar as numbers, of a square matrix by the laws that hold for
+        every size (A^j A^k = A^(j+k), inv(A^k) = inv(A)^k, det(A B) = det(A) det(B), …)."""
+        P = self.p
+        sh = e.shape
+        match e:
+            case ir.Power(base=a, exp=k):
+                if is_scalar(a.shape):
+                    return _scalar_pow(P(a), k)
+                single = _single_base(P(a)) if k.denominator == 1 else None
+                if single is not None:  # (A^j)^k for one atom A: a power link, so A^32 A^32 = A^64
+                    base, j = single
+                    made = _power_link(base, j * int(k), sh[0])
+                    return _pure((made or Link(("I", sh[0]), sh[0], sh[0]),))
+                base = P(a) if k > 0 else self._inverse(P(a), sh)
+                kk = abs(k)
+                if kk.denominator == 1 and kk <= 6:
+                    out = _pure((Link(("I", sh[0]), sh[0], sh[0]),))
+                    for _ in range(int(kk)):
+                        out = _mul(out, base)
+                    return out
+                return _atom(("mpow", k, _k(P(a))), sh)
+            case ir.Inverse(arg=ir.Power(base=a, exp=k)) if k.denominator == 1 and not is_scalar(a.shape):
+                return P(ir.Power(a, -k))  # inv(A^k) = inv(A)^k
+            case ir.Inverse(arg=ir.Inverse(arg=a)):
+                return P(a)
+            case ir.Inverse(arg=ir.Transpose(arg=a)):
+                return _t_poly(P(ir.Inverse(a)))  # (Aᵀ)⁻¹ = (A⁻¹)ᵀ
+            case ir.Inverse(arg=a):
+                return self._inverse(P(a), sh)
+            case ir.Det(arg=ir.Power(base=a, exp=k)) if k.denominator == 1:
+                return _scalar_pow(P(ir.Det(a)), k)  # det(A^k) = det(A)^k
+            case ir.Det(arg=ir.Inverse(arg=a)):
+                return _scalar_pow(P(ir.Det(a)), Fraction(-1))
+            case ir.Det(arg=ir.Transpose(arg=a)):
+                return P(ir.Det(a))
+            case ir.Det(arg=ir.MatMul(args=args)) if all(x.shape[0] == x.shape[1] for x in args):
+                out = {ONE_TERM: Fraction(1)}  # det(A B) = det(A) det(B) for square factors
+                for x in args:
+                    out = _mul(out, P(ir.Det(x)))
+                return out
+            case ir.Det(arg=a):
+                return self._det(P(a), sh)
         raise TypeError(f"no normal form for {type(e).__name__}")
 
     def _inverse(self, p: Poly, sh) -> Poly:
