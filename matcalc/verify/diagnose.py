@@ -120,10 +120,10 @@ def _candidates(lhs: ir.Expr, rhs: ir.Expr) -> Iterator[tuple[str, ir.Expr, ir.E
     for v in sorted({n for n in ir.walk(lhs) if isinstance(n, ir.Var)}, key=lambda v: v.name):
         if is_square(v.shape) and v.shape != (1, 1) and "symmetric" not in v.props and "diagonal" not in v.props:
             yield (f"holds only for symmetric {v.name}", _symmetrize(lhs, v.name), _symmetrize(rhs, v.name))
-    # Missing chain factor f'(u).
+    # Missing chain factor f'(u): the innermost function first (the chain stopped one link early is the usual slip).
     seen: set = set()
     for d in derivs:
-        for n in ir.walk(d.expr):
+        for n in reversed(list(ir.walk(d.expr))):
             if isinstance(n, ir.Apply) and n not in seen:
                 seen.add(n)
                 fp = ir.Apply(n.fn, n.arg, n.order + 1, n.declared)
