@@ -311,14 +311,37 @@ class _Lecture:
                               "Jacobian chain rule: the product of the Jacobians (numerator layout)",
                               label=("d", f, by)))
         if matrix:
-            return self.matrix_end(steps, f, names[-1], row)
+            out = self.matrix_end(list(steps), f, names[-1], row)
+            if out is None and len(jacs) > 1:  # the algebra belongs to the vector z: ∇_z f first, then ∇_W f
+                out = self.through_vector(steps[:-1], f, names, row)
+            return out
         return self.vector_end(steps, f, row, names)
+
+    def through_vector(self, steps: list[Step], f: Named, names: list[Named], row: Expr) -> list[Step] | None:
+        """By a matrix W through a vector ``z`` linear in it, when the algebra simplifies the gradient by ``z``
+        (softmax cross-entropy: ``∇_z f = p − y``): ``∇_z f`` in one step (the chain rule and the algebra), then
+        ``∇_W f`` from it as for least squares."""
+        z = names[-1]
+        if z.shape[1] != 1:
+            return None
+        g = Transpose(row)
+        closed, whys = self._grouped(g, names)
+        closed = self.fold(closed)
+        if _size(closed) >= _size(g):
+            return None
+        note = (f"Jacobian chain rule, the gradient is the transposed product of the Jacobians (a column, like "
+                f"{z.name})")
+        steps.append(Step("gradient", Derivative(f.value, z, "grad"), closed, "; ".join([note] + whys),
+                          label=("grad", f, z)))
+        return self.matrix_end(steps, f, z, Transpose(closed))
 
     def fold(self, e: Expr) -> Expr:
         """``e`` with each named cut's value written as its name (``softmax(z)`` as ``s``), and ``σ'(z)`` as
         ``a ⊙ (1 − a)`` where ``a = σ(z)`` is named (σ' = σ (1 − σ), so that the algebra can cancel it)."""
         for cut, name in self.folds:
             e = _fold(e, cut, name)
+            if name.value != cut:  # the value as the links write it, with the names below (softmax(u) for p)
+                e = _fold(e, name.value, name)
             v = name.value
             if isinstance(v, ir.Apply) and v.fn == "sigma" and v.order == 0 and not v.declared:
                 one_minus = ir.Hadamard(name, ir.Add((ir.Ones(name.shape), ir.Neg(name))))
