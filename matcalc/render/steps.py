@@ -208,7 +208,9 @@ def equation_text(s) -> str:
     if isinstance(before, ir.Derivative):
         return f"∇_{_name(before.wrt, 'text')} {_name(before.expr, 'text')} = {to_text(after)}"
     if getattr(s, "rule", "") == "expand-derivatives" and before is not None:
-        return f"{to_text(before)} = {to_text(after)}"  # the first row: the expression, its inner derivatives worked out
+        left, right = to_text(before), to_text(after)
+        if left != right:  # the first row: the expression, its inner derivatives worked out (not under a let name)
+            return f"{left} = {right}"
     if before is not None and before != after and s.rule not in ("chain",):
         return f"  = {to_text(after)}"
     return to_text(after)
