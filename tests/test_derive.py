@@ -718,6 +718,15 @@ def test_trace_softmax_cross_entropy_with_bias_by_W_and_b():
     _assert_true_as_written("softmax + b by b", byb)
 
 
+def test_trace_through_z_is_general_not_softmax_only():
+    """The same presentation for another activation: logistic cross-entropy by W through z = W x + b."""
+    d = _derive_text("-(y^T log(sigma(W x + b)) + (1 - y)^T log(1 - sigma(W x + b)))", "W", "W: k x d, x: d, b: k, y: k")
+    shown = _shown(d)
+    assert shown[0].endswith("a = σ(z),  z = W x + b") and shown[3:] == [
+        "∇_z f = a - y", "∇_W f = (a - y) xᵀ", "= (σ(W x + b) - y) xᵀ"], shown
+    _assert_true_as_written("logistic by W", d)
+
+
 def test_trace_binary_cross_entropy_is_a_chain():
     d = _derive_text("-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w)))", "w", "X: N x d, w: d, y: N")
     shown = _shown(d)

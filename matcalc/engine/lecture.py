@@ -14,7 +14,8 @@ simplifier's rules that fired; the gradient in the layout asked for, with the na
 occurs several times in a one-link expression (``xᵀ A x``) is differentiated one occurrence at a time, each
 contribution labelled "through the first x:" — never with the full derivative's name — and the contributions are
 added. A matrix variable is reached through a last link linear in it (``u = W x − y``): ``du = dW x``, so
-``∇_W f = (∇_u f) xᵀ``.
+``∇_W f = (∇_u f) xᵀ``. When the algebra that reaches the closed form is the vector's (softmax cross-entropy:
+``∇_z f = p − y`` needs ``Σ y = 1``), ``∇_z f`` is shown first, in one step, and ``∇_W f = (∇_z f) xᵀ`` from it.
 """
 
 from __future__ import annotations
