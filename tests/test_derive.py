@@ -659,6 +659,74 @@ def test_trace_softmax_cross_entropy_at_most_8_steps():
     assert any("probability vector" in s.note for s in d.steps)
 
 
+_SOFTMAX_BY_Z = ["f = -yᵀ log(p),  p = softmax(z)", "∂f/∂p = -(y ⊙ p.^-1)ᵀ", "∂p/∂z = diag(p) - p pᵀ",
+                  "∂f/∂z = -(y ⊙ p.^-1)ᵀ (diag(p) - p pᵀ)", "∇_z f = p - y", "= softmax(z) - y"]
+
+
+def test_trace_softmax_cross_entropy_by_z_unchanged():
+    assert _shown(_derive_text("-y^T log(softmax(z))", "z", "y: n probability, z: n")) == _SOFTMAX_BY_Z
+
+
+def _assert_true_as_written(name, d):
+    """Every equation the trace states is equal (numeric method; exact where SymPy can say), and each one with its
+    right side doubled is refuted (so the check can fail)."""
+    from matcalc.verify.judge import run_exact, run_numeric
+
+    claims = _claims(d)
+    assert claims, name
+    for (lhs, rhs), s in claims:
+        ok, _cx = run_numeric(lhs, rhs, (), 20.0, 0)
+        assert ok.status == "equal", f"{name}: step {s.rule} {to_text(rhs)}: {ok.detail}"
+        ex, _ = run_exact(lhs, rhs, (), 10.0, 0)
+        assert ex.status in ("equal", "unknown"), f"{name}: {to_text(rhs)}: {ex.detail}"
+        wrong = Scale(Num(2), rhs) if not isinstance(rhs, Num) or rhs.value != 0 else Num(1)
+        bad, _cx = run_numeric(lhs, wrong, (), 5.0, 0)
+        assert bad.status == "different", f"{name}: doubling {to_text(rhs)} was not refuted"
+
+
+def test_trace_softmax_cross_entropy_by_W_through_z():
+    """Softmax regression by W reads like the book: the chain through z = W x, ∇_z f = p − y as by z, then
+    ∇_W f = (∇_z f) xᵀ — no ∇_(expression) subscripts, every row true as written."""
+    d = _derive_text("-y^T log(softmax(W x))", "W", "W: k x d, x: d, y: k probability")
+    shown = _shown(d)
+    assert shown == ["f = -yᵀ log(p),  p = softmax(z),  z = W x", "∂f/∂p = -(y ⊙ p.^-1)ᵀ",
+                     "∂p/∂z = diag(p) - p pᵀ", "∇_z f = p - y", "∇_W f = (p - y) xᵀ", "= (softmax(W x) - y) xᵀ"], shown
+    assert len(shown) <= 6 and to_text(d.result) == "(softmax(W x) - y) xᵀ"
+    notes = [s.note for s in d.steps]
+    assert "∂softmax(z)/∂z = diag(p) − p pᵀ" in notes[2]
+    assert "probability vector" in notes[3] and "chain rule" in notes[3]
+    assert "dz = dW x" in notes[4] and "(∇_z f) xᵀ" in notes[4]
+    _assert_true_as_written("softmax by W", d)
+
+
+def test_trace_softmax_cross_entropy_with_bias_by_W_and_b():
+    from matcalc.api import derive_text
+
+    items = derive_text("-y^T log(softmax(W x + b))", wrt="W,b", given="W: k x d, x: d, b: k, y: k probability",
+                        layout="mixed").items
+    byW, byb = (it.derivation for it in items)
+    assert _shown(byW) == ["f = -yᵀ log(p),  p = softmax(z),  z = W x + b", "∂f/∂p = -(y ⊙ p.^-1)ᵀ",
+                           "∂p/∂z = diag(p) - p pᵀ", "∇_z f = p - y", "∇_W f = (p - y) xᵀ",
+                           "= (softmax(W x + b) - y) xᵀ"], _shown(byW)
+    assert to_text(byW.result) == "(softmax(W x + b) - y) xᵀ"
+    shown = _shown(byb)
+    assert shown[0] == "f = -yᵀ log(p),  p = softmax(z),  z = W x + b" and shown[-2:] == [
+        "∇_b f = p - y", "= softmax(W x + b) - y"], shown
+    assert not any("∇_(" in line or "∂(" in line.split(" = ")[0] for line in _shown(byW) + shown)
+    assert to_text(byb.result) == "softmax(W x + b) - y"
+    _assert_true_as_written("softmax + b by W", byW)
+    _assert_true_as_written("softmax + b by b", byb)
+
+
+def test_trace_through_z_is_general_not_softmax_only():
+    """The same presentation for another activation: logistic cross-entropy by W through z = W x + b."""
+    d = _derive_text("-(y^T log(sigma(W x + b)) + (1 - y)^T log(1 - sigma(W x + b)))", "W", "W: k x d, x: d, b: k, y: k")
+    shown = _shown(d)
+    assert shown[0].endswith("a = σ(z),  z = W x + b") and shown[3:] == [
+        "∇_z f = a - y", "∇_W f = (a - y) xᵀ", "= (σ(W x + b) - y) xᵀ"], shown
+    _assert_true_as_written("logistic by W", d)
+
+
 def test_trace_binary_cross_entropy_is_a_chain():
     d = _derive_text("-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w)))", "w", "X: N x d, w: d, y: N")
     shown = _shown(d)

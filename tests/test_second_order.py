@@ -436,3 +436,21 @@ def test_kronecker_and_commutation_results_check_when_copied_back(expr: str, giv
     assert swapped != text
     rep = matcalc.check(f"jacobian({expr}, X) = {swapped}", given=given)
     assert rep.verdict == "refuted", str(rep)
+
+
+def test_derive_of_a_hessian_vector_product_first_row_has_its_left_side():
+    """The first row of ``derive "hessian(f, w) v"`` states what it rewrites — ``hessian(f, w) v = Xᵀ (…)``, not a
+    bare ``= …`` — and that equation is true (numeric method), the same with its right side doubled not verified."""
+    from matcalc.api import derive_text
+    from matcalc.render.steps import display_steps, equation_text
+    from matcalc.verify.judge import run_numeric
+
+    d = derive_text("hessian(-(y^T log(sigma(X w)) + (1 - y)^T log(1 - sigma(X w))), w) v", wrt="w",
+                    given="X: N x d, w: d, y: N, v: d").items[0].derivation
+    first = display_steps(d.steps)[0]
+    text = equation_text(first).strip()
+    assert text.startswith("hessian(-(yᵀ log(σ(X w))") and ", w) v = Xᵀ " in text, text
+    ok, _ = run_numeric(first.before, first.after, (), 20.0, 0)
+    assert ok.status == "equal", ok.detail
+    bad, _ = run_numeric(first.before, ir.Scale(ir.Num(2), first.after), (), 5.0, 0)
+    assert bad.status != "equal", bad.detail  # a difference measured (the Hessian's Taylor test may stay unsure)

@@ -14,7 +14,8 @@ simplifier's rules that fired; the gradient in the layout asked for, with the na
 occurs several times in a one-link expression (``xᵀ A x``) is differentiated one occurrence at a time, each
 contribution labelled "through the first x:" — never with the full derivative's name — and the contributions are
 added. A matrix variable is reached through a last link linear in it (``u = W x − y``): ``du = dW x``, so
-``∇_W f = (∇_u f) xᵀ``.
+``∇_W f = (∇_u f) xᵀ``. When the algebra that reaches the closed form is the vector's (softmax cross-entropy:
+``∇_z f = p − y`` needs ``Σ y = 1``), ``∇_z f`` is shown first, in one step, and ``∇_W f = (∇_z f) xᵀ`` from it.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ class _Lecture:
         self.is_wrt = matcher(wrt)
         self.taken = _names_in(expr)
 
-    def fresh(self, node: Expr) -> str:
-        first = _PREFERRED.get(type(node))
+    def fresh(self, node: Expr, first: str | None = None) -> str:
+        first = first or _PREFERRED.get(type(node))
         for name in ((first,) if first else ()) + _FALLBACK:
             if name not in self.taken:
                 self.taken.add(name)
@@ -283,7 +284,9 @@ class _Lecture:
             v = c.value if isinstance(c, Named) else c
             if i + 1 < len(cuts):
                 v = _replace_node(v, cuts[i + 1], names[i + 1])
-            names[i] = Named(c.name if isinstance(c, Named) else self.fresh(c), v)
+            # the input of an activation (softmax, σ, …) is the pre-activation z, as a sum too (z = W x + b)
+            pre = "z" if isinstance(c, ir.Add) and i > 0 and isinstance(cuts[i - 1], (ir.Softmax, ir.Apply)) else None
+            names[i] = Named(c.name if isinstance(c, Named) else self.fresh(c, pre), v)
         f_value = _replace_node(self.expr, cuts[0], names[0])
         self.folds = [(c, n) for c, n in zip(cuts, names) if not isinstance(c, Named)]
         fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
@@ -311,14 +314,37 @@ class _Lecture:
                               "Jacobian chain rule: the product of the Jacobians (numerator layout)",
                               label=("d", f, by)))
         if matrix:
-            return self.matrix_end(steps, f, names[-1], row)
+            out = self.matrix_end(list(steps), f, names[-1], row)
+            if out is None and len(jacs) > 1:  # the algebra belongs to the vector z: ∇_z f first, then ∇_W f
+                out = self.through_vector(steps[:-1], f, names, row)
+            return out
         return self.vector_end(steps, f, row, names)
+
+    def through_vector(self, steps: list[Step], f: Named, names: list[Named], row: Expr) -> list[Step] | None:
+        """By a matrix W through a vector ``z`` linear in it, when the algebra simplifies the gradient by ``z``
+        (softmax cross-entropy: ``∇_z f = p − y``): ``∇_z f`` in one step (the chain rule and the algebra), then
+        ``∇_W f`` from it as for least squares."""
+        z = names[-1]
+        if z.shape[1] != 1:
+            return None
+        g = Transpose(row)
+        closed, whys = self._grouped(g, names)
+        closed = self.fold(closed)
+        if _size(closed) >= _size(g):
+            return None
+        note = (f"Jacobian chain rule, the gradient is the transposed product of the Jacobians (a column, like "
+                f"{z.name})")
+        steps.append(Step("gradient", Derivative(f.value, z, "grad"), closed, "; ".join([note] + whys),
+                          label=("grad", f, z)))
+        return self.matrix_end(steps, f, z, Transpose(closed), via=closed)
 
     def fold(self, e: Expr) -> Expr:
         """``e`` with each named cut's value written as its name (``softmax(z)`` as ``s``), and ``σ'(z)`` as
         ``a ⊙ (1 − a)`` where ``a = σ(z)`` is named (σ' = σ (1 − σ), so that the algebra can cancel it)."""
         for cut, name in self.folds:
             e = _fold(e, cut, name)
+            if name.value != cut:  # the value as the links write it, with the names below (softmax(u) for p)
+                e = _fold(e, name.value, name)
             v = name.value
             if isinstance(v, ir.Apply) and v.fn == "sigma" and v.order == 0 and not v.declared:
                 one_minus = ir.Hadamard(name, ir.Add((ir.Ones(name.shape), ir.Neg(name))))
@@ -367,7 +393,8 @@ class _Lecture:
                           label=("same",) if steps[-1].label == lab or steps[-1].before == head else lab))
         return steps
 
-    def matrix_end(self, steps: list[Step], f: Named, u: Named, row: Expr) -> list[Step] | None:
+    def matrix_end(self, steps: list[Step], f: Named, u: Named, row: Expr, via: Expr | None = None
+                   ) -> list[Step] | None:
         """The last link ``u = u(W)`` is linear in W: ``du`` in the note, the gradient by the vjp of that map."""
         W = self.wrt
         dW = Var("d" + W.name, W.dims)
@@ -387,6 +414,10 @@ class _Lecture:
             du = _differential(u.value, self.is_wrt, dW)
             note = (f"{u.name} = {_txt(u.value)} is linear in {W.name}: d{u.name} = {_txt(du)}, so "
                     f"df = (∂f/∂{u.name}) d{u.name} = tr(Gᵀ d{W.name}) with G the gradient (aᵀ B c = tr(c aᵀ B))")
+            if via is not None and isinstance(du, MatMul) and du.args[0] == dW:  # ∇_z f as shown: G = (∇_z f) xᵀ
+                rest = du.args[1] if len(du.args) == 2 else MatMul(du.args[1:])
+                note = (f"{u.name} = {_txt(u.value)} is linear in {W.name}: d{u.name} = {_txt(du)}, so "
+                        f"∇_{W.name} f = (∇_{u.name} f) {_txt(Transpose(rest))}")
         else:  # a scalar u: ∂f/∂u times the gradient of u, each as derived, u written by its name
             gu = self.derive(u.value, W, "grad", "mixed")
             grad = ir.Scale(row, _fold(gu.result, u.value, u))
@@ -551,6 +582,7 @@ def _product(jacs: list[Expr]) -> Expr:
             scalars.append(j.scalar)
             j = j.arg
         factors.extend(j.args if isinstance(j, MatMul) else (j,))
+    factors = [a for a in factors if not isinstance(a, ir.Identity)] or factors[:1]  # I B = B
     if len(factors) == 1:
         out = factors[0]
     else:

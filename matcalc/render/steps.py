@@ -207,6 +207,10 @@ def equation_text(s) -> str:
         return f"∂{_name(before.expr, 'text')}/∂{_name(before.wrt, 'text')} = {to_text(after)}"
     if isinstance(before, ir.Derivative):
         return f"∇_{_name(before.wrt, 'text')} {_name(before.expr, 'text')} = {to_text(after)}"
+    if getattr(s, "rule", "") == "expand-derivatives" and before is not None:
+        left, right = to_text(before), to_text(after)
+        if left != right:  # the first row: the expression, its inner derivatives worked out (not under a let name)
+            return f"{left} = {right}"
     if before is not None and before != after and s.rule not in ("chain",):
         return f"  = {to_text(after)}"
     return to_text(after)
