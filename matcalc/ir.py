@@ -771,6 +771,24 @@ def distinct(e: Expr, seen: set | None = None) -> Iterator[Expr]:
         stack.extend(reversed(children(node)))
 
 
+def post_order(e: Expr, memo: dict, *, leaf=None, left_first: bool = False) -> Iterator[tuple[Expr, tuple]]:
+    """``(node, children)`` for each distinct node of ``e`` not yet in ``memo`` (keyed by ``id``), children before
+    their parent, iteratively: a deep DAG needs no deep recursion, and a shared node is met once. The caller puts
+    each node into ``memo`` before asking for the next. ``leaf(x)``: nodes whose children are not visited (they come
+    with none); ``left_first``: the children in their order (for numbering by first appearance)."""
+    stack: list[tuple[Expr, bool]] = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        if id(x) in memo:
+            continue
+        kids = () if leaf is not None and leaf(x) else children(x)
+        if done or not kids:
+            yield x, kids
+            continue
+        stack.append((x, True))
+        stack.extend((k, False) for k in (reversed(kids) if left_first else kids) if id(k) not in memo)
+
+
 def variables(e: Expr) -> set[Var]:
     """The variables occurring in ``e`` (inside ``let`` names too)."""
     return {n for n in walk(e) if isinstance(n, Var)}

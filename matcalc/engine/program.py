@@ -235,38 +235,17 @@ def _replace_value(e: Expr, value: Expr, name: Var) -> Expr:
     names) written as ``name``; a definition that is only a variable or a linear map is left alone."""
     if isinstance(value, (Var, ir.Add, ir.MatMul, ir.Neg, ir.Scale, ir.Div, ir.Transpose)):
         return e
-    memo: dict[int, Expr] = {}
+    from matcalc.engine.textbook import use_names
 
-    def go(x: Expr) -> Expr:
-        if id(x) in memo:
-            return memo[id(x)]
-        if x == value:
-            out: Expr = name
-        else:
-            kids = children(x)
-            nk = [go(k) for k in kids]
-            out = x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk)
-        memo[id(x)] = out
-        return out
-
-    return go(e)
+    return use_names(e, {value: name})
 
 
 def _shifted(e: Expr, var: dict, memo: dict) -> Expr:
     """``e`` with the variables in ``var`` replaced, entering Named nodes (each rebuilt once: linear in the DAG;
     iterative, so a deep program needs no deep recursion)."""
-    stack: list[tuple[Expr, bool]] = [(e, False)]
-    while stack:
-        x, done = stack.pop()
-        if id(x) in memo and not done:
-            continue
+    for x, kids in ir.post_order(e, memo):
         if isinstance(x, Var):
             memo[id(x)] = (x, var.get((x.name, x.dims), x))
-            continue
-        kids = children(x)
-        if not done:
-            stack.append((x, True))
-            stack.extend((k, False) for k in kids if id(k) not in memo)
             continue
         nk = [memo[id(k)][1] for k in kids]
         memo[id(x)] = (x, x if all(a is b for a, b in zip(nk, kids)) else rebuild(x, nk))
@@ -277,16 +256,7 @@ def _unnamed(e: Expr, memo: dict, new: set) -> Expr:
     """``e`` with every Named node replaced by its definition, and a sum that a ``new`` name split off the cost put
     back into the sum around it (iterative, each distinct node once; only the new names' sums are flattened, so a
     chain ``a_k = a_{k-1} + a_{k-1}`` is not written out)."""
-    stack: list[tuple[Expr, bool]] = [(e, False)]
-    while stack:
-        x, done = stack.pop()
-        if id(x) in memo and not done:
-            continue
-        kids = children(x)
-        if not done:
-            stack.append((x, True))
-            stack.extend((k, False) for k in kids if id(k) not in memo)
-            continue
+    for x, kids in ir.post_order(e, memo):
         nk = [memo[id(k)][1] for k in kids]
         if isinstance(x, Named):
             out = nk[0]
@@ -306,17 +276,8 @@ def tree_size(*es: Expr) -> int:
     each distinct node is counted once, with its written-out size memoised)."""
     size: dict[int, int] = {}
     for e in es:
-        stack: list[tuple[Expr, bool]] = [(e, False)]
-        while stack:
-            x, done = stack.pop()
-            if id(x) in size:
-                continue
-            kids = children(x)
-            if done:
-                size[id(x)] = 1 + sum(size[id(k)] for k in kids)
-                continue
-            stack.append((x, True))
-            stack.extend((k, False) for k in kids if id(k) not in size)
+        for x, kids in ir.post_order(e, size):
+            size[id(x)] = 1 + sum(size[id(k)] for k in kids)
     return sum(size[id(e)] for e in es)
 
 

@@ -41,18 +41,9 @@ def _key(e: ir.Expr) -> str:
     """The function ``e`` with each ``let`` name as an opaque name bound to its definition node: equal keys, same
     function (the definitions are shared nodes of the document; nothing is written out)."""
     memo: dict[int, ir.Expr] = {}
-    stack: list[tuple[ir.Expr, bool]] = [(e, False)]
-    while stack:
-        x, done = stack.pop()
-        if id(x) in memo and not done:
-            continue
+    for x, kids in ir.post_order(e, memo, leaf=lambda n: isinstance(n, ir.Named)):
         if isinstance(x, ir.Named):
             memo[id(x)] = ir.Var(f"{x.name}#{id(x.value)}", x.shape)
-            continue
-        kids = ir.children(x)
-        if not done and kids:
-            stack.append((x, True))
-            stack.extend((k, False) for k in kids if id(k) not in memo)
             continue
         nk = [memo[id(k)] for k in kids]
         memo[id(x)] = x if all(a is b for a, b in zip(nk, kids)) else ir.rebuild(x, nk)

@@ -124,16 +124,7 @@ def _prime(x: ir.Expr) -> ir.Expr:
 def _tree_size(e: ir.Expr) -> int:
     """The size of ``e`` written out as a tree (what a normal form walks), computed on the DAG and capped."""
     memo: dict[int, int] = {}
-    stack: list[tuple[ir.Expr, bool]] = [(e, False)]
-    while stack:
-        x, done = stack.pop()
-        if id(x) in memo:
-            continue
-        kids = ir.children(x)
-        if not done and kids:
-            stack.append((x, True))
-            stack.extend((k, False) for k in kids if id(k) not in memo)
-            continue
+    for x, kids in ir.post_order(e, memo):
         memo[id(x)] = min(MAX_NODES + 1, 1 + sum(memo[id(k)] for k in kids))
     return memo[id(e)]
 
@@ -149,16 +140,7 @@ def _canonical(a: ir.Expr, b: ir.Expr) -> tuple:
     memo: dict[int, int] = {}
 
     def number(root: ir.Expr) -> int:
-        stack: list[tuple[ir.Expr, bool]] = [(root, False)]
-        while stack:
-            x, done = stack.pop()
-            if id(x) in memo:
-                continue
-            kids = ir.children(x)
-            if not done and kids:
-                stack.append((x, True))
-                stack.extend((k, False) for k in reversed(kids) if id(k) not in memo)
-                continue
+        for x, kids in ir.post_order(root, memo, left_first=True):
             if isinstance(x, ir.Var):
                 key = (x.name, x.dims)
                 if key not in names:
