@@ -74,32 +74,21 @@ class _Atoms:
         """``e`` with each name replaced by its atom, or by its definition where it has none (iterative, memoised
         by node; the memo is cleared when a match changes what a name stands for)."""
         memo = self.memo
-        stack: list[tuple[ir.Expr, bool]] = [(e, False)]
-        while stack:
-            x, done = stack.pop()
-            if id(x) in memo and not done:
-                continue
+
+        def atomic(x: ir.Expr) -> bool:  # a name with an atom: its definition is not entered
+            return isinstance(x, ir.Named) and (x.name in self.forward or x.name in self.matched)
+
+        for x, kids in ir.post_order(e, memo, leaf=atomic):
             if isinstance(x, ir.Named):
                 if x.name in self.forward:
                     memo[id(x)] = (x, self.atom(x, f"⟪{x.name}⟫"))
-                    continue
-                if x.name in self.matched:
+                elif x.name in self.matched:
                     memo[id(x)] = (x, self.atom(x, f"⟪δ:{self.matched[x.name]}⟫"))
-                    continue
-                if not done:
-                    stack.append((x, True))
-                    if id(x.value) not in memo:
-                        stack.append((x.value, False))
-                    continue
-                memo[id(x)] = (x, memo[id(x.value)][1])
+                else:
+                    memo[id(x)] = (x, memo[id(x.value)][1])
                 continue
-            kids = ir.children(x)
             if not kids:
                 memo[id(x)] = (x, x)
-                continue
-            if not done:
-                stack.append((x, True))
-                stack.extend((k, False) for k in kids if id(k) not in memo)
                 continue
             nk = [memo[id(k)][1] for k in kids]
             memo[id(x)] = (x, _prime(x if all(a is b for a, b in zip(nk, kids)) else ir.rebuild(x, nk)))
