@@ -3,7 +3,9 @@ numeric check of the program (matcalc/engine/program.py, api.derive_text, render
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
 
 import pytest
 
@@ -11,30 +13,19 @@ from matcalc import ir
 from matcalc.api import check_text, derive_text
 from matcalc.cli import main
 
-
-def mlp(L: int) -> str:
-    """An L-layer MLP as /tmp/nets/gen.py writes it: ``a_l = σ(W_l a_{l-1} + b_l)``, a squared error."""
-    lines = ["given x: n, y: n", "given " + ", ".join(f"W{l}: n x n, b{l}: n" for l in range(1, L + 1)),
-             "let a0 = x"]
-    lines += [f"let a{l} = sigma(W{l} a{l - 1} + b{l})" for l in range(1, L)]
-    lines.append(f"sum((W{L} a{L - 1} + b{L} - y).^2)")
-    return "\n".join(lines) + "\n"
-
-
-def res(L: int) -> str:
-    """An L-layer residual network: ``h_l = h_{l-1} + tanh(W_l h_{l-1})``, cost ``sum(h_L.^2)``."""
-    lines = ["given x: n", "given " + ", ".join(f"W{l}: n x n" for l in range(1, L + 1)), "let h0 = x"]
-    lines += [f"let h{l} = h{l - 1} + tanh(W{l} h{l - 1})" for l in range(1, L + 1)]
-    lines.append(f"sum(h{L}.^2)")
-    return "\n".join(lines) + "\n"
+# the network documents of the benchmark (tests/bench/netgen.py), one generator for both
+_spec = importlib.util.spec_from_file_location("netgen", Path(__file__).parent / "bench" / "netgen.py")
+netgen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netgen)
+mlp, res = netgen.mlp, netgen.residual
 
 
 def mlp_wrt(L: int) -> str:
-    return ",".join(f"W{l},b{l}" for l in range(1, L + 1))
+    return netgen.parameters("mlp", L)
 
 
 def res_wrt(L: int) -> str:
-    return ",".join(f"W{l}" for l in range(1, L + 1))
+    return netgen.parameters("res", L)
 
 
 def derive_cli(capsys, tmp_path, text: str, wrt: str, fmt: str = "text") -> tuple[int, str]:
