@@ -97,6 +97,10 @@ class Glossary:
                 else "\\paragraph{Rules used.}\n")
         out = [head, "{\\small\\begin{description}\n"]
         for label in sorted(self.entries, key=str.lower):
-            out.append(r"\item[{" + escape_text(label) + "}] " + prose_math(self.entries[label]) + "\n")
+            text = self.entries[label]
+            name = label.split(") ", 1)[1] if label.startswith("(") and ") " in label else label
+            if text.startswith(name + " ") or text.startswith(name + ":"):  # not the label twice
+                text = text[len(name):].lstrip(" :")
+            out.append(r"\item[{" + escape_text(label) + "}] " + prose_math(text) + "\n")
         out.append("\\end{description}}\n")
         return "".join(out)
