@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -350,7 +350,35 @@ def _engine_derivations(doc: Document) -> list:
     return out
 
 
-def prove_one(name: str, *, seed: int = 0) -> TheoremResult:
+class Derivations(Sequence):
+    """A theorem's engine derivations (:func:`_engine_derivations`), derived on first use: the ``prove all`` table
+    and JSON do not show them, a single theorem, a failing one, Markdown and LaTeX do."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.items: list | None = None
+
+    def _get(self) -> list:
+        if self.items is None:
+            try:
+                self.items = _engine_derivations(self.doc)
+            except RecursionError:
+                self.items = []
+        return self.items
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self.items) if self.items is not None else "<derivations, not derived yet>"
+
+
+def prove_one(name: str, *, seed: int = 0, derive: bool = True) -> TheoremResult:
+    """Prove one theorem of ``proofs/``; ``derive=False`` leaves its engine derivations to be derived when first
+    looked at (see :class:`Derivations`)."""
     from matcalc.lang import read_document
     from matcalc.proofs import load
 
@@ -358,16 +386,16 @@ def prove_one(name: str, *, seed: int = 0) -> TheoremResult:
     info, text = load(name)
     doc = read_document(text, where=str(info.path))
     report = check_document(doc, seed=seed)
-    try:
-        derivations = _engine_derivations(doc)
-    except RecursionError:
-        derivations = []
+    derivations = Derivations(doc)
+    if derive:
+        derivations._get()
     return TheoremResult(name=info.name, title=info.title, source=info.source, part=info.part or "",
                          document=doc, report=report, derivations=derivations, seconds=time.perf_counter() - t0)
 
 
-def prove_many(names: list[str], *, seed: int = 0, progress: bool = False) -> ProveResult:
-    """Prove each named theorem (``all`` for every theorem in ``proofs/``)."""
+def prove_many(names: list[str], *, seed: int = 0, progress: bool = False, derive: bool = True) -> ProveResult:
+    """Prove each named theorem (``all`` for every theorem in ``proofs/``); ``derive=False``: the engine derivations
+    are derived only when looked at (the ``prove all`` table and the JSON do not show them)."""
     from matcalc.proofs import list_theorems
 
     t0 = time.perf_counter()
@@ -393,12 +421,12 @@ def prove_many(names: list[str], *, seed: int = 0, progress: bool = False) -> Pr
         bar.start()
     try:
         if workers > 1:
-            _prove_parallel(todo, results, seed, workers, bar, task)
+            _prove_parallel(todo, results, seed, workers, bar, task, derive)
         else:
             for i, n in enumerate(todo):
                 if bar is not None:
                     bar.update(task, current=n)
-                results[i] = prove_one(n, seed=seed)
+                results[i] = prove_one(n, seed=seed, derive=derive)
                 if bar is not None:
                     bar.advance(task)
     finally:
@@ -423,7 +451,7 @@ def _workers(n_theorems: int) -> int:
     return max(1, min(cores, 4, n_theorems))
 
 
-def _prove_parallel(todo: list[str], results: list, seed: int, workers: int, bar, task) -> None:
+def _prove_parallel(todo: list[str], results: list, seed: int, workers: int, bar, task, derive: bool = True) -> None:
     """Prove the theorems in ``todo`` in worker processes, filling ``results`` in order."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -440,7 +468,7 @@ def _prove_parallel(todo: list[str], results: list, seed: int, workers: int, bar
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         # the catalogue goes from the simple theorems to the advanced ones (backpropagation, Hessians): submitted
         # from the end, the longest run first and the short ones fill the gaps, so no worker is left with a long tail
-        futures = {pool.submit(prove_one, todo[i], seed=seed): i for i in reversed(range(len(todo)))}
+        futures = {pool.submit(prove_one, todo[i], seed=seed, derive=derive): i for i in reversed(range(len(todo)))}
         for fut in as_completed(futures):
             i = futures[fut]
             results[i] = fut.result()

@@ -340,7 +340,10 @@ def cmd_prove(args: argparse.Namespace) -> int:
     # than one theorem; otherwise rich's progress, live and spinner modules are not even loaded
     several = len(args.names) > 1 or "all" in args.names
     progress = args.format == "text" and not args.output and several and sys.stderr.isatty()
-    result = prove_many(args.names, seed=args.seed, progress=progress)
+    # the engine's derivations of every theorem only where they are all shown (Markdown, LaTeX, a PDF, one theorem);
+    # the `prove all` table and the JSON leave them out, and a failing theorem's block derives its own when printed
+    derive = bool(args.pdf) or args.format in ("latex", "markdown") or not several
+    result = prove_many(args.names, seed=args.seed, progress=progress, derive=derive)
     if args.pdf:
         return _write_pdf(result, args, default)
     _render_result(result, args)
