@@ -21,7 +21,7 @@ def test_each_method_stops_itself_within_its_guard(monkeypatch, transposed) -> N
         return fn()
 
     def method(name):
-        def run(lhs, rhs, free=(), budget_s=None, seed=0):
+        def run(lhs, rhs, free=(), budget_s=None, seed=0, **_kw):
             budgets[name] = budget_s
             return MethodResult("equal", "stub"), None
         return run

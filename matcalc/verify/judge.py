@@ -69,12 +69,13 @@ def document_scope() -> Iterator[None]:
         _EXACT_SHARED, _NF_SHARED = saved
 
 
-def run_exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int) -> tuple[MethodResult, dict | None]:
+def run_exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int,
+              max_assignments: int = 2) -> tuple[MethodResult, dict | None]:
     from matcalc.verify import exact
 
     shared = _EXACT_SHARED
     res, failed = _run_method(lambda: exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed,
-                                                        shared=shared))
+                                                        shared=shared, max_assignments=max_assignments))
     if failed is not None:
         return failed, None
     return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)
@@ -126,7 +127,8 @@ def combine(methods: dict[str, MethodResult]) -> str:
 
 
 #: The exact method's share of the budget when the normal forms and the numeric method already agree (a claim they
-#: verify): enough for its cheap stages (a random exact point shows most differences), not for a long proof.
+#: verify): enough for its cheap stages (a random exact point shows most differences), not for a long proof; and one
+#: size assignment, not two (the numeric method has compared the sides at three other assignments of distinct sizes).
 QUICK_EXACT = 0.05
 #: The exact method's share when the numeric method has confirmed a difference (the verdict is decided): a short
 #: run, enough for an exact counterexample (small integers a student can check by hand, shown in preference to the
@@ -333,8 +335,9 @@ def judge(
         else:
             _import_exact()  # outside the time guard: importing SymPy is not the method's time, and an import cut
             # off half-way would leave SymPy broken for the rest of the process
-            exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, exact_budget, seed), exact_budget,
-                                          "exact", *((0.1,) if quick else ()))
+            exact_res, exact_cx = guarded(lambda: run_exact(lhs, rhs, free, exact_budget, seed,
+                                                            max_assignments=1 if quick else 2),
+                                          exact_budget, "exact", *((0.1,) if quick else ()))
             if quick and exact_res.status == "unknown" and ("time budget" in exact_res.detail
                                                             or "interrupted" in exact_res.detail):
                 exact_res = MethodResult("unknown", f"not needed: a short run ({exact_budget:.1f} s) found no "

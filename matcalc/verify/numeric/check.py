@@ -220,15 +220,16 @@ class _Judge:
             "note": f"left side {fmt_shape(lhs.shape)}, right side {fmt_shape(rhs.shape)}"}, confirmed=True)
 
     def search(self, points: int, n_inst: int) -> NumericResult | None:
-        """Compare at ``points`` sizes × ``n_inst`` instantiations; the result of a difference, else None."""
+        """Compare at ``points`` points, each with its own sizes and the next of the ``n_inst`` instantiations of
+        the declared functions in turn (so every instantiation is met, as every size assignment is, without the
+        product of the two); the result of a difference, else None."""
         tries = 0
-        while self.done < points * n_inst and tries < points * 5:
+        while self.done < points and tries < points * 5:
             tries += 1
             sizes = self.new_sizes()
-            for inst in range(n_inst):
-                got = self.attempt(sizes, inst)
-                if got is None:
-                    break
+            inst = self.done % n_inst
+            got = self.attempt(sizes, inst)
+            if got is not None:
                 point, cmp, directional = got
                 self.done += 1
                 self.max_rel = max(self.max_rel, cmp.rel)
@@ -292,11 +293,8 @@ class _Judge:
         what = ""
         if n_inst > 1:
             names = ", ".join(self.info.entry_fns + self.info.vec_fns)
-            what = f" × {n_inst} instantiations of ({names})"
-            pts = done // n_inst
-        else:
-            pts = done
-        if done < points * n_inst:
+            what = f", {min(n_inst, done)} instantiations of ({names}) in turn"
+        if done < points:
             return self.finish("unknown", f"only {done} usable points; max relative error {max_rel:.1e}")
-        return self.finish("equal", f"max relative error {max_rel:.1e} (tolerance {self.max_tol:.1e}) at {pts} points"
+        return self.finish("equal", f"max relative error {max_rel:.1e} (tolerance {self.max_tol:.1e}) at {done} points"
                            f"{what}")
