@@ -1,6 +1,6 @@
 """The typed intermediate representation every stage of matcalc shares.
 
-Contract: an expression is an immutable tree of the frozen dataclasses below. Every node has a ``shape``, a pair
+Contract: an expression is an immutable tree of the frozen records below (:func:`matcalc.node.node`). Every node has a ``shape``, a pair
 ``(rows, cols)`` of dimensions; a dimension is an ``int`` or a ``str`` naming a size symbol (``"n"``), and products of
 sizes (from ``vec`` and ``⊗``) are canonical strings such as ``"m*n"`` (see :mod:`matcalc.shapes`). A scalar has shape
 ``(1, 1)``; a column vector ``(n, 1)``. Constructing a node checks its operands' shapes and raises
@@ -30,11 +30,11 @@ Conventions fixed here for every stage:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import Iterator, Union
 
+from matcalc.node import node, replace
 from matcalc.shapes import (
     Dim,
     Shape,
@@ -62,7 +62,7 @@ PROPS = ("symmetric", "spd", "diagonal", "positive", "probability")
 
 
 class Expr:
-    """Base class of every IR node. Subclasses are frozen dataclasses with a ``shape`` property."""
+    """Base class of every IR node. Subclasses are frozen records (:func:`matcalc.node.node`) with a ``shape`` property."""
 
     __slots__ = ()
 
@@ -116,7 +116,7 @@ def _conflict(op: str, a: Expr, b: Expr, why: str) -> ShapeError:
 # ───────────────────────────── leaves ─────────────────────────────
 
 
-@dataclass(frozen=True)
+@node
 class Var(Expr):
     """A declared (or inferred) variable."""
 
@@ -129,7 +129,7 @@ class Var(Expr):
         return self.dims
 
 
-@dataclass(frozen=True)
+@node
 class Num(Expr):
     """A scalar constant (exact rational)."""
 
@@ -144,7 +144,7 @@ class Num(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class Size(Expr):
     """A declared dimension used as a number (``1/N``, ``sqrt(d)``): a positive integer constant, the size ``dim``
     takes wherever the expression is evaluated. It is not a variable: nothing is differentiated by it."""
@@ -156,7 +156,7 @@ class Size(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class Identity(Expr):
     n: Dim
 
@@ -165,7 +165,7 @@ class Identity(Expr):
         return (self.n, self.n)
 
 
-@dataclass(frozen=True)
+@node
 class Zeros(Expr):
     dims: Shape
 
@@ -174,7 +174,7 @@ class Zeros(Expr):
         return self.dims
 
 
-@dataclass(frozen=True)
+@node
 class Ones(Expr):
     dims: Shape
 
@@ -183,7 +183,7 @@ class Ones(Expr):
         return self.dims
 
 
-@dataclass(frozen=True)
+@node
 class Index:
     """A named index (``j`` in ``W[j, k]``); ``dim`` is the range it runs over, 1..dim."""
 
@@ -197,7 +197,7 @@ class Index:
 # ───────────────────────────── sums and products ─────────────────────────────
 
 
-@dataclass(frozen=True)
+@node
 class Add(Expr):
     """``a + b + …``: operands of one shape (scalar expansion is explicit, see :class:`Broadcast`)."""
 
@@ -216,7 +216,7 @@ class Add(Expr):
         return self.args[0].shape
 
 
-@dataclass(frozen=True)
+@node
 class Neg(Expr):
     arg: Expr
 
@@ -225,7 +225,7 @@ class Neg(Expr):
         return self.arg.shape
 
 
-@dataclass(frozen=True)
+@node
 class MatMul(Expr):
     """A strict matrix product ``A B …`` (inner dimensions agree). Scaling by a scalar is :class:`Scale`."""
 
@@ -245,7 +245,7 @@ class MatMul(Expr):
         return (self.args[0].shape[0], self.args[-1].shape[1])
 
 
-@dataclass(frozen=True)
+@node
 class Scale(Expr):
     """``c A``: a scalar (1×1 expression) times anything."""
 
@@ -261,7 +261,7 @@ class Scale(Expr):
         return self.arg.shape
 
 
-@dataclass(frozen=True)
+@node
 class Div(Expr):
     """``A / c``: division by a scalar."""
 
@@ -282,7 +282,7 @@ def _same_shape(op: str, a: Expr, b: Expr) -> None:
         raise _conflict(op, a, b, "entrywise operations need equal shapes")
 
 
-@dataclass(frozen=True)
+@node
 class Hadamard(Expr):
     """``a ⊙ b``: entrywise product of equal shapes."""
 
@@ -297,7 +297,7 @@ class Hadamard(Expr):
         return self.a.shape
 
 
-@dataclass(frozen=True)
+@node
 class HadDiv(Expr):
     """``a ⊘ b``: entrywise division of equal shapes."""
 
@@ -312,7 +312,7 @@ class HadDiv(Expr):
         return self.a.shape
 
 
-@dataclass(frozen=True)
+@node
 class Kron(Expr):
     """``a ⊗ b``: Kronecker product."""
 
@@ -325,7 +325,7 @@ class Kron(Expr):
         return (dim_mul(p, r), dim_mul(q, s))
 
 
-@dataclass(frozen=True)
+@node
 class MaxMin(Expr):
     """``max(a, b)`` or ``min(a, b)`` entrywise (``op`` is ``"max"`` or ``"min"``); equal shapes."""
 
@@ -344,7 +344,7 @@ class MaxMin(Expr):
 # ───────────────────────────── unary structure ─────────────────────────────
 
 
-@dataclass(frozen=True)
+@node
 class Transpose(Expr):
     arg: Expr
 
@@ -359,7 +359,7 @@ def _need_square(what: str, e: Expr) -> None:
         raise ShapeError(f"{what} needs a square matrix, but {_desc(e)} is {fmt_shape(e.shape)}", operands=(e,))
 
 
-@dataclass(frozen=True)
+@node
 class Inverse(Expr):
     arg: Expr
 
@@ -371,7 +371,7 @@ class Inverse(Expr):
         return self.arg.shape
 
 
-@dataclass(frozen=True)
+@node
 class Power(Expr):
     """``a^k``: a scalar to any constant power, or a square matrix to an integer power."""
 
@@ -400,7 +400,7 @@ class Power(Expr):
         return self.base.shape
 
 
-@dataclass(frozen=True)
+@node
 class EPower(Expr):
     """``a .^ k``: entrywise power by a constant."""
 
@@ -416,7 +416,7 @@ class EPower(Expr):
         return self.base.shape
 
 
-@dataclass(frozen=True)
+@node
 class Broadcast(Expr):
     """Scalar expansion: the scalar ``arg`` repeated into every entry of ``dims`` (``x + c`` is ``x + Broadcast(c)``)."""
 
@@ -433,7 +433,7 @@ class Broadcast(Expr):
         return self.dims
 
 
-@dataclass(frozen=True)
+@node
 class Apply(Expr):
     """An entrywise scalar function ``fn`` applied to ``arg``, differentiated ``order`` times (``σ'(z)``: order 1)."""
 
@@ -447,7 +447,7 @@ class Apply(Expr):
         return self.arg.shape
 
 
-@dataclass(frozen=True)
+@node
 class CallVec(Expr):
     """A declared ``C: R^n -> R`` at a column ``arg``: order 0 the value (scalar), 1 the gradient (column), 2 the
     Hessian (symmetric n×n)."""
@@ -470,7 +470,7 @@ class CallVec(Expr):
         return (1, 1) if self.order == 0 else self.arg.shape
 
 
-@dataclass(frozen=True)
+@node
 class Commutation(Expr):
     """The commutation matrix ``K(m, n)`` (Magnus & Neudecker, ch. 3): ``vec(Xᵀ) = K(m, n) vec(X)`` for X m×n."""
 
@@ -486,7 +486,7 @@ class Commutation(Expr):
 # ───────────────────────────── reductions and structure ─────────────────────────────
 
 
-@dataclass(frozen=True)
+@node
 class Sum(Expr):
     """``sum(e)``: the sum of all entries."""
 
@@ -497,7 +497,7 @@ class Sum(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class Trace(Expr):
     arg: Expr
 
@@ -509,7 +509,7 @@ class Trace(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class Det(Expr):
     arg: Expr
 
@@ -521,7 +521,7 @@ class Det(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class LogDet(Expr):
     arg: Expr
 
@@ -533,7 +533,7 @@ class LogDet(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class Diag(Expr):
     """``diag(v)``: a column vector to the diagonal matrix."""
 
@@ -549,7 +549,7 @@ class Diag(Expr):
         return (self.arg.shape[0], self.arg.shape[0])
 
 
-@dataclass(frozen=True)
+@node
 class Vec(Expr):
     """``vec(A)``: the columns of A stacked."""
 
@@ -561,7 +561,7 @@ class Vec(Expr):
         return (dim_mul(r, c), 1)
 
 
-@dataclass(frozen=True)
+@node
 class Norm(Expr):
     """``‖e‖``: the 2-norm of a vector, the Frobenius norm of a matrix."""
 
@@ -572,7 +572,7 @@ class Norm(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class Softmax(Expr):
     arg: Expr
 
@@ -586,7 +586,7 @@ class Softmax(Expr):
         return self.arg.shape
 
 
-@dataclass(frozen=True)
+@node
 class LogSumExp(Expr):
     arg: Expr
 
@@ -598,7 +598,7 @@ class LogSumExp(Expr):
 # ───────────────────────────── names, derivatives, indices ─────────────────────────────
 
 
-@dataclass(frozen=True)
+@node
 class Named(Expr):
     """An occurrence of the ``let`` name ``name``, standing for ``value``."""
 
@@ -610,7 +610,7 @@ class Named(Expr):
         return self.value.shape
 
 
-@dataclass(frozen=True)
+@node
 class Entry(Expr):
     """``A[i, j]`` (or ``x[i]`` with one index, for a column): a scalar. Indices are :class:`Index` or 1-based int."""
 
@@ -622,7 +622,7 @@ class Entry(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class IndexSum(Expr):
     """``Σ_k body``: the sum over ``index`` = 1..index.dim of a scalar body."""
 
@@ -634,7 +634,7 @@ class IndexSum(Expr):
         return (1, 1)
 
 
-@dataclass(frozen=True)
+@node
 class Delta(Expr):
     """The Kronecker delta ``[i = j]`` of two indices (or an index and an integer)."""
 
@@ -674,7 +674,7 @@ def derivative_shape(expr_shape: Shape, wrt_shape: Shape, kind: str, layout: str
     return (num[1], num[0]) if layout == "denominator" else num
 
 
-@dataclass(frozen=True)
+@node
 class Derivative(Expr):
     """A derivative of ``expr`` by ``wrt`` (see the module docstring for ``kind`` and ``layout``)."""
 
@@ -735,9 +735,7 @@ def rebuild(e: Expr, new_children: tuple[Expr, ...] | list[Expr]) -> Expr:
             kwargs[name] = tuple(next(it) for _ in v)
         else:
             kwargs[name] = next(it)
-    import dataclasses
-
-    return dataclasses.replace(e, **kwargs)
+    return replace(e, **kwargs)
 
 
 def walk(e: Expr) -> Iterator[Expr]:
@@ -933,7 +931,7 @@ def _cache_shapes() -> None:
             setattr(cls, "__hash__", cached_hash(cls.__dict__["__hash__"]))
             setattr(cls, "__eq__", _node_eq)
             setattr(cls, "__repr__", short_repr(cls.__dict__["__repr__"]))
-            _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+            _FIELDS[cls] = cls._fields
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}

@@ -14,7 +14,6 @@ naming the operation. The entry point, :func:`matcalc.engine.differentiate`, liv
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from matcalc import ir
@@ -72,7 +71,7 @@ _NONCHILD: dict[type, tuple[str, ...]] = {}
 def _nonchild_fields(t: type) -> tuple[str, ...]:
     if t not in _NONCHILD:
         kids = set(ir._CHILD_FIELDS[t])
-        _NONCHILD[t] = tuple(f.name for f in dataclasses.fields(t) if f.name not in kids)
+        _NONCHILD[t] = tuple(f for f in t._fields if f not in kids)
     return _NONCHILD[t]
 
 

@@ -11,13 +11,13 @@ itself passes the numeric check; ``None`` when no repair fits. A diagnosis expla
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from fractions import Fraction
 from typing import Callable, Iterator
 
 from matcalc import ir
 from matcalc.errors import MatcalcError
+from matcalc.node import replace
 from matcalc.shapes import is_square
 
 
@@ -71,7 +71,7 @@ def _derivatives(e: ir.Expr) -> list[ir.Derivative]:
 def _with_layout(e: ir.Expr, layout: str) -> ir.Expr:
     return _map_nodes(
         e,
-        lambda n: dataclasses.replace(n, expr=n.expr, layout=layout)
+        lambda n: replace(n, expr=n.expr, layout=layout)
         if isinstance(n, ir.Derivative) and n.kind == "d"
         else None,
     )

@@ -122,7 +122,6 @@ def _canonical(a: ir.Expr, b: ir.Expr) -> tuple:
     """The pair with its variables renamed in order of first appearance, as a table of distinct nodes (each
     node's type, own fields and children's numbers): equal for pairs equal up to renaming (the same layer of a
     network at another depth), and linear in the DAG (a ``repr`` would write shared nodes out)."""
-    import dataclasses
 
     names: dict[tuple, str] = {}
     table: dict[tuple, int] = {}
@@ -137,8 +136,7 @@ def _canonical(a: ir.Expr, b: ir.Expr) -> tuple:
                 desc: tuple = ("Var", names[key], x.dims, tuple(sorted(x.props)))
             else:
                 child_fields = set(ir._CHILD_FIELDS[type(x)])
-                own = tuple((f.name, repr(getattr(x, f.name))) for f in dataclasses.fields(x)
-                            if f.name not in child_fields)
+                own = tuple((f, repr(getattr(x, f))) for f in type(x)._fields if f not in child_fields)
                 desc = (type(x).__name__, own, tuple(memo[id(k)] for k in kids))
             memo[id(x)] = table.setdefault(desc, len(table))
         return memo[id(root)]
