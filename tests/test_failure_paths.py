@@ -35,8 +35,15 @@ def boom(*args, **kwargs):
     raise RuntimeError("planted failure")
 
 
+def burn(seconds: float) -> None:
+    """Use ``seconds`` of CPU time (a method that overruns computes: budgets are CPU seconds, matcalc.clock)."""
+    t0 = time.process_time()
+    while time.process_time() - t0 < seconds:
+        pass
+
+
 def sleepy(*args, **kwargs):
-    time.sleep(30)
+    burn(30)
     raise AssertionError("the hard deadline did not interrupt the method")
 
 
@@ -117,14 +124,14 @@ def test_methods_past_their_hard_deadline_are_interrupted(monkeypatch, claim) ->
     took = time.perf_counter() - t0
     assert took < 6, took  # 0.24 s and 0.16 s budgets, each × 1.25 + 0.5 s slack, plus the rest
     assert r.verdict == "inconclusive"
-    assert r.methods["exact"] == MethodResult("unknown", "interrupted after 0.8 s (time budget 0.2 s)")
-    assert r.methods["numeric"] == MethodResult("unknown", "interrupted after 0.7 s (time budget 0.2 s)")
+    assert r.methods["exact"] == MethodResult("unknown", "interrupted after 0.8 s of CPU time (time budget 0.2 s)")
+    assert r.methods["numeric"] == MethodResult("unknown", "interrupted after 0.7 s of CPU time (time budget 0.2 s)")
 
 
 def test_symbolic_past_its_hard_deadline_is_interrupted(monkeypatch) -> None:
     monkeypatch.setattr(symbolic, "equivalent", sleepy)
     r = judge(*sides(*TRUE), budget_s=0.4)
-    assert r.methods["symbolic"] == MethodResult("unknown", "interrupted after 0.6 s (time budget 0.1 s)")
+    assert r.methods["symbolic"] == MethodResult("unknown", "interrupted after 0.6 s of CPU time (time budget 0.1 s)")
     assert r.verdict == "verified"  # the exact method decides
 
 
@@ -145,7 +152,7 @@ def test_a_diagnosis_stopped_by_its_deadline_keeps_the_correct_result(monkeypatc
 
     def sleepy(lhs, rhs):
         for c in slow(lhs, rhs):
-            time.sleep(5.0)
+            burn(5.0)
             yield c
 
     monkeypatch.setattr(diagnose, "_candidates", sleepy)
@@ -305,7 +312,7 @@ def test_a_swallowed_hard_timeout_is_raised_again() -> None:
 
     class Swallow:
         def __del__(self):
-            _time.sleep(0.3)  # the first alarm fires in here and is ignored
+            burn(0.3)  # the first alarm fires in here and is ignored
 
     t0 = _time.perf_counter()
     with pytest.raises(HardTimeout):
@@ -315,3 +322,21 @@ def test_a_swallowed_hard_timeout_is_raised_again() -> None:
             while _time.perf_counter() - t0 < 5:
                 pass
     assert _time.perf_counter() - t0 < 2
+
+
+def test_budgets_are_cpu_seconds_with_a_wall_clock_backstop() -> None:
+    """A method slowed down by other processes is not cut short by the wall clock (the same work gets the same verdict
+    on a busy machine); a method that makes no progress at all is still ended, by the backstop."""
+    from matcalc.verify.guard import WALL_BACKSTOP, guarded, hard_deadline
+
+    t0 = time.perf_counter()
+    with hard_deadline(0.2):
+        time.sleep(0.6)  # wall time passes, as under load, without this process's CPU time: no interruption
+    assert time.perf_counter() - t0 >= 0.6
+    m, _ = guarded(lambda: burn(30), 0.1, "numeric", slack_s=0.05)
+    assert m == MethodResult("unknown", "interrupted after 0.2 s of CPU time (time budget 0.1 s)")
+    t0 = time.perf_counter()
+    m, _ = guarded(lambda: time.sleep(30), 0.04, "numeric", slack_s=0.05)
+    took = time.perf_counter() - t0
+    assert m.status == "unknown" and m.detail.startswith(f"interrupted after {0.1 * WALL_BACKSTOP:.1f} s of wall-clock")
+    assert took < 5, took

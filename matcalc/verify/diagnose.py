@@ -11,11 +11,11 @@ itself passes the numeric check; ``None`` when no repair fits. A diagnosis expla
 
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 from typing import Callable, Iterator
 
 from matcalc import ir
+from matcalc.clock import now
 from matcalc.errors import MatcalcError
 from matcalc.node import replace
 from matcalc.shapes import is_square
@@ -186,13 +186,13 @@ def diagnose(lhs: ir.Expr, rhs: ir.Expr, *, free: tuple = (), seed: int = 0, bud
     ``sink``: a list that receives the answer as far as it is known (the correct result, before the search for the
     mistake), so a caller that stops this function at a hard deadline keeps what was found.
     """
-    t0 = time.perf_counter()
+    t0 = now()
     found: str | None = None
     correct = _correct_form(lhs, free, seed, rhs)  # first: the search below may run out of time
     if correct and sink is not None:
         sink.append(f"the correct result is {correct}")
     for message, l2, r2 in _candidates(lhs, rhs):
-        if time.perf_counter() - t0 > budget_s:
+        if now() - t0 > budget_s:
             break
         if _holds(l2, r2, free, seed):
             found = message

@@ -21,10 +21,10 @@ decided once.
 
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 
 from matcalc import ir
+from matcalc.clock import now
 from matcalc.errors import MatcalcError
 from matcalc.verify.guard import HardTimeout, hard_deadline
 
@@ -154,7 +154,7 @@ class _Matcher:
         """Equal normal forms (True), not shown (False), or not compared (None: too large, out of time)."""
         from matcalc.verify.symbolic import equivalent
 
-        if time.monotonic() > self.deadline or a.shape != b.shape:
+        if now() > self.deadline or a.shape != b.shape:
             return None
         if _tree_size(a) > MAX_NODES or _tree_size(b) > MAX_NODES:
             return None
@@ -162,7 +162,7 @@ class _Matcher:
         got = self.cache.get(key)
         if got is None:
             try:
-                with hard_deadline(max(0.05, min(COMPARE_S, self.deadline - time.monotonic()))):
+                with hard_deadline(max(0.05, min(COMPARE_S, self.deadline - now()))):
                     got = bool(equivalent(a, b))
             except (MatcalcError, RecursionError, ValueError, HardTimeout):
                 return None
@@ -252,7 +252,7 @@ def match_program(cost: ir.Expr, claims: list[tuple[ir.Var, ir.Expr]], *, layout
         program = backprop(cost, wrts, layout=layout)
     except (MatcalcError, ValueError, TypeError, RecursionError):
         return out
-    deadline = time.monotonic() + budget_s
+    deadline = now() + budget_s
     forward = set(_names_from(cost))
     doc_lets = {name: node for name, node in _names_from(*(r for _w, r in claims)).items() if name not in forward}
     eng = {ln.name: ln.node for ln in program.backward}

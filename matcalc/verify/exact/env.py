@@ -10,13 +10,13 @@ two ways a check stops early. Nothing is evaluated here.
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import sympy
 
 from matcalc import ir
+from matcalc.clock import now
 from matcalc.errors import MatcalcError
 from matcalc.shapes import eval_dim
 
@@ -47,7 +47,7 @@ class ExactEnv:
         indices: values (1-based) of the free indices, by name.
         symmetric: ``"symmetrized"`` (``(G + Gᵀ)/2``) or ``"cookbook"`` (``G + Gᵀ − G∘I``) for derivatives by a
             symmetric variable.
-        deadline: a ``time.perf_counter()`` value after which evaluation raises :class:`OutOfBudget`.
+        deadline: a :func:`matcalc.clock.now` value (CPU seconds) after which evaluation raises :class:`OutOfBudget`.
     """
 
     sizes: dict = field(default_factory=dict)
@@ -68,7 +68,7 @@ class ExactEnv:
     _infs: dict = field(default_factory=dict)  # SymPy expression -> whether it has an infinity or nan
 
     def check_time(self) -> None:
-        if self.deadline is not None and time.perf_counter() > self.deadline:
+        if self.deadline is not None and now() > self.deadline:
             raise OutOfBudget("the time budget ran out")
 
     def dim(self, d: ir.Dim) -> int:

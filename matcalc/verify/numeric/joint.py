@@ -45,12 +45,12 @@ L-layer network is linear in L. Localising a difference halves the set of claims
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
 from matcalc import ir
+from matcalc.clock import now
 from matcalc.shapes import dim_symbols
 from matcalc.verify.numeric.base import CS_H, CS_MAX_IMAG, EPS, NumericError, _DeepRecursion, _OutOfTime, _Reject
 from matcalc.verify.numeric.evaluator import _Evaluator
@@ -281,7 +281,7 @@ def check_jointly(cost: ir.Expr, claims: list[tuple[ir.Var, ir.Expr]], *, seed: 
     info = _info(_nodes([cost, *rhss]))
     if info is None:
         return out
-    deadline = time.monotonic() + budget_s
+    deadline = now() + budget_s
     rng = np.random.default_rng([seed, 41])
     alive = set(range(len(members)))  # positions in members not faulted at any point
     checked = [0] * len(members)  # points at which each was checked (a claimed gradient of 0 has no scale there)
