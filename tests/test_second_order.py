@@ -454,3 +454,21 @@ def test_derive_of_a_hessian_vector_product_first_row_has_its_left_side():
     assert ok.status == "equal", ok.detail
     bad, _ = run_numeric(first.before, ir.Scale(ir.Num(2), first.after), (), 5.0, 0)
     assert bad.status != "equal", bad.detail  # a difference measured (the Hessian's Taylor test may stay unsure)
+
+
+def test_gauss_newton_rows_name_the_jacobian_and_index_they_use():
+    """review5 finding 11: in `prove gauss-newton` (which has its own `let J` and a dimension k) the rows said
+    "Gauss–Newton term Jᵀ ∇²C(u2) J" for the Jacobian named J2, and summed over k, a dimension's name."""
+    import io
+
+    from rich.console import Console
+
+    from matcalc.api import prove_one
+
+    t = prove_one("gauss-newton")
+    buf = io.StringIO()
+    Console(file=buf, width=200).print(t)
+    out = buf.getvalue()
+    assert "Gauss–Newton term J2ᵀ ∇²C(u2) J2: Aᵀ C''(u2) A" in out
+    assert "Gauss–Newton term Jᵀ" not in out and "Σ_k" not in out
+    assert "curvature term Σ_i ∂C/∂u2_i ∇²u2_i" in out

@@ -13,18 +13,19 @@ from __future__ import annotations
 from matcalc import ir
 from matcalc.engine.compose import Step
 from matcalc.ir import Expr, Named
-from matcalc.shapes import is_scalar
+from matcalc.shapes import dim_symbols, is_scalar
 
 __all__ = ["gauss_newton_steps", "name_shared", "SECOND_ORDER_CHAIN"]
 
-def _labels(u: str) -> tuple[tuple[str, str], tuple[str, str]]:
+def _labels(u: str, j: str = "J", k: str = "k") -> tuple[tuple[str, str], tuple[str, str]]:
     """The Gauss–Newton and curvature rows' labels, text and LaTeX (render/steps.py prints ``("term", text,
-    latex)``), for the inner function named ``u``."""
-    gn = (f"Gauss–Newton term Jᵀ ∇²C({u}) J:",
-          f"\\text{{Gauss--Newton term }} J^{{\\top}} \\nabla^{{2}} C\\left({u}\\right) J\\text{{:}}")
-    curv = (f"curvature term Σ_k ∂C/∂{u}_k ∇²{u}_k:",
-            f"\\text{{curvature term }} \\sum_{{k}} \\frac{{\\partial C}}{{\\partial {u}_{{k}}}} "
-            f"\\nabla^{{2}} {u}_{{k}}\\text{{:}}")
+    latex)``), for the inner function named ``u``, its Jacobian named ``j`` (J2 where the document has its own J:
+    every equation shown is true as written) and the summation index ``k`` (not a dimension's name)."""
+    gn = (f"Gauss–Newton term {j}ᵀ ∇²C({u}) {j}:",
+          f"\\text{{Gauss--Newton term }} {j}^{{\\top}} \\nabla^{{2}} C\\left({u}\\right) {j}\\text{{:}}")
+    curv = (f"curvature term Σ_{k} ∂C/∂{u}_{k} ∇²{u}_{k}:",
+            f"\\text{{curvature term }} \\sum_{{{k}}} \\frac{{\\partial C}}{{\\partial {u}_{{{k}}}}} "
+            f"\\nabla^{{2}} {u}_{{{k}}}\\text{{:}}")
     return gn, curv
 
 
@@ -103,7 +104,9 @@ def gauss_newton_steps(expr: Expr, wrt: Expr, layout: str, result: Expr, taken: 
     head = ir.Derivative(expr, wrt, "hessian", layout)
     total = gn if _is_zero(curv) else ir.Add((gn, curv))
     un, x = u.name, wrt.name
-    gn_label, curv_label = _labels(un)
+    dims = {d for n in ir.distinct(expr) for side in n.shape for d in dim_symbols(side)}
+    k = next(i for i in ("k", "i", "j", "l", "q", "r") if i not in taken | dims | {un, x, J.name})
+    gn_label, curv_label = _labels(un, J.name, k)
     steps = [
         Step("chain", None, f.value, f"outer and inner functions: a declared C at an inner function {un} of {x}",
              label=("defs",), defs=(f, u)),
@@ -116,7 +119,8 @@ def gauss_newton_steps(expr: Expr, wrt: Expr, layout: str, result: Expr, taken: 
              f"the Hessian of cᵀ {un} by {x} with c held fixed, then c = C'({un}) = ∇C({un})",
              label=("term", *curv_label)),
         Step("second-order-chain", head, total, SECOND_ORDER_CHAIN.replace("(C∘u)", f"(C∘{un})").replace(
-            "C(u)", f"C({un})").replace("∂u_k ∇²u_k", f"∂{un}_k ∇²{un}_k"), label=("hessian", f, wrt),
+            "Jᵀ ∇²C(u) J", f"{J.name}ᵀ ∇²C({un}) {J.name}").replace("Σ_k ∂C/∂u_k ∇²u_k", f"Σ_{k} ∂C/∂{un}_{k} ∇²{un}_{k}"),
+             label=("hessian", f, wrt),
              claim=(head, total)),
     ]
     if result != total:
