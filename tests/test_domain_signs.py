@@ -132,3 +132,31 @@ def test_a_claim_defined_nowhere_is_not_verified(claim):
                                    "d/dx sum(log(1 + x.^2)) = 2 x ./ (1 + x.^2)"])
 def test_a_claim_with_a_domain_stays_verified(claim):
     assert matcalc.check(claim, given="x: n").verdict == "verified"
+
+
+def test_the_numeric_draws_give_diagonal_and_gram_determinants_both_signs():
+    """review5 finding 9: a diagonal matrix under det was drawn with positive entries only, and every variable inside a
+    det under a root kept det > 0 even for det(Aᵀ A) ≥ 0: the numeric method's ✓ on these false claims was systematic."""
+    from matcalc.api import check_text
+
+    for claim, given in [("det(D) = abs(det(D))", "D: n x n diagonal"), ("det(D) = abs(det(D))", "D: 30 x 30 diagonal"),
+                         ("sqrt(det(A^T A)) = det(A)", "A: 3 x 3")]:
+        (r,) = check_text(claim, given=given).results
+        assert r.methods["numeric"].status == "different", (claim, r.methods["numeric"].detail)
+        assert r.verdict != "verified"
+    (r,) = check_text("d/dD log(abs(det(D))) = inv(D)", given="D: n x n diagonal").results
+    assert r.verdict == "verified" and r.methods["numeric"].status == "equal"
+
+
+def test_the_disagreement_reason_names_roots_and_logs_only_where_the_claim_has_them():
+    """review5 finding 8: a tiny constant the exact method sees and float64 cannot was explained by "a root or log of
+    a negative number" in a claim with neither."""
+    from matcalc.api import check_text
+    from matcalc.results import MethodResult
+    from matcalc.verify.judge import explain_inconclusive
+
+    (r,) = check_text("x^T x = x^T x + 1e-14", given="x: n").results
+    assert r.verdict == "inconclusive" and "invisible to it" in r.diagnosis and "root or log" not in r.diagnosis
+    methods = {"exact": MethodResult("different", ""), "numeric": MethodResult("equal", "")}
+    assert "root or log" in explain_inconclusive(methods, None, True)
+    assert "root or log" not in explain_inconclusive(methods, None, False)

@@ -176,8 +176,25 @@ def _undefined_side(lhs: ir.Expr, rhs: ir.Expr, methods: dict[str, MethodResult]
     return why
 
 
-def explain_inconclusive(methods: dict[str, MethodResult], undefined: str | None = None) -> str | None:
-    """The sentence that says why a claim the symbolic method alone could decide is not verified (SPEC section 5)."""
+def _restricted_domain(*sides: ir.Expr) -> bool:
+    """Whether a side takes a root, a log or a fractional power (where the exact method's algebra over ℂ can leave
+    the real domain of the claim)."""
+    for side in sides:
+        for n in ir.distinct(side):
+            if isinstance(n, ir.Apply) and n.fn in ("log", "sqrt") and not n.declared:
+                return True
+            if isinstance(n, (ir.Power, ir.EPower)) and n.exp.denominator != 1:
+                return True
+            if isinstance(n, ir.LogDet):
+                return True
+    return False
+
+
+def explain_inconclusive(methods: dict[str, MethodResult], undefined: str | None = None,
+                         domains: bool = True) -> str | None:
+    """The sentence that says why a claim the symbolic method alone could decide is not verified (SPEC section 5);
+    ``domains``: whether the claim takes a root, log or fractional power (only then is the exact method's expansion
+    said to be possibly outside its domain)."""
     symbolic = methods.get("symbolic")
     exact, numeric = methods.get("exact"), methods.get("numeric")
     same = [k for k, m in methods.items() if m.status == "equal"]
@@ -185,8 +202,9 @@ def explain_inconclusive(methods: dict[str, MethodResult], undefined: str | None
     if undefined is None and same and differ:
         why = ""
         if differ == ["exact"] and same == ["numeric"]:
-            why = (": a difference below the numeric method's float64 tolerance is invisible to it, and the exact "
-                   "method's expansion may leave the claim's domain (a root or log of a negative number)")
+            why = ": a difference below the numeric method's float64 tolerance is invisible to it" + (
+                ", and the exact method's expansion may leave the claim's domain (a root or log of a negative number)"
+                if domains else "")
         return (f"the methods disagree — the {' and '.join(same)} method{'s' if len(same) > 1 else ''} "
                 f"find{'' if len(same) > 1 else 's'} the sides equal, the {' and '.join(differ)} "
                 f"method{'s' if len(differ) > 1 else ''} find{'' if len(differ) > 1 else 's'} them different{why}; "
@@ -357,7 +375,7 @@ def judge(
             undefined = (f"a side may be undefined at every real point: the numeric method finds {numeric.detail}; "
                          "the exact method's algebra does not see where a log or a root is defined, so its finding "
                          "does not verify the claim")
-        result.diagnosis = explain_inconclusive(result.methods, undefined)
+        result.diagnosis = explain_inconclusive(result.methods, undefined, _restricted_domain(lhs, rhs))
     if result.verdict == "refuted" and diagnose:
         from matcalc.verify.diagnose import diagnose as _diagnose
 

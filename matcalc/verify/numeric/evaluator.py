@@ -23,6 +23,7 @@ from matcalc.verify.numeric.base import (
 from matcalc.verify.numeric.differences import _Differences
 from matcalc.verify.numeric.points import Point
 from matcalc.verify.numeric.scalars import _lse, _lse_b, _re, _scalar_fn, _softmax, _softmax_b, _sum_b, _vec_fn
+from matcalc.verify.numeric.structure import constant_structure, positive_structure
 
 
 # ───────────────────────────── the evaluator ─────────────────────────────
@@ -155,12 +156,17 @@ class _Evaluator(_Differences):
             if a.size and np.min(np.abs(a)) < MARGIN / 4:
                 raise _Reject(f"a finite difference came near the kink of {what}")
 
-    def _away(self, x: np.ndarray, what: str, *, positive: bool = False) -> None:
+    def _away(self, x: np.ndarray, what: str, node: ir.Expr, *, positive: bool = False) -> None:
+        """Reject the point where ``x`` (the value of ``node``) is outside the domain of a pole, or within MARGIN of
+        it — unless ``node`` is a constant (no other point moves it) or positive by its structure (a softmax entry
+        of 50 classes is ~0.02, and no step brings it to 0); values at 0 itself are rejected by the evaluation."""
         if not self.strict or self.perturbing or self.noise is not None or x.size == 0:
             return
         a = _re(x)
         if positive and np.min(a) < 0:
             raise _Reject(f"{what} is negative: {OUTSIDE}")
+        if constant_structure(node) or positive_structure(node):
+            return
         bad = np.min(a) < MARGIN if positive else np.min(np.abs(a)) < MARGIN
         if bad:
             raise _Reject(f"{what} is within {MARGIN} of a singularity")
@@ -267,7 +273,7 @@ class _Evaluator(_Differences):
 
     def _c_div(self, e: ir.Div) -> np.ndarray:
         s = self.ev(e.scalar)
-        self._away(s, "a divisor")
+        self._away(s, "a divisor", e.scalar)
         return self.ev(e.arg) / (s[0, 0] if s.ndim == 2 else s)
 
     def _c_hadamard(self, e: ir.Hadamard) -> np.ndarray:
@@ -275,7 +281,7 @@ class _Evaluator(_Differences):
 
     def _c_haddiv(self, e: ir.HadDiv) -> np.ndarray:
         b = self.ev(e.b)
-        self._away(b, "an entrywise divisor")
+        self._away(b, "an entrywise divisor", e.b)
         return self.ev(e.a) / b
 
     def _c_kron(self, e: ir.Kron) -> np.ndarray:
@@ -301,10 +307,10 @@ class _Evaluator(_Differences):
         k = e.exp
         if b.shape[-2:] == (1, 1):
             if k.denominator != 1:
-                self._away(b, "a base of a fractional power", positive=True)
+                self._away(b, "a base of a fractional power", e.base, positive=True)
                 return b ** float(k)
             if k < 0:
-                self._away(b, "a base of a negative power")
+                self._away(b, "a base of a negative power", e.base)
             return b ** int(k) if k >= 0 else 1.0 / b ** int(-k)
         if k.denominator != 1:
             raise NumericError(f"a matrix power needs an integer exponent, not {k}")
@@ -316,10 +322,10 @@ class _Evaluator(_Differences):
         b = self.ev(e.base)
         k = e.exp
         if k.denominator != 1:
-            self._away(b, "a base of a fractional power", positive=True)
+            self._away(b, "a base of a fractional power", e.base, positive=True)
             return b ** float(k)
         if k < 0:
-            self._away(b, "a base of a negative power")
+            self._away(b, "a base of a negative power", e.base)
             return 1.0 / b ** int(-k)
         return b ** int(k)
 
@@ -340,7 +346,7 @@ class _Evaluator(_Differences):
             if name in KINKS:
                 self._kink(e, x, name)
             elif name in POLES:
-                self._away(x, f"an argument of {name}", positive=True)
+                self._away(x, f"an argument of {name}", e.arg, positive=True)
         return _scalar_fn(name, e.order, x)
 
     def _c_callvec(self, e: ir.CallVec) -> np.ndarray:
@@ -389,7 +395,7 @@ class _Evaluator(_Differences):
         if a.ndim > 2:
             return np.sqrt(_sum_b(a * a))  # only under a perturbation (never checked there)
         n = np.sqrt(np.sum(a * a))
-        self._away(np.array([[n]]), "a norm", positive=True)
+        self._away(np.array([[n]]), "a norm", e, positive=True)
         return np.array([[n]])
 
     def _c_softmax(self, e: ir.Softmax) -> np.ndarray:

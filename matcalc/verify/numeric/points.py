@@ -139,7 +139,7 @@ def _draw_var(v: ir.Var, point: Point, rng: np.random.Generator, info: _Info | N
     a = _draw_plain(v, point, rng, info)
     r, c = a.shape
     if (flip_det and r == c and r > 1 and info is not None and v.name in info.wellcond
-            and v.name not in info.detpos and not {"spd", "positive", "diagonal", "probability"} & set(v.props)
+            and v.name not in info.detpos and not {"spd", "positive", "probability"} & set(v.props)
             and v.name not in info.positive):
         return _flip_det(a, "symmetric" in v.props)
     return a

@@ -72,6 +72,71 @@ def _facts(e: ir.Expr) -> tuple[ir.Expr, bool, bool, tuple]:
     return f
 
 
+#: Entrywise functions whose value is positive wherever they are defined.
+_POSITIVE_FNS = frozenset({"exp", "sigma", "softplus"})
+#: Variables drawn with positive entries (see points.py): their properties.
+_POSITIVE_PROPS = frozenset({"positive", "probability", "spd"})
+_POS: dict[int, tuple[ir.Expr, bool]] = {}  # id → (node, positive by structure)
+
+
+def positive_structure(e: ir.Expr) -> bool:
+    """Whether every entry of ``e`` is positive at every point by its structure alone (an exp, a σ, a softplus, a
+    softmax, a positive or probability variable, ones, a positive constant, and sums, products, quotients, powers,
+    transposes and entries of such; a ``spd`` matrix only on its diagonal, so not as a whole). Such a value can be
+    small (a softmax entry of 50 classes is ~0.02) but no finite-difference step brings it to 0, so the margin kept
+    from a pole does not apply to it (the domain check, > 0, still does). Memoised by identity."""
+    memo: dict[int, bool] = {}
+    for x, kids in ir.post_order(e, memo):
+        got = _POS.get(id(x))
+        if got is not None and got[0] is x:
+            memo[id(x)] = got[1]
+            continue
+        pos = all(memo[id(k)] for k in kids)
+        t = type(x)
+        if t is ir.Apply:
+            pos = x.fn in _POSITIVE_FNS and not x.declared and x.order == 0
+        elif t is ir.Softmax or t is ir.Ones or t is ir.Size:
+            pos = True
+        elif t is ir.Var:
+            pos = bool(set(x.props) & (_POSITIVE_PROPS - {"spd"}))
+        elif t is ir.Num:
+            pos = x.value > 0
+        elif t in (ir.Add, ir.MatMul, ir.Scale, ir.Div, ir.Hadamard, ir.HadDiv, ir.Kron, ir.Transpose, ir.Sum,
+                   ir.Broadcast, ir.Entry, ir.Named, ir.IndexSum):
+            pass  # positive when every operand is
+        elif t in (ir.Power, ir.EPower):
+            pos = memo[id(x.base)] and (t is ir.EPower or x.base.shape == (1, 1))
+        else:
+            pos = False
+        memo[id(x)] = pos
+        _POS[id(x)] = (x, pos)
+    return memo[id(e)]
+
+
+_CONST: dict[int, tuple[ir.Expr, bool]] = {}  # id → (node, holds no variable)
+
+
+def constant_structure(e: ir.Expr) -> bool:
+    """Whether ``e`` holds no variable (its value is the same at every point: a constant divisor such as a
+    temperature ``0.01`` cannot be moved away from a pole by drawing another point). Memoised by identity."""
+    got = _CONST.get(id(e))
+    if got is not None and got[0] is e:
+        return got[1]
+    const = not any(isinstance(n, ir.Var) for n in distinct(e))
+    _CONST[id(e)] = (e, const)
+    return const
+
+
+def _gram(e: ir.Expr) -> bool:
+    """Whether ``e`` is ``Bᵀ B`` or ``B Bᵀ`` (positive semidefinite for every B: its determinant is never negative)."""
+    while isinstance(e, ir.Named):
+        e = e.value
+    if not isinstance(e, ir.MatMul) or len(e.args) != 2:
+        return False
+    a, b = e.args
+    return (isinstance(a, ir.Transpose) and a.arg == b) or (isinstance(b, ir.Transpose) and b.arg == a)
+
+
 def _has_deriv(e: ir.Expr) -> bool:
     return _facts(e)[1]
 
@@ -127,7 +192,7 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
         to be false)."""
         while isinstance(n, (ir.Named, ir.Transpose)):
             n = ir.children(n)[0]
-        if isinstance(n, ir.Det):
+        if isinstance(n, ir.Det) and not _gram(n.arg):  # det(Bᵀ B) ≥ 0 for every B: nothing to keep positive
             for v in distinct(n.arg):
                 if isinstance(v, ir.Var):
                     detpos.add(v.name)
