@@ -972,6 +972,34 @@ def test_sizes_as_numbers_are_judged_at_concrete_sizes(claim: str, given: str, v
         assert rep.results[0].methods["exact"].status == "equal"
 
 
+def test_a_size_as_a_number_above_its_declaration_is_that_size() -> None:
+    # declarations reach every line of a document, for sizes used as numbers as for the shapes of names
+    doc = read_document("problem: d/dw (1/N) ‖X w - y‖^2\ngiven X: N x d, w: d, y: N\n"
+                        "d/dw (1/N) ‖X w - y‖^2\n  = (2/N) X^T (X w - y)")
+    assert not [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert ir.Size("N") in set(ir.walk(doc.problem.expr))
+    assert "N" not in doc.env.vars and not doc.env.inferred
+    [step] = [s for s in doc.statements if isinstance(s, Step)]
+    assert ir.Size("N") in set(ir.walk(step.expr)) and ir.Size("N") in set(ir.walk(step.prev))
+    # a size is still not a variable of a derivative above its declaration
+    doc = read_document("d/dN sum(x) = 0\nx: N\nsum(x) = sum(x)")
+    assert doc.statements[0].error.message == "cannot differentiate by N: it is a size, not a variable"
+    # a name declared as a variable somewhere in the document stays that variable, above its declaration too
+    doc = read_document("n x = x n\ngiven x: n, n: scalar")
+    assert Var("n", (1, 1)) in set(ir.walk(doc.statements[0].lhs))
+
+
+@pytest.mark.parametrize("text, verdict", [
+    ("d/dw (1/N) ‖X w - y‖^2 = (2/N) X^T (X w - y)\ngiven X: N x d, w: d, y: N", "verified"),
+    ("d/dw (1/N) ‖X w - y‖^2 = (2/d) X^T (X w - y)\ngiven X: N x d, w: d, y: N", "refuted"),
+])
+def test_a_claim_above_the_declarations_of_its_sizes_is_judged(text: str, verdict: str) -> None:
+    from matcalc.api import check_text
+
+    rep = check_text(text)
+    assert [r.verdict for r in rep.results] == [verdict], str(rep)
+
+
 # ───────────────────────────── helpful errors for what students write ─────────────────────────────
 
 

@@ -50,7 +50,10 @@ class Inferrer(Scope):
             return s
         s = self.new_sym(name, "var", line)
         kind = spelling_kind(name)
-        if kind == "scalar":
+        below = self.declared_below.get(name)
+        if below is not None and self.stmt_line < below[0]:  # used above its declaration: the declared type, not the spelling's
+            s.shape = below[1]
+        elif kind == "scalar":
             s.shape = (1, 1)
         elif kind == "vector":
             s.shape = (self.uf.new(True, name), 1)

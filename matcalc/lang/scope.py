@@ -79,6 +79,8 @@ class Scope:
         self.syms: dict[str, Sym] = {}
         self.sym_order = 0
         self.dim_names: set[str] = set()  # sizes named in declarations
+        self.declared_below: dict[str, tuple] = {}  # name -> (line, dims) of the document's declaration of it
+        self.stmt_line = 0  # the line of the statement being inferred (0: --problem, before the document)
         self.used_names = set(used_names)
         self.flex: dict[int, tuple] = {}  # id(node) -> flexible shape of I / 0 / 1
         self.flex_built: list = []  # (IR node, line, col) of the I / 0 / 1 built with a context size

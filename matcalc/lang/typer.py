@@ -129,6 +129,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     if given:
         _read_given(reader, given)
     given_syms = set(reader.syms)
+    _declared_sizes(reader, prepared)
     _infer_pass(reader, prepared)
     reader.finalize_dims()
     reader.layout = layout
@@ -169,6 +170,24 @@ def _prepare_problem(problem: str) -> Prepared:
 # ───────────────────────────── pass 1: inference ─────────────────────────────
 
 
+def _declared_sizes(reader: _Reader, prepared: list[Prepared]) -> None:
+    """Declarations reach the lines above them: every size the document's declarations name is known from its
+    first line on, so a size used as a number above its declaration (``problem: d/dw (1/N) …`` before ``given X:
+    N x d``) is that size; a name the document declares as a variable or function stays that name, and a variable
+    used above its declaration has the declared type there (``c x`` before ``c: scalar``), not its spelling's."""
+    sizes: set[str] = set()
+    names: set[str] = set()
+    for p in prepared:
+        if p.st is not None and p.seg.header is None and p.st.kind == "decl":
+            for g in p.st.groups:
+                sizes.update(d for d in g.spec.dims if isinstance(d, str))
+                for name, _l, _c in g.names:
+                    names.add(name)
+                    if g.spec.kind == "array" and name not in reader.syms:
+                        reader.declared_below.setdefault(name, (p.st.line, tuple(g.spec.dims)))
+    reader.dim_names |= sizes - names
+
+
 def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
     """Infer shapes statement by statement; a statement that fails is rolled back and keeps its error."""
     prev_shape = None
@@ -178,12 +197,7 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
             if p.error is not None:
                 _unparsed_let(reader, p)
             continue
-        if p.seg.header is not None:  # a problem line: its shapes unify with the document's
-            rewrite_fractions(reader.syms, st)
-            reader.index_vars = {}
-            reader.infer(st.exprs[0])
-            p.index_vars = dict(reader.index_vars)
-            continue
+        reader.stmt_line = p.seg.line  # 0 for --problem
         mark = reader.uf.mark()
         nvars = len(reader.uf.vars)
         reader.created = []
@@ -194,7 +208,9 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
         try:
             if st.kind in ("let", "claim", "step", "bare"):
                 rewrite_fractions(reader.syms, st)
-            if st.kind == "layout":
+            if p.seg.header is not None:  # a problem line: its shapes unify with the document's
+                reader.infer(st.exprs[0])
+            elif st.kind == "layout":
                 reader.layout = st.layout
             elif st.kind == "decl":
                 reader.declare(st.groups, st.line)
@@ -281,8 +297,14 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
     let_free: dict[str, tuple] = {}
     for p in prepared:
         seg, st = p.seg, p.st
+        if seg.header is not None and seg.header.key == "problem":
+            problem = _build_problem(reader, p)
+            if isinstance(problem, ErrorLine):
+                first_error = first_error or problem.error
+            statements.append(problem)
+            continue
         if seg.header is not None:
-            statements.append(_build_problem(reader, p) if seg.header.key == "problem" else seg.header)
+            statements.append(seg.header)
             continue
         text_, line, col = seg.text, seg.line, seg.col
         if st is None:  # a line that cannot be parsed: its error, and the next step continues from ``prev``
@@ -315,18 +337,25 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
     return statements, typed_any, first_error
 
 
-def _build_problem(reader: _Reader, p: Prepared) -> Problem:
-    """The ``problem:`` expression, built; an error in it is the teacher's, and stops the check."""
+def _build_problem(reader: _Reader, p: Prepared) -> Problem | ErrorLine:
+    """The ``problem:`` expression, built. An error in ``--problem`` is the teacher's and stops the check; a
+    ``problem:`` line that cannot be read or typed is that line's error (an :class:`ErrorLine`), and the rest of
+    the document is still judged (SPEC section 6)."""
     seg = p.seg
-    reader.index_vars = p.index_vars
-    reader.flex_built = []
-    try:
-        expr = reader.build(p.st.exprs[0])
-    except MatcalcError as e:
-        if seg.line == 0:
-            raise UsageError(f"--problem {seg.text}: {e.message}") from None
-        raise reader.locate(e, seg.line, seg.col)
-    return Problem(seg.line, seg.col, seg.text, expr=expr)
+    if p.error is None:
+        reader.index_vars = p.index_vars
+        reader.flex_built = []
+        try:
+            expr = reader.build(p.st.exprs[0])
+        except MatcalcError as e:
+            if isinstance(e, ShapeError):
+                e = reader.add_hint(e)
+            p.error = reader.locate(e, seg.line, seg.col)
+        else:
+            return Problem(seg.line, seg.col, seg.text, expr=expr)
+    if seg.line == 0:
+        raise UsageError(f"--problem {seg.text}: {p.error.message}") from None
+    return ErrorLine(seg.line, seg.col, f"problem: {seg.text}", error=p.error)
 
 
 def _build_definition(reader: _Reader, st: P.SStmt, seg: Segment, let_free: dict) -> Statement:
