@@ -1000,6 +1000,32 @@ def test_a_claim_above_the_declarations_of_its_sizes_is_judged(text: str, verdic
     assert [r.verdict for r in rep.results] == [verdict], str(rep)
 
 
+@pytest.mark.parametrize("claim, given, verdict", [
+    ("sqrt(d)^2 = d", "x: d", "verified"),
+    ("sqrt(d)^2 = d + 1", "x: d", "refuted"),
+    ("d/dx x^T x / n = 2 x / n", "x: n, y: m", "verified"),
+    ("d/dx x^T x / n = 2 x / m", "x: n, y: m", "refuted"),
+])
+def test_a_size_used_only_as_a_number_gets_a_size_in_both_methods(claim: str, given: str, verdict: str) -> None:
+    # d (or m) is declared through a variable the claim does not use: the methods take the size from the Size node
+    from matcalc.api import check_text
+
+    rep = check_text(claim, given=given)
+    res = rep.results[0]
+    want = "equal" if verdict == "verified" else "different"
+    assert (res.verdict, res.methods["exact"].status, res.methods["numeric"].status) == (verdict, want, want), \
+        str(rep)
+
+
+def test_the_sizes_of_size_nodes_are_chosen() -> None:
+    from matcalc.verify.exact.sizes import choose_sizes
+    from matcalc.verify.numeric.structure import _analyse
+
+    e = ir.Power(ir.Size("d"), Fraction(1, 2))
+    assert [sorted(sz) for sz in choose_sizes([e])] == [["d"], ["d"]]
+    assert _analyse([e]).dims == ["d"]
+
+
 # ───────────────────────────── helpful errors for what students write ─────────────────────────────
 
 
