@@ -921,6 +921,63 @@ def test_near_miss_fractions_show_the_accepted_spelling(text: str, message: str)
     assert (info.value.line, info.value.col, info.value.message) == (2, 1, message)
 
 
+def test_partial_fraction_of_a_let_name_reads_as_its_derivative() -> None:
+    # the lecture's own notation: ∂C/∂W for a let name C is dC/dW
+    doc_d = "W: n x m, x: m, y: n\nlet C = sum((W x - y).^2)\n{} = 2 (W x - y) x^T"
+    c = _claim(doc_d.format("∂C/∂W"))
+    assert c.lhs == _claim(doc_d.format("dC/dW")).lhs
+    assert isinstance(c.lhs, ir.Derivative) and c.lhs.wrt == ir.Var("W", ("n", "m"))
+    c = _claim(doc_d.format("2 ∂C / ∂W"))
+    assert c.lhs == _claim(doc_d.format("2 dC/dW")).lhs
+    from matcalc.api import check_text
+
+    rep = check_text(doc_d.format("∂C/∂W") + "\n∂C/∂W = (W x - y) x^T")
+    assert [r.verdict for r in rep.results] == ["verified", "refuted"]
+
+
+@pytest.mark.parametrize("text, col, message", [
+    ("C: R^n -> R, W: n x m, x: m\n∂C/∂W = x",
+     1, "∂C/∂W: C is a function, not a let name: for a derivative write ∂/∂W C(…), or ∂(C(…))/∂W"),
+    ("W: n x m, x: m\n∂C/∂W = x", 1, "∂C/∂W: C is not declared, not a let name: for a derivative write ∂/∂W "
+                                     "C(…), or ∂(C(…))/∂W, or define let C = … first and then ∂C/∂W"),
+    ("x: n\n∂x/∂x = I", 1, "∂x/∂x: x is a variable, not a let name: for a derivative write ∂/∂x x, or ∂(x)/∂x"),
+    ("x: n\nlet f = x^T x\n∂f/∂x[1] = 2 x", 1, "'∂' starts a derivative: write ∂/∂x e, ∂(e)/∂x, or ∂f/∂x for a "
+                                                "let name f"),
+])
+def test_near_miss_partial_fractions_show_the_accepted_spelling(text: str, col: int, message: str) -> None:
+    doc = read_document(text + "\nx = x")  # the last line is typed: the near miss is its line's error
+    [err] = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert (err.error.col, err.error.message) == (col, message)
+    assert not [v for v in doc.env.vars if v.startswith("∂")]
+
+
+def test_names_seen_only_in_lines_in_error_are_not_inferred() -> None:
+    doc = read_document("given W: n x m, x: m, y: n\nlet C = sum((W x - y).^2)\ndC/dW = 2 (W x - y) x^T\n"
+                        "d^2C/dx^2 = 2 W^T W\ndC/dW^T = 2 x (W x - y)^T\nq^T x = x^T q")
+    assert [type(s).__name__ for s in doc.statements].count("ErrorLine") == 1
+    assert doc.env.inferred == ["q: m (inferred)"]
+
+
+@pytest.mark.parametrize("line, col, message", [
+    ("d^2C/dx^2 = 2 W^T W", 1, "d^2C/dx^2: a second derivative is written hessian(C, x) (the Hessian, for a scalar C)"),
+    ("∂^2C/∂x^2 = 2 W^T W", 1, "a second derivative ∂²f/∂x² is written hessian(f, x)"),
+    ("∂²C/∂x² = 2 W^T W", 1, "a second derivative ∂²f/∂x² is written hessian(f, x)"),
+])
+def test_a_second_derivative_in_leibniz_spelling_says_hessian(line: str, col: int, message: str) -> None:
+    doc = read_document(f"given W: n x m, x: m, y: n\nlet C = sum((W x - y).^2)\n{line}\nx = x")
+    [err] = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert (err.line, err.error.col, err.error.message) == (3, col, message)
+    assert read_document("given d: scalar, C: scalar, dx: scalar\nd^2 C/dx^2 = C d^2 / dx^2").statements[1].lhs \
+        is not None  # a variable called d still multiplies
+
+
+def test_a_fraction_by_a_transposed_name_is_the_transposed_derivative() -> None:
+    # as d(e)/dXᵀ reads (d/dX e)ᵀ: dC/dWᵀ and ∂C/∂Wᵀ for a let name C
+    doc = "W: n x m, x: m, y: n\nlet C = sum((W x - y).^2)\n{} = 2 x (W x - y)^T"
+    want = _claim(doc.format("(d/dW C)^T")).lhs
+    assert _claim(doc.format("dC/dW^T")).lhs == want and _claim(doc.format("∂C/∂Wᵀ")).lhs == want
+
+
 def test_declared_names_starting_with_d_divide() -> None:
     c = _claim("dy: scalar, dx: scalar\ndy/dx = dy/dx")
     assert not any(isinstance(n, ir.Derivative) for n in ir.walk(c.lhs))

@@ -72,6 +72,7 @@ class Builder(Inferrer):
         return (self.dim(s[0]), self.dim(s[1]))
 
     def var(self, name: str) -> ir.Var:
+        self.touched.add(name)
         v = self.var_cache.get(name)
         if v is None:
             s = self.syms[name]

@@ -11,9 +11,9 @@ names the sizes left open (``n``, ``m``, ``p``, … avoiding every name in the t
 from __future__ import annotations
 
 from matcalc import ir
-from matcalc.errors import TypeCheckError
+from matcalc.errors import ParseError, TypeCheckError
 from matcalc.lang import syntax as P
-from matcalc.lang.lexer import Token
+from matcalc.lang.lexer import PARTIAL_HINT, Token
 from matcalc.lang.limits import MAX_NODES, check_nodes, check_size
 from matcalc.lang.scope import BUILTINS, SIGMA_ALIASES, Scope, Sym, spelling_kind
 from matcalc.lang.unify import DVar, concrete
@@ -33,6 +33,8 @@ class Inferrer(Scope):
         return self.uf.is_one(s[0]) and self.uf.is_one(s[1])
 
     def lookup(self, name: str, node: P.Node, line: int) -> Sym:
+        if name[0] == "∂":  # a ∂f / ∂X the Leibniz rewrite did not take (∂f/∂X[1]): not a name
+            raise self.err(ParseError, PARTIAL_HINT, node.line, node.col)
         s = self.syms.get(name)
         if s is not None:
             if s.kind == "func":

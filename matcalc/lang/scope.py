@@ -80,6 +80,8 @@ class Scope:
         self.sym_order = 0
         self.dim_names: set[str] = set()  # sizes named in declarations
         self.declared_below: dict[str, tuple] = {}  # name -> (line, dims) of the document's declaration of it
+        self.touched: set[str] = set()  # the variables built since it was last emptied (see typer._build_pass)
+        self.typed_names: set[str] = set()  # the variables of the lines that could be typed
         self.stmt_line = 0  # the line of the statement being inferred (0: --problem, before the document)
         self.used_names = set(used_names)
         self.flex: dict[int, tuple] = {}  # id(node) -> flexible shape of I / 0 / 1

@@ -297,10 +297,13 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
     let_free: dict[str, tuple] = {}
     for p in prepared:
         seg, st = p.seg, p.st
+        reader.touched = set()
         if seg.header is not None and seg.header.key == "problem":
             problem = _build_problem(reader, p)
             if isinstance(problem, ErrorLine):
                 first_error = first_error or problem.error
+            else:
+                reader.typed_names |= reader.touched
             statements.append(problem)
             continue
         if seg.header is not None:
@@ -320,6 +323,7 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
             try:
                 if st.kind in ("decl", "let"):
                     statements.append(_build_definition(reader, st, seg, let_free))
+                    reader.typed_names |= reader.touched
                     continue
                 exprs = _build_sides(reader, st, seg, prev)
             except MatcalcError as e:
@@ -333,6 +337,7 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
             statements.append(ErrorLine(line, col, text_, error=p.error))
             continue
         typed_any = True
+        reader.typed_names |= reader.touched
         prev = _add_claims(statements, st, seg, exprs, prev, let_free)
     return statements, typed_any, first_error
 
@@ -422,13 +427,15 @@ def _add_claims(statements: list, st: P.SStmt, seg: Segment, exprs: list, prev: 
 
 def _env_of(reader: _Reader, given_syms: set[str]) -> Env:
     """The environment a document leaves: every variable, function and ``let`` in order of appearance, and the
-    names whose kinds were inferred (not declared in the document or the given text)."""
+    names whose kinds were inferred (not declared in the document or the given text) from lines that could be
+    typed (``d`` and ``dx`` of a line ``d^2C/dx^2`` in error are not the document's variables)."""
     env = Env()
+    typed = reader.typed_names
     for name, s in sorted(reader.syms.items(), key=lambda kv: kv[1].order):
         if s.kind == "var":
             v = reader.var(name)
             env.vars[name] = v
-            if not s.declared and name not in given_syms:
+            if not s.declared and name not in given_syms and name in typed:
                 env.inferred.append(f"{name}: {_Reader.fmt_spec(v.dims)} (inferred)")
         elif s.kind == "func":
             env.funcs[name] = s.func
