@@ -1197,3 +1197,25 @@ def test_a_sum_over_an_index_its_body_does_not_use_is_an_error():
     with pytest.raises(MatcalcError, match="does not index anything"):
         matcalc.check("sum_k sum_k x[k] = n sum(x)", given="x: n")
     assert matcalc.check("sum_j sum_k W[j, k] = sum(W)", given="W: n x m").verdict == "verified"
+
+
+@pytest.mark.parametrize("claim, given, verdict", [
+    ("sum_k x[k] + sum_k y[k] = sum(x) + sum(y)", "x: n, y: m", "verified"),
+    ("sum_k x[k] + sum_k y[k] = sum(x) + 2 sum(y)", "x: n, y: m", "refuted"),
+    ("Σ_k x[k] Σ_k W[1, k] = sum(x) (W[1, 1] + W[1, 2])", "x: n, W: 3 x 2", "verified"),
+    ("sum_j (sum_k A[j, k]) + sum_k B[k, k] = sum(A) + tr(B)", "A: n x m, B: p x p", "verified"),
+])
+def test_each_index_sum_binds_its_own_index(claim: str, given: str, verdict: str) -> None:
+    # the k of one sum is not the k of another: `sum_k x[k] + sum_k y[k]` over n and m was "the index k is used for
+    # two different dimensions"
+    import matcalc
+
+    rep = matcalc.check(claim, given=given)
+    assert rep.results[0].verdict == verdict, str(rep)
+    sums = [n for n in ir.walk(rep.results[0].lhs) if isinstance(n, ir.IndexSum)] if rep.results[0].lhs else []
+    assert len({s.index for s in sums}) == len(sums) or len(sums) < 2
+
+
+def test_one_sum_still_ranges_over_one_dimension() -> None:
+    with pytest.raises(TypeCheckError, match="the index k is used for two different dimensions"):
+        read_expr("sum_k x[k] y[k]", given="x: n, y: m")

@@ -323,11 +323,17 @@ class Builder(Inferrer):
         return self.entry(self.build(node.arg), node.idx)
 
     def b_IdxSum(self, node: P.IdxSum) -> ir.Expr:
-        body = self.build(node.body)
+        outer = self.index_vars
+        self.index_vars = {**outer, node.index: self.sum_ranges[id(node)]}  # the range of this sum's own index
+        try:
+            body = self.build(node.body)
+            index = self.index(node.index)
+        finally:
+            self.index_vars = outer
         if not body.is_scalar:
             raise self.err(ShapeError, f"Σ_{node.index} sums scalars (entries such as W[j, k] x[k]), but {body} "
                            f"is {fmt_shape(body.shape)}", node.line, node.col)
-        return ir.IndexSum(self.index(node.index), body)
+        return ir.IndexSum(index, body)
 
     def wrt_ir(self, name: str, idx: list | None) -> ir.Expr:
         s = self.syms[name]

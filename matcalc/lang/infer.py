@@ -257,10 +257,15 @@ class Inferrer(Scope):
         return (1, 1)
 
     def i_IdxSum(self, node: P.IdxSum) -> tuple:
+        # each sum binds its own index: the k of `sum_k x[k] + sum_k y[k]` ranges over n, then over m
+        outer = self.index_vars.pop(node.index, None)
         s = self.infer(node.body)
         if node.index not in self.index_vars or node.index not in _free_index_names(node.body):
             raise self.err(TypeCheckError, f"the summation index {node.index} does not index anything in the "
                            "product that follows it", node.line, node.col)
+        self.sum_ranges[id(node)] = self.index_vars.pop(node.index)
+        if outer is not None:
+            self.index_vars[node.index] = outer
         if not self.sc(s):
             self.uf.unify(s[0], 1)
             self.uf.unify(s[1], 1)

@@ -92,6 +92,7 @@ class Scope:
         self.call_decisions: dict[int, tuple] = {}  # id(Call node) -> how it reads, decided in pass 1
         self.layouts: dict[int, str] = {}  # id(Deriv node) -> the layout in force
         self.index_vars: dict[str, DVar] = {}  # per statement: index name -> its range
+        self.sum_ranges: dict[int, DVar] = {}  # id(IdxSum node) -> the range of the index it binds
         self.created: list[str] = []  # per statement: names inferred in it
         self.let_refs_depth = 0
         self.let_refs_size = 0  # per statement: distinct nodes of the lets it uses (at most)
