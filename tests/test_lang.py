@@ -1219,3 +1219,17 @@ def test_each_index_sum_binds_its_own_index(claim: str, given: str, verdict: str
 def test_one_sum_still_ranges_over_one_dimension() -> None:
     with pytest.raises(TypeCheckError, match="the index k is used for two different dimensions"):
         read_expr("sum_k x[k] y[k]", given="x: n, y: m")
+
+
+@pytest.mark.parametrize("claim, verdict", [
+    ("ones(n)^T ones(n) = n", "verified"),
+    ("ones(n)^T ones(n) = 2 n", "refuted"),
+    ("eye(p) / p = zeros(p, p) + eye(p) / p", "verified"),
+])
+def test_a_size_named_in_ones_is_a_size_with_nothing_declared(claim: str, verdict: str) -> None:
+    import matcalc
+
+    doc = read_document(claim)
+    assert not doc.env.vars and not doc.env.inferred
+    rep = matcalc.check(claim)
+    assert rep.results[0].verdict == verdict, str(rep)

@@ -176,7 +176,8 @@ def _declared_sizes(reader: _Reader, prepared: list[Prepared]) -> None:
     N x d``) is that size; a name the document declares as a variable or function stays that name, and a variable
     used above its declaration has the declared type there (``c x`` before ``c: scalar``), not its spelling's."""
     sizes: set[str] = set()
-    names: set[str] = set()
+    names: set[str] = set(reader.syms)
+    exprs: list = []
     for p in prepared:
         if p.st is not None and p.seg.header is None and p.st.kind == "decl":
             for g in p.st.groups:
@@ -185,7 +186,24 @@ def _declared_sizes(reader: _Reader, prepared: list[Prepared]) -> None:
                     names.add(name)
                     if g.spec.kind == "array" and name not in reader.syms:
                         reader.declared_below.setdefault(name, (p.st.line, tuple(g.spec.dims)))
+        elif p.st is not None:
+            if p.st.kind == "let":
+                names.add(p.st.name)
+            exprs.extend(getattr(p.st, "exprs", None) or ())
+    sizes |= _sizes_of_constants(exprs, names)
     reader.dim_names |= sizes - names
+
+
+def _sizes_of_constants(exprs: list, names: set[str]) -> set[str]:
+    """The names written as sizes of ``ones``, ``zeros``, ``eye`` or ``K(m, n)`` (not declared or defined as
+    anything else): ``ones(n)ᵀ ones(n) = n`` names the size n with nothing declared."""
+    out: set[str] = set()
+    for e in exprs:
+        for n in P.walk_nodes(e):
+            if isinstance(n, P.Call) and n.name in ("ones", "zeros", "eye", "K") and n.name not in names \
+                    and not n.primes and not n.nabla and (n.name != "K" or len(n.args) == 2):
+                out.update(a.name for a in n.args if isinstance(a, P.Name) and not a.bracketed)
+    return out
 
 
 def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
