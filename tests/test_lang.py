@@ -933,6 +933,11 @@ def test_partial_fraction_of_a_let_name_reads_as_its_derivative() -> None:
 
     rep = check_text(doc_d.format("∂C/∂W") + "\n∂C/∂W = (W x - y) x^T")
     assert [r.verdict for r in rep.results] == ["verified", "refuted"]
+    # the declarations reach the lines above them here too: W below is the variable of ∂C/∂W, C a function
+    above = _claim("let C = sum((W x - y).^2)\n∂C/∂W = 2 (W x - y) x^T\nW: n x m, x: m, y: n")
+    assert above.lhs == _claim(doc_d.format("∂C/∂W")).lhs
+    doc = read_document("∂C/∂W = x\nC: R^n -> R, W: n x m, x: m\nx = x")
+    assert doc.statements[0].error.message.startswith("∂C/∂W: C is a function, not a let name")
 
 
 @pytest.mark.parametrize("text, col, message", [

@@ -53,8 +53,8 @@ class Inferrer(Scope):
         s = self.new_sym(name, "var", line)
         kind = spelling_kind(name)
         below = self.declared_below.get(name)
-        if below is not None and self.stmt_line < below[0]:  # used above its declaration: the declared type, not the spelling's
-            s.shape = below[1]
+        if below is not None and below[1] == "var" and self.stmt_line < below[0]:  # used above its declaration:
+            s.shape = below[2]  # the declared type, not the spelling's
         elif kind == "scalar":
             s.shape = (1, 1)
         elif kind == "vector":

@@ -79,7 +79,7 @@ class Scope:
         self.syms: dict[str, Sym] = {}
         self.sym_order = 0
         self.dim_names: set[str] = set()  # sizes named in declarations
-        self.declared_below: dict[str, tuple] = {}  # name -> (line, dims) of the document's declaration of it
+        self.declared_below: dict[str, tuple] = {}  # name -> (line, "var" or "func", dims): its declaration
         self.touched: set[str] = set()  # the variables built since it was last emptied (see typer._build_pass)
         self.typed_names: set[str] = set()  # the variables of the lines that could be typed
         self.stmt_line = 0  # the line of the statement being inferred (0: --problem, before the document)

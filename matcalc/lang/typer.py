@@ -51,6 +51,7 @@ from matcalc.errors import MatcalcError, ParseError, TypeCheckError, UsageError
 from matcalc.lang import syntax as P
 from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
 from matcalc.lang.leibniz import rewrite_fractions
+from matcalc.lang.scope import Sym
 from matcalc.lang.limits import (
     MAX_DOCUMENT_CHARS, MAX_LET_DEPTH, MAX_NODES, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER, MAX_SIZE, check_let_depth, check_let_size, check_text_size,
@@ -184,14 +185,23 @@ def _declared_sizes(reader: _Reader, prepared: list[Prepared]) -> None:
                 sizes.update(d for d in g.spec.dims if isinstance(d, str))
                 for name, _l, _c in g.names:
                     names.add(name)
-                    if g.spec.kind == "array" and name not in reader.syms:
-                        reader.declared_below.setdefault(name, (p.st.line, tuple(g.spec.dims)))
+                    if name not in reader.syms:
+                        kind = "var" if g.spec.kind == "array" else "func"
+                        reader.declared_below.setdefault(name, (p.st.line, kind, tuple(g.spec.dims)))
         elif p.st is not None:
             if p.st.kind == "let":
                 names.add(p.st.name)
             exprs.extend(getattr(p.st, "exprs", None) or ())
     sizes |= _sizes_of_constants(exprs, names)
     reader.dim_names |= sizes - names
+
+
+def _names_for_fractions(reader: _Reader, line: int) -> dict:
+    """The names in force for reading ``df/dX`` and ``∂f/∂X`` on ``line``: the symbols so far and the names the
+    document declares below it (``∂C/∂W`` above ``W: n x m`` is by the variable W)."""
+    later = {name: Sym(name, kind, at, -1) for name, (at, kind, _d) in reader.declared_below.items()
+             if at > line and name not in reader.syms}
+    return {**later, **reader.syms} if later else reader.syms
 
 
 def _sizes_of_constants(exprs: list, names: set[str]) -> set[str]:
@@ -225,7 +235,7 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
         reader.let_refs_mask = 0
         try:
             if st.kind in ("let", "claim", "step", "bare"):
-                rewrite_fractions(reader.syms, st)
+                rewrite_fractions(_names_for_fractions(reader, p.seg.line), st)
             if p.seg.header is not None:  # a problem line: its shapes unify with the document's
                 reader.infer(st.exprs[0])
             elif st.kind == "layout":
