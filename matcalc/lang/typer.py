@@ -130,7 +130,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     if given:
         _read_given(reader, given)
     given_syms = set(reader.syms)
-    _declared_sizes(reader, prepared)
+    _read_ahead(reader, prepared)
     _infer_pass(reader, prepared)
     reader.finalize_dims()
     reader.layout = layout
@@ -171,11 +171,12 @@ def _prepare_problem(problem: str) -> Prepared:
 # ───────────────────────────── pass 1: inference ─────────────────────────────
 
 
-def _declared_sizes(reader: _Reader, prepared: list[Prepared]) -> None:
+def _read_ahead(reader: _Reader, prepared: list[Prepared]) -> None:
     """Declarations reach the lines above them: every size the document's declarations name is known from its
     first line on, so a size used as a number above its declaration (``problem: d/dw (1/N) …`` before ``given X:
     N x d``) is that size; a name the document declares as a variable or function stays that name, and a variable
-    used above its declaration has the declared type there (``c x`` before ``c: scalar``), not its spelling's."""
+    used above its declaration has the declared type there (``c x`` before ``c: scalar``), not its spelling's
+    (``Scope.declared_below``). A name written as the size of ``ones``/``zeros``/``eye``/``K`` is a size too."""
     sizes: set[str] = set()
     names: set[str] = set(reader.syms)
     exprs: list = []
