@@ -15,9 +15,11 @@ inconclusive, else 0. Verdicts come from :func:`matcalc.api.check_text`; nothing
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -105,6 +107,19 @@ def is_folder(arg: str) -> bool:
     return arg != "-" and len(arg) < 4096 and "\n" not in arg and os.path.isdir(arg)
 
 
+_BARE_WORD = re.compile(r"[\w.\-]+")
+
+
+def looks_like_path(arg: str) -> bool:
+    """Whether ``check ARG`` means a file or folder rather than a claim: ARG ends in ``/`` or ``.mc``, starts
+    like a path (``./``, ``../``, ``/``, ``~/``) or is a single bare word (``nosuchdir``, ``hw-1``) — none of them
+    holds a claim, which needs an ``=``."""
+    if arg == "-" or len(arg) >= 4096 or any(ch.isspace() for ch in arg) or "=" in arg:
+        return False
+    return (arg.endswith(("/", os.sep, ".mc")) or arg.startswith(("./", "../", "/", "~/"))
+            or _BARE_WORD.fullmatch(arg) is not None)
+
+
 def collect_documents(args: list[str], given: str | None = None, layout: str = "mixed") -> list[Item]:
     """The documents named by ``FILE... | DIR`` arguments, in order; a DIR gives its ``*.mc`` files, sorted."""
     items: list[Item] = []
@@ -128,10 +143,10 @@ def collect_documents(args: list[str], given: str | None = None, layout: str = "
             items.extend(_read_file(p, str(p)) for p in files)
         elif len(arg) < 4096 and "\n" not in arg and os.path.isfile(arg):
             items.append(_read_file(Path(arg), arg))
-        elif len(args) == 1 and not arg.endswith(".mc"):
+        elif len(args) == 1 and not looks_like_path(arg):
             items.append(Item("<input>", arg))  # one claim, e.g. with --format csv
         else:
-            hint = ("" if arg.endswith(".mc") else
+            hint = ("" if looks_like_path(arg) else
                     " (several claims go one per line in a JSONL file: matcalc check --claims FILE.jsonl)")
             items.append(Item(arg if len(arg) <= 200 else arg[:199] + "…",
                               error=f"no such file or folder: {arg[:200]}{hint}"))
@@ -149,10 +164,14 @@ def _claim_item(where: str, n: int, line: str, given: str | None, layout: str) -
     if not isinstance(data, dict):
         return Item(name, error=f"{name}: expected an object {{\"claim\": ..., \"given\": ...}}, not "
                                 f"{type(data).__name__}", claim_line=n)
-    unknown = sorted(set(data) - set(CLAIM_FIELDS))
-    if unknown:
-        return Item(name, error=f"{name}: unknown field {', '.join(map(repr, unknown))} (the fields are claim, "
-                                f"given, layout)", claim_line=n)
+    # other fields (an id, an expected verdict) are the data set's and are ignored; a near miss of a field (giv,
+    # Given, claims) would silently drop what it holds, so it is that line's error
+    near = {k: close[0] for k in sorted(set(data) - set(CLAIM_FIELDS))
+            if (close := difflib.get_close_matches(k.lower(), CLAIM_FIELDS, n=1, cutoff=0.7))}
+    if near:
+        said = ", ".join(f"{k!r} (did you mean {v!r}?)" for k, v in near.items())
+        return Item(name, error=f"{name}: unknown field {said}; the fields are claim, given, layout (others are "
+                                "ignored)", claim_line=n)
     claim, g, lay = data.get("claim"), data.get("given", given), data.get("layout", layout)
     if not isinstance(claim, str) or not claim.strip():
         return Item(name, error=f"{name}: \"claim\" must be a non-empty string", claim_line=n)

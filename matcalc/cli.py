@@ -304,8 +304,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise UsageError("check needs a claim, files, a folder, - for standard input, or --claims FILE.jsonl")
         return check_command(args, _console, _emit)
     from matcalc.api import check_text
+    from matcalc.batch import looks_like_path
 
-    text, where = _read_input(args.input[0])
+    arg = args.input[0]
+    if not arg.endswith(".mc") and looks_like_path(arg) and not os.path.exists(os.path.expanduser(arg)):
+        raise UsageError(f"no such file or folder: {arg}")
+    text, where = _read_input(arg)
     if args.format == "gradescope":
         # An autograder must always get a results.json: a submission that cannot be read scores 0 with the message.
         from matcalc.render.gradescope import gradescope_error, gradescope_results

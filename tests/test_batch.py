@@ -265,3 +265,34 @@ def test_gradescope_export_folders_name_the_submissions(tmp_path, capsys) -> Non
     assert main(["check", *files, "--format", "gradescope", "-o", str(tmp_path / "out.json")]) == 2
     assert "name a folder" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("arg", ["submissions/", "nosuchdir", "./graded", "sub-missions_2"])
+@pytest.mark.parametrize("fmt", ["text", "csv"])
+def test_a_missing_path_says_no_such_file_or_folder(arg: str, fmt: str, tmp_path, capsys, monkeypatch) -> None:
+    # an argument that looks like a path (ends in /, starts with ./, or is a single bare word) is not read as a
+    # claim: "submissions/" was "missing operand after '/'", "nosuchdir" was "nothing to check"
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(["check", arg, "--format", fmt], capsys)
+    assert code == 2 and f"no such file or folder: {arg}" in err + out, (err, out)
+    assert "operand" not in err + out and "nothing to check" not in err + out
+
+
+def test_a_claim_is_still_a_claim(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(["check", "x/2 = x ./ 2", "--given", "x: n"], capsys)
+    assert code == 0 and "verified" in out
+
+
+def test_claims_jsonl_lines_ignore_unknown_fields(tmp_path, capsys) -> None:
+    # data sets carry an id or an expected verdict: such fields are ignored; a near miss of a field is still an error
+    path = _claims_file(tmp_path, [
+        json.dumps({"id": 7, "claim": "d/dx x^T x = 2 x", "given": "x: n", "expected": "verified"}),
+        json.dumps({"claim": "d/dx a^T x = x", "given": "a: n, x: n", "expected": "refuted", "note": ["a", 1]}),
+        json.dumps({"claim": "d/dx x^T x = 2 x", "Given": "x: n"}),
+    ])
+    code, out, _ = _run(["check", "--claims", path, "--format", "json"], capsys)
+    data = json.loads(out)
+    assert [d["verdict"] for d in data] == ["verified", "refuted", "error"]
+    assert data[0]["error"] is None and data[1]["error"] is None
+    assert "unknown field 'Given' (did you mean 'given'?)" in data[2]["error"]

@@ -921,6 +921,68 @@ def test_near_miss_fractions_show_the_accepted_spelling(text: str, message: str)
     assert (info.value.line, info.value.col, info.value.message) == (2, 1, message)
 
 
+def test_partial_fraction_of_a_let_name_reads_as_its_derivative() -> None:
+    # the lecture's own notation: ∂C/∂W for a let name C is dC/dW
+    doc_d = "W: n x m, x: m, y: n\nlet C = sum((W x - y).^2)\n{} = 2 (W x - y) x^T"
+    c = _claim(doc_d.format("∂C/∂W"))
+    assert c.lhs == _claim(doc_d.format("dC/dW")).lhs
+    assert isinstance(c.lhs, ir.Derivative) and c.lhs.wrt == ir.Var("W", ("n", "m"))
+    c = _claim(doc_d.format("2 ∂C / ∂W"))
+    assert c.lhs == _claim(doc_d.format("2 dC/dW")).lhs
+    from matcalc.api import check_text
+
+    rep = check_text(doc_d.format("∂C/∂W") + "\n∂C/∂W = (W x - y) x^T")
+    assert [r.verdict for r in rep.results] == ["verified", "refuted"]
+    # the declarations reach the lines above them here too: W below is the variable of ∂C/∂W, C a function
+    above = _claim("let C = sum((W x - y).^2)\n∂C/∂W = 2 (W x - y) x^T\nW: n x m, x: m, y: n")
+    assert above.lhs == _claim(doc_d.format("∂C/∂W")).lhs
+    doc = read_document("∂C/∂W = x\nC: R^n -> R, W: n x m, x: m\nx = x")
+    assert doc.statements[0].error.message.startswith("∂C/∂W: C is a function, not a let name")
+
+
+@pytest.mark.parametrize("text, col, message", [
+    ("C: R^n -> R, W: n x m, x: m\n∂C/∂W = x",
+     1, "∂C/∂W: C is a function, not a let name: for a derivative write ∂/∂W C(…), or ∂(C(…))/∂W"),
+    ("W: n x m, x: m\n∂C/∂W = x", 1, "∂C/∂W: C is not declared, not a let name: for a derivative write ∂/∂W "
+                                     "C(…), or ∂(C(…))/∂W, or define let C = … first and then ∂C/∂W"),
+    ("x: n\n∂x/∂x = I", 1, "∂x/∂x: x is a variable, not a let name: for a derivative write ∂/∂x x, or ∂(x)/∂x"),
+    ("x: n\nlet f = x^T x\n∂f/∂x[1] = 2 x", 1, "'∂' starts a derivative: write ∂/∂x e, ∂(e)/∂x, or ∂f/∂x for a "
+                                                "let name f"),
+])
+def test_near_miss_partial_fractions_show_the_accepted_spelling(text: str, col: int, message: str) -> None:
+    doc = read_document(text + "\nx = x")  # the last line is typed: the near miss is its line's error
+    [err] = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert (err.error.col, err.error.message) == (col, message)
+    assert not [v for v in doc.env.vars if v.startswith("∂")]
+
+
+def test_names_seen_only_in_lines_in_error_are_not_inferred() -> None:
+    doc = read_document("given W: n x m, x: m, y: n\nlet C = sum((W x - y).^2)\ndC/dW = 2 (W x - y) x^T\n"
+                        "d^2C/dx^2 = 2 W^T W\ndC/dW^T = 2 x (W x - y)^T\nq^T x = x^T q")
+    assert [type(s).__name__ for s in doc.statements].count("ErrorLine") == 1
+    assert doc.env.inferred == ["q: m (inferred)"]
+
+
+@pytest.mark.parametrize("line, col, message", [
+    ("d^2C/dx^2 = 2 W^T W", 1, "d^2C/dx^2: a second derivative is written hessian(C, x) (the Hessian, for a scalar C)"),
+    ("∂^2C/∂x^2 = 2 W^T W", 1, "a second derivative ∂²f/∂x² is written hessian(f, x)"),
+    ("∂²C/∂x² = 2 W^T W", 1, "a second derivative ∂²f/∂x² is written hessian(f, x)"),
+])
+def test_a_second_derivative_in_leibniz_spelling_says_hessian(line: str, col: int, message: str) -> None:
+    doc = read_document(f"given W: n x m, x: m, y: n\nlet C = sum((W x - y).^2)\n{line}\nx = x")
+    [err] = [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert (err.line, err.error.col, err.error.message) == (3, col, message)
+    assert read_document("given d: scalar, C: scalar, dx: scalar\nd^2 C/dx^2 = C d^2 / dx^2").statements[1].lhs \
+        is not None  # a variable called d still multiplies
+
+
+def test_a_fraction_by_a_transposed_name_is_the_transposed_derivative() -> None:
+    # as d(e)/dXᵀ reads (d/dX e)ᵀ: dC/dWᵀ and ∂C/∂Wᵀ for a let name C
+    doc = "W: n x m, x: m, y: n\nlet C = sum((W x - y).^2)\n{} = 2 x (W x - y)^T"
+    want = _claim(doc.format("(d/dW C)^T")).lhs
+    assert _claim(doc.format("dC/dW^T")).lhs == want and _claim(doc.format("∂C/∂Wᵀ")).lhs == want
+
+
 def test_declared_names_starting_with_d_divide() -> None:
     c = _claim("dy: scalar, dx: scalar\ndy/dx = dy/dx")
     assert not any(isinstance(n, ir.Derivative) for n in ir.walk(c.lhs))
@@ -970,6 +1032,60 @@ def test_sizes_as_numbers_are_judged_at_concrete_sizes(claim: str, given: str, v
     assert rep.results[0].verdict == verdict, str(rep)
     if verdict == "verified":
         assert rep.results[0].methods["exact"].status == "equal"
+
+
+def test_a_size_as_a_number_above_its_declaration_is_that_size() -> None:
+    # declarations reach every line of a document, for sizes used as numbers as for the shapes of names
+    doc = read_document("problem: d/dw (1/N) ‖X w - y‖^2\ngiven X: N x d, w: d, y: N\n"
+                        "d/dw (1/N) ‖X w - y‖^2\n  = (2/N) X^T (X w - y)")
+    assert not [s for s in doc.statements if isinstance(s, ErrorLine)]
+    assert ir.Size("N") in set(ir.walk(doc.problem.expr))
+    assert "N" not in doc.env.vars and not doc.env.inferred
+    [step] = [s for s in doc.statements if isinstance(s, Step)]
+    assert ir.Size("N") in set(ir.walk(step.expr)) and ir.Size("N") in set(ir.walk(step.prev))
+    # a size is still not a variable of a derivative above its declaration
+    doc = read_document("d/dN sum(x) = 0\nx: N\nsum(x) = sum(x)")
+    assert doc.statements[0].error.message == "cannot differentiate by N: it is a size, not a variable"
+    # a name declared as a variable somewhere in the document stays that variable, above its declaration too
+    doc = read_document("n x = x n\ngiven x: n, n: scalar")
+    assert Var("n", (1, 1)) in set(ir.walk(doc.statements[0].lhs))
+
+
+@pytest.mark.parametrize("text, verdict", [
+    ("d/dw (1/N) ‖X w - y‖^2 = (2/N) X^T (X w - y)\ngiven X: N x d, w: d, y: N", "verified"),
+    ("d/dw (1/N) ‖X w - y‖^2 = (2/d) X^T (X w - y)\ngiven X: N x d, w: d, y: N", "refuted"),
+])
+def test_a_claim_above_the_declarations_of_its_sizes_is_judged(text: str, verdict: str) -> None:
+    from matcalc.api import check_text
+
+    rep = check_text(text)
+    assert [r.verdict for r in rep.results] == [verdict], str(rep)
+
+
+@pytest.mark.parametrize("claim, given, verdict", [
+    ("sqrt(d)^2 = d", "x: d", "verified"),
+    ("sqrt(d)^2 = d + 1", "x: d", "refuted"),
+    ("d/dx x^T x / n = 2 x / n", "x: n, y: m", "verified"),
+    ("d/dx x^T x / n = 2 x / m", "x: n, y: m", "refuted"),
+])
+def test_a_size_used_only_as_a_number_gets_a_size_in_both_methods(claim: str, given: str, verdict: str) -> None:
+    # d (or m) is declared through a variable the claim does not use: the methods take the size from the Size node
+    from matcalc.api import check_text
+
+    rep = check_text(claim, given=given)
+    res = rep.results[0]
+    want = "equal" if verdict == "verified" else "different"
+    assert (res.verdict, res.methods["exact"].status, res.methods["numeric"].status) == (verdict, want, want), \
+        str(rep)
+
+
+def test_the_sizes_of_size_nodes_are_chosen() -> None:
+    from matcalc.verify.exact.sizes import choose_sizes
+    from matcalc.verify.numeric.structure import _analyse
+
+    e = ir.Power(ir.Size("d"), Fraction(1, 2))
+    assert [sorted(sz) for sz in choose_sizes([e])] == [["d"], ["d"]]
+    assert _analyse([e]).dims == ["d"]
 
 
 # ───────────────────────────── helpful errors for what students write ─────────────────────────────
@@ -1086,3 +1202,39 @@ def test_a_sum_over_an_index_its_body_does_not_use_is_an_error():
     with pytest.raises(MatcalcError, match="does not index anything"):
         matcalc.check("sum_k sum_k x[k] = n sum(x)", given="x: n")
     assert matcalc.check("sum_j sum_k W[j, k] = sum(W)", given="W: n x m").verdict == "verified"
+
+
+@pytest.mark.parametrize("claim, given, verdict", [
+    ("sum_k x[k] + sum_k y[k] = sum(x) + sum(y)", "x: n, y: m", "verified"),
+    ("sum_k x[k] + sum_k y[k] = sum(x) + 2 sum(y)", "x: n, y: m", "refuted"),
+    ("Σ_k x[k] Σ_k W[1, k] = sum(x) (W[1, 1] + W[1, 2])", "x: n, W: 3 x 2", "verified"),
+    ("sum_j (sum_k A[j, k]) + sum_k B[k, k] = sum(A) + tr(B)", "A: n x m, B: p x p", "verified"),
+])
+def test_each_index_sum_binds_its_own_index(claim: str, given: str, verdict: str) -> None:
+    # the k of one sum is not the k of another: `sum_k x[k] + sum_k y[k]` over n and m was "the index k is used for
+    # two different dimensions"
+    import matcalc
+
+    rep = matcalc.check(claim, given=given)
+    assert rep.results[0].verdict == verdict, str(rep)
+    sums = [n for n in ir.walk(rep.results[0].lhs) if isinstance(n, ir.IndexSum)] if rep.results[0].lhs else []
+    assert len({s.index for s in sums}) == len(sums) or len(sums) < 2
+
+
+def test_one_sum_still_ranges_over_one_dimension() -> None:
+    with pytest.raises(TypeCheckError, match="the index k is used for two different dimensions"):
+        read_expr("sum_k x[k] y[k]", given="x: n, y: m")
+
+
+@pytest.mark.parametrize("claim, verdict", [
+    ("ones(n)^T ones(n) = n", "verified"),
+    ("ones(n)^T ones(n) = 2 n", "refuted"),
+    ("eye(p) / p = zeros(p, p) + eye(p) / p", "verified"),
+])
+def test_a_size_named_in_ones_is_a_size_with_nothing_declared(claim: str, verdict: str) -> None:
+    import matcalc
+
+    doc = read_document(claim)
+    assert not doc.env.vars and not doc.env.inferred
+    rep = matcalc.check(claim)
+    assert rep.results[0].verdict == verdict, str(rep)

@@ -208,6 +208,25 @@ def test_a_problem_that_cannot_be_read_is_the_teachers_error(capsys, tmp_path) -
                                        "d and N differ\n")
 
 
+def test_a_problem_line_that_cannot_be_typed_is_an_error_line_and_the_rest_is_judged(capsys, tmp_path) -> None:
+    from matcalc import cli
+
+    for bad, col, message in [
+        ("d/dw (X w", 19, "expected ')' to match the '(' at column 15"),
+        ("X y", 12, "cannot multiply X (N×d) and y (N×1): inner dimensions d and N differ"),
+    ]:
+        rep = check_text(f"theorem t: ridge\nproblem: {bad}\n" + LSQ)
+        assert [(r.line, r.verdict, r.kind) for r in rep.results] == [(2, "error", "error"), (5, "verified", "step")]
+        assert rep.results[0].error.startswith(f"<input>:2:{col}: {message}"), rep.results[0].error
+        assert rep.verdict == "error" and rep.exit_code == 1
+        f = tmp_path / "hw.mc"
+        f.write_text(f"problem: {bad}\n" + LSQ, encoding="utf-8")
+        assert cli.main(["check", str(f), "--format", "gradescope"]) == 1
+        out = capsys.readouterr().out
+        data = json.loads(out)
+        assert data["score"] == 1 and [t["name"] for t in data["tests"]][0] == f"line 1: problem: {bad}", data
+
+
 def test_cli_problem_flags_the_submission(capsys, tmp_path) -> None:
     from matcalc import cli
 

@@ -72,6 +72,7 @@ class Builder(Inferrer):
         return (self.dim(s[0]), self.dim(s[1]))
 
     def var(self, name: str) -> ir.Var:
+        self.touched.add(name)
         v = self.var_cache.get(name)
         if v is None:
             s = self.syms[name]
@@ -322,11 +323,17 @@ class Builder(Inferrer):
         return self.entry(self.build(node.arg), node.idx)
 
     def b_IdxSum(self, node: P.IdxSum) -> ir.Expr:
-        body = self.build(node.body)
+        outer = self.index_vars
+        self.index_vars = {**outer, node.index: self.sum_ranges[id(node)]}  # the range of this sum's own index
+        try:
+            body = self.build(node.body)
+            index = self.index(node.index)
+        finally:
+            self.index_vars = outer
         if not body.is_scalar:
             raise self.err(ShapeError, f"Σ_{node.index} sums scalars (entries such as W[j, k] x[k]), but {body} "
                            f"is {fmt_shape(body.shape)}", node.line, node.col)
-        return ir.IndexSum(self.index(node.index), body)
+        return ir.IndexSum(index, body)
 
     def wrt_ir(self, name: str, idx: list | None) -> ir.Expr:
         s = self.syms[name]

@@ -11,9 +11,9 @@ names the sizes left open (``n``, ``m``, ``p``, … avoiding every name in the t
 from __future__ import annotations
 
 from matcalc import ir
-from matcalc.errors import TypeCheckError
+from matcalc.errors import ParseError, TypeCheckError
 from matcalc.lang import syntax as P
-from matcalc.lang.lexer import Token
+from matcalc.lang.lexer import PARTIAL_HINT, Token
 from matcalc.lang.limits import MAX_NODES, check_nodes, check_size
 from matcalc.lang.scope import BUILTINS, SIGMA_ALIASES, Scope, Sym, spelling_kind
 from matcalc.lang.unify import DVar, concrete
@@ -33,6 +33,8 @@ class Inferrer(Scope):
         return self.uf.is_one(s[0]) and self.uf.is_one(s[1])
 
     def lookup(self, name: str, node: P.Node, line: int) -> Sym:
+        if name[0] == "∂":  # a ∂f / ∂X the Leibniz rewrite did not take (∂f/∂X[1]): not a name
+            raise self.err(ParseError, PARTIAL_HINT, node.line, node.col)
         s = self.syms.get(name)
         if s is not None:
             if s.kind == "func":
@@ -50,7 +52,10 @@ class Inferrer(Scope):
             return s
         s = self.new_sym(name, "var", line)
         kind = spelling_kind(name)
-        if kind == "scalar":
+        below = self.declared_below.get(name)
+        if below is not None and below[1] == "var" and self.stmt_line < below[0]:  # used above its declaration:
+            s.shape = below[2]  # the declared type, not the spelling's
+        elif kind == "scalar":
             s.shape = (1, 1)
         elif kind == "vector":
             s.shape = (self.uf.new(True, name), 1)
@@ -252,10 +257,15 @@ class Inferrer(Scope):
         return (1, 1)
 
     def i_IdxSum(self, node: P.IdxSum) -> tuple:
+        # each sum binds its own index: the k of `sum_k x[k] + sum_k y[k]` ranges over n, then over m
+        outer = self.index_vars.pop(node.index, None)
         s = self.infer(node.body)
         if node.index not in self.index_vars or node.index not in _free_index_names(node.body):
             raise self.err(TypeCheckError, f"the summation index {node.index} does not index anything in the "
                            "product that follows it", node.line, node.col)
+        self.sum_ranges[id(node)] = self.index_vars.pop(node.index)
+        if outer is not None:
+            self.index_vars[node.index] = outer
         if not self.sc(s):
             self.uf.unify(s[0], 1)
             self.uf.unify(s[1], 1)

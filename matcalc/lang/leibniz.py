@@ -1,8 +1,10 @@
-"""Leibniz fractions: ``df/dX`` for a ``let`` name f read as ``d/dX f`` (SPEC section 3).
+"""Leibniz fractions: ``df/dX`` (or ``∂f/∂X``) for a ``let`` name f read as ``d/dX f`` (SPEC section 3).
 
 Contract: :func:`rewrite_fractions` rewrites, in place, the syntax tree of one statement before it is typed: a
 product item ``df`` divided by ``dX`` — where ``df`` and ``dX`` are not names in force, ``f`` is a ``let`` name and
-``X`` a variable or ``let`` name — becomes the derivative ``d/dX f``. A near miss (``dC/dW`` where C is not a ``let``
+``X`` a variable or ``let`` name — becomes the derivative ``d/dX f`` (``(d/dX f)ᵀ`` for ``df/dXᵀ``). The lexer
+makes the names ``∂f`` and ``∂X`` only for ``∂f/∂X``, which is always a derivative: where it is not one of a
+``let`` name, it is an error that shows the accepted spellings. A near miss (``dC/dW`` where C is not a ``let``
 name) raises a :class:`~matcalc.errors.ParseError` that shows the accepted spellings. The bracketed form
 ``d(e)/dX`` is the lexer's (:mod:`matcalc.lang.lexer`). Nothing else changes.
 """
@@ -17,36 +19,69 @@ __all__ = ["rewrite_fractions"]
 
 
 def _split(name: str) -> str | None:
-    """``f`` for ``df`` (None when the name is not d followed by a name)."""
-    if len(name) > 1 and name[0] == "d" and (name[1].isalpha() or name[1] == "_"):
+    """``f`` for ``df`` or ``∂f`` (None when the name is not d or ∂ followed by a name)."""
+    if len(name) > 1 and name[0] in "d∂" and (name[1].isalpha() or name[1] == "_"):
         return name[1:]
     return None
 
 
 def _fraction(syms: dict, num: P.Node, op: str, den: P.Node) -> P.Node | None:
-    """``d/dX f`` for the items ``df`` ``/`` ``dX``, None if they are not a Leibniz fraction; raises on a near miss."""
-    if op != "/" or not isinstance(num, P.Name) or not isinstance(den, P.Name) or num.bracketed or den.bracketed:
+    """``d/dX f`` for the items ``df`` ``/`` ``dX`` (or ``∂f`` ``/`` ``∂X``; ``(d/dX f)ᵀ`` for ``df/dXᵀ``, as
+    ``d(e)/dXᵀ`` reads), None if they are not a Leibniz fraction; raises on a near miss."""
+    if op != "/" or not isinstance(num, P.Name) or num.bracketed or den.bracketed:
         return None
-    f, x = _split(num.name), _split(den.name)
-    if f is None or x is None or num.name in syms or den.name in syms:
+    transposed = isinstance(den, P.Transp) and isinstance(den.arg, P.Name) and not den.arg.bracketed
+    den_name = den.arg if transposed else den
+    if not isinstance(den_name, P.Name):
         return None
+    f, x = _split(num.name), _split(den_name.name)
+    partial = num.name[0] == "∂"  # the lexer makes ∂-names only as ∂f / ∂X: never a division, always a derivative
+    if f is None or x is None or num.name in syms or den_name.name in syms:
+        return None
+    d = num.name[0]
     sf, sx = syms.get(f), syms.get(x)
     if sx is None or sx.kind not in ("var", "let"):
-        return None  # dX is not a derivative by a name in force: an ordinary division
+        if not partial:
+            return None  # dX is not a derivative by a name in force: an ordinary division
+        what = "not declared" if sx is None else "a function" if sx.kind == "func" else "not a variable"
+        raise ParseError(f"{num.name}/{den_name.name}: {x} is {what}: a derivative is by a variable or a let name",
+                         line=den_name.line, col=den_name.col)
     if sf is not None and sf.kind == "let":
         tok = Token("DERIV", f"d/d{x}", num.line, num.col, x)
-        node = P.Deriv(tok, x, None, P.Name(Token("NAME", f, num.line, num.col + 1, f), f))
-        node.wrt_col = den.col + 1
+        node: P.Node = P.Deriv(tok, x, None, P.Name(Token("NAME", f, num.line, num.col + 1, f), f))
+        node.wrt_col = den_name.col + 1
+        if transposed:
+            node = P.Transp(Token("T", "T", den.line, den.col), node)
         return node
     if sf is not None and sf.kind == "var":
-        hint = f"write d/d{x} {f}, or d({f})/d{x}"
+        hint = f"write {d}/{d}{x} {f}, or {d}({f})/{d}{x}"
+    elif sf is not None and sf.kind == "func":
+        hint = f"write {d}/{d}{x} {f}(…), or {d}({f}(…))/{d}{x}"
     else:
-        call = f"{f}(…)"
-        hint = f"write d/d{x} {call}, or d({call})/d{x}, or define let {f} = … first and then {num.name}/{den.name}"
+        hint = (f"write {d}/{d}{x} {f}(…), or {d}({f}(…))/{d}{x}, or define let {f} = … first and then "
+                f"{num.name}/{den_name.name}")
     what = "a function" if sf is not None and sf.kind == "func" else "a variable" if sf is not None else \
         "not declared"
-    raise ParseError(f"{num.name}/{den.name} reads as a division of {num.name} by {den.name} ({f} is {what}, not a "
-                     f"let name): for a derivative {hint}", line=num.line, col=num.col)
+    if partial:
+        raise ParseError(f"{num.name}/{den_name.name}: {f} is {what}, not a let name: for a derivative {hint}",
+                         line=num.line, col=num.col)
+    raise ParseError(f"{num.name}/{den_name.name} reads as a division of {num.name} by {den_name.name} ({f} is "
+                     f"{what}, not a let name): for a derivative {hint}", line=num.line, col=num.col)
+
+
+def _second_order(syms: dict, items: list, k: int) -> None:
+    """Raise for ``d^2f/dx^2`` at ``items[k]``: a second derivative is written ``hessian(f, x)``."""
+    def squared_name(n: P.Node) -> str | None:
+        ok = isinstance(n, P.Pow) and not n.entrywise and n.exp == 2 and isinstance(n.arg, P.Name)
+        return n.arg.name if ok and not n.arg.bracketed else None
+
+    if k + 2 >= len(items) or squared_name(items[k][3]) != "d" or "d" in syms or items[k + 2][0] != "/":
+        return
+    f, den = items[k + 1][3], squared_name(items[k + 2][3])
+    x = _split(den) if den is not None and den not in syms else None
+    if isinstance(f, P.Name) and items[k + 1][0] == "juxt" and x is not None:
+        raise ParseError(f"d^2{f.name}/d{x}^2: a second derivative is written hessian({f.name}, {x}) (the Hessian, "
+                         f"for a scalar {f.name})", line=items[k][3].arg.line, col=items[k][3].arg.col)
 
 
 def _rewrite_chain(syms: dict, node: P.Chain) -> P.Node:
@@ -54,6 +89,7 @@ def _rewrite_chain(syms: dict, node: P.Chain) -> P.Node:
     out: list = []
     k = 0
     while k < len(items):
+        _second_order(syms, items, k)
         if k + 1 < len(items):
             d = _fraction(syms, items[k][3], items[k + 1][0], items[k + 1][3])
             if d is not None:

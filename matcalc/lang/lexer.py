@@ -199,6 +199,33 @@ def _leibniz(text: str, i: int, line: int) -> tuple[Token, int, int] | None:
     return Token("LDERIV", text[i], line, i + 1, (name, k + 1)), slash, end
 
 
+#: What a ``∂`` that starts no derivative says.
+PARTIAL_HINT = "'∂' starts a derivative: write ∂/∂x e, ∂(e)/∂x, or ∂f/∂x for a let name f"
+
+
+def _partial_fraction(text: str, i: int, line: int) -> tuple[list[Token], int] | None:
+    """``∂f/∂X`` at ``text[i]``: the tokens ``∂f`` ``/`` ``∂X`` (two names that start with ``∂``, which
+    :mod:`matcalc.lang.leibniz` reads as ``d/dX f``, as it reads ``df/dX``) and where they end; None if this is not
+    one."""
+    n = len(text)
+    if i + 1 >= n or not is_ident_start(text[i + 1]):
+        return None
+    j = _read_ident(text, i + 1)
+    slash = j
+    while slash < n and text[slash] in " \t":
+        slash += 1
+    if slash >= n or text[slash] != "/":
+        return None
+    k = slash + 1
+    while k < n and text[k] in " \t":
+        k += 1
+    if k + 1 >= n or text[k] != "∂" or not is_ident_start(text[k + 1]):
+        return None
+    end = _read_ident(text, k + 1)
+    return [Token("NAME", text[i:j], line, i + 1, text[i:j]), Token("/", "/", line, slash + 1),
+            Token("NAME", text[k:end], line, k + 1, text[k:end])], end
+
+
 def tokenize_line(text: str, line: int) -> list[Token]:
     """The tokens of one line (without its comment), ending with an ``EOF`` token."""
     toks: list[Token] = []
@@ -288,7 +315,14 @@ def tokenize_line(text: str, line: int) -> list[Token]:
             i += 1
             continue
         if ch == "∂":
-            raise ParseError("'∂' starts a derivative: write ∂/∂x e, or ∂(e)/∂x", line=line, col=col)
+            found = _partial_fraction(text, i, line)
+            if found is None and text[i + 1:i + 2] in ("^", "²"):
+                raise ParseError("a second derivative ∂²f/∂x² is written hessian(f, x)", line=line, col=col)
+            if found is None:
+                raise ParseError(PARTIAL_HINT, line=line, col=col)
+            toks.extend(found[0])
+            i = found[1]
+            continue
         name = f"U+{ord(ch):04X}"
         shown = ch if ch.isprintable() and not (0xD800 <= ord(ch) <= 0xDFFF) else "?"
         raise ParseError(f"unknown character {shown!r} ({name})", line=line, col=col)

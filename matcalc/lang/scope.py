@@ -79,6 +79,10 @@ class Scope:
         self.syms: dict[str, Sym] = {}
         self.sym_order = 0
         self.dim_names: set[str] = set()  # sizes named in declarations
+        self.declared_below: dict[str, tuple] = {}  # name -> (line, "var" or "func", dims): its declaration
+        self.touched: set[str] = set()  # the variables built since it was last emptied (see typer._build_pass)
+        self.typed_names: set[str] = set()  # the variables of the lines that could be typed
+        self.stmt_line = 0  # the line of the statement being inferred (0: --problem, before the document)
         self.used_names = set(used_names)
         self.flex: dict[int, tuple] = {}  # id(node) -> flexible shape of I / 0 / 1
         self.flex_built: list = []  # (IR node, line, col) of the I / 0 / 1 built with a context size
@@ -88,6 +92,7 @@ class Scope:
         self.call_decisions: dict[int, tuple] = {}  # id(Call node) -> how it reads, decided in pass 1
         self.layouts: dict[int, str] = {}  # id(Deriv node) -> the layout in force
         self.index_vars: dict[str, DVar] = {}  # per statement: index name -> its range
+        self.sum_ranges: dict[int, DVar] = {}  # id(IdxSum node) -> the range of the index it binds
         self.created: list[str] = []  # per statement: names inferred in it
         self.let_refs_depth = 0
         self.let_refs_size = 0  # per statement: distinct nodes of the lets it uses (at most)

@@ -114,7 +114,10 @@ def parse_segments(segs: list[Segment], source: str, where: str, per_line: bool 
                     raise ParseError("a problem is one expression, such as problem: d/dw ‖X w - y‖^2",
                                        line=seg.line, col=seg.col)
             except MatcalcError as e:
-                raise e.located(line=seg.line, col=seg.col, source=source, where=where)
+                located = e.located(line=seg.line, col=seg.col, source=source, where=where)
+                if not per_line:
+                    raise located
+                p.st, p.error = None, located
         elif seg.header is None:
             try:
                 if seg.error is not None:

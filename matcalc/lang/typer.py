@@ -51,6 +51,7 @@ from matcalc.errors import MatcalcError, ParseError, TypeCheckError, UsageError
 from matcalc.lang import syntax as P
 from matcalc.lang.build import AmbiguousShapeError, Builder, free_indices
 from matcalc.lang.leibniz import rewrite_fractions
+from matcalc.lang.scope import Sym
 from matcalc.lang.limits import (
     MAX_DOCUMENT_CHARS, MAX_LET_DEPTH, MAX_NODES, MAX_LINE_CHARS, MAX_MATRIX_POWER, MAX_PRODUCT_WRAPS,
     MAX_SCALAR_POWER, MAX_SIZE, check_let_depth, check_let_size, check_text_size,
@@ -129,6 +130,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     if given:
         _read_given(reader, given)
     given_syms = set(reader.syms)
+    _read_ahead(reader, prepared)
     _infer_pass(reader, prepared)
     reader.finalize_dims()
     reader.layout = layout
@@ -169,6 +171,52 @@ def _prepare_problem(problem: str) -> Prepared:
 # ───────────────────────────── pass 1: inference ─────────────────────────────
 
 
+def _read_ahead(reader: _Reader, prepared: list[Prepared]) -> None:
+    """Declarations reach the lines above them: every size the document's declarations name is known from its
+    first line on, so a size used as a number above its declaration (``problem: d/dw (1/N) …`` before ``given X:
+    N x d``) is that size; a name the document declares as a variable or function stays that name, and a variable
+    used above its declaration has the declared type there (``c x`` before ``c: scalar``), not its spelling's
+    (``Scope.declared_below``). A name written as the size of ``ones``/``zeros``/``eye``/``K`` is a size too."""
+    sizes: set[str] = set()
+    names: set[str] = set(reader.syms)
+    exprs: list = []
+    for p in prepared:
+        if p.st is not None and p.seg.header is None and p.st.kind == "decl":
+            for g in p.st.groups:
+                sizes.update(d for d in g.spec.dims if isinstance(d, str))
+                for name, _l, _c in g.names:
+                    names.add(name)
+                    if name not in reader.syms:
+                        kind = "var" if g.spec.kind == "array" else "func"
+                        reader.declared_below.setdefault(name, (p.st.line, kind, tuple(g.spec.dims)))
+        elif p.st is not None:
+            if p.st.kind == "let":
+                names.add(p.st.name)
+            exprs.extend(getattr(p.st, "exprs", None) or ())
+    sizes |= _sizes_of_constants(exprs, names)
+    reader.dim_names |= sizes - names
+
+
+def _names_for_fractions(reader: _Reader, line: int) -> dict:
+    """The names in force for reading ``df/dX`` and ``∂f/∂X`` on ``line``: the symbols so far and the names the
+    document declares below it (``∂C/∂W`` above ``W: n x m`` is by the variable W)."""
+    later = {name: Sym(name, kind, at, -1) for name, (at, kind, _d) in reader.declared_below.items()
+             if at > line and name not in reader.syms}
+    return {**later, **reader.syms} if later else reader.syms
+
+
+def _sizes_of_constants(exprs: list, names: set[str]) -> set[str]:
+    """The names written as sizes of ``ones``, ``zeros``, ``eye`` or ``K(m, n)`` (not declared or defined as
+    anything else): ``ones(n)ᵀ ones(n) = n`` names the size n with nothing declared."""
+    out: set[str] = set()
+    for e in exprs:
+        for n in P.walk_nodes(e):
+            if isinstance(n, P.Call) and n.name in ("ones", "zeros", "eye", "K") and n.name not in names \
+                    and not n.primes and not n.nabla and (n.name != "K" or len(n.args) == 2):
+                out.update(a.name for a in n.args if isinstance(a, P.Name) and not a.bracketed)
+    return out
+
+
 def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
     """Infer shapes statement by statement; a statement that fails is rolled back and keeps its error."""
     prev_shape = None
@@ -178,12 +226,7 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
             if p.error is not None:
                 _unparsed_let(reader, p)
             continue
-        if p.seg.header is not None:  # a problem line: its shapes unify with the document's
-            rewrite_fractions(reader.syms, st)
-            reader.index_vars = {}
-            reader.infer(st.exprs[0])
-            p.index_vars = dict(reader.index_vars)
-            continue
+        reader.stmt_line = p.seg.line  # 0 for --problem
         mark = reader.uf.mark()
         nvars = len(reader.uf.vars)
         reader.created = []
@@ -193,8 +236,10 @@ def _infer_pass(reader: _Reader, prepared: list[Prepared]) -> None:
         reader.let_refs_mask = 0
         try:
             if st.kind in ("let", "claim", "step", "bare"):
-                rewrite_fractions(reader.syms, st)
-            if st.kind == "layout":
+                rewrite_fractions(_names_for_fractions(reader, p.seg.line), st)
+            if p.seg.header is not None:  # a problem line: its shapes unify with the document's
+                reader.infer(st.exprs[0])
+            elif st.kind == "layout":
                 reader.layout = st.layout
             elif st.kind == "decl":
                 reader.declare(st.groups, st.line)
@@ -281,8 +326,17 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
     let_free: dict[str, tuple] = {}
     for p in prepared:
         seg, st = p.seg, p.st
+        reader.touched = set()
+        if seg.header is not None and seg.header.key == "problem":
+            problem = _build_problem(reader, p)
+            if isinstance(problem, ErrorLine):
+                first_error = first_error or problem.error
+            else:
+                reader.typed_names |= reader.touched
+            statements.append(problem)
+            continue
         if seg.header is not None:
-            statements.append(_build_problem(reader, p) if seg.header.key == "problem" else seg.header)
+            statements.append(seg.header)
             continue
         text_, line, col = seg.text, seg.line, seg.col
         if st is None:  # a line that cannot be parsed: its error, and the next step continues from ``prev``
@@ -298,6 +352,7 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
             try:
                 if st.kind in ("decl", "let"):
                     statements.append(_build_definition(reader, st, seg, let_free))
+                    reader.typed_names |= reader.touched
                     continue
                 exprs = _build_sides(reader, st, seg, prev)
             except MatcalcError as e:
@@ -311,22 +366,30 @@ def _build_pass(reader: _Reader, prepared: list[Prepared]) -> tuple[list[Stateme
             statements.append(ErrorLine(line, col, text_, error=p.error))
             continue
         typed_any = True
+        reader.typed_names |= reader.touched
         prev = _add_claims(statements, st, seg, exprs, prev, let_free)
     return statements, typed_any, first_error
 
 
-def _build_problem(reader: _Reader, p: Prepared) -> Problem:
-    """The ``problem:`` expression, built; an error in it is the teacher's, and stops the check."""
+def _build_problem(reader: _Reader, p: Prepared) -> Problem | ErrorLine:
+    """The ``problem:`` expression, built. An error in ``--problem`` is the teacher's and stops the check; a
+    ``problem:`` line that cannot be read or typed is that line's error (an :class:`ErrorLine`), and the rest of
+    the document is still judged (SPEC section 6)."""
     seg = p.seg
-    reader.index_vars = p.index_vars
-    reader.flex_built = []
-    try:
-        expr = reader.build(p.st.exprs[0])
-    except MatcalcError as e:
-        if seg.line == 0:
-            raise UsageError(f"--problem {seg.text}: {e.message}") from None
-        raise reader.locate(e, seg.line, seg.col)
-    return Problem(seg.line, seg.col, seg.text, expr=expr)
+    if p.error is None:
+        reader.index_vars = p.index_vars
+        reader.flex_built = []
+        try:
+            expr = reader.build(p.st.exprs[0])
+        except MatcalcError as e:
+            if isinstance(e, ShapeError):
+                e = reader.add_hint(e)
+            p.error = reader.locate(e, seg.line, seg.col)
+        else:
+            return Problem(seg.line, seg.col, seg.text, expr=expr)
+    if seg.line == 0:
+        raise UsageError(f"--problem {seg.text}: {p.error.message}") from None
+    return ErrorLine(seg.line, seg.col, f"problem: {seg.text}", error=p.error)
 
 
 def _build_definition(reader: _Reader, st: P.SStmt, seg: Segment, let_free: dict) -> Statement:
@@ -393,13 +456,15 @@ def _add_claims(statements: list, st: P.SStmt, seg: Segment, exprs: list, prev: 
 
 def _env_of(reader: _Reader, given_syms: set[str]) -> Env:
     """The environment a document leaves: every variable, function and ``let`` in order of appearance, and the
-    names whose kinds were inferred (not declared in the document or the given text)."""
+    names whose kinds were inferred (not declared in the document or the given text) from lines that could be
+    typed (``d`` and ``dx`` of a line ``d^2C/dx^2`` in error are not the document's variables)."""
     env = Env()
+    typed = reader.typed_names
     for name, s in sorted(reader.syms.items(), key=lambda kv: kv[1].order):
         if s.kind == "var":
             v = reader.var(name)
             env.vars[name] = v
-            if not s.declared and name not in given_syms:
+            if not s.declared and name not in given_syms and name in typed:
                 env.inferred.append(f"{name}: {_Reader.fmt_spec(v.dims)} (inferred)")
         elif s.kind == "func":
             env.funcs[name] = s.func

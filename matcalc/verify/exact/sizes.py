@@ -25,6 +25,8 @@ def _dims_of(e: ir.Expr) -> list:
         out.extend(node.shape)
         if isinstance(node, ir.Var):
             out.extend(node.dims)
+        if isinstance(node, ir.Size):  # a size used as a number (sqrt(d)): it needs a value like any other
+            out.append(node.dim)
         if isinstance(node, ir.IndexSum):
             out.append(node.index.dim)
         if isinstance(node, ir.Entry):

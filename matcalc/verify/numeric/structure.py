@@ -226,6 +226,8 @@ def _analyse(exprs: list[ir.Expr], free: tuple = ()) -> _Info:
                         fanin.setdefault(a.name, set()).add(1)
                     elif isinstance(a, ir.Transpose) and isinstance(a.arg, ir.Var):
                         fanin.setdefault(a.arg.name, set()).add(0)
+            elif isinstance(n, ir.Size):  # a size used as a number (sqrt(d)): it needs a value like any other
+                add_dim(n.dim)
             elif isinstance(n, (ir.Identity,)):
                 add_dim(n.n)
             elif isinstance(n, ir.Commutation):
