@@ -145,7 +145,9 @@ FONT_STEPS = ((0.73, "\\scriptsize"), (0.82, "\\footnotesize"), (0.91, "\\small"
 def _split_row(body: str) -> str:
     """``L &= R`` as two rows, ``& L`` then ``&= R``, for a display too wide for one line."""
     left, amp, right = body.partition("&")
-    if not amp or not left.strip():
+    if not amp:
+        return "& " + body  # a chain's first line: at the alignment point, the "= …" rows under it
+    if not left.strip():
         return body
     return "& " + left.strip() + " \\\\\n    &" + right
 
@@ -168,7 +170,10 @@ def _align(rows: list[str], env: str = "align*") -> str:
     if col <= line:
         out, widest = rows, col
     elif body_width <= line:
-        out = [body + (r" \tag*{$" + ann + "$}" if sep else "") for body, sep, ann in split]
+        # a chain's first line (no "&") at the alignment point, the "= …" rows under it: the left column stays
+        # narrow, so the annotations keep to the rows' lines
+        out = [("& " + body if "&" not in body else body) + (r" \tag*{$" + ann + "$}" if sep else "")
+               for body, sep, ann in split]
         widest = body_width
     else:
         out = [_split_row(body) + (r" \tag*{$" + ann + "$}" if sep else "") for body, sep, ann in split]
@@ -194,12 +199,26 @@ def methods_items(methods: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def problem_check_latex(r: Any) -> str:
+    """A check of the teacher's problem by its name, as the terminal names it: ``ends in a closed form``,
+    ``starts from the problem`` and the problem typeset."""
+    prefix = "starts from the problem"
+    if r.text.startswith(prefix) and r.lhs is not None:
+        return escape_text(prefix) + " $" + to_latex(r.lhs) + "$"
+    return escape_text(r.text)
+
+
+def note_latex(note: str) -> str:
+    """A note on how a line was read (part of its verdict), as LaTeX text with its formulas set as mathematics."""
+    return r"\textbf{Note:} " + prose_math(note)
+
+
 def _evidence(results: list) -> str:
     if not results:
         return ""
     out = ["{\\small\\begin{description}"]
     for r in results:
-        head = f"Line {r.line}"
+        head = f"Line {r.line}" + (", " + problem_check_latex(r) if r.kind == "problem" else "")
         out.append(r"\item[{" + head + r"}] $" + VERDICT_MATH[r.verdict] + "$ " + escape_text(r.verdict))
         lines = []
         if r.verdict == "error" and r.error:
@@ -209,7 +228,8 @@ def _evidence(results: list) -> str:
             lines.append(escape_text(note.capitalize() if not note[:1].isupper() else note) + ".")
         if r.diagnosis:
             lines.append(r"\textbf{Diagnosis:} " + prose_math(r.diagnosis))
-        cx = counterexample_items(r.counterexample)
+        lines.extend(note_latex(n) for n in r.notes)
+        cx = counterexample_items(r.counterexample, flag=False)  # a PDF's reader cannot pass --full
         if cx:
             lines.append(r"\textbf{Counterexample:} " + "; ".join(prose_math(c) for c in cx) + ".")
         if lines:
@@ -222,6 +242,14 @@ def _evidence(results: list) -> str:
             out.append("\\end{itemize}")
     out.append("\\end{description}}")
     return "\n".join(out) + "\n"
+
+
+def _notes_paragraph(results: list) -> str:
+    """A handout's notes on how lines were read (it has no evidence section, and a note is part of a verdict)."""
+    items = [f"Line {r.line}: " + prose_math(n) for r in results if r.kind != "problem" for n in r.notes]
+    if not items:
+        return ""
+    return r"\paragraph{Notes.} " + "\\\\\n".join(items) + "\n"
 
 
 def _verdict_paragraph(report: Any) -> str:
@@ -324,6 +352,8 @@ def _theorem_body(t: Any, *, sectioned: bool, glossary: Glossary, handout: bool 
     if report.results and not handout:
         out.append("\n\\noindent The evidence for each line, from the three methods:\n")
         out.append(_evidence(report.results))
+    elif handout:
+        out.append(_notes_paragraph(report.results))
     out.append(_verdict_paragraph(report))
     out.append("\\end{proof}\n" if verified else "")
     return "".join(out)
@@ -444,6 +474,8 @@ def _check_document(report: Any, handout: bool = False) -> str:
     if not handout:
         out.append(r"\section*{Evidence}" + "\n" + reading_guide(derivations=False, evidence=True))
         out.append(_evidence(report.results))
+    else:
+        out.append(_notes_paragraph(report.results))
     out.append(_verdict_paragraph(report))
     return ascii_only(_preamble(escape_text(title)) + "".join(out) + _END)
 
@@ -538,9 +570,14 @@ def _findings_rows(results: list) -> list[str]:
             continue
         if r.diagnosis:
             rows.append("& " + math_text(f"line {r.line}: {r.diagnosis}"))
-        for i, item in enumerate(counterexample_items(r.counterexample)):
+        for i, item in enumerate(counterexample_items(r.counterexample, flag=False)):
             rows.append(r"& \quad " + math_text(("counterexample: " if i == 0 else "") + item))
     return rows
+
+
+def _notes_rows(results: list) -> list[str]:
+    """Each line's notes on how it was read (a problem check's are in its own row already)."""
+    return [r"& " + math_text(f"note (line {r.line}): {n}") for r in results if r.kind != "problem" for n in r.notes]
 
 
 def fragment_rows(result: Any) -> list[str]:
@@ -550,6 +587,7 @@ def fragment_rows(result: Any) -> list[str]:
         for chain in chain_rows(result.results):
             rows.extend(chain)
         rows.extend(_findings_rows(result.results))
+        rows.extend(_notes_rows(result.results))
         rows.append(r"& " + VERDICT_MATH[result.verdict] + r"\ " + math_text(
             f"{result.verdict}: {summary_sentence(result)}"))
         return rows
@@ -557,6 +595,7 @@ def fragment_rows(result: Any) -> list[str]:
         for chain in chain_rows([result]):
             rows.extend(chain)
         rows.extend(_findings_rows([result]))
+        rows.extend(_notes_rows([result]))
         return rows
     if isinstance(result, DeriveResult) and result.program is not None:
         from matcalc.render.rows import program_rows
@@ -579,6 +618,7 @@ def fragment_rows(result: Any) -> list[str]:
             for chain in chain_rows(t.report.results):
                 rows.extend(chain)
             rows.extend(_findings_rows(t.report.results))
+            rows.extend(_notes_rows(t.report.results))
         return rows
     raise TypeError(f"no LaTeX fragment for {type(result).__name__}")
 
