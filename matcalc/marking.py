@@ -127,11 +127,8 @@ def _unexpanded(e: ir.Expr) -> ir.Expr:
     return e.arg if isinstance(e, ir.Broadcast) else e
 
 
-def _scope_note(lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> str | None:
-    """For a refuted ``d/dx a + b = R``: if ``d/dx (a + b) = R`` holds, say that d/dx covered only its first term
-    (SPEC section 3: the derivative stops at the next binary + or -)."""
-    from matcalc.printing import to_text
-
+def _scope_parts(lhs: ir.Expr) -> tuple[ir.Derivative, tuple, ir.Derivative] | None:
+    """For ``d/dx a + b …``: the derivative, the terms after it, and ``d/dx (a + b …)`` (the sum bracketed)."""
     if not isinstance(lhs, ir.Add) or not isinstance(lhs.args[0], ir.Derivative):
         return None
     d, rest = lhs.args[0], lhs.args[1:]
@@ -141,14 +138,50 @@ def _scope_note(lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> str |
         whole = ir.Derivative(ir.Add((d.expr, *(_unexpanded(t) for t in rest))), d.wrt, d.kind, d.layout)
     except (ValueError, MatcalcError):
         return None
-    if whole.shape != rhs.shape:
-        return None
-    again = judge(whole, rhs, seed=seed, budget_s=budget_s / 2, diagnose=False)
-    if again.verdict != "verified":
-        return None
+    return d, rest, whole
+
+
+def _scope_note(res: ClaimResult, lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> None:
+    """Tell the reader of ``d/dx a + b = R`` that d/dx covered only its first term (SPEC section 3: the derivative
+    stops at the next binary + or -). Refuted, when ``d/dx (a + b) = R`` holds: the diagnosis says the claim holds
+    with brackets. Verified, when a scalar term was added to every entry of the derivative (scalar expansion): a
+    note says the sum was not differentiated. The verdict stays what the documented precedence gives."""
+    from matcalc.printing import to_text
+
+    parts = _scope_parts(lhs)
+    if parts is None or res.verdict not in ("refuted", "verified"):
+        return
+    d, rest, whole = parts
+    expanded = [(isinstance(t, ir.Neg), to_text(_unexpanded_sign(t).arg)) for t in rest
+                if isinstance(_unexpanded_sign(t), ir.Broadcast)]
+    if res.verdict == "verified" and not expanded:
+        return
+    if res.verdict == "refuted":
+        if whole.shape != rhs.shape:
+            return
+        again = judge(whole, rhs, seed=seed, budget_s=budget_s / 2, diagnose=False)
+        if again.verdict != "verified":
+            return
     op = to_text(ir.Derivative(ir.Var(to_text(d.wrt), (1, 1)), d.wrt, d.kind, d.layout)).split(" ")[0]
-    return (f"{op} covers only the first term, {to_text(d.expr)} (a derivative stops at the next + or -); the claim "
-            f"holds with brackets: {to_text(whole)}")
+    note = f"{op} covers only the first term, {to_text(d.expr)} (a derivative stops at the next + or -)"
+    if expanded:
+        signs = {neg for neg, _t in expanded}
+        how = ("added to or subtracted from" if len(signs) == 2 else "subtracted from" if True in signs
+               else "added to")
+        note += (f"; {' and '.join(t for _n, t in expanded)} {'is' if len(expanded) == 1 else 'are'} not "
+                 f"differentiated but {how} every entry (scalar expansion)")
+    if res.verdict == "refuted":
+        res.diagnosis = (f"the step holds when line {res.against_line} is bracketed: {to_text(whole)}"
+                         if res.kind == "step" and res.against_line is not None else
+                         f"the claim holds with brackets: {to_text(whole)}")
+    else:
+        note += f"; verified as written: for the derivative of the whole sum, write {to_text(whole)}"
+    res.notes.append(note)
+
+
+def _unexpanded_sign(e: ir.Expr) -> ir.Expr:
+    """A sum's term without its sign (``-c`` is ``c``)."""
+    return e.arg if isinstance(e, ir.Neg) else e
 
 
 def _mark_step(s: Step, chain: _Chain, seed: int, budget_s: float) -> ClaimResult:
@@ -220,8 +253,7 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
             res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s,
                         known=known, exact_budget_s=exact_s)
             shared.judged(s, res.methods, res.seconds)
-            if res.verdict == "refuted":
-                _add_note(res, _scope_note(s.lhs, s.rhs, seed, budget_s))
+            _scope_note(res, s.lhs, s.rhs, seed, budget_s)
             _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen, walked))
             chain.restart(s.lhs, s.line)
             if res.verdict in ("refuted", "error"):
@@ -233,8 +265,8 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
                                            error="a step needs a previous line to compare with"))
                 continue
             res = _mark_step(s, chain, seed, budget_s)
-            if res.verdict == "refuted" and s.prev_line == chain.start_line and s.prev is chain.start:
-                _add_note(res, _scope_note(s.prev, s.expr, seed, budget_s))
+            if s.prev_line == chain.start_line and s.prev is chain.start:
+                _scope_note(res, s.prev, s.expr, seed, budget_s)
             _add_note(res, _builtin_note(s, (s.prev, s.expr), seen, walked))
             results.append(res)
     if doc.problem is not None:

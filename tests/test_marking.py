@@ -223,26 +223,54 @@ def test_cli_problem_flags_the_submission(capsys, tmp_path) -> None:
 
 # ───────────────────────────── notes on how a line was read ─────────────────────────────
 
-SCOPE_NOTE = ("d/dx covers only the first term, xᵀ A x (a derivative stops at the next + or -); the claim holds "
-              "with brackets: d/dx (xᵀ A x + cᵀ x)")
+SCOPE_NOTE = ("d/dx covers only the first term, xᵀ A x (a derivative stops at the next + or -); cᵀ x is not "
+              "differentiated but added to every entry (scalar expansion)")
+BRACKETED = "d/dx (xᵀ A x + cᵀ x)"
 
 
 def test_a_derivative_that_stopped_at_a_plus_says_so() -> None:
     g = "A: n x n, x: n, c: n"
     rep = check_text("d/dx x^T A x + c^T x = (A + A^T) x + c", given=g)
-    assert rep.results[0].verdict == "refuted" and rep.results[0].notes == [SCOPE_NOTE]
+    r = rep.results[0]
+    assert r.verdict == "refuted" and r.notes == [SCOPE_NOTE]
+    assert r.diagnosis == f"the claim holds with brackets: {BRACKETED}"  # not "the correct result is … + cᵀ x"
     rep = check_text(f"given {g}\nd/dx x^T A x + c^T x\n  = (A + A^T) x + c")
-    assert rep.results[0].verdict == "refuted" and rep.results[0].notes == [SCOPE_NOTE]
+    r = rep.results[0]
+    assert r.verdict == "refuted" and r.notes == [SCOPE_NOTE]
+    assert r.diagnosis == f"the step holds when line 2 is bracketed: {BRACKETED}"
+
+
+def test_a_verified_derivative_that_stopped_at_a_plus_with_an_expanded_scalar_says_so() -> None:
+    """The verdict follows the documented precedence (d/dx stops at the +, the scalar cᵀ x is added to every
+    entry), so the forgotten term is verified as written — and the reader is told so (review5 finding 5)."""
+    g = "A: n x n, x: n, c: n"
+    note = SCOPE_NOTE + f"; verified as written: for the derivative of the whole sum, write {BRACKETED}"
+    rep = check_text("d/dx x^T A x + c^T x = (A + A^T) x + c^T x", given=g)
+    assert rep.results[0].verdict == "verified" and rep.results[0].notes == [note]
+    rep = check_text(f"given {g}\nd/dx x^T A x + c^T x\n  = (A + A^T) x + c^T x")
+    assert rep.results[0].verdict == "verified" and rep.results[0].notes == [note]
+    rep = check_text("d/dw ‖X w - y‖^2 - lambda w^T w = 2 X^T (X w - y) - lambda w^T w",
+                     given="X: N x d, w: d, y: N, lambda: scalar")
+    assert rep.results[0].verdict == "verified"
+    assert rep.results[0].notes == ["d/dw covers only the first term, ‖X w - y‖^2 (a derivative stops at the next + "
+                                    "or -); lambda wᵀ w is not differentiated but subtracted from every entry (scalar "
+                                    "expansion); verified as written: for the derivative of the whole sum, write "
+                                    "d/dw (‖X w - y‖^2 - lambda wᵀ w)"]
 
 
 @pytest.mark.parametrize("claim, verdict", [
     ("d/dx (x^T A x + c^T x) = (A + A^T) x + c", "verified"),  # bracketed: nothing to say
     ("d/dx x^T A x + c^T x = 2 A x + c", "refuted"),  # brackets would not make it true either
-    ("d/dx x^T A x + c^T x = (A + A^T) x + c^T x", "verified"),  # the first term only, as meant
+    ("d/dx x^T A x + x = (A + A^T) x + x", "verified"),  # a vector term: nothing expanded, read as meant
 ])
 def test_no_scope_note_where_brackets_are_not_the_fix(claim: str, verdict: str) -> None:
     rep = check_text(claim, given="A: n x n, x: n, c: n")
     assert rep.results[0].verdict == verdict and rep.results[0].notes == []
+
+
+def test_no_scope_note_for_a_scalar_derivative_nothing_expanded() -> None:
+    rep = check_text("d/dc c^2 + c = 2 c + c", given="c: scalar")
+    assert rep.results[0].verdict == "verified" and rep.results[0].notes == []
 
 
 def test_an_undeclared_sigma_is_read_as_the_logistic_function_and_says_so() -> None:

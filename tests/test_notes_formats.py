@@ -30,6 +30,7 @@ HW = "\n".join([
 #: (claim, given, a phrase of the note the terminal prints)
 NOTED = [
     ("d/dx x^T A x + c^T x = (A + A^T) x + c", "A: n x n, x: n, c: n", "covers only the first term"),
+    ("d/dx x^T A x + c^T x = (A + A^T) x + c^T x", "A: n x n, x: n, c: n", "verified as written"),
     ("d/dx sum(sigma(x)) = sigma(x) ⊙ (1 - sigma(x))", "x: n", "read as the logistic function"),
     ("d/dS tr(S B) = B", "S: n x n symmetric, B: n x n", "taken along symmetric directions"),
 ]
