@@ -24,6 +24,45 @@ def _stmt_text(s: Statement) -> str:
     return s.text.strip()
 
 
+def _split_at_equals(text: str) -> list[str]:
+    """``text`` cut at each ``=`` outside brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "=" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def _part_texts(statements: list[Statement]) -> dict[int, str]:
+    """For a chain written on one line (``a = b = c``: a claim and its steps, or several steps, sharing the line's
+    text): each statement's own part, ``a = b`` and ``= c`` (by ``id`` of the statement). A line whose parts cannot
+    be told apart keeps its text."""
+    groups: dict[tuple, list[Statement]] = {}
+    for s in statements:
+        if isinstance(s, (Claim, Step)):
+            groups.setdefault((s.line, s.text), []).append(s)
+    out: dict[int, str] = {}
+    for (_line, text), group in groups.items():
+        if len(group) < 2:
+            continue
+        parts = _split_at_equals(text)
+        if parts and not parts[0]:  # a step line: "= b = c"
+            pieces = ["= " + p for p in parts[1:]]
+        elif isinstance(group[0], Claim) and len(parts) >= 2:
+            pieces = [f"{parts[0]} = {parts[1]}"] + ["= " + p for p in parts[2:]]
+        else:
+            continue
+        if len(pieces) == len(group) and all(p.strip("= ") for p in pieces):
+            out.update((id(s), piece) for s, piece in zip(group, pieces))
+    return out
+
+
 #: The time budget of a whole document: a document of many slow claims (a 100 000-character file holds thousands)
 #: must not run for hours; claims reached after it ran out are ``inconclusive``, never guessed.
 DOCUMENT_BUDGET_S = 180.0
@@ -269,6 +308,11 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
                 _scope_note(res, s.prev, s.expr, seed, budget_s)
             _add_note(res, _builtin_note(s, (s.prev, s.expr), seen, walked))
             results.append(res)
+    stmts = [s for s in doc.statements if not isinstance(s, Bare) and s in judged]
+    parts = _part_texts(stmts)
+    if parts and len(stmts) == len(results):  # one result per statement judged
+        for s, r in zip(stmts, results):
+            r.text = parts.get(id(s), r.text)
     if doc.problem is not None:
         results = _with_problem_checks(doc, results, seed, budget_s)
     report = CheckReport(document=doc, results=results, seconds=time.perf_counter() - t0)

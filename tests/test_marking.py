@@ -296,3 +296,36 @@ def test_the_python_api_takes_the_problem() -> None:
     assert [(r.line, r.verdict) for r in rep.results if r.kind == "problem"] == [(2, "verified"), (3, "verified")]
     rep = matcalc.check(LSQ, problem="d/dw ‖X w + y‖^2")
     assert [(r.line, r.verdict) for r in rep.results if r.kind == "problem"] == [(2, "refuted"), (3, "verified")]
+
+
+# ───────────────────────────── a chain written on one line (review5 finding 13) ─────────────────────────────
+
+
+def test_a_chain_on_one_line_shows_the_part_judged() -> None:
+    from matcalc.render.text import to_plain
+
+    rep = check_text("x^T x = sum(x.^2) = 3 sum(x.^2)", given="x: n")
+    assert [(r.line, r.kind, r.verdict, r.text) for r in rep.results] == [
+        (1, "claim", "verified", "x^T x = sum(x.^2)"),
+        (1, "step", "refuted", "= 3 sum(x.^2)"),
+    ]
+    out = to_plain(rep)
+    assert "judged against the previous part of the same line" in out
+    assert "judged against line 1" not in out
+
+
+def test_parts_of_a_step_line_and_a_wrong_part_followed_on_the_same_line() -> None:
+    from matcalc.render.common import step_note
+
+    rep = check_text("x^T x\n  = 3 sum(x.^2) = 3 x^T x\n  = 3 x^T x", given="x: n")
+    assert [(r.line, r.verdict, r.text) for r in rep.results] == [
+        (2, "refuted", "= 3 sum(x.^2)"), (2, "verified", "= 3 x^T x"), (3, "verified", "= 3 x^T x")]
+    assert step_note(rep.results[0]) == "judged against line 1"
+    assert step_note(rep.results[1]).startswith("follows from the previous part of the same line — but that part "
+                                                "was wrong")
+    assert step_note(rep.results[2]).startswith("follows from line 2 — but that line was wrong")
+
+
+def test_a_statement_alone_on_its_line_keeps_its_text() -> None:
+    rep = check_text("x^T x = sum(x.^2)\nx^T x\n  = sum(x.^2)", given="x: n")
+    assert [r.text for r in rep.results] == ["x^T x = sum(x.^2)", "= sum(x.^2)"]

@@ -151,12 +151,14 @@ def step_note(r: Any) -> str | None:
     """How a chain step was judged, e.g. ``follows from line 6 — but that line was wrong; …``."""
     if r.kind != "step" or r.against_line is None:
         return None
+    same = r.against_line == r.line  # a chain written on one line: a = b = c
     if r.after_wrong is None:
-        return f"judged against line {r.against_line}"
+        return "judged against the previous part of the same line" if same else f"judged against line {r.against_line}"
     if str(r.vs_start or "").startswith("back on track"):
         return str(r.vs_start)
-    note = f"follows from line {r.against_line}"
-    note += f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else " — but that line was wrong"
+    note = "follows from the previous part of the same line" if same else f"follows from line {r.against_line}"
+    note += (f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else
+             " — but that part was wrong" if same else " — but that line was wrong")
     if r.vs_start:
         vs = str(r.vs_start)
         cut = vs.find(", but ")
