@@ -208,6 +208,21 @@ def problem_check_latex(r: Any) -> str:
     return escape_text(r.text)
 
 
+_INSTANTIATIONS = re.compile(r"(instantiations? of )\(([A-Za-z][A-Za-z0-9_]*(?:, [A-Za-z][A-Za-z0-9_]*)*)\)")
+
+
+def detail_latex(detail: str) -> str:
+    """A method's evidence as text, the declared functions it names set as the document sets them (``(σ, C)``, not
+    ``(sigma, C)``)."""
+    out, pos = [], 0
+    for m in _INSTANTIATIONS.finditer(detail):
+        out.append(escape_text(detail[pos:m.start()]) + escape_text(m.group(1)))
+        out.append("$(" + ", ".join(latex_name(n) for n in m.group(2).split(", ")) + ")$")
+        pos = m.end()
+    out.append(escape_text(detail[pos:]))
+    return "".join(out)
+
+
 def note_latex(note: str) -> str:
     """A note on how a line was read (part of its verdict), as LaTeX text with its formulas set as mathematics."""
     return r"\textbf{Note:} " + prose_math(note)
@@ -238,7 +253,7 @@ def _evidence(results: list) -> str:
         if meths:
             out.append("\\begin{itemize}")
             for name, mark, detail in meths:
-                out.append(r"\item \emph{" + name + r"} $" + mark + "$ " + escape_text(detail))
+                out.append(r"\item \emph{" + name + r"} $" + mark + "$ " + detail_latex(detail))
             out.append("\\end{itemize}")
     out.append("\\end{description}}")
     return "\n".join(out) + "\n"
@@ -296,7 +311,8 @@ def _layouts(doc: Any) -> list[str]:
 
 
 def _derivation_latex(view: DerivationView, glossary: Glossary) -> str:
-    """The derivation as an ``align*`` block; its rules go to the document's ``glossary`` (set once, at the end)."""
+    """The derivation as an ``align*`` block; its rules go to ``glossary`` (a theorem's "Rules used", or a
+    derivative's)."""
     out: list[str] = []
     for n in view.notes:
         out.append(r"\noindent\textit{Note:} " + prose_math(n) + "\n\n")
@@ -305,7 +321,7 @@ def _derivation_latex(view: DerivationView, glossary: Glossary) -> str:
     return "".join(out)
 
 
-def _theorem_body(t: Any, *, sectioned: bool, glossary: Glossary, handout: bool = False) -> str:
+def _theorem_body(t: Any, *, sectioned: bool, handout: bool = False) -> str:
     doc = t.document
     report = t.report
     out: list[str] = []
@@ -341,9 +357,12 @@ def _theorem_body(t: Any, *, sectioned: bool, glossary: Glossary, handout: bool 
     verified = t.verdict == "verified"
     out.append("\\begin{proof}[Proof (checked by matcalc)]\n" if verified else
                "\\paragraph{Attempted proof (not verified).}\n")
+    several = len(t.derivations) > 1
+    rules = Glossary()  # the rules of this theorem's numbered steps, listed under its derivations
     for line, node, d in t.derivations:  # each distinct derivative once (matcalc.api._engine_derivations)
         out.append(f"The rule engine derives the left-hand side of line {int(line)}:\n")
-        out.append(_derivation_latex(DerivationView(node, d), glossary))
+        out.append(_derivation_latex(DerivationView(node, d, prefix=f"{int(line)}." if several else ""), rules))
+    out.append(rules.latex(sectioned=False))
     chains = chain_rows(report.results, error_messages=False)
     if chains:
         out.append("\n\\noindent The claims and the steps of the derivation, each judged by matcalc:\n")
@@ -427,15 +446,13 @@ def _summary_table(theorems: list, handout: bool = False) -> str:
 
 def _prove_document(res: Any, handout: bool = False) -> str:
     theorems = list(res.theorems)
-    glossary = Glossary()
     guide = reading_guide(derivations=any(t.derivations for t in theorems), evidence=not handout,
                           engine=engine_traces(d for t in theorems for _line, _node, d in t.derivations))
     if len(theorems) == 1:
         t = theorems[0]
         title = escape_text(t.title or t.name)
-        body = _theorem_body(t, sectioned=False, glossary=glossary, handout=handout)
-        return ascii_only(_preamble(title) + "\\noindent " + guide + "\n" + body + glossary.latex(sectioned=False)
-                          + _END)
+        body = _theorem_body(t, sectioned=False, handout=handout)
+        return ascii_only(_preamble(title) + "\\noindent " + guide + "\n" + body + _END)
     body: list[str] = ["\\section*{How to read this document}\n",
                        "\\addcontentsline{toc}{section}{How to read this document}\n", guide]
     groups: dict[str, list] = {}
@@ -447,9 +464,8 @@ def _prove_document(res: Any, handout: bool = False) -> str:
             continue
         body.append(r"\section{" + escape_text(PART_TITLES[key]) + "}\n")
         for t in groups[key]:
-            body.append(_theorem_body(t, sectioned=True, glossary=glossary, handout=handout))
+            body.append(_theorem_body(t, sectioned=True, handout=handout))
     body.append(_summary_table(theorems, handout))
-    body.append(glossary.latex())
     title = "Matrix calculus of neural networks: the theorems, derived and checked"
     return ascii_only(_preamble(escape_text(title), toc=True, numbered_theorems="[section]") + "".join(body) + _END)
 
@@ -499,12 +515,16 @@ def _derive_document(res: Any) -> str:
         d = item.derivation
         out.append(r"\section*{With respect to $" + to_latex(item.wrt) + "$}\n")
         out.append("The result is $" + _shape_text(d.result.shape) + "$.\n")
-        out.append(_derivation_latex(DerivationView(derive_head(res, item), d), glossary))
+        view = DerivationView(derive_head(res, item), d)
+        own = Glossary() if view.lecture and len(res.items) > 1 else glossary  # numbered steps: their own list
+        out.append(_derivation_latex(view, own))
         out.append("\\[\n  \\boxed{" + to_latex(derive_head(res, item)) + " = " + to_latex(d.result) + where_text(d, "latex")
                    + "}\n\\]\n")
         m = item.numeric
         out.append(r"\paragraph{Numeric check.} $" + METHOD_MATH.get(m.status, r"\text{?}") + "$ "
                    + escape_text(m.detail or m.status) + "\n")
+        if own is not glossary:
+            out.append(own.latex(sectioned=False))
     out.append(glossary.latex(sectioned=False))
     title = "Derivative of $" + to_latex(res.expr) + "$"
     return ascii_only(_preamble(title) + "".join(out) + _END)

@@ -149,7 +149,7 @@ class DerivationView:
     no equality (a convention); ``legend`` lists each rule used with its statement.
     """
 
-    def __init__(self, head: ir.Expr, derivation: Any) -> None:
+    def __init__(self, head: ir.Expr, derivation: Any, prefix: str = "") -> None:
         self.notes: list[str] = []
         self.legend: list[tuple[str, str]] = []
         entries: list[list] = []  # [lhs LaTeX or None (continues), rhs LaTeX, [labels]]
@@ -173,8 +173,8 @@ class DerivationView:
         self.lecture = any(s.label and s.label[0] not in ("part", "held") for s in shown)
         for i, s in enumerate(shown, 1):
             if self.lecture:  # the lecture's steps: each row numbered, its rules in the legend under its number
-                label = f"({i})"
-                self.legend.append((f"({i}) {rule_label(s.rule)}", s.note or ""))
+                label = f"({prefix}{i})"  # prefix: "14." when a theorem shows the derivations of several lines
+                self.legend.append((f"{label} {rule_label(s.rule)}", s.note or ""))
                 defs = definitions(s, "latex")
                 lhs = label_of(s, "latex")
                 if defs is not None:

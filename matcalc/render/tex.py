@@ -249,8 +249,10 @@ def formula_math(s: Any) -> str:
             out.append({"|": "\\vert ", ",": ",\\,", ";": ";\\;", ":": "\\colon "}.get(t, t))
             continue
         out.append((math_text(t) if t not in _MATH_SPECIALS else _MATH_SPECIALS[t]) + " ")
-    text = "".join(out)
-    return re.sub(r" +", " ", text).strip()
+    text = re.sub(r" +", " ", "".join(out)).strip()
+    if re.search(r"(?<!\\)(?:\\\\)*\\$", text):  # a word's "\ " spacing cut to a lone backslash at the end
+        text = text[:-1].rstrip()
+    return text
 
 
 def ascii_only(s: str) -> str:
