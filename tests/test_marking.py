@@ -175,7 +175,7 @@ def test_off_the_problem_and_not_closed_is_flagged_in_every_format() -> None:
     gs = gradescope_results(rep)
     assert [(t["name"], t["status"]) for t in gs["tests"]] == [
         ("line 4: starts from the problem d/dw ‖X w - y‖^2", "failed"),
-        ("line 5: = d/dw (X w + y)ᵀ (X w + y)", "passed"),
+        ("line 5: = d/dw (X w + y)ᵀ (X w + y)", "failed"),  # verified, but of a derivation off the problem
         ("line 5: ends in a closed form", "failed"),
     ]
     assert "**flagged** (line 4): off the problem" in gs["output"]
