@@ -95,3 +95,20 @@ def test_a_formula_ending_in_a_word_leaves_no_lone_backslash() -> None:
     assert not formula_math("like zL").endswith("\\")
     assert prose_math("a column, like zL); v").count("$") % 2 == 0
     assert r"\$" not in prose_math("a column, like zL); v")
+
+
+def test_consecutive_claims_share_one_display(eq2) -> None:
+    """Lines 14 and 15 (and 24, 25) of eq2 are claims one after the other: one display, their ✓ columns aligned."""
+    tex = L.document(eq2)
+    blocks = re.findall(r"\\begin\{align\*\}(.*?)\\end\{align\*\}", tex, re.S)
+    both = [b for b in blocks if "verified (line 14)" in b]
+    assert both and "verified (line 15)" in both[0]
+    assert any("verified (line 24)" in b and "verified (line 25)" in b for b in blocks)
+    assert not any("verified (line 15)" in b and "(line 18)" in b for b in blocks)  # a chain keeps its own display
+
+
+def test_claims_together_groups_only_single_claims() -> None:
+    chains = [["a &= b && x"], ["c &= d && y"], ["e && (line 3)", "&= f && z"], ["g &= h && w"], ["& text && v"],
+              ["i &= j && u"], ["k &= l && t"]]
+    assert L.claims_together(chains) == [["a &= b && x", "c &= d && y"], ["e && (line 3)", "&= f && z"],
+                                         ["g &= h && w"], ["& text && v"], ["i &= j && u", "k &= l && t"]]

@@ -259,6 +259,20 @@ def _evidence(results: list) -> str:
     return "\n".join(out) + "\n"
 
 
+def claims_together(chains: list[list[str]]) -> list[list[str]]:
+    """Consecutive claims (chains of one ``L &= R`` row) in one display, so their ``=`` and verdicts line up."""
+    out: list[list[str]] = []
+    filling = False  # the last display holds claims only
+    for rows in chains:
+        single = len(rows) == 1 and " &= " in rows[0] and not rows[0].startswith("&")
+        if single and filling:
+            out[-1].append(rows[0])
+            continue
+        out.append(list(rows))
+        filling = single
+    return out
+
+
 def _notes_paragraph(results: list) -> str:
     """A handout's notes on how lines were read (it has no evidence section, and a note is part of a verdict)."""
     items = [f"Line {r.line}: " + prose_math(n) for r in results if r.kind != "problem" for n in r.notes]
@@ -366,7 +380,7 @@ def _theorem_body(t: Any, *, sectioned: bool, handout: bool = False) -> str:
     chains = chain_rows(report.results, error_messages=False)
     if chains:
         out.append("\n\\noindent The claims and the steps of the derivation, each judged by matcalc:\n")
-        for rows in chains:
+        for rows in claims_together(chains):
             out.append(_align(rows))
     if report.results and not handout:
         out.append("\n\\noindent The evidence for each line, from the three methods:\n")
@@ -485,7 +499,7 @@ def _check_document(report: Any, handout: bool = False) -> str:
     if lets:
         out.append(r"\paragraph{Definitions.}" + "\n" + _align(lets))
     out.append(r"\section*{Claims and steps}" + "\n")
-    for rows in chain_rows(report.results, error_messages=False):
+    for rows in claims_together(chain_rows(report.results, error_messages=False)):
         out.append(_align(rows))
     if not handout:
         out.append(r"\section*{Evidence}" + "\n" + reading_guide(derivations=False, evidence=True))
