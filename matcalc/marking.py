@@ -25,6 +25,45 @@ def _stmt_text(s: Statement) -> str:
     return s.text.strip()
 
 
+def _split_at_equals(text: str) -> list[str]:
+    """``text`` cut at each ``=`` outside brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "=" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def _part_texts(statements: list[Statement]) -> dict[int, str]:
+    """For a chain written on one line (``a = b = c``: a claim and its steps, or several steps, sharing the line's
+    text): each statement's own part, ``a = b`` and ``= c`` (by ``id`` of the statement). A line whose parts cannot
+    be told apart keeps its text."""
+    groups: dict[tuple, list[Statement]] = {}
+    for s in statements:
+        if isinstance(s, (Claim, Step)):
+            groups.setdefault((s.line, s.text), []).append(s)
+    out: dict[int, str] = {}
+    for (_line, text), group in groups.items():
+        if len(group) < 2:
+            continue
+        parts = _split_at_equals(text)
+        if parts and not parts[0]:  # a step line: "= b = c"
+            pieces = ["= " + p for p in parts[1:]]
+        elif isinstance(group[0], Claim) and len(parts) >= 2:
+            pieces = [f"{parts[0]} = {parts[1]}"] + ["= " + p for p in parts[2:]]
+        else:
+            continue
+        if len(pieces) == len(group) and all(p.strip("= ") for p in pieces):
+            out.update((id(s), piece) for s, piece in zip(group, pieces))
+    return out
+
+
 #: The time budget of a whole document: a document of many slow claims (a 100 000-character file holds thousands)
 #: must not run for hours; claims reached after it ran out are ``inconclusive``, never guessed.
 DOCUMENT_BUDGET_S = 180.0
@@ -128,11 +167,8 @@ def _unexpanded(e: ir.Expr) -> ir.Expr:
     return e.arg if isinstance(e, ir.Broadcast) else e
 
 
-def _scope_note(lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> str | None:
-    """For a refuted ``d/dx a + b = R``: if ``d/dx (a + b) = R`` holds, say that d/dx covered only its first term
-    (SPEC section 3: the derivative stops at the next binary + or -)."""
-    from matcalc.printing import to_text
-
+def _scope_parts(lhs: ir.Expr) -> tuple[ir.Derivative, tuple, ir.Derivative] | None:
+    """For ``d/dx a + b …``: the derivative, the terms after it, and ``d/dx (a + b …)`` (the sum bracketed)."""
     if not isinstance(lhs, ir.Add) or not isinstance(lhs.args[0], ir.Derivative):
         return None
     d, rest = lhs.args[0], lhs.args[1:]
@@ -142,14 +178,50 @@ def _scope_note(lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> str |
         whole = ir.Derivative(ir.Add((d.expr, *(_unexpanded(t) for t in rest))), d.wrt, d.kind, d.layout)
     except (ValueError, MatcalcError):
         return None
-    if whole.shape != rhs.shape:
-        return None
-    again = judge(whole, rhs, seed=seed, budget_s=budget_s / 2, diagnose=False)
-    if again.verdict != "verified":
-        return None
+    return d, rest, whole
+
+
+def _scope_note(res: ClaimResult, lhs: ir.Expr, rhs: ir.Expr, seed: int, budget_s: float) -> None:
+    """Tell the reader of ``d/dx a + b = R`` that d/dx covered only its first term (SPEC section 3: the derivative
+    stops at the next binary + or -). Refuted, when ``d/dx (a + b) = R`` holds: the diagnosis says the claim holds
+    with brackets. Verified, when a scalar term was added to every entry of the derivative (scalar expansion): a
+    note says the sum was not differentiated. The verdict stays what the documented precedence gives."""
+    from matcalc.printing import to_text
+
+    parts = _scope_parts(lhs)
+    if parts is None or res.verdict not in ("refuted", "verified"):
+        return
+    d, rest, whole = parts
+    expanded = [(isinstance(t, ir.Neg), to_text(_unexpanded_sign(t).arg)) for t in rest
+                if isinstance(_unexpanded_sign(t), ir.Broadcast)]
+    if res.verdict == "verified" and not expanded:
+        return
+    if res.verdict == "refuted":
+        if whole.shape != rhs.shape:
+            return
+        again = judge(whole, rhs, seed=seed, budget_s=budget_s / 2, diagnose=False)
+        if again.verdict != "verified":
+            return
     op = to_text(ir.Derivative(ir.Var(to_text(d.wrt), (1, 1)), d.wrt, d.kind, d.layout)).split(" ")[0]
-    return (f"{op} covers only the first term, {to_text(d.expr)} (a derivative stops at the next + or -); the claim "
-            f"holds with brackets: {to_text(whole)}")
+    note = f"{op} covers only the first term, {to_text(d.expr)} (a derivative stops at the next + or -)"
+    if expanded:
+        signs = {neg for neg, _t in expanded}
+        how = ("added to or subtracted from" if len(signs) == 2 else "subtracted from" if True in signs
+               else "added to")
+        note += (f"; {' and '.join(t for _n, t in expanded)} {'is' if len(expanded) == 1 else 'are'} not "
+                 f"differentiated but {how} every entry (scalar expansion)")
+    if res.verdict == "refuted":
+        res.diagnosis = (f"the step holds when line {res.against_line} is bracketed: {to_text(whole)}"
+                         if res.kind == "step" and res.against_line is not None else
+                         f"the claim holds with brackets: {to_text(whole)}")
+    else:
+        note += f"; verified as written: for the derivative of the whole sum, write {to_text(whole)}"
+    res.notes.append(note)
+
+
+def _unexpanded_sign(e: ir.Expr) -> ir.Expr:
+    """A sum's term without its sign (``-c`` is ``c``)."""
+    return e.arg if isinstance(e, ir.Neg) else e
 
 
 def _mark_step(s: Step, chain: _Chain, seed: int, budget_s: float) -> ClaimResult:
@@ -222,8 +294,7 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
             res = judge(s.lhs, s.rhs, line=s.line, text=_stmt_text(s), free=s.free, seed=seed, budget_s=budget_s,
                         known=known, exact_budget_s=exact_s)
             shared.judged(s, res.methods, res.seconds)
-            if res.verdict == "refuted":
-                _add_note(res, _scope_note(s.lhs, s.rhs, seed, budget_s))
+            _scope_note(res, s.lhs, s.rhs, seed, budget_s)
             _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen, walked))
             chain.restart(s.lhs, s.line)
             if res.verdict in ("refuted", "error"):
@@ -235,10 +306,15 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
                                            error="a step needs a previous line to compare with"))
                 continue
             res = _mark_step(s, chain, seed, budget_s)
-            if res.verdict == "refuted" and s.prev_line == chain.start_line and s.prev is chain.start:
-                _add_note(res, _scope_note(s.prev, s.expr, seed, budget_s))
+            if s.prev_line == chain.start_line and s.prev is chain.start:
+                _scope_note(res, s.prev, s.expr, seed, budget_s)
             _add_note(res, _builtin_note(s, (s.prev, s.expr), seen, walked))
             results.append(res)
+    stmts = [s for s in doc.statements if not isinstance(s, Bare) and s in judged]
+    parts = _part_texts(stmts)
+    if parts and len(stmts) == len(results):  # one result per statement judged
+        for s, r in zip(stmts, results):
+            r.text = parts.get(id(s), r.text)
     if doc.problem is not None:
         results = _with_problem_checks(doc, results, seed, budget_s)
     report = CheckReport(document=doc, results=results, seconds=time.perf_counter() - t0)

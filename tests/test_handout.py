@@ -1,7 +1,7 @@
 """Handouts and PDFs as a reader gets them: ``prove all --pdf`` compiled with pdflatex and read back with pdftotext.
 
-The table of contents points at the right pages and links to them; the explanation and the rule glossary appear once
-per document, the glossary set as mathematics; ``--handout`` leaves the evidence out; ``check --pdf``; no file is
+The table of contents points at the right pages and links to them; the explanation appears once per document, the
+rules used once per theorem, set as mathematics; ``--handout`` leaves the evidence out; ``check --pdf``; no file is
 overwritten unless ``-o`` names it or ``--force`` is given; the citations name things a reader has.
 """
 
@@ -84,33 +84,55 @@ def test_toc_links_and_bookmarks(lecture) -> None:
 # ───────────────────────────── explanation and glossary ─────────────────────────────
 
 
+RULES_USED = "\\paragraph{Rules used.}"
+
+
+def _rule_lists(tex: str) -> list[str]:
+    """Each theorem's "Rules used" list (review5 finding 15: a step's number is looked up in its theorem's list;
+    one list for the whole lecture numbered every theorem's steps "(1)" alike)."""
+    return [part.split("\\end{description}", 1)[0] for part in tex.split(RULES_USED)[1:]]
+
+
 def test_explanation_and_glossary_once(lecture) -> None:
     _, text, tex = lecture
     body = "\n".join(text)
     assert body.count("Each derivation is written as the chain rule gives it") == 1
-    assert tex.count("\\section*{Glossary of rules}") == 1
-    assert tex.count("\\begin{description}") >= 1
+    lists = _rule_lists(tex)
+    theorems = tex.count("\\begin{theorem}[{")
+    assert 20 <= len(lists) <= theorems  # at most one list per theorem
+    assert "Glossary of rules" not in tex
+    for block in tex.split("\\begin{theorem}[{")[1:]:
+        assert block.count(RULES_USED) <= 1
     assert "The steps of the rule engine, each with the rule" not in body  # the old per-derivation paragraph
 
 
 def test_glossary_is_mathematics(lecture) -> None:
     _, text, tex = lecture
-    glossary = tex[tex.index("\\section*{Glossary of rules}"):]
-    assert "\\textasciicircum" not in glossary  # no caret printed as text: R^n is a superscript
-    assert "\\mathbb{R} ^{n}" in glossary or "\\mathbb{R}^{n}" in glossary
-    gpages = [p for p in text if "Glossary of rules" in p and "Contents" not in p]
-    assert gpages and not any("ˆ" in p or "^" in p for p in gpages)
+    lists = "\n".join(_rule_lists(tex))
+    assert "\\textasciicircum" not in lists  # no caret printed as text: R^n is a superscript
+    assert "\\mathbb{R} ^{n}" in lists or "\\mathbb{R}^{n}" in lists
+    # each list as printed: from its heading to the judged claims that follow it (or the page's end)
+    printed = [part.split("The claims and the steps", 1)[0] for p in text if "Contents" not in p
+               for part in p.split("Rules used.")[1:]]
+    assert len(printed) >= 20 and not any("ˆ" in p or "^" in p for p in printed)
 
 
 def test_glossary_labels_are_not_doubled(lecture) -> None:
     _, _, tex = lecture
-    glossary = tex[tex.index("\\section*{Glossary of rules}"):]
-    items = re.findall(r"\\item\[\{([^}]*)\}\] (.*)", glossary)
-    assert len(items) >= 20
-    labels = [label for label, _ in items]
-    assert len(labels) == len(set(labels))
-    for label, note in items:
-        assert not note.lower().startswith(label.lower()), (label, note)
+    total = 0
+    for block in _rule_lists(tex):
+        items = re.findall(r"\\item\[\{([^}]*)\}\] (.*)", block)
+        total += len(items)
+        labels = [label for label, _ in items]
+        assert len(labels) == len(set(labels)), labels
+        numbers = [n for label, note in items for n in re.findall(r"\(\d+(?:\.\d+)?\)", label + " "
+                                                                   + (note.rsplit("(also ", 1)[1] if "(also " in note else ""))]
+        assert len(numbers) == len(set(numbers)), numbers  # a step number is one step
+        notes = [note for _, note in items]
+        assert len(notes) == len(set(notes)), notes  # a rule stated once
+        for label, note in items:
+            assert not note.lower().startswith(label.lower()), (label, note)
+    assert total >= 20
 
 
 # ───────────────────────────── citations ─────────────────────────────
@@ -142,7 +164,7 @@ def test_prove_handout_leaves_out_the_evidence(tmp_path: Path) -> None:
     for evidence in ("The evidence for each line", "entry by entry with SymPy", "finite differences", "symbolic"):
         assert evidence in full_text
         assert evidence not in hand_text, evidence
-    for kept in ("The Jacobian matrix", "Theorem 1.1", "Glossary of rules", "Verdict"):
+    for kept in ("The Jacobian matrix", "Theorem 1.1", "Rules used", "Verdict"):
         assert kept in hand_text, kept
     assert len(pages(tmp_path / "hand.pdf")) < len(pages(tmp_path / "full.pdf"))
 

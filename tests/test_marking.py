@@ -175,7 +175,7 @@ def test_off_the_problem_and_not_closed_is_flagged_in_every_format() -> None:
     gs = gradescope_results(rep)
     assert [(t["name"], t["status"]) for t in gs["tests"]] == [
         ("line 4: starts from the problem d/dw ‖X w - y‖^2", "failed"),
-        ("line 5: = d/dw (X w + y)ᵀ (X w + y)", "passed"),
+        ("line 5: = d/dw (X w + y)ᵀ (X w + y)", "failed"),  # verified, but of a derivation off the problem
         ("line 5: ends in a closed form", "failed"),
     ]
     assert "**flagged** (line 4): off the problem" in gs["output"]
@@ -242,26 +242,54 @@ def test_cli_problem_flags_the_submission(capsys, tmp_path) -> None:
 
 # ───────────────────────────── notes on how a line was read ─────────────────────────────
 
-SCOPE_NOTE = ("d/dx covers only the first term, xᵀ A x (a derivative stops at the next + or -); the claim holds "
-              "with brackets: d/dx (xᵀ A x + cᵀ x)")
+SCOPE_NOTE = ("d/dx covers only the first term, xᵀ A x (a derivative stops at the next + or -); cᵀ x is not "
+              "differentiated but added to every entry (scalar expansion)")
+BRACKETED = "d/dx (xᵀ A x + cᵀ x)"
 
 
 def test_a_derivative_that_stopped_at_a_plus_says_so() -> None:
     g = "A: n x n, x: n, c: n"
     rep = check_text("d/dx x^T A x + c^T x = (A + A^T) x + c", given=g)
-    assert rep.results[0].verdict == "refuted" and rep.results[0].notes == [SCOPE_NOTE]
+    r = rep.results[0]
+    assert r.verdict == "refuted" and r.notes == [SCOPE_NOTE]
+    assert r.diagnosis == f"the claim holds with brackets: {BRACKETED}"  # not "the correct result is … + cᵀ x"
     rep = check_text(f"given {g}\nd/dx x^T A x + c^T x\n  = (A + A^T) x + c")
-    assert rep.results[0].verdict == "refuted" and rep.results[0].notes == [SCOPE_NOTE]
+    r = rep.results[0]
+    assert r.verdict == "refuted" and r.notes == [SCOPE_NOTE]
+    assert r.diagnosis == f"the step holds when line 2 is bracketed: {BRACKETED}"
+
+
+def test_a_verified_derivative_that_stopped_at_a_plus_with_an_expanded_scalar_says_so() -> None:
+    """The verdict follows the documented precedence (d/dx stops at the +, the scalar cᵀ x is added to every
+    entry), so the forgotten term is verified as written — and the reader is told so (review5 finding 5)."""
+    g = "A: n x n, x: n, c: n"
+    note = SCOPE_NOTE + f"; verified as written: for the derivative of the whole sum, write {BRACKETED}"
+    rep = check_text("d/dx x^T A x + c^T x = (A + A^T) x + c^T x", given=g)
+    assert rep.results[0].verdict == "verified" and rep.results[0].notes == [note]
+    rep = check_text(f"given {g}\nd/dx x^T A x + c^T x\n  = (A + A^T) x + c^T x")
+    assert rep.results[0].verdict == "verified" and rep.results[0].notes == [note]
+    rep = check_text("d/dw ‖X w - y‖^2 - lambda w^T w = 2 X^T (X w - y) - lambda w^T w",
+                     given="X: N x d, w: d, y: N, lambda: scalar")
+    assert rep.results[0].verdict == "verified"
+    assert rep.results[0].notes == ["d/dw covers only the first term, ‖X w - y‖^2 (a derivative stops at the next + "
+                                    "or -); lambda wᵀ w is not differentiated but subtracted from every entry (scalar "
+                                    "expansion); verified as written: for the derivative of the whole sum, write "
+                                    "d/dw (‖X w - y‖^2 - lambda wᵀ w)"]
 
 
 @pytest.mark.parametrize("claim, verdict", [
     ("d/dx (x^T A x + c^T x) = (A + A^T) x + c", "verified"),  # bracketed: nothing to say
     ("d/dx x^T A x + c^T x = 2 A x + c", "refuted"),  # brackets would not make it true either
-    ("d/dx x^T A x + c^T x = (A + A^T) x + c^T x", "verified"),  # the first term only, as meant
+    ("d/dx x^T A x + x = (A + A^T) x + x", "verified"),  # a vector term: nothing expanded, read as meant
 ])
 def test_no_scope_note_where_brackets_are_not_the_fix(claim: str, verdict: str) -> None:
     rep = check_text(claim, given="A: n x n, x: n, c: n")
     assert rep.results[0].verdict == verdict and rep.results[0].notes == []
+
+
+def test_no_scope_note_for_a_scalar_derivative_nothing_expanded() -> None:
+    rep = check_text("d/dc c^2 + c = 2 c + c", given="c: scalar")
+    assert rep.results[0].verdict == "verified" and rep.results[0].notes == []
 
 
 def test_an_undeclared_sigma_is_read_as_the_logistic_function_and_says_so() -> None:
@@ -287,3 +315,36 @@ def test_the_python_api_takes_the_problem() -> None:
     assert [(r.line, r.verdict) for r in rep.results if r.kind == "problem"] == [(2, "verified"), (3, "verified")]
     rep = matcalc.check(LSQ, problem="d/dw ‖X w + y‖^2")
     assert [(r.line, r.verdict) for r in rep.results if r.kind == "problem"] == [(2, "refuted"), (3, "verified")]
+
+
+# ───────────────────────────── a chain written on one line (review5 finding 13) ─────────────────────────────
+
+
+def test_a_chain_on_one_line_shows_the_part_judged() -> None:
+    from matcalc.render.text import to_plain
+
+    rep = check_text("x^T x = sum(x.^2) = 3 sum(x.^2)", given="x: n")
+    assert [(r.line, r.kind, r.verdict, r.text) for r in rep.results] == [
+        (1, "claim", "verified", "x^T x = sum(x.^2)"),
+        (1, "step", "refuted", "= 3 sum(x.^2)"),
+    ]
+    out = to_plain(rep)
+    assert "judged against the previous part of the same line" in out
+    assert "judged against line 1" not in out
+
+
+def test_parts_of_a_step_line_and_a_wrong_part_followed_on_the_same_line() -> None:
+    from matcalc.render.common import step_note
+
+    rep = check_text("x^T x\n  = 3 sum(x.^2) = 3 x^T x\n  = 3 x^T x", given="x: n")
+    assert [(r.line, r.verdict, r.text) for r in rep.results] == [
+        (2, "refuted", "= 3 sum(x.^2)"), (2, "verified", "= 3 x^T x"), (3, "verified", "= 3 x^T x")]
+    assert step_note(rep.results[0]) == "judged against line 1"
+    assert step_note(rep.results[1]).startswith("follows from the previous part of the same line — but that part "
+                                                "was wrong")
+    assert step_note(rep.results[2]).startswith("follows from line 2 — but that line was wrong")
+
+
+def test_a_statement_alone_on_its_line_keeps_its_text() -> None:
+    rep = check_text("x^T x = sum(x.^2)\nx^T x\n  = sum(x.^2)", given="x: n")
+    assert [r.text for r in rep.results] == ["x^T x = sum(x.^2)", "= sum(x.^2)"]

@@ -91,19 +91,21 @@ def math_value(v: Any) -> str:
 fmt_value = math_value  # the name the renderers used before
 
 
-def _assignments(d: dict, limit: int | None = None) -> str:
+def _assignments(d: dict, limit: int | None = None, flag: bool = True) -> str:
     items = list(d.items())
     shown = [f"{k}={math_value(v)}" for k, v in items[:limit]]
     if limit is not None and len(items) > limit:
-        shown.append(f"… ({len(items) - limit} more with --full)")
+        more = len(items) - limit
+        shown.append(f"… ({more} more with --full)" if flag else f"… ({more} more value{'s' if more > 1 else ''})")
     return ", ".join(shown)
 
 
-def counterexample_items(cx: Any, *, full: bool = False) -> list[str]:
+def counterexample_items(cx: Any, *, full: bool = False, flag: bool = True) -> list[str]:
     """A counterexample as plain-text lines: the sizes and index values, the point, the entries that differ.
 
     Without ``full`` at most :data:`POINT_LIMIT` values of the point and :data:`ENTRY_LIMIT` entries are shown (and
-    the line says how many more there are); values are in matcalc's notation (:func:`math_value`).
+    the line says how many more there are, and with ``flag`` that ``--full`` shows them: a terminal's reader can
+    pass it, a PDF's cannot); values are in matcalc's notation (:func:`math_value`).
     """
     if not cx:
         return []
@@ -119,7 +121,7 @@ def counterexample_items(cx: Any, *, full: bool = False) -> list[str]:
             head.append(_assignments(cx[key]))
     for key in ("point", "values"):  # the exact method's point; the numeric method's values
         if isinstance(cx.get(key), dict) and cx[key]:
-            head.append("at " + _assignments(cx[key], point_limit))
+            head.append("at " + _assignments(cx[key], point_limit, flag))
             break
     if head:
         out.append("; ".join(head))
@@ -136,7 +138,7 @@ def counterexample_items(cx: Any, *, full: bool = False) -> list[str]:
             where_s = at if where in ((1, 1), [1, 1], None) else f"{at}, {where_s}"
         out.append(f"{where_s} is {math_value(ent.get('lhs'))} on the left, {math_value(ent.get('rhs'))} on the right")
     if len(entries) > limit:
-        out.append(f"… {len(entries) - limit} more entries with --full")
+        out.append(f"… {len(entries) - limit} more entries" + (" with --full" if flag else ""))
     if cx.get("note"):
         out.append(str(cx["note"]))
     funcs = cx.get("functions")
@@ -149,12 +151,14 @@ def step_note(r: Any) -> str | None:
     """How a chain step was judged, e.g. ``follows from line 6 — but that line was wrong; …``."""
     if r.kind != "step" or r.against_line is None:
         return None
+    same = r.against_line == r.line  # a chain written on one line: a = b = c
     if r.after_wrong is None:
-        return f"judged against line {r.against_line}"
+        return "judged against the previous part of the same line" if same else f"judged against line {r.against_line}"
     if str(r.vs_start or "").startswith("back on track"):
         return str(r.vs_start)
-    note = f"follows from line {r.against_line}"
-    note += f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else " — but that line was wrong"
+    note = "follows from the previous part of the same line" if same else f"follows from line {r.against_line}"
+    note += (f" — but line {r.after_wrong} was wrong" if r.after_wrong != r.against_line else
+             " — but that part was wrong" if same else " — but that line was wrong")
     if r.vs_start:
         vs = str(r.vs_start)
         cut = vs.find(", but ")

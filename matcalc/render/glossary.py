@@ -16,7 +16,7 @@ READING_GUIDE = (
     "Each derivation is written as the chain rule gives it: the outer and inner functions, the derivative of each "
     "link (numerator layout: a row for a scalar by a vector), their product, one step of algebra, the result. Where "
     "a variable occurs several times, the contribution through each occurrence is shown, then their sum. The rules "
-    "of each numbered step are listed below it, and collected in the glossary at the end."
+    "of the numbered steps are listed after the derivations, each rule once."
 )
 #: said only where such a trace is shown
 ENGINE_GUIDE = (
@@ -79,28 +79,78 @@ def _generic(label: str, note: str) -> str:
     return note
 
 
+_NUMBER = re.compile(r"^\((\d+)(?:\.(\d+))?\) ")
+
+
+def _number_key(label: str) -> tuple:
+    """Numbered steps in their order ((14.2) before (14.10)), then the rules named without a number, A to Z."""
+    m = _NUMBER.match(label)
+    if m:
+        return (0, int(m.group(1)), int(m.group(2) or 0), "")
+    return (1, 0, 0, label.lower())
+
+
 class Glossary:
-    """The rules used by the derivations of one document, in order of first use."""
+    """The rules used by some derivations, each stated once: the numbered steps that use the same rule share one
+    entry (``(14.2) Jacobian; (15.1) result``), a rule named without a number is listed once under its name."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, str] = {}
+        self.entries: dict[str, str] = {}  # the entry's first label → the rule's statement
+        self.labels: dict[str, list[str]] = {}  # the entry's first label → every label that uses it
 
     def add(self, legend: list[tuple[str, str]]) -> None:
         for label, note in legend:
-            if label not in self.entries:
-                self.entries[label] = _generic(label, note or "")
+            if label in self.entries:
+                continue
+            text = _generic(label, note or "")
+            same = next((k for k, t in self.entries.items() if text and _NUMBER.match(label) and _NUMBER.match(k)
+                         and _same_rule(_stated(k, t), _stated(label, text))), None)
+            if same is None:
+                self.entries[label] = text
+                self.labels[label] = [label]
+                continue
+            if len(_stated(label, text)) > len(_stated(same, self.entries[same])):
+                self.entries[same] = text  # the fuller statement of the same rule
+            self.labels[same].append(label)
 
-    def latex(self, *, sectioned: bool = True) -> str:
+    def latex(self, *, sectioned: bool = True, title: str = "Rules used.") -> str:
         if not self.entries:
             return ""
         head = ("\\section*{Glossary of rules}\n\\addcontentsline{toc}{section}{Glossary of rules}\n" if sectioned
-                else "\\paragraph{Rules used.}\n")
+                else "\\paragraph{" + escape_text(title) + "}\n")
         out = [head, "{\\small\\begin{description}\n"]
-        for label in sorted(self.entries, key=str.lower):
-            text = self.entries[label]
-            name = label.split(") ", 1)[1] if label.startswith("(") and ") " in label else label
-            if text.startswith(name + " ") or text.startswith(name + ":"):  # not the label twice
-                text = text[len(name):].lstrip(" :")
-            out.append(r"\item[{" + escape_text(label) + "}] " + prose_math(text) + "\n")
+        for label in sorted(self.entries, key=_number_key):
+            text = _stated(label, self.entries[label])
+            also = _also(self.labels[label])
+            out.append(r"\item[{" + escape_text(label) + "}] " + prose_math(text)
+                       + (escape_text(f" (also {also})") if also else "") + "\n")
         out.append("\\end{description}}\n")
         return "".join(out)
+
+
+def _name(label: str) -> str:
+    return label.split(") ", 1)[1] if label.startswith("(") and ") " in label else label
+
+
+def _stated(label: str, text: str) -> str:
+    """An entry's statement without its label's name said again."""
+    name = _name(label)
+    if text.startswith(name + " ") or text.startswith(name + ":"):  # not the label twice
+        text = text[len(name):].lstrip(" :")
+    return text
+
+
+def _same_rule(a: str, b: str) -> bool:
+    """Two statements of one rule: equal, or one the other with more said after a "," or ";"."""
+    a, b = a.strip(), b.strip()
+    if not a or not b:
+        return False
+    short, long_ = sorted((a, b), key=len)
+    return long_ == short or (long_.startswith(short) and long_[len(short)] in ",;")
+
+
+def _also(labels: list[str]) -> str:
+    """The other steps that use an entry's rule, after its statement (a list that wraps, not a label too wide for
+    the page): ``(26.3), (27.3)``, each with its name where the name differs from the first's (``(15.1) result``)."""
+    first = _name(labels[0])
+    return ", ".join(x if _name(x) != first else x.split(" ", 1)[0] for x in labels[1:])

@@ -4,11 +4,14 @@ Contract: :func:`gradescope_results` turns a :class:`~matcalc.results.CheckRepor
 from ``/autograder/results/results.json``: top-level ``score`` (the sum of the tests' scores), ``execution_time``
 (seconds), ``output`` (Markdown: the overall verdict), ``output_format: "md"``, ``extra_data`` (matcalc's verdict and
 version) and ``tests``: one per claim or step, in line order, each with ``name`` (``"line 5: = (d/dw (X w − y))ᵀ …"``),
-``number``, ``score`` (1 for a verified line, else 0), ``max_score`` 1, ``status`` (``"passed"``/``"failed"``),
+``number``, ``score`` (1 for a verified line, else 0), ``max_score`` 1, ``status`` (``"passed"``: verified with every
+point earned, else ``"failed"``),
 ``output`` (Markdown: verdict, how a step was judged, diagnosis, counterexample, each method's evidence) and
 ``output_format: "md"``. A step that follows correctly from a wrong line earns its point (the slip is marked once).
 With a problem (``--problem`` or a ``problem:`` line) two more tests say whether the derivation starts from it and
-ends in a closed form, and the overall output flags a submission that does not.
+ends in a closed form, and the overall output flags a submission that does not; then only the derivation that starts
+from the problem earns points (:class:`_Scope`): a derivation off the problem earns none (its closed form neither),
+and lines outside it are shown with ``max_score`` 0.
 An inconclusive line earns no point and says it needs a human look. :func:`gradescope_error` gives the results for a
 submission that cannot be read at all (score 0 and the error message), so an autograder always writes a file.
 Optional ``visibility`` values are the specification's: ``hidden``, ``after_due_date``, ``after_published``,
@@ -43,13 +46,50 @@ def _name(r: Any) -> str:
     return name if len(name) <= NAME_LIMIT else name[: NAME_LIMIT - 1] + "…"
 
 
-def _test_output(r: Any) -> str:
+#: The texts of the problem's two checks (matcalc.marking).
+_STARTS, _CLOSED = "starts from the problem", "ends in a closed form"
+
+
+class _Scope:
+    """With a problem (``--problem``, a ``problem:`` line), only the derivation that starts from it earns points:
+    the lines of the first chain (the one the problem's checks judge, lines ``lo``…``hi``), and only when its start
+    is not off the problem (an undecided start earns as usual: it is flagged for a human look). Lines outside it
+    are shown with no point to earn. Without a problem (``lo is None and not problem``) every line scores."""
+
+    def __init__(self, results: list) -> None:
+        checks = [r for r in results if r.kind == "problem"]
+        self.problem = bool(checks)
+        start = next((r for r in checks if r.text.startswith(_STARTS)), None)
+        end = next((r for r in checks if r.text == _CLOSED), None)
+        self.lo = start.line if start is not None and end is not None else None
+        self.hi = end.line if end is not None else None
+        self.on_problem = start is not None and end is not None and start.verdict != "refuted"
+
+    def points(self, r: Any) -> tuple[int, int, str | None]:
+        """(score, max score, why the point is withheld) of a line."""
+        ok = int(r.verdict == "verified")
+        if not self.problem:
+            return ok, 1, None
+        if r.kind == "problem" and r.text.startswith(_STARTS):
+            return ok, 1, None
+        inside = self.lo is not None and (r.kind == "problem" or self.lo <= r.line <= self.hi)
+        if not inside:
+            where = f" (lines {self.lo}–{self.hi})" if self.lo is not None else ""
+            return 0, 0, f"not part of the derivation of the problem{where}: no point to earn"
+        if not self.on_problem:
+            return 0, 1, "the derivation does not start from the problem: no point" if ok else None
+        return ok, 1, None
+
+
+def _test_output(r: Any, withheld: str | None = None) -> str:
     head = f"**{MARK[r.verdict]} {r.verdict}**"
     if r.verdict == "inconclusive":
         head += " — matcalc could not decide this line; it needs a human look"
     elif r.verdict == "verified" and r.after_wrong is not None:
         head += " — this step follows from the line before it (the earlier slip is marked once)"
     lines = [head, ""]
+    if withheld:
+        lines.extend([f"*{md_escape(withheld)}*", ""])
     if r.text and r.kind != "problem":
         lines.append("as written: " + code_span(r.text))
         lines.append("")
@@ -80,15 +120,16 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
 
     _check_visibility(visibility)
     tests = []
+    scope = _Scope(report.results)
     for i, r in enumerate(report.results, 1):
-        ok = r.verdict == "verified"
+        score, top, withheld = scope.points(r)
         test = {
             "name": _name(r),
             "number": str(i),
-            "score": 1 if ok else 0,
-            "max_score": 1,
-            "status": "passed" if ok else "failed",
-            "output": _test_output(r),
+            "score": score,
+            "max_score": top,
+            "status": "passed" if r.verdict == "verified" and score == top else "failed",
+            "output": _test_output(r, withheld),
             "output_format": "md",
         }
         if visibility is not None:
@@ -101,11 +142,14 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
     for r in flags:  # the teacher's problem: a derivation off it, or one that stops early, is flagged up front
         summary += f"\n\n**flagged** (line {r.line}): {md_escape(r.diagnosis or r.text)}"
     score = sum(t["score"] for t in tests)
+    top = sum(t["max_score"] for t in tests)
+    rule = ("a step that follows from a wrong line earns its point" + (
+        "; only the derivation that starts from the problem earns points" if scope.problem else ""))
     out: dict = {
         "score": score,
         "execution_time": int(math.ceil(max(0.0, float(getattr(report, "seconds", 0.0) or 0.0)))),
-        "output": f"matcalc checked {len(tests)} line{'s' if len(tests) != 1 else ''}: {score} of {len(tests)} "
-                  f"points (a step that follows from a wrong line earns its point).\n\n{summary}\n",
+        "output": f"matcalc checked {len(tests)} line{'s' if len(tests) != 1 else ''}: {score} of {top} "
+                  f"points ({rule}).\n\n{summary}\n",
         "output_format": "md",
         "extra_data": {"verdict": v, "matcalc": __version__, "exit_code": report.exit_code},
         "tests": tests,

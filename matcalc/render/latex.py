@@ -145,7 +145,9 @@ FONT_STEPS = ((0.73, "\\scriptsize"), (0.82, "\\footnotesize"), (0.91, "\\small"
 def _split_row(body: str) -> str:
     """``L &= R`` as two rows, ``& L`` then ``&= R``, for a display too wide for one line."""
     left, amp, right = body.partition("&")
-    if not amp or not left.strip():
+    if not amp:
+        return "& " + body  # a chain's first line: at the alignment point, the "= …" rows under it
+    if not left.strip():
         return body
     return "& " + left.strip() + " \\\\\n    &" + right
 
@@ -168,7 +170,10 @@ def _align(rows: list[str], env: str = "align*") -> str:
     if col <= line:
         out, widest = rows, col
     elif body_width <= line:
-        out = [body + (r" \tag*{$" + ann + "$}" if sep else "") for body, sep, ann in split]
+        # a chain's first line (no "&") at the alignment point, the "= …" rows under it: the left column stays
+        # narrow, so the annotations keep to the rows' lines
+        out = [("& " + body if "&" not in body else body) + (r" \tag*{$" + ann + "$}" if sep else "")
+               for body, sep, ann in split]
         widest = body_width
     else:
         out = [_split_row(body) + (r" \tag*{$" + ann + "$}" if sep else "") for body, sep, ann in split]
@@ -194,12 +199,41 @@ def methods_items(methods: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def problem_check_latex(r: Any) -> str:
+    """A check of the teacher's problem by its name, as the terminal names it: ``ends in a closed form``,
+    ``starts from the problem`` and the problem typeset."""
+    prefix = "starts from the problem"
+    if r.text.startswith(prefix) and r.lhs is not None:
+        return escape_text(prefix) + " $" + to_latex(r.lhs) + "$"
+    return escape_text(r.text)
+
+
+_INSTANTIATIONS = re.compile(r"(instantiations? of )\(([A-Za-z][A-Za-z0-9_]*(?:, [A-Za-z][A-Za-z0-9_]*)*)\)")
+
+
+def detail_latex(detail: str) -> str:
+    """A method's evidence as text, the declared functions it names set as the document sets them (``(σ, C)``, not
+    ``(sigma, C)``)."""
+    out, pos = [], 0
+    for m in _INSTANTIATIONS.finditer(detail):
+        out.append(escape_text(detail[pos:m.start()]) + escape_text(m.group(1)))
+        out.append("$(" + ", ".join(latex_name(n) for n in m.group(2).split(", ")) + ")$")
+        pos = m.end()
+    out.append(escape_text(detail[pos:]))
+    return "".join(out)
+
+
+def note_latex(note: str) -> str:
+    """A note on how a line was read (part of its verdict), as LaTeX text with its formulas set as mathematics."""
+    return r"\textbf{Note:} " + prose_math(note)
+
+
 def _evidence(results: list) -> str:
     if not results:
         return ""
     out = ["{\\small\\begin{description}"]
     for r in results:
-        head = f"Line {r.line}"
+        head = f"Line {r.line}" + (", " + problem_check_latex(r) if r.kind == "problem" else "")
         out.append(r"\item[{" + head + r"}] $" + VERDICT_MATH[r.verdict] + "$ " + escape_text(r.verdict))
         lines = []
         if r.verdict == "error" and r.error:
@@ -209,7 +243,8 @@ def _evidence(results: list) -> str:
             lines.append(escape_text(note.capitalize() if not note[:1].isupper() else note) + ".")
         if r.diagnosis:
             lines.append(r"\textbf{Diagnosis:} " + prose_math(r.diagnosis))
-        cx = counterexample_items(r.counterexample)
+        lines.extend(note_latex(n) for n in r.notes)
+        cx = counterexample_items(r.counterexample, flag=False)  # a PDF's reader cannot pass --full
         if cx:
             lines.append(r"\textbf{Counterexample:} " + "; ".join(prose_math(c) for c in cx) + ".")
         if lines:
@@ -218,10 +253,32 @@ def _evidence(results: list) -> str:
         if meths:
             out.append("\\begin{itemize}")
             for name, mark, detail in meths:
-                out.append(r"\item \emph{" + name + r"} $" + mark + "$ " + escape_text(detail))
+                out.append(r"\item \emph{" + name + r"} $" + mark + "$ " + detail_latex(detail))
             out.append("\\end{itemize}")
     out.append("\\end{description}}")
     return "\n".join(out) + "\n"
+
+
+def claims_together(chains: list[list[str]]) -> list[list[str]]:
+    """Consecutive claims (chains of one ``L &= R`` row) in one display, so their ``=`` and verdicts line up."""
+    out: list[list[str]] = []
+    filling = False  # the last display holds claims only
+    for rows in chains:
+        single = len(rows) == 1 and " &= " in rows[0] and not rows[0].startswith("&")
+        if single and filling:
+            out[-1].append(rows[0])
+            continue
+        out.append(list(rows))
+        filling = single
+    return out
+
+
+def _notes_paragraph(results: list) -> str:
+    """A handout's notes on how lines were read (it has no evidence section, and a note is part of a verdict)."""
+    items = [f"Line {r.line}: " + prose_math(n) for r in results if r.kind != "problem" for n in r.notes]
+    if not items:
+        return ""
+    return r"\paragraph{Notes.} " + "\\\\\n".join(items) + "\n"
 
 
 def _verdict_paragraph(report: Any) -> str:
@@ -268,7 +325,8 @@ def _layouts(doc: Any) -> list[str]:
 
 
 def _derivation_latex(view: DerivationView, glossary: Glossary) -> str:
-    """The derivation as an ``align*`` block; its rules go to the document's ``glossary`` (set once, at the end)."""
+    """The derivation as an ``align*`` block; its rules go to ``glossary`` (a theorem's "Rules used", or a
+    derivative's)."""
     out: list[str] = []
     for n in view.notes:
         out.append(r"\noindent\textit{Note:} " + prose_math(n) + "\n\n")
@@ -277,7 +335,7 @@ def _derivation_latex(view: DerivationView, glossary: Glossary) -> str:
     return "".join(out)
 
 
-def _theorem_body(t: Any, *, sectioned: bool, glossary: Glossary, handout: bool = False) -> str:
+def _theorem_body(t: Any, *, sectioned: bool, handout: bool = False) -> str:
     doc = t.document
     report = t.report
     out: list[str] = []
@@ -313,17 +371,22 @@ def _theorem_body(t: Any, *, sectioned: bool, glossary: Glossary, handout: bool 
     verified = t.verdict == "verified"
     out.append("\\begin{proof}[Proof (checked by matcalc)]\n" if verified else
                "\\paragraph{Attempted proof (not verified).}\n")
+    several = len(t.derivations) > 1
+    rules = Glossary()  # the rules of this theorem's numbered steps, listed under its derivations
     for line, node, d in t.derivations:  # each distinct derivative once (matcalc.api._engine_derivations)
         out.append(f"The rule engine derives the left-hand side of line {int(line)}:\n")
-        out.append(_derivation_latex(DerivationView(node, d), glossary))
+        out.append(_derivation_latex(DerivationView(node, d, prefix=f"{int(line)}." if several else ""), rules))
+    out.append(rules.latex(sectioned=False))
     chains = chain_rows(report.results, error_messages=False)
     if chains:
         out.append("\n\\noindent The claims and the steps of the derivation, each judged by matcalc:\n")
-        for rows in chains:
+        for rows in claims_together(chains):
             out.append(_align(rows))
     if report.results and not handout:
         out.append("\n\\noindent The evidence for each line, from the three methods:\n")
         out.append(_evidence(report.results))
+    elif handout:
+        out.append(_notes_paragraph(report.results))
     out.append(_verdict_paragraph(report))
     out.append("\\end{proof}\n" if verified else "")
     return "".join(out)
@@ -397,15 +460,13 @@ def _summary_table(theorems: list, handout: bool = False) -> str:
 
 def _prove_document(res: Any, handout: bool = False) -> str:
     theorems = list(res.theorems)
-    glossary = Glossary()
     guide = reading_guide(derivations=any(t.derivations for t in theorems), evidence=not handout,
                           engine=engine_traces(d for t in theorems for _line, _node, d in t.derivations))
     if len(theorems) == 1:
         t = theorems[0]
         title = escape_text(t.title or t.name)
-        body = _theorem_body(t, sectioned=False, glossary=glossary, handout=handout)
-        return ascii_only(_preamble(title) + "\\noindent " + guide + "\n" + body + glossary.latex(sectioned=False)
-                          + _END)
+        body = _theorem_body(t, sectioned=False, handout=handout)
+        return ascii_only(_preamble(title) + "\\noindent " + guide + "\n" + body + _END)
     body: list[str] = ["\\section*{How to read this document}\n",
                        "\\addcontentsline{toc}{section}{How to read this document}\n", guide]
     groups: dict[str, list] = {}
@@ -417,9 +478,8 @@ def _prove_document(res: Any, handout: bool = False) -> str:
             continue
         body.append(r"\section{" + escape_text(PART_TITLES[key]) + "}\n")
         for t in groups[key]:
-            body.append(_theorem_body(t, sectioned=True, glossary=glossary, handout=handout))
+            body.append(_theorem_body(t, sectioned=True, handout=handout))
     body.append(_summary_table(theorems, handout))
-    body.append(glossary.latex())
     title = "Matrix calculus of neural networks: the theorems, derived and checked"
     return ascii_only(_preamble(escape_text(title), toc=True, numbered_theorems="[section]") + "".join(body) + _END)
 
@@ -439,11 +499,13 @@ def _check_document(report: Any, handout: bool = False) -> str:
     if lets:
         out.append(r"\paragraph{Definitions.}" + "\n" + _align(lets))
     out.append(r"\section*{Claims and steps}" + "\n")
-    for rows in chain_rows(report.results, error_messages=False):
+    for rows in claims_together(chain_rows(report.results, error_messages=False)):
         out.append(_align(rows))
     if not handout:
         out.append(r"\section*{Evidence}" + "\n" + reading_guide(derivations=False, evidence=True))
         out.append(_evidence(report.results))
+    else:
+        out.append(_notes_paragraph(report.results))
     out.append(_verdict_paragraph(report))
     return ascii_only(_preamble(escape_text(title)) + "".join(out) + _END)
 
@@ -467,12 +529,16 @@ def _derive_document(res: Any) -> str:
         d = item.derivation
         out.append(r"\section*{With respect to $" + to_latex(item.wrt) + "$}\n")
         out.append("The result is $" + _shape_text(d.result.shape) + "$.\n")
-        out.append(_derivation_latex(DerivationView(derive_head(res, item), d), glossary))
+        view = DerivationView(derive_head(res, item), d)
+        own = Glossary() if view.lecture and len(res.items) > 1 else glossary  # numbered steps: their own list
+        out.append(_derivation_latex(view, own))
         out.append("\\[\n  \\boxed{" + to_latex(derive_head(res, item)) + " = " + to_latex(d.result) + where_text(d, "latex")
                    + "}\n\\]\n")
         m = item.numeric
         out.append(r"\paragraph{Numeric check.} $" + METHOD_MATH.get(m.status, r"\text{?}") + "$ "
                    + escape_text(m.detail or m.status) + "\n")
+        if own is not glossary:
+            out.append(own.latex(sectioned=False))
     out.append(glossary.latex(sectioned=False))
     title = "Derivative of $" + to_latex(res.expr) + "$"
     return ascii_only(_preamble(title) + "".join(out) + _END)
@@ -538,9 +604,14 @@ def _findings_rows(results: list) -> list[str]:
             continue
         if r.diagnosis:
             rows.append("& " + math_text(f"line {r.line}: {r.diagnosis}"))
-        for i, item in enumerate(counterexample_items(r.counterexample)):
+        for i, item in enumerate(counterexample_items(r.counterexample, flag=False)):
             rows.append(r"& \quad " + math_text(("counterexample: " if i == 0 else "") + item))
     return rows
+
+
+def _notes_rows(results: list) -> list[str]:
+    """Each line's notes on how it was read (a problem check's are in its own row already)."""
+    return [r"& " + math_text(f"note (line {r.line}): {n}") for r in results if r.kind != "problem" for n in r.notes]
 
 
 def fragment_rows(result: Any) -> list[str]:
@@ -550,6 +621,7 @@ def fragment_rows(result: Any) -> list[str]:
         for chain in chain_rows(result.results):
             rows.extend(chain)
         rows.extend(_findings_rows(result.results))
+        rows.extend(_notes_rows(result.results))
         rows.append(r"& " + VERDICT_MATH[result.verdict] + r"\ " + math_text(
             f"{result.verdict}: {summary_sentence(result)}"))
         return rows
@@ -557,6 +629,7 @@ def fragment_rows(result: Any) -> list[str]:
         for chain in chain_rows([result]):
             rows.extend(chain)
         rows.extend(_findings_rows([result]))
+        rows.extend(_notes_rows([result]))
         return rows
     if isinstance(result, DeriveResult) and result.program is not None:
         from matcalc.render.rows import program_rows
@@ -579,6 +652,7 @@ def fragment_rows(result: Any) -> list[str]:
             for chain in chain_rows(t.report.results):
                 rows.extend(chain)
             rows.extend(_findings_rows(t.report.results))
+            rows.extend(_notes_rows(t.report.results))
         return rows
     raise TypeError(f"no LaTeX fragment for {type(result).__name__}")
 

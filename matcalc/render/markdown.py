@@ -46,7 +46,10 @@ def _math_block(rows: list[str]) -> str:
 
 
 def _shown(r: Any) -> str:
-    """A claim or step as the matcalc language re-printed from the IR (the raw text only for a line in error)."""
+    """A claim or step as the matcalc language re-printed from the IR (the raw text only for a line in error); a check
+    of the teacher's problem by its name (``ends in a closed form``), as the terminal shows it."""
+    if r.kind == "problem":
+        return r.text
     if r.lhs is not None and r.rhs is not None:
         if r.kind == "step":
             return "= " + to_text(r.rhs)
@@ -72,8 +75,8 @@ def claim_md(r: Any) -> str:
 
 
 def claim_details_md(r: Any, *, full: bool = False) -> list[str]:
-    """The evidence lines of one claim or step: error, how a step was judged, diagnosis, counterexample (every value
-    with ``full``), methods."""
+    """The evidence lines of one claim or step: error, how a step was judged, diagnosis, notes (how the line was
+    read: part of the verdict), counterexample (every value with ``full``), methods."""
     out: list[str] = []
     if r.verdict == "error" and r.error:
         out.append("- error: " + code_span(str(r.error).split("\n")[0]))
@@ -83,6 +86,7 @@ def claim_details_md(r: Any, *, full: bool = False) -> list[str]:
         out.append("- " + md_escape(note))
     if r.diagnosis:
         out.append("- **diagnosis:** " + md_escape(r.diagnosis))
+    out.extend("- **note:** " + md_escape(n) for n in r.notes)
     cx = counterexample_items(r.counterexample, full=full)
     if cx:
         out.append("- **counterexample:** " + "; ".join(md_escape(c) for c in cx))

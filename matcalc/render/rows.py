@@ -53,6 +53,15 @@ def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def problem_math(r: Any) -> str:
+    """A line's text in math mode; a check of the teacher's problem by its name, as the terminal names it, with
+    the problem typeset (``starts from the problem`` and the problem's expression)."""
+    prefix = "starts from the problem"
+    if r.kind == "problem" and r.text.startswith(prefix) and r.lhs is not None:
+        return math_text(prefix + " ") + " " + to_latex(r.lhs)
+    return math_text(_shorten(r.text))
+
+
 def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = True) -> list[list[str]]:
     """The claims and steps as alignment rows, one list of rows per chain (a claim or a start and its steps).
 
@@ -64,14 +73,14 @@ def chain_rows(results: list, *, annotate: bool = True, error_messages: bool = T
     last_line: int | None = None
     for r in results:
         tag = (" && " + _verdict_tag(r)) if annotate else ""
-        if r.kind == "error" or r.lhs is None or r.rhs is None:
+        if r.kind in ("error", "problem") or r.lhs is None or r.rhs is None:
             if rows:
                 chains.append(rows)
                 rows = []
             msg = (r.error or "cannot be typed").split("\n")[0]
             if r.kind == "problem":  # a check of the teacher's problem: its finding, not an error
                 msg = r.diagnosis or "; ".join(r.notes)
-            rows.append("& " + math_text(_shorten(r.text)) + tag)
+            rows.append("& " + problem_math(r) + tag)
             if error_messages and msg:
                 rows.append(r"& \quad " + math_text(("" if r.kind == "problem" else "error: ") + _shorten(msg, 120)))
             chains.append(rows)
@@ -140,7 +149,7 @@ class DerivationView:
     no equality (a convention); ``legend`` lists each rule used with its statement.
     """
 
-    def __init__(self, head: ir.Expr, derivation: Any) -> None:
+    def __init__(self, head: ir.Expr, derivation: Any, prefix: str = "") -> None:
         self.notes: list[str] = []
         self.legend: list[tuple[str, str]] = []
         entries: list[list] = []  # [lhs LaTeX or None (continues), rhs LaTeX, [labels]]
@@ -164,8 +173,8 @@ class DerivationView:
         self.lecture = any(s.label and s.label[0] not in ("part", "held") for s in shown)
         for i, s in enumerate(shown, 1):
             if self.lecture:  # the lecture's steps: each row numbered, its rules in the legend under its number
-                label = f"({i})"
-                self.legend.append((f"({i}) {rule_label(s.rule)}", s.note or ""))
+                label = f"({prefix}{i})"  # prefix: "14." when a theorem shows the derivations of several lines
+                self.legend.append((f"{label} {rule_label(s.rule)}", s.note or ""))
                 defs = definitions(s, "latex")
                 lhs = label_of(s, "latex")
                 if defs is not None:

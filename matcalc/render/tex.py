@@ -181,7 +181,9 @@ def math_text(s: Any) -> str:
 _OPERATOR_WORDS = {"diag", "tr", "vec", "sum", "softmax", "logsumexp", "relu", "softplus", "step", "abs", "sigmoid",
                    "grad", "dot", "norm", "inv", "kron", "ones", "eye", "zeros"}
 _MATH_FUNCS = {"exp", "log", "sin", "cos", "tanh", "det", "max", "min", "sqrt"}
-_FORMULA_TOKEN = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?|\s+|.", re.S)
+#: A derivative operator written in matcalc's language, ``d/dw``: one token, set as ``\partial/\partial w``.
+_DERIVATIVE_OP = r"d/d[A-Za-z][A-Za-z0-9]*\b"
+_FORMULA_TOKEN = re.compile(_DERIVATIVE_OP + r"|[A-Za-z]+|\d+(?:\.\d+)?|\s+|.", re.S)
 
 
 def formula_math(s: Any) -> str:
@@ -198,6 +200,11 @@ def formula_math(s: Any) -> str:
         i += 1
         if t.isspace():
             out.append(" ")
+            continue
+        if t.startswith("d/d") and len(t) > 3:
+            name = t[3:]
+            out.append(r"\partial/\partial " + (greek_macro(name) or (name if len(name) == 1 else
+                                                                     r"\mathit{" + name + "}")) + " ")
             continue
         if t == "^" and i < len(toks) and not toks[i].isspace():
             # a superscript: c^k, c^(k−1) (the brackets only group), x^-1
@@ -242,8 +249,10 @@ def formula_math(s: Any) -> str:
             out.append({"|": "\\vert ", ",": ",\\,", ";": ";\\;", ":": "\\colon "}.get(t, t))
             continue
         out.append((math_text(t) if t not in _MATH_SPECIALS else _MATH_SPECIALS[t]) + " ")
-    text = "".join(out)
-    return re.sub(r" +", " ", text).strip()
+    text = re.sub(r" +", " ", "".join(out)).strip()
+    if re.search(r"(?<!\\)(?:\\\\)*\\$", text):  # a word's "\ " spacing cut to a lone backslash at the end
+        text = text[:-1].rstrip()
+    return text
 
 
 def ascii_only(s: str) -> str:
@@ -253,7 +262,7 @@ def ascii_only(s: str) -> str:
 
 #: Words set as mathematics inside prose (function names, differentials), besides single letters.
 _MATH_WORDS = _OPERATOR_WORDS | _MATH_FUNCS | {"unvec", "ln", "sigma", "Sigma"}
-_PROSE_TOKEN = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?|\s+|.", re.S)
+_PROSE_TOKEN = re.compile(_DERIVATIVE_OP + r"|[A-Za-z]+|\d+(?:\.\d+)?|\s+|.", re.S)
 
 
 def _is_english(tok: str, nxt: str) -> bool:
@@ -311,7 +320,8 @@ def prose_math(s: Any) -> str:
     words as text, each formula between them in ``$…$`` set by :func:`formula_math` (so ``R^n`` is
     :math:`\\mathbb{R}^n`, not a caret). Pure ASCII, escaped as :func:`escape_text`.
     """
-    text = re.sub(r"\bR(?=\^|\s*→)|(?<=→ )R\b", "ℝ", str(s))
+    text = re.sub(r"\bR\s*->\s*R\b", "ℝ → ℝ", str(s))  # a declaration as matcalc reads it: σ: R -> R
+    text = re.sub(r"\bR(?=\^|\s*→)|(?<=→ )R\b", "ℝ", text)
     text = re.sub(r'"([^"\n]*)"', "\u201c\\1\u201d", text)  # quotes in pairs, as LaTeX's opening and closing quotes
     toks = _PROSE_TOKEN.findall(text)
     kind = _prose_kinds(toks)

@@ -1,0 +1,67 @@
+"""Gradescope scores with a problem (review5 finding 7): when the teacher names the problem, only the derivation that
+starts from it earns points. Lines outside it are shown (0 of 0 points), a derivation off the problem earns nothing,
+and "ends in a closed form" is not awarded to a derivation of something else. Without a problem, one point per
+verified line as before.
+"""
+
+from __future__ import annotations
+
+from matcalc.api import check_text
+from matcalc.render.gradescope import gradescope_results
+
+PROBLEM = "d/dw ‖X w − y‖^2"
+GIVEN = "given X: N x d, w: d, y: N"
+CHEAT = "\n".join([GIVEN, "w = w", "X = X", "y = y", "w^T w = w^T w"])
+GOOD = "\n".join([GIVEN, "d/dw ‖X w - y‖^2", "  = d/dw (X w - y)^T (X w - y)", "  = 2 X^T (X w - y)"])
+
+
+def _marks(d: dict) -> list[tuple[str, int, int, str]]:
+    return [(t["name"], t["score"], t["max_score"], t["status"]) for t in d["tests"]]
+
+
+def test_trivial_identities_earn_nothing_with_a_problem() -> None:
+    d = gradescope_results(check_text(CHEAT, problem=PROBLEM))
+    assert d["score"] == 0, _marks(d)
+    assert _marks(d) == [
+        ("line 2: starts from the problem d/dw ‖X w - y‖^2", 0, 1, "failed"),
+        ("line 2: w = w", 0, 1, "failed"),  # the derivation the problem checks is w = w: off the problem
+        ("line 2: ends in a closed form", 0, 1, "failed"),  # the closed form of something else
+        ("line 3: X = X", 0, 0, "passed"),  # not part of the derivation: shown, no point to earn
+        ("line 4: y = y", 0, 0, "passed"),
+        ("line 5: wᵀ w = wᵀ w", 0, 0, "passed"),
+    ]
+    assert "0 of 3 points" in d["output"]
+    outputs = {t["name"]: t["output"] for t in d["tests"]}
+    assert "does not start from the problem" in outputs["line 2: w = w"]
+    assert "not part of the derivation of the problem" in outputs["line 3: X = X"]
+
+
+def test_the_derivation_of_the_problem_earns_its_points_and_padding_after_it_does_not() -> None:
+    d = gradescope_results(check_text(GOOD + "\nw = w\nX = X", problem=PROBLEM))
+    assert _marks(d) == [
+        ("line 2: starts from the problem d/dw ‖X w - y‖^2", 1, 1, "passed"),
+        ("line 3: = d/dw (X w - y)ᵀ (X w - y)", 1, 1, "passed"),
+        ("line 4: = 2 Xᵀ (X w - y)", 1, 1, "passed"),
+        ("line 4: ends in a closed form", 1, 1, "passed"),
+        ("line 5: w = w", 0, 0, "passed"),
+        ("line 6: X = X", 0, 0, "passed"),
+    ]
+    assert d["score"] == 4 and "4 of 4 points" in d["output"]
+
+
+def test_a_wrong_step_of_the_derivation_still_costs_its_point() -> None:
+    d = gradescope_results(check_text(GOOD.replace("2 X^T (X w - y)", "2 (X w - y)^T X"), problem=PROBLEM))
+    assert [(s, m) for _n, s, m, _st in _marks(d)] == [(1, 1), (1, 1), (0, 1), (1, 1)]
+
+
+def test_without_a_problem_every_verified_line_earns_a_point() -> None:
+    d = gradescope_results(check_text(CHEAT))
+    assert [(s, m) for _n, s, m, _st in _marks(d)] == [(1, 1)] * 4 and d["score"] == 4
+
+
+def test_off_the_problem_from_the_start_earns_nothing() -> None:
+    text = "\n".join([GIVEN, "d/dw ‖X w + y‖^2", "  = d/dw (X w + y)^T (X w + y)", "  = 2 X^T (X w + y)"])
+    d = gradescope_results(check_text(text, problem=PROBLEM))
+    assert [(s, m, st) for _n, s, m, st in _marks(d)] == [(0, 1, "failed")] + [(0, 1, "failed")] * 2 + [
+        (0, 1, "failed")]
+    assert "**flagged** (line 2): off the problem" in d["output"]
