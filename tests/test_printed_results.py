@@ -44,3 +44,22 @@ def test_the_result_is_the_books_and_checks(expr: str, wrt: str, given: str, wan
 def test_a_wrong_result_in_the_same_spelling_is_refuted(expr: str, wrt: str, given: str, wrong: str) -> None:
     r = matcalc.check(f"d/d{wrt} ({expr}) = {wrong}", given=given)
     assert r.verdict == "refuted", str(r)
+
+
+@pytest.mark.parametrize("expr, wrt, given, note", [
+    ("A", "x", "A: n x n, x: n", "A does not depend on x"),
+    ("v", "c", "v: n, c: scalar", "v does not depend on c"),
+    ("c", "x", "c: scalar, x: m", "c does not depend on x"),
+    ("X", "X", "X: n x m", "by itself is the identity"),
+    ("x", "x", "x: scalar", "by itself is the identity"),
+])
+def test_a_derivative_without_a_chain_does_not_cite_the_chain_rule(expr: str, wrt: str, given: str,
+                                                                   note: str) -> None:
+    text = str(matcalc.derive(expr, wrt, given=given))
+    assert "chain rule" not in text, text
+    assert note in text, text
+
+
+def test_a_chain_still_cites_the_chain_rule() -> None:
+    text = str(matcalc.derive("sin(A x)", "x", given="A: n x n, x: n"))
+    assert "chain rule" in text or "outer and inner" in text, text

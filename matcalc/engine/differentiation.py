@@ -158,22 +158,24 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
             notes.append("derivative by one entry: index rules")
         elif is_scalar(expr.shape):
             g = grads.get(i)
+            trivial = _trivial_note(expr, wrt, g)
             g = ir.Zeros(wrt.shape) if g is None else g
             if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props) and g.shape[0] != 1:
                 pair = (g.arg, g) if isinstance(g, ir.Transpose) else (g, ir.Transpose(g))  # B + Bᵀ, not Bᵀ + B
                 g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add(pair))
             raws.append(layout_scalar(g, kind, layout))
-            notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
-                         "like each node)")
+            notes.append(trivial or "Jacobian chain rule, accumulated from the output back "
+                         "(reverse mode: adjoints shaped like each node)")
         else:
             j = forward(expr, matcher(wrt), vsize(wrt), steps, tracer)
+            trivial = _trivial_note(expr, wrt, j)
             j = ir.Zeros((vsize(expr), vsize(wrt))) if j is None else j
             if _symmetric(wrt) and wrt.shape[0] != 1 and j is not None and not isinstance(j, ir.Zeros):
                 n = wrt.shape[0]
                 j = ir.Scale(ir.Num(Fraction(1, 2)), ir.MatMul((j, ir.Add((ir.Identity(vsize(wrt)),
                                                                             ir.Commutation(n, n))))))
             raws.append(layout_jacobian(j, expr, wrt, kind, layout))
-            notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
+            notes.append(trivial or "Jacobian chain rule: the product of the local Jacobians (numerator layout)")
     out = []
     book_pass = textbook_pass(simplified=True)  # shared by the results: their common parts are rewritten once
     for wrt, raw, note in zip(wrts, raws, notes):
@@ -202,6 +204,16 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
                     result = intern(shown[-1].after)
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))
     return out
+
+
+def _trivial_note(expr: Expr, wrt: Expr, d: Expr | None) -> str | None:
+    """The rule of a one-step derivative that is no chain: of an expression free of the variable (zero), or of the
+    variable itself (the identity); None otherwise."""
+    if d is None:
+        return f"{expr} does not depend on {wrt}: its derivative is zero"
+    if expr == wrt:
+        return f"the derivative of a variable by itself is the identity (d{wrt} = d{wrt})"
+    return None
 
 
 def _plain_derivative(e: Expr, by: Expr, kind: str, layout: str) -> Derivation:
