@@ -1,6 +1,6 @@
 """Derived results as a student copies them (SPEC section 6): a zero or identity Jacobian by a matrix, a Kronecker
 product's Jacobian and a sum of an outer product print in the reader's spelling — a product size written as one
-(``zeros(n·n, n)``, ``eye(n·p)``) — and the printed result, pasted back
+(``zeros(n·n, n)``, ``eye(n·p)``), ``sum(u) ones(n)`` for ``ones(n, m) u`` — and the printed result, pasted back
 into ``check``, is verified; a wrong result in the same spelling is refuted. A one-step derivative that is no
 chain does not cite the chain rule."""
 
@@ -18,6 +18,9 @@ CASES = [
     ("v", "c", "v: n, c: scalar", "zeros(n)"),
     ("c", "x", "c: scalar, x: m", "zeros(m)"),
     ("X", "X", "X: n x m", "eye(m·n)"),
+    ("sum(x u^T)", "x", "x: n, u: m", "sum(u) ones(n)"),
+    ("sum(x u^T)", "u", "x: n, u: m", "sum(x) ones(m)"),
+    ("sum(A x u^T)", "x", "x: n, u: m, A: k x n", "sum(u) Aᵀ ones(k)"),
     ("kron(A, X)", "X", "A: k x m, X: n x p", "(eye(m) ⊗ K(p, k) ⊗ eye(n)) (vec(A) ⊗ eye(n·p))"),
 ]
 
@@ -39,6 +42,8 @@ def test_the_result_is_the_books_and_checks(expr: str, wrt: str, given: str, wan
 @pytest.mark.parametrize("expr, wrt, given, wrong", [
     ("A", "x", "A: n x n, x: n", "ones(n·n, n)"),
     ("X", "X", "X: n x m", "2 eye(m·n)"),
+    ("sum(x u^T)", "x", "x: n, u: m", "sum(u) ones(n) + ones(n)"),
+    ("sum(x u^T)", "x", "x: n, u: m", "sum(x) ones(n)"),
     ("kron(A, X)", "X", "A: k x m, X: n x p", "(eye(m) ⊗ K(k, p) ⊗ eye(n)) (vec(A) ⊗ eye(n·p))"),
 ])
 def test_a_wrong_result_in_the_same_spelling_is_refuted(expr: str, wrt: str, given: str, wrong: str) -> None:
