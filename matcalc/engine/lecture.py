@@ -440,10 +440,7 @@ class _Lecture:
             why.append("the gradient is the transposed Jacobian")
         kind = "grad" if self.kind == "grad" or column or (self.kind == "d" and self.layout == "mixed"
                                                             and self.wrt.shape != (1, 1)) else "d"
-        # no rule fired (x by x): the engine's own note (the identity, or a constant), never "the chain rule"
-        plain = next((s.note for s in d.steps if s.rule == "chain-rule" and not s.note.startswith("Jacobian")),
-                     "the result")
-        return [Step("result", head, self.result, "; ".join(why) or plain, label=(kind, self.head.expr, self.wrt))]
+        return [Step("result", head, self.result, "; ".join(why) or "the result", label=(kind, self.head.expr, self.wrt))]
 
     def one_link(self, dep) -> list[Step] | None:
         expr, wrt = self.expr, self.wrt
