@@ -165,3 +165,22 @@ def test_what_a_name_stands_for(name: str, want: str | None) -> None:
     got = _target(name, forward, ("n", 1))
     assert (got[0].name if got else None) == want
     assert _target(name, forward, ("n", "n")) is None  # of another shape: not what it stands for
+
+
+def test_a_line_that_a_verified_claim_reads_as_written_is_not_named() -> None:
+    # delta2 = z2 - y is half of ∂C/∂z2, and the entry claim on line 6 (verified) reads it so: the b2 claim's own
+    # mistake (a lost factor 2) is what is said, not "the mistake is on line 5"
+    doc = """given x: n, y: n, W1: n x n, b1: n, W2: n x n, b2: n
+let z1 = W1 x + b1
+let a1 = sigma(z1)
+let z2 = W2 a1 + b2
+let delta2 = z2 - y
+d/dW2[j, k] sum((z2 - y).^2) = 2 a1[k] delta2[j]
+d/db2 sum((z2 - y).^2) = delta2
+"""
+    named, refuted, rep = _blamed(doc)
+    assert refuted == [7] and not named
+    assert rep.results[-1].diagnosis.startswith("a constant factor is off")
+    # without the entry claim the same line is named
+    named, refuted, _ = _blamed("\n".join(ln for ln in doc.split("\n") if "[j, k]" not in ln))
+    assert named == {6: {5}}

@@ -29,6 +29,7 @@ import time
 
 from matcalc import ir
 from matcalc.document import Claim, Let
+from matcalc.errors import MatcalcError
 from matcalc.results import MethodResult
 
 #: The findings on let lines are the normal form's and the numeric method's (verified: both equal; refuted: a
@@ -132,9 +133,9 @@ class _Cost:
         self.fixed: dict[int, bool] = {}  # claim line -> verified with every δ standing for what its name says
         self.judge, self.seed, self.budget_s = judge, seed, budget_s
 
-    def holds(self, a: ir.Expr, b: ir.Expr, line: int) -> str:
+    def holds(self, a: ir.Expr, b: ir.Expr, line: int, free: tuple = ()) -> str:
         """The verdict on ``a = b`` by the normal form and the numeric method (:data:`_NO_EXACT`)."""
-        return self.judge(a, b, line=line, seed=self.seed, budget_s=self.budget_s, diagnose=False,
+        return self.judge(a, b, line=line, free=free, seed=self.seed, budget_s=self.budget_s, diagnose=False,
                           known=_NO_EXACT).verdict
 
     def backward(self, rhs: ir.Expr) -> dict[str, ir.Named]:
@@ -147,9 +148,13 @@ class _Cost:
                 got = _target(name, self.forward, node.shape)
                 if got is None:
                     continue
+                try:
+                    meant = ir.Derivative(self.cost, got[0], "grad")
+                except (MatcalcError, ValueError):
+                    continue
                 z, self.rest[name] = got
                 self.of[name] = z
-                self.meant[name] = ir.Derivative(self.cost, z, "grad")
+                self.meant[name] = meant
             out[name] = node
         return out
 
@@ -158,7 +163,7 @@ class _Cost:
         if s.line not in self.fixed:
             self.backward(s.rhs)
             fixed = _substitute(s.rhs, self.meant, set(self.forward))
-            self.fixed[s.line] = self.holds(s.lhs, fixed, s.line) == "verified"
+            self.fixed[s.line] = self.holds(s.lhs, fixed, s.line, s.free) == "verified"
         return self.fixed[s.line]
 
     def find(self, name: str, node: ir.Named, line: int, verified: list) -> None:
@@ -210,8 +215,8 @@ def blame_lets(doc, judged: list[tuple[Claim, object]], *, seed: int, budget_s: 
         lhs = s.lhs
         if not (isinstance(lhs, ir.Derivative) and lhs.kind in ("d", "grad") and lhs.expr.is_scalar):
             continue
-        if res.verdict == "refuted":
-            refuted.append(s)
+        if res.verdict == "refuted" and isinstance(lhs.wrt, ir.Var) and not s.free:
+            refuted.append(s)  # a gradient by a variable (not by one entry, not with free indices)
         elif res.verdict == "verified":
             verified.setdefault(lhs.expr, []).append(s)
     out: dict[int, tuple[str, str]] = {}
@@ -262,7 +267,6 @@ def _book_value(c: _Cost, name: str, wrt: ir.Expr, used: dict[str, ir.Named]) ->
     with each let standing for what its name says); None when the engine's program does not have it in the
     document's names."""
     from matcalc.engine.program import backprop
-    from matcalc.errors import MatcalcError
 
     if not isinstance(wrt, ir.Var):
         return None
@@ -299,16 +303,19 @@ def _message(c: _Cost, named: list[str], used: dict[str, ir.Named], lines: dict[
             # checked with the lets it uses standing for what their names say (corrected where they are not)
             ok = book is not None and c.holds(c.meant[name], _substitute(book, c.meant, set(c.forward)),
                                               line) == "verified"
-            c.right[name] = to_text(book if ok else closed_form(c.meant[name], names))
+            try:
+                c.right[name] = " = " + to_text(book if ok else closed_form(c.meant[name], names))
+            except (MatcalcError, RecursionError, ValueError):
+                c.right[name] = ""  # no closed form to show: the line is named with what it stands for
         z, value = c.of[name].name, to_text(used[name].value)
         if c.finding[name] == "reads":
             reads.append(f"line {lines[name]}, let {name} = {value}, makes {name} ∂{c.name}/∂{c.other[name].name}, "
-                         f"not ∂{c.name}/∂{z} = {c.right[name]}, which its name stands for")
+                         f"not ∂{c.name}/∂{z}{c.right[name]}, which its name stands for")
             continue
         helpers = _helpers(used[name].value, c, lines)
         also = f" (or in the let{'s' if len(helpers) > 1 else ''} it uses: " + ", ".join(
             f"{h} on line {lines[h]}" for h in helpers) + ")" if helpers else ""
-        wrong.append((name, f"let {name} = {value}{also}, but {name} stands for ∂{c.name}/∂{z} = {c.right[name]}"))
+        wrong.append((name, f"let {name} = {value}{also}, but {name} stands for ∂{c.name}/∂{z}{c.right[name]}"))
     text = ""
     if wrong:
         at = ", ".join(str(lines[n]) for n, _ in wrong)
