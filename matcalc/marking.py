@@ -14,7 +14,7 @@ import time
 from matcalc import ir
 from matcalc.clock import now
 from matcalc.errors import MatcalcError
-from matcalc.document import Bare, Claim, Document, ErrorLine, Problem, Statement, Step
+from matcalc.document import Bare, Claim, Document, ErrorLine, Let, Problem, Statement, Step
 from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
 from matcalc.verify.document_methods import DocumentMethods
@@ -274,6 +274,7 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
     chain = _Chain()
     seen: set = set()  # notes given once per document
     walked: set = set()  # ids of the nodes _builtin_note looked through (the document keeps them alive)
+    claims: list = []  # (claim, result)
     for s in doc.statements:
         if isinstance(s, Bare):
             chain.restart(s.expr, s.line)
@@ -295,6 +296,7 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
                         known=known, exact_budget_s=exact_s)
             shared.judged(s, res.methods, res.seconds)
             _scope_note(res, s.lhs, s.rhs, seed, budget_s)
+            claims.append((s, res))
             _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen, walked))
             chain.restart(s.lhs, s.line)
             if res.verdict in ("refuted", "error"):
@@ -310,6 +312,7 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
                 _scope_note(res, s.prev, s.expr, seed, budget_s)
             _add_note(res, _builtin_note(s, (s.prev, s.expr), seen, walked))
             results.append(res)
+    _blame_let_lines(doc, claims, seed, budget_s, c0 + document_budget_s - now())
     stmts = [s for s in doc.statements if not isinstance(s, Bare) and s in judged]
     parts = _part_texts(stmts)
     if parts and len(stmts) == len(results):  # one result per statement judged
@@ -322,6 +325,24 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
     if th is not None:
         report.title = th.value
     return report
+
+
+def _blame_let_lines(doc: Document, claims: list, seed: int, budget_s: float, left_s: float) -> None:
+    """A refuted claim whose mistake is a backward ``let`` line (a δ defined wrongly) names that line in its
+    diagnosis (:mod:`matcalc.verify.let_lines`); the claim's own diagnosis stays, as a note."""
+    if left_s <= 0 or not any(r.verdict == "refuted" for _s, r in claims) or not any(
+            isinstance(s, Let) for s in doc.statements):
+        return
+    from matcalc.verify.let_lines import blame_lets
+
+    found = blame_lets(doc, claims, seed=seed, budget_s=budget_s, deadline=now() + left_s)
+    for s, res in claims:
+        got = found.get(s.line)
+        if got is None:
+            continue
+        if res.diagnosis:
+            res.notes.append(f"taken with {got[1]} as written: {res.diagnosis}")
+        res.diagnosis = got[0]
 
 
 # ───────────────────────────── the problem (--problem, a problem: line) ─────────────────────────────

@@ -4,8 +4,8 @@ Contract: :func:`to_text` prints an expression in the matcalc language (SPEC sec
 keep its meaning, so that the reader, with the same declarations, reads the printed text back to the same expression
 — same shape, same value (SPEC section 6, "It reads back"; ``tests/test_readback.py`` is the property test):
 ``Wᵀ δ ⊙ σ'(z)``, ``(W x - y)ᵀ (W x - y)``, ``-(a b)``. So a constant carries its size (``ones(n)``, a row
-``ones(n)ᵀ``, ``ones(n, m)``, ``zeros(n, m)``, ``eye(n)``; a size that is a product is a Kronecker product,
-``(ones(m) ⊗ ones(n))``), except an ``I`` among the terms of a sum that another term sizes (``A + I``); two
+``ones(n)ᵀ``, ``ones(n, m)``, ``zeros(n, m)``, ``eye(n)``; a size that is a product is written as one,
+``zeros(m·n, p)``, ``eye(n·p)``), except an ``I`` among the terms of a sum that another term sizes (``A + I``); two
 numbers are never juxtaposed (``2 · 3``); a scalar division leading a product is bracketed (``(1 / N) Xᵀ r``);
 a power or postfix mark on a postfix or power is bracketed (``(Xᵀ)^2``, ``(Aᵀ)⁻¹``).
 :func:`to_latex` prints the same structure for amsmath math mode (only ``amsmath``, ``amssymb`` and ``bm`` are
@@ -321,25 +321,22 @@ class _Printer:
     def dim(self, d: object) -> str:
         return str(d)
 
+    def size(self, factors: list) -> str:
+        """A size that may be a product, as ``ones(…)`` reads it (``[m, n]`` → ``m·n``)."""
+        return "·".join(self.dim(f) for f in factors)
+
     def constant(self, fn: str, rows: list, cols: list) -> _P:
         """``ones``/``zeros``/``eye`` of the size ``rows × cols`` (each a list of factors: ``[m, n]`` is m·n).
 
-        A row is the transpose of a column (``ones(n)ᵀ``); a size that is a product, which ``ones(…)`` cannot
-        take, is a Kronecker product of constants of the factors (``ones(m) ⊗ ones(n)`` is ``ones(m·n)``).
+        A row is the transpose of a column (``ones(n)ᵀ``); a size that is a product is written as one
+        (``zeros(m·n, p)``, ``eye(n·p)``), which the reader reads back.
         """
         if fn == "eye":
-            if len(rows) == 1:
-                return _P(self.call(self.fname("eye"), [self.dim(rows[0])]), ATOM)
-            pieces = [self.call(self.fname("eye"), [self.dim(f)]) for f in rows]
-            return _P(self.paren((" " + self.sym("⊗") + " ").join(pieces)), ATOM)
+            return _P(self.call(self.fname("eye"), [self.size(rows)]), ATOM)
         if not rows:  # a row: the transpose of the column
             col = self.constant(fn, cols, [])
             return _P(col.s + self.transpose_mark(), POSTFIX)
-        if len(rows) == 1 and len(cols) <= 1:
-            return _P(self.call(self.fname(fn), [self.dim(d) for d in rows + cols]), ATOM)
-        pieces = [self.call(self.fname(fn if i == 0 else "ones"), [self.dim(f)]) for i, f in enumerate(rows)]
-        pieces += [self.call(self.fname("ones"), [self.dim(f)]) + self.transpose_mark() for f in cols]
-        return _P(self.paren((" " + self.sym("⊗") + " ").join(pieces)), ATOM)
+        return _P(self.call(self.fname(fn), [self.size(rows)] + ([self.size(cols)] if cols else [])), ATOM)
 
     def transpose_mark(self) -> str:
         return "ᵀ"

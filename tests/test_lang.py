@@ -721,6 +721,8 @@ def test_round_trip_through_printer(text: str) -> None:
     ("max(x)", "x: n", 1, "max takes 2 arguments"),
     ("ones(x + x)", "x: n", 6, "takes sizes"),
     ("ones(0.5)", None, 6, "positive integers"),
+    ("zeros(n / 2, n)", "x: n", 7, "takes sizes"),  # a product of sizes reads; a quotient does not
+    ("eye(n * 0.5)", "x: n", 9, "positive integers"),
     ("y (x, x)", "x: n, y: n", 1, "y is not a function"),
     ("d/dn x", "x: n", 4, "cannot differentiate by n: it is a size, not a variable"),
     ("d/dI x", "x: n", 4, "identity"),
@@ -1238,3 +1240,24 @@ def test_a_size_named_in_ones_is_a_size_with_nothing_declared(claim: str, verdic
     assert not doc.env.vars and not doc.env.inferred
     rep = matcalc.check(claim)
     assert rep.results[0].verdict == verdict, str(rep)
+
+
+@pytest.mark.parametrize("text, shape", [
+    ("zeros(n*n, n)", ("n*n", "n")),  # what derive prints for ∂A/∂x, A n×n, x n
+    ("zeros(n·m, p)", ("m*n", "p")),  # the printer's spelling (· is *), canonical order
+    ("ones(2 n)", ("2*n", 1)),
+    ("ones(m n)ᵀ", (1, "m*n")),
+    ("eye(n p)", ("n*p", "n*p")),
+    ("eye(2 * 3)", (6, 6)),
+])
+def test_constants_take_a_product_of_sizes(text: str, shape: tuple) -> None:
+    e = rx(text, given="x: n")
+    assert e.shape == shape
+    assert rx(text.replace("n*n", "n n"), given="x: n") == e
+
+
+def test_a_product_size_is_checked_against_the_other_side() -> None:
+    # zeros(n·n, n) is n²×n: it adds to a Kronecker product of that shape and not to one of another
+    read_document("d/dx A = zeros(n·n, n)", given="A: n x n, x: n")
+    e = err("d/dx A = zeros(n·m, n)", "A: n x n, x: n, y: m")
+    assert "different shapes" in e.message

@@ -230,8 +230,11 @@ def test_generated_expressions_read_back(e):
     (Zeros(("n", "m")), "zeros(n, m)"),
     (Identity("n"), "eye(n)"),
     (Ones((3, 1)), "ones(3)"),
-    (Ones(("m*n", 1)), "(ones(m) ⊗ ones(n))"),
-    (Identity("m*n"), "(eye(m) ⊗ eye(n))"),
+    (Ones(("m*n", 1)), "ones(m·n)"),  # a product size is written as one (it printed ones(m) ⊗ ones(n))
+    (Identity("m*n"), "eye(m·n)"),
+    (Zeros(("n*n", "n")), "zeros(n·n, n)"),  # ∂A/∂x for A n×n, x n (it printed zeros(n) ⊗ ones(n) ⊗ ones(n)ᵀ)
+    (Ones((1, "2*m*n")), "ones(2·m·n)ᵀ"),
+    (Zeros(("m*n", "p*q")), "zeros(m·n, p·q)"),
     (Scale(Num(3), Identity("n")), "3 eye(n)"),
     (Scale(Num(2), Ones((1, 1))), "2 · 1"),
     (Add((Var("A", ("n", "n")), Identity("n"))), "A + I"),

@@ -130,7 +130,7 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
                                   "j) and (j, i) averaged, as for the gradient)"))
     tracer = Tracer(steps)
     raws: list[Expr] = []
-    notes: list[str] = []
+    notes: list[tuple[str, str]] = []  # (rule, statement) of each result's last step
     plain = [i for i, w in enumerate(wrts) if not isinstance(w, Entry)]
     grads: dict = {}
     if is_scalar(expr.shape) and plain:
@@ -155,31 +155,34 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
     for i, wrt in enumerate(wrts):
         if isinstance(wrt, Entry):
             raws.append(by_entry(expr, wrt, steps, tracer))
-            notes.append("derivative by one entry: index rules")
+            notes.append(("chain-rule", "derivative by one entry: index rules"))
         elif is_scalar(expr.shape):
             g = grads.get(i)
+            trivial = _trivial_note(expr, wrt, g)
             g = ir.Zeros(wrt.shape) if g is None else g
             if isinstance(wrt, Var) and ("symmetric" in wrt.props or "spd" in wrt.props) and g.shape[0] != 1:
                 pair = (g.arg, g) if isinstance(g, ir.Transpose) else (g, ir.Transpose(g))  # B + Bᵀ, not Bᵀ + B
                 g = ir.Scale(ir.Num(Fraction(1, 2)), ir.Add(pair))
             raws.append(layout_scalar(g, kind, layout))
-            notes.append("Jacobian chain rule, accumulated from the output back (reverse mode: adjoints shaped "
-                         "like each node)")
+            notes.append(trivial or ("chain-rule", "Jacobian chain rule, accumulated from the output back "
+                                     "(reverse mode: adjoints shaped like each node)"))
         else:
             j = forward(expr, matcher(wrt), vsize(wrt), steps, tracer)
+            trivial = _trivial_note(expr, wrt, j)
             j = ir.Zeros((vsize(expr), vsize(wrt))) if j is None else j
             if _symmetric(wrt) and wrt.shape[0] != 1 and j is not None and not isinstance(j, ir.Zeros):
                 n = wrt.shape[0]
                 j = ir.Scale(ir.Num(Fraction(1, 2)), ir.MatMul((j, ir.Add((ir.Identity(vsize(wrt)),
                                                                             ir.Commutation(n, n))))))
             raws.append(layout_jacobian(j, expr, wrt, kind, layout))
-            notes.append("Jacobian chain rule: the product of the local Jacobians (numerator layout)")
+            notes.append(trivial or ("chain-rule", "Jacobian chain rule: the product of the local Jacobians "
+                                     "(numerator layout)"))
     out = []
     book_pass = textbook_pass(simplified=True)  # shared by the results: their common parts are rewritten once
-    for wrt, raw, note in zip(wrts, raws, notes):
+    for wrt, raw, (rule, note) in zip(wrts, raws, notes):
         target = ir.derivative_shape(original.shape, wrt.shape, kind, layout)
         st = list(steps)
-        st.append(Step("chain-rule", Derivative(original, wrt, kind, layout), raw, note))
+        st.append(Step(rule, Derivative(original, wrt, kind, layout), raw, note))
         local = Tracer(st)
         local.simp = tracer.simp  # the shared memo: the parts simplified above are not redone
         result = local.simplify(raw)
@@ -202,6 +205,16 @@ def _differentiate_many(expr: Expr, wrts: list[Expr], *, kind: str = "d", layout
                     result = intern(shown[-1].after)
         out.append(Derivation(original, wrt, result, st, kind, layout, raw))
     return out
+
+
+def _trivial_note(expr: Expr, wrt: Expr, d: Expr | None) -> tuple[str, str] | None:
+    """The rule (name, statement) of a one-step derivative that is no chain: of an expression free of the variable
+    (zero), or of the variable itself (the identity); None otherwise."""
+    if d is None:
+        return "constant", f"{expr} does not depend on {wrt}: its derivative is zero"
+    if expr == wrt:
+        return "identity", f"the derivative of a variable by itself is the identity (d{wrt} = d{wrt})"
+    return None
 
 
 def _plain_derivative(e: Expr, by: Expr, kind: str, layout: str) -> Derivation:

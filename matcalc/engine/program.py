@@ -491,7 +491,7 @@ class _VJP:
 
 
 #: Steps that are no rule of their own, or come from the ``sum(D ⊙ …)`` that turns a VJP into a gradient.
-_NOT_RULES = {"chain-rule", "simplify", "textbook-form", "layout", "shared-subexpression", "expand-derivatives",
+_NOT_RULES = {"chain-rule", "constant", "identity", "simplify", "textbook-form", "layout", "shared-subexpression", "expand-derivatives",
               "sum", "reduce-sum", "hadamard"}
 
 

@@ -233,6 +233,25 @@ def r_constants(e: Expr) -> Expr | None:
     return None
 
 
+def _ones_times_vector(args: tuple) -> Expr | None:
+    """``ones(n, m) v = sum(v) ones(n)`` and ``vᵀ ones(m, n) = sum(v) ones(n)ᵀ`` (every entry is the sum of v), as
+    the books write it (``∇_x sum(x uᵀ) = sum(u) 1``), inside a product too."""
+    filled = lambda e: isinstance(e, (Ones, Broadcast)) and 1 not in e.shape  # noqa: E731 - c ones(n, m) too
+    for i in range(len(args) - 1):
+        a, b = args[i], args[i + 1]
+        if filled(a) and b.shape[1] == 1:
+            s, ones, c = Sum(b), Ones((a.shape[0], 1)), a
+        elif filled(b) and a.shape[0] == 1:
+            s, ones, c = Sum(a.arg if isinstance(a, Transpose) else a), Ones((1, b.shape[1])), b
+        else:
+            continue
+        if isinstance(c, Broadcast):
+            s = Scale(c.arg, s)
+        rest = args[:i] + (ones,) + args[i + 2:]
+        return Scale(s, matmul_of(rest) if len(rest) > 1 else ones)
+    return None
+
+
 # ───────────────────────────── the logistic function ─────────────────────────────
 
 
@@ -459,7 +478,7 @@ def _sigma_sandwich(e: Expr) -> Expr | None:
 
 def _present(x: Expr) -> Expr | None:
     """One node as the book prints it (same size, or one node more): ``a + (−2 y)`` → ``a − 2 y``, ``2 (s A)`` →
-    ``2 s A``, ``2 (A / N)`` → ``(2 / N) A``, Hessian sandwiches with ``σ ⊙ (1 − σ)``, the transpose of a product of
+    ``2 s A``, ``2 (A / N)`` → ``(2 / N) A``, Hessian sandwiches with ``σ ⊙ (1 − σ)``, ``ones(n, m) u`` → ``sum(u) ones(n)``, the transpose of a product of
     named matrices as the product of their transposes (``(X B)ᵀ`` → ``Bᵀ Xᵀ``)."""
     match x:
         case Add(args=args) if any(isinstance(a, Scale) and isinstance(a.scalar, Num) and a.scalar.value < 0
@@ -472,7 +491,7 @@ def _present(x: Expr) -> Expr | None:
         case Scale(scalar=Num(value=c), arg=Div(arg=a, scalar=s)) if not is_scalar(a.shape):
             return Scale(Div(Num(c), s), a) if c > 0 else Neg(Scale(Div(Num(-c), s), a))
         case MatMul():
-            return _sigma_sandwich(x)
+            return _sigma_sandwich(x) or _ones_times_vector(x.args)
         case Broadcast(arg=Num(value=c), dims=dims) if c < 0:
             return Neg(Broadcast(Num(-c), dims))  # −ones(n), never (-1) or -1 ones(n)
         case Div(arg=Num(value=c), scalar=d) if c.denominator > 1:
@@ -503,6 +522,8 @@ def _halves(e: Expr) -> Expr:
 _PRESENTED = {Add: "a + (−c y) = a − c y", Broadcast: "−1 expanded: −ones(n)", Scale: "c (s A) = c s A", MatMul: "σ' = σ ⊙ (1 − σ)",
               Div: "c / (d s) for (c/d) / s: 0.5 / s = 1 / (2 s)", Transpose: "(A B)ᵀ = Bᵀ Aᵀ"}
 
+_ONES_TIMES = "ones(n, m) v = sum(v) ones(n)"
+
 
 def _subtractions(e: Expr, memo: dict | None = None, whys: list | None = None) -> Expr:
     """The presentation pass (:func:`_present`), bottom up (shared nodes once); the statements of the rewrites it
@@ -519,8 +540,9 @@ def _subtractions(e: Expr, memo: dict | None = None, whys: list | None = None) -
             x = rebuild(e, nk)
     y = _present(x)
     out = x if y is None else y
-    if y is not None and whys is not None and _PRESENTED.get(type(x)) not in whys:
-        whys.append(_PRESENTED.get(type(x), "as the book writes it"))
+    why = _ONES_TIMES if isinstance(x, MatMul) and isinstance(y, Scale) else _PRESENTED.get(type(x))
+    if y is not None and whys is not None and why not in whys:
+        whys.append(why or "as the book writes it")
     memo[id(e)] = (e, out)
     return out
 

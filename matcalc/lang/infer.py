@@ -17,7 +17,7 @@ from matcalc.lang.lexer import PARTIAL_HINT, Token
 from matcalc.lang.limits import MAX_NODES, check_nodes, check_size
 from matcalc.lang.scope import BUILTINS, SIGMA_ALIASES, Scope, Sym, spelling_kind
 from matcalc.lang.unify import DVar, concrete
-from matcalc.shapes import fmt_dim
+from matcalc.shapes import dim_mul, fmt_dim
 
 __all__ = ["Inferrer"]
 
@@ -399,6 +399,17 @@ class Inferrer(Scope):
         return how, what
 
     def dim_arg(self, node: P.Node, fn: str) -> object:
+        """A size argument of ``ones``/``zeros``/``eye``/``K``: a positive integer, a size name, or a product of
+        them (``zeros(n*m, p)``, ``eye(n·p)``, ``ones(2 n)``: the size the printer writes for a Jacobian by a
+        matrix), in canonical form (``"m*n"``)."""
+        if isinstance(node, P.Chain) and node.kind == "*" and all(op in (None, "juxt", "*")
+                                                                   for op, _l, _c, _x in node.items):
+            d: object = 1
+            for _op, _l, _c, factor in node.items:
+                d = dim_mul(d, self.dim_arg(factor, fn))
+            if isinstance(d, int):
+                check_size(d, node.line, node.col)
+            return d
         if isinstance(node, P.Num):
             v = node.value
             if v.denominator != 1 or v < 1:

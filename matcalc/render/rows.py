@@ -111,6 +111,8 @@ def summary_sentence(report: Any) -> str:
 #: Short labels for the engine's step names in the alignment's annotation column.
 RULE_LABELS = {
     "chain-rule": "Jacobian chain rule",
+    "constant": "a constant",
+    "identity": "the identity",
     "shared-subexpression": "shared subexpression: adjoints add",
     "expand-derivatives": "inner derivatives first",
     "symmetric-convention": "symmetric argument",

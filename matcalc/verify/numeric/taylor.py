@@ -21,6 +21,24 @@ from matcalc.verify.numeric.points import Point
 from matcalc.verify.numeric.structure import _analytic
 
 
+def _discrepancy_direction(lin: _Linear, cmp: _Cmp, es_of: dict, ws: tuple) -> np.ndarray:
+    """The direction of the discrepancy: the row of ``L − R`` (arranged as the reference derivative) with the largest
+    norm, shaped like the variable."""
+    Ediff = lin.to_ref(cmp.L - cmp.R, es_of[id(lin.ref.node)], ws)
+    row = int(np.argmax(np.sum(Ediff**2, axis=1)))
+    return Ediff[row].reshape(ws, order="F").astype(float)
+
+
+def _closed_parts(lin: _Linear, ev: _Evaluator, coefs: list, es_of: dict, ws: tuple, vv: np.ndarray) -> list:
+    """``c · (closed form)·v`` for each term of the claim that is not a derivative (its linear part along v)."""
+    parts = []
+    for t, c in zip(lin.terms, coefs):
+        if not t.deriv:
+            G = ev.ev(t.node)
+            parts.append(c * (lin.to_ref(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws) @ vv))
+    return parts
+
+
 def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float) -> str:
     """The Taylor-slope test at ``point`` in the direction of the discrepancy: "linear" (the claim is wrong),
     "quadratic" (the claim holds in that direction) or "inconclusive"."""
@@ -41,9 +59,7 @@ def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float
             elif cmp.direction is not None:
                 V = cmp.direction
             else:
-                Ediff = lin.to_ref(cmp.L - cmp.R, es_of[id(lin.ref.node)], ws)
-                row = int(np.argmax(np.sum(Ediff**2, axis=1)))
-                V = Ediff[row].reshape(ws, order="F").astype(float)
+                V = _discrepancy_direction(lin, cmp, es_of, ws)
                 if not np.any(V):
                     return "inconclusive"
             vv = _vec(V)
@@ -55,12 +71,8 @@ def _taylor(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline: float
             base = {id(t.node): _vec(ev.ev(t.node.expr)) for t in lin.derivs}
             lin_part = None
             fmag = ev.mag
-            for t, c in zip(lin.terms, coefs):
-                if not t.deriv:
-                    G = ev.ev(t.node)
-                    M = lin.to_ref(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws)
-                    part = c * (M @ vv)
-                    lin_part = part if lin_part is None else lin_part + part
+            for part in _closed_parts(lin, ev, coefs, es_of, ws, vv):
+                lin_part = part if lin_part is None else lin_part + part
             Vs = Vf if np.any(Vf) else V
             scale = max(1.0, float(np.max(np.abs(X0)))) if pos is None else max(1.0, abs(float(X0[pos])))
             h0 = 0.1 * scale / max(float(np.max(np.abs(Vs))), 1e-300)
@@ -152,20 +164,15 @@ def _complex_slope(lhs: ir.Expr, rhs: ir.Expr, point: Point, cmp: _Cmp, deadline
             if cmp.direction is not None:
                 V = np.asarray(cmp.direction, dtype=float).reshape(ws, order="F")
             else:
-                Ediff = lin.to_ref(cmp.L - cmp.R, es_of[id(lin.ref.node)], ws)
-                row = int(np.argmax(np.sum(Ediff**2, axis=1)))
-                V = Ediff[row].reshape(ws, order="F").astype(float)
+                V = _discrepancy_direction(lin, cmp, es_of, ws)
             if not np.any(V) or not np.all(np.isfinite(V)):
                 return "inconclusive"
             vv = _vec(V)
             coefs = [lin.coef(ev, t) for t in lin.terms]
             closed, scale = None, 0.0
-            for t, c in zip(lin.terms, coefs):
-                if not t.deriv:
-                    G = ev.ev(t.node)
-                    part = c * (lin.to_ref(G.T if t.transposed else G, es_of[id(lin.ref.node)], ws) @ vv)
-                    closed = part if closed is None else closed + part
-                    scale = max(scale, float(np.max(np.abs(part), initial=0)))
+            for part in _closed_parts(lin, ev, coefs, es_of, ws, vv):
+                closed = part if closed is None else closed + part
+                scale = max(scale, float(np.max(np.abs(part), initial=0)))
             qs, errs = [], []
             for h in (CS_H, 1e-10):
                 q, err = closed if closed is not None else 0.0, 0.0
