@@ -38,6 +38,7 @@ from matcalc.engine.monomials import (
     collect, expand_sigma_prime, from_mono, from_poly, had_list, had_of, has_sigma_prime, inverted, is_sigma_prime,
     poly, scalar_mono,
 )
+from matcalc.engine.shorten import SHORTEN_RULES
 from matcalc.engine.simplify import RewriteRule, Simplifier, _describe, all_rules, visible
 from matcalc.shapes import is_scalar
 
@@ -389,7 +390,7 @@ TEXTBOOK_RULES: list[RewriteRule] = [
     RewriteRule("fold-scalars", r_fold_scalars, "c (d/s) A = (c d / s) A, s⁻¹ (s A) = A"),
     RewriteRule("common-scalar", r_common_scalar, "s a + s b = s (a + b) for a scalar s"),
     RewriteRule("polynomial", r_polynomial, "a ⊙ b = b ⊙ a, a ⊙ (b + c) = a ⊙ b + a ⊙ c, σ' = σ ⊙ (1 − σ)"),
-]
+] + SHORTEN_RULES
 
 
 def _why(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
