@@ -16,7 +16,8 @@ from fractions import Fraction
 
 from matcalc import ir
 from matcalc.ir import (
-    Add, Apply, Broadcast, Div, EPower, Expr, HadDiv, Hadamard, Neg, Num, Ones, Power, Scale, Var, Zeros, children,
+    Add, Apply, Broadcast, Div, EPower, Expr, HadDiv, Hadamard, Neg, Num, Ones, Power, Scale, Size, Var, Zeros,
+    children,
     rebuild,
 )
 from matcalc.engine.build import powers_combine, times
@@ -121,6 +122,7 @@ def prod(bs: list[Expr]) -> Expr | None:
 
 def from_mono(c: Fraction, fs: list, core: Expr | None, shape) -> Expr:
     """The monomial written as a textbook does: ``c S core``, ``core / D``, ``(c S / D) core``."""
+    fs = sorted(fs, key=lambda bk: not isinstance(bk[0], Size))  # a size leads, as a number does: n det(A) / c
     num = prod([b if k == 1 else Power(b, k) for b, k in fs if k > 0])
     den = prod([b if k == -1 else Power(b, -k) for b, k in fs if k < 0])
     if c == 0:

@@ -2,21 +2,30 @@
 
 Contract: each rule ``Expr -> Expr | None`` returns an expression equal to its argument for every real value and
 size where both are defined, with the same shape (SPEC section 6, third rule: as short as the book's). None of them
-takes a root of a square back to its base: ``(x.^2).^(1/2)`` is ``|x|``, never ``x``.
+takes a root of a square back to its base: ``(s^2)^(1/2)`` is ``|s|`` (see :func:`matcalc.engine.monomials.merge_abs`
+for ``|s|^2 = s^2``), never ``s``.
 
 - matrix powers merged: ``(A^j)^k → A^(j k)`` for whole j, k (so ``4 (A^4)ᵀ + ((A^2)^2)ᵀ`` collects to ``5 (A^4)ᵀ``);
 - entrywise powers merged: ``(x.^j).^k → x.^(j k)`` where that holds for every real x (a whole k, or an odd or
   fractional j), ``(c a).^k → c^k a.^k`` for a number c, ``step(x).^k → step(x)`` (step is 0 or 1);
+- scalar factors out of inverses, sums, traces and diagonals: ``(c A)⁻¹ → A⁻¹ / c``, ``sum(c A) → c sum(A)``,
+  ``diag(c u) → c diag(u)``, and the diagonal matrix of a 1×1 is that number (``diag(f''(aᵀ x)) a aᵀ → f''(aᵀ x) a aᵀ``);
+- traces of the identity: ``tr(I_n) → n``, ``sum(A⁻ᵀ ⊙ A) = tr(A⁻¹ A) → n``, and a size leading a scalar quotient
+  (``det(c A) (n / c) → n det(c A) / c``).
 """
 
 from __future__ import annotations
 
 from matcalc.engine.build import powers_combine
+from matcalc.engine.monomials import from_mono, scalar_mono
 from matcalc.engine.simplify import RewriteRule
-from matcalc.ir import Apply, EPower, Expr, Num, Power, Scale
+from matcalc.ir import (
+    Apply, Diag, Div, EPower, Expr, Hadamard, Identity, Inverse, Num, Power, Scale, Size, Sum,
+    Trace, Transpose, walk,
+)
 from matcalc.shapes import is_scalar
 
-__all__ = ["r_powers", "STATEMENTS", "SHORTEN_RULES"]
+__all__ = ["r_powers", "r_inverse_scalar", "r_linear_scalar", "r_diag_scalar", "r_traces", "STATEMENTS", "SHORTEN_RULES"]
 
 
 def r_powers(e: Expr) -> Expr | None:
@@ -41,12 +50,87 @@ def r_powers(e: Expr) -> Expr | None:
     return None
 
 
+def r_inverse_scalar(e: Expr) -> Expr | None:
+    match e:
+        case Inverse(arg=Scale(scalar=s, arg=a)) if is_scalar(s.shape) and not is_scalar(a.shape):
+            return Div(Inverse(a), s)
+        case Inverse(arg=Div(arg=a, scalar=s)) if not is_scalar(a.shape):
+            return Scale(s, Inverse(a))
+    return None
+
+
+def r_linear_scalar(e: Expr) -> Expr | None:
+    match e:
+        case Sum(arg=Scale(scalar=s, arg=a)) | Trace(arg=Scale(scalar=s, arg=a)) | Diag(arg=Scale(scalar=s, arg=a)) \
+                if is_scalar(s.shape) and not is_scalar(a.shape):
+            return Scale(s, type(e)(a))
+        case Sum(arg=Div(arg=a, scalar=s)) | Trace(arg=Div(arg=a, scalar=s)) | Diag(arg=Div(arg=a, scalar=s)) \
+                if not is_scalar(a.shape):
+            return Div(type(e)(a), s)
+    return None
+
+
+def r_diag_scalar(e: Expr) -> Expr | None:
+    match e:
+        case Diag(arg=a) if is_scalar(a.shape):
+            return a
+    return None
+
+
+def r_scalar_quotient(e: Expr) -> Expr | None:
+    """A scalar product with a size over a quotient as one quotient, the size in front: ``x (n / c) → n x / c``."""
+    if not (isinstance(e, Scale) and is_scalar(e.arg.shape) and is_scalar(e.shape)
+            and (isinstance(e.arg, Div) or isinstance(e.scalar, Div))):
+        return None
+    c, fs, core = scalar_mono(e)
+    if core is not None or abs(c) != 1 or not any(isinstance(b, Size) and k > 0 for b, k in fs):
+        return None  # a number in front stays there: (2 / N) A is the simplifier's form, and the book's
+    new = from_mono(c, fs, None, e.shape)
+    return new if not isinstance(new, Scale) and _size(new) <= _size(e) else None
+
+
+def _size(e: Expr) -> int:
+    return sum(1 for _ in walk(e))
+
+
+def _inverse_transpose_pair(p: Expr, q: Expr) -> bool:
+    """``p = A⁻ᵀ`` and ``q = A`` (or ``p = A⁻¹``, ``q = Aᵀ``): ``sum(p ⊙ q) = tr(A⁻¹ A) = n``."""
+    match p:
+        case Transpose(arg=Inverse(arg=a)):
+            return q == a
+        case Inverse(arg=a):
+            return q == Transpose(a)
+    return False
+
+
+def r_traces(e: Expr) -> Expr | None:
+    match e:
+        case Trace(arg=Identity(n=n)) if not isinstance(n, int):
+            return Size(n)
+        case Trace(arg=Identity(n=n)):
+            return Num(n)
+        case Sum(arg=Hadamard(a=p, b=q)) if p.shape[0] == p.shape[1] and (
+                _inverse_transpose_pair(p, q) or _inverse_transpose_pair(q, p)):
+            n = p.shape[0]
+            return Num(n) if isinstance(n, int) else Size(n)
+    return None
+
+
 #: each rule's statement (the trace lists the rules it used)
 STATEMENTS = {
     r_powers: "(A^j)^k = A^(j k), (x.^j).^k = x.^(j k), (c a).^k = c^k a.^k, step(x).^k = step(x)",
+    r_inverse_scalar: "(c A)⁻¹ = A⁻¹ / c",
+    r_linear_scalar: "sum(c A) = c sum(A), tr(c A) = c tr(A), diag(c u) = c diag(u)",
+    r_diag_scalar: "diag(s) = s for a 1×1 s",
+    r_traces: "tr(I) = n, sum(A⁻ᵀ ⊙ A) = tr(A⁻¹ A) = n",
 }
 
 
 SHORTEN_RULES: list[RewriteRule] = [
     RewriteRule("powers", r_powers, STATEMENTS[r_powers]),
+    RewriteRule("inverse-scalar", r_inverse_scalar, STATEMENTS[r_inverse_scalar]),
+    RewriteRule("linear-scalar", r_linear_scalar, STATEMENTS[r_linear_scalar]),
+    RewriteRule("diag-scalar", r_diag_scalar, STATEMENTS[r_diag_scalar]),
+    RewriteRule("traces", r_traces, STATEMENTS[r_traces]),
+    RewriteRule("scalar-quotient", r_scalar_quotient, "a (b / c) = a b / c"),
 ]
