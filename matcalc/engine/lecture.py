@@ -13,7 +13,8 @@ equations are checkable). The steps: ``f = …, u = …`` (outer and inner funct
 simplifier's rules that fired; the gradient in the layout asked for, with the names put back. A variable that
 occurs several times in a one-link expression (``xᵀ A x``) is differentiated one occurrence at a time, each
 contribution labelled "through the first x:" — never with the full derivative's name — and the contributions are
-added; in several terms of a sum, term by term (the sum rule), each row the whole derivative of its term. A matrix variable is reached through a last link linear in it (``u = W x − y``): ``du = dW x``, so
+added; in several terms of a sum, term by term (the sum rule), each row the whole derivative of its term. A
+matrix variable is reached through a last link linear in it (``u = W x − y``): ``du = dW x``, so
 ``∇_W f = (∇_u f) xᵀ``. When the algebra that reaches the closed form is the vector's (softmax cross-entropy:
 ``∇_z f = p − y`` needs ``Σ y = 1``), ``∇_z f`` is shown first, in one step, and ``∇_W f = (∇_z f) xᵀ`` from it.
 """
