@@ -9,23 +9,29 @@ for ``|s|^2 = s^2``), never ``s``.
 - entrywise powers merged: ``(x.^j).^k → x.^(j k)`` where that holds for every real x (a whole k, or an odd or
   fractional j), ``(c a).^k → c^k a.^k`` for a number c, ``step(x).^k → step(x)`` (step is 0 or 1);
 - scalar factors out of inverses, sums, traces and diagonals: ``(c A)⁻¹ → A⁻¹ / c``, ``sum(c A) → c sum(A)``,
-  ``diag(c u) → c diag(u)``, and the diagonal matrix of a 1×1 is that number (``diag(f''(aᵀ x)) a aᵀ → f''(aᵀ x) a aᵀ``);
+  ``diag(c u) → c diag(u)``, and the diagonal matrix of a 1×1 is that number (``diag(f''(aᵀ x)) a aᵀ →
+  f''(aᵀ x) a aᵀ``);
+- softmax recognised: ``exp(v) ⊘ sum(exp(v)) → softmax(v)``, ``exp(v) exp(v)ᵀ / sum(exp(v))^2 → softmax(v)
+  softmax(v)ᵀ``, with ``(s 1).^k → s^k 1`` for a scalar s (the Jacobian of softmax written out is ``diag(p) − p pᵀ``);
 - traces of the identity: ``tr(I_n) → n``, ``sum(A⁻ᵀ ⊙ A) = tr(A⁻¹ A) → n``, and a size leading a scalar quotient
   (``det(c A) (n / c) → n det(c A) / c``).
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from matcalc.engine.build import powers_combine
 from matcalc.engine.monomials import from_mono, scalar_mono
 from matcalc.engine.simplify import RewriteRule
 from matcalc.ir import (
-    Apply, Diag, Div, EPower, Expr, Hadamard, Identity, Inverse, Num, Power, Scale, Size, Sum,
-    Trace, Transpose, walk,
+    Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, MatMul, Num, Ones, Power, Scale,
+    Size, Softmax, Sum, Trace, Transpose, walk,
 )
 from matcalc.shapes import is_scalar
 
-__all__ = ["r_powers", "r_inverse_scalar", "r_linear_scalar", "r_diag_scalar", "r_traces", "STATEMENTS", "SHORTEN_RULES"]
+__all__ = ["r_powers", "r_inverse_scalar", "r_linear_scalar", "r_diag_scalar", "r_softmax", "r_traces", "STATEMENTS",
+           "SHORTEN_RULES"]
 
 
 def r_powers(e: Expr) -> Expr | None:
@@ -43,6 +49,13 @@ def r_powers(e: Expr) -> Expr | None:
         case EPower(base=Scale(scalar=Num(value=c), arg=a), exp=k) if c != 0 and k.denominator == 1 \
                 and not is_scalar(a.shape):
             return Scale(Num(c ** k), EPower(a, k))
+        case EPower(base=Broadcast(arg=s, dims=d), exp=k):
+            return Broadcast(Power(s, k), d)  # (s 1).^k = s^k 1
+        case EPower(base=Scale(scalar=s, arg=a), exp=k) if not isinstance(s, Num) and is_scalar(s.shape) \
+                and k.denominator == 1 and not is_scalar(a.shape):
+            return Scale(Power(s, k), EPower(a, k))
+        case EPower(base=Ones() as o):
+            return o
         case EPower(base=Apply(fn="step", order=0, declared=False) as s, exp=k) if k.denominator == 1 and k >= 1:
             return s
         case Power(base=Apply(fn="step", order=0, declared=False) as s, exp=k) if k.denominator == 1 and k >= 1:
@@ -116,6 +129,36 @@ def r_traces(e: Expr) -> Expr | None:
     return None
 
 
+def _exp_of(e: Expr) -> Expr | None:
+    """``v`` when ``e`` is ``exp(v)`` for a column v (the built-in exp), else None."""
+    if isinstance(e, Apply) and e.fn == "exp" and e.order == 0 and not e.declared and e.shape[1] == 1 \
+            and not is_scalar(e.shape):
+        return e.arg
+    return None
+
+
+def r_softmax(e: Expr) -> Expr | None:
+    """``exp(v) / sum(exp(v)) → softmax(v)`` and ``exp(v) exp(v)ᵀ / sum(exp(v))^2 → softmax(v) softmax(v)ᵀ``."""
+    match e:
+        case HadDiv(a=a, b=Broadcast(arg=Sum(arg=b))) if a == b and _exp_of(a) is not None:
+            return Softmax(_exp_of(a))
+    if not isinstance(e, (Scale, Div)) or is_scalar(e.shape):
+        return None
+    c, fs, core = scalar_mono(e)
+    match core:
+        case MatMul(args=(a, Transpose(arg=b))) if a == b and _exp_of(a) is not None:
+            v, k, p = _exp_of(a), Fraction(-2), Softmax(_exp_of(a))
+            new_core: Expr = MatMul((p, Transpose(p)))
+        case _ if core is not None and _exp_of(core) is not None:
+            v, k, new_core = _exp_of(core), Fraction(-1), Softmax(_exp_of(core))
+        case _:
+            return None
+    total = Sum(Apply("exp", v))
+    if not any(b == total and j == k for b, j in fs):
+        return None
+    return from_mono(c, [[b, j] for b, j in fs if b != total], new_core, e.shape)
+
+
 #: each rule's statement (the trace lists the rules it used)
 STATEMENTS = {
     r_powers: "(A^j)^k = A^(j k), (x.^j).^k = x.^(j k), (c a).^k = c^k a.^k, step(x).^k = step(x)",
@@ -123,6 +166,7 @@ STATEMENTS = {
     r_linear_scalar: "sum(c A) = c sum(A), tr(c A) = c tr(A), diag(c u) = c diag(u)",
     r_diag_scalar: "diag(s) = s for a 1×1 s",
     r_traces: "tr(I) = n, sum(A⁻ᵀ ⊙ A) = tr(A⁻¹ A) = n",
+    r_softmax: "exp(z) / sum(exp(z)) = softmax(z)",
 }
 
 
@@ -132,5 +176,6 @@ SHORTEN_RULES: list[RewriteRule] = [
     RewriteRule("linear-scalar", r_linear_scalar, STATEMENTS[r_linear_scalar]),
     RewriteRule("diag-scalar", r_diag_scalar, STATEMENTS[r_diag_scalar]),
     RewriteRule("traces", r_traces, STATEMENTS[r_traces]),
+    RewriteRule("softmax", r_softmax, STATEMENTS[r_softmax]),
     RewriteRule("scalar-quotient", r_scalar_quotient, "a (b / c) = a b / c"),
 ]
