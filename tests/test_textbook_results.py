@@ -38,6 +38,8 @@ CASES = [
     ("sum(sqrt(x.^2 + 1))", "x", "x: n", 1, "x ⊙ sqrt(x.^2 + 1).^-1"),
     ("exp(x) ⊘ sum(exp(x))", "x", "x: n", 1, "diag(softmax(x)) - softmax(x) softmax(x)ᵀ"),
     ("exp(z) ⊘ sum(exp(z))", "z", "z: n", 0, "softmax(z)"),
+    ("x^T x / (1 + x^T x)", "x", "x: n", 1, "(2 / (1 + xᵀ x)^2) x"),
+    ("1 / (1 + s) - s / (1 + s)^2 - 2 / (1 + s)^3", "s", "s: scalar", 0, "(s - 1) / (1 + s)^3"),
 ]
 
 

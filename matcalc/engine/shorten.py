@@ -22,15 +22,15 @@ from __future__ import annotations
 from fractions import Fraction
 
 from matcalc.engine.build import powers_combine
-from matcalc.engine.monomials import from_mono, scalar_mono
+from matcalc.engine.monomials import collect, from_mono, from_poly, mul, poly, scalar_mono
 from matcalc.engine.simplify import RewriteRule
 from matcalc.ir import (
-    Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, MatMul, Num, Ones, Power, Scale,
+    Add, Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, MatMul, Num, Ones, Power, Scale,
     Size, Softmax, Sum, Trace, Transpose, walk,
 )
 from matcalc.shapes import is_scalar
 
-__all__ = ["r_powers", "r_inverse_scalar", "r_linear_scalar", "r_diag_scalar", "r_softmax", "r_traces", "STATEMENTS",
+__all__ = ["r_powers", "r_inverse_scalar", "r_linear_scalar", "r_diag_scalar", "r_softmax", "r_common_denominator", "r_traces", "STATEMENTS",
            "SHORTEN_RULES"]
 
 
@@ -159,6 +159,38 @@ def r_softmax(e: Expr) -> Expr | None:
     return from_mono(c, [[b, j] for b, j in fs if b != total], new_core, e.shape)
 
 
+def r_common_denominator(e: Expr) -> Expr | None:
+    """A scalar sum over powers of one sum D brought to the common denominator, when that is shorter:
+    ``1 / (1 + s) − s / (1 + s)^2 → 1 / (1 + s)^2`` (the numerator multiplied out and collected)."""
+    if not isinstance(e, Add) or not is_scalar(e.shape) or len(e.args) > 6:
+        return None
+    monos = [scalar_mono(a) for a in e.args]
+    if any(core is not None for _, _, core in monos):
+        return None
+    dens = [b for _, fs, _ in monos for b, k in fs if isinstance(b, Add) and k < 0 and k.denominator == 1]
+    if not dens:
+        return None
+    d = dens[0]
+    top = max(-k for _, fs, _ in monos for b, k in fs if b == d and k < 0)
+    if top > 3:
+        return None
+    num = []
+    for c, fs, _ in monos:
+        j = top + next((k for b, k in fs if b == d), Fraction(0))
+        if j.denominator != 1 or j < 0:
+            return None
+        term = [(c, {b: k for b, k in fs if b != d})]
+        for _ in range(int(j)):
+            term = mul(term, poly(d))
+            if term is None:
+                return None
+        num += term
+    numerator = from_poly(collect(num), e.shape)
+    new = from_mono(Fraction(1), [[numerator, Fraction(1)], [d, Fraction(-top)]], None, e.shape) \
+        if not isinstance(numerator, Num) else from_mono(numerator.value, [[d, Fraction(-top)]], None, e.shape)
+    return new if _size(new) < _size(e) else None
+
+
 #: each rule's statement (the trace lists the rules it used)
 STATEMENTS = {
     r_powers: "(A^j)^k = A^(j k), (x.^j).^k = x.^(j k), (c a).^k = c^k a.^k, step(x).^k = step(x)",
@@ -167,6 +199,7 @@ STATEMENTS = {
     r_diag_scalar: "diag(s) = s for a 1×1 s",
     r_traces: "tr(I) = n, sum(A⁻ᵀ ⊙ A) = tr(A⁻¹ A) = n",
     r_softmax: "exp(z) / sum(exp(z)) = softmax(z)",
+    r_common_denominator: "a / d + b / d^2 = (a d + b) / d^2",
 }
 
 
@@ -177,5 +210,6 @@ SHORTEN_RULES: list[RewriteRule] = [
     RewriteRule("diag-scalar", r_diag_scalar, STATEMENTS[r_diag_scalar]),
     RewriteRule("traces", r_traces, STATEMENTS[r_traces]),
     RewriteRule("softmax", r_softmax, STATEMENTS[r_softmax]),
+    RewriteRule("common-denominator", r_common_denominator, STATEMENTS[r_common_denominator]),
     RewriteRule("scalar-quotient", r_scalar_quotient, "a (b / c) = a b / c"),
 ]

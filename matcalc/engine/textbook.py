@@ -467,6 +467,8 @@ def _present(x: Expr) -> Expr | None:
                                    for a in args):
             return Add(tuple(Neg(Scale(Num(-a.scalar.value), a.arg)) if isinstance(a, Scale)
                              and isinstance(a.scalar, Num) and a.scalar.value < 0 else a for a in args))
+        case Add(args=args) if any(isinstance(a, Num) and a.value < 0 for a in args):  # s + (−1) → s − 1
+            return Add(tuple(Neg(Num(-a.value)) if isinstance(a, Num) and a.value < 0 else a for a in args))
         case Scale(scalar=Num(value=c), arg=Scale(scalar=s, arg=a)) if not isinstance(s, Num) \
                 and not is_scalar(a.shape):
             return Scale(Scale(Num(c), s), a) if c > 0 else Neg(Scale(Scale(Num(-c), s), a))
