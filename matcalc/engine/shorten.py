@@ -91,7 +91,12 @@ def r_diag_scalar(e: Expr) -> Expr | None:
 
 
 def r_scalar_quotient(e: Expr) -> Expr | None:
-    """A scalar product with a size over a quotient as one quotient, the size in front: ``x (n / c) → n x / c``."""
+    """A scalar product with a size over a quotient as one quotient, the size in front: ``x (n / c) → n x / c``;
+    a size leads a product of scalars as a number does: ``s (m A) → m s A``."""
+    match e:
+        case Scale(scalar=s, arg=Scale(scalar=Size() as n, arg=a)) if not isinstance(s, (Num, Size)) \
+                and not is_scalar(a.shape):
+            return Scale(Scale(n, s), a)
     if not (isinstance(e, Scale) and is_scalar(e.arg.shape) and is_scalar(e.shape)
             and (isinstance(e.arg, Div) or isinstance(e.scalar, Div))):
         return None
