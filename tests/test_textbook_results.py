@@ -121,3 +121,70 @@ def test_merge_abs_leaves_odd_and_fractional_powers_of_s_apart():
     assert merge_abs({S: Fraction(2), ABS: Fraction(-1)}) == {ABS: Fraction(1)}
     assert merge_abs({S: Fraction(2), ABS: Fraction(-2)}) == {}
     assert merge_abs({ABS: Fraction(2)}) == {S: Fraction(2)}
+
+
+# ─────────────── the textbook pass keeps the value, with signs both ways ───────────────
+
+# Expressions the new rewrites act on (powers of powers, |s| with s, scalars in inverses, diagonals and sums,
+# softmax written out, one denominator, Kronecker adjoints through derive), each with a negative s and a matrix of
+# negative determinant among the points: the pass's result must have the same value wherever both are finite.
+_FORMS = [
+    "(s^2)^(1/2) + abs(s)^2 - s^2 / abs(s)", "(s^4)^(1/2) s / abs(s)^3", "((s^2)^3)^(1/3)", "(s^3)^(1/3) s",
+    "abs(det(A))^2 / det(A)^2", "det(A)^2 / abs(det(A))", "(det(A)^2)^(1/2)", "(det(A)^4)^(1/4) abs(det(A))^-1",
+    "sum((x.^2).^(1/2))", "sum((x.^2).^(3/2) ⊙ x)", "sum((x.^3).^2)", "sum((2 x).^-1 ⊙ x.^2)", "sum(step(x).^3 ⊙ x)",
+    "tr(((A^2)^3)^-1)", "tr((s A)^-1)", "tr((A / s)^-1 B)", "sum(diag(s x) B)", "tr(diag(s x) / s)",
+    "sum(exp(x) ⊘ sum(exp(x)))", "sum(exp(x) exp(x)^T / sum(exp(x))^2)", "1 / (1 + s^2) - s^2 / (1 + s^2)^2",
+    "s / (s^2 + 1) - 1 / (s^2 + 1)^2 + s^2 / (s^2 + 1)^3", "tr(eye(n)) s",
+]
+
+
+def _evaluate_both(text: str, seeds=range(6)):
+    import numpy as np
+
+    from matcalc.engine.textbook import textbook
+    from matcalc.lang import read_expr
+    from matcalc.verify.numeric import evaluate, make_point
+
+    e, _ = read_expr(text, given="s: scalar, A: n x n, B: n x n, x: n")
+    t = textbook(e)
+    compared = 0
+    for seed in seeds:
+        point = make_point([e, t], seed=seed, flip_det=seed % 2 == 1)
+        if "s" in point.values:
+            point.values["s"] = np.array([[(-1.0) ** seed * (0.3 + seed / 4)]])  # negative at every other point
+        if "x" in point.values:
+            point.values["x"] = point.values["x"] * np.where(np.arange(len(point.values["x"])) % 2, -1.0, 1.0)[:, None]
+        with np.errstate(all="ignore"):
+            try:
+                a = np.asarray(evaluate(e, point), dtype=float)
+            except Exception:  # noqa: BLE001 - a point outside the left side's domain (a root of a negative number)
+                continue
+            b = np.asarray(evaluate(t, point), dtype=float)
+        if not np.isfinite(a).all():
+            continue
+        assert np.allclose(a, b, rtol=1e-9, atol=1e-12), (text, seed, a, b)
+        compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("text", _FORMS)
+def test_the_textbook_pass_keeps_the_value_for_both_signs(text):
+    assert _evaluate_both(text) >= 3, text  # enough points inside the domain to compare
+
+
+def test_the_value_test_catches_a_false_rewrite(monkeypatch):
+    """The property above fails for (s^2)^(1/2) → s, the rewrite that must never be made."""
+    from matcalc.ir import Power
+
+    def wrong(e):
+        match e:
+            case Power(base=Power(base=a, exp=j), exp=k) if j * k == 1:
+                return a
+        return None
+
+    from matcalc.engine import textbook as tb
+    from matcalc.engine.simplify import RewriteRule
+
+    monkeypatch.setattr(tb, "TEXTBOOK_RULES", [RewriteRule("wrong", wrong, "(s^2)^(1/2) = s")] + tb.TEXTBOOK_RULES)
+    with pytest.raises(AssertionError, match="allclose|seed"):
+        _evaluate_both("(s^2)^(1/2) + s")
