@@ -39,6 +39,7 @@ CASES = [
     ("exp(x) ⊘ sum(exp(x))", "x", "x: n", 1, "diag(softmax(x)) - softmax(x) softmax(x)ᵀ"),
     ("exp(z) ⊘ sum(exp(z))", "z", "z: n", 0, "softmax(z)"),
     ("x^T x / (1 + x^T x)", "x", "x: n", 1, "(2 / (1 + xᵀ x)^2) x"),
+    ("exp(-x^T x / 2)", "x", "x: n", 1, "-(exp(-xᵀ x / 2) x)"),
     ("tr(A ⊗ B)", "A", "A: n x n, B: m x m", 1, "tr(B) eye(n)"),
     ("tr(A ⊗ B)", "B", "A: n x n, B: m x m", 1, "tr(A) eye(m)"),
     ("det(kron(A, B))", "A", "A: n x n, B: m x m", 1, "m det(A ⊗ B) A⁻ᵀ"),

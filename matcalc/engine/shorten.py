@@ -25,7 +25,7 @@ from matcalc.engine.build import powers_combine
 from matcalc.engine.monomials import collect, from_mono, from_poly, mul, poly, scalar_mono
 from matcalc.engine.simplify import RewriteRule
 from matcalc.ir import (
-    Add, Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, MatMul, Num, Ones, Power, Scale,
+    Add, Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, MatMul, Neg, Num, Ones, Power, Scale,
     Size, Softmax, Sum, Trace, Transpose, walk,
 )
 from matcalc.shapes import is_scalar
@@ -194,6 +194,17 @@ def r_common_denominator(e: Expr) -> Expr | None:
     new = from_mono(Fraction(1), [[numerator, Fraction(1)], [d, Fraction(-top)]], None, e.shape) \
         if not isinstance(numerator, Num) else from_mono(numerator.value, [[d, Fraction(-top)]], None, e.shape)
     return new if _size(new) < _size(e) else None
+
+
+def halved(e: Expr) -> Expr:
+    """``(p/q) a`` written ``p a / q`` (``-0.5 xᵀ x → -xᵀ x / 2``), as the book writes a fraction of a scalar."""
+    match e:
+        case Scale(scalar=Num(value=c), arg=a) if c.denominator > 1:
+            top = a if c.numerator == 1 else Neg(a) if c.numerator == -1 else Scale(Num(Fraction(c.numerator)), a)
+            if isinstance(a, MatMul) and c.numerator == -1:  # -xᵀ x / 2 as the book (and the reader) write it
+                top = MatMul((Neg(a.args[0]),) + a.args[1:])
+            return Div(top, Num(Fraction(c.denominator)))
+    return e
 
 
 #: each rule's statement (the trace lists the rules it used)
