@@ -13,8 +13,13 @@ for ``|s|^2 = s^2``), never ``s``.
   f''(aᵀ x) a aᵀ``);
 - softmax recognised: ``exp(v) ⊘ sum(exp(v)) → softmax(v)``, ``exp(v) exp(v)ᵀ / sum(exp(v))^2 → softmax(v)
   softmax(v)ᵀ``, with ``(s 1).^k → s^k 1`` for a scalar s (the Jacobian of softmax written out is ``diag(p) − p pᵀ``);
-- traces of the identity: ``tr(I_n) → n``, ``sum(A⁻ᵀ ⊙ A) = tr(A⁻¹ A) → n``, and a size leading a scalar quotient
-  (``det(c A) (n / c) → n det(c A) / c``).
+- traces of the identity: ``tr(I_n) → n``, ``sum(A⁻ᵀ ⊙ A) = tr(A⁻¹ A) → n``, and a size leading a scalar product
+  (``det(c A) (n / c) → n det(c A) / c``, ``s (m A) → m s A``);
+- a scalar sum over powers of one sum over the common denominator, when shorter (``1 / (1 + s) − s / (1 + s)^2 →
+  1 / (1 + s)^2``).
+
+:func:`halved` is a presentation, not a rule: ``(p/q) a`` as ``p a / q`` in a function's scalar argument
+(``exp(-xᵀ x / 2)``), called by the textbook pass's last step.
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ from matcalc.engine.build import powers_combine
 from matcalc.engine.monomials import collect, from_mono, from_poly, mul, poly, scalar_mono
 from matcalc.engine.simplify import RewriteRule
 from matcalc.ir import (
-    Add, Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, MatMul, Neg, Num, Ones, Power, Scale,
-    Size, Softmax, Sum, Trace, Transpose, walk,
+    Add, Apply, Broadcast, Diag, Div, EPower, Expr, HadDiv, Hadamard, Identity, Inverse, MatMul, Neg, Num, Ones,
+    Power, Scale, Size, Softmax, Sum, Trace, Transpose, walk,
 )
 from matcalc.shapes import is_scalar
 
-__all__ = ["r_powers", "r_inverse_scalar", "r_linear_scalar", "r_diag_scalar", "r_softmax", "r_common_denominator", "r_traces", "STATEMENTS",
-           "SHORTEN_RULES"]
+__all__ = ["r_powers", "r_inverse_scalar", "r_linear_scalar", "r_diag_scalar", "r_softmax", "r_common_denominator",
+           "r_traces", "r_scalar_quotient", "halved", "STATEMENTS", "SHORTEN_RULES"]
 
 
 def r_powers(e: Expr) -> Expr | None:
