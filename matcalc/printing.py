@@ -542,8 +542,10 @@ class _Printer:
         return "⁻¹"
 
     def exponent(self, k: Fraction) -> str:
-        s = fmt_number(k)
-        return "(" + s + ")" if "/" in s else s
+        """A whole exponent as is (``^2``, ``^-1``), a fraction as the books write it, bracketed: ``^(1/2)``,
+        ``.^(-3/2)`` (never ``^0.5``)."""
+        k = Fraction(k)
+        return str(k.numerator) if k.denominator == 1 else f"({k.numerator}/{k.denominator})"
 
     def p_Power(self, e: ir.Power) -> _P:
         b = self.script_operand(e.base)

@@ -755,12 +755,20 @@ def test_trace_repeated_variable_by_occurrences():
     assert shown == ["f = xᵀ A x", "through the first x: A x", "through the second x: Aᵀ x",
                      "∇_x f = A x + Aᵀ x", "= (A + Aᵀ) x"], shown
     assert "one occurrence at a time" in d.steps[0].note  # explained once, where it first appears
-    # ridge: one right side for ∇_w, the contributions never carry its name
+    # ridge: a sum whose terms share w is differentiated term by term (the sum rule, review 5 #14), each row the
+    # whole derivative of its term; ∇_w f names one row only, the sum
     d = _derive_text("sum((X w - y).^2) + lambda w^T w", "w", "X: N x d, w: d, y: N, lambda: scalar")
     shown = _shown(d)
-    assert sum(line.startswith("∇_w") for line in shown) == 1, shown
-    assert [line.split(":")[0] for line in shown[1:4]] == ["through the first w", "through the second w",
-                                                          "through the third w"]
+    assert shown == ["f = sum((X w - y).^2) + lambda wᵀ w", "∇_w (sum((X w - y).^2)) = 2 Xᵀ (X w - y)",
+                     "∇_w (lambda wᵀ w) = 2 lambda w", "∇_w f = 2 Xᵀ (X w - y) + 2 lambda w",
+                     "= 2 (Xᵀ (X w - y) + lambda w)"], shown
+    assert "sum rule" in d.steps[0].note and "product rule" not in d.steps[0].note
+    assert sum(line.startswith("∇_w f") for line in shown) == 1, shown
+    # a term with w twice is one term: xᵀ A x + bᵀ x + c, the constant term named as such
+    d = _derive_text("x^T A x + b^T x + c", "x", "A: n x n, x: n, b: n, c: scalar")
+    assert _shown(d) == ["f = xᵀ A x + bᵀ x + c", "∇_x (xᵀ A x) = (A + Aᵀ) x", "∇_x (bᵀ x) = b",
+                         "∇_x f = (A + Aᵀ) x + b"], _shown(d)
+    assert "the term without x has derivative 0" in d.steps[0].note
     # by a matrix through a scalar: ∂f/∂u times the gradient of u, the matrix Xᵀ X inside the link not named
     d = _derive_text("log(det(X^T X))", "X", "X: N x d")
     assert _shown(d) == ["f = log(u),  u = det(Xᵀ X)", "∂f/∂u = u^-1", "∇_X f = u^-1 (2 u X (Xᵀ X)⁻¹)",
@@ -923,7 +931,8 @@ def test_a_convention_is_a_note_not_an_equation():
 
 def test_notes_cite_the_clause_that_fired():
     """A sum's rewrite cites what happened to it: a zero term dropped (0 + A = A), like terms collected, a nested sum
-    flattened (which prints the same, so a trace does not cite it); the ridge trace's algebra cites no zero term."""
+    flattened (which prints the same, so a trace does not cite it); the ridge trace's algebra cites no zero term, and
+    a trace that collects like terms cites that."""
     from matcalc.engine.simplify import Simplifier, visible
 
     def whys(e):
@@ -940,7 +949,10 @@ def test_notes_cite_the_clause_that_fired():
     d = _derive_text("sum((X w - y).^2) + lambda w^T w", "w", "X: N x d, w: d, y: N, lambda: scalar")
     algebra = [s for s in d.steps if s.rule == "algebra"]
     assert algebra and all("0 + A" not in s.note for s in algebra), [s.note for s in algebra]
-    assert any("a A + b A = (a + b) A" in s.note for s in algebra)
+    # like terms from the sum rule's rows (2 x + 2 x) are collected, and the step says so
+    d = _derive_text("sum(x.^2) + x^T x", "x", "x: n")
+    algebra = [s for s in d.steps if s.rule == "algebra"]
+    assert [s.note for s in algebra] == ["a A + b A = (a + b) A"]
 
 
 def _claims(d):

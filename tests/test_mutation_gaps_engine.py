@@ -72,12 +72,14 @@ def test_a_matrix_power_at_the_input_limit_is_differentiated() -> None:
 
 
 def test_the_last_line_of_a_trace_cites_only_the_rewrites_it_made() -> None:
-    """∇ₓ (xᵀ x − 2 yᵀ x) = x + x + (−2 y) = 2 (x − y): collecting like terms, nothing else (no presentation rewrite
-    such as a + (−c y) = a − c y is made, so none is cited)."""
+    """∇ₓ (xᵀ x − 2 yᵀ x) = 2 x + (−2 y) = 2 (x − y) by the sum rule: the common factor taken out, nothing else (no
+    like terms are left to collect, and no presentation rewrite such as a + (−c y) = a − c y is made, so none is
+    cited)."""
     d = derive_text("x^T x - 2 y^T x", wrt="x", given="x: n, y: n")
     last = d.items[0].derivation.steps[-1]
     assert to_text(last.after) == "2 (x - y)"
-    assert last.note == "a A + b A = (a + b) A; s a + s b = s (a + b) for a scalar s"
+    assert to_text(d.items[0].derivation.steps[-2].after) == "2 x + (-2 y)"
+    assert last.note == "s a + s b = s (a + b) for a scalar s"
 
 
 def test_a_presentation_rewrite_is_cited_once() -> None:

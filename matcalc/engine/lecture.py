@@ -13,7 +13,8 @@ equations are checkable). The steps: ``f = …, u = …`` (outer and inner funct
 simplifier's rules that fired; the gradient in the layout asked for, with the names put back. A variable that
 occurs several times in a one-link expression (``xᵀ A x``) is differentiated one occurrence at a time, each
 contribution labelled "through the first x:" — never with the full derivative's name — and the contributions are
-added. A matrix variable is reached through a last link linear in it (``u = W x − y``): ``du = dW x``, so
+added; in several terms of a sum, term by term (the sum rule), each row the whole derivative of its term. A
+matrix variable is reached through a last link linear in it (``u = W x − y``): ``du = dW x``, so
 ``∇_W f = (∇_u f) xᵀ``. When the algebra that reaches the closed form is the vector's (softmax cross-entropy:
 ``∇_z f = p − y`` needs ``Σ y = 1``), ``∇_z f`` is shown first, in one step, and ``∇_W f = (∇_z f) xᵀ`` from it.
 """
@@ -453,6 +454,10 @@ class _Lecture:
         fname = next(n for n in ("f", "L", "E", "F", "J") if n not in self.taken)
         f = Named(fname, expr)
         kind = "grad" if self.kind == "grad" or (self.kind == "d" and self.layout != "numerator") else self.kind
+        if isinstance(expr, ir.Add):
+            terms = [t for t in expr.args if _count_occurrences(t, self.is_wrt, 1)]
+            if len(terms) > 1:
+                return self.sum_rule(f, terms, kind, len(terms) < len(expr.args))
         steps = [Step("occurrences", None, expr, f"{name} occurs {_times(count)}: differentiate one occurrence at a time, the "
                       "others held fixed, and add the contributions (product rule)", label=("defs",), defs=(f,))]
         contribs = []
@@ -468,6 +473,37 @@ class _Lecture:
         total = ir.Add(tuple(contribs))
         head = self.head
         steps.append(Step("sum-of-contributions", head, total, "the sum of the contributions",
+                          label=(kind, f, wrt)))
+        final, whys = self.simplify(total)
+        if final != self.result:
+            if _size(final) > _size(self.result):
+                return None
+            self.final = final
+        if final != total:
+            steps.append(Step("algebra", None, final, "; ".join(whys)))
+        return steps
+
+
+    def sum_rule(self, f: Named, terms: list, kind: str, constants: bool) -> list[Step] | None:
+        """The variable occurs in several terms of a sum: each term differentiated on its own and the derivatives
+        added (the sum rule, ∇(f + g) = ∇f + ∇g), each row a whole derivative of its term."""
+        wrt = self.wrt
+        name = getattr(wrt, "name", "x")
+        sign = {"grad": "∇(f + g) = ∇f + ∇g"}.get(kind, "∂(f + g)/∂x = ∂f/∂x + ∂g/∂x")
+        rest = len(f.value.args) - len(terms)
+        note = (f"{name} occurs in {len(terms)} terms of the sum: differentiate term by term and add (sum rule, "
+                f"{sign})" + (f"; {'the term' if rest == 1 else 'the terms'} without {name} "
+                              f"{'has' if rest == 1 else 'have'} derivative 0" if constants else ""))
+        steps = [Step("sum-rule", None, f.value, note, label=("defs",), defs=(f,))]
+        parts = []
+        for t in terms:
+            d = self.derive(t, wrt, self.kind, self.layout)
+            steps.append(Step("term", Derivative(t, wrt, self.kind, self.layout), d.result,
+                              "; ".join(_rules_of(d)) or "the derivative of the term", label=(kind, t, wrt),
+                              claim=(Derivative(t, wrt, self.kind, self.layout), d.result)))
+            parts.append(d.result)
+        total = ir.Add(tuple(parts))
+        steps.append(Step("sum-of-terms", self.head, total, "the sum rule: the sum of the terms' derivatives",
                           label=(kind, f, wrt)))
         final, whys = self.simplify(total)
         if final != self.result:

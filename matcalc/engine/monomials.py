@@ -4,7 +4,9 @@ Contract: pure functions on IR, each keeping value and shape. A *scalar monomial
 (:func:`scalar_mono` takes a product of scalar factors, divisions and signs apart, :func:`from_mono` writes it as a
 textbook does: ``c S core``, ``core / D``, ``(c S / D) core``). An *elementwise polynomial* is a list of monomials
 ``(c, {base: k})`` over Hadamard factors (:func:`poly`; ⊙ commutes, ``a ⊙ a.^-1 = 1``, sums distributed unless they
-also occur inverted), collected by :func:`collect` and written back by :func:`from_poly`. Helpers for the logistic
+also occur inverted), collected by :func:`collect` and written back by :func:`from_poly`. In both, a power of ``|s|``
+and one of ``s`` are merged where that holds for every real s (:func:`merge_abs`: ``s^2 / |s| = |s|``, ``|s|^2 =
+s^2``), and ``(s^2)^(1/2)`` is ``|s|``, never ``s``. Helpers for the logistic
 function's derivative (``σ' = σ ⊙ (1 − σ)``) and for Hadamard chains live here too.
 """
 
@@ -14,7 +16,8 @@ from fractions import Fraction
 
 from matcalc import ir
 from matcalc.ir import (
-    Add, Apply, Broadcast, Div, EPower, Expr, HadDiv, Hadamard, Neg, Num, Ones, Power, Scale, Var, Zeros, children,
+    Add, Apply, Broadcast, Div, EPower, Expr, HadDiv, Hadamard, Neg, Num, Ones, Power, Scale, Size, Var, Zeros,
+    children,
     rebuild,
 )
 from matcalc.engine.build import powers_combine, times
@@ -66,12 +69,46 @@ def scalar_mono(e: Expr):
                 go(s, -k)
             case Power(base=b, exp=j) if is_scalar(b.shape) and powers_combine(j, k):
                 go(b, k * j)
+            case Power(base=b, exp=j) if is_scalar(b.shape) and j.denominator == 1 and j % 2 == 0:
+                go(Apply("abs", b), k * j)  # (s^2)^(1/2) = |s|, never s
             case _ if is_scalar(x.shape):
                 add(x, k)
             case _:
                 core = x
     go(e, Fraction(1))
-    return c, [f for f in fs if f[1] != 0], core
+    merged = merge_abs({b: k for b, k in fs})
+    return c, [[b, merged[b]] for b, _ in fs if merged.get(b, 0) != 0] + [
+        [b, k] for b, k in merged.items() if k != 0 and all(b != f[0] for f in fs)], core
+
+
+def _abs_arg(b: Expr) -> Expr | None:
+    return b.arg if isinstance(b, Apply) and b.fn == "abs" and b.order == 0 and not b.declared else None
+
+
+def _even(k: Fraction) -> bool:
+    return k.denominator == 1 and k.numerator % 2 == 0
+
+
+def merge_abs(m: dict) -> dict:
+    """A monomial ``{base: exponent}`` with ``|s|`` and ``s`` merged where that holds for every real s: an even
+    power of s is one of |s| (``s^2 / |s| = |s|``), and an even power of |s| is one of s (``|s|^2 = s^2``, so
+    ``s^2 / |s|^2 = 1``); an odd or fractional power of s stays apart (``s / |s|`` is the sign of s)."""
+    if not any(_abs_arg(b) is not None for b in m):
+        return m
+    out = dict(m)
+    for a in [b for b in m if _abs_arg(b) is not None]:
+        s = _abs_arg(a)
+        ks = out.get(s, Fraction(0))
+        if ks != 0 and _even(ks):
+            out[a] = out.get(a, Fraction(0)) + ks
+            del out[s]
+        ka = out.get(a, Fraction(0))
+        if ka != 0 and _even(ka) and s not in out:
+            del out[a]
+            out[s] = ka
+        elif ka == 0:
+            out.pop(a, None)
+    return out
 
 
 def prod(bs: list[Expr]) -> Expr | None:
@@ -85,6 +122,7 @@ def prod(bs: list[Expr]) -> Expr | None:
 
 def from_mono(c: Fraction, fs: list, core: Expr | None, shape) -> Expr:
     """The monomial written as a textbook does: ``c S core``, ``core / D``, ``(c S / D) core``."""
+    fs = sorted(fs, key=lambda bk: not isinstance(bk[0], Size))  # a size leads, as a number does: n det(A) / c
     num = prod([b if k == 1 else Power(b, k) for b, k in fs if k > 0])
     den = prod([b if k == -1 else Power(b, -k) for b, k in fs if k < 0])
     if c == 0:
@@ -170,6 +208,7 @@ def mul(p, q):
 def collect(p):
     out: list[list] = []
     for c, m in p:
+        m = merge_abs(m)
         key = frozenset(m.items())
         for t in out:
             if t[2] == key:

@@ -295,8 +295,45 @@ def _columns(y: Kron) -> bool:
     return y.a.shape[1] == 1 and y.b.shape[1] == 1
 
 
+def _kron_parts(g: Expr, y: Kron):
+    """``(wrap, P, Q)`` with ``g = wrap(P ⊗ Q)``, P shaped like ``y.a`` and Q like ``y.b`` (scalar factors in
+    ``wrap``), when g is visibly a Kronecker product: ``P ⊗ Q``, ``(A ⊗ B)⁻ᵀ = A⁻ᵀ ⊗ B⁻ᵀ``, ``(A ⊗ B)⁻¹``,
+    ``(A ⊗ B)ᵀ``, ``I_mp = I_m ⊗ I_p`` for square factors; else None."""
+    a, b = y.a, y.b
+    match g:
+        case ir.Scale(scalar=s, arg=x) if is_scalar(s.shape):
+            got = _kron_parts(x, y)
+            return None if got is None else (lambda e, w=got[0]: ir.Scale(s, w(e)), got[1], got[2])
+        case ir.Div(arg=x, scalar=s):
+            got = _kron_parts(x, y)
+            return None if got is None else (lambda e, w=got[0]: Div(w(e), s), got[1], got[2])
+        case ir.Neg(arg=x):
+            got = _kron_parts(x, y)
+            return None if got is None else (lambda e, w=got[0]: ir.Neg(w(e)), got[1], got[2])
+        case Kron(a=p, b=q):
+            pq = (p, q)
+        case Transpose(arg=Inverse(arg=Kron(a=p, b=q))):
+            pq = (T(Inverse(p)), T(Inverse(q)))
+        case Inverse(arg=Kron(a=p, b=q)):
+            pq = (Inverse(p), Inverse(q))
+        case Transpose(arg=Kron(a=p, b=q)):
+            pq = (T(p), T(q))
+        case Identity(n=k) if a.shape[0] == a.shape[1] and b.shape[0] == b.shape[1] \
+                and k == dim_mul(a.shape[0], b.shape[0]):
+            pq = (Identity(a.shape[0]), Identity(b.shape[0]))
+        case _:
+            return None
+    if pq[0].shape != a.shape or pq[1].shape != b.shape:
+        return None
+    return (lambda e: e), pq[0], pq[1]
+
+
 def _kron_vjp(y: Kron, g: Expr, i: int) -> Expr:
     if not _columns(y):
+        parts = _kron_parts(g, y)
+        if parts is not None:  # ∂tr(Gᵀ (A ⊗ B))/∂A for G = P ⊗ Q: the blocks of G contracted with B, sum(Q ⊙ B) P
+            wrap, p, q = parts
+            return wrap(sc(ir.Sum(Hadamard(q, y.b)), p) if i == 0 else sc(ir.Sum(Hadamard(p, y.a)), q))
         x = y.a if i == 0 else y.b
         return unvec(mm(T(_kron_matrix_jac(y, i)), col(g)), x.shape)
     if i == 0:

@@ -38,6 +38,7 @@ from matcalc.engine.monomials import (
     collect, expand_sigma_prime, from_mono, from_poly, had_list, had_of, has_sigma_prime, inverted, is_sigma_prime,
     poly, scalar_mono,
 )
+from matcalc.engine.shorten import SHORTEN_RULES, halved
 from matcalc.engine.simplify import RewriteRule, Simplifier, _describe, all_rules, visible
 from matcalc.shapes import is_scalar
 
@@ -408,7 +409,7 @@ TEXTBOOK_RULES: list[RewriteRule] = [
     RewriteRule("fold-scalars", r_fold_scalars, "c (d/s) A = (c d / s) A, s⁻¹ (s A) = A"),
     RewriteRule("common-scalar", r_common_scalar, "s a + s b = s (a + b) for a scalar s"),
     RewriteRule("polynomial", r_polynomial, "a ⊙ b = b ⊙ a, a ⊙ (b + c) = a ⊙ b + a ⊙ c, σ' = σ ⊙ (1 − σ)"),
-]
+] + SHORTEN_RULES
 
 
 def _why(rule: RewriteRule, x: Expr, out: Expr) -> tuple[str, str]:
@@ -485,6 +486,10 @@ def _present(x: Expr) -> Expr | None:
                                    for a in args):
             return Add(tuple(Neg(Scale(Num(-a.scalar.value), a.arg)) if isinstance(a, Scale)
                              and isinstance(a.scalar, Num) and a.scalar.value < 0 else a for a in args))
+        case Apply(arg=Scale(scalar=Num(value=c), arg=a) as arg) if c.denominator > 1 and is_scalar(a.shape):
+            return rebuild(x, [halved(arg)])  # exp(-0.5 xᵀ x) → exp(-xᵀ x / 2)
+        case Add(args=args) if any(isinstance(a, Num) and a.value < 0 for a in args):  # s + (−1) → s − 1
+            return Add(tuple(Neg(Num(-a.value)) if isinstance(a, Num) and a.value < 0 else a for a in args))
         case Scale(scalar=Num(value=c), arg=Scale(scalar=s, arg=a)) if not isinstance(s, Num) \
                 and not is_scalar(a.shape):
             return Scale(Scale(Num(c), s), a) if c > 0 else Neg(Scale(Scale(Num(-c), s), a))
@@ -520,7 +525,8 @@ def _halves(e: Expr) -> Expr:
 
 #: what each kind of presentation rewrite states (for the notes of a trace)
 _PRESENTED = {Add: "a + (−c y) = a − c y", Broadcast: "−1 expanded: −ones(n)", Scale: "c (s A) = c s A", MatMul: "σ' = σ ⊙ (1 − σ)",
-              Div: "c / (d s) for (c/d) / s: 0.5 / s = 1 / (2 s)", Transpose: "(A B)ᵀ = Bᵀ Aᵀ"}
+              Div: "c / (d s) for (c/d) / s: 0.5 / s = 1 / (2 s)", Transpose: "(A B)ᵀ = Bᵀ Aᵀ",
+              Apply: "c a / d for a fraction c/d (0.5 s = s / 2)"}
 
 _ONES_TIMES = "ones(n, m) v = sum(v) ones(n)"
 
