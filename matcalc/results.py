@@ -33,6 +33,9 @@ class MethodResult:
 
     status: str
     detail: str = ""
+    #: an ``equal`` whose tolerance is far above float64 rounding (the sides lose digits: ``x + 1e12 - 1e12``), which
+    #: shows little; the judge then asks more of the exact method (see ``verify/judge.exact_at_larger_sizes``)
+    loose: bool = field(default=False, compare=False)
 
     def __repr__(self) -> str:
         return f"<MethodResult {self.status}>"

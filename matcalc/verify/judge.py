@@ -70,12 +70,13 @@ def document_scope() -> Iterator[None]:
 
 
 def run_exact(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int,
-              max_assignments: int = 2) -> tuple[MethodResult, dict | None]:
+              max_assignments: int = 2, sizes: list | None = None) -> tuple[MethodResult, dict | None]:
     from matcalc.verify import exact
 
     shared = _EXACT_SHARED
     res, failed = _run_method(lambda: exact.check_equal(lhs, rhs, free=free, budget_s=budget_s, seed=seed,
-                                                        shared=shared, max_assignments=max_assignments))
+                                                        shared=shared, max_assignments=max_assignments,
+                                                        sizes=sizes))
     if failed is not None:
         return failed, None
     return MethodResult(res.status, res.detail), getattr(res, "counterexample", None)
@@ -98,7 +99,42 @@ def run_numeric(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float,
     status = res.status
     if status == "different" and not getattr(res, "confirmed", True):
         status = "unknown"
-    return MethodResult(status, res.detail), getattr(res, "counterexample", None)
+    loose = status == "equal" and getattr(res, "tolerance", 0.0) > LOOSE_NUMERIC
+    return MethodResult(status, res.detail, loose), getattr(res, "counterexample", None)
+
+
+#: A numeric ``equal`` within a relative tolerance above this (the sides lose 9 of float64's 16 digits)
+#: counts as agreement, but not as evidence enough to spare the exact method its check at larger sizes.
+LOOSE_NUMERIC = 1e-7
+
+
+def exact_at_larger_sizes(lhs: ir.Expr, rhs: ir.Expr, free: tuple, budget_s: float, seed: int,
+                          found: MethodResult) -> tuple[MethodResult, dict | None]:
+    """The exact method's ``found`` equality, when it alone would verify the claim (neither the numeric method — or only
+    within a loose tolerance — nor the normal form shows equality), checked once more at larger sizes (:func:`~matcalc.verify.exact.sizes.larger_sizes`:
+    4, 5, … for the dimension symbols): sizes 2 and 3 do not show a claim false from 4 on (a trace polynomial that
+    vanishes below 4, a factor (n − 2)(n − 3) of a size used as a number) when the numeric method, which visits such
+    sizes, cannot run or cannot confirm what it sees. Equal there too: ``found`` with the sizes added; different: that
+    finding and its counterexample; neither (too large, out of time): ``unknown``, so the claim is not verified."""
+    from matcalc.verify import exact
+    from matcalc.verify.exact.sizes import larger_sizes
+
+    tried = exact.choose_sizes([lhs, rhs])
+    if not any(tried):
+        return found, None  # declared sizes only: the method's equality is a proof there
+    big = larger_sizes([lhs, rhs], tried)
+    if big is None:
+        return MethodResult("unknown", f"{found.detail}; not checked at larger sizes (beyond the method's limit), and no "
+                                       "other method shows equality: sizes 2 and 3 alone do not verify a claim"), None
+    res, cx = guarded(lambda: run_exact(lhs, rhs, free, budget_s, seed, max_assignments=1, sizes=[big]), budget_s,
+                      "exact")
+    shown = ", ".join(f"{k} = {v}" for k, v in big.items())
+    if res.status == "equal":
+        return MethodResult("equal", f"{found.detail}, and at {shown} (no other method decides: a larger size too)"), None
+    if res.status == "different":
+        return res, cx
+    return MethodResult("unknown", f"{found.detail}, but not shown at {shown} ({res.detail}); no other method shows "
+                                   "equality: sizes 2 and 3 alone do not verify a claim"), None
 
 
 #: The methods that share no code with the rule engine (SPEC section 5): only they can verify or refute.
@@ -361,6 +397,10 @@ def judge(
                 exact_res = MethodResult("unknown", f"not needed: a short run ({exact_budget:.1f} s) found no "
                                                     f"difference, and the normal form and the numeric method "
                                                     f"agree ({exact_res.detail})")
+        if (exact_res.status == "equal" and (num_res.status != "equal" or num_res.loose) and "exact" not in known
+                and result.methods["symbolic"].status != "equal"):
+            exact_res, larger_cx = exact_at_larger_sizes(lhs, rhs, free, min(exact_s, budget_s * 0.4), seed, exact_res)
+            exact_cx = larger_cx or exact_cx
         result.methods["exact"] = exact_res
         result.methods["numeric"] = num_res
         result.verdict = combine(result.methods)

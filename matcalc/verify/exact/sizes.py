@@ -206,6 +206,38 @@ def choose_sizes(exprs, *, fixed: dict | None = None) -> list[dict[str, int]]:
     return [cheap] if fits(cheap) else [_commutations_differ(build([2] * k), exprs, fixed)]
 
 
+#: Larger assignments try at most this many variable entries (the exact method's budget is for sizes 2-4; a claim it
+#: alone verifies is checked once more at sizes from 4 up, where the cost allows).
+MAX_LARGER_ENTRIES = 4 * MAX_VAR_ENTRIES
+
+
+def larger_sizes(exprs, tried: list[dict]) -> dict[str, int] | None:
+    """One more assignment, every dimension symbol above the sizes ``tried`` (4, 5, 6, … in order of first
+    appearance, distinct), for a claim the exact method would verify on its own: sizes 2 and 3 do not show a claim
+    false from 4 on (a trace polynomial that vanishes below 4 by Cayley–Hamilton, a factor (n − 2)(n − 3) of a size
+    used as a number). None where there is no symbol (declared sizes: a proof there) or the assignment costs more than
+    :data:`MAX_LARGER_ENTRIES` variable entries."""
+    if isinstance(exprs, ir.Expr):
+        exprs = [exprs]
+    exprs = list(exprs)
+    names: list[str] = []
+    for sz in tried:
+        for k in sz:
+            if k not in names:
+                names.append(k)
+    if not names:
+        return None
+    base = max((v for sz in tried for v in sz.values()), default=3)
+    out = {k: max(base + 1, 4) + i for i, k in enumerate(names)}
+    least = _least_sizes(exprs)
+    for sym, lo in least.items():
+        if sym in out and out[sym] < lo:
+            out[sym] = lo
+    out = _meet_rank_needs(out, _rank_needs(exprs), {})
+    v, largest = _cost(exprs, out)
+    return out if v <= MAX_LARGER_ENTRIES and largest <= 4 * MAX_NODE_ENTRIES else None
+
+
 def _commutations_differ(sz: dict, exprs: list, fixed: dict) -> dict:
     """``sz`` with the two sizes of every ``K(m, n)`` made different: K(2, 2) is symmetric, so at equal sizes
     K(m, n) and K(n, m) (a transposed Kronecker order) could not be told apart."""
