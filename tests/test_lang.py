@@ -1261,3 +1261,23 @@ def test_a_product_size_is_checked_against_the_other_side() -> None:
     read_document("d/dx A = zeros(n·n, n)", given="A: n x n, x: n")
     e = err("d/dx A = zeros(n·m, n)", "A: n x n, x: n, y: m")
     assert "different shapes" in e.message
+
+
+@pytest.mark.parametrize("claim, given, what", [
+    ("ones(c)^T ones(c) = c", "c: scalar", "c is a declared variable"),
+    ("eye(x) = eye(x)", "x: n", "x is a declared variable"),
+    ("sum(ones(x)) = sum(x)", "x: n", "x is a declared variable"),
+])
+def test_a_declared_value_is_not_a_size(claim: str, given: str, what: str) -> None:
+    # review6 finding 2: ones(c) with c a declared scalar drew c as a size and as a value independently, and the true
+    # ones(c)ᵀ ones(c) = c was refuted ("sizes c=2; at c=1")
+    with pytest.raises(TypeCheckError, match=f"takes sizes: {what}"):
+        read_document(claim, given=given)
+
+
+def test_a_let_name_is_not_a_size() -> None:
+    import matcalc
+
+    rep = matcalc.check("let n = 3\nones(n)^T ones(n) = n\nx^T x = sum(x.^2)", given="x: m")
+    assert [r.verdict for r in rep.results] == ["error", "verified"], str(rep)
+    assert "n is defined by a let (line 1), not a size" in rep.results[0].error

@@ -418,6 +418,11 @@ class Inferrer(Scope):
             check_size(v, node.line, node.col)
             return int(v)
         if isinstance(node, P.Name):
+            s = self.syms.get(node.name)
+            if s is not None and s.kind in ("var", "let", "func", "broken") and (s.declared or s.kind != "var"):
+                what = {"let": "defined by a let", "func": "a declared function"}.get(s.kind, "a declared variable")
+                raise self.err(TypeCheckError, f"{fn} takes sizes: {node.name} is {what} (line {s.line}), not a "
+                               f"size; a name is either a size or a value", node.line, node.col)
             return node.name
         raise self.err(TypeCheckError, f"{fn} takes sizes (such as n or 3), not an expression", node.line, node.col)
 
