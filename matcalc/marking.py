@@ -348,18 +348,34 @@ def _blame_let_lines(doc: Document, claims: list, seed: int, budget_s: float, le
 # ───────────────────────────── the problem (--problem, a problem: line) ─────────────────────────────
 
 
-def _first_chain(doc: Document) -> tuple[tuple[int, ir.Expr], tuple[int, ir.Expr]] | None:
-    """The document's first derivation chain: (line, expression) of its start and of its last readable line."""
-    start = last = None
+def _chains(doc: Document) -> list[tuple[tuple[int, ir.Expr], tuple[int, ir.Expr]]]:
+    """The document's derivation chains: (line, expression) of each one's start and of its last readable line."""
+    out: list = []
     for s in doc.statements:
         if isinstance(s, (Bare, Claim)):
-            if start is not None:
-                break
             start = (s.line, s.expr if isinstance(s, Bare) else s.lhs)
-            last = start if isinstance(s, Bare) else (s.line, s.rhs)
-        elif isinstance(s, Step) and start is not None:
-            last = (s.line, s.expr)
-    return None if start is None else (start, last)
+            out.append([start, start if isinstance(s, Bare) else (s.line, s.rhs)])
+        elif isinstance(s, Step) and out:
+            out[-1][1] = (s.line, s.expr)
+    return [(a, b) for a, b in out]
+
+
+def _first_chain(doc: Document) -> tuple[tuple[int, ir.Expr], tuple[int, ir.Expr]] | None:
+    """The derivation of the problem: the first chain that starts from the problem as written, else the first whose
+    start has the problem's shape (a line stating an identity first, ``‖r‖² = rᵀ r``, is not the derivation), else
+    the first chain; None without any."""
+    chains = _chains(doc)
+    if not chains:
+        return None
+    p = doc.problem.expr if doc.problem is not None else None
+    if p is not None:
+        for chain in chains:
+            if chain[0][1] == p:
+                return chain
+        for chain in chains:
+            if chain[0][1].shape == p.shape:
+                return chain
+    return chains[0]
 
 
 def _starts_at_problem(problem: Problem, line: int, start: ir.Expr, seed: int, budget_s: float) -> ClaimResult:
@@ -402,8 +418,8 @@ def _ends_in_closed_form(line: int, last: ir.Expr) -> ClaimResult:
 
 def _with_problem_checks(doc: Document, results: list[ClaimResult], seed: int,
                          budget_s: float) -> list[ClaimResult]:
-    """The results with the problem's two checks in line order: the first chain starts from the problem, and its
-    last line is a closed form (``kind="problem"``; counted as neither steps nor claims)."""
+    """The results with the problem's two checks in line order: the derivation of the problem (:func:`_first_chain`)
+    starts from it, and its last line is a closed form (``kind="problem"``; counted as neither steps nor claims)."""
     problem = doc.problem
     chain = _first_chain(doc)
     if chain is None:

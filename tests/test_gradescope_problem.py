@@ -65,3 +65,18 @@ def test_off_the_problem_from_the_start_earns_nothing() -> None:
     assert [(s, m, st) for _n, s, m, st in _marks(d)] == [(0, 1, "failed")] + [(0, 1, "failed")] * 2 + [
         (0, 1, "failed")]
     assert "**flagged** (line 2): off the problem" in d["output"]
+
+
+def test_a_line_before_the_derivation_does_not_hide_it() -> None:
+    """review6 finding 3: an identity stated first (‖r‖² = rᵀ r) made it "the derivation" (the first chain): the
+    correct derivation that follows scored 0 and was flagged off the problem. The derivation of the problem is the
+    chain that starts from it."""
+    pre = "\n".join([GIVEN, "‖X w - y‖^2 = (X w - y)^T (X w - y)", *GOOD.splitlines()[1:]])
+    d = gradescope_results(check_text(pre, problem=PROBLEM))
+    assert d["score"] == 4, _marks(d)
+    assert ("line 3: starts from the problem d/dw ‖X w - y‖^2", 1, 1, "passed") in _marks(d)
+    assert ("line 2: ‖X w - y‖^2 = (X w - y)ᵀ (X w - y)", 0, 0, "passed") in _marks(d)
+    wrong = pre.replace("= 2 X^T (X w - y)", "= X^T (X w - y)")
+    d = gradescope_results(check_text(wrong, problem=PROBLEM))
+    assert d["score"] == 3, _marks(d)  # the start, one step and the closed form's form; the wrong last step earns none
+    assert ("line 5: = Xᵀ (X w - y)", 0, 1, "failed") in _marks(d)
