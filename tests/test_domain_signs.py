@@ -140,7 +140,8 @@ def test_the_numeric_draws_give_diagonal_and_gram_determinants_both_signs():
     from matcalc.api import check_text
 
     for claim, given in [("det(D) = abs(det(D))", "D: n x n diagonal"), ("det(D) = abs(det(D))", "D: 30 x 30 diagonal"),
-                         ("sqrt(det(A^T A)) = det(A)", "A: 3 x 3")]:
+                         ("sqrt(det(A^T A)) = det(A)", "A: 3 x 3"), ("sqrt(det(A^2)) = det(A)", "A: 3 x 3"),
+                         ("sqrt(det(A A)) = det(A)", "A: 3 x 3")]:
         (r,) = check_text(claim, given=given).results
         assert r.methods["numeric"].status == "different", (claim, r.methods["numeric"].detail)
         assert r.verdict != "verified"

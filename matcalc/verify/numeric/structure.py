@@ -128,13 +128,16 @@ def constant_structure(e: ir.Expr) -> bool:
 
 
 def _gram(e: ir.Expr) -> bool:
-    """Whether ``e`` is ``Bᵀ B`` or ``B Bᵀ`` (positive semidefinite for every B: its determinant is never negative)."""
+    """Whether the determinant of ``e`` is never negative whatever its variables: ``Bᵀ B``, ``B Bᵀ``, ``B B`` and an
+    even power ``B^2k`` (det = det(B)², or its k-th power)."""
     while isinstance(e, ir.Named):
         e = e.value
+    if isinstance(e, ir.Power):
+        return e.exp.denominator == 1 and e.exp.numerator % 2 == 0
     if not isinstance(e, ir.MatMul) or len(e.args) != 2:
         return False
     a, b = e.args
-    return (isinstance(a, ir.Transpose) and a.arg == b) or (isinstance(b, ir.Transpose) and b.arg == a)
+    return a == b or (isinstance(a, ir.Transpose) and a.arg == b) or (isinstance(b, ir.Transpose) and b.arg == a)
 
 
 def _has_deriv(e: ir.Expr) -> bool:
