@@ -60,3 +60,11 @@ def test_a_variable_near_a_pole_is_still_kept_away():
     small = Point(sizes={n: 2}, values={"z": np.array([[0.0], [8.0]])})
     got = _Evaluator(small, strict=True).ev(ir.Apply("log", ir.Softmax(z)))
     assert np.allclose(got, [[-8.000335406372896], [-0.000335406372896]])
+
+
+def test_a_tolerance_as_large_as_the_sides_is_no_evidence():
+    """review6 finding 6: with the temperature evaluated, exp(x / 0.01) reaches 1e130 and the rounding floor with it:
+    the comparison said ✓ within a tolerance of 1e+135 for a claim missing a factor 100."""
+    r, m = numeric("d/dx log(sum(exp(x / 0.01))) = softmax(x / 0.01)", "x: 300")
+    assert m.status == "unknown" and "float64 cannot compare the sides" in m.detail, m.detail
+    assert r.verdict != "verified"
