@@ -391,6 +391,23 @@ def _starts_at_problem(problem: Problem, line: int, start: ir.Expr, seed: int, b
         res.lhs, res.rhs = None, None
         return res
     res = judge(p, start, line=line, text=text, kind="problem", seed=seed, budget_s=budget_s, diagnose=False)
+    parts = _scope_parts(p)
+    if parts is not None and any(isinstance(_unexpanded_sign(t), ir.Broadcast) for t in parts[1]):
+        # the problem as written adds a scalar term to every entry of a derivative of its first term only (d/dw
+        # stops at the next + or -): almost surely the sum was meant; a start from the bracketed sum is not "off
+        # the problem" but the teacher's and the student's readings differ — a human decides
+        whole = parts[2]
+        note = (f"the problem as written, {to_text(p)}, differentiates only its first term (a derivative stops at "
+                f"the next + or -) and adds the rest to every entry; with brackets it is {to_text(whole)}")
+        if res.verdict != "verified" and whole.shape == start.shape and judge(
+                whole, start, seed=seed, budget_s=budget_s / 2, diagnose=False).verdict == "verified":
+            res.verdict = "inconclusive"
+            res.counterexample = None
+            res.diagnosis = (f"line {line} starts from the bracketed problem {to_text(whole)}; the problem as "
+                             "written differentiates only its first term (a derivative stops at the next + or -) and "
+                             "adds the rest to every entry: it needs a human look")
+            return res
+        res.notes.append(note)
     if res.verdict == "verified":
         res.notes.append(f"the derivation starts from the problem: line {line} equals it")
     elif res.verdict == "inconclusive":

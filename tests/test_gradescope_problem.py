@@ -80,3 +80,21 @@ def test_a_line_before_the_derivation_does_not_hide_it() -> None:
     d = gradescope_results(check_text(wrong, problem=PROBLEM))
     assert d["score"] == 3, _marks(d)  # the start, one step and the closed form's form; the wrong last step earns none
     assert ("line 5: = Xᵀ (X w - y)", 0, 1, "failed") in _marks(d)
+
+
+def test_a_problem_without_brackets_flags_a_bracketed_start_for_a_human():
+    """review6 finding 7: the teacher's `d/dw (1/N) ‖X w - y‖^2 + lambda ‖w‖^2` differentiates only its first term
+    and adds the rest to every entry; the student's bracketed start was "off the problem" and scored 0."""
+    given = "given X: N x d, w: d, y: N, lambda: scalar"
+    stud = "\n".join([given, "d/dw ((1/N) ‖X w - y‖^2 + lambda ‖w‖^2)", "  = (2/N) X^T (X w - y) + 2 lambda w"])
+    rep = check_text(stud, problem="d/dw (1/N) ‖X w - y‖^2 + lambda ‖w‖^2")
+    start = next(r for r in rep.results if r.kind == "problem" and r.text.startswith("starts from"))
+    assert start.verdict == "inconclusive" and "needs a human look" in start.diagnosis, start.diagnosis
+    assert "differentiates only its first term" in start.diagnosis and start.counterexample is None
+    d = gradescope_results(rep)
+    assert d["score"] == 2 and "**flagged**" in d["output"], _marks(d)
+    # a start that is not the bracketed problem either is still off it
+    off = stud.replace("+ lambda ‖w‖^2)", "+ 2 lambda ‖w‖^2)")
+    start = next(r for r in check_text(off, problem="d/dw (1/N) ‖X w - y‖^2 + lambda ‖w‖^2").results
+                 if r.kind == "problem" and r.text.startswith("starts from"))
+    assert start.verdict == "refuted"
