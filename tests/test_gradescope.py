@@ -142,6 +142,7 @@ START = ir.Derivative(ir.MatMul((ir.Transpose(E), E)), w)
 S1 = ir.MatMul((ir.Transpose(ir.Derivative(E, w)), E))
 S2 = ir.Scale(ir.Num(2), ir.MatMul((ir.Transpose(X), E)))
 S3 = ir.Scale(ir.Num(2), ir.MatMul((X, w)))  # wrong (illustrative only: the IR needs no truth)
+S4 = ir.Scale(ir.Num(4), ir.MatMul((X, w)))  # a step's two sides differ unless it repeats the line (the scorer looks)
 
 
 def report() -> CheckReport:
@@ -151,12 +152,12 @@ def report() -> CheckReport:
         ClaimResult(5, "  = (d/dw (X w - y))^T (X w - y) + ...", "verified", kind="step", lhs=START, rhs=S1,
                     against_line=4, methods=ok),
         ClaimResult(6, "  = 2 X^T (X w - y)", "verified", kind="step", lhs=S1, rhs=S2, against_line=5, methods=ok),
-        ClaimResult(7, "  = 2 X (X w - y)", "refuted", kind="step", lhs=S2, rhs=S2, against_line=6,
+        ClaimResult(7, "  = 2 X (X w - y)", "refuted", kind="step", lhs=S2, rhs=S3, against_line=6,
                     diagnosis="transposed: the correct factor is Xᵀ",
                     counterexample={"sizes": {"N": 3, "n": 2}, "point": {"w": [1, 2]},
                                     "entries": [{"entry": [1, 1], "lhs": 4, "rhs": 7}]},
                     methods={"exact": MethodResult("different", "entry (1, 1) differs")}),
-        ClaimResult(8, "  = 2 X X w - 2 X y", "verified", kind="step", lhs=S2, rhs=S2, against_line=7,
+        ClaimResult(8, "  = 2 X X w - 2 X y", "verified", kind="step", lhs=S3, rhs=S4, against_line=7,
                     after_wrong=7, vs_start="follows from line 7, but the chain no longer equals line 4", methods=ok),
         ClaimResult(9, "  = W x ⊙ x <b>**", "error", kind="error", error="cannot multiply X (N×n) and X (N×n)"),
         ClaimResult(10, "d/dw w^T w = 2 w", "inconclusive", lhs=S3, rhs=S3,

@@ -98,3 +98,13 @@ def test_a_problem_without_brackets_flags_a_bracketed_start_for_a_human():
     start = next(r for r in check_text(off, problem="d/dw (1/N) ‖X w - y‖^2 + lambda ‖w‖^2").results
                  if r.kind == "problem" and r.text.startswith("starts from"))
     assert start.verdict == "refuted"
+
+
+def test_repeating_a_line_earns_nothing():
+    """review6 finding 8: 21 copies of the last step scored 23 of 23, the honest derivation 4 of 4."""
+    pad = GOOD + "\n" + "\n".join(["  = 2 X^T (X w - y)"] * 5)
+    for problem in (PROBLEM, None):
+        d = gradescope_results(check_text(pad, problem=problem) if problem else check_text(pad))
+        honest = gradescope_results(check_text(GOOD, problem=problem) if problem else check_text(GOOD))
+        assert d["score"] == honest["score"], (_marks(d), _marks(honest))
+        assert sum(t["max_score"] for t in d["tests"]) == sum(t["max_score"] for t in honest["tests"])

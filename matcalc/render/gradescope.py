@@ -66,8 +66,11 @@ class _Scope:
         self.on_problem = start is not None and end is not None and start.verdict != "refuted"
 
     def points(self, r: Any) -> tuple[int, int, str | None]:
-        """(score, max score, why the point is withheld) of a line."""
+        """(score, max score, why the point is withheld) of a line; a step that writes the line before it again
+        (the same expression) has no point to earn, so repeating a line does not pay."""
         ok = int(r.verdict == "verified")
+        if r.kind == "step" and r.lhs is not None and r.rhs is not None and r.lhs == r.rhs:
+            return 0, 0, "the same expression as the line before it: no point to earn"
         if not self.problem:
             return ok, 1, None
         if r.kind == "problem" and r.text.startswith(_STARTS):
