@@ -108,3 +108,12 @@ def test_repeating_a_line_earns_nothing():
         honest = gradescope_results(check_text(GOOD, problem=problem) if problem else check_text(GOOD))
         assert d["score"] == honest["score"], (_marks(d), _marks(honest))
         assert sum(t["max_score"] for t in d["tests"]) == sum(t["max_score"] for t in honest["tests"])
+
+
+def test_a_broken_problem_line_scores_nothing_and_is_flagged():
+    """review6 finding 8b: a student who breaks the template's problem: line switched the problem's rules off and
+    padding scored 4 of 5."""
+    brk = "\n".join(["problem: d/dw ‖X w - y‖^2 (", GIVEN, "w = w", "X = X", "y = y", "w^T w = w^T w"])
+    d = gradescope_results(check_text(brk))
+    assert d["score"] == 0 and sum(t["max_score"] for t in d["tests"]) == 1, _marks(d)
+    assert "the problem line cannot be read" in d["output"] and "**flagged**" in d["output"]

@@ -64,11 +64,18 @@ class _Scope:
         self.lo = start.line if start is not None and end is not None else None
         self.hi = end.line if end is not None else None
         self.on_problem = start is not None and end is not None and start.verdict != "refuted"
+        # a problem: line that cannot be read (a template's header edited): no line is scored, a human decides —
+        # falling back to one point per verified line would reward breaking it
+        self.broken = next((r for r in results if r.verdict == "error"
+                            and (r.text or "").lstrip().lower().startswith("problem:")), None)
 
     def points(self, r: Any) -> tuple[int, int, str | None]:
         """(score, max score, why the point is withheld) of a line; a step that writes the line before it again
         (the same expression) has no point to earn, so repeating a line does not pay."""
         ok = int(r.verdict == "verified")
+        if self.broken is not None:
+            return (0, 1, None) if r is self.broken else (
+                0, 0, f"the problem line (line {self.broken.line}) cannot be read: no line is scored")
         if r.kind == "step" and r.lhs is not None and r.rhs is not None and r.lhs == r.rhs:
             return 0, 0, "the same expression as the line before it: no point to earn"
         if not self.problem:
@@ -144,6 +151,9 @@ def gradescope_results(report: Any, *, visibility: str | None = None) -> dict:
     flags = [r for r in report.results if r.kind == "problem" and r.verdict != "verified"]
     for r in flags:  # the teacher's problem: a derivation off it, or one that stops early, is flagged up front
         summary += f"\n\n**flagged** (line {r.line}): {md_escape(r.diagnosis or r.text)}"
+    if scope.broken is not None:
+        summary += (f"\n\n**flagged** (line {scope.broken.line}): the problem line cannot be read, so the submission "
+                    "is not scored; it needs a human look")
     score = sum(t["score"] for t in tests)
     top = sum(t["max_score"] for t in tests)
     rule = ("a step that follows from a wrong line earns its point" + (
