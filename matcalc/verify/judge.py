@@ -394,9 +394,9 @@ def judge(
                                           exact_budget, "exact", *((0.1,) if quick else ()))
             if quick and exact_res.status == "unknown" and ("time budget" in exact_res.detail
                                                             or "interrupted" in exact_res.detail):
-                exact_res = MethodResult("unknown", f"not needed: a short run ({exact_budget:.1f} s) found no "
-                                                    f"difference, and the normal form and the numeric method "
-                                                    f"agree ({exact_res.detail})")
+                exact_res = MethodResult("unknown", "not needed: the normal form and the numeric method agree, and a "
+                                                    "short run found no difference before it stopped: "
+                                                    f"{exact_res.detail}")
         if (exact_res.status == "equal" and (num_res.status != "equal" or num_res.loose) and "exact" not in known
                 and result.methods["symbolic"].status != "equal"):
             exact_res, larger_cx = exact_at_larger_sizes(lhs, rhs, free, min(exact_s, budget_s * 0.4), seed, exact_res)
