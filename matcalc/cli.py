@@ -446,6 +446,18 @@ def _protect_minus(argv: list[str]) -> list[str]:
     return out
 
 
+def _one_blas_thread() -> None:
+    """One BLAS thread for the command line (unless the user set it): the time budgets are CPU seconds of the process
+    and every BLAS thread counts, so with several a large product used the budget faster than the work went; the
+    checks' matrices are small, and batch mode's workers (--jobs) are one per core already. Set before numpy loads."""
+    if "numpy" in sys.modules:
+        return
+    import os
+
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _build_parser()
@@ -459,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if isinstance(getattr(args, "given", None), list):  # a repeated --given adds declarations (one line each)
         args.given = "\n".join(args.given)
+    _one_blas_thread()
     from matcalc.deep import deep_room
 
     output = getattr(args, "output", None)

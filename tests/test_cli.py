@@ -306,3 +306,19 @@ def test_show_in_markdown_and_latex_says_how_it_read(capsys, fmt) -> None:
     assert "((W x)" in out and "b)" in out
     assert "W: n x m (inferred)" in out
     assert out.count("n \\times 1" if fmt == "latex" else "n×1") >= 2  # W x ⊙ b and W x
+
+
+def test_the_command_line_runs_one_blas_thread_unless_told_otherwise() -> None:
+    """Budgets are CPU seconds of the process and every BLAS thread counts (review6 finding 9): the command line sets
+    one thread before numpy loads, and leaves a user's setting alone."""
+    import os
+    import subprocess
+
+    code = ("import os, matcalc.cli as c; c._one_blas_thread(); "
+            "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["1", "1"]
+    env["OPENBLAS_NUM_THREADS"] = "4"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["4", "1"]
