@@ -1281,3 +1281,13 @@ def test_a_let_name_is_not_a_size() -> None:
     rep = matcalc.check("let n = 3\nones(n)^T ones(n) = n\nx^T x = sum(x.^2)", given="x: m")
     assert [r.verdict for r in rep.results] == ["error", "verified"], str(rep)
     assert "n is defined by a let (line 1), not a size" in rep.results[0].error
+
+
+def test_a_let_name_used_above_its_definition_says_so() -> None:
+    # review6 finding 5: a problem: header using a let defined below it made the let an error "z is already used as a
+    # vector (line 1); choose another name", with no word on the order of the lines
+    import matcalc
+
+    rep = matcalc.check("problem: d/dW sum(z.^2)\nlet z = W x\ngiven W: n x m, x: m\nd/dW sum(z.^2)\n  = 2 z x^T")
+    (err,) = [r for r in rep.results if r.verdict == "error"]
+    assert "z is used on line 1, above its definition here" in err.error and "move line 1 below this one" in err.error

@@ -270,6 +270,12 @@ def _infer_let(reader: _Reader, st: P.SStmt) -> None:
     """``let NAME = e``: the shape of ``e``, and a new symbol within the let limits."""
     if st.name in reader.syms:
         old = reader.syms[st.name]
+        if old.kind == "var" and not old.declared and old.line < st.line:  # used above, before this definition
+            raise reader.err(TypeCheckError, f"{st.name} is used on line {old.line}, above its definition here: a let "
+                             f"name stands for its value only on the lines below it (there {st.name} was read as "
+                             f"{re.sub(r' [(]line [0-9]+[)]$', '', reader.describe_sym(old)).removeprefix('used as ')}); move line "
+                             f"{old.line} below this "
+                             "one, or choose another name", st.line, st.name_col)
         raise reader.err(TypeCheckError, f"{st.name} is already {reader.describe_sym(old)}; choose "
                          "another name", st.line, st.name_col)
     node = st.exprs[0]
