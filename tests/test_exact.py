@@ -756,7 +756,7 @@ def test_result_json_and_detail():
     data = json.loads(json.dumps(res.to_json()))
     assert data["status"] == "different" and data["counterexample"]["entries"][0]["entry"][0] >= 1
     ok = judge(dmix(sq_norm(sub(mm(W, xm), y)), W), sc(2, mm(sub(mm(W, xm), y), T(xm))))
-    assert ok.detail == "entry by entry with SymPy at (n, m) = (2, 3) and (3, 2)"
+    assert ok.detail == "entry by entry with SymPy at (m, n) = (3, 2) and (2, 3)"
 
 
 def test_max_assignments():
@@ -944,3 +944,17 @@ def test_equal_sizes_forced_by_the_budget_never_give_equal_for_a_dimension_used_
     assert _always_tied([{"n": 2, "N": 2}, {"n": 3, "N": 2}], {"N"}) == []  # told apart by the second assignment
     assert _always_tied([{"n": 2, "m": 2}], set()) == []  # shape-only symbols: the generic typing tells them apart
     assert _always_tied([{"n": 2, "m": 2, "N": 3}], {"N"}) == []
+
+
+def test_the_sizes_print_in_one_order_whatever_order_a_claim_met_them():
+    """Review 5 #18: one theorem printed "at (m, n) = (2, 3)" and "at (n, m) = (2, 3)" on consecutive lines (two
+    different assignments that read as one). The names are alphabetical, so the same assignment reads the same."""
+    lhs, rhs = mm(W, xm), mm(W, xm)
+    one = check_equal(lhs, rhs, sizes=[{"n": 2, "m": 3}], max_assignments=1)
+    other = check_equal(lhs, rhs, sizes=[{"m": 3, "n": 2}], max_assignments=1)
+    assert one.status == other.status == "equal"
+    assert one.detail == other.detail == "entry by entry with SymPy at (m, n) = (3, 2)"
+    swapped = check_equal(lhs, rhs, sizes=[{"m": 2, "n": 3}], max_assignments=1)
+    assert swapped.detail == "entry by entry with SymPy at (m, n) = (2, 3)"
+    wrong = check_equal(lhs, sc(2, mm(W, xm)), sizes=[{"n": 2, "m": 3}], max_assignments=1)
+    assert wrong.status == "different" and "at (m, n) = (3, 2): the sides differ" in wrong.detail
