@@ -958,3 +958,32 @@ def test_the_sizes_print_in_one_order_whatever_order_a_claim_met_them():
     assert swapped.detail == "entry by entry with SymPy at (m, n) = (2, 3)"
     wrong = check_equal(lhs, sc(2, mm(W, xm)), sizes=[{"n": 2, "m": 3}], max_assignments=1)
     assert wrong.status == "different" and "at (m, n) = (3, 2): the sides differ" in wrong.detail
+
+
+@pytest.mark.parametrize("sizes", [{"n": 2}, {"n": 3}, {"n": 4}])
+def test_a_probability_vectors_counterexample_shows_every_entry(sizes):
+    """Review 5 #18: `y^T y = 1` with y a probability vector was refuted "at y[1]=1/4" (y[2] = 3/4 left out). Every
+    entry is shown, they sum to 1, and the point alone gives the left side the counterexample reports."""
+    res = check_equal(mm(T(yprob), yprob), Num(1), sizes=[sizes], max_assignments=1)
+    assert res.status == "different"
+    point = res.counterexample["point"]
+    k = sizes["n"]
+    assert list(point) == [f"y[{i}]" for i in range(1, k + 1)]
+    vals = [Fraction(v) for v in point.values()]
+    assert sum(vals) == 1 and all(v > 0 for v in vals)
+    assert Fraction(res.counterexample["entries"][0]["lhs"]) == sum(v * v for v in vals)
+    assert res.counterexample["entries"][0]["rhs"] == "1"
+    # a true claim about the same vector stays equal
+    assert check_equal(mm(T(yprob), Ones((n, 1))), Num(1), sizes=[sizes], max_assignments=1).status == "equal"
+
+
+def test_a_probability_vectors_last_entry_is_shown_in_a_shared_environment():
+    """A document's environment holds several claims' symbols; the last entry belongs to the claim that uses the
+    vector (and only to it)."""
+    shared: dict = {}
+    other = check_equal(mm(T(x), x), mm(T(x), x), sizes=[{"n": 2}], shared=shared)
+    assert other.status == "equal"
+    res = check_equal(mm(T(yprob), yprob), Num(1), sizes=[{"n": 2}], shared=shared, max_assignments=1)
+    assert res.status == "different" and list(res.counterexample["point"]) == ["y[1]", "y[2]"]
+    mixed = check_equal(mm(T(x), x), sc(2, mm(T(x), x)), sizes=[{"n": 2}], shared=shared, max_assignments=1)
+    assert mixed.status == "different" and not any(k.startswith("y") for k in mixed.counterexample["point"])
