@@ -329,3 +329,24 @@ def test_constant_factors_of_an_adjoint_written_in_place_are_folded(capsys, tmp_
     assert any(re.fullmatch(r"4 δ\d+", v) for v in deltas.values()), deltas
     code, prog = derive_cli(capsys, tmp_path, text, "x", "mc")
     assert [r.verdict for r in check_text(prog).results] == ["verified"]
+
+
+def test_mc_comments_name_rules_as_a_student_reads_them(capsys, tmp_path) -> None:
+    """Review 5 #18: a constant in a layer (tanh(30 (W1 a0 + b1))) made derive --format mc write "# the engine's
+    rules: scale-arg, matmul-left" into the student's document. The comment names the rules by their statements;
+    no engine id appears in any format, and the document still checks."""
+    from matcalc.engine.rules import RULES
+
+    text = ("given x: n, y: n\ngiven W1: n x n, b1: n, W2: n x n, b2: n\n"
+            "let a0 = x\nlet a1 = tanh(30 (W1 a0 + b1))\nsum((W2 a1 + b2 - y).^2)\n")
+    code, doc = derive_cli(capsys, tmp_path, text, "W1,b1,W2,b2", "mc")
+    assert code == 0, doc
+    line = next(ln for ln in doc.splitlines() if ln.startswith("d/dW1"))
+    assert line.endswith("# chain rule: ∂(x z)/∂x = I z; ∂(A B)/∂A: dY = dA B"), line
+    code, out = derive_cli(capsys, tmp_path, text, "W1,b1,W2,b2")
+    for shown in (doc, out):
+        assert "the engine's rules" not in shown
+        ids = [r for r in RULES if "-" in r and re.search(rf"(?<![\w-]){re.escape(r)}(?![\w-])", shown)]
+        assert not ids, ids
+    assert re.search(r"^d/dW2 .* = δ2 a1ᵀ   # BP4$", doc, re.M), doc
+    assert check_text(doc).verdict == "verified"
