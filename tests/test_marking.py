@@ -376,3 +376,17 @@ def test_no_let_name_note_without_a_spelled_out_value_or_on_a_verified_claim() -
     wrong, zero, by_var = rep.results
     assert wrong.verdict == "refuted" and zero.verdict == "verified" and by_var.verdict == "refuted"
     assert not any(_LET_WHY in n for r in rep.results for n in r.notes), [r.notes for r in rep.results]
+
+
+def test_the_let_name_note_walks_a_shared_node_once() -> None:
+    """An expression that shares unnamed nodes (2^60 paths through 60 levels) is walked node by node."""
+    from matcalc import ir
+    from matcalc.verify.let_names import _spelled_out
+
+    w = ir.Var("w", ("n", 1))
+    z = ir.Named("z", ir.Scale(ir.Var("c", (1, 1)), w))
+    e: ir.Expr = w
+    for _ in range(60):
+        e = ir.Add((e, e))
+    assert _spelled_out(e, z) is None
+    assert _spelled_out(ir.Add((e, z.value)), z) is not None

@@ -47,9 +47,14 @@ def _spelled_out(expr: ir.Expr, z: ir.Named) -> ir.Named | ir.Derivative | None:
     when it does so outside every let name, or ``None``. Uses of the name ``z`` are not looked into."""
     value, h = z.value, hash(z.value)
     stack: list[tuple[ir.Expr, ir.Named | None]] = [(expr, None)]
-    seen: set = set()
+    seen: set = set()  # let names entered
+    visited: set = set()  # (node, holder) pairs walked: a shared node is walked once, not once per path
     while stack:
         x, holder = stack.pop()
+        key = (id(x), None if holder is None else holder.name)
+        if key in visited:
+            continue
+        visited.add(key)
         if isinstance(x, ir.Named):
             if x.name == z.name or x.name in seen:
                 continue
