@@ -987,3 +987,20 @@ def test_a_probability_vectors_last_entry_is_shown_in_a_shared_environment():
     assert res.status == "different" and list(res.counterexample["point"]) == ["y[1]", "y[2]"]
     mixed = check_equal(mm(T(x), x), sc(2, mm(T(x), x)), sizes=[{"n": 2}], shared=shared, max_assignments=1)
     assert mixed.status == "different" and not any(k.startswith("y") for k in mixed.counterexample["point"])
+
+
+def test_a_counterexample_names_its_sizes_in_the_exact_methods_order():
+    """The counterexample's "sizes" line (every format) and the exact method's detail name the sizes in the same,
+    alphabetical order, whatever order the claim met them in."""
+    from matcalc.api import check_text
+    from matcalc.render.common import counterexample_items
+
+    assert counterexample_items({"sizes": {"n": 2, "m": 3}})[0].startswith("sizes m=3, n=2")
+    assert counterexample_items({"sizes": {"N": 3, "n": 2}})[0].startswith("sizes N=3, n=2")
+    res = check_text("given W: n x m, x: m, y: n\nd/dx (W x - y)^T (W x - y) = W^T (W x - y)").results[0]
+    assert res.verdict == "refuted"
+    sizes = counterexample_items(res.counterexample)[0].split(";")[0]
+    pairs = [p.split("=") for p in sizes.removeprefix("sizes ").split(", ")]
+    assert [k for k, _v in pairs] == ["m", "n"], sizes
+    shown = f"at ({', '.join(k for k, _v in pairs)}) = ({', '.join(v for _k, v in pairs)})"
+    assert shown in res.methods["exact"].detail, (shown, res.methods["exact"].detail)
