@@ -19,6 +19,7 @@ from matcalc.results import CheckReport, ClaimResult, MethodResult
 from matcalc.shapes import fmt_shape
 from matcalc.verify.document_methods import DocumentMethods
 from matcalc.verify.judge import distinct_nodes, document_scope, judge
+from matcalc.verify.let_names import let_name_note
 
 
 def _stmt_text(s: Statement) -> str:
@@ -296,6 +297,7 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
                         known=known, exact_budget_s=exact_s)
             shared.judged(s, res.methods, res.seconds)
             _scope_note(res, s.lhs, s.rhs, seed, budget_s)
+            _add_note(res, let_name_note(res.verdict, res.diagnosis, (s.lhs, s.rhs)))
             claims.append((s, res))
             _add_note(res, _builtin_note(s, (s.lhs, s.rhs), seen, walked))
             chain.restart(s.lhs, s.line)
@@ -310,6 +312,7 @@ def _check_document(doc: Document, *, seed: int, budget_s: float, progress, docu
             res = _mark_step(s, chain, seed, budget_s)
             if s.prev_line == chain.start_line and s.prev is chain.start:
                 _scope_note(res, s.prev, s.expr, seed, budget_s)
+            _add_note(res, let_name_note(res.verdict, res.diagnosis, (s.prev, s.expr)))
             _add_note(res, _builtin_note(s, (s.prev, s.expr), seen, walked))
             results.append(res)
     _blame_let_lines(doc, claims, seed, budget_s, c0 + document_budget_s - now())

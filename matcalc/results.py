@@ -298,16 +298,17 @@ class DeriveResult(Renderable):
 
 def program_json(program) -> list[dict]:
     """The program's lines for ``--format json``: name, value, kind (``let``, ``new``, ``cost``, ``delta``,
-    ``gradient``) and note (the rule: BP1…BP4, or what the line is)."""
+    ``gradient``) and note (the rule: BP1…BP4, or what the line is). The names are the text output's
+    (:func:`matcalc.render.common.program_rows`): ``C`` for an unnamed cost, ``∂C/∂W1`` for a gradient."""
     from matcalc.printing import to_text
 
     out = [{"name": ln.name, "value": to_text(ln.value), "kind": ln.kind, "note": line_note(ln, program)}
            for ln in program.forward]
     if program.cost_name is None:
-        out.append({"name": None, "value": to_text(program.cost), "kind": "cost", "note": "the cost"})
+        out.append({"name": "C", "value": to_text(program.cost), "kind": "cost", "note": "the cost"})
     out += [{"name": ln.name, "value": to_text(ln.value), "kind": "delta", "note": line_note(ln, program)}
             for ln in program.backward]
-    out += [{"name": f"∂/∂{g.wrt.name}", "value": to_text(g.result), "kind": "gradient", "note": g.note}
+    out += [{"name": f"∂C/∂{g.wrt.name}", "value": to_text(g.result), "kind": "gradient", "note": g.note}
             for g in program.gradients]
     return out
 

@@ -756,7 +756,7 @@ def test_result_json_and_detail():
     data = json.loads(json.dumps(res.to_json()))
     assert data["status"] == "different" and data["counterexample"]["entries"][0]["entry"][0] >= 1
     ok = judge(dmix(sq_norm(sub(mm(W, xm), y)), W), sc(2, mm(sub(mm(W, xm), y), T(xm))))
-    assert ok.detail == "entry by entry with SymPy at (n, m) = (2, 3) and (3, 2)"
+    assert ok.detail == "entry by entry with SymPy at (m, n) = (3, 2) and (2, 3)"
 
 
 def test_max_assignments():
@@ -944,3 +944,63 @@ def test_equal_sizes_forced_by_the_budget_never_give_equal_for_a_dimension_used_
     assert _always_tied([{"n": 2, "N": 2}, {"n": 3, "N": 2}], {"N"}) == []  # told apart by the second assignment
     assert _always_tied([{"n": 2, "m": 2}], set()) == []  # shape-only symbols: the generic typing tells them apart
     assert _always_tied([{"n": 2, "m": 2, "N": 3}], {"N"}) == []
+
+
+def test_the_sizes_print_in_one_order_whatever_order_a_claim_met_them():
+    """Review 5 #18: one theorem printed "at (m, n) = (2, 3)" and "at (n, m) = (2, 3)" on consecutive lines (two
+    different assignments that read as one). The names are alphabetical, so the same assignment reads the same."""
+    lhs, rhs = mm(W, xm), mm(W, xm)
+    one = check_equal(lhs, rhs, sizes=[{"n": 2, "m": 3}], max_assignments=1)
+    other = check_equal(lhs, rhs, sizes=[{"m": 3, "n": 2}], max_assignments=1)
+    assert one.status == other.status == "equal"
+    assert one.detail == other.detail == "entry by entry with SymPy at (m, n) = (3, 2)"
+    swapped = check_equal(lhs, rhs, sizes=[{"m": 2, "n": 3}], max_assignments=1)
+    assert swapped.detail == "entry by entry with SymPy at (m, n) = (2, 3)"
+    wrong = check_equal(lhs, sc(2, mm(W, xm)), sizes=[{"n": 2, "m": 3}], max_assignments=1)
+    assert wrong.status == "different" and "at (m, n) = (3, 2): the sides differ" in wrong.detail
+
+
+@pytest.mark.parametrize("sizes", [{"n": 2}, {"n": 3}, {"n": 4}])
+def test_a_probability_vectors_counterexample_shows_every_entry(sizes):
+    """Review 5 #18: `y^T y = 1` with y a probability vector was refuted "at y[1]=1/4" (y[2] = 3/4 left out). Every
+    entry is shown, they sum to 1, and the point alone gives the left side the counterexample reports."""
+    res = check_equal(mm(T(yprob), yprob), Num(1), sizes=[sizes], max_assignments=1)
+    assert res.status == "different"
+    point = res.counterexample["point"]
+    k = sizes["n"]
+    assert list(point) == [f"y[{i}]" for i in range(1, k + 1)]
+    vals = [Fraction(v) for v in point.values()]
+    assert sum(vals) == 1 and all(v > 0 for v in vals)
+    assert Fraction(res.counterexample["entries"][0]["lhs"]) == sum(v * v for v in vals)
+    assert res.counterexample["entries"][0]["rhs"] == "1"
+    # a true claim about the same vector stays equal
+    assert check_equal(mm(T(yprob), Ones((n, 1))), Num(1), sizes=[sizes], max_assignments=1).status == "equal"
+
+
+def test_a_probability_vectors_last_entry_is_shown_in_a_shared_environment():
+    """A document's environment holds several claims' symbols; the last entry belongs to the claim that uses the
+    vector (and only to it)."""
+    shared: dict = {}
+    other = check_equal(mm(T(x), x), mm(T(x), x), sizes=[{"n": 2}], shared=shared)
+    assert other.status == "equal"
+    res = check_equal(mm(T(yprob), yprob), Num(1), sizes=[{"n": 2}], shared=shared, max_assignments=1)
+    assert res.status == "different" and list(res.counterexample["point"]) == ["y[1]", "y[2]"]
+    mixed = check_equal(mm(T(x), x), sc(2, mm(T(x), x)), sizes=[{"n": 2}], shared=shared, max_assignments=1)
+    assert mixed.status == "different" and not any(k.startswith("y") for k in mixed.counterexample["point"])
+
+
+def test_a_counterexample_names_its_sizes_in_the_exact_methods_order():
+    """The counterexample's "sizes" line (every format) and the exact method's detail name the sizes in the same,
+    alphabetical order, whatever order the claim met them in."""
+    from matcalc.api import check_text
+    from matcalc.render.common import counterexample_items
+
+    assert counterexample_items({"sizes": {"n": 2, "m": 3}})[0].startswith("sizes m=3, n=2")
+    assert counterexample_items({"sizes": {"N": 3, "n": 2}})[0].startswith("sizes N=3, n=2")
+    res = check_text("given W: n x m, x: m, y: n\nd/dx (W x - y)^T (W x - y) = W^T (W x - y)").results[0]
+    assert res.verdict == "refuted"
+    sizes = counterexample_items(res.counterexample)[0].split(";")[0]
+    pairs = [p.split("=") for p in sizes.removeprefix("sizes ").split(", ")]
+    assert [k for k, _v in pairs] == ["m", "n"], sizes
+    shown = f"at ({', '.join(k for k, _v in pairs)}) = ({', '.join(v for _k, v in pairs)})"
+    assert shown in res.methods["exact"].detail, (shown, res.methods["exact"].detail)

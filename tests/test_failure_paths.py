@@ -230,7 +230,7 @@ def test_a_dropped_transpose_is_rejected(monkeypatch) -> None:
     wrong = _planted(monkeypatch, "commutation", vjp=lambda y, g, i: g, jac=lambda y, i: ir.Identity(vsize(y)))
     name, ok, detail = verify_rule(wrong)
     assert name == "commutation" and not ok
-    assert detail.endswith("differs from SymPy at n=2, m=3: entry by entry with SymPy at (n, m) = (2, 3): the sides "
+    assert detail.endswith("differs from SymPy at m=3, n=2: entry by entry with SymPy at (m, n) = (3, 2): the sides "
                            "differ"), detail
 
 

@@ -348,3 +348,45 @@ def test_parts_of_a_step_line_and_a_wrong_part_followed_on_the_same_line() -> No
 def test_a_statement_alone_on_its_line_keeps_its_text() -> None:
     rep = check_text("x^T x = sum(x.^2)\nx^T x\n  = sum(x.^2)", given="x: n")
     assert [r.text for r in rep.results] == ["x^T x = sum(x.^2)", "= sum(x.^2)"]
+
+
+_LET_WHY = "a derivative by a let name follows only the uses of the name"
+
+
+def test_a_derivative_by_a_let_name_says_where_its_value_is_written_out() -> None:
+    """Review 5 #13: by SPEC section 3 a derivative by a let name z follows only the uses of z, so with z's value
+    spelled out (in another let's definition, or in the expression) the answer is zeros — a note says where and how
+    to write it with the name. The verdicts stay; written with the name, the claims hold."""
+    head = "given W: n x m, x: m, y: n\nlet z = W x\n"
+    rep = check_text(head + "let r = W x - y\nd/dz r^T r = 2 r\nd/dz (W x - y)^T (W x - y) = 2 r")
+    by_def, by_expr = rep.results
+    assert by_def.verdict == by_expr.verdict == "refuted"
+    assert "the correct result is zeros(n)" in by_def.diagnosis
+    assert f"r's definition does not use the name z: {_LET_WHY}; write let r = z - y" in by_def.notes
+    assert f"the expression does not use the name z: {_LET_WHY}; write d/dz (z - y)ᵀ (z - y)" in by_expr.notes
+    # the advice taken: both verified, and no note
+    fixed = check_text(head + "let r = z - y\nd/dz r^T r = 2 r\nd/dz (z - y)^T (z - y) = 2 r")
+    assert [r.verdict for r in fixed.results] == ["verified", "verified"]
+    assert not any(_LET_WHY in n for r in fixed.results for n in r.notes)
+
+
+def test_no_let_name_note_without_a_spelled_out_value_or_on_a_verified_claim() -> None:
+    head = "given W: n x m, x: m, y: n\nlet z = W x\nlet r = z - y\n"
+    rep = check_text(head + "d/dz r^T r = 3 r\nd/dz (W x - y)^T (W x - y) = zeros(n)\nd/dx x^T x = 3 x")
+    wrong, zero, by_var = rep.results
+    assert wrong.verdict == "refuted" and zero.verdict == "verified" and by_var.verdict == "refuted"
+    assert not any(_LET_WHY in n for r in rep.results for n in r.notes), [r.notes for r in rep.results]
+
+
+def test_the_let_name_note_walks_a_shared_node_once() -> None:
+    """An expression that shares unnamed nodes (2^60 paths through 60 levels) is walked node by node."""
+    from matcalc import ir
+    from matcalc.verify.let_names import _spelled_out
+
+    w = ir.Var("w", ("n", 1))
+    z = ir.Named("z", ir.Scale(ir.Var("c", (1, 1)), w))
+    e: ir.Expr = w
+    for _ in range(60):
+        e = ir.Add((e, e))
+    assert _spelled_out(e, z) is None
+    assert _spelled_out(ir.Add((e, z.value)), z) is not None

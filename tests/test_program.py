@@ -159,8 +159,28 @@ def test_json_has_the_program_and_keeps_the_spec_fields(capsys, tmp_path) -> Non
     assert [d["wrt"] for d in data["derivatives"]] == ["W1", "b1", "W2", "b2"]
     assert data["derivatives"][0]["result"] == "δ1 a0ᵀ"
     kinds = [(p["name"], p["kind"]) for p in data["program"]]
-    assert ("z1", "new") in kinds and ("δ2", "delta") in kinds and ("∂/∂W1", "gradient") in kinds
+    assert ("z1", "new") in kinds and ("δ2", "delta") in kinds and ("∂C/∂W1", "gradient") in kinds
     assert any(p["kind"] == "cost" and p["value"] == "sum((z2 - y).^2)" for p in data["program"])
+
+
+@pytest.mark.parametrize("cost_line", ["sum((z2 - y).^2)", "let C = sum((z2 - y).^2)\nC"])
+def test_json_program_lines_have_the_text_outputs_names(capsys, tmp_path, cost_line) -> None:
+    """Review 5 #18: the cost line had "name": null in JSON (the text calls it C) and the gradients were ∂/∂W1 (the
+    text: ∂C/∂W1). Every JSON line now has a name, and the names are the text output's, in the same order."""
+    import json
+
+    text = ("given x: n, y: n, W1: n x n, b1: n, W2: n x n, b2: n\n"
+            "let z1 = W1 x + b1\nlet a1 = sigma(z1)\nlet z2 = W2 a1 + b2\n" + cost_line + "\n")
+    code, out = derive_cli(capsys, tmp_path, text, "W1,b1,W2,b2")
+    assert code == 0, out
+    rows = program_lines(out)
+    code, js = derive_cli(capsys, tmp_path, text, "W1,b1,W2,b2", "json")
+    program = json.loads(js)["program"]
+    assert all(isinstance(p["name"], str) and p["name"] for p in program), program
+    assert [p["name"] for p in program] == list(rows)
+    cost = [p for p in program if p["kind"] == "cost" or p["note"] == "the cost"]
+    assert len(cost) == 1 and cost[0]["name"] == "C" and rows["C"][0] == cost[0]["value"] == "sum((z2 - y).^2)"
+    assert [p["name"] for p in program if p["kind"] == "gradient"] == ["∂C/∂W1", "∂C/∂b1", "∂C/∂W2", "∂C/∂b2"]
 
 
 def test_one_deep_variable_is_a_program_with_one_error_per_layer(capsys, tmp_path) -> None:
@@ -309,3 +329,24 @@ def test_constant_factors_of_an_adjoint_written_in_place_are_folded(capsys, tmp_
     assert any(re.fullmatch(r"4 δ\d+", v) for v in deltas.values()), deltas
     code, prog = derive_cli(capsys, tmp_path, text, "x", "mc")
     assert [r.verdict for r in check_text(prog).results] == ["verified"]
+
+
+def test_mc_comments_name_rules_as_a_student_reads_them(capsys, tmp_path) -> None:
+    """Review 5 #18: a constant in a layer (tanh(30 (W1 a0 + b1))) made derive --format mc write "# the engine's
+    rules: scale-arg, matmul-left" into the student's document. The comment names the rules by their statements;
+    no engine id appears in any format, and the document still checks."""
+    from matcalc.engine.rules import RULES
+
+    text = ("given x: n, y: n\ngiven W1: n x n, b1: n, W2: n x n, b2: n\n"
+            "let a0 = x\nlet a1 = tanh(30 (W1 a0 + b1))\nsum((W2 a1 + b2 - y).^2)\n")
+    code, doc = derive_cli(capsys, tmp_path, text, "W1,b1,W2,b2", "mc")
+    assert code == 0, doc
+    line = next(ln for ln in doc.splitlines() if ln.startswith("d/dW1"))
+    assert line.endswith("# chain rule: ∂(x z)/∂x = I z; ∂(A B)/∂A: dY = dA B"), line
+    code, out = derive_cli(capsys, tmp_path, text, "W1,b1,W2,b2")
+    for shown in (doc, out):
+        assert "the engine's rules" not in shown
+        ids = [r for r in RULES if "-" in r and re.search(rf"(?<![\w-]){re.escape(r)}(?![\w-])", shown)]
+        assert not ids, ids
+    assert re.search(r"^d/dW2 .* = δ2 a1ᵀ   # BP4$", doc, re.M), doc
+    assert check_text(doc).verdict == "verified"

@@ -526,7 +526,7 @@ def test_markdown_check_report() -> None:
     assert "$$\n\\begin{aligned}" in md and "align*" not in md and "DeclareMathOperator" not in md
     assert "- **line 5** ✓ **verified** `= 2 (W x - y) xᵀ`" in md  # re-printed from the IR
     assert "- **line 6** ✗ **refuted**" in md and "**diagnosis:** transposed" in md
-    assert "**counterexample:** sizes n=2, m=3" in md
+    assert "**counterexample:** sizes m=3, n=2" in md
     assert "**symbolic** ✓ same normal form · **exact** ✓ at n=2, m=3" in md
     assert "- **line 9** ? **inconclusive**" in md
     assert "**✗ refuted**" in md

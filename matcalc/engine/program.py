@@ -723,7 +723,16 @@ def _grad_note(value: Expr, w: Var, adj: dict, named: set, note: tuple) -> str:
             and isinstance(value.args[1], ir.Transpose) and w.shape[1] != 1:
         return "BP4"
     count, rules = note
-    return "the engine's rules: " + ", ".join(rules) if rules else "chain rule"
+    return "chain rule: " + "; ".join(_rule_names(rules)) if _rule_names(rules) else "chain rule"
+
+
+def _rule_names(rules: tuple) -> list[str]:
+    """The rules as a student reads them: each rule's statement up to its first ``;`` (``∂(A B)/∂A: dY = dA B``,
+    as the lecture's trace names them), never the engine's ids (``matmul-left``)."""
+    from matcalc.engine.rules import RULES
+
+    out = [(RULES[r].note or RULES[r].statement).split(";")[0].strip() for r in rules if r in RULES]
+    return list(dict.fromkeys(x for x in out if x))
 
 
 # ───────────────────────────── the local claims ─────────────────────────────

@@ -88,7 +88,7 @@ def _example_checks(rule: Rule, *, seed: int) -> tuple[bool, str]:
     details = []
     for n_size, sizes in enumerate(_RULE_SIZES):
         dims = {k: v for k, v in sizes.items() if k in _dim_names(expr)}
-        shown = ", ".join(f"{k}={v}" for k, v in dims.items())
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(dims.items(), key=lambda kv: (kv[0].lower(), kv[0])))
         ex = exact.check_equal(claim, d.result, sizes=[dims], seed=seed, max_assignments=1)
         if ex.status != "equal":
             return False, f"differs from SymPy at {shown}: {ex.reason or ex.detail}"

@@ -115,7 +115,9 @@ def counterexample_items(cx: Any, *, full: bool = False, flag: bool = True) -> l
     head = []
     point_limit = None if full else POINT_LIMIT
     if cx.get("sizes"):
-        head.append("sizes " + _assignments(cx["sizes"]))
+        # in the exact method's order (alphabetical, verify/exact/check._fmt_sizes): one order in the whole document
+        head.append("sizes " + _assignments(dict(sorted(cx["sizes"].items(), key=lambda kv: (str(kv[0]).lower(),
+                                                                                             str(kv[0]))))))
     for key in ("indices", "index"):
         if isinstance(cx.get(key), dict) and cx[key]:
             head.append(_assignments(cx[key]))

@@ -67,9 +67,11 @@ def _jsonable(x: Any) -> Any:
 
 
 def _fmt_sizes(sizes_list: list[dict]) -> str:
+    """``at (m, n) = (2, 3) and (3, 2)``: the size names in alphabetical order (lower case first), so that every line
+    of a document names its sizes in the same order, whatever order an expression met them in."""
     if not sizes_list or not any(sizes_list):
         return "at the declared sizes"
-    names = list(sizes_list[0])
+    names = sorted(sizes_list[0], key=lambda k: (str(k).lower(), str(k)))
     head = names[0] if len(names) == 1 else "(" + ", ".join(names) + ")"
     vals = []
     for s in sizes_list:

@@ -35,7 +35,8 @@ class OutOfBudget(Exception):
 @dataclass
 class _SymInfo:
     display: str
-    kind: str  # "real", "positive", "spd-diag", "spd-off", "prob"
+    kind: str  # "real", "positive", "spd-diag", "spd-off", "prob", "prob-last"
+    value: Any = None  # "prob-last": the entry's value, 1 − the others (the symbol itself occurs in no expression)
 
 
 @dataclass
@@ -142,7 +143,8 @@ def _var_matrix(v: ir.Var, env: ExactEnv) -> sympy.Matrix:
             raise ExactError(f"{v.name} is a probability vector of length 1")
         flat = [m[k % rows, k // rows] for k in range(n)]
         last = 1 - sum(flat[:-1])
-        del env.symbols[flat[-1]]
+        # the last symbol stays only to show the entry in a counterexample (its value is 1 − the others)
+        env.symbols[flat[-1]] = _SymInfo(env.symbols[flat[-1]].display, "prob-last", last)
         m[(n - 1) % rows, (n - 1) // rows] = last
     env.var_values[(v.name, v.props)] = m
     return m

@@ -31,7 +31,8 @@ class _PointMaker:
         self.env = env
         self.rng = random.Random(seed)
         # the symbols to give values, in the order they were made (None: all of the environment's)
-        self.symbols = [(s, i) for s, i in env.symbols.items() if own is None or s in own]
+        self.symbols = [(s, i) for s, i in env.symbols.items()
+                        if own is None or s in own or (i.kind == "prob-last" and i.value.free_symbols & own)]
 
     def point(self, attempt: int) -> dict:
         env, rng = self.env, self.rng
@@ -52,10 +53,15 @@ class _PointMaker:
             elif info.kind == "prob":
                 n = prob_count[info.display.split("[")[0]] + 1
                 pt[s] = sympy.Rational(rng.randint(1, 3), 4 * n)
+            elif info.kind == "prob-last":
+                continue  # shown, not drawn: 1 − the others (below)
             elif attempt == 0:  # integers first: the counterexample reads best
                 pt[s] = rng.choice(_INT_POOL)
             else:
                 pt[s] = rng.choice(_POS_POOL if positive_only else _VALUE_POOL)
+        for s, info in self.symbols:  # a probability vector's last entry, so a counterexample shows every entry
+            if info.kind == "prob-last":
+                pt[s] = info.value.xreplace(pt)
         return pt
 
     def fvalue(self) -> sympy.Rational:
