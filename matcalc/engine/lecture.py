@@ -474,6 +474,12 @@ class _Lecture:
         head = self.head
         steps.append(Step("sum-of-contributions", head, total, "the sum of the contributions",
                           label=(kind, f, wrt)))
+        return self._closed(steps, total)
+
+
+    def _closed(self, steps: list[Step], total: ir.Expr) -> list[Step] | None:
+        """``steps`` ending in the sum ``total``, with one step of algebra to its simplified form; None where that is
+        larger than the engine's own result (the trace would end longer than the answer)."""
         final, whys = self.simplify(total)
         if final != self.result:
             if _size(final) > _size(self.result):
@@ -482,7 +488,6 @@ class _Lecture:
         if final != total:
             steps.append(Step("algebra", None, final, "; ".join(whys)))
         return steps
-
 
     def sum_rule(self, f: Named, terms: list, kind: str, constants: bool) -> list[Step] | None:
         """The variable occurs in several terms of a sum: each term differentiated on its own and the derivatives
@@ -505,14 +510,7 @@ class _Lecture:
         total = ir.Add(tuple(parts))
         steps.append(Step("sum-of-terms", self.head, total, "the sum rule: the sum of the terms' derivatives",
                           label=(kind, f, wrt)))
-        final, whys = self.simplify(total)
-        if final != self.result:
-            if _size(final) > _size(self.result):
-                return None
-            self.final = final
-        if final != total:
-            steps.append(Step("algebra", None, final, "; ".join(whys)))
-        return steps
+        return self._closed(steps, total)
 
 
 DISTRIBUTE = "A (B + C) = A B + A C"
