@@ -224,7 +224,10 @@ def test_a_problem_line_that_cannot_be_typed_is_an_error_line_and_the_rest_is_ju
         assert cli.main(["check", str(f), "--format", "gradescope"]) == 1
         out = capsys.readouterr().out
         data = json.loads(out)
-        assert data["score"] == 1 and [t["name"] for t in data["tests"]][0] == f"line 1: problem: {bad}", data
+        # the other lines are judged and shown, but with the problem line unreadable no line is scored and the
+        # submission is flagged for a human (review6 finding 8b: breaking the template's header must not pay)
+        assert data["score"] == 0 and [t["name"] for t in data["tests"]][0] == f"line 1: problem: {bad}", data
+        assert "the problem line cannot be read" in data["output"]
 
 
 def test_cli_problem_flags_the_submission(capsys, tmp_path) -> None:
