@@ -71,9 +71,12 @@ class Outcome:
         return self.report.exit_code if self.report is not None else 2
 
     def counts(self) -> dict[str, int]:
+        """The lines of each verdict; an item that could not be read at all is one error."""
         out = dict.fromkeys(COUNTED, 0)
         for r in (self.report.results if self.report is not None else []):
             out[r.verdict] += 1
+        if self.report is None and self.error:
+            out["error"] = 1
         return out
 
     def row(self) -> dict:
@@ -167,7 +170,8 @@ def _claim_item(where: str, n: int, line: str, given: str | None, layout: str) -
     # other fields (an id, an expected verdict) are the data set's and are ignored; a near miss of a field (giv,
     # Given, claims) would silently drop what it holds, so it is that line's error
     near = {k: close[0] for k in sorted(set(data) - set(CLAIM_FIELDS))
-            if (close := difflib.get_close_matches(k.lower(), CLAIM_FIELDS, n=1, cutoff=0.7))}
+            if (close := difflib.get_close_matches(k.lower(), CLAIM_FIELDS, n=1, cutoff=0.7))
+            and abs(len(k) - len(close[0])) <= 2 and not set(k) & set("_- .")}  # claim_id is a data set's id
     if near:
         said = ", ".join(f"{k!r} (did you mean {v!r}?)" for k, v in near.items())
         return Item(name, error=f"{name}: unknown field {said}; the fields are claim, given, layout (others are "

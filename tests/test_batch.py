@@ -296,3 +296,21 @@ def test_claims_jsonl_lines_ignore_unknown_fields(tmp_path, capsys) -> None:
     assert [d["verdict"] for d in data] == ["verified", "refuted", "error"]
     assert data[0]["error"] is None and data[1]["error"] is None
     assert "unknown field 'Given' (did you mean 'given'?)" in data[2]["error"]
+
+
+def test_claims_fields_a_data_set_adds_are_ignored_and_an_unreadable_line_counts_as_an_error(tmp_path) -> None:
+    # review6 finding 9: `claim_id` was taken for a near miss of `claim`; the error column showed 0 for such a line
+    from matcalc.batch import _claim_item
+
+    ok = _claim_item("c.jsonl", 1, '{"claim": "d/dx x^T x = 2 x", "given": "x: n", "claim_id": 7}', None, "mixed")
+    assert ok.error is None
+    bad = _claim_item("c.jsonl", 2, '{"claim": "d/dx x^T x = 2 x", "giv": "x: n"}', None, "mixed")
+    assert "did you mean 'given'?" in bad.error
+    f = tmp_path / "c.jsonl"
+    f.write_text('{"claim": "d/dx x^T x = 2 x", "giv": "x: n"}\n', encoding="utf-8")
+    from matcalc import cli
+
+    assert cli.main(["check", "--claims", str(f), "--format", "csv", "-o", str(tmp_path / "out.csv")]) != 0
+    rows = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    header, row = rows[0].split(","), rows[1].split(",")
+    assert row[header.index("error")] == "1" and row[header.index("verdict")] == "error"

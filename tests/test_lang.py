@@ -1291,3 +1291,23 @@ def test_a_let_name_used_above_its_definition_says_so() -> None:
     rep = matcalc.check("problem: d/dW sum(z.^2)\nlet z = W x\ngiven W: n x m, x: m\nd/dW sum(z.^2)\n  = 2 z x^T")
     (err,) = [r for r in rep.results if r.verdict == "error"]
     assert "z is used on line 1, above its definition here" in err.error and "move line 1 below this one" in err.error
+
+
+def test_a_property_word_in_place_of_a_shape_is_an_error() -> None:
+    # review6 finding 9: `s: positive` declared a vector of size "positive"
+    with pytest.raises(ParseError, match="'positive' says what kind of values, after the shape: write scalar positive"):
+        read_document("abs(s)^2 = s^2", given="s: positive")
+    import matcalc
+
+    assert matcalc.check("abs(s)^2 = s^2", given="s: scalar positive").verdict == "verified"
+
+
+def test_a_second_problem_line_is_an_error() -> None:
+    # review6 finding 9: the second problem: line silently won
+    import matcalc
+
+    rep = matcalc.check("problem: d/dw w^T w\nproblem: d/dw 2 w^T w\ngiven w: n\nd/dw w^T w\n  = 2 w")
+    errors = [r for r in rep.results if r.verdict == "error"]
+    assert len(errors) == 1 and errors[0].line == 2 and "a second problem: line" in errors[0].error
+    start = next(r for r in rep.results if r.kind == "problem")
+    assert start.verdict == "verified" and "wᵀ w" in start.text and "2 w" not in start.text

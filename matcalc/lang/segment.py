@@ -105,10 +105,15 @@ def parse_segments(segs: list[Segment], source: str, where: str, per_line: bool 
     """Parse each segment. A syntax error raises, or with ``per_line`` becomes that statement's located error
     (``st`` stays None) so the rest of the document is still read (SPEC section 6)."""
     out = []
+    first_problem: int | None = None
     for seg in segs:
         p = Prepared(seg)
         if seg.header is not None and seg.header.key == "problem":
             try:
+                if first_problem is not None:
+                    raise ParseError(f"a second problem: line; the document's problem is on line {first_problem} "
+                                     "(one problem per document)", line=seg.line, col=seg.col)
+                first_problem = seg.line
                 p.st = parse_statement(seg.toks, seg.text)
                 if p.st.kind != "bare":
                     raise ParseError("a problem is one expression, such as problem: d/dw ‖X w - y‖^2",

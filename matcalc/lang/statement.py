@@ -114,6 +114,9 @@ class _TypeParser(Parser):
             else:
                 spec = TypeSpec("array", (1, 1), frozenset(), start.line, start.col)
         else:
+            if start.kind == "NAME" and start.value in PROP_WORDS + ("definite",):
+                raise self.error(f"'{start.value}' says what kind of values, after the shape: write scalar "
+                                 f"{start.value}, n {start.value} or n x n {start.value}", start)
             spec = TypeSpec("array", self.dims(), frozenset(), start.line, start.col)
         props = set()
         while self.tok.kind == "NAME" and self.tok.value in PROP_WORDS + ("definite",):
