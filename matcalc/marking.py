@@ -110,15 +110,16 @@ def _vs_start(s: Step, chain: _Chain, seed: int, budget_s: float) -> tuple[str |
     start, n = chain.start, chain.start_line
     if start is None:
         return None, False
+    where = f"line {n}" if n != s.line else "the start of this line"  # a chain written on one line (a = b = c)
     if start.shape != s.expr.shape:
-        return (f"follows from line {s.prev_line}, but the chain no longer equals line {n}: its shape is "
-                f"{fmt_shape(s.expr.shape)}, line {n}'s is {fmt_shape(start.shape)}"), False
+        return (f"follows from line {s.prev_line}, but the chain no longer equals {where}: its shape is "
+                f"{fmt_shape(s.expr.shape)}, {where}'s is {fmt_shape(start.shape)}"), False
     again = judge(start, s.expr, line=s.line, free=s.free, kind="step", seed=seed, budget_s=budget_s / 2,
                   diagnose=False)
     if again.verdict == "refuted":
-        return f"follows from line {s.prev_line}, but the chain no longer equals line {n}", False
+        return f"follows from line {s.prev_line}, but the chain no longer equals {where}", False
     if again.verdict == "verified":
-        return f"equals line {n} again", True
+        return f"equals {where} again", True
     return None, False
 
 
@@ -135,6 +136,11 @@ def _back_on_track(s: Step, res: ClaimResult, chain: _Chain, seed: int, budget_s
         return None
     again.against_line = chain.start_line
     again.after_wrong = chain.wrong
+    if chain.start_line == s.line:  # a chain written on one line (a = b = c): its parts, not its line numbers
+        again.vs_start = ("back on track: equals the start of this line again (it does not follow from the part "
+                          "before it, " + ("which was wrong)" if s.prev_line == chain.wrong else
+                                           "which came after the wrong part)"))
+        return again
     why = "which was wrong" if s.prev_line == chain.wrong else f"which came after the wrong line {chain.wrong}"
     again.vs_start = (f"back on track: equals line {chain.start_line} again (it does not follow from line "
                       f"{s.prev_line}, {why})")

@@ -393,3 +393,12 @@ def test_the_let_name_note_walks_a_shared_node_once() -> None:
         e = ir.Add((e, e))
     assert _spelled_out(e, z) is None
     assert _spelled_out(ir.Add((e, z.value)), z) is not None
+
+
+def test_a_chain_on_one_line_names_its_parts_not_its_line() -> None:
+    # review6 finding 9: the third part of `a = b = 3 b = 3 a` said "the chain no longer equals line 1" on line 1
+    rep = check_text("x^T x = sum(x.^2) = 3 sum(x.^2) = 3 x^T x", given="x: n")
+    assert "the chain no longer equals the start of this line" in rep.results[2].vs_start, rep.results[2].vs_start
+    rep = check_text("x^T x = sum(x.^2) = 3 sum(x.^2) = x^T x", given="x: n")
+    assert rep.results[2].vs_start.startswith("back on track: equals the start of this line again"), rep.results[2]
+    assert "line 1" not in rep.results[2].vs_start
