@@ -1284,13 +1284,28 @@ def test_a_let_name_is_not_a_size() -> None:
 
 
 def test_a_let_name_used_above_its_definition_says_so() -> None:
-    # review6 finding 5: a problem: header using a let defined below it made the let an error "z is already used as a
-    # vector (line 1); choose another name", with no word on the order of the lines
+    # review6 finding 5: a line using a let defined below it made the let an error "z is already used as a vector
+    # (line 1); choose another name", with no word on the order of the lines
     import matcalc
 
-    rep = matcalc.check("problem: d/dW sum(z.^2)\nlet z = W x\ngiven W: n x m, x: m\nd/dW sum(z.^2)\n  = 2 z x^T")
+    rep = matcalc.check("sum(z.^2) = z^T z\nlet z = W x\ngiven W: n x m, x: m\nd/dW sum(z.^2) = 2 z x^T")
     (err,) = [r for r in rep.results if r.verdict == "error"]
     assert "z is used on line 1, above its definition here" in err.error and "move line 1 below this one" in err.error
+
+
+@pytest.mark.parametrize("problem_line", [True, False])
+def test_the_problem_sees_the_documents_let_names(problem_line: bool) -> None:
+    # review6 finding 5: a teacher's problem: header (or --problem) above `let z = W x` read z as a free vector: the
+    # let became an error and the student's correct step was refuted with "the correct result is zeros(n, m)"
+    import matcalc
+
+    body = "let z = W x\ngiven W: n x m, x: m\nd/dW sum(z.^2)\n  = 2 z x^T"
+    rep = (matcalc.check("problem: d/dW sum(z.^2)\n" + body) if problem_line
+           else matcalc.check(body, problem="d/dW sum(z.^2)"))
+    assert [r.verdict for r in rep.results] == ["verified", "verified", "verified"], str(rep)
+    wrong = (matcalc.check("problem: d/dW sum(z.^2)\n" + body.replace("2 z x^T", "z x^T")) if problem_line
+             else matcalc.check(body.replace("2 z x^T", "z x^T"), problem="d/dW sum(z.^2)"))
+    assert [r.verdict for r in wrong.results][1] == "refuted"
 
 
 def test_a_property_word_in_place_of_a_shape_is_an_error() -> None:

@@ -125,6 +125,7 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     prepared = _prepare(text, where)
     if problem is not None:
         prepared.insert(0, _prepare_problem(problem))
+    prepared = _problem_after_lets(prepared)
     used = _names_in(text) | _names_in(given or "") | _names_in(problem or "")
     reader = _Reader(text, where, layout, used)
     if given:
@@ -138,6 +139,19 @@ def read_document(text: str, *, given: str | None = None, layout: str = "mixed",
     if first_error is not None and not typed_any:
         raise first_error
     return Document(statements, _env_of(reader, given_syms), text, where)
+
+
+def _problem_after_lets(prepared: list[Prepared]) -> list[Prepared]:
+    """The problem (a ``problem:`` line, ``--problem``) read just before the first claim or expression: it states
+    what the derivation is of and may use the document's ``let`` names, which a teacher's header above them cannot
+    otherwise see (a let name stands for its value only below its definition)."""
+    probs = [p for p in prepared if p.seg.header is not None and p.seg.header.key == "problem"]
+    if not probs:
+        return prepared
+    rest = [p for p in prepared if p not in probs]
+    at = next((i for i, p in enumerate(rest) if p.st is not None and getattr(p.st, "kind", None) in
+               ("claim", "step", "bare")), len(rest))
+    return rest[:at] + probs + rest[at:]
 
 
 def _prepare(text: str, where: str) -> list[Prepared]:
