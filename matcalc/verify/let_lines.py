@@ -99,17 +99,7 @@ def _substitute(e: ir.Expr, meant: dict[str, ir.Expr], keep: set[str]) -> ir.Exp
 
 def _deps(value: ir.Expr, targeted: dict) -> set[str]:
     """The δ lets a definition uses, through any other lets."""
-    out: set[str] = set()
-    stack, seen = [value], set()
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, ir.Named) and x.name in targeted:
-            out.add(x.name)
-        stack.extend(ir.children(x))
-    return out
+    return {x.name for x in ir.distinct(value) if isinstance(x, ir.Named) and x.name in targeted}
 
 
 class _Cost:
